@@ -1,0 +1,1 @@
+//! The .nn language front end (being written).

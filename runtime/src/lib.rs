@@ -1,0 +1,16 @@
+//! nnspec's runtime: everything that runs a checked model.
+//!
+//! It owns the f32 kernels (forward and backward for every op of the
+//! language), the [`plan::Plan`] that lowering produces and the executor that
+//! runs it, the optimizers, parameter initialization, losses and metrics,
+//! data set loaders, and safetensors checkpoints. It depends on no compiler
+//! crate: generated code and deployed binaries link this crate alone.
+
+pub mod checkpoint;
+pub mod data;
+pub mod gemm;
+pub mod kernels;
+pub mod metrics;
+pub mod parallel;
+pub mod plot;
+pub mod rng;
