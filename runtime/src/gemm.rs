@@ -14,7 +14,7 @@ pub enum Trans {
 ///
 /// All matrices are dense row-major. `op(a)` is `m×k`: `a` is stored `m×k`
 /// when `ta == Trans::No` and `k×m` when `ta == Trans::Yes`; likewise `op(b)`
-/// is `k×n`. `threads` is how many threads the product may use.
+/// is `k×n`. `par` says how many threads the product may use.
 #[allow(clippy::too_many_arguments)]
 pub fn sgemm(
     m: usize,
@@ -26,7 +26,7 @@ pub fn sgemm(
     tb: Trans,
     c: &mut [f32],
     accumulate: bool,
-    threads: usize,
+    par: &Parallel,
 ) {
     assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
     if m == 0 || n == 0 {
@@ -47,8 +47,8 @@ pub fn sgemm(
         Trans::No => (1, n as isize),
         Trans::Yes => (k as isize, 1),
     };
-    let parallelism = if threads > 1 {
-        gemm::Parallelism::Rayon(threads)
+    let parallelism = if par.threads() > 1 {
+        gemm::Parallelism::Rayon(par.threads())
     } else {
         gemm::Parallelism::None
     };
