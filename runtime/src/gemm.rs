@@ -3,6 +3,8 @@
 //! Everything above this module calls [`sgemm`] only; which implementation sits
 //! underneath is decided by measurement (see bench/README.md).
 
+use crate::parallel::Parallel;
+
 /// Whether an operand is used as stored or transposed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Trans {
