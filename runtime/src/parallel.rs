@@ -1,27 +1,67 @@
 //! How kernels use the machine's cores.
 //!
 //! A [`Parallel`] is a handle kernels receive; [`Parallel::for_each_thread`]
-//! runs one task per thread and returns when all are done. This first
-//! version spawns scoped threads per call; a persistent pool replaces it
-//! behind the same interface.
+//! runs one task per thread and returns when all are done. The handle owns a
+//! persistent pool: its workers spin for a short while after each task (a
+//! training step issues parallel kernels back to back, tens of microseconds
+//! apart) and then park on a condition variable, so a call costs about a
+//! microsecond when the workers are hot and a futex wake-up when they slept.
+//!
+//! Calls that find the pool busy — from another thread sharing the handle,
+//! or nested inside one of its own tasks — run every task index on the
+//! calling thread instead of waiting, so no call can deadlock on the pool.
 
-/// The threads a kernel may use.
-#[derive(Debug)]
+use std::cell::Cell;
+use std::ops::Range;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How long an idle worker keeps polling for the next task before parking.
+/// Long enough to bridge the serial gaps between the kernels of one training
+/// step, short enough not to burn a core while the program does other work.
+const WORKER_SPIN: Duration = Duration::from_micros(300);
+
+/// The threads a kernel may use. Cloning shares the same pool.
+#[derive(Clone)]
 pub struct Parallel {
     threads: usize,
+    pool: Option<Arc<Pool>>,
+}
+
+impl std::fmt::Debug for Parallel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Parallel")
+            .field("threads", &self.threads)
+            .finish()
+    }
+}
+
+impl Default for Parallel {
+    fn default() -> Self {
+        Parallel::single()
+    }
 }
 
 impl Parallel {
-    /// A handle for `threads` threads (at least one).
+    /// A handle for `threads` threads (at least one): the caller plus
+    /// `threads - 1` pool workers started now.
     pub fn new(threads: usize) -> Self {
-        Parallel {
-            threads: threads.max(1),
-        }
+        let threads = threads.max(1);
+        let pool = (threads > 1).then(|| Arc::new(Pool::start(threads - 1)));
+        Parallel { threads, pool }
     }
 
     /// Everything on the calling thread.
     pub fn single() -> Self {
         Parallel::new(1)
+    }
+
+    /// One thread per core the operating system reports.
+    pub fn available() -> Self {
+        Parallel::new(std::thread::available_parallelism().map_or(1, |n| n.get()))
     }
 
     pub fn threads(&self) -> usize {
@@ -30,16 +70,400 @@ impl Parallel {
 
     /// Runs `task(i)` for every thread index `i` in `0..threads()`, the
     /// calling thread taking index 0; returns when every task has finished.
+    ///
+    /// If any task panics, the panic is propagated to the caller after all
+    /// tasks have finished, and the pool stays usable.
     pub fn for_each_thread(&self, task: &(dyn Fn(usize) + Sync)) {
-        if self.threads == 1 {
-            task(0);
+        match &self.pool {
+            None => task(0),
+            Some(pool) => pool.run(self.threads, task),
+        }
+    }
+
+    /// Splits `data` into `threads()` contiguous chunks whose lengths are
+    /// multiples of `unit` (the last may hold a partial unit) and runs
+    /// `task(first_unit, chunk)` on each in parallel; empty chunks are skipped.
+    ///
+    /// `unit` is typically a row length, so every task gets whole rows and
+    /// `first_unit` is its first row's index.
+    pub fn for_each_chunk_mut<T: Send>(
+        &self,
+        data: &mut [T],
+        unit: usize,
+        task: &(dyn Fn(usize, &mut [T]) + Sync),
+    ) {
+        let unit = unit.max(1);
+        let units = data.len().div_ceil(unit);
+        if self.threads == 1 || units <= 1 {
+            if !data.is_empty() {
+                task(0, data);
+            }
             return;
         }
-        std::thread::scope(|scope| {
-            for i in 1..self.threads {
-                scope.spawn(move || task(i));
+        let parts = self.threads.min(units);
+        let mut slots = Vec::with_capacity(parts);
+        let mut rest = data;
+        for p in 0..parts {
+            let r = split_range(units, parts, p);
+            let len = (r.len() * unit).min(rest.len());
+            let (chunk, tail) = rest.split_at_mut(len);
+            slots.push(Mutex::new(Some((r.start, chunk))));
+            rest = tail;
+        }
+        self.for_each_thread(&|i| {
+            // Each index takes its own slot once; the mutex only makes the
+            // hand-over of the `&mut` chunk expressible in safe code.
+            let slot = slots.get(i).and_then(|s| lock(s).take());
+            if let Some((first, chunk)) = slot {
+                task(first, chunk);
             }
-            task(0);
         });
+    }
+}
+
+/// The `part`-th of `parts` nearly equal consecutive sub-ranges of `0..n`
+/// (the first `n % parts` ranges are one longer).
+pub fn split_range(n: usize, parts: usize, part: usize) -> Range<usize> {
+    assert!(part < parts, "split_range: part {part} of {parts}");
+    let base = n / parts;
+    let extra = n % parts;
+    let start = part * base + part.min(extra);
+    let len = base + usize::from(part < extra);
+    start..start + len
+}
+
+/// Like [`split_range`], but every boundary except the end of the last range
+/// falls on a multiple of `align` (so SIMD tiles are not cut in two).
+pub fn split_range_aligned(n: usize, parts: usize, part: usize, align: usize) -> Range<usize> {
+    let align = align.max(1);
+    let r = split_range(n.div_ceil(align), parts, part);
+    (r.start * align).min(n)..(r.end * align).min(n)
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panicking task never holds a pool lock, but be robust anyway: the
+    // protected data stays consistent at every unlock.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A task as the workers see it: the caller's `&dyn Fn` with its lifetime
+/// erased. Valid only between its publication and the caller's return,
+/// which `Pool::run` guarantees by waiting for every worker to finish.
+#[derive(Clone, Copy)]
+struct TaskPtr(*const (dyn Fn(usize) + Sync + 'static));
+
+// SAFETY: the pointee is `Sync`, so sharing the pointer with worker threads
+// is as safe as sharing the reference it came from.
+unsafe impl Send for TaskPtr {}
+
+struct Job {
+    task: Option<TaskPtr>,
+    /// How many task indices this job has (1 + workers that take part).
+    threads: usize,
+    shutdown: bool,
+    /// Workers currently blocked on `work_ready`.
+    sleepers: usize,
+}
+
+struct Shared {
+    job: Mutex<Job>,
+    work_ready: Condvar,
+    /// Bumped (under `job`'s lock) for every new job; polled without the lock.
+    epoch: AtomicU64,
+    /// Workers that have not yet finished the current job.
+    pending: AtomicUsize,
+    /// Set by a worker whose task panicked; checked by the caller.
+    panicked: AtomicBool,
+    done: Mutex<()>,
+    done_cv: Condvar,
+    /// True while the caller is (about to be) blocked on `done_cv`.
+    caller_waiting: AtomicBool,
+}
+
+struct Pool {
+    shared: Arc<Shared>,
+    workers: Vec<JoinHandle<()>>,
+    /// Taken by the one caller currently driving the pool.
+    busy: AtomicBool,
+}
+
+thread_local! {
+    /// Set on pool worker threads, so nested calls never wait for a pool.
+    static IN_WORKER: Cell<bool> = const { Cell::new(false) };
+}
+
+impl Pool {
+    fn start(workers: usize) -> Pool {
+        let shared = Arc::new(Shared {
+            job: Mutex::new(Job {
+                task: None,
+                threads: 0,
+                shutdown: false,
+                sleepers: 0,
+            }),
+            work_ready: Condvar::new(),
+            epoch: AtomicU64::new(0),
+            pending: AtomicUsize::new(0),
+            panicked: AtomicBool::new(false),
+            done: Mutex::new(()),
+            done_cv: Condvar::new(),
+            caller_waiting: AtomicBool::new(false),
+        });
+        let workers = (1..=workers)
+            .map(|index| {
+                let shared = Arc::clone(&shared);
+                std::thread::Builder::new()
+                    .name(format!("nnspec-worker-{index}"))
+                    .spawn(move || worker(&shared, index))
+                    .expect("spawning a pool worker thread")
+            })
+            .collect();
+        Pool {
+            shared,
+            workers,
+            busy: AtomicBool::new(false),
+        }
+    }
+
+    fn run(&self, threads: usize, task: &(dyn Fn(usize) + Sync)) {
+        let nested = IN_WORKER.with(|w| w.get());
+        if nested
+            || self
+                .busy
+                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_err()
+        {
+            for i in 0..threads {
+                task(i);
+            }
+            return;
+        }
+        let shared = &*self.shared;
+        let workers = threads - 1;
+        // SAFETY: only the lifetime is erased. Workers dereference the
+        // pointer only while `pending` counts them, and this function does
+        // not return (or unwind) before `pending` is back to zero.
+        let erased: &'static (dyn Fn(usize) + Sync) = unsafe {
+            std::mem::transmute::<&(dyn Fn(usize) + Sync), &'static (dyn Fn(usize) + Sync)>(task)
+        };
+        {
+            let mut job = lock(&shared.job);
+            job.task = Some(TaskPtr(erased));
+            job.threads = threads;
+            shared.panicked.store(false, Ordering::Relaxed);
+            shared.pending.store(workers, Ordering::Relaxed);
+            shared.epoch.fetch_add(1, Ordering::Release);
+            if job.sleepers > 0 {
+                shared.work_ready.notify_all();
+            }
+        }
+        let mine = panic::catch_unwind(AssertUnwindSafe(|| task(0)));
+        self.wait_done();
+        lock(&shared.job).task = None;
+        let worker_panicked = shared.panicked.load(Ordering::Acquire);
+        self.busy.store(false, Ordering::Release);
+        if let Err(payload) = mine {
+            panic::resume_unwind(payload);
+        }
+        if worker_panicked {
+            panic!("a parallel task panicked on a pool worker");
+        }
+    }
+
+    fn wait_done(&self) {
+        let shared = &*self.shared;
+        let start = Instant::now();
+        let mut spins = 0u32;
+        while shared.pending.load(Ordering::Acquire) != 0 {
+            std::hint::spin_loop();
+            spins += 1;
+            if spins % 256 == 0 && start.elapsed() > WORKER_SPIN {
+                // Workers may be descheduled; block instead of spinning.
+                let mut guard = lock(&shared.done);
+                shared.caller_waiting.store(true, Ordering::SeqCst);
+                while shared.pending.load(Ordering::SeqCst) != 0 {
+                    guard = shared
+                        .done_cv
+                        .wait(guard)
+                        .unwrap_or_else(|e| e.into_inner());
+                }
+                shared.caller_waiting.store(false, Ordering::Relaxed);
+                return;
+            }
+        }
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        {
+            let mut job = lock(&self.shared.job);
+            job.shutdown = true;
+            self.shared.epoch.fetch_add(1, Ordering::Release);
+            self.shared.work_ready.notify_all();
+        }
+        for handle in self.workers.drain(..) {
+            let _ = handle.join();
+        }
+    }
+}
+
+fn worker(shared: &Shared, index: usize) {
+    IN_WORKER.with(|w| w.set(true));
+    let mut seen = 0u64;
+    loop {
+        // Poll for a new epoch, then park.
+        let start = Instant::now();
+        let mut spins = 0u32;
+        while shared.epoch.load(Ordering::Acquire) == seen {
+            std::hint::spin_loop();
+            spins += 1;
+            if spins % 256 == 0 && start.elapsed() > WORKER_SPIN {
+                break;
+            }
+        }
+        let (task, threads) = {
+            let mut job = lock(&shared.job);
+            while shared.epoch.load(Ordering::Acquire) == seen && !job.shutdown {
+                job.sleepers += 1;
+                job = shared
+                    .work_ready
+                    .wait(job)
+                    .unwrap_or_else(|e| e.into_inner());
+                job.sleepers -= 1;
+            }
+            if job.shutdown {
+                return;
+            }
+            seen = shared.epoch.load(Ordering::Acquire);
+            (job.task, job.threads)
+        };
+        let Some(task) = task else { continue };
+        if index < threads {
+            // SAFETY: the caller published this pointer for the current
+            // epoch and waits for `pending` to reach zero before the
+            // referenced closure goes out of scope; we decrement below only
+            // after our last use of it.
+            let f = unsafe { &*task.0 };
+            if panic::catch_unwind(AssertUnwindSafe(|| f(index))).is_err() {
+                shared.panicked.store(true, Ordering::Release);
+            }
+        }
+        if shared.pending.fetch_sub(1, Ordering::SeqCst) == 1
+            && shared.caller_waiting.load(Ordering::SeqCst)
+        {
+            let _guard = lock(&shared.done);
+            shared.done_cv.notify_all();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    #[test]
+    fn every_index_runs_once() {
+        for threads in 1..=4 {
+            let par = Parallel::new(threads);
+            for _ in 0..200 {
+                let hits: Vec<AtomicUsize> = (0..threads).map(|_| AtomicUsize::new(0)).collect();
+                par.for_each_thread(&|i| {
+                    hits[i].fetch_add(1, Ordering::Relaxed);
+                });
+                assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1));
+            }
+        }
+    }
+
+    #[test]
+    fn survives_parking() {
+        let par = Parallel::new(2);
+        let n = AtomicUsize::new(0);
+        for _ in 0..3 {
+            par.for_each_thread(&|_| {
+                n.fetch_add(1, Ordering::Relaxed);
+            });
+            std::thread::sleep(WORKER_SPIN * 3);
+        }
+        assert_eq!(n.load(Ordering::Relaxed), 6);
+    }
+
+    #[test]
+    fn panic_propagates_and_pool_stays_usable() {
+        let par = Parallel::new(2);
+        for bad in 0..2 {
+            let r = panic::catch_unwind(AssertUnwindSafe(|| {
+                par.for_each_thread(&|i| {
+                    if i == bad {
+                        panic!("task {i} fails on purpose");
+                    }
+                })
+            }));
+            assert!(r.is_err());
+            let n = AtomicUsize::new(0);
+            par.for_each_thread(&|_| {
+                n.fetch_add(1, Ordering::Relaxed);
+            });
+            assert_eq!(n.load(Ordering::Relaxed), 2);
+        }
+    }
+
+    #[test]
+    fn nested_and_concurrent_calls_do_not_deadlock() {
+        let par = Parallel::new(2);
+        let n = AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..3 {
+                s.spawn(|| {
+                    for _ in 0..300 {
+                        par.for_each_thread(&|_| {
+                            par.for_each_thread(&|_| {
+                                n.fetch_add(1, Ordering::Relaxed);
+                            });
+                        });
+                    }
+                });
+            }
+        });
+        assert_eq!(n.load(Ordering::Relaxed), 3 * 300 * 4);
+    }
+
+    #[test]
+    fn chunks_cover_the_slice_in_whole_units() {
+        for threads in 1..=3 {
+            let par = Parallel::new(threads);
+            for len in [0, 1, 5, 6, 7, 30, 31] {
+                let mut v = vec![0usize; len];
+                par.for_each_chunk_mut(&mut v, 3, &|first, chunk| {
+                    for (j, x) in chunk.iter_mut().enumerate() {
+                        *x = first * 3 + j + 1;
+                    }
+                });
+                assert_eq!(
+                    v,
+                    (1..=len).collect::<Vec<_>>(),
+                    "threads {threads} len {len}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn ranges_partition() {
+        for n in [0, 1, 7, 100, 101] {
+            for parts in 1..5 {
+                let mut next = 0;
+                for p in 0..parts {
+                    let r = split_range(n, parts, p);
+                    assert_eq!(r.start, next);
+                    next = r.end;
+                    let a = split_range_aligned(n, parts, p, 16);
+                    assert!(a.start % 16 == 0 || a.start == n);
+                }
+                assert_eq!(next, n);
+            }
+        }
     }
 }
