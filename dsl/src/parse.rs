@@ -1,0 +1,608 @@
+//! Text to AST: the pest grammar, driven one statement at a time.
+//!
+//! The driver walks the file item by item and statement by statement,
+//! handing each piece to pest. A syntax error is recorded and parsing
+//! resumes at the next statement (or item), so one run reports every
+//! syntax error in the file. Before pest sees a statement, the scanner
+//! refuses nesting deeper than [`scan::MAX_NESTING`]; pipelines and sums
+//! are repetitions in the grammar and flat vectors in the AST, so neither a
+//! 200 000-layer chain nor a 200 000-term sum recurses.
+
+use pest::Parser;
+use pest::error::{ErrorVariant, InputLocation};
+use pest::iterators::Pair;
+
+use crate::ast::*;
+use crate::error::Error;
+use crate::scan;
+
+#[derive(pest_derive::Parser)]
+#[grammar = "grammar.pest"]
+struct Grammar;
+
+/// At most this many errors are reported for one file.
+pub const MAX_ERRORS: usize = 100;
+
+/// The result of parsing: the tree of everything that parsed, and the errors.
+#[derive(Debug, Default)]
+pub struct Parsed {
+    pub file: File,
+    pub errors: Vec<Error>,
+    /// For each item of `file`, whether a syntax error dropped part of it.
+    /// The checker skips incomplete models rather than report cascades.
+    pub incomplete: Vec<bool>,
+}
+
+/// Parses a whole `.nn` file.
+pub fn parse(src: &str) -> Parsed {
+    let mut parser = Driver {
+        src,
+        parsed: Parsed::default(),
+    };
+    parser.file();
+    parser.parsed
+}
+
+struct Driver<'a> {
+    src: &'a str,
+    parsed: Parsed,
+}
+
+impl<'a> Driver<'a> {
+    fn too_many_errors(&self) -> bool {
+        self.parsed.errors.len() >= MAX_ERRORS
+    }
+
+    fn error(&mut self, error: Error) {
+        if self.parsed.errors.len() < MAX_ERRORS {
+            self.parsed.errors.push(error);
+        }
+        if self.parsed.errors.len() == MAX_ERRORS {
+            let end = self.src.len();
+            self.parsed.errors.push(Error::TooManyErrors {
+                span: Span::new(end, end),
+                limit: MAX_ERRORS,
+            });
+        }
+    }
+
+    /// Skips trivia; an unterminated comment is an error and ends the file.
+    fn skip(&mut self, pos: usize) -> usize {
+        match scan::skip_trivia(self.src, pos) {
+            Ok(pos) => pos,
+            Err(span) => {
+                self.error(Error::Syntax {
+                    span,
+                    expected: vec!["`*/` to close the comment".into()],
+                    found: "end of file".into(),
+                });
+                self.src.len()
+            }
+        }
+    }
+
+    fn file(&mut self) {
+        let mut pos = self.skip(0);
+        while pos < self.src.len() && !self.too_many_errors() {
+            if scan::keyword_at(self.src, pos, "model") {
+                pos = self.model(pos);
+            } else if scan::keyword_at(self.src, pos, "train") {
+                pos = self.train(pos);
+            } else {
+                self.error(Error::Syntax {
+                    span: self.token_span(pos),
+                    expected: vec!["`model`".into(), "`train`".into()],
+                    found: scan::describe_token(self.src, pos),
+                });
+                pos = scan::next_item(self.src, pos + 1);
+            }
+            pos = self.skip(pos);
+        }
+    }
+
+    /// `model Name {` statements `}`; returns where the next item may start.
+    fn model(&mut self, start: usize) -> usize {
+        let Some((name, body)) = self.head(Rule::model_head, start) else {
+            return scan::next_item(self.src, start + 1);
+        };
+        let mut stmts = Vec::new();
+        let mut complete = true;
+        let mut pos = body;
+        let end = loop {
+            pos = self.skip(pos);
+            if pos >= self.src.len() || self.too_many_errors() {
+                self.error(Error::Syntax {
+                    span: Span::new(self.src.len(), self.src.len()),
+                    expected: vec!["`}`".into()],
+                    found: "end of file".into(),
+                });
+                complete = false;
+                break self.src.len();
+            }
+            if self.src.as_bytes()[pos] == b'}' {
+                break pos + 1;
+            }
+            if scan::keyword_at(self.src, pos, "model") || scan::keyword_at(self.src, pos, "train")
+            {
+                self.error(Error::Syntax {
+                    span: self.token_span(pos),
+                    expected: vec!["`}`".into()],
+                    found: scan::describe_token(self.src, pos),
+                });
+                complete = false;
+                break pos;
+            }
+            let rule = if scan::keyword_at(self.src, pos, "input") {
+                Some(Rule::input_stmt)
+            } else if scan::keyword_at(self.src, pos, "let") {
+                Some(Rule::let_stmt)
+            } else if scan::keyword_at(self.src, pos, "output") {
+                Some(Rule::output_stmt)
+            } else {
+                None
+            };
+            let parsed = match rule {
+                Some(rule) => self.piece(rule, pos, b';', STATEMENT_WORDS),
+                None => {
+                    self.error(Error::Syntax {
+                        span: self.token_span(pos),
+                        expected: vec![
+                            "`input`".into(),
+                            "`let`".into(),
+                            "`output`".into(),
+                            "`}`".into(),
+                        ],
+                        found: scan::describe_token(self.src, pos),
+                    });
+                    Err(scan::scan_statement(self.src, pos, b';', STATEMENT_WORDS, pos + 1).resume)
+                }
+            };
+            match parsed {
+                Ok((pair, next)) => {
+                    match build_stmt(pair) {
+                        Ok(stmt) => stmts.push(stmt),
+                        Err(error) => {
+                            self.error(error);
+                            complete = false;
+                        }
+                    }
+                    pos = next;
+                }
+                Err(next) => {
+                    complete = false;
+                    pos = next.max(pos + 1);
+                }
+            }
+        };
+        self.parsed.file.items.push(Item::Model(Model {
+            name,
+            stmts,
+            span: Span::new(start, end),
+        }));
+        self.parsed.incomplete.push(!complete);
+        end
+    }
+
+    /// `train Name {` fields `}`; returns where the next item may start.
+    fn train(&mut self, start: usize) -> usize {
+        let Some((model, body)) = self.head(Rule::train_head, start) else {
+            return scan::next_item(self.src, start + 1);
+        };
+        let mut fields = Vec::new();
+        let mut complete = true;
+        let mut pos = body;
+        let end = loop {
+            pos = self.skip(pos);
+            if pos >= self.src.len() || self.too_many_errors() {
+                self.error(Error::Syntax {
+                    span: Span::new(self.src.len(), self.src.len()),
+                    expected: vec!["`}`".into()],
+                    found: "end of file".into(),
+                });
+                complete = false;
+                break self.src.len();
+            }
+            if self.src.as_bytes()[pos] == b'}' {
+                break pos + 1;
+            }
+            match self.piece(Rule::train_field, pos, b',', &["model", "train"]) {
+                Ok((pair, next)) => {
+                    match build_field(pair) {
+                        Ok(field) => fields.push(field),
+                        Err(error) => {
+                            self.error(error);
+                            complete = false;
+                        }
+                    }
+                    pos = next;
+                }
+                Err(next) => {
+                    complete = false;
+                    pos = next.max(pos + 1);
+                }
+            }
+        };
+        self.parsed.file.items.push(Item::Train(Train {
+            model,
+            fields,
+            span: Span::new(start, end),
+        }));
+        self.parsed.incomplete.push(!complete);
+        end
+    }
+
+    /// Parses an item head (`model Name {`), returning the name and where the body starts.
+    fn head(&mut self, rule: Rule, start: usize) -> Option<(Ident, usize)> {
+        match Grammar::parse(rule, &self.src[start..]) {
+            Ok(mut pairs) => {
+                let head = pairs.next()?;
+                let end = start + head.as_span().end();
+                let name = head.into_inner().find(|p| p.as_rule() == Rule::ident)?;
+                Some((ident(name, start), end))
+            }
+            Err(error) => {
+                let error = self.syntax_error(error, start);
+                self.error(error);
+                None
+            }
+        }
+    }
+
+    /// Parses one statement or field starting at `pos` with `rule`.
+    ///
+    /// Ok: the pair (spans relative to `pos`) and where the next piece starts.
+    /// Err: the error is recorded; where to resume.
+    fn piece(
+        &mut self,
+        rule: Rule,
+        pos: usize,
+        terminator: u8,
+        stop_words: &[&str],
+    ) -> Result<(Located<'a>, usize), usize> {
+        let scan = scan::scan_statement(self.src, pos, terminator, stop_words, usize::MAX);
+        if let Some(span) = scan.too_deep {
+            self.error(Error::TooDeep {
+                span,
+                limit: scan::MAX_NESTING,
+            });
+            return Err(scan.resume);
+        }
+        match Grammar::parse(rule, &self.src[pos..]) {
+            Ok(mut pairs) => match pairs.next() {
+                Some(pair) => {
+                    let next = pos + pair.as_span().end();
+                    Ok((Located { pair, offset: pos }, next))
+                }
+                None => Err(scan.resume),
+            },
+            Err(error) => {
+                let error = self.syntax_error(error, pos);
+                let error_pos = match &error {
+                    Error::Syntax { span, .. } => span.start,
+                    _ => pos,
+                };
+                self.error(error);
+                // Resume at the statement's end, or earlier at a statement
+                // keyword after the error (a forgotten `;`).
+                Err(scan::scan_statement(
+                    self.src,
+                    pos,
+                    terminator,
+                    stop_words,
+                    error_pos.max(pos + 1),
+                )
+                .resume)
+            }
+        }
+    }
+
+    fn syntax_error(&self, error: pest::error::Error<Rule>, offset: usize) -> Error {
+        let at = offset
+            + match error.location {
+                InputLocation::Pos(p) => p,
+                InputLocation::Span((s, _)) => s,
+            };
+        let mut expected: Vec<String> = match &error.variant {
+            ErrorVariant::ParsingError { positives, .. } => positives
+                .iter()
+                .filter_map(|r| rule_name(*r))
+                .map(String::from)
+                .collect(),
+            ErrorVariant::CustomError { message } => vec![message.clone()],
+        };
+        expected.sort();
+        expected.dedup();
+        Error::Syntax {
+            span: self.token_span(at),
+            expected,
+            found: scan::describe_token(self.src, at),
+        }
+    }
+
+    /// The span of the token at `pos` (at least one character, within the text).
+    fn token_span(&self, pos: usize) -> Span {
+        let rest = &self.src[pos.min(self.src.len())..];
+        let len = match rest.chars().next() {
+            None => 0,
+            Some(c) if c.is_ascii_alphanumeric() || c == '_' => rest
+                .char_indices()
+                .find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '_'))
+                .map_or(rest.len(), |(i, _)| i),
+            Some(_) if rest.starts_with("->") => 2,
+            Some(c) => c.len_utf8(),
+        };
+        Span::new(pos, pos + len)
+    }
+}
+
+const STATEMENT_WORDS: &[&str] = &["input", "let", "output", "model", "train"];
+
+/// How a grammar rule reads in "expected ..." (None: too internal to mention).
+fn rule_name(rule: Rule) -> Option<&'static str> {
+    Some(match rule {
+        Rule::ident | Rule::name => "an identifier",
+        Rule::int | Rule::dim => "an integer",
+        Rule::float => "a number",
+        Rule::arrow => "`->`",
+        Rule::plus => "`+`",
+        Rule::colon => "`:`",
+        Rule::semi => "`;`",
+        Rule::comma => "`,`",
+        Rule::eq => "`=`",
+        Rule::lbrace => "`{`",
+        Rule::rbrace | Rule::item_end => "`}`",
+        Rule::lparen | Rule::args => "`(`",
+        Rule::rparen => "`)`",
+        Rule::lbracket => "`[`",
+        Rule::rbracket => "`]`",
+        Rule::kw_model => "`model`",
+        Rule::kw_train => "`train`",
+        Rule::kw_input => "`input`",
+        Rule::kw_let => "`let`",
+        Rule::kw_output => "`output`",
+        Rule::kw_as | Rule::alias => "`as`",
+        Rule::kw_true | Rule::kw_false | Rule::bool => "`true` or `false`",
+        Rule::expr | Rule::pipeline | Rule::call | Rule::paren | Rule::list => "an expression",
+        Rule::stage => "a layer",
+        Rule::arg | Rule::arg_name => "an argument",
+        Rule::train_field => "a setting",
+        Rule::dim_list => "an integer",
+        Rule::keyword
+        | Rule::WHITESPACE
+        | Rule::COMMENT
+        | Rule::line_comment
+        | Rule::block_comment
+        | Rule::ident_char
+        | Rule::model_head
+        | Rule::train_head
+        | Rule::input_stmt
+        | Rule::let_stmt
+        | Rule::output_stmt
+        | Rule::statement
+        | Rule::primary
+        | Rule::float_or_int => return None,
+    })
+}
+
+/// A pair and the byte offset of the text it was parsed from.
+struct Located<'i> {
+    pair: Pair<'i, Rule>,
+    offset: usize,
+}
+
+fn span_of(pair: &Pair<'_, Rule>, offset: usize) -> Span {
+    let span = pair.as_span();
+    Span::new(offset + span.start(), offset + span.end())
+}
+
+fn ident(pair: Pair<'_, Rule>, offset: usize) -> Ident {
+    Ident {
+        name: pair.as_str().to_string(),
+        span: span_of(&pair, offset),
+    }
+}
+
+/// The pairs that carry meaning (punctuation and keywords dropped).
+fn meaningful<'i>(pair: Pair<'i, Rule>) -> impl Iterator<Item = Pair<'i, Rule>> {
+    pair.into_inner().filter(|p| {
+        !matches!(
+            p.as_rule(),
+            Rule::arrow
+                | Rule::plus
+                | Rule::colon
+                | Rule::semi
+                | Rule::comma
+                | Rule::eq
+                | Rule::lbrace
+                | Rule::rbrace
+                | Rule::lparen
+                | Rule::rparen
+                | Rule::lbracket
+                | Rule::rbracket
+                | Rule::kw_model
+                | Rule::kw_train
+                | Rule::kw_input
+                | Rule::kw_let
+                | Rule::kw_output
+                | Rule::kw_as
+        )
+    })
+}
+
+fn build_stmt(located: Located<'_>) -> Result<Stmt, Error> {
+    let Located { pair, offset } = located;
+    let span = span_of(&pair, offset);
+    let rule = pair.as_rule();
+    let mut parts = meaningful(pair);
+    let mut next = || {
+        parts
+            .next()
+            .expect("grammar guarantees the statement's parts")
+    };
+    match rule {
+        Rule::input_stmt => {
+            let name = ident(next(), offset);
+            let dtype = ident(next(), offset);
+            let dims = meaningful(next())
+                .map(|dim| int_lit(dim.into_inner().next().expect("dim holds an int"), offset))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Stmt::Input(Input {
+                name,
+                dtype,
+                dims,
+                span,
+            }))
+        }
+        Rule::let_stmt | Rule::output_stmt => {
+            let name = ident(next(), offset);
+            let value = expr(next(), offset)?;
+            let binding = Binding { name, value, span };
+            Ok(if rule == Rule::let_stmt {
+                Stmt::Let(binding)
+            } else {
+                Stmt::Output(binding)
+            })
+        }
+        other => unreachable!("not a statement rule: {other:?}"),
+    }
+}
+
+fn build_field(located: Located<'_>) -> Result<Field, Error> {
+    let Located { pair, offset } = located;
+    // The span ends before the comma.
+    let mut parts = meaningful(pair);
+    let name = ident(parts.next().expect("field name"), offset);
+    let value = expr(parts.next().expect("field value"), offset)?;
+    let span = name.span.to(value.span());
+    Ok(Field { name, value, span })
+}
+
+fn int_lit(pair: Pair<'_, Rule>, offset: usize) -> Result<IntLit, Error> {
+    let span = span_of(&pair, offset);
+    pair.as_str()
+        .parse::<i64>()
+        .map(|value| IntLit { value, span })
+        .map_err(|_| Error::IntTooLarge { span })
+}
+
+fn expr(pair: Pair<'_, Rule>, offset: usize) -> Result<Expr, Error> {
+    let span = span_of(&pair, offset);
+    match pair.as_rule() {
+        Rule::expr => {
+            let mut terms = meaningful(pair)
+                .map(|p| expr(p, offset))
+                .collect::<Result<Vec<_>, _>>()?;
+            if terms.len() == 1 {
+                Ok(terms.pop().expect("one term"))
+            } else {
+                Ok(Expr::Sum(Sum { terms, span }))
+            }
+        }
+        Rule::pipeline => {
+            let mut parts = meaningful(pair);
+            let head = expr(parts.next().expect("pipeline head"), offset)?;
+            let stages = parts
+                .map(|p| stage(p, offset))
+                .collect::<Result<Vec<_>, _>>()?;
+            if stages.is_empty() {
+                Ok(head)
+            } else {
+                Ok(Expr::Pipeline(Pipeline {
+                    head: Box::new(head),
+                    stages,
+                    span,
+                }))
+            }
+        }
+        Rule::call => {
+            let mut parts = meaningful(pair);
+            let callee = ident(parts.next().expect("callee"), offset);
+            let args = args(parts.next().expect("arguments"), offset)?;
+            let alias = parts.next().map(|a| alias(a, offset));
+            Ok(Expr::Call(Call {
+                callee,
+                args,
+                alias,
+                span,
+            }))
+        }
+        Rule::name => Ok(Expr::Name(ident(
+            pair.into_inner().next().expect("name ident"),
+            offset,
+        ))),
+        Rule::paren => {
+            let inner = meaningful(pair).next().expect("parenthesized expression");
+            Ok(Expr::Paren(Box::new(expr(inner, offset)?), span))
+        }
+        Rule::list => {
+            let items = meaningful(pair)
+                .map(|p| expr(p, offset))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Expr::List(items, span))
+        }
+        Rule::int => Ok(Expr::Int(int_lit(pair, offset)?)),
+        Rule::float => match pair.as_str().parse::<f64>() {
+            Ok(value) if value.is_finite() => Ok(Expr::Float(FloatLit { value, span })),
+            _ => Err(Error::IntTooLarge { span }),
+        },
+        Rule::bool => {
+            let value = pair
+                .into_inner()
+                .next()
+                .is_some_and(|p| p.as_rule() == Rule::kw_true);
+            Ok(Expr::Bool(value, span))
+        }
+        other => unreachable!("not an expression rule: {other:?}"),
+    }
+}
+
+fn stage(pair: Pair<'_, Rule>, offset: usize) -> Result<Stage, Error> {
+    let span = span_of(&pair, offset);
+    let mut layer = None;
+    let mut stage_args = None;
+    let mut stage_alias = None;
+    for part in meaningful(pair) {
+        match part.as_rule() {
+            Rule::ident => layer = Some(ident(part, offset)),
+            Rule::args => stage_args = Some(args(part, offset)?),
+            Rule::alias => stage_alias = Some(alias(part, offset)),
+            other => unreachable!("not a stage part: {other:?}"),
+        }
+    }
+    Ok(Stage {
+        layer: layer.expect("a stage starts with its layer"),
+        args: stage_args,
+        alias: stage_alias,
+        span,
+    })
+}
+
+fn args(pair: Pair<'_, Rule>, offset: usize) -> Result<Vec<Arg>, Error> {
+    meaningful(pair)
+        .map(|arg| {
+            let span = span_of(&arg, offset);
+            let mut name = None;
+            let mut value = None;
+            for part in meaningful(arg) {
+                match part.as_rule() {
+                    Rule::arg_name => {
+                        name = Some(ident(
+                            meaningful(part).next().expect("argument name"),
+                            offset,
+                        ))
+                    }
+                    _ => value = Some(expr(part, offset)?),
+                }
+            }
+            Ok(Arg {
+                name,
+                value: value.expect("an argument has a value"),
+                span,
+            })
+        })
+        .collect()
+}
+
+fn alias(pair: Pair<'_, Rule>, offset: usize) -> Ident {
+    ident(meaningful(pair).next().expect("alias name"), offset)
+}

@@ -1,0 +1,236 @@
+//! A light lexical scan over the source, below the grammar.
+//!
+//! The parser driver uses it to find where items and statements end (for
+//! error recovery), to refuse pathological nesting before the recursive
+//! grammar sees it, and to describe the token an error is at. The formatter
+//! uses it to find comments. It understands exactly three things: trivia
+//! (whitespace and comments), brackets, and word boundaries.
+
+use crate::ast::Span;
+
+/// Brackets deeper than this are refused before parsing (the grammar is
+/// recursive; this bound keeps its stack use small and fixed).
+pub const MAX_NESTING: usize = 64;
+
+/// Skips whitespace and comments from `pos`. An unterminated block comment
+/// is returned as an error span.
+pub fn skip_trivia(src: &str, mut pos: usize) -> Result<usize, Span> {
+    let bytes = src.as_bytes();
+    loop {
+        while pos < bytes.len() && matches!(bytes[pos], b' ' | b'\t' | b'\r' | b'\n') {
+            pos += 1;
+        }
+        if src[pos..].starts_with('\u{FEFF}') {
+            pos += '\u{FEFF}'.len_utf8();
+            continue;
+        }
+        if src[pos..].starts_with("//") {
+            pos = src[pos..].find('\n').map_or(src.len(), |i| pos + i);
+            continue;
+        }
+        if src[pos..].starts_with("/*") {
+            match src[pos + 2..].find("*/") {
+                Some(i) => pos = pos + 2 + i + 2,
+                None => return Err(Span::new(pos, pos + 2)),
+            }
+            continue;
+        }
+        return Ok(pos);
+    }
+}
+
+/// Whether the word `keyword` starts at `pos` (and is not a prefix of a longer word).
+pub fn keyword_at(src: &str, pos: usize, keyword: &str) -> bool {
+    src[pos..].starts_with(keyword)
+        && !src[pos + keyword.len()..]
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn is_word_start(src: &str, pos: usize) -> bool {
+    pos == 0
+        || !src[..pos]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// What [`scan_statement`] found.
+pub struct StatementScan {
+    /// Where parsing should resume after this statement.
+    pub resume: usize,
+    /// The first bracket past [`MAX_NESTING`], if any.
+    pub too_deep: Option<Span>,
+}
+
+/// Scans one statement (or train field) from `pos`: it ends after the
+/// `terminator` (`;` or `,`) at bracket depth 0, before any `}`,
+/// before one of `stop_words` at depth 0 found after `stop_words_from`, or
+/// at the end of the text.
+pub fn scan_statement(
+    src: &str,
+    pos: usize,
+    terminator: u8,
+    stop_words: &[&str],
+    stop_words_from: usize,
+) -> StatementScan {
+    let bytes = src.as_bytes();
+    let mut depth = 0usize;
+    let mut too_deep = None;
+    let mut i = pos;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                i = src[i..].find('\n').map_or(src.len(), |n| i + n);
+                continue;
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                i = src[i + 2..].find("*/").map_or(src.len(), |n| i + 2 + n + 2);
+                continue;
+            }
+            b'(' | b'[' => {
+                depth += 1;
+                if depth > MAX_NESTING && too_deep.is_none() {
+                    too_deep = Some(Span::new(i, i + 1));
+                }
+            }
+            b')' | b']' => depth = depth.saturating_sub(1),
+            // Statements never contain braces: a `}` always ends one, even
+            // inside an unbalanced bracket, so recovery stops at the item's end.
+            b'}' => {
+                return StatementScan {
+                    resume: i,
+                    too_deep,
+                };
+            }
+            c if c == terminator && depth == 0 => {
+                return StatementScan {
+                    resume: i + 1,
+                    too_deep,
+                };
+            }
+            c if depth == 0
+                && i >= stop_words_from
+                && c.is_ascii_alphabetic()
+                && is_word_start(src, i)
+                && stop_words.iter().any(|w| keyword_at(src, i, w)) =>
+            {
+                return StatementScan {
+                    resume: i,
+                    too_deep,
+                };
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    StatementScan {
+        resume: src.len(),
+        too_deep,
+    }
+}
+
+/// The next position at or after `pos` where `model` or `train` starts a
+/// word outside comments, for skipping garbage between items.
+pub fn next_item(src: &str, pos: usize) -> usize {
+    let bytes = src.as_bytes();
+    let mut i = pos;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                i = src[i..].find('\n').map_or(src.len(), |n| i + n);
+                continue;
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                i = src[i + 2..].find("*/").map_or(src.len(), |n| i + 2 + n + 2);
+                continue;
+            }
+            b'm' | b't'
+                if is_word_start(src, i)
+                    && (keyword_at(src, i, "model") || keyword_at(src, i, "train")) =>
+            {
+                return i;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    src.len()
+}
+
+/// How an error message names the token at `pos`: `` `foo` ``, `` `;` ``, "end of file".
+pub fn describe_token(src: &str, pos: usize) -> String {
+    let rest = &src[pos.min(src.len())..];
+    let Some(first) = rest.chars().next() else {
+        return "end of file".into();
+    };
+    if first.is_ascii_alphanumeric() || first == '_' {
+        let word: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '.')
+            .take(40)
+            .collect();
+        return format!("`{word}`");
+    }
+    if rest.starts_with("->") {
+        return "`->`".into();
+    }
+    if first.is_control() || first == '\u{FFFD}' {
+        return format!("character {:?}", first);
+    }
+    format!("`{first}`")
+}
+
+/// Every comment in the text with its span, in order.
+pub fn comments(src: &str) -> Vec<Span> {
+    let bytes = src.as_bytes();
+    let mut found = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'/' && bytes.get(i + 1) == Some(&b'/') {
+            let end = src[i..].find('\n').map_or(src.len(), |n| i + n);
+            found.push(Span::new(i, end));
+            i = end;
+        } else if bytes[i] == b'/' && bytes.get(i + 1) == Some(&b'*') {
+            let end = src[i + 2..].find("*/").map_or(src.len(), |n| i + 2 + n + 2);
+            found.push(Span::new(i, end));
+            i = end;
+        } else {
+            i += 1;
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trivia() {
+        assert_eq!(skip_trivia("  // c\n /* d */ x", 0), Ok(16));
+        assert_eq!(skip_trivia("/* open", 0), Err(Span::new(0, 2)));
+    }
+
+    #[test]
+    fn statements_end_at_semicolons_outside_brackets() {
+        let src = "let a = f(x; y); let b = 1;";
+        assert_eq!(scan_statement(src, 0, b';', &[], 0).resume, 16);
+        let src = "let a = x -> relu\n let b = y;";
+        assert_eq!(scan_statement(src, 0, b';', &["let"], 3).resume, 19);
+        assert_eq!(scan_statement("a }", 0, b';', &[], 0).resume, 2);
+    }
+
+    #[test]
+    fn deep_nesting_is_found() {
+        let src = "(".repeat(MAX_NESTING + 5);
+        let scan = scan_statement(&src, 0, b';', &[], 0);
+        assert_eq!(scan.too_deep, Some(Span::new(MAX_NESTING, MAX_NESTING + 1)));
+    }
+
+    #[test]
+    fn items_are_found_at_word_starts_only() {
+        assert_eq!(next_item("xmodel // train\n train", 0), 17);
+    }
+}

@@ -1,0 +1,433 @@
+//! Argument lists: what a layer, loss or optimizer accepts, and binding the
+//! arguments written in the source against it.
+//!
+//! A [`Signature`] lists arguments in order; each may be given positionally
+//! (in that order) or by name, like Python keyword arguments. Binding checks
+//! names, duplicates, missing required arguments, types and ranges, reports
+//! every problem, and yields [`Bound`] values with defaults filled in.
+
+use crate::ast::{Arg, Expr, Span};
+use crate::error::Error;
+use crate::suggest::did_you_mean;
+
+/// The type (and valid range) of an argument.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ArgType {
+    /// An integer ≥ 1 (sizes, counts).
+    Count,
+    /// An integer ≥ 0.
+    Natural,
+    /// An integer ≥ 1, or `[h, w]` of them (kernel, stride, dilation).
+    Pair,
+    /// An integer ≥ 0, or `[h, w]` of them (padding).
+    NaturalPair,
+    /// A float (integers accepted) within a range.
+    Float(Range),
+    /// Two floats within a range (Adam's betas).
+    FloatPair(Range),
+    Bool,
+    /// An axis of the per-sample shape; negative counts from the end.
+    Axis,
+    /// A per-sample shape: positive integers, at most one -1.
+    Shape,
+}
+
+impl ArgType {
+    /// How the type reads in messages: "a positive integer".
+    pub fn describe(self) -> String {
+        match self {
+            ArgType::Count => "a positive integer".into(),
+            ArgType::Natural => "a non-negative integer".into(),
+            ArgType::Pair => "a positive integer or a pair `[h, w]`".into(),
+            ArgType::NaturalPair => "a non-negative integer or a pair `[h, w]`".into(),
+            ArgType::Float(range) => format!("a number {}", range.describe()),
+            ArgType::FloatPair(range) => format!("a pair of numbers {}", range.describe()),
+            ArgType::Bool => "`true` or `false`".into(),
+            ArgType::Axis => "an integer axis".into(),
+            ArgType::Shape => "a list of dims such as `[16, 7, 7]`".into(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Range {
+    Any,
+    /// > 0
+    Positive,
+    /// ≥ 0
+    NonNegative,
+    /// [0, 1)
+    UnitHalfOpen,
+    /// [0, 1]
+    Unit,
+}
+
+impl Range {
+    fn contains(self, x: f64) -> bool {
+        x.is_finite()
+            && match self {
+                Range::Any => true,
+                Range::Positive => x > 0.0,
+                Range::NonNegative => x >= 0.0,
+                Range::UnitHalfOpen => (0.0..1.0).contains(&x),
+                Range::Unit => (0.0..=1.0).contains(&x),
+            }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Range::Any => "(finite)",
+            Range::Positive => "greater than 0",
+            Range::NonNegative => "of at least 0",
+            Range::UnitHalfOpen => "in [0, 1)",
+            Range::Unit => "in [0, 1]",
+        }
+    }
+}
+
+/// What an argument defaults to when it is not written.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Default {
+    Required,
+    Int(i64),
+    Float(f64),
+    Floats(f64, f64),
+    Bool(bool),
+    /// The value of an earlier argument (pooling's stride defaults to its kernel).
+    SameAs(&'static str),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ArgSpec {
+    pub name: &'static str,
+    pub ty: ArgType,
+    pub default: Default,
+    pub doc: &'static str,
+}
+
+/// The arguments of one layer, loss or optimizer.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Signature {
+    pub name: &'static str,
+    pub args: &'static [ArgSpec],
+}
+
+/// A checked argument value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ArgValue {
+    Int(i64),
+    Float(f64),
+    Floats([f64; 2]),
+    Pair([usize; 2]),
+    Bool(bool),
+    Ints(Vec<i64>),
+}
+
+/// Arguments bound to a signature, defaults filled in, in signature order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Bound {
+    values: Vec<(&'static str, ArgValue, Option<Span>)>,
+}
+
+impl Bound {
+    fn get(&self, name: &str) -> &ArgValue {
+        // Signatures and the code reading them are written together; a
+        // mismatch is a bug in this crate, found by the first test using it.
+        &self
+            .values
+            .iter()
+            .find(|(n, ..)| *n == name)
+            .unwrap_or_else(|| panic!("argument `{name}` is not in the signature"))
+            .1
+    }
+
+    /// Where the argument was written, if it was.
+    pub fn span(&self, name: &str) -> Option<Span> {
+        self.values
+            .iter()
+            .find(|(n, ..)| *n == name)
+            .and_then(|(.., span)| *span)
+    }
+
+    pub fn count(&self, name: &str) -> usize {
+        match self.get(name) {
+            ArgValue::Int(v) => *v as usize,
+            other => panic!("argument `{name}` is {other:?}, not an integer"),
+        }
+    }
+
+    pub fn int(&self, name: &str) -> i64 {
+        match self.get(name) {
+            ArgValue::Int(v) => *v,
+            other => panic!("argument `{name}` is {other:?}, not an integer"),
+        }
+    }
+
+    pub fn float(&self, name: &str) -> f64 {
+        match self.get(name) {
+            ArgValue::Float(v) => *v,
+            other => panic!("argument `{name}` is {other:?}, not a float"),
+        }
+    }
+
+    pub fn floats(&self, name: &str) -> [f64; 2] {
+        match self.get(name) {
+            ArgValue::Floats(v) => *v,
+            other => panic!("argument `{name}` is {other:?}, not a float pair"),
+        }
+    }
+
+    pub fn pair(&self, name: &str) -> [usize; 2] {
+        match self.get(name) {
+            ArgValue::Pair(v) => *v,
+            other => panic!("argument `{name}` is {other:?}, not a pair"),
+        }
+    }
+
+    pub fn bool(&self, name: &str) -> bool {
+        match self.get(name) {
+            ArgValue::Bool(v) => *v,
+            other => panic!("argument `{name}` is {other:?}, not a bool"),
+        }
+    }
+
+    pub fn ints(&self, name: &str) -> &[i64] {
+        match self.get(name) {
+            ArgValue::Ints(v) => v,
+            other => panic!("argument `{name}` is {other:?}, not a list"),
+        }
+    }
+}
+
+/// Binds `args` (all configuration, no layer inputs) to `signature`.
+///
+/// `call_span` is where a missing argument is reported. Every problem is
+/// pushed to `errors`; `None` means at least one was found.
+pub fn bind(
+    signature: &Signature,
+    args: &[&Arg],
+    call_span: Span,
+    errors: &mut Vec<Error>,
+) -> Option<Bound> {
+    let before = errors.len();
+    let mut given: Vec<Option<(&Arg, Span)>> = vec![None; signature.args.len()];
+    let mut positional = 0;
+    for arg in args {
+        let slot = match &arg.name {
+            None => {
+                if positional >= signature.args.len() {
+                    errors.push(Error::TooManyArguments {
+                        span: arg.span,
+                        callee: signature.name,
+                        max: signature.args.len(),
+                    });
+                    continue;
+                }
+                positional += 1;
+                positional - 1
+            }
+            Some(name) => match signature
+                .args
+                .iter()
+                .position(|spec| spec.name == name.name)
+            {
+                Some(slot) => slot,
+                None => {
+                    let names: Vec<&str> = signature.args.iter().map(|spec| spec.name).collect();
+                    errors.push(Error::UnknownArgument {
+                        span: name.span,
+                        callee: signature.name,
+                        name: name.name.clone(),
+                        suggestion: did_you_mean(&name.name, names.iter().copied()),
+                        valid: names.iter().map(|s| s.to_string()).collect(),
+                    });
+                    continue;
+                }
+            },
+        };
+        if let Some((_, first)) = given[slot] {
+            errors.push(Error::DuplicateArgument {
+                span: arg.span,
+                first,
+                name: signature.args[slot].name,
+            });
+            continue;
+        }
+        given[slot] = Some((arg, arg.span));
+    }
+
+    let mut values: Vec<(&'static str, ArgValue, Option<Span>)> =
+        Vec::with_capacity(signature.args.len());
+    for (spec, given) in signature.args.iter().zip(&given) {
+        let value = match given {
+            Some((arg, span)) => match convert(spec.ty, &arg.value) {
+                Ok(value) => Some((value, Some(*span))),
+                Err(problem) => {
+                    errors.push(match problem {
+                        Problem::Type => Error::WrongArgumentType {
+                            span: arg.value.span(),
+                            callee: signature.name,
+                            name: spec.name,
+                            expected: spec.ty.describe(),
+                            found: arg.value.describe(),
+                        },
+                        Problem::Value(reason) => Error::InvalidArgumentValue {
+                            span: arg.value.span(),
+                            callee: signature.name,
+                            name: spec.name,
+                            reason,
+                        },
+                    });
+                    None
+                }
+            },
+            None => match spec.default {
+                Default::Required => {
+                    errors.push(Error::MissingArgument {
+                        span: call_span,
+                        callee: signature.name,
+                        name: spec.name,
+                        ty: spec.ty.describe(),
+                    });
+                    None
+                }
+                Default::Int(v) => Some((
+                    match spec.ty {
+                        ArgType::Pair | ArgType::NaturalPair => ArgValue::Pair([v as usize; 2]),
+                        _ => ArgValue::Int(v),
+                    },
+                    None,
+                )),
+                Default::Float(v) => Some((ArgValue::Float(v), None)),
+                Default::Floats(a, b) => Some((ArgValue::Floats([a, b]), None)),
+                Default::Bool(v) => Some((ArgValue::Bool(v), None)),
+                Default::SameAs(other) => values
+                    .iter()
+                    .find(|(n, ..)| *n == other)
+                    .map(|(_, value, _)| (value.clone(), None)),
+            },
+        };
+        if let Some((value, span)) = value {
+            values.push((spec.name, value, span));
+        }
+    }
+    (errors.len() == before).then_some(Bound { values })
+}
+
+enum Problem {
+    Type,
+    Value(String),
+}
+
+fn convert(ty: ArgType, expr: &Expr) -> Result<ArgValue, Problem> {
+    let expr = strip_parens(expr);
+    let int = |expr: &Expr| match strip_parens(expr) {
+        Expr::Int(lit) => Ok(lit.value),
+        _ => Err(Problem::Type),
+    };
+    let float = |expr: &Expr| match strip_parens(expr) {
+        Expr::Int(lit) => Ok(lit.value as f64),
+        Expr::Float(lit) => Ok(lit.value),
+        _ => Err(Problem::Type),
+    };
+    let at_least = |v: i64, min: i64| {
+        if v >= min {
+            Ok(v)
+        } else {
+            Err(Problem::Value(format!("must be at least {min}, found {v}")))
+        }
+    };
+    let pair = |min: i64| -> Result<ArgValue, Problem> {
+        let (h, w) = match expr {
+            Expr::List(items, _) if items.len() == 2 => (int(&items[0])?, int(&items[1])?),
+            Expr::List(items, _)
+                if items
+                    .iter()
+                    .all(|e| matches!(strip_parens(e), Expr::Int(_))) =>
+            {
+                return Err(Problem::Value(format!(
+                    "a pair has 2 entries, found {}",
+                    items.len()
+                )));
+            }
+            Expr::List(..) => return Err(Problem::Type),
+            other => {
+                let v = int(other)?;
+                (v, v)
+            }
+        };
+        Ok(ArgValue::Pair([
+            at_least(h, min)? as usize,
+            at_least(w, min)? as usize,
+        ]))
+    };
+    match ty {
+        ArgType::Count => Ok(ArgValue::Int(at_least(int(expr)?, 1)?)),
+        ArgType::Natural => Ok(ArgValue::Int(at_least(int(expr)?, 0)?)),
+        ArgType::Pair => pair(1),
+        ArgType::NaturalPair => pair(0),
+        ArgType::Axis => Ok(ArgValue::Int(int(expr)?)),
+        ArgType::Bool => match expr {
+            Expr::Bool(v, _) => Ok(ArgValue::Bool(*v)),
+            _ => Err(Problem::Type),
+        },
+        ArgType::Float(range) => {
+            let v = float(expr)?;
+            if range.contains(v) {
+                Ok(ArgValue::Float(v))
+            } else {
+                Err(Problem::Value(format!(
+                    "must be {}, found {v:?}",
+                    range.describe()
+                )))
+            }
+        }
+        ArgType::FloatPair(range) => match expr {
+            Expr::List(items, _) if items.len() == 2 => {
+                let (a, b) = (float(&items[0])?, float(&items[1])?);
+                for v in [a, b] {
+                    if !range.contains(v) {
+                        return Err(Problem::Value(format!(
+                            "each must be {}, found {v:?}",
+                            range.describe()
+                        )));
+                    }
+                }
+                Ok(ArgValue::Floats([a, b]))
+            }
+            Expr::List(items, _) => Err(Problem::Value(format!(
+                "a pair has 2 entries, found {}",
+                items.len()
+            ))),
+            _ => Err(Problem::Type),
+        },
+        ArgType::Shape => match expr {
+            Expr::List(items, _) => {
+                let dims = items
+                    .iter()
+                    .map(int)
+                    .collect::<Result<Vec<i64>, Problem>>()?;
+                if dims.is_empty() {
+                    return Err(Problem::Value("a shape needs at least one dim".into()));
+                }
+                if let Some(bad) = dims.iter().find(|&&d| d == 0 || d < -1) {
+                    return Err(Problem::Value(format!(
+                        "dims must be positive (or one -1), found {bad}"
+                    )));
+                }
+                if dims.iter().filter(|&&d| d == -1).count() > 1 {
+                    return Err(Problem::Value("at most one dim may be -1".into()));
+                }
+                Ok(ArgValue::Ints(dims))
+            }
+            _ => Err(Problem::Type),
+        },
+    }
+}
+
+fn strip_parens(expr: &Expr) -> &Expr {
+    match expr {
+        Expr::Paren(inner, _) => strip_parens(inner),
+        other => other,
+    }
+}
