@@ -24,6 +24,9 @@ use std::time::{Duration, Instant};
 /// step, short enough not to burn a core while the program does other work.
 const WORKER_SPIN: Duration = Duration::from_micros(300);
 
+/// How long the caller polls for the last running index before blocking.
+const CALLER_SPIN: Duration = Duration::from_micros(50);
+
 /// The threads a kernel may use. Cloning shares the same pool.
 #[derive(Clone)]
 pub struct Parallel {
@@ -147,8 +150,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// A task as the workers see it: the caller's `&dyn Fn` with its lifetime
-/// erased. Valid only between its publication and the caller's return,
-/// which `Pool::run` guarantees by waiting for every worker to finish.
+/// erased. Valid only while the job it belongs to has unfinished indices,
+/// which `Pool::run` guarantees by waiting for all of them.
 #[derive(Clone, Copy)]
 struct TaskPtr(*const (dyn Fn(usize) + Sync + 'static));
 
@@ -158,11 +161,20 @@ unsafe impl Send for TaskPtr {}
 
 struct Job {
     task: Option<TaskPtr>,
-    /// How many task indices this job has (1 + workers that take part).
+    /// How many task indices the current job has.
     threads: usize,
     shutdown: bool,
     /// Workers currently blocked on `work_ready`.
     sleepers: usize,
+}
+
+/// Low bits of `Shared::claim` hold the next unclaimed task index, high
+/// bits the (truncated) epoch of the job it belongs to.
+const INDEX_BITS: u32 = 20;
+const INDEX_MASK: u64 = (1 << INDEX_BITS) - 1;
+
+fn claim_word(epoch: u64, index: usize) -> u64 {
+    (epoch << INDEX_BITS) | index as u64
 }
 
 struct Shared {
@@ -170,14 +182,55 @@ struct Shared {
     work_ready: Condvar,
     /// Bumped (under `job`'s lock) for every new job; polled without the lock.
     epoch: AtomicU64,
-    /// Workers that have not yet finished the current job.
+    /// Task indices are claimed from here by workers and by the caller alike,
+    /// so a descheduled or slow-to-wake worker never holds a job up: the
+    /// caller runs the unclaimed indices itself. Tagging the counter with the
+    /// epoch stops a late worker from claiming an index of a newer job with
+    /// an older job's (dangling) task.
+    claim: AtomicU64,
+    /// Task indices (of `1..threads`) not yet finished.
     pending: AtomicUsize,
-    /// Set by a worker whose task panicked; checked by the caller.
+    /// Set when a task of index > 0 panicked; checked by the caller.
     panicked: AtomicBool,
     done: Mutex<()>,
     done_cv: Condvar,
     /// True while the caller is (about to be) blocked on `done_cv`.
     caller_waiting: AtomicBool,
+}
+
+impl Shared {
+    /// Claims and runs indices of the job of `epoch` until none is left.
+    fn run_claimed(&self, epoch: u64, task: TaskPtr, threads: usize) {
+        loop {
+            let cur = self.claim.load(Ordering::Acquire);
+            let index = (cur & INDEX_MASK) as usize;
+            if cur != claim_word(epoch, index) || index >= threads {
+                return;
+            }
+            if self
+                .claim
+                .compare_exchange_weak(cur, cur + 1, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+            {
+                continue;
+            }
+            // SAFETY: we claimed an index of the job of `epoch` while it was
+            // current, so the job is unfinished (`pending` counts our index)
+            // and its caller is still inside `Pool::run`, keeping the task
+            // alive until we decrement `pending` below.
+            let f = unsafe { &*task.0 };
+            if panic::catch_unwind(AssertUnwindSafe(|| f(index))).is_err() {
+                // Before `pending` drops, so the caller cannot miss it.
+                self.panicked.store(true, Ordering::Release);
+            }
+            if self.pending.fetch_sub(1, Ordering::SeqCst) == 1
+                && self.caller_waiting.load(Ordering::SeqCst)
+            {
+                let _guard = lock(&self.done);
+                self.done_cv.notify_all();
+            }
+        }
+    }
 }
 
 struct Pool {
@@ -203,18 +256,19 @@ impl Pool {
             }),
             work_ready: Condvar::new(),
             epoch: AtomicU64::new(0),
+            claim: AtomicU64::new(claim_word(0, usize::MAX & INDEX_MASK as usize)),
             pending: AtomicUsize::new(0),
             panicked: AtomicBool::new(false),
             done: Mutex::new(()),
             done_cv: Condvar::new(),
             caller_waiting: AtomicBool::new(false),
         });
-        let workers = (1..=workers)
+        let workers = (0..workers)
             .map(|index| {
                 let shared = Arc::clone(&shared);
                 std::thread::Builder::new()
-                    .name(format!("nnspec-worker-{index}"))
-                    .spawn(move || worker(&shared, index))
+                    .name(format!("nnspec-worker-{}", index + 1))
+                    .spawn(move || worker(&shared))
                     .expect("spawning a pool worker thread")
             })
             .collect();
@@ -239,34 +293,37 @@ impl Pool {
             return;
         }
         let shared = &*self.shared;
-        let workers = threads - 1;
-        // SAFETY: only the lifetime is erased. Workers dereference the
-        // pointer only while `pending` counts them, and this function does
-        // not return (or unwind) before `pending` is back to zero.
+        // SAFETY: only the lifetime is erased. Indices are run only after
+        // being claimed for this job, and this function does not return (or
+        // unwind) before every claimed index has finished (`pending` == 0).
         let erased: &'static (dyn Fn(usize) + Sync) = unsafe {
             std::mem::transmute::<&(dyn Fn(usize) + Sync), &'static (dyn Fn(usize) + Sync)>(task)
         };
-        {
+        let task_ptr = TaskPtr(erased);
+        let epoch = {
             let mut job = lock(&shared.job);
-            job.task = Some(TaskPtr(erased));
+            job.task = Some(task_ptr);
             job.threads = threads;
             shared.panicked.store(false, Ordering::Relaxed);
-            shared.pending.store(workers, Ordering::Relaxed);
-            shared.epoch.fetch_add(1, Ordering::Release);
+            shared.pending.store(threads - 1, Ordering::Relaxed);
+            let epoch = (shared.epoch.load(Ordering::Relaxed) + 1) & (u64::MAX >> INDEX_BITS);
+            shared.claim.store(claim_word(epoch, 1), Ordering::Release);
+            shared.epoch.store(epoch, Ordering::Release);
             if job.sleepers > 0 {
                 shared.work_ready.notify_all();
             }
-        }
+            epoch
+        };
         let mine = panic::catch_unwind(AssertUnwindSafe(|| task(0)));
+        shared.run_claimed(epoch, task_ptr, threads);
         self.wait_done();
-        lock(&shared.job).task = None;
         let worker_panicked = shared.panicked.load(Ordering::Acquire);
         self.busy.store(false, Ordering::Release);
         if let Err(payload) = mine {
             panic::resume_unwind(payload);
         }
         if worker_panicked {
-            panic!("a parallel task panicked on a pool worker");
+            panic!("a parallel task panicked");
         }
     }
 
@@ -277,8 +334,8 @@ impl Pool {
         while shared.pending.load(Ordering::Acquire) != 0 {
             std::hint::spin_loop();
             spins += 1;
-            if spins % 256 == 0 && start.elapsed() > WORKER_SPIN {
-                // Workers may be descheduled; block instead of spinning.
+            if spins % 64 == 0 && start.elapsed() > CALLER_SPIN {
+                // The worker running the last index was descheduled; block.
                 let mut guard = lock(&shared.done);
                 shared.caller_waiting.store(true, Ordering::SeqCst);
                 while shared.pending.load(Ordering::SeqCst) != 0 {
@@ -308,7 +365,7 @@ impl Drop for Pool {
     }
 }
 
-fn worker(shared: &Shared, index: usize) {
+fn worker(shared: &Shared) {
     IN_WORKER.with(|w| w.set(true));
     let mut seen = 0u64;
     loop {
@@ -338,22 +395,8 @@ fn worker(shared: &Shared, index: usize) {
             seen = shared.epoch.load(Ordering::Acquire);
             (job.task, job.threads)
         };
-        let Some(task) = task else { continue };
-        if index < threads {
-            // SAFETY: the caller published this pointer for the current
-            // epoch and waits for `pending` to reach zero before the
-            // referenced closure goes out of scope; we decrement below only
-            // after our last use of it.
-            let f = unsafe { &*task.0 };
-            if panic::catch_unwind(AssertUnwindSafe(|| f(index))).is_err() {
-                shared.panicked.store(true, Ordering::Release);
-            }
-        }
-        if shared.pending.fetch_sub(1, Ordering::SeqCst) == 1
-            && shared.caller_waiting.load(Ordering::SeqCst)
-        {
-            let _guard = lock(&shared.done);
-            shared.done_cv.notify_all();
+        if let Some(task) = task {
+            shared.run_claimed(seen, task, threads);
         }
     }
 }

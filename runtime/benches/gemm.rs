@@ -1,0 +1,207 @@
+//! Matrix-multiply and thread-pool measurements behind the choices in
+//! runtime/src/gemm.rs and runtime/src/parallel.rs (bench/README.md,
+//! "Matrix multiply").
+//!
+//! `cargo bench -p nnspec-runtime --bench gemm [-- FILTER]`; FILTER is a
+//! substring of a section name: `gemm`, `pool`, `mlp`.
+
+use nnspec_runtime::gemm::{Backend, Trans, sgemm_with};
+use nnspec_runtime::parallel::Parallel;
+use nnspec_runtime::rng::Rng;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+/// FP32 FMA peak of one core measured on the project machine (GFLOP/s).
+const PEAK_PER_CORE: f64 = 196.0;
+
+/// Seconds per call of `f`: the fastest of 40 samples of about 2 ms each.
+/// The minimum, not the median, because the machine is shared: other jobs
+/// only ever add time, and the fastest sample is the one they left alone.
+fn time_per_call(mut f: impl FnMut()) -> f64 {
+    let start = Instant::now();
+    let mut calls = 0u32;
+    while start.elapsed() < Duration::from_millis(20) || calls < 3 {
+        f();
+        calls += 1;
+    }
+    let per_sample =
+        ((0.002 / (start.elapsed().as_secs_f64() / calls as f64)).ceil() as u32).max(1);
+    (0..40)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..per_sample {
+                f();
+            }
+            t.elapsed().as_secs_f64() / per_sample as f64
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+fn random(len: usize, rng: &mut Rng) -> Vec<f32> {
+    (0..len).map(|_| rng.uniform(-1.0, 1.0)).collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn matrixmultiply(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    ta: Trans,
+    b: &[f32],
+    tb: Trans,
+    c: &mut [f32],
+    par: &Parallel,
+) {
+    let (a_rs, a_cs) = if ta == Trans::No { (k, 1) } else { (1, m) };
+    let (b_rs, b_cs) = if tb == Trans::No { (n, 1) } else { (1, k) };
+    par.for_each_chunk_mut(&mut c[..m * n], n, &|row0, chunk| {
+        let rows = chunk.len() / n;
+        // SAFETY: strides describe the checked slices; the chunk is rows
+        // `row0..row0 + rows` of C.
+        unsafe {
+            matrixmultiply::sgemm(
+                rows,
+                k,
+                n,
+                1.0,
+                a.as_ptr().add(row0 * a_rs),
+                a_rs as isize,
+                a_cs as isize,
+                b.as_ptr(),
+                b_rs as isize,
+                b_cs as isize,
+                0.0,
+                chunk.as_mut_ptr(),
+                n as isize,
+                1,
+            );
+        }
+    });
+}
+
+fn bench_gemm() {
+    let shapes: &[(&str, usize, usize, usize, Trans, Trans)] = &[
+        ("mlp fwd  X.W1^T", 100, 128, 784, Trans::No, Trans::Yes),
+        ("mlp dW1 = dY^T.X", 128, 784, 100, Trans::Yes, Trans::No),
+        ("mlp dX = dY.W1", 100, 784, 128, Trans::No, Trans::No),
+        ("mlp fwd  H.W2^T", 100, 10, 128, Trans::No, Trans::Yes),
+        ("mlp dW2 = dY^T.H", 10, 128, 100, Trans::Yes, Trans::No),
+        ("mlp dH = dY.W2", 100, 128, 10, Trans::No, Trans::No),
+        ("conv 6x25.25x784", 6, 784, 25, Trans::No, Trans::No),
+        ("conv 16x150.150x100", 16, 100, 150, Trans::No, Trans::No),
+        ("conv 64x576.576x196", 64, 196, 576, Trans::No, Trans::No),
+        (
+            "conv dW 64x196.196x576",
+            64,
+            576,
+            196,
+            Trans::No,
+            Trans::Yes,
+        ),
+        ("conv dX 576x64.64x196", 576, 196, 64, Trans::Yes, Trans::No),
+    ];
+    let pars = [Parallel::new(1), Parallel::new(2)];
+    println!(
+        "| shape (m x n x k, op) | threads | gemm crate + rayon | gemm crate, our split | matrixmultiply, our split | own AVX-512 |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for &(name, m, n, k, ta, tb) in shapes {
+        let mut rng = Rng::new(1);
+        let a = random(m * k, &mut rng);
+        let b = random(k * n, &mut rng);
+        let mut c = vec![0.0f32; m * n];
+        let flops = 2.0 * (m * n * k) as f64;
+        for par in &pars {
+            let mut cells = Vec::new();
+            for backend in [Backend::GemmCrateRayon, Backend::GemmCrate] {
+                let t = time_per_call(|| {
+                    sgemm_with(backend, m, n, k, &a, ta, &b, tb, &mut c, false, par);
+                    black_box(&c);
+                });
+                cells.push(t);
+            }
+            cells.push(time_per_call(|| {
+                matrixmultiply(m, n, k, &a, ta, &b, tb, &mut c, par);
+                black_box(&c);
+            }));
+            if nnspec_runtime::gemm::uses_avx512() {
+                cells.push(time_per_call(|| {
+                    sgemm_with(Backend::Avx512, m, n, k, &a, ta, &b, tb, &mut c, false, par);
+                    black_box(&c);
+                }));
+            }
+            let peak = PEAK_PER_CORE * par.threads() as f64;
+            let row: Vec<String> = cells
+                .iter()
+                .map(|t| {
+                    let g = flops / t / 1e9;
+                    format!("{:.1} us, {g:.0} GF/s ({:.0}%)", t * 1e6, 100.0 * g / peak)
+                })
+                .collect();
+            let op = |t: Trans| if t == Trans::Yes { "T" } else { "N" };
+            println!(
+                "| {name} ({m}x{n}x{k}, {}{}) | {} | {} |",
+                op(ta),
+                op(tb),
+                par.threads(),
+                row.join(" | ")
+            );
+        }
+    }
+}
+
+fn bench_pool() {
+    let par = Parallel::new(2);
+    let hot = time_per_call(|| {
+        par.for_each_thread(&|i| {
+            black_box(i);
+        })
+    });
+    println!(
+        "pool, 2 threads, empty task back to back: {:.2} us per call",
+        hot * 1e6
+    );
+    let mut cold = Vec::new();
+    for _ in 0..50 {
+        std::thread::sleep(Duration::from_millis(2));
+        let t = Instant::now();
+        par.for_each_thread(&|i| {
+            black_box(i);
+        });
+        cold.push(t.elapsed().as_secs_f64());
+    }
+    cold.sort_by(f64::total_cmp);
+    println!(
+        "pool, 2 threads, empty task after 2 ms idle (workers parked): median {:.1} us, max {:.1} us",
+        cold[cold.len() / 2] * 1e6,
+        cold[cold.len() - 1] * 1e6
+    );
+    let scoped = time_per_call(|| {
+        std::thread::scope(|s| {
+            s.spawn(|| black_box(1));
+            black_box(0);
+        })
+    });
+    println!(
+        "for comparison, one scoped thread spawn+join: {:.1} us",
+        scoped * 1e6
+    );
+}
+
+fn main() {
+    let filter = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with('-'))
+        .unwrap_or_default();
+    println!("AVX-512F detected: {}", nnspec_runtime::gemm::uses_avx512());
+    if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
+        println!("load average before: {}", load.trim());
+    }
+    if "pool".contains(&filter) {
+        bench_pool();
+    }
+    if "gemm".contains(&filter) {
+        bench_gemm();
+    }
+}
