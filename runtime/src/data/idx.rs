@@ -1,0 +1,539 @@
+//! MNIST-style IDX files (MNIST, Fashion-MNIST, KMNIST...).
+//!
+//! An IDX file is a 4-byte magic number (two zero bytes, an element-type
+//! code, the number of dimensions), one big-endian u32 per dimension, then
+//! the elements in row-major order. MNIST's images are `0x00000803`
+//! (unsigned bytes, 3 dimensions: count, rows, columns), its labels
+//! `0x00000801` (unsigned bytes, 1 dimension: count). Files may be raw or
+//! gzip-compressed; which one is decided by the gzip magic bytes, not by the
+//! file name. The file must hold exactly the bytes its header describes:
+//! missing bytes (truncation) and extra bytes (trailing data) are errors.
+//!
+//! # Classes
+//!
+//! The files do not say how many classes there are. Without class names the
+//! number of classes is the largest label plus one (over both splits for
+//! [`load_dir`]); labels are bytes, so at most 256 classes. A corrupt label
+//! (say 200 in an MNIST file) is therefore not caught here but by
+//! [`Dataset::check_classes`] against the model's number of outputs, which
+//! names the sample. With class names (e.g. [`FASHION_MNIST_CLASSES`]) the
+//! number of classes is the number of names, and a label at or above it is
+//! an error naming the file, the sample and its byte offset.
+
+use std::io::{self, Read};
+use std::path::Path;
+
+use thiserror::Error;
+
+use super::{DataError, Dataset, Normalization, Split, is_gzip, read_file};
+
+/// Magic number of unsigned-byte images (3 dimensions).
+pub const IMAGES_MAGIC: u32 = 0x0000_0803;
+/// Magic number of unsigned-byte labels (1 dimension).
+pub const LABELS_MAGIC: u32 = 0x0000_0801;
+
+/// The standard file names (each also looked for with `.gz` appended).
+pub const TRAIN_IMAGES: &str = "train-images-idx3-ubyte";
+pub const TRAIN_LABELS: &str = "train-labels-idx1-ubyte";
+pub const TEST_IMAGES: &str = "t10k-images-idx3-ubyte";
+pub const TEST_LABELS: &str = "t10k-labels-idx1-ubyte";
+
+/// Fashion-MNIST's class names, in label order (from Zalando's README).
+pub const FASHION_MNIST_CLASSES: [&str; 10] = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+];
+
+/// [`FASHION_MNIST_CLASSES`] as owned strings, for the loaders' `class_names`.
+pub fn fashion_mnist_class_names() -> Vec<String> {
+    FASHION_MNIST_CLASSES
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
+/// What is wrong with an IDX file. Byte offsets are in the decompressed
+/// stream (for raw files, in the file).
+#[derive(Debug, Error)]
+pub enum IdxError {
+    #[error("file is empty (expected an IDX {what} file)")]
+    Empty { what: &'static str },
+    #[error(
+        "header truncated: the file ends after {found} bytes, but its {what} header needs {needed}"
+    )]
+    ShortHeader {
+        what: &'static str,
+        found: usize,
+        needed: usize,
+    },
+    #[error(
+        "not an IDX file: magic number 0x{found:08x} at byte 0 (an IDX file starts with two \
+         zero bytes; expected 0x{expected:08x} for {what})"
+    )]
+    BadMagic {
+        found: u32,
+        expected: u32,
+        what: &'static str,
+    },
+    #[error(
+        "magic number 0x{found:08x} at byte 0 declares {type_name} elements; only unsigned \
+         bytes (0x08, magic 0x{expected:08x} for {what}) are supported"
+    )]
+    UnsupportedType {
+        found: u32,
+        type_name: &'static str,
+        expected: u32,
+        what: &'static str,
+    },
+    #[error(
+        "magic number 0x{found:08x} at byte 0 declares {dims} dimension(s); {what} have \
+         {expected_dims} (magic 0x{expected:08x}){hint}"
+    )]
+    WrongDims {
+        found: u32,
+        dims: u8,
+        expected: u32,
+        expected_dims: u8,
+        what: &'static str,
+        hint: &'static str,
+    },
+    #[error("dimension {index} (bytes {offset}..{}) is 0: the file holds no {what}", offset + 4)]
+    ZeroDim {
+        index: usize,
+        offset: usize,
+        what: &'static str,
+    },
+    #[error("dimensions {dims:?} describe more data than fits in memory")]
+    TooLarge { dims: Vec<u32> },
+    #[error(
+        "truncated: dimensions {dims:?} need {expected} data bytes after the {header}-byte \
+         header (the file should be {} bytes), but the data ends after {found} bytes, at byte \
+         offset {}",
+        header + expected, header + found
+    )]
+    Truncated {
+        dims: Vec<u32>,
+        header: usize,
+        expected: usize,
+        found: usize,
+    },
+    #[error(
+        "{extra} trailing byte(s) after the data, which ends at byte offset {end} \
+         (dimensions {dims:?})"
+    )]
+    Trailing {
+        dims: Vec<u32>,
+        end: usize,
+        extra: u64,
+    },
+    #[error(
+        "sample {index} (byte offset {offset}) has label {label}, but there are {classes} \
+         class names (labels 0..{classes})"
+    )]
+    LabelOutOfRange {
+        index: usize,
+        offset: usize,
+        label: u8,
+        classes: usize,
+    },
+}
+
+/// The images of an IDX images file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IdxImages {
+    pub count: usize,
+    pub rows: usize,
+    pub cols: usize,
+    /// `count × rows × cols` pixels, row-major.
+    pub pixels: Vec<u8>,
+}
+
+/// Parses an IDX images file (`0x00000803`), raw or gzip-compressed, held
+/// in memory; `file` names it in errors.
+pub fn parse_images(bytes: &[u8], file: &str) -> Result<IdxImages, DataError> {
+    let (dims, pixels) = parse(bytes, file, Kind::Images)?;
+    Ok(IdxImages {
+        count: dims[0] as usize,
+        rows: dims[1] as usize,
+        cols: dims[2] as usize,
+        pixels,
+    })
+}
+
+/// Parses an IDX labels file (`0x00000801`), raw or gzip-compressed, held
+/// in memory; `file` names it in errors.
+pub fn parse_labels(bytes: &[u8], file: &str) -> Result<Vec<u8>, DataError> {
+    Ok(parse(bytes, file, Kind::Labels)?.1)
+}
+
+/// A data set from in-memory images and labels files (see [`load_pair`]).
+pub fn dataset_from_bytes(
+    images: &[u8],
+    images_name: &str,
+    labels: &[u8],
+    labels_name: &str,
+    norm: &Normalization,
+    class_names: Option<Vec<String>>,
+) -> Result<Dataset, DataError> {
+    let parsed = Parsed {
+        images: parse_images(images, images_name)?,
+        images_name: images_name.to_string(),
+        labels: parse_labels(labels, labels_name)?,
+        labels_name: labels_name.to_string(),
+    };
+    let classes = classes_for(&[&parsed], class_names.as_deref())?;
+    parsed.into_dataset(norm, classes, class_names)
+}
+
+/// Loads an images file and its labels file (raw or gzip) into a data set
+/// with sample shape `[1, rows, cols]` (PyTorch's channels-first layout),
+/// normalizing the pixels with `norm` (usually
+/// [`Normalization::U8_PIXELS`]).
+///
+/// Without `class_names` the number of classes is the largest label plus
+/// one; with them it is their number, and larger labels are errors.
+pub fn load_pair(
+    images: &Path,
+    labels: &Path,
+    norm: &Normalization,
+    class_names: Option<Vec<String>>,
+) -> Result<Dataset, DataError> {
+    let parsed = Parsed::load(images, labels)?;
+    let classes = classes_for(&[&parsed], class_names.as_deref())?;
+    parsed.into_dataset(norm, classes, class_names)
+}
+
+/// Opens a directory holding the four standard MNIST files
+/// ([`TRAIN_IMAGES`], [`TRAIN_LABELS`], [`TEST_IMAGES`], [`TEST_LABELS`],
+/// each raw or with `.gz` appended; the raw name wins if both exist).
+///
+/// Both splits get the same number of classes: the number of
+/// `class_names`, or else the largest label of either split plus one.
+/// The two halves are decoded on two threads.
+pub fn load_dir(
+    dir: &Path,
+    norm: &Normalization,
+    class_names: Option<Vec<String>>,
+) -> Result<Split, DataError> {
+    let mut found = Vec::new();
+    let mut missing = Vec::new();
+    let mut looked_for = Vec::new();
+    for name in [TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS] {
+        let candidates = [name.to_string(), format!("{name}.gz")];
+        looked_for.extend(candidates.iter().cloned());
+        match candidates.iter().map(|c| dir.join(c)).find(|p| p.is_file()) {
+            Some(path) => found.push(path),
+            None => missing.push(name.to_string()),
+        }
+    }
+    if !missing.is_empty() {
+        return Err(DataError::MissingFiles {
+            dir: dir.to_path_buf(),
+            missing,
+            looked_for,
+        });
+    }
+    let (train, test) = std::thread::scope(|s| {
+        let train = s.spawn(|| Parsed::load(&found[0], &found[1]));
+        let test = Parsed::load(&found[2], &found[3]);
+        let train = train
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (train, test)
+    });
+    let (train, test) = (train?, test?);
+    let classes = classes_for(&[&train, &test], class_names.as_deref())?;
+    Ok(Split {
+        train: train.into_dataset(norm, classes, class_names.clone())?,
+        test: test.into_dataset(norm, classes, class_names)?,
+    })
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Images,
+    Labels,
+}
+
+impl Kind {
+    fn magic(self) -> u32 {
+        match self {
+            Kind::Images => IMAGES_MAGIC,
+            Kind::Labels => LABELS_MAGIC,
+        }
+    }
+    fn what(self) -> &'static str {
+        match self {
+            Kind::Images => "images",
+            Kind::Labels => "labels",
+        }
+    }
+}
+
+struct Parsed {
+    images: IdxImages,
+    images_name: String,
+    labels: Vec<u8>,
+    labels_name: String,
+}
+
+impl Parsed {
+    fn load(images: &Path, labels: &Path) -> Result<Parsed, DataError> {
+        let images_name = images.display().to_string();
+        let labels_name = labels.display().to_string();
+        Ok(Parsed {
+            images: parse_images(&read_file(images)?, &images_name)?,
+            images_name,
+            labels: parse_labels(&read_file(labels)?, &labels_name)?,
+            labels_name,
+        })
+    }
+
+    fn into_dataset(
+        self,
+        norm: &Normalization,
+        classes: usize,
+        class_names: Option<Vec<String>>,
+    ) -> Result<Dataset, DataError> {
+        if self.images.count != self.labels.len() {
+            return Err(DataError::CountMismatch {
+                images: self.images_name,
+                image_count: self.images.count,
+                labels: self.labels_name,
+                label_count: self.labels.len(),
+            });
+        }
+        norm.validate().map_err(|error| DataError::Normalization {
+            dataset: self.images_name.clone(),
+            error,
+        })?;
+        let table = norm.u8_table();
+        let features: Vec<f32> = self
+            .images
+            .pixels
+            .iter()
+            .map(|&p| table[p as usize])
+            .collect();
+        Ok(Dataset {
+            features,
+            labels: self.labels.iter().map(|&l| l as u32).collect(),
+            sample_shape: vec![1, self.images.rows, self.images.cols],
+            classes,
+            class_names,
+            source: self.images_name,
+        })
+    }
+}
+
+/// The number of classes: the names' count (checking every label against
+/// it) or the largest label plus one.
+fn classes_for(parts: &[&Parsed], names: Option<&[String]>) -> Result<usize, DataError> {
+    match names {
+        Some(names) => {
+            let classes = names.len();
+            for part in parts {
+                if let Some(index) = part.labels.iter().position(|&l| l as usize >= classes) {
+                    return Err(DataError::Idx {
+                        file: part.labels_name.clone(),
+                        error: IdxError::LabelOutOfRange {
+                            index,
+                            offset: 8 + index,
+                            label: part.labels[index],
+                            classes,
+                        },
+                    });
+                }
+            }
+            Ok(classes)
+        }
+        None => Ok(parts
+            .iter()
+            .flat_map(|p| p.labels.iter())
+            .map(|&l| l as usize + 1)
+            .max()
+            .unwrap_or(0)),
+    }
+}
+
+fn type_name(code: u8) -> Option<&'static str> {
+    Some(match code {
+        0x08 => "unsigned byte",
+        0x09 => "signed byte",
+        0x0B => "i16",
+        0x0C => "i32",
+        0x0D => "f32",
+        0x0E => "f64",
+        _ => return None,
+    })
+}
+
+/// Reads until `buf` is full or the stream ends; the number of bytes read.
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+fn parse(bytes: &[u8], file: &str, kind: Kind) -> Result<(Vec<u32>, Vec<u8>), DataError> {
+    if is_gzip(bytes) {
+        parse_stream(flate2::read::MultiGzDecoder::new(bytes), file, kind, None)
+    } else {
+        parse_stream(bytes, file, kind, Some(bytes.len()))
+    }
+}
+
+/// Parses one IDX stream. `known_len` is the stream's length when known
+/// (raw files), so an absurd header fails before allocating.
+fn parse_stream(
+    mut r: impl Read,
+    file: &str,
+    kind: Kind,
+    known_len: Option<usize>,
+) -> Result<(Vec<u32>, Vec<u8>), DataError> {
+    let idx_err = |error| DataError::Idx {
+        file: file.to_string(),
+        error,
+    };
+    let gz_err = |decompressed: usize| {
+        move |source| DataError::Gzip {
+            file: file.to_string(),
+            decompressed: decompressed as u64,
+            source,
+        }
+    };
+    let what = kind.what();
+    let expected = kind.magic();
+    let expected_dims = (expected & 0xff) as u8;
+    let header_len = 4 + 4 * expected_dims as usize;
+
+    let mut magic = [0u8; 4];
+    let got = read_full(&mut r, &mut magic).map_err(gz_err(0))?;
+    if got == 0 {
+        return Err(idx_err(IdxError::Empty { what }));
+    }
+    if got < 4 {
+        return Err(idx_err(IdxError::ShortHeader {
+            what,
+            found: got,
+            needed: header_len,
+        }));
+    }
+    let found = u32::from_be_bytes(magic);
+    if magic[0] != 0 || magic[1] != 0 {
+        return Err(idx_err(IdxError::BadMagic {
+            found,
+            expected,
+            what,
+        }));
+    }
+    if magic[2] != 0x08 {
+        return Err(idx_err(match type_name(magic[2]) {
+            Some(type_name) => IdxError::UnsupportedType {
+                found,
+                type_name,
+                expected,
+                what,
+            },
+            None => IdxError::BadMagic {
+                found,
+                expected,
+                what,
+            },
+        }));
+    }
+    if magic[3] != expected_dims {
+        let hint = match (kind, magic[3]) {
+            (Kind::Images, 1) => ": is this a labels file?",
+            (Kind::Labels, 3) => ": is this an images file?",
+            _ => "",
+        };
+        return Err(idx_err(IdxError::WrongDims {
+            found,
+            dims: magic[3],
+            expected,
+            expected_dims,
+            what,
+            hint,
+        }));
+    }
+
+    let mut dim_bytes = [0u8; 12];
+    let dim_bytes = &mut dim_bytes[..4 * expected_dims as usize];
+    let got = read_full(&mut r, dim_bytes).map_err(gz_err(4))?;
+    if got < dim_bytes.len() {
+        return Err(idx_err(IdxError::ShortHeader {
+            what,
+            found: 4 + got,
+            needed: header_len,
+        }));
+    }
+    let dims: Vec<u32> = dim_bytes
+        .chunks_exact(4)
+        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    if let Some(index) = dims.iter().position(|&d| d == 0) {
+        return Err(idx_err(IdxError::ZeroDim {
+            index,
+            offset: 4 + 4 * index,
+            what,
+        }));
+    }
+    let data_len = dims
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d as usize))
+        .filter(|&n| n <= isize::MAX as usize - header_len)
+        .ok_or_else(|| idx_err(IdxError::TooLarge { dims: dims.clone() }))?;
+
+    if let Some(total) = known_len {
+        let available = total - header_len;
+        if available < data_len {
+            return Err(idx_err(IdxError::Truncated {
+                dims,
+                header: header_len,
+                expected: data_len,
+                found: available,
+            }));
+        }
+    }
+    // Reserve at most 256 MiB up front: a gzip stream's header may claim
+    // far more than the stream holds.
+    let mut data = Vec::with_capacity(data_len.min(256 << 20));
+    if let Err(e) = (&mut r).take(data_len as u64).read_to_end(&mut data) {
+        return Err(gz_err(header_len + data.len())(e));
+    }
+    if data.len() < data_len {
+        return Err(idx_err(IdxError::Truncated {
+            dims,
+            header: header_len,
+            expected: data_len,
+            found: data.len(),
+        }));
+    }
+    let mut probe = [0u8; 1];
+    let extra = read_full(&mut r, &mut probe).map_err(gz_err(header_len + data_len))?;
+    if extra > 0 {
+        let end = header_len + data_len;
+        let rest = io::copy(&mut r, &mut io::sink()).map_err(gz_err(end + 1))?;
+        return Err(idx_err(IdxError::Trailing {
+            dims,
+            end,
+            extra: 1 + rest,
+        }));
+    }
+    Ok((dims, data))
+}
