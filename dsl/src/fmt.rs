@@ -60,14 +60,13 @@ impl Printer<'_> {
         }
     }
 
-    /// Appends a comment that starts on the same source line after `end`.
+    /// Appends a comment that follows `end` on the same source line with
+    /// nothing but spaces and separators between.
     fn trailing_comment(&mut self, end: usize) {
         if let Some(&comment) = self.comments.get(self.next_comment) {
             let between = &self.src[end.min(comment.start)..comment.start];
-            if comment.start >= end
-                && !between.contains('\n')
-                && !self.src[comment.start..comment.end].contains('\n')
-            {
+            let only_separators = between.chars().all(|c| matches!(c, ' ' | '\t' | ',' | ';' | '{'));
+            if comment.start >= end && only_separators && !self.src[comment.start..comment.end].contains('\n') {
                 self.out.push_str(" ");
                 self.out
                     .push_str(self.src[comment.start..comment.end].trim_end());

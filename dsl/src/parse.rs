@@ -390,9 +390,13 @@ struct Located<'i> {
     offset: usize,
 }
 
+/// A pair's span, without trailing trivia: pest counts the whitespace and
+/// comments skipped while looking for an optional part (an `as` that is not
+/// there) as part of the rule that looked.
 fn span_of(pair: &Pair<'_, Rule>, offset: usize) -> Span {
     let span = pair.as_span();
-    Span::new(offset + span.start(), offset + span.end())
+    let start = offset + span.start();
+    Span::new(start, start + scan::without_trailing_trivia(span.as_str()).len())
 }
 
 fn ident(pair: Pair<'_, Rule>, offset: usize) -> Ident {

@@ -182,6 +182,25 @@ pub fn describe_token(src: &str, pos: usize) -> String {
     format!("`{first}`")
 }
 
+/// `text` without the whitespace and comments it ends with. The language
+/// has no string literals, so `//` and `/*` always start comments.
+pub fn without_trailing_trivia(text: &str) -> &str {
+    let mut text = text.trim_end();
+    loop {
+        let last_line = text.rfind('\n').map_or(0, |i| i + 1);
+        if let Some(comment) = text[last_line..].find("//") {
+            text = text[..last_line + comment].trim_end();
+        } else if text.ends_with("*/") {
+            match text[..text.len() - 2].rfind("/*") {
+                Some(open) => text = text[..open].trim_end(),
+                None => return text,
+            }
+        } else {
+            return text;
+        }
+    }
+}
+
 /// Every comment in the text with its span, in order.
 pub fn comments(src: &str) -> Vec<Span> {
     let bytes = src.as_bytes();
@@ -220,6 +239,13 @@ mod tests {
         let src = "let a = x -> relu\n let b = y;";
         assert_eq!(scan_statement(src, 0, b';', &["let"], 3).resume, 19);
         assert_eq!(scan_statement("a }", 0, b';', &[], 0).resume, 2);
+    }
+
+    #[test]
+    fn trailing_trivia_is_trimmed() {
+        assert_eq!(without_trailing_trivia("sgd(lr: 0.1) // opt\n  "), "sgd(lr: 0.1)");
+        assert_eq!(without_trailing_trivia("relu /* a */ /* b */\n"), "relu");
+        assert_eq!(without_trailing_trivia("x"), "x");
     }
 
     #[test]

@@ -21,22 +21,30 @@ pub fn did_you_mean<'a>(
         .map(|(_, candidate)| candidate.to_string())
 }
 
-/// Levenshtein distance over chars; names longer than 64 chars are never
-/// typos of short keywords, so long inputs are cut short cheaply.
+/// Edit distance over chars counting a swap of neighbours as one edit
+/// (optimal string alignment), since `desne` is one slip from `dense`.
+/// Names longer than 64 chars are never typos of short keywords, so long
+/// inputs are cut short cheaply.
 fn edit_distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().take(65).collect();
     let b: Vec<char> = b.chars().take(65).collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    let mut current = vec![0; b.len() + 1];
-    for (i, ca) in a.iter().enumerate() {
-        current[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = previous[j] + usize::from(ca != cb);
-            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
-        }
-        std::mem::swap(&mut previous, &mut current);
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
     }
-    previous[b.len()]
+    for j in 0..=b.len() {
+        d[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            d[i][j] = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+            }
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 #[cfg(test)]
@@ -46,7 +54,10 @@ mod tests {
     #[test]
     fn distances() {
         assert_eq!(edit_distance("dense", "dense"), 0);
-        assert_eq!(edit_distance("dnese", "dense"), 2);
+        assert_eq!(edit_distance("dnese", "dense"), 1);
+        assert_eq!(edit_distance("dnse", "dense"), 1);
+        assert_eq!(edit_distance("abc", "cba"), 2);
+        assert_eq!(edit_distance("desne", "dense"), 1);
         assert_eq!(edit_distance("conv2", "conv2d"), 1);
         assert_eq!(edit_distance("", "relu"), 4);
     }
