@@ -189,6 +189,103 @@ fn bench_pool() {
     );
 }
 
+/// One SGD step of the reference MLP (784 -> 128 -> relu -> 10, batch 100),
+/// as the executor will run it, plus its parts.
+fn bench_mlp() {
+    use nnspec_runtime::kernels::{dense, elementwise::axpy, loss};
+    let (batch, inp, hid, out) = (100, 784, 128, 10);
+    let mut rng = Rng::new(5);
+    let x: Vec<f32> = (0..batch * inp).map(|_| rng.next_f32()).collect();
+    let labels: Vec<u32> = (0..batch).map(|_| rng.below(out) as u32).collect();
+    let mut w1: Vec<f32> = random(hid * inp, &mut rng)
+        .iter()
+        .map(|v| v * 0.035)
+        .collect();
+    let mut b1 = random(hid, &mut rng);
+    let mut w2: Vec<f32> = random(out * hid, &mut rng)
+        .iter()
+        .map(|v| v * 0.088)
+        .collect();
+    let mut b2 = random(out, &mut rng);
+    let (mut h, mut logits, mut dlogits, mut dh) = (
+        vec![0.0; batch * hid],
+        vec![0.0; batch * out],
+        vec![0.0; batch * out],
+        vec![0.0; batch * hid],
+    );
+    let (mut dw1, mut db1, mut dw2, mut db2) = (
+        vec![0.0; hid * inp],
+        vec![0.0; hid],
+        vec![0.0; out * hid],
+        vec![0.0; out],
+    );
+    let lr = 0.01;
+    const PARTS: [&str; 6] = [
+        "dense1 forward + relu",
+        "dense2 forward",
+        "softmax cross-entropy",
+        "dense2 backward (dW, db, dH)",
+        "relu backward + dense1 backward (dW, db)",
+        "SGD update (axpy on 101 770 parameters)",
+    ];
+    for threads in [1, 2] {
+        let par = Parallel::new(threads);
+        let mut part = |i: usize| match i {
+            0 => dense::forward_relu(&x, &w1, Some(&b1), &mut h, batch, inp, hid, &par),
+            1 => dense::forward(&h, &w2, Some(&b2), &mut logits, batch, hid, out, &par),
+            2 => {
+                let l =
+                    loss::softmax_cross_entropy(&logits, &labels, batch, out, Some(&mut dlogits));
+                black_box(l);
+            }
+            3 => dense::backward(
+                &h,
+                &w2,
+                &dlogits,
+                Some(&mut dh),
+                &mut dw2,
+                Some(&mut db2),
+                batch,
+                hid,
+                out,
+                &par,
+            ),
+            4 => dense::backward_relu(
+                &x,
+                &w1,
+                &h,
+                &mut dh,
+                None,
+                &mut dw1,
+                Some(&mut db1),
+                batch,
+                inp,
+                hid,
+                &par,
+            ),
+            _ => {
+                axpy(-lr, &dw1, &mut w1);
+                axpy(-lr, &db1, &mut b1);
+                axpy(-lr, &dw2, &mut w2);
+                axpy(-lr, &db2, &mut b2);
+            }
+        };
+        let t = time_per_call(|| {
+            for i in 0..PARTS.len() {
+                part(i);
+            }
+        });
+        println!(
+            "mlp step, {threads} thread(s): {:.1} us per batch of {batch} = {:.0} samples/s",
+            t * 1e6,
+            batch as f64 / t
+        );
+        for (i, name) in PARTS.iter().enumerate() {
+            println!("  {name}: {:.1} us", time_per_call(|| part(i)) * 1e6);
+        }
+    }
+}
+
 fn main() {
     let filter = std::env::args()
         .skip(1)
@@ -200,6 +297,9 @@ fn main() {
     }
     if "pool".contains(&filter) {
         bench_pool();
+    }
+    if "mlp".contains(&filter) {
+        bench_mlp();
     }
     if "gemm".contains(&filter) {
         bench_gemm();

@@ -490,6 +490,9 @@ mod avx512 {
     /// AVX-512F; every addressed element in bounds.
     #[target_feature(enable = "avx512f,avx512vl")]
     #[allow(clippy::too_many_arguments)]
+    // Indexing keeps the loop order explicit: one B row is loaded, then used
+    // against every A row, so only one B register is live at a time.
+    #[allow(clippy::needless_range_loop)]
     #[inline(never)]
     unsafe fn dot_kernel<const RA: usize, const RB: usize>(
         k: usize,

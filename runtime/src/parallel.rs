@@ -334,7 +334,7 @@ impl Pool {
         while shared.pending.load(Ordering::Acquire) != 0 {
             std::hint::spin_loop();
             spins += 1;
-            if spins % 64 == 0 && start.elapsed() > CALLER_SPIN {
+            if spins.is_multiple_of(64) && start.elapsed() > CALLER_SPIN {
                 // The worker running the last index was descheduled; block.
                 let mut guard = lock(&shared.done);
                 shared.caller_waiting.store(true, Ordering::SeqCst);
@@ -375,7 +375,7 @@ fn worker(shared: &Shared) {
         while shared.epoch.load(Ordering::Acquire) == seen {
             std::hint::spin_loop();
             spins += 1;
-            if spins % 256 == 0 && start.elapsed() > WORKER_SPIN {
+            if spins.is_multiple_of(256) && start.elapsed() > WORKER_SPIN {
                 break;
             }
         }
@@ -503,7 +503,7 @@ mod tests {
                     assert_eq!(r.start, next);
                     next = r.end;
                     let a = split_range_aligned(n, parts, p, 16);
-                    assert!(a.start % 16 == 0 || a.start == n);
+                    assert!(a.start.is_multiple_of(16) || a.start == n);
                 }
                 assert_eq!(next, n);
             }

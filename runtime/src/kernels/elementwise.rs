@@ -1,1 +1,195 @@
-//! (being written)
+//! Simple element-by-element kernels: sums (gradient accumulation), copies,
+//! scaling, and the `y += αx` of an SGD step.
+//!
+//! The loops are written plainly so LLVM vectorizes them; [`multiversion!`]
+//! compiles each once more for AVX-512 and picks at run time, because a
+//! portable build would otherwise only use 128-bit SSE2.
+
+/// Whether the AVX-512 versions of the kernels may run (checked once by std,
+/// then a cached load).
+#[inline]
+pub(crate) fn has_avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Defines a function whose body is compiled twice, for the baseline target
+/// and with AVX-512 enabled, and dispatches at run time.
+macro_rules! multiversion {
+    ($(#[$attr:meta])* $vis:vis fn $name:ident($($arg:ident : $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
+        $(#[$attr])*
+        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+                fn wide($($arg: $ty),*) $(-> $ret)? $body
+                if $crate::kernels::elementwise::has_avx512() {
+                    // SAFETY: the features `wide` was compiled for were
+                    // detected on this CPU.
+                    return unsafe { wide($($arg),*) };
+                }
+            }
+            $body
+        }
+    };
+}
+pub(crate) use multiversion;
+
+multiversion! {
+    /// `y = a + b`, all of one length.
+    pub fn add(a: &[f32], b: &[f32], y: &mut [f32]) {
+        assert!(a.len() == y.len() && b.len() == y.len(), "add: lengths");
+        for ((y, &a), &b) in y.iter_mut().zip(a).zip(b) {
+            *y = a + b;
+        }
+    }
+}
+
+multiversion! {
+    /// `acc += x`: sums the gradients of a value read by several consumers.
+    pub fn add_assign(acc: &mut [f32], x: &[f32]) {
+        assert_eq!(acc.len(), x.len(), "add_assign: lengths");
+        for (a, &x) in acc.iter_mut().zip(x) {
+            *a += x;
+        }
+    }
+}
+
+multiversion! {
+    /// `y = a · b` element by element.
+    pub fn mul(a: &[f32], b: &[f32], y: &mut [f32]) {
+        assert!(a.len() == y.len() && b.len() == y.len(), "mul: lengths");
+        for ((y, &a), &b) in y.iter_mut().zip(a).zip(b) {
+            *y = a * b;
+        }
+    }
+}
+
+multiversion! {
+    /// `y = alpha · x`.
+    pub fn scale(x: &[f32], alpha: f32, y: &mut [f32]) {
+        assert_eq!(x.len(), y.len(), "scale: lengths");
+        for (y, &x) in y.iter_mut().zip(x) {
+            *y = alpha * x;
+        }
+    }
+}
+
+multiversion! {
+    /// `y *= alpha` in place.
+    pub fn scale_assign(y: &mut [f32], alpha: f32) {
+        for y in y.iter_mut() {
+            *y *= alpha;
+        }
+    }
+}
+
+multiversion! {
+    /// `y += alpha · x` (an SGD step is `axpy(-lr, grad, weight)`).
+    ///
+    /// Rounded as `y + alpha·x` with two roundings, like PyTorch's
+    /// `param.add_(grad, alpha=-lr)` on CPU.
+    pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
+        assert_eq!(x.len(), y.len(), "axpy: lengths");
+        for (y, &x) in y.iter_mut().zip(x) {
+            *y += alpha * x;
+        }
+    }
+}
+
+/// `y = x`.
+pub fn copy(x: &[f32], y: &mut [f32]) {
+    y.copy_from_slice(x);
+}
+
+/// Every element of `y` set to `value`.
+pub fn fill(y: &mut [f32], value: f32) {
+    y.fill(value);
+}
+
+/// `y[r, :] += bias` for every row `r` of `y` viewed as `[rows, bias.len()]`.
+pub fn add_bias_rows(y: &mut [f32], bias: &[f32]) {
+    if bias.is_empty() {
+        return;
+    }
+    assert_eq!(y.len() % bias.len(), 0, "add_bias_rows: lengths");
+    for row in y.chunks_exact_mut(bias.len()) {
+        add_assign(row, bias);
+    }
+}
+
+multiversion! {
+    /// `sums[j] = Σ_r x[r, j]` over the rows of `x` viewed as
+    /// `[rows, sums.len()]` (the bias gradient of a dense layer).
+    pub fn sum_rows(x: &[f32], sums: &mut [f32]) {
+        sums.fill(0.0);
+        if sums.is_empty() {
+            return;
+        }
+        assert_eq!(x.len() % sums.len(), 0, "sum_rows: lengths");
+        for row in x.chunks_exact(sums.len()) {
+            for (s, &v) in sums.iter_mut().zip(row) {
+                *s += v;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literal_values() {
+        let a = [1.0, -2.0, 3.5];
+        let b = [0.5, 2.0, -1.0];
+        let mut y = [0.0; 3];
+        add(&a, &b, &mut y);
+        assert_eq!(y, [1.5, 0.0, 2.5]);
+        mul(&a, &b, &mut y);
+        assert_eq!(y, [0.5, -4.0, -3.5]);
+        scale(&a, -2.0, &mut y);
+        assert_eq!(y, [-2.0, 4.0, -7.0]);
+        scale_assign(&mut y, 0.5);
+        assert_eq!(y, [-1.0, 2.0, -3.5]);
+        add_assign(&mut y, &a);
+        assert_eq!(y, [0.0, 0.0, 0.0]);
+        axpy(2.0, &a, &mut y);
+        assert_eq!(y, [2.0, -4.0, 7.0]);
+        copy(&b, &mut y);
+        assert_eq!(y, b);
+        fill(&mut y, 9.0);
+        assert_eq!(y, [9.0; 3]);
+        let mut m = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        add_bias_rows(&mut m, &[10.0, 20.0, 30.0]);
+        assert_eq!(m, [11.0, 22.0, 33.0, 14.0, 25.0, 36.0]);
+        let mut s = [7.0; 3];
+        sum_rows(&m, &mut s);
+        assert_eq!(s, [25.0, 47.0, 69.0]);
+    }
+
+    #[test]
+    fn long_odd_lengths_cover_simd_remainders() {
+        for len in [0, 1, 15, 16, 17, 63, 65, 1000, 1031] {
+            let a: Vec<f32> = (0..len).map(|i| i as f32 * 0.25 - 3.0).collect();
+            let b: Vec<f32> = (0..len).map(|i| (i % 7) as f32 - 2.0).collect();
+            let mut y = vec![0.0; len];
+            add(&a, &b, &mut y);
+            assert!(y.iter().enumerate().all(|(i, &v)| v == a[i] + b[i]));
+            let mut acc = b.clone();
+            axpy(-0.5, &a, &mut acc);
+            assert!(
+                acc.iter()
+                    .enumerate()
+                    .all(|(i, &v)| v == b[i] + -0.5 * a[i])
+            );
+        }
+    }
+}

@@ -1,1 +1,116 @@
-//! (being written)
+//! Softmax over one axis of a tensor viewed as `[outer, axis_len, inner]`
+//! (`torch.softmax(x, dim)`: `outer` is the product of the dimensions before
+//! `dim`, `inner` of those after it).
+
+/// `y = exp(x - max) / Σ exp(x - max)` along the axis; `x`, `y` are
+/// `[outer, axis_len, inner]`. Subtracting the maximum keeps `exp` finite.
+pub fn forward(x: &[f32], y: &mut [f32], outer: usize, axis_len: usize, inner: usize) {
+    let n = outer * axis_len * inner;
+    assert!(x.len() == n && y.len() == n, "softmax::forward: lengths");
+    if n == 0 {
+        return;
+    }
+    if inner == 1 {
+        for (x, y) in x.chunks_exact(axis_len).zip(y.chunks_exact_mut(axis_len)) {
+            softmax_row(x, y);
+        }
+        return;
+    }
+    // Strided axis: work on whole `inner`-long rows at a time so the loops
+    // stay contiguous (and vectorize) instead of gathering one column.
+    let mut acc = vec![0.0f32; inner];
+    let block = axis_len * inner;
+    for (x, y) in x.chunks_exact(block).zip(y.chunks_exact_mut(block)) {
+        acc.fill(f32::NEG_INFINITY);
+        for row in x.chunks_exact(inner) {
+            for (m, &v) in acc.iter_mut().zip(row) {
+                *m = m.max(v);
+            }
+        }
+        for (xr, yr) in x.chunks_exact(inner).zip(y.chunks_exact_mut(inner)) {
+            for ((y, &v), &m) in yr.iter_mut().zip(xr).zip(&acc) {
+                *y = (v - m).exp();
+            }
+        }
+        acc.fill(0.0);
+        for row in y.chunks_exact(inner) {
+            for (s, &v) in acc.iter_mut().zip(row) {
+                *s += v;
+            }
+        }
+        for s in acc.iter_mut() {
+            *s = 1.0 / *s;
+        }
+        for row in y.chunks_exact_mut(inner) {
+            for (v, &r) in row.iter_mut().zip(&acc) {
+                *v *= r;
+            }
+        }
+    }
+}
+
+fn softmax_row(x: &[f32], y: &mut [f32]) {
+    let m = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0f32;
+    for (y, &v) in y.iter_mut().zip(x) {
+        *y = (v - m).exp();
+        sum += *y;
+    }
+    let r = 1.0 / sum;
+    for y in y.iter_mut() {
+        *y *= r;
+    }
+}
+
+/// `dx = y · (dy - Σ_axis dy·y)`, from the forward **output** `y`; all
+/// `[outer, axis_len, inner]`.
+pub fn backward(
+    y: &[f32],
+    dy: &[f32],
+    dx: &mut [f32],
+    outer: usize,
+    axis_len: usize,
+    inner: usize,
+) {
+    let n = outer * axis_len * inner;
+    assert!(
+        y.len() == n && dy.len() == n && dx.len() == n,
+        "softmax::backward: lengths"
+    );
+    if n == 0 {
+        return;
+    }
+    if inner == 1 {
+        let rows = y.chunks_exact(axis_len).zip(dy.chunks_exact(axis_len));
+        for ((y, dy), dx) in rows.zip(dx.chunks_exact_mut(axis_len)) {
+            let d: f32 = y.iter().zip(dy).map(|(&y, &g)| y * g).sum();
+            for ((dx, &y), &g) in dx.iter_mut().zip(y).zip(dy) {
+                *dx = y * (g - d);
+            }
+        }
+        return;
+    }
+    let mut dots = vec![0.0f32; inner];
+    let block = axis_len * inner;
+    for ((y, dy), dx) in y
+        .chunks_exact(block)
+        .zip(dy.chunks_exact(block))
+        .zip(dx.chunks_exact_mut(block))
+    {
+        dots.fill(0.0);
+        for (yr, gr) in y.chunks_exact(inner).zip(dy.chunks_exact(inner)) {
+            for ((d, &y), &g) in dots.iter_mut().zip(yr).zip(gr) {
+                *d += y * g;
+            }
+        }
+        for ((yr, gr), xr) in y
+            .chunks_exact(inner)
+            .zip(dy.chunks_exact(inner))
+            .zip(dx.chunks_exact_mut(inner))
+        {
+            for (((dx, &y), &g), &d) in xr.iter_mut().zip(yr).zip(gr).zip(&dots) {
+                *dx = y * (g - d);
+            }
+        }
+    }
+}
