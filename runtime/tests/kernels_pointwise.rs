@@ -386,6 +386,42 @@ fn activation_forward_literals() {
     assert_eq!(d1, [2.0]);
 }
 
+#[test]
+fn sigmoid_and_tanh_are_accurate_everywhere() {
+    // Against f64 references over a dense grid plus the hard spots: tiny
+    // arguments (relative accuracy of tanh), the polynomial/exp switch of
+    // tanh at 0.625, saturation.
+    let mut xs: Vec<f32> = (-20_000..=20_000).map(|i| i as f32 * 0.0007).collect();
+    xs.extend([
+        1e-30,
+        -1e-8,
+        1e-5,
+        0.624_999_9,
+        0.625,
+        0.625_000_1,
+        9.0,
+        44.0,
+        100.0,
+        -100.0,
+    ]);
+    let mut y = vec![0.0; xs.len()];
+    tanh::forward(&xs, &mut y);
+    for (&x, &t) in xs.iter().zip(&y) {
+        let want = (x as f64).tanh();
+        let err = (t as f64 - want).abs() / want.abs().max(1e-30);
+        assert!(err < 4e-7, "tanh({x}) = {t}, want {want}");
+    }
+    sigmoid::forward(&xs, &mut y);
+    for (&x, &s) in xs.iter().zip(&y) {
+        let want = 1.0 / (1.0 + (-(x as f64)).exp());
+        let err = (s as f64 - want).abs() / want;
+        assert!(
+            err < 4e-7 || (s == 0.0 && want < 1e-37),
+            "sigmoid({x}) = {s}, want {want}"
+        );
+    }
+}
+
 // --------------------------------------------------------------- softmax
 
 #[test]

@@ -7,7 +7,7 @@
 //! output loses the sign when the slope is 0 or negative). All shapes are
 //! flat: any tensor, same length everywhere.
 
-use super::elementwise::multiversion;
+use super::elementwise::{exp, multiversion};
 
 pub mod relu {
     use super::multiversion;
@@ -83,17 +83,18 @@ pub mod leaky_relu {
 }
 
 pub mod sigmoid {
-    /// `y = 1 / (1 + e^-x)`, without overflow for large `|x|`.
-    pub fn forward(x: &[f32], y: &mut [f32]) {
-        assert_eq!(x.len(), y.len(), "sigmoid::forward: lengths");
-        for (y, &x) in y.iter_mut().zip(x) {
-            // e^-|x| never overflows; the two branches are the same function.
-            let e = (-x.abs()).exp();
-            *y = if x >= 0.0 {
-                1.0 / (1.0 + e)
-            } else {
-                e / (1.0 + e)
-            };
+    use super::exp;
+
+    super::multiversion! {
+        /// `y = 1 / (1 + e^-x)`, without overflow for large `|x|`.
+        pub fn forward(x: &[f32], y: &mut [f32]) {
+            assert_eq!(x.len(), y.len(), "sigmoid::forward: lengths");
+            for (y, &x) in y.iter_mut().zip(x) {
+                // e^-|x| never overflows; the two branches are one function.
+                let e = exp(-x.abs());
+                let r = 1.0 / (1.0 + e);
+                *y = if x >= 0.0 { r } else { e * r };
+            }
         }
     }
 
@@ -109,11 +110,27 @@ pub mod sigmoid {
 }
 
 pub mod tanh {
-    /// `y = tanh(x)`.
-    pub fn forward(x: &[f32], y: &mut [f32]) {
-        assert_eq!(x.len(), y.len(), "tanh::forward: lengths");
-        for (y, &x) in y.iter_mut().zip(x) {
-            *y = x.tanh();
+    use super::exp;
+
+    super::multiversion! {
+        /// `y = tanh(x)`.
+        pub fn forward(x: &[f32], y: &mut [f32]) {
+            assert_eq!(x.len(), y.len(), "tanh::forward: lengths");
+            for (y, &x) in y.iter_mut().zip(x) {
+                let a = x.abs();
+                // Near 0, `1 - 2/(e^2a + 1)` would cancel; Cephes' odd
+                // polynomial for |x| < 0.625 keeps the relative accuracy.
+                let z = a * a;
+                let p = -5.704_988_7e-3;
+                let p = p * z + 2.063_908_9e-2;
+                let p = p * z - 5.373_971_6e-2;
+                let p = p * z + 0.133_314_42;
+                let p = p * z - 0.333_332_82;
+                let small = p * z * a + a;
+                let large = 1.0 - 2.0 / (exp(2.0 * a) + 1.0);
+                let t = if a < 0.625 { small } else { large };
+                *y = t.copysign(x);
+            }
         }
     }
 

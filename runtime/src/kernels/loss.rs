@@ -3,6 +3,8 @@
 //! Losses are returned as f64, summed in f64, so the value logged for a
 //! whole epoch does not depend on the batch size through rounding.
 
+use super::elementwise::exp;
+
 /// Mean softmax cross-entropy of `logits [batch, classes]` against class
 /// indices `labels [batch]` (`nn.CrossEntropyLoss()`), via a stable
 /// log-sum-exp. When `dlogits [batch, classes]` is given it is overwritten
@@ -41,7 +43,7 @@ pub fn softmax_cross_entropy(
             "label {label} out of range for {classes} classes"
         );
         let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        // exp(x - m) in f32 (each within an ulp), summed in f64; the
+        // exp(x - m) in f32 (within 2 ulp), summed in f64; the
         // exponentials are kept for the gradient.
         let e: &mut [f32] = match dlogits.as_deref_mut() {
             Some(d) => &mut d[b * classes..(b + 1) * classes],
@@ -50,11 +52,10 @@ pub fn softmax_cross_entropy(
                 &mut scratch
             }
         };
-        let mut sum = 0.0f64;
         for (e, &v) in e.iter_mut().zip(row) {
-            *e = (v - m).exp();
-            sum += *e as f64;
+            *e = exp(v - m);
         }
+        let sum: f64 = e.iter().map(|&v| v as f64).sum();
         total += m as f64 + sum.ln() - row[label] as f64;
         if want_grad {
             let scale = (1.0 / (sum * batch as f64)) as f32;

@@ -2,6 +2,9 @@
 //! (`torch.softmax(x, dim)`: `outer` is the product of the dimensions before
 //! `dim`, `inner` of those after it).
 
+use super::elementwise::{exp, multiversion};
+
+multiversion! {
 /// `y = exp(x - max) / Σ exp(x - max)` along the axis; `x`, `y` are
 /// `[outer, axis_len, inner]`. Subtracting the maximum keeps `exp` finite.
 pub fn forward(x: &[f32], y: &mut [f32], outer: usize, axis_len: usize, inner: usize) {
@@ -29,7 +32,7 @@ pub fn forward(x: &[f32], y: &mut [f32], outer: usize, axis_len: usize, inner: u
         }
         for (xr, yr) in x.chunks_exact(inner).zip(y.chunks_exact_mut(inner)) {
             for ((y, &v), &m) in yr.iter_mut().zip(xr).zip(&acc) {
-                *y = (v - m).exp();
+                *y = exp(v - m);
             }
         }
         acc.fill(0.0);
@@ -48,14 +51,15 @@ pub fn forward(x: &[f32], y: &mut [f32], outer: usize, axis_len: usize, inner: u
         }
     }
 }
+}
 
+#[inline(always)]
 fn softmax_row(x: &[f32], y: &mut [f32]) {
     let m = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0.0f32;
     for (y, &v) in y.iter_mut().zip(x) {
-        *y = (v - m).exp();
-        sum += *y;
+        *y = exp(v - m);
     }
+    let sum: f32 = y.iter().sum();
     let r = 1.0 / sum;
     for y in y.iter_mut() {
         *y *= r;
