@@ -122,10 +122,10 @@ pub mod tanh {
                 // polynomial for |x| < 0.625 keeps the relative accuracy.
                 let z = a * a;
                 let p = -5.704_988_7e-3;
-                let p = p * z + 2.063_908_9e-2;
+                let p = p * z + 2.063_909e-2;
                 let p = p * z - 5.373_971_6e-2;
                 let p = p * z + 0.133_314_42;
-                let p = p * z - 0.333_332_82;
+                let p = p * z - 0.333_332_8;
                 let small = p * z * a + a;
                 let large = 1.0 - 2.0 / (exp(2.0 * a) + 1.0);
                 let t = if a < 0.625 { small } else { large };
