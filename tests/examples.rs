@@ -17,7 +17,10 @@ fn examples() -> Vec<(String, String)> {
         .into_iter()
         .map(|path| {
             let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
-            (stem, std::fs::read_to_string(&path).expect("readable example"))
+            (
+                stem,
+                std::fs::read_to_string(&path).expect("readable example"),
+            )
         })
         .collect()
 }
@@ -26,10 +29,16 @@ fn examples() -> Vec<(String, String)> {
 fn the_required_examples_exist() {
     let names: Vec<String> = examples().into_iter().map(|(stem, _)| stem).collect();
     for required in ["mnist_mlp", "lenet", "residual", "inception"] {
-        assert!(names.iter().any(|n| n == required), "examples/{required}.nn is missing");
+        assert!(
+            names.iter().any(|n| n == required),
+            "examples/{required}.nn is missing"
+        );
     }
     // The batchnorm, dropout and concat example uses all three.
-    let (_, inception) = examples().into_iter().find(|(stem, _)| stem == "inception").unwrap();
+    let (_, inception) = examples()
+        .into_iter()
+        .find(|(stem, _)| stem == "inception")
+        .unwrap();
     for layer in ["batchnorm", "dropout", "concat"] {
         assert!(inception.contains(layer), "inception.nn should use {layer}");
     }
@@ -46,11 +55,19 @@ fn examples_check_clean_with_snapshots() {
         );
         assert!(!compiled.models.is_empty(), "{stem}.nn has no model");
         for model in &compiled.models {
-            insta::assert_snapshot!(format!("{stem}__{}__summary", model.name), dsl::summary::summary(model));
+            insta::assert_snapshot!(
+                format!("{stem}__{}__summary", model.name),
+                dsl::summary::summary(model)
+            );
             insta::assert_snapshot!(format!("{stem}__{}__ir", model.name), model.to_string());
         }
         // Every train block in the examples refers to a model that checked.
-        let train_blocks = compiled.file.items.iter().filter(|i| matches!(i, dsl::ast::Item::Train(_))).count();
+        let train_blocks = compiled
+            .file
+            .items
+            .iter()
+            .filter(|i| matches!(i, dsl::ast::Item::Train(_)))
+            .count();
         assert_eq!(compiled.trains.len(), train_blocks, "{stem}.nn");
     }
 }
@@ -62,17 +79,32 @@ fn examples_are_canonical_and_round_trip() {
         assert_eq!(formatted, source, "{stem}.nn is not in canonical form");
         let original = dsl::parse::parse(&source);
         let reparsed = dsl::parse::parse(&formatted);
-        assert!(reparsed.errors.is_empty(), "{stem}.nn: {:?}", reparsed.errors);
-        assert_eq!(dsl::ast::without_spans(&reparsed.file), dsl::ast::without_spans(&original.file), "{stem}.nn");
+        assert!(
+            reparsed.errors.is_empty(),
+            "{stem}.nn: {:?}",
+            reparsed.errors
+        );
+        assert_eq!(
+            dsl::ast::without_spans(&reparsed.file),
+            dsl::ast::without_spans(&original.file),
+            "{stem}.nn"
+        );
     }
 }
 
 #[test]
 fn the_tutorial_model_has_pytorch_names_and_counts() {
-    let (_, source) = examples().into_iter().find(|(stem, _)| stem == "mnist_mlp").unwrap();
+    let (_, source) = examples()
+        .into_iter()
+        .find(|(stem, _)| stem == "mnist_mlp")
+        .unwrap();
     let compiled = dsl::compile(&source);
     let model = compiled.model("MnistMlp").expect("MnistMlp checks");
-    let params: Vec<(String, Vec<usize>)> = model.params.iter().map(|p| (p.name.clone(), p.shape.0.clone())).collect();
+    let params: Vec<(String, Vec<usize>)> = model
+        .params
+        .iter()
+        .map(|p| (p.name.clone(), p.shape.0.clone()))
+        .collect();
     assert_eq!(
         params,
         vec![

@@ -9,15 +9,27 @@ fn ident() -> impl Strategy<Value = Ident> {
     // Not keywords: `model`, `train`, `input`, `let`, `output`, `as`, `true`, `false`.
     prop_oneof![
         "[a-z_][a-z0-9_]{0,8}".prop_filter("keyword", |s| {
-            !["model", "train", "input", "let", "output", "as", "true", "false"].contains(&s.as_str())
+            ![
+                "model", "train", "input", "let", "output", "as", "true", "false",
+            ]
+            .contains(&s.as_str())
         }),
-        prop::sample::select(vec!["x", "h", "dense", "relu", "conv2d", "fc1", "modelx", "asx", "input_1"]).prop_map(String::from),
+        prop::sample::select(vec![
+            "x", "h", "dense", "relu", "conv2d", "fc1", "modelx", "asx", "input_1"
+        ])
+        .prop_map(String::from),
     ]
-    .prop_map(|name| Ident { name, span: Span::default() })
+    .prop_map(|name| Ident {
+        name,
+        span: Span::default(),
+    })
 }
 
 fn int() -> impl Strategy<Value = IntLit> {
-    prop_oneof![0i64..1000, any::<i64>()].prop_map(|value| IntLit { value, span: Span::default() })
+    prop_oneof![0i64..1000, any::<i64>()].prop_map(|value| IntLit {
+        value,
+        span: Span::default(),
+    })
 }
 
 fn float() -> impl Strategy<Value = FloatLit> {
@@ -25,7 +37,10 @@ fn float() -> impl Strategy<Value = FloatLit> {
         prop::num::f64::NORMAL | prop::num::f64::ZERO | prop::num::f64::SUBNORMAL,
         prop::sample::select(vec![0.01, 1e-8, 0.5, 2.0, 1e300, -0.25]),
     ]
-    .prop_map(|value| FloatLit { value, span: Span::default() })
+    .prop_map(|value| FloatLit {
+        value,
+        span: Span::default(),
+    })
 }
 
 fn args(leaf: BoxedStrategy<Expr>) -> impl Strategy<Value = Vec<Arg>> {
@@ -40,12 +55,17 @@ fn args(leaf: BoxedStrategy<Expr>) -> impl Strategy<Value = Vec<Arg>> {
 }
 
 fn stage(leaf: BoxedStrategy<Expr>) -> impl Strategy<Value = Stage> {
-    (ident(), prop::option::of(args(leaf)), prop::option::of(ident())).prop_map(|(layer, args, alias)| Stage {
-        layer,
-        args,
-        alias,
-        span: Span::default(),
-    })
+    (
+        ident(),
+        prop::option::of(args(leaf)),
+        prop::option::of(ident()),
+    )
+        .prop_map(|(layer, args, alias)| Stage {
+            layer,
+            args,
+            alias,
+            span: Span::default(),
+        })
 }
 
 /// Expressions the printer must reproduce. The parser builds flat trees:
@@ -60,26 +80,37 @@ fn expr() -> impl Strategy<Value = Expr> {
     ];
     leaf.prop_recursive(4, 32, 4, |inner| {
         prop_oneof![
-            (ident(), args(inner.clone().boxed()), prop::option::of(ident())).prop_map(|(callee, args, alias)| {
-                Expr::Call(Call {
-                    callee,
-                    args,
-                    alias,
-                    span: Span::default(),
-                })
-            }),
-            (inner.clone(), prop::collection::vec(stage(inner.clone().boxed()), 1..4)).prop_map(|(head, stages)| {
-                Expr::Pipeline(Pipeline {
-                    head: Box::new(head),
-                    stages,
-                    span: Span::default(),
-                })
-            }),
+            (
+                ident(),
+                args(inner.clone().boxed()),
+                prop::option::of(ident())
+            )
+                .prop_map(|(callee, args, alias)| {
+                    Expr::Call(Call {
+                        callee,
+                        args,
+                        alias,
+                        span: Span::default(),
+                    })
+                }),
+            (
+                inner.clone(),
+                prop::collection::vec(stage(inner.clone().boxed()), 1..4)
+            )
+                .prop_map(|(head, stages)| {
+                    Expr::Pipeline(Pipeline {
+                        head: Box::new(head),
+                        stages,
+                        span: Span::default(),
+                    })
+                }),
             prop::collection::vec(inner.clone(), 2..4).prop_map(|terms| Expr::Sum(Sum {
                 terms,
                 span: Span::default()
             })),
-            inner.clone().prop_map(|e| Expr::Paren(Box::new(e), Span::default())),
+            inner
+                .clone()
+                .prop_map(|e| Expr::Paren(Box::new(e), Span::default())),
             prop::collection::vec(inner, 0..3).prop_map(|items| Expr::List(items, Span::default())),
         ]
     })
@@ -92,7 +123,10 @@ fn paren(e: Expr) -> Expr {
 
 fn flatten_args(args: &mut [Arg]) {
     for arg in args {
-        arg.value = flatten_safe(std::mem::replace(&mut arg.value, Expr::Bool(false, Span::default())));
+        arg.value = flatten_safe(std::mem::replace(
+            &mut arg.value,
+            Expr::Bool(false, Span::default()),
+        ));
     }
 }
 
@@ -103,13 +137,23 @@ fn flatten_safe(e: Expr) -> Expr {
                 .terms
                 .into_iter()
                 .map(flatten_safe)
-                .map(|t| if matches!(t, Expr::Sum(_)) { paren(t) } else { t })
+                .map(|t| {
+                    if matches!(t, Expr::Sum(_)) {
+                        paren(t)
+                    } else {
+                        t
+                    }
+                })
                 .collect(),
             span: sum.span,
         }),
         Expr::Pipeline(pipeline) => {
             let head = flatten_safe(*pipeline.head);
-            let head = if matches!(head, Expr::Sum(_) | Expr::Pipeline(_)) { paren(head) } else { head };
+            let head = if matches!(head, Expr::Sum(_) | Expr::Pipeline(_)) {
+                paren(head)
+            } else {
+                head
+            };
             let stages = pipeline
                 .stages
                 .into_iter()
@@ -138,12 +182,14 @@ fn flatten_safe(e: Expr) -> Expr {
 
 fn stmt() -> impl Strategy<Value = Stmt> {
     prop_oneof![
-        (ident(), ident(), prop::collection::vec(int(), 1..4)).prop_map(|(name, dtype, dims)| Stmt::Input(Input {
-            name,
-            dtype,
-            dims,
-            span: Span::default()
-        })),
+        (ident(), ident(), prop::collection::vec(int(), 1..4)).prop_map(|(name, dtype, dims)| {
+            Stmt::Input(Input {
+                name,
+                dtype,
+                dims,
+                span: Span::default(),
+            })
+        }),
         (ident(), expr()).prop_map(|(name, value)| Stmt::Let(Binding {
             name,
             value,

@@ -25,7 +25,11 @@ fn rows() -> Vec<Row> {
             let dims = |cell: &str| -> Vec<usize> {
                 cell.trim_matches(['[', ']'])
                     .split(',')
-                    .map(|d| d.trim().parse().unwrap_or_else(|_| panic!("line {}: bad dims {cell}", i + 1)))
+                    .map(|d| {
+                        d.trim()
+                            .parse()
+                            .unwrap_or_else(|_| panic!("line {}: bad dims {cell}", i + 1))
+                    })
                     .collect()
             };
             Row {
@@ -42,13 +46,25 @@ fn rows() -> Vec<Row> {
 #[test]
 fn shape_rules_agree_with_pytorch() {
     let rows = rows();
-    assert!(rows.len() >= 30, "the table should hold at least 30 configurations");
+    assert!(
+        rows.len() >= 30,
+        "the table should hold at least 30 configurations"
+    );
     let mut failures = Vec::new();
     for row in &rows {
-        let source = format!("model M {{\n    input x: f32{};\n    output y = x -> {};\n}}\n", row.input, row.layer);
+        let source = format!(
+            "model M {{\n    input x: f32{};\n    output y = x -> {};\n}}\n",
+            row.input, row.layer
+        );
         let compiled = dsl::compile(&source);
         let Some(model) = compiled.model("M") else {
-            failures.push(format!("line {}: {} on {} did not check:\n{}", row.line, row.layer, row.input, compiled.render("row")));
+            failures.push(format!(
+                "line {}: {} on {} did not check:\n{}",
+                row.line,
+                row.layer,
+                row.input,
+                compiled.render("row")
+            ));
             continue;
         };
         let output = &model.value(model.outputs[0].value).shape;

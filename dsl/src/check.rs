@@ -33,27 +33,32 @@ pub fn check(file: &ast::File, incomplete: &[bool], src: &str) -> Checked {
     let mut model_spans: HashMap<&str, Span> = HashMap::new();
     for (index, item) in file.items.iter().enumerate() {
         let Item::Model(model) = item else { continue };
-        if let Some(&first) = model_spans.get(model.name.name.as_str()) {
+        let duplicate = model_spans.get(model.name.name.as_str()).copied();
+        if let Some(first) = duplicate {
             checked.errors.push(Error::DuplicateModel {
                 span: model.name.span,
                 first,
                 name: model.name.name.clone(),
             });
-            continue;
+        } else {
+            model_spans.insert(&model.name.name, model.name.span);
         }
-        model_spans.insert(&model.name.name, model.name.span);
         if incomplete.get(index).copied().unwrap_or(false) {
             continue;
         }
-        if let Some(ir) = ModelChecker::new(src, &mut checked.errors).model(model) {
+        // A duplicate's body is checked too; only the first is kept.
+        if let Some(ir) = ModelChecker::new(src, &mut checked.errors).model(model)
+            && duplicate.is_none()
+        {
             checked.models.push(ir);
         }
     }
 
     let mut trained: HashMap<&str, Span> = HashMap::new();
-    for item in &file.items {
+    for (index, item) in file.items.iter().enumerate() {
         let Item::Train(train) = item else { continue };
         let name = train.model.name.as_str();
+        let mut keep = true;
         if !model_spans.contains_key(name) {
             checked.errors.push(Error::UnknownModel {
                 span: train.model.span,
@@ -66,15 +71,20 @@ pub fn check(file: &ast::File, incomplete: &[bool], src: &str) -> Checked {
                 first,
                 model: name.to_string(),
             });
-            continue;
+            keep = false;
         } else {
             trained.insert(name, train.model.span);
         }
+        // A block that lost settings to syntax errors would only report them missing.
+        if incomplete.get(index).copied().unwrap_or(false) {
+            continue;
+        }
         let model = checked.models.iter().find(|m| m.name == name);
-        if let Some(config) = check_train(train, model, &mut checked.errors) {
-            if model.is_some() {
-                checked.trains.push(config);
-            }
+        if let Some(config) = check_train(train, model, &mut checked.errors)
+            && model.is_some()
+            && keep
+        {
+            checked.trains.push(config);
         }
     }
     checked
@@ -337,8 +347,27 @@ impl<'a> ModelChecker<'a> {
                     span: expr.span(),
                     found: expr.describe(),
                 });
+                self.mark_used(expr);
                 None
             }
+        }
+    }
+
+    /// Marks the names in an expression used without checking it (it has
+    /// already been reported), so no "unused" warning follows.
+    fn mark_used(&mut self, expr: &Expr) {
+        match expr {
+            Expr::Name(ident) => {
+                if let Some(binding) = self.env.get_mut(&ident.name) {
+                    binding.used = true;
+                }
+            }
+            Expr::Call(call) => call.args.iter().for_each(|a| self.mark_used(&a.value)),
+            Expr::Pipeline(pipeline) => self.mark_used(&pipeline.head),
+            Expr::Sum(sum) => sum.terms.iter().for_each(|t| self.mark_used(t)),
+            Expr::Paren(inner, _) => self.mark_used(inner),
+            Expr::List(items, _) => items.iter().for_each(|i| self.mark_used(i)),
+            Expr::Int(_) | Expr::Float(_) | Expr::Bool(..) => {}
         }
     }
 
@@ -354,14 +383,24 @@ impl<'a> ModelChecker<'a> {
             }
             return None;
         };
-        let positional_values = call
+        // Inputs are the leading positional arguments that are values. A
+        // layer without arguments of its own (`add`) that is still short of
+        // inputs takes the next positional arguments as inputs too, so
+        // `add(x, 1)` says `1` is not a value, while `relu(x, 3)` says relu
+        // takes no arguments.
+        let positional = call.args.iter().take_while(|a| a.name.is_none()).count();
+        let values = call
             .args
             .iter()
             .take_while(|a| a.name.is_none() && !is_literal(&a.value))
             .count();
-        let input_count = spec.arity.inputs_in_call(positional_values);
+        let input_count = if spec.signature.args.is_empty() {
+            values.max(spec.arity.minimum().min(positional))
+        } else {
+            values
+        };
         let (input_args, config_args) = call.args.split_at(input_count);
-        let mut inputs = Some(Vec::new());
+        let mut inputs: Option<Vec<(ValueId, Span)>> = Some(Vec::new());
         for arg in input_args {
             let value = self.expr(&arg.value);
             match (&mut inputs, value) {
@@ -376,7 +415,9 @@ impl<'a> ModelChecker<'a> {
                 expected: spec.arity.describe(),
                 found: input_count,
             });
-            inputs = None;
+            // Its arguments were miscounted too; complaining about them would repeat this.
+            self.layer_name(spec.name(), call.alias.as_ref());
+            return None;
         }
         let config: Vec<&Arg> = config_args.iter().collect();
         self.apply(
@@ -392,6 +433,10 @@ impl<'a> ModelChecker<'a> {
     fn layer_spec(&mut self, name: &ast::Ident) -> Option<&'static LayerSpec> {
         let spec = layers::lookup(&name.name);
         if spec.is_none() {
+            // A value written where a layer goes: one error, not also "unused".
+            if let Some(binding) = self.env.get_mut(&name.name) {
+                binding.used = true;
+            }
             self.errors.push(Error::UnknownLayer {
                 span: name.span,
                 name: name.name.clone(),
@@ -811,17 +856,18 @@ impl<'a> ModelChecker<'a> {
         loop {
             let value = &self.values[current.index()];
             let is_start = current == id;
-            if value.op == Op::Input
-                || (!is_start && value.binding.is_some())
-                || chain.len() == MAX_STEPS
-            {
-                let name = value.binding.clone().unwrap_or_else(|| value.layer.clone());
-                let prefix = if value.op == Op::Input || value.binding.is_some() {
-                    name
+            let named = value.op == Op::Input || (!is_start && value.binding.is_some());
+            // A value of several inputs starts its own story: `(a + x)`.
+            let joins = value.inputs.len() > 1;
+            if named || joins || chain.len() == MAX_STEPS {
+                let start = if named {
+                    value.binding.clone().unwrap_or_else(|| value.layer.clone())
+                } else if joins {
+                    format!("({})", self.quote(value))
                 } else {
                     "...".into()
                 };
-                chain.push(format!("{prefix} {}", value.shape));
+                chain.push(format!("{start} {}", value.shape));
                 break;
             }
             chain.push(format!("{} {}", self.quote(value), value.shape));
@@ -836,16 +882,11 @@ impl<'a> ModelChecker<'a> {
 
     /// The source text of a value's own layer, on one line, shortened.
     fn quote(&self, value: &Value) -> String {
-        let text = match value.op {
-            Op::Add => "+".to_string(),
-            _ => {
-                let raw = self
-                    .src
-                    .get(value.span.start..value.span.end)
-                    .unwrap_or(value.op.name());
-                raw.split_whitespace().collect::<Vec<_>>().join(" ")
-            }
-        };
+        let raw = self
+            .src
+            .get(value.span.start..value.span.end)
+            .unwrap_or(value.op.name());
+        let text = raw.split_whitespace().collect::<Vec<_>>().join(" ");
         if text.chars().count() > 40 {
             let short: String = text.chars().take(37).collect();
             format!("{short}...")
@@ -1081,12 +1122,7 @@ fn check_train(
             });
         }
     }
-    let loss = loss_field
-        .and_then(|field| choice(&field.value, "loss", LOSSES, errors))
-        .map(|(name, _)| match name {
-            "cross_entropy" => ir::Loss::CrossEntropy,
-            _ => ir::Loss::Mse,
-        });
+    let loss = loss_field.and_then(|field| loss(&field.value, errors));
     let optimizer = optimizer_field.and_then(|field| optimizer(&field.value, errors));
     let settings_refs: Vec<&Arg> = settings.iter().collect();
     let bound = signature::bind(&TRAIN_SETTINGS, &settings_refs, train.model.span, errors);
@@ -1110,11 +1146,12 @@ fn check_train(
     })
 }
 
-/// A name from a fixed list (`cross_entropy`); `sgd(...)` is accepted for
-/// optimizers by the caller. Returns the name and the call's arguments.
+/// A name from a fixed list (`cross_entropy`, `sgd`), possibly called with
+/// arguments (`sgd(lr: 0.1)`). Returns the name and the call's arguments.
 fn choice<'e>(
     value: &'e Expr,
     what: &'static str,
+    expected: &'static str,
     valid: &'static [&'static str],
     errors: &mut Vec<Error>,
 ) -> Option<(&'static str, &'e [Arg])> {
@@ -1126,8 +1163,11 @@ fn choice<'e>(
                 span: other.span(),
                 callee: "train",
                 name: what,
-                expected: format!("a {what} name"),
-                found: other.describe(),
+                expected: expected.to_string(),
+                found: match other {
+                    Expr::Call(_) => "a call with an `as` name",
+                    _ => other.describe(),
+                },
             });
             return None;
         }
@@ -1147,8 +1187,39 @@ fn choice<'e>(
     }
 }
 
+/// A loss; losses take no arguments (their reduction is always the mean).
+fn loss(value: &Expr, errors: &mut Vec<Error>) -> Option<ir::Loss> {
+    let (name, args) = choice(
+        value,
+        "loss",
+        "a loss such as `cross_entropy`",
+        LOSSES,
+        errors,
+    )?;
+    let signature = Signature {
+        name: if name == "mse" {
+            "mse"
+        } else {
+            "cross_entropy"
+        },
+        args: &[],
+    };
+    let args: Vec<&Arg> = args.iter().collect();
+    signature::bind(&signature, &args, value.span(), errors)?;
+    Some(match name {
+        "cross_entropy" => ir::Loss::CrossEntropy,
+        _ => ir::Loss::Mse,
+    })
+}
+
 fn optimizer(value: &Expr, errors: &mut Vec<Error>) -> Option<ir::Optimizer> {
-    let (name, args) = choice(value, "optimizer", OPTIMIZERS, errors)?;
+    let (name, args) = choice(
+        value,
+        "optimizer",
+        "an optimizer such as `sgd(lr: 0.01)`",
+        OPTIMIZERS,
+        errors,
+    )?;
     let signature = match name {
         "sgd" => &SGD,
         "adam" => &ADAM,

@@ -12,8 +12,11 @@
 //!   │                     ^^^^^ ...
 //! ```
 
+use std::collections::HashMap;
+use std::ops::Range;
+
 use codespan_reporting::diagnostic as cs;
-use codespan_reporting::files::SimpleFile;
+use codespan_reporting::files::{self, Files};
 use codespan_reporting::term;
 
 use crate::ast::Span;
@@ -106,14 +109,22 @@ impl Diagnostic {
 /// Renders diagnostics for one file, rustc style, without colour.
 ///
 /// Spans are clamped to the text and to character boundaries, so a
-/// diagnostic can never make rendering fail.
+/// diagnostic can never make rendering fail. A source line longer than
+/// [`MAX_SHOWN_LINE`] is shown only around the labels, so a megabyte-long
+/// line does not make a megabyte of output per diagnostic.
 pub fn render(diagnostics: &[Diagnostic], file_name: &str, source: &str) -> String {
-    let file = SimpleFile::new(file_name, source);
+    let line_starts: Vec<usize> = codespan_reporting::files::line_starts(source).collect();
     let config = term::Config::default();
     let mut out = String::new();
     for diagnostic in diagnostics {
-        let converted = to_codespan(diagnostic, source);
-        match term::emit_into_string(&config, &file, &converted) {
+        let (converted, windows) = to_codespan(diagnostic, source, &line_starts);
+        let view = View {
+            name: file_name,
+            source,
+            line_starts: &line_starts,
+            windows,
+        };
+        match term::emit_into_string(&config, &view, &converted) {
             Ok(text) => out.push_str(&text),
             // Unreachable with clamped spans; still never panic on a report.
             Err(err) => out.push_str(&format!(
@@ -125,6 +136,73 @@ pub fn render(diagnostics: &[Diagnostic], file_name: &str, source: &str) -> Stri
         }
     }
     out
+}
+
+/// Lines longer than this many bytes are shown clipped around the labels.
+pub const MAX_SHOWN_LINE: usize = 240;
+const CONTEXT: usize = 60;
+
+/// The file as codespan sees it for one diagnostic: true line and column
+/// numbers, but long lines narrowed to a window.
+struct View<'a> {
+    name: &'a str,
+    source: &'a str,
+    line_starts: &'a [usize],
+    windows: HashMap<usize, Range<usize>>,
+}
+
+impl View<'_> {
+    fn full_line(&self, line: usize) -> Range<usize> {
+        line_range(self.source, self.line_starts, line)
+    }
+}
+
+fn line_range(source: &str, line_starts: &[usize], line: usize) -> Range<usize> {
+    let start = line_starts.get(line).copied().unwrap_or(source.len());
+    let end = line_starts.get(line + 1).copied().unwrap_or(source.len());
+    start..end
+}
+
+fn line_index(line_starts: &[usize], offset: usize) -> usize {
+    line_starts
+        .binary_search(&offset)
+        .unwrap_or_else(|next| next - 1)
+}
+
+impl<'a> Files<'a> for View<'a> {
+    type FileId = ();
+    type Name = &'a str;
+    type Source = &'a str;
+
+    fn name(&'a self, (): ()) -> Result<&'a str, files::Error> {
+        Ok(self.name)
+    }
+
+    fn source(&'a self, (): ()) -> Result<&'a str, files::Error> {
+        Ok(self.source)
+    }
+
+    fn line_index(&'a self, (): (), byte_index: usize) -> Result<usize, files::Error> {
+        Ok(line_index(self.line_starts, byte_index))
+    }
+
+    fn line_range(&'a self, (): (), line: usize) -> Result<Range<usize>, files::Error> {
+        Ok(self
+            .windows
+            .get(&line)
+            .cloned()
+            .unwrap_or_else(|| self.full_line(line)))
+    }
+
+    /// Columns count from the real start of the line, window or not.
+    fn location(&'a self, (): (), byte_index: usize) -> Result<files::Location, files::Error> {
+        let line = line_index(self.line_starts, byte_index);
+        let start = self.full_line(line).start;
+        Ok(files::Location {
+            line_number: line + 1,
+            column_number: self.source[start..byte_index.max(start)].chars().count() + 1,
+        })
+    }
 }
 
 /// `file:line:col` (1-based, columns in characters) of a span's start.
@@ -144,27 +222,92 @@ fn severity_word(diagnostic: &Diagnostic) -> &'static str {
     }
 }
 
-fn to_codespan(diagnostic: &Diagnostic, source: &str) -> cs::Diagnostic<()> {
+/// The codespan form of a diagnostic, and the windows of any long lines it
+/// shows. Secondary labels outside the primary label's window are dropped.
+fn to_codespan(
+    diagnostic: &Diagnostic,
+    source: &str,
+    line_starts: &[usize],
+) -> (cs::Diagnostic<()>, HashMap<usize, Range<usize>>) {
     let range = |span: Span| {
         let start = clamp(source, span.start);
         let end = clamp(source, span.end).max(start);
         start..end
     };
-    let mut labels = vec![
-        cs::Label::primary((), range(diagnostic.primary.span))
-            .with_message(&diagnostic.primary.message),
-    ];
-    labels.extend(
-        diagnostic
-            .secondary
-            .iter()
-            .map(|label| cs::Label::secondary((), range(label.span)).with_message(&label.message)),
-    );
+    let mut primary = range(diagnostic.primary.span);
+    let mut secondary: Vec<(Range<usize>, &str)> = diagnostic
+        .secondary
+        .iter()
+        .map(|label| (range(label.span), label.message.as_str()))
+        .collect();
     let mut notes: Vec<String> = diagnostic
         .notes
         .iter()
         .map(|note| format!("note: {note}"))
         .collect();
+
+    let mut windows = HashMap::new();
+    let mut lines: Vec<usize> = std::iter::once(&primary)
+        .chain(secondary.iter().map(|(r, _)| r))
+        .map(|r| line_index(line_starts, r.start))
+        .collect();
+    lines.sort_unstable();
+    lines.dedup();
+    for line in lines {
+        let full = line_range(source, line_starts, line);
+        if full.len() <= MAX_SHOWN_LINE {
+            continue;
+        }
+        let on_line = |r: &Range<usize>| full.contains(&r.start) || r.start == full.end;
+        let mut ranges: Vec<Range<usize>> = Vec::new();
+        if on_line(&primary) {
+            ranges.push(primary.clone());
+        }
+        ranges.extend(
+            secondary
+                .iter()
+                .map(|(r, _)| r.clone())
+                .filter(|r| on_line(r)),
+        );
+        let low = ranges.iter().map(|r| r.start).min().unwrap_or(full.start);
+        let high = ranges.iter().map(|r| r.end).max().unwrap_or(full.start);
+        let (mut low, mut high) = (low, high.min(full.end));
+        if high - low > MAX_SHOWN_LINE && on_line(&primary) {
+            low = primary.start;
+            high = primary
+                .end
+                .min(primary.start + MAX_SHOWN_LINE)
+                .min(full.end);
+        }
+        let window = clamp(source, low.saturating_sub(CONTEXT).max(full.start))
+            ..clamp(source, (high + CONTEXT).min(full.end)).max(high);
+        // Keep every label inside what is shown.
+        if on_line(&primary) {
+            primary = primary.start.max(window.start)
+                ..primary
+                    .end
+                    .min(window.end)
+                    .max(primary.start.max(window.start));
+        }
+        secondary
+            .retain(|(r, _)| !on_line(r) || (window.contains(&r.start) && r.end <= window.end));
+        notes.push(format!(
+            "note: line {} is {} bytes long; showing bytes {} to {} of it",
+            line + 1,
+            full.len(),
+            window.start - full.start + 1,
+            window.end - full.start
+        ));
+        windows.insert(line, window);
+    }
+
+    let mut labels =
+        vec![cs::Label::primary((), primary).with_message(&diagnostic.primary.message)];
+    labels.extend(
+        secondary
+            .into_iter()
+            .map(|(r, message)| cs::Label::secondary((), r).with_message(message)),
+    );
     if let Some(help) = &diagnostic.help {
         notes.push(format!("help: {help}"));
     }
@@ -172,10 +315,13 @@ fn to_codespan(diagnostic: &Diagnostic, source: &str) -> cs::Diagnostic<()> {
         Severity::Error => cs::Diagnostic::error(),
         Severity::Warning => cs::Diagnostic::warning(),
     };
-    base.with_code(diagnostic.code)
-        .with_message(&diagnostic.message)
-        .with_labels(labels)
-        .with_notes(notes)
+    (
+        base.with_code(diagnostic.code)
+            .with_message(&diagnostic.message)
+            .with_labels(labels)
+            .with_notes(notes),
+        windows,
+    )
 }
 
 /// The nearest char boundary at or below `offset`, within the text.

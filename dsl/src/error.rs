@@ -36,6 +36,9 @@ pub enum Error {
     IntTooLarge {
         span: Span,
     },
+    FloatOutOfRange {
+        span: Span,
+    },
     TooManyErrors {
         span: Span,
         limit: usize,
@@ -276,6 +279,12 @@ impl Error {
                 *span,
                 format!("does not fit in 64 bits (the largest is {})", i64::MAX),
             ),
+            Error::FloatOutOfRange { span } => Diagnostic::error(
+                "E0006",
+                "number literal out of range",
+                *span,
+                "not a finite 64-bit float",
+            ),
             Error::TooManyErrors { span, limit } => Diagnostic::error(
                 "E0005",
                 format!("too many errors; stopped after {limit}"),
@@ -378,7 +387,12 @@ impl Error {
                 format!("{found} input{}", if *found == 1 { "" } else { "s" }),
             )
             .with_help(format!(
-                "in call form the leading positional arguments are the inputs: `{layer}(x)`; after `->` the input is the pipeline's value"
+                "in call form the leading positional arguments are the inputs, as in `{}`; after `->` the input is the pipeline's value",
+                match *expected {
+                    "1 input" => format!("{layer}(x)"),
+                    "2 inputs" => format!("{layer}(x, y)"),
+                    _ => format!("{layer}(a, b)"),
+                }
             )),
 
             Error::UndefinedName {
@@ -446,9 +460,11 @@ impl Error {
                         diagnostic = diagnostic.with_note(note);
                     }
                 }
-                if axis.is_none() {
-                    diagnostic = diagnostic.with_help("`+` adds values of exactly the same shape; there is no broadcasting");
-                }
+                diagnostic = match (*op, axis) {
+                    ("+", _) => diagnostic.with_help("`+` adds values of exactly the same shape; there is no broadcasting"),
+                    ("concat", None) => diagnostic.with_help("`concat` joins values of the same rank"),
+                    _ => diagnostic,
+                };
                 diagnostic
             }
             Error::RankMismatch {
@@ -578,7 +594,7 @@ impl Error {
                 valid,
             } => Diagnostic::error("E0506", format!("unknown {what} `{name}`"), *span, format!("not a known {what}"))
                 .with_help_opt(did_you_mean(suggestion))
-                .with_note(format!("{what}s are: {}", valid.join(", "))),
+                .with_note(format!("expected one of: {}", valid.join(", "))),
             Error::DuplicateTrain { span, first, model } => Diagnostic::error(
                 "E0507",
                 format!("model `{model}` has more than one train block"),
@@ -609,10 +625,18 @@ impl Error {
 fn rank_help(layer: &str, found: &Shape) -> Option<String> {
     match (layer, found.rank()) {
         ("dense", r) if r > 1 => Some("add `-> flatten` before `dense`".into()),
-        ("conv2d" | "maxpool2d" | "avgpool2d", 1) => Some(format!(
-            "reshape the features into an image first, e.g. `-> reshape([1, {}, -1])`",
-            found.0[0]
-        )),
+        ("conv2d" | "maxpool2d" | "avgpool2d", 1) => {
+            let n = found.0[0];
+            let side = (n as f64).sqrt().round() as usize;
+            Some(if side * side == n {
+                format!(
+                    "reshape the features into an image first: `-> reshape([1, {side}, {side}])`"
+                )
+            } else {
+                "reshape the features into [channels, height, width] first: `-> reshape([C, H, W])`"
+                    .to_string()
+            })
+        }
         _ => None,
     }
 }

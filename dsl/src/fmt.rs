@@ -65,9 +65,14 @@ impl Printer<'_> {
     fn trailing_comment(&mut self, end: usize) {
         if let Some(&comment) = self.comments.get(self.next_comment) {
             let between = &self.src[end.min(comment.start)..comment.start];
-            let only_separators = between.chars().all(|c| matches!(c, ' ' | '\t' | ',' | ';' | '{'));
-            if comment.start >= end && only_separators && !self.src[comment.start..comment.end].contains('\n') {
-                self.out.push_str(" ");
+            let only_separators = between
+                .chars()
+                .all(|c| matches!(c, ' ' | '\t' | ',' | ';' | '{'));
+            if comment.start >= end
+                && only_separators
+                && !self.src[comment.start..comment.end].contains('\n')
+            {
+                self.out.push(' ');
                 self.out
                     .push_str(self.src[comment.start..comment.end].trim_end());
                 self.next_comment += 1;

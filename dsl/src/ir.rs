@@ -339,10 +339,10 @@ impl fmt::Display for Model {
             }
             write!(f, " -> {}{}", value.dtype, value.shape)?;
             let mut comment = vec![value.layer.clone()];
-            if let Some(binding) = &value.binding {
-                if *binding != value.layer {
-                    comment.push(format!("= {binding}"));
-                }
+            if let Some(binding) = &value.binding
+                && *binding != value.layer
+            {
+                comment.push(format!("= {binding}"));
             }
             writeln!(f, "  // {}", comment.join(" "))?;
         }

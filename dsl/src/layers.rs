@@ -35,13 +35,11 @@ pub enum Arity {
 }
 
 impl Arity {
-    /// How many leading positional arguments of a call are inputs, given
-    /// the number of positional arguments written.
-    pub fn inputs_in_call(self, positional: usize) -> usize {
+    /// The fewest inputs the layer takes.
+    pub fn minimum(self) -> usize {
         match self {
-            Arity::One => positional.min(1),
-            Arity::Two => positional.min(2),
-            Arity::Many => positional,
+            Arity::One => 1,
+            Arity::Two | Arity::Many => 2,
         }
     }
 

@@ -54,15 +54,23 @@ impl<'a> Driver<'a> {
     }
 
     fn error(&mut self, error: Error) {
-        if self.parsed.errors.len() < MAX_ERRORS {
-            self.parsed.errors.push(error);
+        // Two syntax errors at one position are one mistake seen twice
+        // (a statement cut off by the end of the file, then its item).
+        if let (Error::Syntax { span, .. }, Some(Error::Syntax { span: last, .. })) =
+            (&error, self.parsed.errors.last())
+            && span.start == last.start
+        {
+            return;
         }
-        if self.parsed.errors.len() == MAX_ERRORS {
-            let end = self.src.len();
-            self.parsed.errors.push(Error::TooManyErrors {
-                span: Span::new(end, end),
-                limit: MAX_ERRORS,
-            });
+        if self.parsed.errors.len() < MAX_ERRORS {
+            let span = error_span(&error);
+            self.parsed.errors.push(error);
+            if self.parsed.errors.len() == MAX_ERRORS {
+                self.parsed.errors.push(Error::TooManyErrors {
+                    span,
+                    limit: MAX_ERRORS,
+                });
+            }
         }
     }
 
@@ -107,15 +115,20 @@ impl<'a> Driver<'a> {
         };
         let mut stmts = Vec::new();
         let mut complete = true;
+        let errors_before = self.parsed.errors.len();
         let mut pos = body;
         let end = loop {
             pos = self.skip(pos);
             if pos >= self.src.len() || self.too_many_errors() {
-                self.error(Error::Syntax {
-                    span: Span::new(self.src.len(), self.src.len()),
-                    expected: vec!["`}`".into()],
-                    found: "end of file".into(),
-                });
+                // An item already broken (say by an open comment) is not
+                // also reported unclosed.
+                if complete && self.parsed.errors.len() == errors_before {
+                    self.error(Error::Syntax {
+                        span: Span::new(self.src.len(), self.src.len()),
+                        expected: vec!["`}`".into()],
+                        found: "end of file".into(),
+                    });
+                }
                 complete = false;
                 break self.src.len();
             }
@@ -162,7 +175,7 @@ impl<'a> Driver<'a> {
                     match build_stmt(pair) {
                         Ok(stmt) => stmts.push(stmt),
                         Err(error) => {
-                            self.error(error);
+                            self.error(*error);
                             complete = false;
                         }
                     }
@@ -190,15 +203,20 @@ impl<'a> Driver<'a> {
         };
         let mut fields = Vec::new();
         let mut complete = true;
+        let errors_before = self.parsed.errors.len();
         let mut pos = body;
         let end = loop {
             pos = self.skip(pos);
             if pos >= self.src.len() || self.too_many_errors() {
-                self.error(Error::Syntax {
-                    span: Span::new(self.src.len(), self.src.len()),
-                    expected: vec!["`}`".into()],
-                    found: "end of file".into(),
-                });
+                // An item already broken (say by an open comment) is not
+                // also reported unclosed.
+                if complete && self.parsed.errors.len() == errors_before {
+                    self.error(Error::Syntax {
+                        span: Span::new(self.src.len(), self.src.len()),
+                        expected: vec!["`}`".into()],
+                        found: "end of file".into(),
+                    });
+                }
                 complete = false;
                 break self.src.len();
             }
@@ -210,7 +228,7 @@ impl<'a> Driver<'a> {
                     match build_field(pair) {
                         Ok(field) => fields.push(field),
                         Err(error) => {
-                            self.error(error);
+                            self.error(*error);
                             complete = false;
                         }
                     }
@@ -233,7 +251,11 @@ impl<'a> Driver<'a> {
 
     /// Parses an item head (`model Name {`), returning the name and where the body starts.
     fn head(&mut self, rule: Rule, start: usize) -> Option<(Ident, usize)> {
-        match Grammar::parse(rule, &self.src[start..]) {
+        // Up to the first `{` is all a head can use (see `piece` for why it is cut).
+        let end = self.src[start..]
+            .find('{')
+            .map_or(self.src.len(), |i| start + i + 1);
+        match Grammar::parse(rule, &self.src[start..end]) {
             Ok(mut pairs) => {
                 let head = pairs.next()?;
                 let end = start + head.as_span().end();
@@ -267,7 +289,14 @@ impl<'a> Driver<'a> {
             });
             return Err(scan.resume);
         }
-        match Grammar::parse(rule, &self.src[pos..]) {
+        // pest sees the statement alone: its errors quote the whole line of
+        // the input they are given, which must not be a megabyte-long line.
+        // A train field may end at the `}` it looks ahead to.
+        let end = match self.src.as_bytes().get(scan.resume) {
+            Some(b'}') => scan.resume + 1,
+            _ => scan.resume,
+        };
+        match Grammar::parse(rule, &self.src[pos..end]) {
             Ok(mut pairs) => match pairs.next() {
                 Some(pair) => {
                     let next = pos + pair.as_span().end();
@@ -321,17 +350,20 @@ impl<'a> Driver<'a> {
 
     /// The span of the token at `pos` (at least one character, within the text).
     fn token_span(&self, pos: usize) -> Span {
-        let rest = &self.src[pos.min(self.src.len())..];
-        let len = match rest.chars().next() {
-            None => 0,
-            Some(c) if c.is_ascii_alphanumeric() || c == '_' => rest
-                .char_indices()
-                .find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '_'))
-                .map_or(rest.len(), |(i, _)| i),
-            Some(_) if rest.starts_with("->") => 2,
-            Some(c) => c.len_utf8(),
-        };
-        Span::new(pos, pos + len)
+        let pos = pos.min(self.src.len());
+        Span::new(pos, pos + scan::token_len(&self.src[pos..]))
+    }
+}
+
+/// The span an error is reported at.
+fn error_span(error: &Error) -> Span {
+    match error {
+        Error::Syntax { span, .. }
+        | Error::InvalidUtf8 { span }
+        | Error::TooDeep { span, .. }
+        | Error::IntTooLarge { span }
+        | Error::FloatOutOfRange { span } => *span,
+        other => other.to_diagnostic().primary.span,
     }
 }
 
@@ -396,7 +428,10 @@ struct Located<'i> {
 fn span_of(pair: &Pair<'_, Rule>, offset: usize) -> Span {
     let span = pair.as_span();
     let start = offset + span.start();
-    Span::new(start, start + scan::without_trailing_trivia(span.as_str()).len())
+    Span::new(
+        start,
+        start + scan::without_trailing_trivia(span.as_str()).len(),
+    )
 }
 
 fn ident(pair: Pair<'_, Rule>, offset: usize) -> Ident {
@@ -433,7 +468,7 @@ fn meaningful<'i>(pair: Pair<'i, Rule>) -> impl Iterator<Item = Pair<'i, Rule>> 
     })
 }
 
-fn build_stmt(located: Located<'_>) -> Result<Stmt, Error> {
+fn build_stmt(located: Located<'_>) -> Result<Stmt, Box<Error>> {
     let Located { pair, offset } = located;
     let span = span_of(&pair, offset);
     let rule = pair.as_rule();
@@ -471,7 +506,7 @@ fn build_stmt(located: Located<'_>) -> Result<Stmt, Error> {
     }
 }
 
-fn build_field(located: Located<'_>) -> Result<Field, Error> {
+fn build_field(located: Located<'_>) -> Result<Field, Box<Error>> {
     let Located { pair, offset } = located;
     // The span ends before the comma.
     let mut parts = meaningful(pair);
@@ -481,15 +516,15 @@ fn build_field(located: Located<'_>) -> Result<Field, Error> {
     Ok(Field { name, value, span })
 }
 
-fn int_lit(pair: Pair<'_, Rule>, offset: usize) -> Result<IntLit, Error> {
+fn int_lit(pair: Pair<'_, Rule>, offset: usize) -> Result<IntLit, Box<Error>> {
     let span = span_of(&pair, offset);
     pair.as_str()
         .parse::<i64>()
         .map(|value| IntLit { value, span })
-        .map_err(|_| Error::IntTooLarge { span })
+        .map_err(|_| Box::new(Error::IntTooLarge { span }))
 }
 
-fn expr(pair: Pair<'_, Rule>, offset: usize) -> Result<Expr, Error> {
+fn expr(pair: Pair<'_, Rule>, offset: usize) -> Result<Expr, Box<Error>> {
     let span = span_of(&pair, offset);
     match pair.as_rule() {
         Rule::expr => {
@@ -547,7 +582,7 @@ fn expr(pair: Pair<'_, Rule>, offset: usize) -> Result<Expr, Error> {
         Rule::int => Ok(Expr::Int(int_lit(pair, offset)?)),
         Rule::float => match pair.as_str().parse::<f64>() {
             Ok(value) if value.is_finite() => Ok(Expr::Float(FloatLit { value, span })),
-            _ => Err(Error::IntTooLarge { span }),
+            _ => Err(Box::new(Error::FloatOutOfRange { span })),
         },
         Rule::bool => {
             let value = pair
@@ -560,7 +595,7 @@ fn expr(pair: Pair<'_, Rule>, offset: usize) -> Result<Expr, Error> {
     }
 }
 
-fn stage(pair: Pair<'_, Rule>, offset: usize) -> Result<Stage, Error> {
+fn stage(pair: Pair<'_, Rule>, offset: usize) -> Result<Stage, Box<Error>> {
     let span = span_of(&pair, offset);
     let mut layer = None;
     let mut stage_args = None;
@@ -581,7 +616,7 @@ fn stage(pair: Pair<'_, Rule>, offset: usize) -> Result<Stage, Error> {
     })
 }
 
-fn args(pair: Pair<'_, Rule>, offset: usize) -> Result<Vec<Arg>, Error> {
+fn args(pair: Pair<'_, Rule>, offset: usize) -> Result<Vec<Arg>, Box<Error>> {
     meaningful(pair)
         .map(|arg| {
             let span = span_of(&arg, offset);

@@ -159,27 +159,46 @@ pub fn next_item(src: &str, pos: usize) -> usize {
     src.len()
 }
 
+/// The length of the token `rest` starts with: a word or number
+/// (`dense`, `2.5`, `1e-3`), `->`, or one character.
+pub fn token_len(rest: &str) -> usize {
+    match rest.chars().next() {
+        None => 0,
+        Some(c) if c.is_ascii_alphanumeric() || c == '_' => {
+            let number = c.is_ascii_digit();
+            let mut previous = c;
+            rest.char_indices()
+                .skip(1)
+                .find(|&(_, ch)| {
+                    let continues = ch.is_ascii_alphanumeric()
+                        || ch == '_'
+                        || (number && ch == '.')
+                        || (number && matches!(ch, '-' | '+') && matches!(previous, 'e' | 'E'));
+                    previous = ch;
+                    !continues
+                })
+                .map_or(rest.len(), |(i, _)| i)
+        }
+        Some(_) if rest.starts_with("->") => 2,
+        Some(c) => c.len_utf8(),
+    }
+}
+
 /// How an error message names the token at `pos`: `` `foo` ``, `` `;` ``, "end of file".
 pub fn describe_token(src: &str, pos: usize) -> String {
     let rest = &src[pos.min(src.len())..];
     let Some(first) = rest.chars().next() else {
         return "end of file".into();
     };
-    if first.is_ascii_alphanumeric() || first == '_' {
-        let word: String = rest
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '.')
-            .take(40)
-            .collect();
-        return format!("`{word}`");
-    }
-    if rest.starts_with("->") {
-        return "`->`".into();
-    }
     if first.is_control() || first == '\u{FFFD}' {
-        return format!("character {:?}", first);
+        return format!("character {first:?}");
     }
-    format!("`{first}`")
+    let token = &rest[..token_len(rest)];
+    if token.chars().count() > 40 {
+        let short: String = token.chars().take(37).collect();
+        return format!("`{short}...`");
+    }
+    format!("`{token}`")
 }
 
 /// `text` without the whitespace and comments it ends with. The language
@@ -243,7 +262,10 @@ mod tests {
 
     #[test]
     fn trailing_trivia_is_trimmed() {
-        assert_eq!(without_trailing_trivia("sgd(lr: 0.1) // opt\n  "), "sgd(lr: 0.1)");
+        assert_eq!(
+            without_trailing_trivia("sgd(lr: 0.1) // opt\n  "),
+            "sgd(lr: 0.1)"
+        );
         assert_eq!(without_trailing_trivia("relu /* a */ /* b */\n"), "relu");
         assert_eq!(without_trailing_trivia("x"), "x");
     }

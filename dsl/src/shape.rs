@@ -178,7 +178,7 @@ pub fn reshape(input: &Shape, target: &[i64]) -> Result<Shape, ShapeError> {
         .fold(1u128, |acc, &d| acc.saturating_mul(d as u128));
     let elements = input.elements() as u128;
     let dims: Vec<u128> = if target.contains(&-1) {
-        if known == 0 || elements % known != 0 {
+        if known == 0 || !elements.is_multiple_of(known) {
             return Err(count_error());
         }
         target

@@ -212,6 +212,8 @@ pub fn bind(
     let before = errors.len();
     let mut given: Vec<Option<(&Arg, Span)>> = vec![None; signature.args.len()];
     let mut positional = 0;
+    // Names offered as corrections of unknown arguments.
+    let mut suggested_names: Vec<String> = Vec::new();
     for arg in args {
         let slot = match &arg.name {
             None => {
@@ -234,11 +236,15 @@ pub fn bind(
                 Some(slot) => slot,
                 None => {
                     let names: Vec<&str> = signature.args.iter().map(|spec| spec.name).collect();
+                    let suggestion = did_you_mean(&name.name, names.iter().copied());
+                    if let Some(suggested) = &suggestion {
+                        suggested_names.push(suggested.clone());
+                    }
                     errors.push(Error::UnknownArgument {
                         span: name.span,
                         callee: signature.name,
                         name: name.name.clone(),
-                        suggestion: did_you_mean(&name.name, names.iter().copied()),
+                        suggestion,
                         valid: names.iter().map(|s| s.to_string()).collect(),
                     });
                     continue;
@@ -264,12 +270,12 @@ pub fn bind(
                 Ok(value) => Some((value, Some(*span))),
                 Err(problem) => {
                     errors.push(match problem {
-                        Problem::Type => Error::WrongArgumentType {
-                            span: arg.value.span(),
+                        Problem::Type { span, found } => Error::WrongArgumentType {
+                            span,
                             callee: signature.name,
                             name: spec.name,
                             expected: spec.ty.describe(),
-                            found: arg.value.describe(),
+                            found,
                         },
                         Problem::Value(reason) => Error::InvalidArgumentValue {
                             span: arg.value.span(),
@@ -282,6 +288,8 @@ pub fn bind(
                 }
             },
             None => match spec.default {
+                // `kernal: 3` already said "did you mean `kernel`?".
+                Default::Required if suggested_names.iter().any(|n| n == spec.name) => None,
                 Default::Required => {
                     errors.push(Error::MissingArgument {
                         span: call_span,
@@ -315,20 +323,31 @@ pub fn bind(
 }
 
 enum Problem {
-    Type,
+    /// The expression (or the list element) at `span` has the wrong type.
+    Type {
+        span: Span,
+        found: &'static str,
+    },
     Value(String),
+}
+
+fn wrong_type(expr: &Expr) -> Problem {
+    Problem::Type {
+        span: expr.span(),
+        found: expr.describe(),
+    }
 }
 
 fn convert(ty: ArgType, expr: &Expr) -> Result<ArgValue, Problem> {
     let expr = strip_parens(expr);
     let int = |expr: &Expr| match strip_parens(expr) {
         Expr::Int(lit) => Ok(lit.value),
-        _ => Err(Problem::Type),
+        other => Err(wrong_type(other)),
     };
     let float = |expr: &Expr| match strip_parens(expr) {
         Expr::Int(lit) => Ok(lit.value as f64),
         Expr::Float(lit) => Ok(lit.value),
-        _ => Err(Problem::Type),
+        other => Err(wrong_type(other)),
     };
     let at_least = |v: i64, min: i64| {
         if v >= min {
@@ -350,7 +369,7 @@ fn convert(ty: ArgType, expr: &Expr) -> Result<ArgValue, Problem> {
                     items.len()
                 )));
             }
-            Expr::List(..) => return Err(Problem::Type),
+            Expr::List(..) => return Err(wrong_type(expr)),
             other => {
                 let v = int(other)?;
                 (v, v)
@@ -369,7 +388,7 @@ fn convert(ty: ArgType, expr: &Expr) -> Result<ArgValue, Problem> {
         ArgType::Axis => Ok(ArgValue::Int(int(expr)?)),
         ArgType::Bool => match expr {
             Expr::Bool(v, _) => Ok(ArgValue::Bool(*v)),
-            _ => Err(Problem::Type),
+            other => Err(wrong_type(other)),
         },
         ArgType::Float(range) => {
             let v = float(expr)?;
@@ -399,7 +418,7 @@ fn convert(ty: ArgType, expr: &Expr) -> Result<ArgValue, Problem> {
                 "a pair has 2 entries, found {}",
                 items.len()
             ))),
-            _ => Err(Problem::Type),
+            _ => Err(wrong_type(expr)),
         },
         ArgType::Shape => match expr {
             Expr::List(items, _) => {
@@ -420,7 +439,7 @@ fn convert(ty: ArgType, expr: &Expr) -> Result<ArgValue, Problem> {
                 }
                 Ok(ArgValue::Ints(dims))
             }
-            _ => Err(Problem::Type),
+            _ => Err(wrong_type(expr)),
         },
     }
 }
