@@ -236,6 +236,11 @@ fn ui() {
         to_snapshot.push((name.clone(), title.to_string(), outcome.rendered));
     }
 
+    assert_eq!(
+        ALL_CODES,
+        dsl::error::CODES,
+        "the front end's code list changed"
+    );
     let all: BTreeSet<String> = ALL_CODES.iter().map(|c| c.to_string()).collect();
     let missing: Vec<&String> = all.difference(&seen_codes).collect();
     if !missing.is_empty() {
