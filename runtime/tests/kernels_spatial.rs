@@ -524,13 +524,15 @@ fn pool_reference(g: &Pool2dGeometry, x: &[f32]) -> (Vec<f32>, Vec<u32>, Vec<f64
     for plane in x.chunks(g.in_h * g.in_w) {
         for &(y0, y1, hs) in &rows {
             for &(x0, x1, ws) in &cols {
-                let mut best = (f32::NEG_INFINITY, u32::MAX);
+                // PyTorch's CPU kernel: from -inf at the first valid
+                // element, take anything larger, and any NaN.
+                let mut best = (f32::NEG_INFINITY, (y0 * g.in_w + x0) as u32);
                 let mut sum = 0.0f64;
                 for iy in y0..y1 {
                     for ix in x0..x1 {
                         let v = plane[iy * g.in_w + ix];
                         sum += v as f64;
-                        if best.1 == u32::MAX || v > best.0 {
+                        if v > best.0 || v.is_nan() {
                             best = (v, (iy * g.in_w + ix) as u32);
                         }
                     }
@@ -584,6 +586,105 @@ fn pooling_forward_matches_direct_loops_on_random_geometries() {
         assert_close_f64(&format!("{what}: avg incl. pad"), &y, &avg_in, 1e-6, 1e-6);
         avg_pool2d_forward(&g, false, &x, &mut y, &par);
         assert_close_f64(&format!("{what}: avg excl. pad"), &y, &avg_ex, 1e-6, 1e-6);
+    }
+}
+
+/// Bit patterns, so NaNs compare equal to themselves.
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+#[test]
+fn pooling_loop_orders_match_direct_loops() {
+    // The kernels pick a loop order by geometry: the 2×2 stride-2 special
+    // case, row-wise (with 64-output blocks), or per output (narrow rows,
+    // wide kernels, rows over 1024 outputs). Values include ties, -inf and
+    // NaN, which each order must treat as PyTorch does.
+    let mut rng = Rng::new(34);
+    let par = Parallel::single();
+    let palette = [0.0, 1.0, -1.0, 2.0, f32::NEG_INFINITY, f32::NAN];
+    let geometries = [
+        pool(2, 3, [8, 10], [2, 2], [2, 2], [0, 0], false),
+        pool(1, 2, [7, 9], [2, 2], [2, 2], [0, 0], false),
+        pool(1, 2, [7, 9], [2, 2], [2, 2], [0, 0], true),
+        pool(1, 2, [6, 8], [2, 2], [2, 2], [1, 1], false),
+        pool(1, 1, [5, 300], [3, 3], [2, 2], [1, 1], false),
+        pool(1, 1, [4, 200], [2, 3], [1, 1], [1, 1], true),
+        pool(1, 1, [3, 2100], [2, 2], [1, 2], [0, 1], false),
+        pool(2, 2, [9, 40], [3, 17], [2, 1], [1, 8], false),
+        pool(1, 3, [7, 7], [7, 7], [1, 1], [0, 0], false),
+        pool(2, 2, [16, 16], [3, 3], [1, 1], [1, 1], false),
+    ];
+    for g in geometries {
+        for dense_specials in [false, true] {
+            let x: Vec<f32> = (0..g.input_len())
+                .map(|_| {
+                    if dense_specials || rng.below(50) == 0 {
+                        palette[rng.below(palette.len())]
+                    } else {
+                        rng.below(7) as f32 - 3.0
+                    }
+                })
+                .collect();
+            let (max, arg, _, _) = pool_reference(&g, &x);
+            let what = format!("{g:?} specials {dense_specials}");
+            let mut y = vec![0.0; g.output_len()];
+            let mut idx = vec![u32::MAX; g.output_len()];
+            max_pool2d_forward(&g, &x, &mut y, Some(&mut idx), &par);
+            assert_eq!(bits(&y), bits(&max), "{what}: max");
+            assert_eq!(idx, arg, "{what}: argmax");
+            let mut y_only = vec![0.0; g.output_len()];
+            max_pool2d_forward(&g, &x, &mut y_only, None, &par);
+            assert_eq!(bits(&y_only), bits(&max), "{what}: max without indices");
+            if !dense_specials {
+                // Finite inputs only for the averages.
+                let x: Vec<f32> = x
+                    .iter()
+                    .map(|v| if v.is_finite() { *v } else { 0.5 })
+                    .collect();
+                let (_, _, avg_in, avg_ex) = pool_reference(&g, &x);
+                avg_pool2d_forward(&g, true, &x, &mut y, &par);
+                assert_close_f64(&format!("{what}: avg incl. pad"), &y, &avg_in, 1e-6, 1e-6);
+                avg_pool2d_forward(&g, false, &x, &mut y, &par);
+                assert_close_f64(&format!("{what}: avg excl. pad"), &y, &avg_ex, 1e-6, 1e-6);
+            }
+        }
+    }
+}
+
+#[test]
+fn pooling_backward_loop_orders_match_finite_differences() {
+    let mut rng = Rng::new(35);
+    let single = Parallel::single();
+    for g in [
+        pool(1, 1, [5, 150], [3, 3], [2, 2], [1, 1], false),
+        pool(1, 1, [3, 1100], [2, 2], [1, 2], [0, 1], false),
+        pool(1, 2, [9, 40], [3, 17], [2, 1], [1, 8], true),
+        pool(2, 2, [8, 10], [2, 2], [2, 2], [0, 0], false),
+    ] {
+        let x = distinct(g.input_len(), &mut rng);
+        let dy = random(g.output_len(), &mut rng);
+        let mut y = vec![0.0; g.output_len()];
+        let mut idx = vec![0; g.output_len()];
+        max_pool2d_forward(&g, &x, &mut y, Some(&mut idx), &single);
+        let mut dx = vec![f32::NAN; g.input_len()];
+        max_pool2d_backward(&g, &dy, &idx, &mut dx, &single);
+        let loss = |x: &[f32]| {
+            let mut y = vec![0.0; g.output_len()];
+            max_pool2d_forward(&g, x, &mut y, None, &single);
+            weighted_sum(&y, &dy)
+        };
+        check_gradient(&format!("max {g:?}"), &x, &dx, loss, 1e-3, 1e-3, 1e-3);
+        for include_pad in [true, false] {
+            avg_pool2d_backward(&g, include_pad, &dy, &mut dx, &single);
+            let loss = |x: &[f32]| {
+                let mut y = vec![0.0; g.output_len()];
+                avg_pool2d_forward(&g, include_pad, x, &mut y, &single);
+                weighted_sum(&y, &dy)
+            };
+            let what = format!("avg {g:?} include_pad={include_pad}");
+            check_gradient(&what, &x, &dx, loss, 1e-2, 1e-3, 1e-3);
+        }
     }
 }
 

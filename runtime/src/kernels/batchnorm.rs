@@ -8,8 +8,10 @@
 //! in f64 with two passes (mean, then squared deviations) so that large
 //! means do not swamp the variance.
 //!
-//! Per-channel reductions are split over channel blocks, elementwise passes
-//! over images, so both touch contiguous memory for either layout.
+//! Per-channel reductions are split over channels, elementwise passes over
+//! images, so each thread writes a contiguous part of every output. Each
+//! channel is reduced in the same order however the work is split, so the
+//! results do not depend on the thread count.
 
 use crate::kernels::conv2d::run_items;
 use crate::parallel::Parallel;
@@ -41,58 +43,39 @@ impl BatchNormGeometry {
     }
 }
 
-/// Channels per reduction block: their running sums stay in registers or on
-/// the stack, and with `spatial = 1` one block reads whole cache lines of a
-/// row.
+/// Channels handled together: their sums and coefficients live on the
+/// stack, and with `spatial = 1` a block of one image is a contiguous run
+/// the compiler can vectorize across channels.
 const BLOCK: usize = 16;
 
 /// Below this many elements, waking threads costs more than it saves.
 const MIN_PARALLEL: usize = 1 << 15;
 
-fn threads_for(g: &BatchNormGeometry, par: &Parallel) -> usize {
-    if g.len() < MIN_PARALLEL {
-        1
-    } else {
-        par.threads()
+/// `par` when the input is large enough to split, else `None` (one thread).
+fn effective<'p>(g: &BatchNormGeometry, par: &'p Parallel) -> Option<&'p Parallel> {
+    (g.len() >= MIN_PARALLEL && par.threads() > 1).then_some(par)
+}
+
+/// Channels per reduction item and images per elementwise item: one item
+/// per thread.
+fn split(g: &BatchNormGeometry, par: Option<&Parallel>) -> (usize, usize) {
+    let threads = par.map_or(1, Parallel::threads);
+    (
+        g.channels.div_ceil(threads).max(1),
+        g.batch.div_ceil(threads).max(1),
+    )
+}
+
+/// Runs `f` on each item, spread over `par`'s threads when there is one.
+fn run<I: Iterator + Send>(par: Option<&Parallel>, items: I, f: impl Fn(I::Item) + Sync) {
+    match par {
+        Some(par) => run_items(par, items, f),
+        None => items.for_each(f),
     }
 }
 
-/// Channels per reduction item (a multiple of [`BLOCK`] unless it is all
-/// channels) and images per elementwise item.
-fn split(g: &BatchNormGeometry, par: &Parallel) -> (usize, usize) {
-    let threads = threads_for(g, par);
-    let channels = if threads == 1 {
-        g.channels
-    } else {
-        g.channels
-            .div_ceil(threads)
-            .next_multiple_of(BLOCK)
-            .min(g.channels)
-    };
-    (channels.max(1), g.batch.div_ceil(threads).max(1))
-}
-
-/// `Σ f(a[i], b[i])` in f64 with eight independent accumulators, so the
-/// sum vectorizes without reassociating anyone's rounding.
-fn sum_f64(a: &[f32], b: &[f32], f: impl Fn(f64, f64) -> f64) -> f64 {
-    let mut acc = [0.0f64; 8];
-    let (a8, a_rest) = a.as_chunks::<8>();
-    let (b8, b_rest) = b.as_chunks::<8>();
-    for (ca, cb) in a8.iter().zip(b8) {
-        for l in 0..8 {
-            acc[l] += f(ca[l] as f64, cb[l] as f64);
-        }
-    }
-    let tail: f64 = a_rest
-        .iter()
-        .zip(b_rest)
-        .map(|(&x, &y)| f(x as f64, y as f64))
-        .sum();
-    acc.iter().sum::<f64>() + tail
-}
-
-/// Per-channel sums `Σ f(a, b)` over batch and spatial positions for the
-/// channels `c0..c0 + out.len()`, written to `out`.
+/// Per-channel sums `Σ f(i, a, b)` over batch and spatial positions for the
+/// channels `c0..c0 + out.len()` (`i` indexes that block), written to `out`.
 fn channel_sums(
     g: &BatchNormGeometry,
     c0: usize,
@@ -102,12 +85,79 @@ fn channel_sums(
     out: &mut [f64],
 ) {
     out.fill(0.0);
-    let s = g.spatial;
+    let (s, len) = (g.spatial, out.len());
     for n in 0..g.batch {
         let base = (n * g.channels + c0) * s;
-        for (i, o) in out.iter_mut().enumerate() {
-            let range = base + i * s..base + (i + 1) * s;
-            *o += sum_f64(&a[range.clone()], &b[range], |x, y| f(i, x, y));
+        let (ra, rb) = (&a[base..base + len * s], &b[base..base + len * s]);
+        if s == 1 {
+            for (i, (o, (&va, &vb))) in out.iter_mut().zip(ra.iter().zip(rb)).enumerate() {
+                *o += f(i, va as f64, vb as f64);
+            }
+            continue;
+        }
+        let segments = ra.chunks_exact(s).zip(rb.chunks_exact(s));
+        for (i, (o, (sa, sb))) in out.iter_mut().zip(segments).enumerate() {
+            // Eight accumulators let the sum vectorize in a fixed order.
+            let mut acc = [0.0f64; 8];
+            let (a8, a_rest) = sa.as_chunks::<8>();
+            let (b8, b_rest) = sb.as_chunks::<8>();
+            for (ca, cb) in a8.iter().zip(b8) {
+                for l in 0..8 {
+                    acc[l] += f(i, ca[l] as f64, cb[l] as f64);
+                }
+            }
+            let tail: f64 = a_rest
+                .iter()
+                .zip(b_rest)
+                .map(|(&x, &y)| f(i, x as f64, y as f64))
+                .sum();
+            *o += acc.iter().sum::<f64>() + tail;
+        }
+    }
+}
+
+/// `out = op(coeff(channel), a, b)` elementwise over whole images (`a`,
+/// `b` and `out` hold the same images). Channel blocks are the outer loop,
+/// so each channel's coefficients are computed once per call.
+fn map_channels<K: Copy + Default>(
+    g: &BatchNormGeometry,
+    a: &[f32],
+    b: &[f32],
+    out: &mut [f32],
+    coeff: impl Fn(usize) -> K,
+    op: impl Fn(K, f32, f32) -> f32,
+) {
+    let (c, s) = (g.channels, g.spatial);
+    let img = c * s;
+    let images = out.len() / img;
+    for c0 in (0..c).step_by(BLOCK) {
+        let c1 = (c0 + BLOCK).min(c);
+        let k: [K; BLOCK] = std::array::from_fn(|i| {
+            if c0 + i < c1 {
+                coeff(c0 + i)
+            } else {
+                K::default()
+            }
+        });
+        let len = (c1 - c0) * s;
+        for n in 0..images {
+            let base = n * img + c0 * s;
+            let (ra, rb) = (&a[base..base + len], &b[base..base + len]);
+            let ro = &mut out[base..base + len];
+            if s == 1 {
+                for ((o, &ki), (&va, &vb)) in ro.iter_mut().zip(&k).zip(ra.iter().zip(rb)) {
+                    *o = op(ki, va, vb);
+                }
+                continue;
+            }
+            let segments = ro
+                .chunks_exact_mut(s)
+                .zip(ra.chunks_exact(s).zip(rb.chunks_exact(s)));
+            for (&ki, (so, (sa, sb))) in k.iter().zip(segments) {
+                for (o, (&va, &vb)) in so.iter_mut().zip(sa.iter().zip(sb)) {
+                    *o = op(ki, va, vb);
+                }
+            }
         }
     }
 }
@@ -169,6 +219,7 @@ pub fn batch_norm_forward_train(
         }
         None => (None, None),
     };
+    let par = effective(g, par);
     let (per_c, per_n) = split(g, par);
     let items = save_mean
         .chunks_mut(per_c)
@@ -176,39 +227,24 @@ pub fn batch_norm_forward_train(
         .zip(optional_chunks(running_mean, per_c))
         .zip(optional_chunks(running_var, per_c))
         .enumerate();
-    let stat_par = if threads_for(g, par) == 1 {
-        &Parallel::single()
-    } else {
-        par
-    };
-    run_items(
-        stat_par,
+    let m = momentum as f64;
+    run(
+        par,
         items,
         |(item, (((mean, invstd), mut rmean), mut rvar))| {
-            let item_c0 = item * per_c;
             for b0 in (0..mean.len()).step_by(BLOCK) {
-                let b1 = (b0 + BLOCK).min(mean.len());
-                let c0 = item_c0 + b0;
+                let len = BLOCK.min(mean.len() - b0);
+                let c0 = item * per_c + b0;
                 let mut sum = [0.0f64; BLOCK];
-                channel_sums(g, c0, x, x, |_, v, _| v, &mut sum[..b1 - b0]);
-                let mut mu = [0.0f64; BLOCK];
-                for (m, s) in mu.iter_mut().zip(&sum) {
-                    *m = s / count as f64;
-                }
+                channel_sums(g, c0, x, x, |_, v, _| v, &mut sum[..len]);
+                let mu = sum.map(|s| s / count as f64);
                 let mut sq = [0.0f64; BLOCK];
-                channel_sums(
-                    g,
-                    c0,
-                    x,
-                    x,
-                    |i, v, _| (v - mu[i]) * (v - mu[i]),
-                    &mut sq[..b1 - b0],
-                );
-                for i in 0..b1 - b0 {
+                let deviation = |i: usize, v: f64, _| (v - mu[i]) * (v - mu[i]);
+                channel_sums(g, c0, x, x, deviation, &mut sq[..len]);
+                for i in 0..len {
                     let var = sq[i] / count as f64;
                     mean[b0 + i] = mu[i] as f32;
                     invstd[b0 + i] = (1.0 / (var + eps as f64).sqrt()) as f32;
-                    let m = momentum as f64;
                     if let Some(rm) = rmean.as_deref_mut() {
                         rm[b0 + i] = ((1.0 - m) * rm[b0 + i] as f64 + m * mu[i]) as f32;
                     }
@@ -220,7 +256,22 @@ pub fn batch_norm_forward_train(
             }
         },
     );
-    normalize(g, x, save_mean, save_invstd, gamma, beta, y, per_n, par);
+
+    let (save_mean, save_invstd) = (&*save_mean, &*save_invstd);
+    let x_img = c * g.spatial;
+    let items = x.chunks(per_n * x_img).zip(y.chunks_mut(per_n * x_img));
+    run(par, items, |(xs, ys)| {
+        map_channels(
+            g,
+            xs,
+            xs,
+            ys,
+            |ch| (save_mean[ch], save_invstd[ch] * gamma[ch], beta[ch]),
+            // Subtracting first keeps the digits that a folded
+            // `x·scale + shift` would cancel away when the mean is large.
+            |(mu, scale, shift), v, _| (v - mu) * scale + shift,
+        );
+    });
 }
 
 /// Eval-mode forward: normalizes with the running statistics.
@@ -254,63 +305,22 @@ pub fn batch_norm_forward_eval(
     if g.is_empty() {
         return;
     }
+    let par = effective(g, par);
     let (_, per_n) = split(g, par);
     let x_img = c * g.spatial;
     let items = x.chunks(per_n * x_img).zip(y.chunks_mut(per_n * x_img));
-    let par = if threads_for(g, par) == 1 {
-        &Parallel::single()
-    } else {
-        par
-    };
-    run_items(par, items, |(xs, ys)| {
-        for (xn, yn) in xs.chunks_exact(x_img).zip(ys.chunks_exact_mut(x_img)) {
-            let segments = xn
-                .chunks_exact(g.spatial)
-                .zip(yn.chunks_exact_mut(g.spatial));
-            for (ch, (xs, ys)) in segments.enumerate() {
-                let scale =
-                    (gamma[ch] as f64 / (running_var[ch] as f64 + eps as f64).sqrt()) as f32;
-                let (mu, shift) = (running_mean[ch], beta[ch]);
-                for (o, &v) in ys.iter_mut().zip(xs) {
-                    *o = (v - mu) * scale + shift;
-                }
-            }
-        }
-    });
-}
-
-/// `y = (x - mean)·(invstd·gamma) + beta` for every element.
-#[allow(clippy::too_many_arguments)]
-fn normalize(
-    g: &BatchNormGeometry,
-    x: &[f32],
-    mean: &[f32],
-    invstd: &[f32],
-    gamma: &[f32],
-    beta: &[f32],
-    y: &mut [f32],
-    per_n: usize,
-    par: &Parallel,
-) {
-    let x_img = g.channels * g.spatial;
-    let items = x.chunks(per_n * x_img).zip(y.chunks_mut(per_n * x_img));
-    let par = if threads_for(g, par) == 1 {
-        &Parallel::single()
-    } else {
-        par
-    };
-    run_items(par, items, |(xs, ys)| {
-        for (xn, yn) in xs.chunks_exact(x_img).zip(ys.chunks_exact_mut(x_img)) {
-            let segments = xn
-                .chunks_exact(g.spatial)
-                .zip(yn.chunks_exact_mut(g.spatial));
-            for (ch, (xs, ys)) in segments.enumerate() {
-                let (mu, scale, shift) = (mean[ch], invstd[ch] * gamma[ch], beta[ch]);
-                for (o, &v) in ys.iter_mut().zip(xs) {
-                    *o = (v - mu) * scale + shift;
-                }
-            }
-        }
+    run(par, items, |(xs, ys)| {
+        map_channels(
+            g,
+            xs,
+            xs,
+            ys,
+            |ch| {
+                let scale = gamma[ch] as f64 / (running_var[ch] as f64 + eps as f64).sqrt();
+                (running_mean[ch], scale as f32, beta[ch])
+            },
+            |(mu, scale, shift), v, _| (v - mu) * scale + shift,
+        );
     });
 }
 
@@ -353,35 +363,24 @@ pub fn batch_norm_backward(
         dbeta.fill(0.0);
         return;
     }
+    let par = effective(g, par);
     let (per_c, per_n) = split(g, par);
-    let par = if threads_for(g, par) == 1 {
-        &Parallel::single()
-    } else {
-        par
-    };
     let items = dgamma
         .chunks_mut(per_c)
         .zip(dbeta.chunks_mut(per_c))
         .enumerate();
-    run_items(par, items, |(item, (dg, db))| {
-        let item_c0 = item * per_c;
+    run(par, items, |(item, (dg, db))| {
         for b0 in (0..dg.len()).step_by(BLOCK) {
-            let b1 = (b0 + BLOCK).min(dg.len());
-            let c0 = item_c0 + b0;
+            let len = BLOCK.min(dg.len() - b0);
+            let c0 = item * per_c + b0;
             let mu: [f64; BLOCK] =
                 std::array::from_fn(|i| save_mean.get(c0 + i).map_or(0.0, |&m| m as f64));
             let mut sum_dy = [0.0f64; BLOCK];
-            channel_sums(g, c0, dy, dy, |_, d, _| d, &mut sum_dy[..b1 - b0]);
+            channel_sums(g, c0, dy, dy, |_, d, _| d, &mut sum_dy[..len]);
             let mut sum_dy_xmu = [0.0f64; BLOCK];
-            channel_sums(
-                g,
-                c0,
-                dy,
-                x,
-                |i, d, v| d * (v - mu[i]),
-                &mut sum_dy_xmu[..b1 - b0],
-            );
-            for i in 0..b1 - b0 {
+            let dy_xmu = |i: usize, d: f64, v: f64| d * (v - mu[i]);
+            channel_sums(g, c0, dy, x, dy_xmu, &mut sum_dy_xmu[..len]);
+            for i in 0..len {
                 db[b0 + i] = sum_dy[i] as f32;
                 dg[b0 + i] = (sum_dy_xmu[i] * save_invstd[c0 + i] as f64) as f32;
             }
@@ -395,22 +394,21 @@ pub fn batch_norm_backward(
         .zip(dy.chunks(per_n * x_img))
         .zip(dx.chunks_mut(per_n * x_img));
     let (dgamma, dbeta) = (&*dgamma, &*dbeta);
-    run_items(par, items, |((xs, dys), dxs)| {
-        let images = xs.chunks_exact(x_img).zip(dys.chunks_exact(x_img));
-        for ((xn, dyn_), dxn) in images.zip(dxs.chunks_exact_mut(x_img)) {
-            let segments = xn.chunks_exact(g.spatial).zip(dyn_.chunks_exact(g.spatial));
-            for (ch, ((xs, dys), dxs)) in segments.zip(dxn.chunks_exact_mut(g.spatial)).enumerate()
-            {
+    run(par, items, |((xs, dys), dxs)| {
+        map_channels(
+            g,
+            xs,
+            dys,
+            dxs,
+            |ch| {
                 let invstd = save_invstd[ch] as f64;
-                let a = (gamma[ch] as f64 * invstd) as f32;
-                let mean_dy = (dbeta[ch] as f64 / m) as f32;
-                let k = (invstd * dgamma[ch] as f64 / m) as f32;
-                let mu = save_mean[ch];
-                for ((o, &v), &d) in dxs.iter_mut().zip(xs).zip(dys) {
-                    *o = a * (d - mean_dy - (v - mu) * k);
-                }
-            }
-        }
+                let a = gamma[ch] as f64 * invstd;
+                let mean_dy = dbeta[ch] as f64 / m;
+                let k = invstd * dgamma[ch] as f64 / m;
+                (save_mean[ch], a as f32, mean_dy as f32, k as f32)
+            },
+            |(mu, a, mean_dy, k), v, d| a * (d - mean_dy - (v - mu) * k),
+        );
     });
 }
 

@@ -206,9 +206,10 @@ pub fn conv2d_forward(
 /// `dweight` like `weight`, `dbias` `[out_channels]` (`None` without bias).
 /// `scratch` as in [`conv2d_forward`].
 ///
-/// With several threads the per-thread partial sums of `dweight` are added
-/// in a fixed order, but which images form a partial depends on the thread
-/// count, so `dweight` can differ in the last bits between thread counts.
+/// With several threads the per-thread partial sums of `dweight` and
+/// `dbias` are added in a fixed order, but which images form a partial
+/// depends on the thread count, so they can differ in the last bits between
+/// thread counts.
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_backward(
     g: &Conv2dGeometry,
@@ -217,7 +218,7 @@ pub fn conv2d_backward(
     dy: &[f32],
     dx: Option<&mut [f32]>,
     dweight: &mut [f32],
-    dbias: Option<&mut [f32]>,
+    mut dbias: Option<&mut [f32]>,
     scratch: &mut Vec<f32>,
     par: &Parallel,
 ) {
@@ -239,17 +240,14 @@ pub fn conv2d_backward(
     }
     let (k, p) = (g.col_rows(), g.out_h() * g.out_w());
     let y_img = g.out_channels * p;
-    if let Some(db) = dbias {
+    if let Some(db) = &dbias {
         assert_eq!(db.len(), g.out_channels, "conv2d_backward: dbias length");
-        for (oc, d) in db.iter_mut().enumerate() {
-            let sum: f64 = (0..g.batch)
-                .map(|n| dy[n * y_img + oc * p..][..p].iter().sum::<f32>() as f64)
-                .sum();
-            *d = sum as f32;
-        }
     }
     if g.batch == 0 {
         dweight.fill(0.0);
+        if let Some(db) = dbias {
+            db.fill(0.0);
+        }
         if let Some(dx) = dx {
             dx.fill(0.0);
         }
@@ -261,18 +259,22 @@ pub fn conv2d_backward(
     let items_count = g.batch.div_ceil(per);
     let cols_len = if g.is_pointwise() { 0 } else { k * p };
     let cols_stride = cols_len.max(1);
+    // Items after the first accumulate into partial dweight (and dbias)
+    // buffers in the scratch, added into the outputs at the end.
     let w_len = dweight.len();
+    let has_bias = dbias.is_some();
+    let part_len = w_len + if has_bias { g.out_channels } else { 0 };
     grow(
         scratch,
-        split.workers * cols_stride + (items_count - 1) * w_len,
+        split.workers * cols_stride + (items_count - 1) * part_len,
     );
     let (cols_all, partials) = scratch.split_at_mut(split.workers * cols_stride);
-    let partials = &mut partials[..(items_count - 1) * w_len];
+    let partials = &mut partials[..(items_count - 1) * part_len];
 
     let run = |xs: &[f32],
                dys: &[f32],
                mut dxs: Option<&mut [f32]>,
-               dw: &mut [f32],
+               (dw, mut db): (&mut [f32], Option<&mut [f32]>),
                cols: &mut [f32],
                gemm_par: &Parallel| {
         for (n, (xn, dyn_)) in xs
@@ -298,6 +300,12 @@ pub fn conv2d_backward(
                 n > 0,
                 gemm_par,
             );
+            if let Some(db) = db.as_deref_mut() {
+                for (d, row) in db.iter_mut().zip(dyn_.chunks_exact(p)) {
+                    let sum = sum_f64(row) as f32;
+                    *d = if n == 0 { sum } else { *d + sum };
+                }
+            }
             let Some(dxs) = dxs.as_deref_mut() else {
                 continue;
             };
@@ -334,12 +342,17 @@ pub fn conv2d_backward(
         }
     };
 
-    let dw_targets = std::iter::once(&mut *dweight).chain(partials.chunks_mut(w_len));
+    let targets = std::iter::once((&mut *dweight, dbias.as_deref_mut())).chain(
+        partials.chunks_mut(part_len).map(|part| {
+            let (dw, db) = part.split_at_mut(w_len);
+            (dw, has_bias.then_some(db))
+        }),
+    );
     let items = x
         .chunks(per * x_img)
         .zip(dy.chunks(per * y_img))
         .zip(optional_chunks(dx, per * x_img))
-        .zip(dw_targets)
+        .zip(targets)
         .zip(cols_all.chunks_mut(cols_stride));
     if split.workers == 1 {
         for ((((xs, dys), dxs), dw), cols) in items {
@@ -350,11 +363,30 @@ pub fn conv2d_backward(
             run(xs, dys, dxs, dw, cols, &Parallel::single())
         });
     }
-    for partial in partials.chunks_exact(w_len) {
-        for (d, &v) in dweight.iter_mut().zip(partial) {
+    for part in partials.chunks_exact(part_len) {
+        let (dw, db) = part.split_at(w_len);
+        for (d, &v) in dweight.iter_mut().zip(dw) {
             *d += v;
         }
+        if let Some(dbias) = dbias.as_deref_mut() {
+            for (d, &v) in dbias.iter_mut().zip(db) {
+                *d += v;
+            }
+        }
     }
+}
+
+/// `Σ v` in f64 with eight independent accumulators: vectorizes, unlike a
+/// plain sequential sum, and stays accurate over long rows.
+fn sum_f64(v: &[f32]) -> f64 {
+    let mut acc = [0.0f64; 8];
+    let (chunks, rest) = v.as_chunks::<8>();
+    for c in chunks {
+        for (a, &x) in acc.iter_mut().zip(c) {
+            *a += x as f64;
+        }
+    }
+    acc.iter().sum::<f64>() + rest.iter().map(|&x| x as f64).sum::<f64>()
 }
 
 /// How the batch is divided: `workers` threads each take up to
