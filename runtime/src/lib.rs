@@ -8,9 +8,13 @@
 
 pub mod checkpoint;
 pub mod data;
+pub mod exec;
 pub mod gemm;
 pub mod kernels;
 pub mod metrics;
+pub mod optim;
 pub mod parallel;
+pub mod plan;
 pub mod plot;
 pub mod rng;
+pub mod train;
