@@ -104,6 +104,7 @@ fn matrixmultiply(
 fn bench_gemm(peak_per_core: f64) {
     let shapes: &[(&str, usize, usize, usize, Trans, Trans)] = &[
         ("mlp fwd X.W1^T", 100, 128, 784, Trans::No, Trans::Yes),
+        ("one sample x.W1^T", 1, 128, 784, Trans::No, Trans::Yes),
         ("mlp dW1 = dY^T.X", 128, 784, 100, Trans::Yes, Trans::No),
         ("mlp dX = dY.W1", 100, 784, 128, Trans::No, Trans::No),
         ("mlp fwd H.W2^T", 100, 10, 128, Trans::No, Trans::Yes),
@@ -197,6 +198,19 @@ fn bench_pool() {
         "pool, 2 threads, empty task after 2 ms idle (workers parked): median {:.1} us, max {:.1} us",
         cold[cold.len() / 2] * 1e6,
         cold[cold.len() - 1] * 1e6
+    );
+    // Both indices busy for 5 us: anything above 5 us is the hand-over to
+    // the worker and back (10 us would mean the caller ran both).
+    let spin = |_| {
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_micros(5) {
+            std::hint::spin_loop();
+        }
+    };
+    let busy = time_per_call(|| par.for_each_thread(&spin));
+    println!(
+        "pool, 2 threads, 5 us task on each index: {:.2} us per call",
+        busy * 1e6
     );
     let scoped = time_per_call(|| {
         std::thread::scope(|s| {

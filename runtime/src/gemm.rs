@@ -434,8 +434,10 @@ mod avx512 {
                         acc[v] = _mm512_fmadd_ps(ai, bv[v], acc[v]);
                     }
                 }
-                ap = ap.add(a_cs);
-                bp = bp.add(b_rs);
+                // Wrapping: after the last step these point past the
+                // operands, which `add` would not allow.
+                ap = ap.wrapping_add(a_cs);
+                bp = bp.wrapping_add(b_rs);
             }
             for (i, acc) in acc.iter().enumerate() {
                 let row = c.add(i * ldc);
