@@ -3,8 +3,8 @@
 //! Everything above this module calls [`sgemm`] only; which implementation sits
 //! underneath was decided by measurement (bench/README.md, "Matrix multiply"):
 //!
-//! * On CPUs with AVX-512F (checked at run time, so a portable build gets it)
-//!   our own kernels run, with no packing: an outer-product kernel (rows of
+//! * On CPUs with AVX-512F and VL (checked at run time, so a portable build
+//!   gets it) our own kernels run, with no packing: an outer-product kernel (rows of
 //!   `op(a)` broadcast against 16-wide vectors of a row of `op(b)`) when
 //!   `op(b)` has contiguous rows, and a dot-product kernel (vectors along `k`,
 //!   reduced at the end) when both operands are contiguous along `k`, which is
@@ -156,6 +156,10 @@ pub fn sgemm_with(
     // columns 16 wide, so no thread gets a ragged tile in the middle.
     let split_rows = m >= n;
     par.for_each_thread(&|t| {
+        if t >= threads {
+            // More threads than rows and columns: this one has no block.
+            return;
+        }
         let sub = if split_rows {
             let r = split_range_aligned(m, threads, t, OUTER_MR);
             p.rows(r.start, r.len())
@@ -671,6 +675,13 @@ mod tests {
                 check(Backend::GemmCrate, m, n, k, threads);
             }
         }
+    }
+
+    #[test]
+    fn more_threads_than_rows_and_columns() {
+        // 2·2·20000 multiply-adds is worth splitting, but only 2 ways.
+        check(Backend::Auto, 2, 2, 20_000, 4);
+        check(Backend::GemmCrate, 2, 2, 20_000, 3);
     }
 
     #[test]
