@@ -74,6 +74,10 @@ impl Parallel {
     /// Runs `task(i)` for every thread index `i` in `0..threads()`, the
     /// calling thread taking index 0; returns when every task has finished.
     ///
+    /// An index whose worker has not picked it up by the time the caller is
+    /// done with its own runs on the caller instead, so tasks must not rely
+    /// on running on distinct threads (they only ever run once each).
+    ///
     /// If any task panics, the panic is propagated to the caller after all
     /// tasks have finished, and the pool stays usable.
     pub fn for_each_thread(&self, task: &(dyn Fn(usize) + Sync)) {
