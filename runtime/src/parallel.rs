@@ -7,9 +7,10 @@
 //! apart) and then park on a condition variable, so a call costs about a
 //! microsecond when the workers are hot and a futex wake-up when they slept.
 //!
-//! Calls that find the pool busy — from another thread sharing the handle,
-//! or nested inside one of its own tasks — run every task index on the
-//! calling thread instead of waiting, so no call can deadlock on the pool.
+//! Calls that find the pool busy (from another thread sharing the handle)
+//! or that come from inside a task running on any pool's worker run every
+//! task index on the calling thread instead of waiting, so no call can
+//! deadlock on a pool.
 
 use std::cell::Cell;
 use std::ops::Range;
