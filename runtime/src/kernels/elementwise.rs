@@ -11,8 +11,12 @@
 pub(crate) fn has_avx512() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
+        // Every CPU with AVX-512VL has AVX2 and FMA, but a virtual machine
+        // may hide any flag; the multiversioned bodies are compiled for all four.
         std::arch::is_x86_feature_detected!("avx512f")
             && std::arch::is_x86_feature_detected!("avx512vl")
+            && std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma")
     }
     #[cfg(not(target_arch = "x86_64"))]
     {

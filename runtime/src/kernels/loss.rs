@@ -32,6 +32,7 @@ pub fn softmax_cross_entropy(
     if batch == 0 {
         return 0.0;
     }
+    assert!(classes > 0, "softmax_cross_entropy: no classes");
     let inv_batch = 1.0 / batch as f32;
     let mut total = 0.0f64;
     let want_grad = dlogits.is_some();
