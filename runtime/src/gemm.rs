@@ -71,8 +71,12 @@ pub fn uses_avx512() -> bool {
     {
         // AVX-512VL adds nothing the kernels call, but without it LLVM keeps
         // accumulators in zmm0-15 only and spills in the inner loop.
+        // LLVM's avx512f implies AVX2 and FMA (the horizontal sums use AVX),
+        // so those are checked too rather than trusted.
         std::arch::is_x86_feature_detected!("avx512f")
             && std::arch::is_x86_feature_detected!("avx512vl")
+            && std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma")
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
