@@ -69,8 +69,9 @@ pub fn sgemm(
 pub fn uses_avx512() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        // AVX-512VL adds nothing the kernels call, but without it LLVM keeps
-        // accumulators in zmm0-15 only and spills in the inner loop.
+        // AVX-512VL: the dot kernel stores its sums with masked 256-bit
+        // moves, and without VL LLVM kept accumulators in zmm0-15 only and
+        // spilled in the inner loop.
         // LLVM's avx512f implies AVX2 and FMA (the horizontal sums use AVX),
         // so those are checked too rather than trusted.
         std::arch::is_x86_feature_detected!("avx512f")
