@@ -1,0 +1,209 @@
+//! Whole-model gradients against central finite differences.
+//!
+//! For every example model, and for models written to stress the lowering
+//! (shared values, views, every activation, both losses), the gradient the
+//! backward plan computes for each trainable parameter is compared with
+//! `(L(p + h) - L(p - h)) / 2h`, the loss evaluated by the forward plan and
+//! summed in f64. Dropout masks are redrawn from the same seed for every
+//! evaluation, so the function being differentiated does not change.
+
+use nnspec::codegen;
+use nnspec::dsl;
+use nnspec::runtime::exec::Executor;
+use nnspec::runtime::plan::{ParamId, ParamKind};
+use nnspec::runtime::rng::Rng;
+
+const BATCH: usize = 3;
+
+/// Checks every trainable parameter of `model` (sampling at most 40 entries each).
+fn check_model(model: &dsl::ir::Model, config: &dsl::ir::TrainConfig) {
+    let plan = codegen::lower_training(model, config);
+    let input_len: usize = plan.input_shapes[0].iter().product();
+    let classes = model.value(model.outputs[0].value).shape.elements();
+    let mut exec = Executor::new(plan, BATCH, 1);
+    exec.init_params(11);
+    let mut rng = Rng::new(5);
+    let inputs: Vec<f32> = (0..BATCH * input_len)
+        .map(|_| rng.uniform(-1.0, 1.0))
+        .collect();
+    let labels: Vec<u32> = (0..BATCH).map(|_| rng.below(classes) as u32).collect();
+
+    let loss = |exec: &mut Executor, with_grad: bool| -> f64 {
+        let (x, y) = exec.batch_slots(BATCH);
+        x.copy_from_slice(&inputs);
+        y.copy_from_slice(&labels);
+        exec.seed_dropout(3);
+        exec.forward(BATCH, true);
+        exec.loss(BATCH, with_grad).expect("training plan").loss
+    };
+    loss(&mut exec, true);
+    exec.backward(BATCH);
+
+    let params: Vec<(ParamId, String)> = exec
+        .plan()
+        .params
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.kind == ParamKind::Trainable)
+        .map(|(i, p)| (ParamId(i as u32), p.name.clone()))
+        .collect();
+    assert!(
+        !params.is_empty(),
+        "{} has no trainable parameters",
+        model.name
+    );
+    let (mut checked, mut kinks) = (0, 0);
+    for (id, name) in params {
+        let analytic = exec.grad(id).to_vec();
+        let len = analytic.len();
+        let stride = (len / 40).max(1);
+        for index in (0..len).step_by(stride) {
+            let original = exec.param(id)[index];
+            // Central and one-sided differences at step `h`.
+            let mut differences = |h: f32| {
+                let at = loss(&mut exec, false);
+                exec.param_mut(id)[index] = original + h;
+                let plus = loss(&mut exec, false);
+                exec.param_mut(id)[index] = original - h;
+                let minus = loss(&mut exec, false);
+                exec.param_mut(id)[index] = original;
+                let up = (
+                    (original + h) as f64 - original as f64,
+                    (original - h) as f64 - original as f64,
+                );
+                let central = (plus - minus) / (up.0 - up.1);
+                ((plus - at) / up.0, central, (minus - at) / up.1)
+            };
+            let h = 2e-3f32.max(original.abs() * 2e-3);
+            let (_, coarse, _) = differences(h);
+            let (forward, fine, backward) = differences(h / 4.0);
+            let agree = |a: f64, b: f64| (a - b).abs() <= 1e-3 + 1e-2 * b.abs();
+            let a = analytic[index] as f64;
+            if !agree(a, fine) {
+                // A relu or max-pool kink within ±h makes the step sizes or
+                // the two sides disagree; the derivative there is one-sided.
+                if !agree(coarse, fine) || !agree(forward, backward) {
+                    kinks += 1;
+                    continue;
+                }
+                panic!(
+                    "{}: d loss / d {name}[{index}]: backward gives {a}, finite differences {fine}",
+                    model.name
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(
+        kinks * 10 <= checked,
+        "{}: {kinks} kinks in {checked} checks",
+        model.name
+    );
+    assert!(checked > 0);
+}
+
+fn check_source(source: &str) {
+    let compiled = dsl::compile(source);
+    assert!(
+        !compiled.has_errors(),
+        "{}",
+        compiled.render("gradients.nn")
+    );
+    for model in &compiled.models {
+        let config = compiled
+            .train(&model.name)
+            .cloned()
+            .unwrap_or_else(|| dsl::ir::TrainConfig {
+                model: model.name.clone(),
+                loss: dsl::ir::Loss::CrossEntropy,
+                optimizer: dsl::ir::Optimizer::Sgd {
+                    lr: 0.1,
+                    momentum: 0.0,
+                    dampening: 0.0,
+                    nesterov: false,
+                    weight_decay: 0.0,
+                },
+                batch: BATCH,
+                epochs: 1,
+                seed: 0,
+                span: Default::default(),
+            });
+        check_model(model, &config);
+    }
+}
+
+#[test]
+fn example_models() {
+    for example in ["mnist_mlp", "digits_mlp", "lenet", "residual", "inception"] {
+        let path = format!("{}/examples/{example}.nn", env!("CARGO_MANIFEST_DIR"));
+        check_source(&std::fs::read_to_string(path).unwrap());
+    }
+}
+
+#[test]
+fn shared_values_and_views() {
+    check_source(
+        "
+model SelfAdd {
+    input x: f32[6];
+    let h = x -> dense(6) -> tanh;
+    output y = (h + h) -> dense(4);
+}
+
+model ConcatTwice {
+    input x: f32[5];
+    let h = x -> dense(3) -> sigmoid;
+    output y = concat(h, h, h -> leaky_relu(negative_slope: 0.2)) -> dense(3);
+}
+
+model ViewsAndFanOut {
+    input x: f32[2, 3, 3];
+    let c = x -> conv2d(2, kernel: 2) -> relu;
+    let f = c -> flatten;
+    let r = c -> reshape([4, 2]) -> softmax(axis: 0) -> flatten;
+    output y = (f + r) -> dense(3) + f -> dense(3);
+}
+
+model DenseWithoutBias {
+    input x: f32[4];
+    output y = x -> dense(5, bias: false) -> relu -> dense(3, bias: false);
+}
+",
+    );
+}
+
+#[test]
+fn pooling_normalization_and_dropout() {
+    check_source(
+        "
+model Pools {
+    input x: f32[2, 6, 6];
+    let a = x -> conv2d(3, kernel: 3, padding: 1, stride: 2) -> maxpool2d(2, stride: 1, padding: 1);
+    let b = x -> conv2d(3, kernel: [3, 1], dilation: 2) -> avgpool2d(2, padding: 1);
+    output y = concat(a -> flatten, b -> flatten) -> dense(4);
+}
+
+model Normalized {
+    input x: f32[2, 4, 4];
+    let c = x -> conv2d(3, kernel: 3) -> batchnorm -> relu -> flatten;
+    output y = c -> dropout(0.3) -> dense(6) -> batchnorm(momentum: 0.5) -> tanh -> dense(3);
+}
+",
+    );
+}
+
+#[test]
+fn mse_loss() {
+    let source = "
+model Regress {
+    input x: f32[4];
+    output y = x -> dense(8) -> sigmoid -> dense(3);
+}
+
+train Regress {
+    loss: mse,
+    optimizer: adam,
+}
+";
+    check_source(source);
+}
