@@ -1070,7 +1070,7 @@ fn bn_gradient_cases() -> Vec<(String, BatchNormGeometry)> {
         ("batch 1", bn(1, 2, 12)),
         ("1d [N, C, L]", bn(4, 5, 3)),
         // Over the size at which the kernels split work among threads.
-        ("large, split among threads", bn(4, 40, 256)),
+        ("large, split among threads", bn(4, 40, 512)),
     ];
     // At least 8 values per channel: with fewer, normalization is so
     // nonlinear that central differences stop approximating the gradient.
