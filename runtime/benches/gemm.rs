@@ -403,13 +403,14 @@ fn bench_pointwise() {
     let dy = random(n, &mut rng);
     let mut y = vec![0.0; n];
     let mut dx = vec![0.0; n];
-    let line = |name: &str, t: f64| {
+    let line_n = |name: &str, n: usize, t: f64| {
         println!(
             "{name} on {n} elements: {:.2} us ({:.2} ns/element)",
             t * 1e6,
             t * 1e9 / n as f64
         );
     };
+    let line = |name: &str, t: f64| line_n(name, n, t);
     line("relu forward", time_per_call(|| relu::forward(&x, &mut y)));
     line(
         "relu backward",
@@ -420,6 +421,19 @@ fn bench_pointwise() {
         time_per_call(|| sigmoid::forward(&x, &mut y)),
     );
     line("tanh forward", time_per_call(|| tanh::forward(&x, &mut y)));
+    let w = random(101_770, &mut rng);
+    let mut v = w.clone();
+    line_n(
+        "axpy, one thread",
+        w.len(),
+        time_per_call(|| nnspec_runtime::kernels::elementwise::axpy(-0.01, &w, &mut v)),
+    );
+    let par = Parallel::new(2);
+    line_n(
+        "axpy_par, two threads",
+        w.len(),
+        time_per_call(|| nnspec_runtime::kernels::elementwise::axpy_par(-0.01, &w, &mut v, &par)),
+    );
     line(
         "tanh forward with std's f32::tanh, for comparison",
         time_per_call(|| {

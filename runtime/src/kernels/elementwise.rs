@@ -5,6 +5,8 @@
 //! compiles each once more for AVX-512 and picks at run time, because a
 //! portable build would otherwise only use 128-bit SSE2.
 
+use crate::parallel::Parallel;
+
 /// Whether the AVX-512 versions of the kernels may run (checked once by std,
 /// then a cached load).
 #[inline]
@@ -144,6 +146,24 @@ pub fn exp(x: f32) -> f32 {
     if underflow { 0.0 } else { e * scale }
 }
 
+/// [`axpy`] split over the threads of `par` when `y` is long enough to pay
+/// for the hand-over (an SGD step over a whole model's parameters).
+pub fn axpy_par(alpha: f32, x: &[f32], y: &mut [f32], par: &Parallel) {
+    assert_eq!(x.len(), y.len(), "axpy_par: lengths");
+    // Below this a parallel call costs about what it saves (measured).
+    const MIN_PARALLEL_LEN: usize = 32 * 1024;
+    if par.threads() == 1 || y.len() < MIN_PARALLEL_LEN {
+        axpy(alpha, x, y);
+        return;
+    }
+    // Whole cache lines per thread.
+    const UNIT: usize = 16;
+    par.for_each_chunk_mut(y, UNIT, &|first, chunk| {
+        let start = first * UNIT;
+        axpy(alpha, &x[start..start + chunk.len()], chunk);
+    });
+}
+
 /// `y = x`.
 pub fn copy(x: &[f32], y: &mut [f32]) {
     y.copy_from_slice(x);
@@ -213,6 +233,18 @@ mod tests {
         let mut s = [7.0; 3];
         sum_rows(&m, &mut s);
         assert_eq!(s, [25.0, 47.0, 69.0]);
+    }
+
+    #[test]
+    fn parallel_axpy_matches_serial() {
+        for len in [10, 32 * 1024 + 3, 100_003] {
+            let x: Vec<f32> = (0..len).map(|i| (i % 13) as f32 - 6.0).collect();
+            let mut y: Vec<f32> = (0..len).map(|i| (i % 7) as f32).collect();
+            let mut want = y.clone();
+            axpy(0.25, &x, &mut want);
+            axpy_par(0.25, &x, &mut y, &Parallel::new(2));
+            assert_eq!(y, want);
+        }
     }
 
     #[test]
