@@ -5,52 +5,52 @@
 use super::elementwise::{exp, multiversion};
 
 multiversion! {
-/// `y = exp(x - max) / Σ exp(x - max)` along the axis; `x`, `y` are
-/// `[outer, axis_len, inner]`. Subtracting the maximum keeps `exp` finite.
-pub fn forward(x: &[f32], y: &mut [f32], outer: usize, axis_len: usize, inner: usize) {
-    let n = outer * axis_len * inner;
-    assert!(x.len() == n && y.len() == n, "softmax::forward: lengths");
-    if n == 0 {
-        return;
+    /// `y = exp(x - max) / Σ exp(x - max)` along the axis; `x`, `y` are
+    /// `[outer, axis_len, inner]`. Subtracting the maximum keeps `exp` finite.
+    pub fn forward(x: &[f32], y: &mut [f32], outer: usize, axis_len: usize, inner: usize) {
+        let n = outer * axis_len * inner;
+        assert!(x.len() == n && y.len() == n, "softmax::forward: lengths");
+        if n == 0 {
+            return;
+        }
+        if inner == 1 {
+            for (x, y) in x.chunks_exact(axis_len).zip(y.chunks_exact_mut(axis_len)) {
+                softmax_row(x, y);
+            }
+            return;
+        }
+        // Strided axis: work on whole `inner`-long rows at a time so the loops
+        // stay contiguous (and vectorize) instead of gathering one column.
+        let mut acc = vec![0.0f32; inner];
+        let block = axis_len * inner;
+        for (x, y) in x.chunks_exact(block).zip(y.chunks_exact_mut(block)) {
+            acc.fill(f32::NEG_INFINITY);
+            for row in x.chunks_exact(inner) {
+                for (m, &v) in acc.iter_mut().zip(row) {
+                    *m = m.max(v);
+                }
+            }
+            for (xr, yr) in x.chunks_exact(inner).zip(y.chunks_exact_mut(inner)) {
+                for ((y, &v), &m) in yr.iter_mut().zip(xr).zip(&acc) {
+                    *y = exp(v - m);
+                }
+            }
+            acc.fill(0.0);
+            for row in y.chunks_exact(inner) {
+                for (s, &v) in acc.iter_mut().zip(row) {
+                    *s += v;
+                }
+            }
+            for s in acc.iter_mut() {
+                *s = 1.0 / *s;
+            }
+            for row in y.chunks_exact_mut(inner) {
+                for (v, &r) in row.iter_mut().zip(&acc) {
+                    *v *= r;
+                }
+            }
+        }
     }
-    if inner == 1 {
-        for (x, y) in x.chunks_exact(axis_len).zip(y.chunks_exact_mut(axis_len)) {
-            softmax_row(x, y);
-        }
-        return;
-    }
-    // Strided axis: work on whole `inner`-long rows at a time so the loops
-    // stay contiguous (and vectorize) instead of gathering one column.
-    let mut acc = vec![0.0f32; inner];
-    let block = axis_len * inner;
-    for (x, y) in x.chunks_exact(block).zip(y.chunks_exact_mut(block)) {
-        acc.fill(f32::NEG_INFINITY);
-        for row in x.chunks_exact(inner) {
-            for (m, &v) in acc.iter_mut().zip(row) {
-                *m = m.max(v);
-            }
-        }
-        for (xr, yr) in x.chunks_exact(inner).zip(y.chunks_exact_mut(inner)) {
-            for ((y, &v), &m) in yr.iter_mut().zip(xr).zip(&acc) {
-                *y = exp(v - m);
-            }
-        }
-        acc.fill(0.0);
-        for row in y.chunks_exact(inner) {
-            for (s, &v) in acc.iter_mut().zip(row) {
-                *s += v;
-            }
-        }
-        for s in acc.iter_mut() {
-            *s = 1.0 / *s;
-        }
-        for row in y.chunks_exact_mut(inner) {
-            for (v, &r) in row.iter_mut().zip(&acc) {
-                *v *= r;
-            }
-        }
-    }
-}
 }
 
 #[inline(always)]
