@@ -1,8 +1,13 @@
 //! `dslc`, the nnspec command line: check, format, train and evaluate `.nn` models.
 
 mod check;
+mod eval;
 mod format;
+mod progress;
+mod report;
+mod session;
 mod source;
+mod train;
 
 use std::process::ExitCode;
 
@@ -21,6 +26,10 @@ enum Command {
     Check(check::Args),
     /// Print a file in canonical form
     Fmt(format::Args),
+    /// Train a model, evaluate it, and write its checkpoint, metrics and plots
+    Train(train::Args),
+    /// Evaluate a trained model on a data set's test split
+    Eval(eval::Args),
 }
 
 fn main() -> ExitCode {
@@ -28,6 +37,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check(args) => check::run(&args),
         Command::Fmt(args) => format::run(&args),
+        Command::Train(args) => train::run(&args),
+        Command::Eval(args) => eval::run(&args),
     };
     match result {
         Ok(code) => code,
@@ -35,5 +46,14 @@ fn main() -> ExitCode {
             eprintln!("error: {message}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// A finite number greater than zero (learning rates).
+fn positive_float(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
+        Ok(x) => Err(format!("must be a finite number greater than 0, not {x}")),
+        Err(_) => Err(format!("`{text}` is not a number")),
     }
 }

@@ -17,4 +17,5 @@ pub mod parallel;
 pub mod plan;
 pub mod plot;
 pub mod rng;
+pub mod state;
 pub mod train;

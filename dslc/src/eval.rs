@@ -1,0 +1,78 @@
+//! `dslc eval FILE --weights CKPT`: test metrics of a trained model.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use nnspec_runtime::exec::Executor;
+use nnspec_runtime::train;
+
+use crate::report::{self, Metrics};
+use crate::session::{self, DataSource};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The model file
+    file: PathBuf,
+    /// The checkpoint (model.safetensors) to evaluate
+    #[arg(long)]
+    weights: PathBuf,
+    /// `digits`, a directory of MNIST-format IDX files, or a CSV file (its test split is used)
+    #[arg(long, default_value = "digits")]
+    data: DataSource,
+    #[arg(long)]
+    model: Option<String>,
+    /// Seed of the train/test split for data sets without a test set (default: the train block's)
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Samples per forward pass
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    batch: u64,
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    threads: Option<u64>,
+    /// Where to write metrics.json and confusion.png (default: an `eval` folder beside the weights)
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+pub fn run(args: &Args) -> Result<ExitCode, String> {
+    let job = session::load_job(&args.file, args.model.as_deref())?;
+    let seed = args.seed.unwrap_or(job.config.seed);
+    let threads = session::threads(args.threads.map(|t| t as usize));
+    let plan = nnspec_codegen::lower_training(&job.model, &job.config);
+    let split = session::load_data(&args.data, seed, &plan.input_shapes[0].clone())?;
+    let class_names = split.test.class_names.clone();
+    let mut exec = Executor::new(plan, args.batch as usize, threads);
+    session::load_weights(&mut exec, &args.weights)?;
+    train::check_fits(&exec, &split.test).map_err(|e| e.to_string())?;
+    let evaluation = train::evaluate(&mut exec, &split.test);
+    report::print_evaluation(&evaluation, class_names.as_deref());
+    let out = args.out.clone().unwrap_or_else(|| {
+        args.weights
+            .parent()
+            .map_or_else(|| PathBuf::from("eval"), |dir| dir.join("eval"))
+    });
+    std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    let metrics = Metrics {
+        model: &job.config.model,
+        data: args.data.to_string(),
+        test_accuracy: evaluation.accuracy,
+        test_loss: evaluation.loss,
+        test_samples: split.test.len(),
+        epochs: None,
+        train_samples_per_s: None,
+        train_seconds: None,
+        batch: None,
+        lr: None,
+        seed: Some(seed),
+        threads,
+        confusion_matrix: report::confusion_rows(&evaluation),
+        report: evaluation.confusion.report(class_names.as_deref()),
+        history: &[],
+    };
+    let written = report::write(&out, &metrics, &evaluation, class_names.as_deref())?;
+    println!("wrote:");
+    for path in written {
+        println!("  {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}

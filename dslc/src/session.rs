@@ -1,0 +1,148 @@
+//! What `train` and `eval` share: choosing the model and its train block,
+//! loading the data, building the executor, reading checkpoints.
+
+use std::path::{Path, PathBuf};
+
+use nnspec_dsl::ir;
+use nnspec_runtime::checkpoint::Checkpoint;
+use nnspec_runtime::data::{self, Normalization, Split, idx};
+use nnspec_runtime::exec::Executor;
+
+/// A checked model with its train block (flags applied).
+pub struct Job {
+    pub model: ir::Model,
+    pub config: ir::TrainConfig,
+}
+
+/// Compiles `file` and picks the model: `--model`, the only model, or
+/// the only model with a train block. Diagnostics go to stderr.
+pub fn load_job(file: &Path, model: Option<&str>) -> Result<Job, String> {
+    let bytes = crate::source::read(file)?;
+    let compiled = nnspec_dsl::compile_bytes(&bytes);
+    let name = file.display().to_string();
+    eprint!("{}", compiled.render(&name));
+    if compiled.has_errors() {
+        return Err(format!("{name}: {} error(s); nothing to train", compiled.error_count()));
+    }
+    let names: Vec<&str> = compiled.models.iter().map(|m| m.name.as_str()).collect();
+    let chosen = match model {
+        Some(wanted) => compiled
+            .model(wanted)
+            .ok_or_else(|| format!("{name} has no model `{wanted}` (it has: {})", names.join(", ")))?,
+        None => match (compiled.models.as_slice(), compiled.trains.as_slice()) {
+            ([only], _) => only,
+            (_, [train]) => compiled.model(&train.model).expect("train blocks name checked models"),
+            ([], _) => return Err(format!("{name} has no model")),
+            _ => {
+                return Err(format!(
+                    "{name} has {} models; choose one with --model ({})",
+                    names.len(),
+                    names.join(", ")
+                ));
+            }
+        },
+    };
+    let config = compiled.train(&chosen.name).cloned().ok_or_else(|| {
+        format!(
+            "model `{0}` has no train block; add one to {name}, for example\n\n    train {0} {{\n        loss: cross_entropy,\n        optimizer: sgd(lr: 0.01),\n        batch: 32,\n        epochs: 10,\n    }}",
+            chosen.name
+        )
+    })?;
+    if chosen.inputs.len() != 1 {
+        return Err(format!(
+            "model `{}` has {} inputs; training reads one input per sample",
+            chosen.name,
+            chosen.inputs.len()
+        ));
+    }
+    Ok(Job {
+        model: chosen.clone(),
+        config,
+    })
+}
+
+/// Where the data come from (`--data`).
+#[derive(Clone, Debug)]
+pub enum DataSource {
+    /// The UCI digits embedded in nnspec (split 80/20 by the seed).
+    Digits,
+    /// A directory of MNIST-format IDX files, or a CSV file (split 80/20).
+    Path(PathBuf),
+}
+
+impl std::str::FromStr for DataSource {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == "digits" {
+            Ok(DataSource::Digits)
+        } else if s.is_empty() {
+            Err("a data set is `digits` or a path".into())
+        } else {
+            Ok(DataSource::Path(PathBuf::from(s)))
+        }
+    }
+}
+
+impl std::fmt::Display for DataSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DataSource::Digits => f.write_str("digits"),
+            DataSource::Path(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+/// The share of a data set without its own test split that is held out.
+pub const TEST_FRACTION: f64 = 0.2;
+
+/// Loads the data and shapes the samples like the model's input.
+///
+/// IDX pixels are normalized as the tutorial does, `(x/255 - 0.5)/0.5`;
+/// the digits likewise from their 0..16 range; CSV values are used as
+/// stored. A directory whose name contains "fashion" gets Fashion-MNIST's
+/// class names.
+pub fn load_data(source: &DataSource, seed: u64, input_shape: &[usize]) -> Result<Split, String> {
+    let mut split = match source {
+        DataSource::Digits => {
+            let digits = data::digits::digits();
+            data::train_test_split(&digits, TEST_FRACTION, seed).map_err(|e| e.to_string())?
+        }
+        DataSource::Path(path) if path.is_dir() => {
+            let fashion = path.to_string_lossy().to_lowercase().contains("fashion");
+            let names = fashion.then(idx::fashion_mnist_class_names);
+            idx::load_dir(path, &Normalization::U8_PIXELS, names).map_err(|e| e.to_string())?
+        }
+        DataSource::Path(path) if path.is_file() => {
+            let all = data::csv::load_csv(path, &Normalization::None).map_err(|e| e.to_string())?;
+            data::train_test_split(&all, TEST_FRACTION, seed).map_err(|e| e.to_string())?
+        }
+        DataSource::Path(path) => {
+            return Err(format!(
+                "data {}: no such file or directory (give `digits`, a directory of IDX files, or a CSV file)",
+                path.display()
+            ));
+        }
+    };
+    for part in [&mut split.train, &mut split.test] {
+        if part.sample_shape != input_shape {
+            part.reshape_to(input_shape).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(split)
+}
+
+/// Reads a checkpoint, with the file named in any error.
+pub fn read_checkpoint(path: &Path) -> Result<Checkpoint, String> {
+    Checkpoint::load(path).map_err(|e| e.to_string())
+}
+
+/// Loads a `state_dict` into the executor, strictly.
+pub fn load_weights(exec: &mut Executor, path: &Path) -> Result<(), String> {
+    let checkpoint = read_checkpoint(path)?;
+    nnspec_runtime::state::load_state_dict(exec, &checkpoint).map_err(|e| e.to_string())
+}
+
+/// The threads to use: `--threads`, or every core.
+pub fn threads(flag: Option<usize>) -> usize {
+    flag.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1)
+}
