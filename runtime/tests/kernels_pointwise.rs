@@ -722,3 +722,199 @@ fn elementwise_odd_lengths() {
         assert!((s[0] as f64 - want).abs() < 1e-4);
     }
 }
+
+// ------------------------------------------------------------ whole step
+
+/// One training step of a 6 -> 5 -> relu -> 3 MLP on a batch of 4, every
+/// number compared with PyTorch:
+///
+/// ```python
+/// x  = tensor([sin(0.37 i + 0.1) for i in range(24)]).reshape(4, 6)
+/// w1 = tensor([cos(0.13 j) * 0.3 for j in range(30)]).reshape(5, 6)
+/// b1 = tensor([0.01 j for j in range(5)])
+/// w2 = tensor([sin(0.29 j + 0.5) * 0.4 for j in range(15)]).reshape(3, 5)
+/// b2 = tensor([-0.02 j for j in range(3)])
+/// loss = F.cross_entropy(relu(x @ w1.T + b1) @ w2.T + b2, tensor([0, 2, 1, 2]))
+/// loss.backward(); then SGD with lr 0.01 and the loss again
+/// ```
+#[test]
+fn mlp_step_matches_pytorch() {
+    let (batch, inp, hid, out) = (4, 6, 5, 3);
+    let f = |v: f64| v as f32;
+    let x: Vec<f32> = (0..batch * inp)
+        .map(|i| f((0.37 * i as f64 + 0.1).sin()))
+        .collect();
+    let mut w1: Vec<f32> = (0..hid * inp)
+        .map(|j| f((0.13 * j as f64).cos() * 0.3))
+        .collect();
+    let mut b1: Vec<f32> = (0..hid).map(|j| f(0.01 * j as f64)).collect();
+    let mut w2: Vec<f32> = (0..out * hid)
+        .map(|j| f((0.29 * j as f64 + 0.5).sin() * 0.4))
+        .collect();
+    let mut b2: Vec<f32> = (0..out).map(|j| f(-0.02 * j as f64)).collect();
+    let labels = [0u32, 2, 1, 2];
+    let par = Parallel::new(2);
+
+    let mut h = vec![0.0; batch * hid];
+    let mut logits = vec![0.0; batch * out];
+    let forward =
+        |w1: &[f32], b1: &[f32], w2: &[f32], b2: &[f32], h: &mut [f32], logits: &mut [f32]| {
+            dense::forward_relu(&x, w1, Some(b1), h, batch, inp, hid, &par);
+            dense::forward(h, w2, Some(b2), logits, batch, hid, out, &par);
+        };
+    forward(&w1, &b1, &w2, &b2, &mut h, &mut logits);
+    assert_close(
+        &h,
+        &[
+            1.1223556995391846,
+            0.4566296637058258,
+            0.0,
+            0.0,
+            0.0,
+            0.0,
+            0.14044539630413055,
+            0.27512097358703613,
+            0.2622924745082855,
+            0.11515874415636063,
+            0.0,
+            0.0,
+            0.19885769486427307,
+            0.8886564373970032,
+            1.0820033550262451,
+            1.3248716592788696,
+            0.6102790832519531,
+            0.0,
+            0.0,
+            0.0,
+        ],
+        1e-6,
+        "hidden activations",
+    );
+    let mut dlogits = vec![0.0; batch * out];
+    let loss = loss::softmax_cross_entropy(&logits, &labels, batch, out, Some(&mut dlogits));
+    assert!((loss - 1.3582667112350464).abs() < 1e-6, "loss {loss}");
+
+    let (mut dh, mut dw2, mut db2) = (vec![0.0; batch * hid], vec![0.0; out * hid], vec![0.0; out]);
+    dense::backward(
+        &h,
+        &w2,
+        &dlogits,
+        Some(&mut dh),
+        &mut dw2,
+        Some(&mut db2),
+        batch,
+        hid,
+        out,
+        &par,
+    );
+    let (mut dw1, mut db1) = (vec![0.0; hid * inp], vec![0.0; hid]);
+    dense::backward_relu(
+        &x,
+        &w1,
+        &h,
+        &mut dh,
+        None,
+        &mut dw1,
+        Some(&mut db1),
+        batch,
+        inp,
+        hid,
+        &par,
+    );
+    assert_close(
+        &dw2,
+        &[
+            -0.05868025869131088,
+            -0.0028259754180908203,
+            0.05811309441924095,
+            0.15938548743724823,
+            0.17288446426391602,
+            0.27590128779411316,
+            0.13282522559165955,
+            -0.010771140456199646,
+            -0.13329000771045685,
+            -0.18026940524578094,
+            -0.21722102165222168,
+            -0.12999925017356873,
+            -0.04734195023775101,
+            -0.026095468550920486,
+            0.007384952157735825,
+        ],
+        1e-6,
+        "dw2",
+    );
+    assert_close(
+        &db2,
+        &[
+            0.1837625503540039,
+            0.13710397481918335,
+            -0.32086649537086487,
+        ],
+        1e-6,
+        "db2",
+    );
+    assert_close(
+        &db1,
+        &[
+            0.08642605692148209,
+            0.18076255917549133,
+            0.11780378222465515,
+            0.14731277525424957,
+            0.16451933979988098,
+        ],
+        1e-6,
+        "db1",
+    );
+    assert_close(
+        &dw1,
+        &[
+            0.03783440217375755,
+            0.06323756277561188,
+            0.08008180558681488,
+            0.08608736842870712,
+            0.08044139295816422,
+            0.06390806287527084,
+            0.11714130640029907,
+            0.11136961728334427,
+            0.09052455425262451,
+            0.05742744356393814,
+            0.016557782888412476,
+            -0.026552900671958923,
+            0.07946386188268661,
+            0.045802656561136246,
+            0.005942275281995535,
+            -0.03472236543893814,
+            -0.07068749517202377,
+            -0.09708540886640549,
+            0.06285780668258667,
+            0.027152569964528084,
+            -0.012227633036673069,
+            -0.049952879548072815,
+            -0.08091724663972855,
+            -0.10092984139919281,
+            0.041002340614795685,
+            0.006234914064407349,
+            -0.029376383870840073,
+            -0.061011720448732376,
+            -0.08438941091299057,
+            -0.09634539484977722,
+        ],
+        1e-6,
+        "dw1",
+    );
+
+    for (p, g) in [
+        (&mut w1, &dw1),
+        (&mut b1, &db1),
+        (&mut w2, &dw2),
+        (&mut b2, &db2),
+    ] {
+        elementwise::axpy(-0.01, g, p);
+    }
+    forward(&w1, &b1, &w2, &b2, &mut h, &mut logits);
+    let after = loss::softmax_cross_entropy(&logits, &labels, batch, out, None);
+    assert!(
+        (after - 1.3515832424163818).abs() < 1e-6,
+        "loss after SGD {after}"
+    );
+}
