@@ -25,6 +25,9 @@ use std::time::{Duration, Instant};
 /// step, short enough not to burn a core while the program does other work.
 const WORKER_SPIN: Duration = Duration::from_micros(300);
 
+/// For this long an idle worker polls without yielding its core.
+const WORKER_PURE_SPIN: Duration = Duration::from_micros(20);
+
 /// How long the caller polls for the last running index before blocking.
 const CALLER_SPIN: Duration = Duration::from_micros(50);
 
@@ -380,8 +383,17 @@ fn worker(shared: &Shared) {
         while shared.epoch.load(Ordering::Acquire) == seen {
             std::hint::spin_loop();
             spins += 1;
-            if spins.is_multiple_of(256) && start.elapsed() > WORKER_SPIN {
-                break;
+            if spins.is_multiple_of(256) {
+                let idle = start.elapsed();
+                if idle > WORKER_SPIN {
+                    break;
+                }
+                if idle > WORKER_PURE_SPIN {
+                    // Past the gaps inside one kernel sequence: let other
+                    // threads on this core run (the caller itself, when the
+                    // pool has more threads than the machine has cores).
+                    std::thread::yield_now();
+                }
             }
         }
         let (task, threads) = {
