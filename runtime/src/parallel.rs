@@ -2,10 +2,11 @@
 //!
 //! A [`Parallel`] is a handle kernels receive; [`Parallel::for_each_thread`]
 //! runs one task per thread and returns when all are done. The handle owns a
-//! persistent pool: its workers spin for a short while after each task (a
+//! persistent pool: its workers poll for a short while after each task (a
 //! training step issues parallel kernels back to back, tens of microseconds
-//! apart) and then park on a condition variable, so a call costs about a
-//! microsecond when the workers are hot and a futex wake-up when they slept.
+//! apart) and then park on a condition variable, so a call costs a fraction
+//! of a microsecond when the workers are hot and a futex wake-up (a few
+//! microseconds) when they slept. Numbers: bench/README.md.
 //!
 //! Calls that find the pool busy (from another thread sharing the handle)
 //! or that come from inside a task running on any pool's worker run every
