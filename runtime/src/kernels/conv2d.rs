@@ -9,7 +9,10 @@
 //! The batch is split over threads when there are at least as many images
 //! as threads (each worker then runs single-threaded sgemms on its own
 //! images, so im2col/col2im run in parallel too); otherwise images go one by
-//! one and sgemm gets all the threads.
+//! one and sgemm gets all the threads. On two cores the batch split gave
+//! 1.8-1.9× (e.g. 64 images, 32→64 channels, 16×16, 3×3: forward 3.2 →
+//! 1.8 ms) while handing both threads to sgemm image by image never beat
+//! it (2.3-2.6 ms there).
 
 use std::sync::Mutex;
 
