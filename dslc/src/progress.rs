@@ -12,7 +12,10 @@ pub struct Progress {
 
 impl Progress {
     pub fn new(total_epochs: usize) -> Self {
-        Progress { total_epochs, bar: None }
+        Progress {
+            total_epochs,
+            bar: None,
+        }
     }
 }
 
@@ -20,9 +23,11 @@ impl Observer for Progress {
     fn epoch_started(&mut self, epoch: usize, batches: usize) {
         let bar = ProgressBar::new(batches as u64);
         bar.set_style(
-            ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} batches  loss {msg}  {per_sec}")
-                .expect("a valid template")
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "epoch {prefix} [{bar:30}] {pos}/{len} batches  loss {msg}  {per_sec}",
+            )
+            .expect("a valid template")
+            .progress_chars("=> "),
         );
         bar.set_prefix(format!("{epoch}/{}", self.total_epochs));
         self.bar = Some(bar);
@@ -42,7 +47,9 @@ impl Observer for Progress {
             bar.finish_and_clear();
         }
         let test = match (record.test_loss, record.test_accuracy) {
-            (Some(loss), Some(accuracy)) => format!("  test loss {loss:.4} acc {:.2}%", accuracy * 100.0),
+            (Some(loss), Some(accuracy)) => {
+                format!("  test loss {loss:.4} acc {:.2}%", accuracy * 100.0)
+            }
             _ => String::new(),
         };
         println!(

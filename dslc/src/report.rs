@@ -67,7 +67,8 @@ pub fn write(
         written.push(curves);
     }
     let confusion = dir.join("confusion.png");
-    plot::plot_confusion(&confusion, &evaluation.confusion, class_names).map_err(|e| e.to_string())?;
+    plot::plot_confusion(&confusion, &evaluation.confusion, class_names)
+        .map_err(|e| e.to_string())?;
     written.push(confusion);
     Ok(written)
 }

@@ -22,16 +22,24 @@ pub fn load_job(file: &Path, model: Option<&str>) -> Result<Job, String> {
     let name = file.display().to_string();
     eprint!("{}", compiled.render(&name));
     if compiled.has_errors() {
-        return Err(format!("{name}: {} error(s); nothing to train", compiled.error_count()));
+        return Err(format!(
+            "{name}: {} error(s); nothing to train",
+            compiled.error_count()
+        ));
     }
     let names: Vec<&str> = compiled.models.iter().map(|m| m.name.as_str()).collect();
     let chosen = match model {
-        Some(wanted) => compiled
-            .model(wanted)
-            .ok_or_else(|| format!("{name} has no model `{wanted}` (it has: {})", names.join(", ")))?,
+        Some(wanted) => compiled.model(wanted).ok_or_else(|| {
+            format!(
+                "{name} has no model `{wanted}` (it has: {})",
+                names.join(", ")
+            )
+        })?,
         None => match (compiled.models.as_slice(), compiled.trains.as_slice()) {
             ([only], _) => only,
-            (_, [train]) => compiled.model(&train.model).expect("train blocks name checked models"),
+            (_, [train]) => compiled
+                .model(&train.model)
+                .expect("train blocks name checked models"),
             ([], _) => return Err(format!("{name} has no model")),
             _ => {
                 return Err(format!(
@@ -144,5 +152,6 @@ pub fn load_weights(exec: &mut Executor, path: &Path) -> Result<(), String> {
 
 /// The threads to use: `--threads`, or every core.
 pub fn threads(flag: Option<usize>) -> usize {
-    flag.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1)
+    flag.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1)
 }

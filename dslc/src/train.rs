@@ -30,7 +30,7 @@ pub struct Args {
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     batch: Option<u64>,
     /// Learning rate (default: the optimizer's in the train block)
-    #[arg(long, value_parser = crate::positive_float)]
+    #[arg(long, value_parser = crate::positive_float, allow_negative_numbers = true)]
     lr: Option<f64>,
     /// Seed for initialization, shuffling, dropout and the train/test split
     #[arg(long)]
@@ -72,7 +72,8 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
     exec.init_params(config.seed);
     train::check_fits(&exec, &split.train).map_err(|e| e.to_string())?;
     train::check_fits(&exec, &split.test).map_err(|e| e.to_string())?;
-    std::fs::create_dir_all(&args.out).map_err(|e| format!("cannot create {}: {e}", args.out.display()))?;
+    std::fs::create_dir_all(&args.out)
+        .map_err(|e| format!("cannot create {}: {e}", args.out.display()))?;
     let model_path = args.out.join("model.safetensors");
     let optimizer_path = args.out.join("optimizer.safetensors");
     let metrics_path = args.out.join("metrics.json");
@@ -85,7 +86,11 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         done = state::load_optimizer_dict(&mut exec, &checkpoint).map_err(|e| e.to_string())?;
         history = previous_history(&metrics_path, done);
         exec.seed_dropout(config.seed ^ done as u64);
-        println!("resuming {} from {} after epoch {done}", config.model, args.out.display());
+        println!(
+            "resuming {} from {} after epoch {done}",
+            config.model,
+            args.out.display()
+        );
     }
 
     println!(
@@ -107,13 +112,23 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
             seed: config.seed,
             start_epoch: done,
         };
-        let records = train::fit(&mut exec, &split.train, Some(&split.test), &options, &mut progress)
-            .map_err(|e| e.to_string())?;
+        let records = train::fit(
+            &mut exec,
+            &split.train,
+            Some(&split.test),
+            &options,
+            &mut progress,
+        )
+        .map_err(|e| e.to_string())?;
         history.extend(records);
         done += 1;
         // A checkpoint per epoch: a run stopped at any point resumes from the last one.
-        state::state_dict(&exec).save(&model_path).map_err(|e| e.to_string())?;
-        state::optimizer_dict(&exec, done).save(&optimizer_path).map_err(|e| e.to_string())?;
+        state::state_dict(&exec)
+            .save(&model_path)
+            .map_err(|e| e.to_string())?;
+        state::optimizer_dict(&exec, done)
+            .save(&optimizer_path)
+            .map_err(|e| e.to_string())?;
     }
 
     let evaluation = train::evaluate(&mut exec, &split.test);
@@ -138,9 +153,16 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         history: &history,
     };
     // The checkpoint may not exist yet when resuming a finished run.
-    state::state_dict(&exec).save(&model_path).map_err(|e| e.to_string())?;
+    state::state_dict(&exec)
+        .save(&model_path)
+        .map_err(|e| e.to_string())?;
     let mut written = vec![model_path, optimizer_path];
-    written.extend(report::write(&args.out, &metrics, &evaluation, class_names.as_deref())?);
+    written.extend(report::write(
+        &args.out,
+        &metrics,
+        &evaluation,
+        class_names.as_deref(),
+    )?);
     if let Some(rate) = metrics.train_samples_per_s {
         println!("\ntrained at {rate:.0} samples/s");
     }
@@ -158,7 +180,9 @@ fn describe_optimizer(optimizer: &nnspec_dsl::ir::Optimizer) -> String {
         }
         nnspec_dsl::ir::Optimizer::Sgd { lr, .. } => format!("sgd (lr {lr})"),
         nnspec_dsl::ir::Optimizer::Adam { lr, .. } => format!("adam (lr {lr})"),
-        nnspec_dsl::ir::Optimizer::AdamW { lr, weight_decay, .. } => {
+        nnspec_dsl::ir::Optimizer::AdamW {
+            lr, weight_decay, ..
+        } => {
             format!("adamw (lr {lr}, weight decay {weight_decay})")
         }
     }

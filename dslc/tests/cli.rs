@@ -1,0 +1,362 @@
+//! The `dslc` command line, run as a user runs it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn dslc(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dslc"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("dslc runs")
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A fresh directory under the target dir, for one test's outputs.
+fn scratch(name: &str) -> PathBuf {
+    let dir = root().join("target").join("cli-tests").join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn metrics(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("metrics.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn check_prints_summaries_and_fails_on_errors() {
+    let out = dslc(&["check", "examples/mnist_mlp.nn", "examples/lenet.nn"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("Model: MnistMlp") && stdout.contains("Trainable params: 101,770"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Model: LeNet") && stdout.contains("Trainable params: 61,706"),
+        "{stdout}"
+    );
+
+    let dir = scratch("check");
+    let bad = dir.join("bad.nn");
+    std::fs::write(
+        &bad,
+        "model M {\n    input x: f32[4];\n    output y = x -> dense(3) + x;\n}\n",
+    )
+    .unwrap();
+    let out = dslc(&["check", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("error[E0301]") && stderr.contains("bad.nn:3:16"),
+        "{stderr}"
+    );
+
+    let out = dslc(&["check", "no/such/file.nn"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("cannot read no/such/file.nn"));
+}
+
+#[test]
+fn fmt_prints_the_canonical_form_and_checks_it() {
+    let out = dslc(&["fmt", "--check", "examples/lenet.nn"]);
+    assert!(out.status.success());
+    let dir = scratch("fmt");
+    let messy = dir.join("messy.nn");
+    std::fs::write(&messy, "model M{input x:f32[4];output y=x->relu;}").unwrap();
+    let out = dslc(&["fmt", messy.to_str().unwrap()]);
+    assert!(out.status.success());
+    assert_eq!(
+        text(&out.stdout),
+        "model M {\n    input x: f32[4];\n    output y = x -> relu;\n}\n"
+    );
+    let out = dslc(&["fmt", "--check", messy.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+}
+
+/// Acceptance: `dslc train` on the embedded digits reaches at least 95%.
+#[test]
+fn train_on_the_embedded_digits() {
+    let dir = scratch("train-digits");
+    let out = dslc(&[
+        "train",
+        "examples/digits_mlp.nn",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("epoch  30/30"), "{stdout}");
+    assert!(stdout.contains("confusion matrix"), "{stdout}");
+    let m = metrics(&dir);
+    let accuracy = m["test_accuracy"].as_f64().unwrap();
+    assert!(accuracy >= 0.95, "test accuracy {accuracy}");
+    assert_eq!(m["epochs"], 30);
+    assert!(m["train_samples_per_s"].as_f64().unwrap() > 0.0);
+    assert!(m["test_loss"].as_f64().unwrap() < 0.2);
+    let confusion = m["confusion_matrix"].as_array().unwrap();
+    assert_eq!(confusion.len(), 10);
+    let total: u64 = confusion
+        .iter()
+        .flat_map(|r| r.as_array().unwrap())
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 360);
+    for png in ["curves.png", "confusion.png"] {
+        let bytes = std::fs::read(dir.join(png)).unwrap();
+        assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{png}");
+    }
+
+    // eval on the same split reproduces the final test metrics.
+    let weights = dir.join("model.safetensors");
+    let eval_dir = dir.join("eval");
+    let out = dslc(&[
+        "eval",
+        "examples/digits_mlp.nn",
+        "--weights",
+        weights.to_str().unwrap(),
+        "--out",
+        eval_dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let e = metrics(&eval_dir);
+    assert_eq!(e["test_accuracy"], m["test_accuracy"]);
+    assert_eq!(e["confusion_matrix"], m["confusion_matrix"]);
+}
+
+/// Two epochs, then `--resume` to four, gives the weights of four epochs in one go.
+#[test]
+fn resume_continues_exactly() {
+    let straight = scratch("resume-straight");
+    let split = scratch("resume-split");
+    let run = |dir: &Path, epochs: &str, resume: bool| {
+        let mut args = vec![
+            "train",
+            "examples/digits_mlp.nn",
+            "--epochs",
+            epochs,
+            "--out",
+            dir.to_str().unwrap(),
+        ];
+        if resume {
+            args.push("--resume");
+        }
+        let out = dslc(&args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    };
+    run(&straight, "4", false);
+    run(&split, "2", false);
+    run(&split, "4", true);
+    let a = std::fs::read(straight.join("model.safetensors")).unwrap();
+    let b = std::fs::read(split.join("model.safetensors")).unwrap();
+    assert_eq!(a, b, "resumed weights differ from an uninterrupted run");
+    assert_eq!(metrics(&split)["history"].as_array().unwrap().len(), 4);
+    assert_eq!(
+        metrics(&split)["test_accuracy"],
+        metrics(&straight)["test_accuracy"]
+    );
+}
+
+#[test]
+fn divergence_stops_with_a_message() {
+    let dir = scratch("diverge");
+    let out = dslc(&[
+        "train",
+        "examples/digits_mlp.nn",
+        "--lr",
+        "1e30",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("training diverged"), "{stderr}");
+}
+
+#[test]
+fn bad_flags_and_inputs_are_clear_errors() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["train", "examples/digits_mlp.nn", "--epochs", "0"],
+            "--epochs",
+        ),
+        (
+            &["train", "examples/digits_mlp.nn", "--lr", "-1"],
+            "greater than 0",
+        ),
+        (
+            &["train", "examples/digits_mlp.nn", "--lr", "fast"],
+            "not a number",
+        ),
+        (
+            &["train", "examples/digits_mlp.nn", "--data", "no/such/dir"],
+            "no/such/dir: no such file or directory",
+        ),
+        (
+            &["train", "examples/residual.nn", "--model", "Nope"],
+            "has no model `Nope`",
+        ),
+        (
+            &["train", "examples/residual.nn", "--model", "Residual"],
+            "has no train block",
+        ),
+        (
+            &["train", "examples/lenet.nn"],
+            "cannot be reshaped to the model's input shape [1, 28, 28]",
+        ),
+        (
+            &[
+                "eval",
+                "examples/digits_mlp.nn",
+                "--weights",
+                "no/such.safetensors",
+            ],
+            "no/such.safetensors",
+        ),
+    ];
+    for (args, expected) in cases {
+        let out = dslc(args);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.contains(expected),
+            "{args:?}: expected {expected:?} in:\n{stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{args:?} panicked:\n{stderr}");
+    }
+}
+
+#[test]
+fn eval_refuses_a_checkpoint_of_another_model() {
+    let dir = scratch("wrong-checkpoint");
+    let out = dslc(&[
+        "train",
+        "examples/digits_mlp.nn",
+        "--epochs",
+        "1",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    // Same names, different shapes: the residual digits model.
+    let weights = dir.join("model.safetensors");
+    let out = dslc(&[
+        "eval",
+        "examples/residual.nn",
+        "--model",
+        "DigitsResNet",
+        "--weights",
+        weights.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("model.safetensors") && stderr.contains("missing"),
+        "{stderr}"
+    );
+
+    let garbage = dir.join("garbage.safetensors");
+    std::fs::write(
+        &garbage,
+        b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all",
+    )
+    .unwrap();
+    let out = dslc(&[
+        "eval",
+        "examples/digits_mlp.nn",
+        "--weights",
+        garbage.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("garbage.safetensors"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// A run killed at any moment leaves either no checkpoint or a whole one.
+#[test]
+fn a_killed_run_never_leaves_a_torn_checkpoint() {
+    let dir = scratch("killed");
+    for delay_ms in [150u64, 300, 450] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_dslc"))
+            .args([
+                "train",
+                "examples/digits_mlp.nn",
+                "--epochs",
+                "100000",
+                "--out",
+                dir.to_str().unwrap(),
+            ])
+            .current_dir(root())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let path = dir.join("model.safetensors");
+        if path.exists() {
+            let out = dslc(&[
+                "eval",
+                "examples/digits_mlp.nn",
+                "--weights",
+                path.to_str().unwrap(),
+                "--out",
+                dir.join("e").to_str().unwrap(),
+            ]);
+            assert!(
+                out.status.success(),
+                "checkpoint after kill at {delay_ms} ms: {}",
+                text(&out.stderr)
+            );
+        }
+    }
+}
+
+#[test]
+fn train_on_idx_files() {
+    let dir = scratch("train-idx");
+    let data = root().join("runtime/tests/data/fashion-mnist-small");
+    let out = dslc(&[
+        "train",
+        "examples/mnist_mlp.nn",
+        "--data",
+        data.to_str().unwrap(),
+        "--epochs",
+        "2",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("5000 training, 1000 test samples"),
+        "{stdout}"
+    );
+    // Fashion-MNIST class names label the report.
+    assert!(stdout.contains("Ankle boot"), "{stdout}");
+    let accuracy = metrics(&dir)["test_accuracy"].as_f64().unwrap();
+    assert!(
+        accuracy > 0.6,
+        "two epochs on 5000 Fashion-MNIST images: {accuracy}"
+    );
+}
