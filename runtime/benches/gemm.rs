@@ -114,6 +114,10 @@ fn bench_gemm(peak_per_core: f64) {
         ("conv W.cols", 16, 100, 150, Trans::No, Trans::No),
         ("conv W.cols", 64, 196, 576, Trans::No, Trans::No),
         ("conv dW = dY.cols^T", 64, 576, 196, Trans::No, Trans::Yes),
+        ("LeNet conv1 dW", 6, 25, 784, Trans::No, Trans::Yes),
+        ("LeNet conv2 dW", 16, 150, 100, Trans::No, Trans::Yes),
+        ("LeNet conv1 dcols", 25, 784, 6, Trans::Yes, Trans::No),
+        ("LeNet conv2 dcols", 150, 100, 16, Trans::Yes, Trans::No),
         ("conv dcols = W^T.dY", 576, 196, 64, Trans::Yes, Trans::No),
     ];
     let pars = [Parallel::new(1), Parallel::new(2)];

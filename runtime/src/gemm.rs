@@ -548,45 +548,87 @@ mod avx512 {
                     }
                 }
             }
-            // Reduce each row's RB accumulators to RB sums in one vector:
-            // a per-accumulator `reduce_add` costs about twice as much, which
-            // shows at the short `k` of convolution gradients.
-            let m = ((1u32 << RB) - 1) as __mmask8;
-            for (i, acc) in acc.iter().enumerate() {
-                let mut halves = [_mm256_setzero_ps(); 8];
-                for (h, &x) in halves.iter_mut().zip(acc) {
-                    *h = _mm256_add_ps(
-                        _mm512_castps512_ps256(x),
-                        // The f64x4 extract is AVX-512F; the f32x8 one needs DQ.
-                        _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(x))),
-                    );
+            // All RA·RB accumulators are reduced 16 at a time by a
+            // transposing tree, about 3 shuffles and adds per sum; one
+            // horizontal sum per accumulator costs several times that, which
+            // shows at the short `k` of convolution weight gradients.
+            let zero = _mm512_setzero_ps();
+            let mut flat = [zero; 32];
+            for i in 0..RA {
+                for j in 0..RB {
+                    flat[i * RB + j] = acc[i][j];
                 }
-                let sums = hsum8(halves);
+            }
+            let lo = reduce16(&flat[..16]);
+            let hi = if RA * RB > 16 {
+                reduce16(&flat[16..])
+            } else {
+                zero
+            };
+            let m = ((1u32 << RB) - 1) as __mmask16;
+            for i in 0..RA {
+                // Gather this row's sums from the two result vectors.
+                let mut idx = [0i32; 16];
+                for (l, x) in idx.iter_mut().enumerate() {
+                    *x = reduced_position((i * RB + l).min(31)) as i32;
+                }
+                let idx = _mm512_loadu_si512(idx.as_ptr().cast());
+                let sums = _mm512_permutex2var_ps(lo, idx, hi);
                 let dst = c.add(i * ldc);
                 let sums = if accumulate {
-                    _mm256_add_ps(sums, _mm256_maskz_loadu_ps(m, dst))
+                    _mm512_add_ps(sums, _mm512_maskz_loadu_ps(m, dst))
                 } else {
                     sums
                 };
-                _mm256_mask_storeu_ps(dst, m, sums);
+                _mm512_mask_storeu_ps(dst, m, sums);
             }
         }
     }
 
-    /// The eight horizontal sums of eight 8-lane vectors, in order.
+    /// Where [`reduce16`] leaves the sum of input `e` (of 32, two groups).
+    const fn reduced_position(e: usize) -> usize {
+        let (group, s) = (e / 16, e % 16);
+        16 * group + 4 * (s % 4) + s / 4
+    }
+
+    /// The horizontal sums of 16 vectors `v[0..16]` in one vector, the sum
+    /// of `v[s]` in lane `4·(s % 4) + s / 4`: each level adds matching
+    /// halves of two vectors, so 16 → 8 → 4 → 2 → 1 vectors.
     #[target_feature(enable = "avx512f,avx512vl")]
     #[inline]
-    fn hsum8(v: [__m256; 8]) -> __m256 {
-        let t0 = _mm256_hadd_ps(v[0], v[1]);
-        let t1 = _mm256_hadd_ps(v[2], v[3]);
-        let t2 = _mm256_hadd_ps(v[4], v[5]);
-        let t3 = _mm256_hadd_ps(v[6], v[7]);
-        // Lanes: sums 0-3 over the low 128-bit halves, then over the high.
-        let u0 = _mm256_hadd_ps(t0, t1);
-        let u1 = _mm256_hadd_ps(t2, t3);
-        _mm256_add_ps(
-            _mm256_permute2f128_ps::<0x20>(u0, u1),
-            _mm256_permute2f128_ps::<0x31>(u0, u1),
+    fn reduce16(v: &[__m512]) -> __m512 {
+        // 256-bit halves: lanes 0-7 of t[p] sum v[2p], lanes 8-15 v[2p+1].
+        let mut t = [_mm512_setzero_ps(); 8];
+        for (p, t) in t.iter_mut().enumerate() {
+            let (a, b) = (v[2 * p], v[2 * p + 1]);
+            *t = _mm512_add_ps(
+                _mm512_shuffle_f32x4::<0x44>(a, b),
+                _mm512_shuffle_f32x4::<0xEE>(a, b),
+            );
+        }
+        // 128-bit quarters: quarter q of u[p] sums v[4p + q].
+        let mut u = [_mm512_setzero_ps(); 4];
+        for (p, u) in u.iter_mut().enumerate() {
+            let (a, b) = (t[2 * p], t[2 * p + 1]);
+            *u = _mm512_add_ps(
+                _mm512_shuffle_f32x4::<0x88>(a, b),
+                _mm512_shuffle_f32x4::<0xDD>(a, b),
+            );
+        }
+        // Pairs within quarters: quarter q of w[p] holds two partial sums of
+        // v[8p + q], then two of v[8p + 4 + q].
+        let mut w = [_mm512_setzero_ps(); 2];
+        for (p, w) in w.iter_mut().enumerate() {
+            let (a, b) = (u[2 * p], u[2 * p + 1]);
+            *w = _mm512_add_ps(
+                _mm512_shuffle_ps::<0x44>(a, b),
+                _mm512_shuffle_ps::<0xEE>(a, b),
+            );
+        }
+        // Quarter q: the sums of v[q], v[4 + q], v[8 + q], v[12 + q].
+        _mm512_add_ps(
+            _mm512_shuffle_ps::<0x88>(w[0], w[1]),
+            _mm512_shuffle_ps::<0xDD>(w[0], w[1]),
         )
     }
 }
