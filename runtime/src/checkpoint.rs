@@ -667,6 +667,10 @@ fn parse(bytes: &[u8]) -> Result<Checkpoint, FormatError> {
     let mut entries = Vec::new();
     for (name, entry) in map {
         if name == "__metadata__" {
+            // `null` is how the reference implementation spells "none".
+            if entry.is_null() {
+                continue;
+            }
             let Value::Object(m) = entry else {
                 return Err(FormatError::BadMetadata {
                     reason: "not an object".to_string(),

@@ -13,7 +13,7 @@
 //! [`save_json`]).
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize, Serializer};
 use thiserror::Error;
@@ -33,6 +33,8 @@ pub enum MetricsError {
     },
     #[error("{truths} true labels but {predictions} predictions")]
     LengthMismatch { truths: usize, predictions: usize },
+    #[error("cannot merge a {right}-class confusion matrix into a {left}-class one")]
+    ClassCountMismatch { left: usize, right: usize },
     #[error("{logits} logits are not {samples} rows of {classes} classes")]
     LogitsShape {
         logits: usize,
@@ -204,14 +206,17 @@ impl ConfusionMatrix {
     }
 
     /// Adds another matrix's counts (e.g. from another thread).
-    ///
-    /// # Panics
-    /// If the class counts differ.
-    pub fn merge(&mut self, other: &ConfusionMatrix) {
-        assert_eq!(self.classes, other.classes, "merging confusion matrices");
+    pub fn merge(&mut self, other: &ConfusionMatrix) -> Result<(), MetricsError> {
+        if self.classes != other.classes {
+            return Err(MetricsError::ClassCountMismatch {
+                left: self.classes,
+                right: other.classes,
+            });
+        }
         for (a, b) in self.counts.iter_mut().zip(&other.counts) {
             *a += b;
         }
+        Ok(())
     }
 
     /// Number of samples with true class `truth` predicted as `predicted`.
@@ -435,11 +440,24 @@ pub struct EpochRecord {
     pub seconds: f64,
 }
 
-/// Writes `value` as pretty-printed JSON to `path`, atomically (temporary
-/// file, fsync, rename).
-pub fn save_json(path: &Path, value: &impl Serialize) -> std::io::Result<()> {
+/// A JSON file that could not be written.
+#[derive(Debug, Error)]
+#[error("{}: cannot write: {source}", path.display())]
+pub struct SaveJsonError {
+    pub path: PathBuf,
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// Writes `value` as pretty-printed JSON to `path` (e.g. `metrics.json`),
+/// atomically (temporary file, fsync, rename).
+pub fn save_json(path: &Path, value: &impl Serialize) -> Result<(), SaveJsonError> {
     write_atomically(path, |w| {
         serde_json::to_writer_pretty(&mut *w, value)?;
         w.write_all(b"\n")
+    })
+    .map_err(|source| SaveJsonError {
+        path: path.to_path_buf(),
+        source,
     })
 }

@@ -441,6 +441,11 @@ fn bad_entries() {
     let e = load_bad("meta", &st(r#"{"__metadata__":{"epochs":3}}"#, &[]));
     assert!(matches!(e, FormatError::BadMetadata { .. }), "{e:?}");
     assert!(e.to_string().contains("\"epochs\""), "{e}");
+    let e = load_bad("meta-list", &st(r#"{"__metadata__":[]}"#, &[]));
+    assert!(matches!(e, FormatError::BadMetadata { .. }), "{e:?}");
+    // `null` metadata means none, as in the reference implementation.
+    let ck = Checkpoint::from_bytes(&st(r#"{"__metadata__":null}"#, &[]), "m").unwrap();
+    assert!(ck.metadata().is_empty() && ck.is_empty());
 }
 
 #[test]

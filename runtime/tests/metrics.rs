@@ -138,7 +138,12 @@ fn argmax_and_logits() {
     assert_eq!(m.get(0, 1), 1);
     let mut other = ConfusionMatrix::new(3);
     other.add(0, 1).unwrap();
-    m.merge(&other);
+    m.merge(&other).unwrap();
+    assert_eq!(m.get(0, 1), 2);
+    assert_eq!(
+        m.merge(&ConfusionMatrix::new(2)),
+        Err(MetricsError::ClassCountMismatch { left: 3, right: 2 })
+    );
     assert_eq!(m.get(0, 1), 2);
 }
 
@@ -215,6 +220,8 @@ fn json_forms() {
     assert_eq!(back["epochs"][0]["test_accuracy"], 0.875);
     assert_eq!(back["test"]["confusion_matrix"][2][2], 3);
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+    let err = save_json(&dir.join("no/such/metrics.json"), &rec).unwrap_err();
+    assert!(err.to_string().contains("no/such/metrics.json"), "{err}");
 }
 
 // ---------------------------------------------------------------- plots
