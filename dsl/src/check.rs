@@ -940,12 +940,7 @@ const LOSSES: &[&str] = &["cross_entropy", "mse"];
 const OPTIMIZERS: &[&str] = &["sgd", "adam", "adamw"];
 
 const fn arg(name: &'static str, ty: ArgType, default: Default, doc: &'static str) -> ArgSpec {
-    ArgSpec {
-        name,
-        ty,
-        default,
-        doc,
-    }
+    ArgSpec::new(name, ty, default, doc)
 }
 
 /// `sgd`, exactly `torch.optim.SGD`'s arguments and defaults.

@@ -76,12 +76,7 @@ impl LayerSpec {
 }
 
 const fn arg(name: &'static str, ty: ArgType, default: Default, doc: &'static str) -> ArgSpec {
-    ArgSpec {
-        name,
-        ty,
-        default,
-        doc,
-    }
+    ArgSpec::new(name, ty, default, doc)
 }
 
 const fn layer(

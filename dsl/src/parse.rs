@@ -113,10 +113,69 @@ impl<'a> Driver<'a> {
         let Some((name, body)) = self.head(Rule::model_head, start) else {
             return scan::next_item(self.src, start + 1);
         };
-        let mut stmts = Vec::new();
+        let (stmts, end, complete) = self.body(body, |driver, pos| {
+            let rule = if scan::keyword_at(driver.src, pos, "input") {
+                Rule::input_stmt
+            } else if scan::keyword_at(driver.src, pos, "let") {
+                Rule::let_stmt
+            } else if scan::keyword_at(driver.src, pos, "output") {
+                Rule::output_stmt
+            } else {
+                driver.error(Error::Syntax {
+                    span: driver.token_span(pos),
+                    expected: ["`input`", "`let`", "`output`", "`}`"]
+                        .map(String::from)
+                        .to_vec(),
+                    found: scan::describe_token(driver.src, pos),
+                });
+                return Err(
+                    scan::scan_statement(driver.src, pos, b';', STATEMENT_WORDS, pos + 1).resume,
+                );
+            };
+            let (pair, next) = driver.piece(rule, pos, b';', STATEMENT_WORDS)?;
+            Ok((build_stmt(pair), next))
+        });
+        self.parsed.file.items.push(Item::Model(Model {
+            name,
+            stmts,
+            span: Span::new(start, end),
+        }));
+        self.parsed.incomplete.push(!complete);
+        end
+    }
+
+    /// `train Name {` fields `}`; returns where the next item may start.
+    fn train(&mut self, start: usize) -> usize {
+        let Some((model, body)) = self.head(Rule::train_head, start) else {
+            return scan::next_item(self.src, start + 1);
+        };
+        let (fields, end, complete) = self.body(body, |driver, pos| {
+            let (pair, next) = driver.piece(Rule::train_field, pos, b',', &["model", "train"])?;
+            Ok((build_field(pair), next))
+        });
+        self.parsed.file.items.push(Item::Train(Train {
+            model,
+            fields,
+            span: Span::new(start, end),
+        }));
+        self.parsed.incomplete.push(!complete);
+        end
+    }
+
+    /// The pieces of an item body up to its `}`, each parsed by `one`
+    /// (which gives the piece, or its error, and where the next starts; or
+    /// where to resume after a syntax error it reported). Returns the
+    /// pieces, where the item ends, and whether nothing was lost.
+    #[allow(clippy::type_complexity)]
+    fn body<T>(
+        &mut self,
+        body_start: usize,
+        mut one: impl FnMut(&mut Self, usize) -> Result<(Result<T, Box<Error>>, usize), usize>,
+    ) -> (Vec<T>, usize, bool) {
+        let mut pieces = Vec::new();
         let mut complete = true;
         let errors_before = self.parsed.errors.len();
-        let mut pos = body;
+        let mut pos = body_start;
         let end = loop {
             pos = self.skip(pos);
             if pos >= self.src.len() || self.too_many_errors() {
@@ -145,40 +204,14 @@ impl<'a> Driver<'a> {
                 complete = false;
                 break pos;
             }
-            let rule = if scan::keyword_at(self.src, pos, "input") {
-                Some(Rule::input_stmt)
-            } else if scan::keyword_at(self.src, pos, "let") {
-                Some(Rule::let_stmt)
-            } else if scan::keyword_at(self.src, pos, "output") {
-                Some(Rule::output_stmt)
-            } else {
-                None
-            };
-            let parsed = match rule {
-                Some(rule) => self.piece(rule, pos, b';', STATEMENT_WORDS),
-                None => {
-                    self.error(Error::Syntax {
-                        span: self.token_span(pos),
-                        expected: vec![
-                            "`input`".into(),
-                            "`let`".into(),
-                            "`output`".into(),
-                            "`}`".into(),
-                        ],
-                        found: scan::describe_token(self.src, pos),
-                    });
-                    Err(scan::scan_statement(self.src, pos, b';', STATEMENT_WORDS, pos + 1).resume)
+            match one(self, pos) {
+                Ok((Ok(piece), next)) => {
+                    pieces.push(piece);
+                    pos = next;
                 }
-            };
-            match parsed {
-                Ok((pair, next)) => {
-                    match build_stmt(pair) {
-                        Ok(stmt) => stmts.push(stmt),
-                        Err(error) => {
-                            self.error(*error);
-                            complete = false;
-                        }
-                    }
+                Ok((Err(error), next)) => {
+                    self.error(*error);
+                    complete = false;
                     pos = next;
                 }
                 Err(next) => {
@@ -187,66 +220,7 @@ impl<'a> Driver<'a> {
                 }
             }
         };
-        self.parsed.file.items.push(Item::Model(Model {
-            name,
-            stmts,
-            span: Span::new(start, end),
-        }));
-        self.parsed.incomplete.push(!complete);
-        end
-    }
-
-    /// `train Name {` fields `}`; returns where the next item may start.
-    fn train(&mut self, start: usize) -> usize {
-        let Some((model, body)) = self.head(Rule::train_head, start) else {
-            return scan::next_item(self.src, start + 1);
-        };
-        let mut fields = Vec::new();
-        let mut complete = true;
-        let errors_before = self.parsed.errors.len();
-        let mut pos = body;
-        let end = loop {
-            pos = self.skip(pos);
-            if pos >= self.src.len() || self.too_many_errors() {
-                // An item already broken (say by an open comment) is not
-                // also reported unclosed.
-                if complete && self.parsed.errors.len() == errors_before {
-                    self.error(Error::Syntax {
-                        span: Span::new(self.src.len(), self.src.len()),
-                        expected: vec!["`}`".into()],
-                        found: "end of file".into(),
-                    });
-                }
-                complete = false;
-                break self.src.len();
-            }
-            if self.src.as_bytes()[pos] == b'}' {
-                break pos + 1;
-            }
-            match self.piece(Rule::train_field, pos, b',', &["model", "train"]) {
-                Ok((pair, next)) => {
-                    match build_field(pair) {
-                        Ok(field) => fields.push(field),
-                        Err(error) => {
-                            self.error(*error);
-                            complete = false;
-                        }
-                    }
-                    pos = next;
-                }
-                Err(next) => {
-                    complete = false;
-                    pos = next.max(pos + 1);
-                }
-            }
-        };
-        self.parsed.file.items.push(Item::Train(Train {
-            model,
-            fields,
-            span: Span::new(start, end),
-        }));
-        self.parsed.incomplete.push(!complete);
-        end
+        (pieces, end, complete)
     }
 
     /// Parses an item head (`model Name {`), returning the name and where the body starts.

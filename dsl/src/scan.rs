@@ -56,6 +56,19 @@ fn is_word_start(src: &str, pos: usize) -> bool {
             .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// If a comment starts at `i`, where it ends (an unterminated block
+/// comment runs to the end of the text).
+fn comment_end(src: &str, i: usize) -> Option<usize> {
+    let rest = &src.as_bytes()[i..];
+    if rest.starts_with(b"//") {
+        Some(src[i..].find('\n').map_or(src.len(), |n| i + n))
+    } else if rest.starts_with(b"/*") {
+        Some(src[i + 2..].find("*/").map_or(src.len(), |n| i + 2 + n + 2))
+    } else {
+        None
+    }
+}
+
 /// What [`scan_statement`] found.
 pub struct StatementScan {
     /// Where parsing should resume after this statement.
@@ -80,15 +93,11 @@ pub fn scan_statement(
     let mut too_deep = None;
     let mut i = pos;
     while i < bytes.len() {
+        if let Some(end) = comment_end(src, i) {
+            i = end;
+            continue;
+        }
         match bytes[i] {
-            b'/' if bytes.get(i + 1) == Some(&b'/') => {
-                i = src[i..].find('\n').map_or(src.len(), |n| i + n);
-                continue;
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                i = src[i + 2..].find("*/").map_or(src.len(), |n| i + 2 + n + 2);
-                continue;
-            }
             b'(' | b'[' => {
                 depth += 1;
                 if depth > MAX_NESTING && too_deep.is_none() {
@@ -137,15 +146,11 @@ pub fn next_item(src: &str, pos: usize) -> usize {
     let bytes = src.as_bytes();
     let mut i = pos;
     while i < bytes.len() {
+        if let Some(end) = comment_end(src, i) {
+            i = end;
+            continue;
+        }
         match bytes[i] {
-            b'/' if bytes.get(i + 1) == Some(&b'/') => {
-                i = src[i..].find('\n').map_or(src.len(), |n| i + n);
-                continue;
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                i = src[i + 2..].find("*/").map_or(src.len(), |n| i + 2 + n + 2);
-                continue;
-            }
             b'm' | b't'
                 if is_word_start(src, i)
                     && (keyword_at(src, i, "model") || keyword_at(src, i, "train")) =>
@@ -222,20 +227,15 @@ pub fn without_trailing_trivia(text: &str) -> &str {
 
 /// Every comment in the text with its span, in order.
 pub fn comments(src: &str) -> Vec<Span> {
-    let bytes = src.as_bytes();
     let mut found = Vec::new();
     let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'/' && bytes.get(i + 1) == Some(&b'/') {
-            let end = src[i..].find('\n').map_or(src.len(), |n| i + n);
-            found.push(Span::new(i, end));
-            i = end;
-        } else if bytes[i] == b'/' && bytes.get(i + 1) == Some(&b'*') {
-            let end = src[i + 2..].find("*/").map_or(src.len(), |n| i + 2 + n + 2);
-            found.push(Span::new(i, end));
-            i = end;
-        } else {
-            i += 1;
+    while i < src.len() {
+        match comment_end(src, i) {
+            Some(end) => {
+                found.push(Span::new(i, end));
+                i = end;
+            }
+            None => i += 1,
         }
     }
     found

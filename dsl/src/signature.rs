@@ -105,6 +105,22 @@ pub struct ArgSpec {
     pub doc: &'static str,
 }
 
+impl ArgSpec {
+    pub const fn new(
+        name: &'static str,
+        ty: ArgType,
+        default: Default,
+        doc: &'static str,
+    ) -> ArgSpec {
+        ArgSpec {
+            name,
+            ty,
+            default,
+            doc,
+        }
+    }
+}
+
 /// The arguments of one layer, loss or optimizer.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Signature {
