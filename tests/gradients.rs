@@ -172,6 +172,62 @@ model DenseWithoutBias {
     );
 }
 
+/// Gradients that share storage (`+`, views) while another value still
+/// reads them: every in-place write must leave the other readers intact.
+#[test]
+fn shared_gradient_storage() {
+    check_source(
+        "
+model DocResidual {
+    input x: f32[6];
+    let a = x -> dense(8) as stem -> tanh;
+    let b = a -> dense(8) as block -> relu + a;
+    output o = b -> dense(3) as head;
+}
+
+model AccumulateIntoShared {
+    input x: f32[3];
+    let z = x -> dense(4) as d1;
+    let h = x -> dense(4) as d2;
+    let b = z -> tanh;
+    let s = h + z;
+    output o = (s + b) -> dense(3) as head;
+}
+
+model FusedMaskShared {
+    input x: f32[3];
+    let z = x -> dense(4) as d1;
+    let h = x -> dense(4) as d2 -> relu;
+    output o = (h + z) -> dense(3) as head;
+}
+
+model SkipTwice {
+    input x: f32[4];
+    let a = x -> dense(4) as stem -> tanh;
+    let b = a -> dense(4) as f1 -> tanh + a;
+    output o = (b -> dense(4) as f2 -> tanh + a) -> dense(3) as head;
+}
+
+model SelfAddShared {
+    input x: f32[4];
+    let a = x -> dense(4) as p;
+    let h = x -> dense(4) as q -> tanh;
+    let s = (h + h) + a;
+    output o = (s + h) -> dense(3) as head;
+}
+
+model ViewOfShared {
+    input x: f32[2, 2, 2];
+    let c = x -> conv2d(2, kernel: 1) as c1;
+    let d = x -> conv2d(2, kernel: 1) as c2 -> relu;
+    let s = c + d;
+    let f = s -> flatten;
+    output o = (f + c -> flatten -> dense(8) as mix -> relu) -> dense(3) as head;
+}
+",
+    );
+}
+
 #[test]
 fn pooling_normalization_and_dropout() {
     check_source(

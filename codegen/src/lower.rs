@@ -403,12 +403,23 @@ impl<'m> Lowering<'m> {
 }
 
 /// The reverse pass.
+///
+/// Gradient storage is copy-on-write: a gradient passed through unchanged
+/// shares its storage, and before any step writes into a shared gradient
+/// in place (an `Accumulate`, the fused relu's mask), the writer gets a
+/// private copy if another value whose backward has not run yet still
+/// reads that storage.
 struct Backward<'l, 'm> {
     lowering: &'l mut Lowering<'m>,
     /// Whether each value depends on a trainable parameter.
     needs_grad: Vec<bool>,
     /// The buffer holding each value's gradient, once one has arrived.
     grad: Vec<Option<BufferId>>,
+    /// The storage (root buffer) of every buffer created so far.
+    root: Vec<BufferId>,
+    /// For each root, how many values whose backward has not run yet keep
+    /// their gradient there.
+    readers: std::collections::HashMap<BufferId, usize>,
     steps: Vec<GradStep>,
 }
 
@@ -434,13 +445,21 @@ impl<'l, 'm> Backward<'l, 'm> {
             lowering,
             needs_grad,
             grad: vec![None; model.values.len()],
+            root: Vec::new(),
+            readers: std::collections::HashMap::new(),
             steps: Vec::new(),
         };
-        backward.grad[output.index()] = Some(loss_grad);
+        backward.set_grad(output, loss_grad);
         for index in (0..model.values.len()).rev() {
             let id = ValueId(index as u32);
-            if backward.needs_grad[index] && backward.grad[index].is_some() {
-                backward.value(id);
+            if let Some(grad) = backward.grad[index] {
+                // From here on this value's backward is running: it reads
+                // its gradient only in the steps emitted now.
+                let root = backward.root_of(grad);
+                *backward.readers.get_mut(&root).expect("counted when set") -= 1;
+                if backward.needs_grad[index] {
+                    backward.value(id);
+                }
             }
         }
         let kind = match config.loss {
@@ -455,6 +474,75 @@ impl<'l, 'm> Backward<'l, 'm> {
         (loss, backward.steps)
     }
 
+    /// The storage buffer `id` is a view of (itself if it is not a view).
+    fn root_of(&mut self, id: BufferId) -> BufferId {
+        let buffers = &self.lowering.buffers;
+        while self.root.len() < buffers.len() {
+            let index = self.root.len();
+            let root = match buffers[index].alias_of {
+                Some(of) => self.root[of.index()],
+                None => BufferId(index as u32),
+            };
+            self.root.push(root);
+        }
+        self.root[id.index()]
+    }
+
+    /// Records `buffer` as the gradient of `value`.
+    fn set_grad(&mut self, value: ValueId, buffer: BufferId) {
+        if let Some(old) = self.grad[value.index()] {
+            let root = self.root_of(old);
+            *self.readers.get_mut(&root).expect("counted when set") -= 1;
+        }
+        self.grad[value.index()] = Some(buffer);
+        let root = self.root_of(buffer);
+        *self.readers.entry(root).or_insert(0) += 1;
+    }
+
+    fn grad_buffer(
+        &mut self,
+        value: ValueId,
+        name_suffix: &str,
+        alias_of: Option<BufferId>,
+    ) -> BufferId {
+        let name = format!("d.{}{name_suffix}", self.lowering.value_name(value));
+        let size = Size::PerSample(self.lowering.elements(value));
+        self.lowering
+            .new_buffer(name, size, BufferType::F32, alias_of)
+    }
+
+    /// Makes the gradient of `value` safe to write in place: if another
+    /// value still to be processed keeps its gradient in the same storage,
+    /// or `reading` (another operand of the write) lives there, `value`
+    /// gets a private copy first. `pending_self` says whether `value`'s own
+    /// backward is still to run (then it counts among the readers).
+    fn writable(
+        &mut self,
+        value: ValueId,
+        reading: Option<BufferId>,
+        pending_self: bool,
+    ) -> BufferId {
+        let current = self.grad[value.index()].expect("has a gradient");
+        let root = self.root_of(current);
+        let others = self.readers[&root] - usize::from(pending_self);
+        let reads_it = reading.is_some_and(|r| self.root_of(r) == root);
+        if others == 0 && !reads_it {
+            return current;
+        }
+        let private = self.grad_buffer(value, "'", None);
+        self.steps.push(GradStep::Copy {
+            from: current,
+            to: private,
+        });
+        if pending_self {
+            self.set_grad(value, private);
+        } else {
+            // Its backward is running: it no longer counts as a reader anywhere.
+            self.grad[value.index()] = Some(private);
+        }
+        private
+    }
+
     /// Where the gradient contribution for `input` goes. The first one is
     /// written to the value's own gradient buffer; later ones to a fresh
     /// buffer, added in by the returned `Accumulate` (emit it after the step).
@@ -462,25 +550,16 @@ impl<'l, 'm> Backward<'l, 'm> {
         if !self.needs_grad[input.index()] {
             return None;
         }
-        let name = format!("d.{}", self.lowering.value_name(input));
-        let size = Size::PerSample(self.lowering.elements(input));
         match self.grad[input.index()] {
             None => {
-                let buffer = self.lowering.new_buffer(name, size, BufferType::F32, None);
-                self.grad[input.index()] = Some(buffer);
+                let buffer = self.grad_buffer(input, "", None);
+                self.set_grad(input, buffer);
                 Some((buffer, None))
             }
-            Some(existing) => {
-                let extra =
-                    self.lowering
-                        .new_buffer(format!("{name}+"), size, BufferType::F32, None);
-                Some((
-                    extra,
-                    Some(GradStep::Accumulate {
-                        into: existing,
-                        from: extra,
-                    }),
-                ))
+            Some(_) => {
+                let extra = self.grad_buffer(input, "+", None);
+                let into = self.writable(input, None, true);
+                Some((extra, Some(GradStep::Accumulate { into, from: extra })))
             }
         }
     }
@@ -493,40 +572,13 @@ impl<'l, 'm> Backward<'l, 'm> {
         }
         match self.grad[input.index()] {
             None => {
-                let name = format!("d.{}", self.lowering.value_name(input));
-                let size = Size::PerSample(self.lowering.elements(input));
-                let view = self
-                    .lowering
-                    .new_buffer(name, size, BufferType::F32, Some(dy));
-                self.grad[input.index()] = Some(view);
+                let view = self.grad_buffer(input, "", Some(dy));
+                self.set_grad(input, view);
             }
-            Some(existing) => {
-                let plan_root = |l: &Lowering<'_>, mut b: BufferId| {
-                    while let Some(next) = l.buffers[b.index()].alias_of {
-                        b = next;
-                    }
-                    b
-                };
-                if plan_root(self.lowering, existing) == plan_root(self.lowering, dy) {
-                    // `x + x`: the gradient is already in place once; add a copy of it.
-                    let size = Size::PerSample(self.lowering.elements(input));
-                    let copy = self.lowering.new_buffer(
-                        format!("d.{}+", self.lowering.value_name(input)),
-                        size,
-                        BufferType::F32,
-                        None,
-                    );
-                    self.steps.push(GradStep::Copy { from: dy, to: copy });
-                    self.steps.push(GradStep::Accumulate {
-                        into: existing,
-                        from: copy,
-                    });
-                } else {
-                    self.steps.push(GradStep::Accumulate {
-                        into: existing,
-                        from: dy,
-                    });
-                }
+            Some(_) => {
+                // `x + x` reads `dy` while writing it: `writable` copies first.
+                let into = self.writable(input, Some(dy), true);
+                self.steps.push(GradStep::Accumulate { into, from: dy });
             }
         }
     }
@@ -549,6 +601,8 @@ impl<'l, 'm> Backward<'l, 'm> {
             Op::Flatten | Op::Reshape => self.pass_through(value.inputs[0], dy),
             Op::Relu if self.lowering.fused_into[id.index()].is_some() => {
                 let dense = self.lowering.fused_into[id.index()].expect("checked");
+                // The fused backward masks `dy` in place.
+                let dy = self.writable(id, None, false);
                 self.dense(dense, dy, Some(y));
             }
             Op::Dense { .. } => self.dense(id, dy, None),

@@ -238,6 +238,35 @@ impl Executor {
         (&mut self.arena[range], &mut self.labels[..batch])
     }
 
+    /// Copies samples `indices` of `data` (and their labels) into the input
+    /// and label slots, split over the threads: the copy reads scattered
+    /// rows from memory and is bound by latency more than bandwidth.
+    pub fn load_batch(&mut self, data: &crate::data::Dataset, indices: &[usize]) {
+        let batch = indices.len();
+        let sample = data.sample_len();
+        let range = self.range(self.plan.inputs[0], batch);
+        let x = &mut self.arena[range];
+        assert_eq!(
+            x.len(),
+            batch * sample,
+            "load_batch: the data's samples do not fit the model's input"
+        );
+        // Below this a parallel call costs about what it saves.
+        const MIN_PARALLEL: usize = 64 * 1024;
+        if self.par.threads() == 1 || x.len() < MIN_PARALLEL {
+            data.gather_batch(indices, x, &mut self.labels[..batch]);
+            return;
+        }
+        self.par.for_each_chunk_mut(x, sample, &|first, rows| {
+            for (row, &i) in rows.chunks_exact_mut(sample).zip(&indices[first..]) {
+                row.copy_from_slice(data.sample(i));
+            }
+        });
+        for (label, &i) in self.labels[..batch].iter_mut().zip(indices) {
+            *label = data.labels[i];
+        }
+    }
+
     /// Output `index` after the last forward pass.
     pub fn output(&self, index: usize, batch: usize) -> &[f32] {
         self.buffer(self.plan.outputs[index].1, batch)

@@ -122,8 +122,7 @@ pub fn fit(
         let started = Instant::now();
         let (mut loss_sum, mut correct) = (0.0f64, 0usize);
         for (index, chunk) in order.chunks(batch).enumerate() {
-            let (x, y) = exec.batch_slots(chunk.len());
-            train.gather_batch(chunk, x, y);
+            exec.load_batch(train, chunk);
             let stats = exec.train_step(chunk.len());
             if !stats.loss.is_finite() {
                 return Err(TrainError::Diverged {

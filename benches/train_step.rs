@@ -1,0 +1,69 @@
+//! Where the time of one training step of the tutorial MLP goes, through
+//! the whole stack (plan, executor, kernels): gather, forward, loss,
+//! backward, update, per batch of 100, on 1 and 2 threads.
+//!
+//!     cargo bench --bench train_step
+//!
+//! Each phase is the fastest of many repetitions (other work on the machine
+//! only ever adds time).
+
+use std::time::{Duration, Instant};
+
+use nnspec::codegen;
+use nnspec::dsl;
+use nnspec::runtime::data::Dataset;
+use nnspec::runtime::exec::Executor;
+use nnspec::runtime::rng::Rng;
+
+const BATCH: usize = 100;
+
+fn main() {
+    let source = include_str!("../examples/mnist_mlp.nn");
+    let compiled = dsl::compile(source);
+    let model = compiled.model("MnistMlp").unwrap();
+    let config = compiled.train("MnistMlp").unwrap();
+    let mut rng = Rng::new(1);
+    let n = 6000;
+    let features: Vec<f32> = (0..n * 784).map(|_| rng.uniform(-1.0, 1.0)).collect();
+    let labels: Vec<u32> = (0..n).map(|_| rng.below(10) as u32).collect();
+    let data = Dataset::new(features, labels, vec![784], 10, None, "random").unwrap();
+    for threads in [1, 2] {
+        let plan = codegen::lower_training(model, config);
+        let mut exec = Executor::new(plan, BATCH, threads);
+        exec.init_params(0);
+        let mut order: Vec<usize> = (0..n).collect();
+        rng.shuffle(&mut order);
+        let mut best = [Duration::MAX; 6];
+        for round in 0..2000 {
+            let chunk = &order[(round % (n / BATCH)) * BATCH..][..BATCH];
+            let t0 = Instant::now();
+            exec.load_batch(&data, chunk);
+            let t1 = Instant::now();
+            exec.forward(BATCH, true);
+            let t2 = Instant::now();
+            exec.loss(BATCH, true);
+            let t3 = Instant::now();
+            exec.backward(BATCH);
+            let t4 = Instant::now();
+            exec.update();
+            let t5 = Instant::now();
+            for (slot, d) in
+                best.iter_mut()
+                    .zip([t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t5 - t0])
+            {
+                *slot = (*slot).min(d);
+            }
+        }
+        let us = |d: Duration| d.as_secs_f64() * 1e6;
+        println!(
+            "threads {threads}: gather {:.1} us, forward {:.1}, loss {:.1}, backward {:.1}, update {:.1}; step {:.1} us = {:.0} samples/s",
+            us(best[0]),
+            us(best[1]),
+            us(best[2]),
+            us(best[3]),
+            us(best[4]),
+            us(best[5]),
+            BATCH as f64 / best[5].as_secs_f64()
+        );
+    }
+}
