@@ -29,7 +29,7 @@ fn main() {
     let data = Dataset::new(features, labels, vec![784], 10, None, "random").unwrap();
     for threads in [1, 2] {
         let plan = codegen::lower_training(model, config);
-        let mut exec = Executor::new(plan, BATCH, threads);
+        let mut exec = Executor::new(plan, BATCH, threads).expect("fits in memory");
         exec.init_params(0);
         let mut order: Vec<usize> = (0..n).collect();
         rng.shuffle(&mut order);

@@ -69,7 +69,10 @@ fn the_reference_examples_check() {
             (None, false) => {}
         }
     }
-    let programs: Vec<&String> = blocks.iter().filter(|b| b.contains("model ") && b.contains("input ")).collect();
+    let programs: Vec<&String> = blocks
+        .iter()
+        .filter(|b| b.contains("model ") && b.contains("input "))
+        .collect();
     assert!(!programs.is_empty());
     for program in programs {
         let compiled = dsl::compile(program);

@@ -20,7 +20,7 @@ fn check_model(model: &dsl::ir::Model, config: &dsl::ir::TrainConfig) {
     let plan = codegen::lower_training(model, config);
     let input_len: usize = plan.input_shapes[0].iter().product();
     let classes = model.value(model.outputs[0].value).shape.elements();
-    let mut exec = Executor::new(plan, BATCH, 1);
+    let mut exec = Executor::new(plan, BATCH, 1).expect("fits in memory");
     exec.init_params(11);
     let mut rng = Rng::new(5);
     let inputs: Vec<f32> = (0..BATCH * input_len)

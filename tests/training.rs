@@ -31,7 +31,7 @@ fn train_digits(
     let (model, config) = compile(source, "DigitsMlp");
     let plan = codegen::lower_training(&model, &config);
     let split = digits_split();
-    let mut exec = Executor::new(plan, config.batch, threads);
+    let mut exec = Executor::new(plan, config.batch, threads).expect("fits in memory");
     exec.init_params(seed);
     let options = FitOptions {
         epochs: config.epochs,

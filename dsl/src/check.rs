@@ -1292,7 +1292,9 @@ fn check_loss_fits(loss: ir::Loss, model: &ir::Model, span: Span, errors: &mut V
             } else if value.shape.0[0] < 2 {
                 Some((
                     format!("it needs at least 2 classes, the output is {}", value.shape),
-                    Some("use `mse` for a single regression output".to_string()),
+                    Some(
+                        "give the output one score per class, e.g. `-> dense(CLASSES)`".to_string(),
+                    ),
                 ))
             } else {
                 None

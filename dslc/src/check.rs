@@ -18,7 +18,16 @@ pub struct Args {
 pub fn run(args: &Args) -> Result<ExitCode, String> {
     let mut failed = false;
     for path in &args.files {
-        let compiled = nnspec_dsl::compile_bytes(&crate::source::read(path)?);
+        // An unreadable file is reported, and the others still checked.
+        let bytes = match crate::source::read(path) {
+            Ok(bytes) => bytes,
+            Err(message) => {
+                eprintln!("error: {message}");
+                failed = true;
+                continue;
+            }
+        };
+        let compiled = nnspec_dsl::compile_bytes(&bytes);
         let name = path.display().to_string();
         eprint!("{}", compiled.render(&name));
         for model in &compiled.models {

@@ -16,12 +16,14 @@ pub struct Args {
     /// The checkpoint (model.safetensors) to evaluate
     #[arg(long)]
     weights: PathBuf,
-    /// `digits`, a directory of MNIST-format IDX files, or a CSV file (its test split is used)
-    #[arg(long, default_value = "digits")]
-    data: DataSource,
+    /// `digits`, a directory of MNIST-format IDX files, or a CSV file (its test split is used);
+    /// default: the data the checkpoint was trained on
+    #[arg(long)]
+    data: Option<DataSource>,
     #[arg(long)]
     model: Option<String>,
-    /// Seed of the train/test split for data sets without a test set (default: the train block's)
+    /// Seed of the train/test split for data sets without a test set
+    /// (default: the one the checkpoint was trained with)
     #[arg(long)]
     seed: Option<u64>,
     /// Samples per forward pass
@@ -36,13 +38,38 @@ pub struct Args {
 
 pub fn run(args: &Args) -> Result<ExitCode, String> {
     let job = session::load_job(&args.file, args.model.as_deref())?;
-    let seed = args.seed.unwrap_or(job.config.seed);
+    let checkpoint = session::read_checkpoint(&args.weights)?;
+    // Train and test halves are drawn by a seed: evaluating with another
+    // seed than training's would score the model on its training samples.
+    let trained_seed = checkpoint
+        .metadata()
+        .get("seed")
+        .and_then(|s| s.parse::<u64>().ok());
+    let seed = args.seed.or(trained_seed).unwrap_or(job.config.seed);
+    if let (Some(given), Some(trained)) = (args.seed, trained_seed)
+        && given != trained
+    {
+        eprintln!(
+            "warning: {} was trained with --seed {trained}; with seed {given}, the test split of a data set without one holds training samples",
+            args.weights.display()
+        );
+    }
+    let trained_data = checkpoint
+        .metadata()
+        .get("data")
+        .map(|d| d.parse::<DataSource>());
+    let data = match (&args.data, trained_data) {
+        (Some(data), _) => data.clone(),
+        (None, Some(Ok(data))) => data,
+        (None, _) => DataSource::Digits,
+    };
     let threads = session::threads(args.threads.map(|t| t as usize));
     let plan = nnspec_codegen::lower_training(&job.model, &job.config);
-    let split = session::load_data(&args.data, seed, &plan.input_shapes[0].clone())?;
-    let class_names = split.test.class_names.clone();
-    let mut exec = Executor::new(plan, args.batch as usize, threads);
-    session::load_weights(&mut exec, &args.weights)?;
+    let split = session::load_data(&data, seed, &plan.input_shapes[0].clone())?;
+    let class_names = session::class_names(&split.test, &plan);
+    let capacity = (args.batch as usize).min(split.test.len()).max(1);
+    let mut exec = Executor::new(plan, capacity, threads).map_err(|e| e.to_string())?;
+    nnspec_runtime::state::load_state_dict(&mut exec, &checkpoint).map_err(|e| e.to_string())?;
     train::check_fits(&exec, &split.test).map_err(|e| e.to_string())?;
     let evaluation = train::evaluate(&mut exec, &split.test);
     report::print_evaluation(&evaluation, class_names.as_deref());
@@ -54,7 +81,7 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
     std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
     let metrics = Metrics {
         model: &job.config.model,
-        data: args.data.to_string(),
+        data: data.to_string(),
         test_accuracy: evaluation.accuracy,
         test_loss: evaluation.loss,
         test_samples: split.test.len(),

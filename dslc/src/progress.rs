@@ -36,7 +36,7 @@ impl Observer for Progress {
     fn batch_done(&mut self, batch: usize, loss: f64) {
         if let Some(bar) = &self.bar {
             bar.set_position(batch as u64);
-            if batch % 16 == 0 {
+            if batch.is_multiple_of(16) {
                 bar.set_message(format!("{loss:.4}"));
             }
         }

@@ -139,6 +139,23 @@ pub fn load_data(source: &DataSource, seed: u64, input_shape: &[usize]) -> Resul
     Ok(split)
 }
 
+/// Class names for reports: the data's, numbered past their end when the
+/// model scores more classes than the data names (PyTorch allows that).
+pub fn class_names(
+    data: &nnspec_runtime::data::Dataset,
+    plan: &nnspec_runtime::plan::Plan,
+) -> Option<Vec<String>> {
+    use nnspec_runtime::plan::LossKind;
+    let classes = match plan.loss?.kind {
+        LossKind::CrossEntropy { classes } => classes,
+        LossKind::Mse { len } => len,
+    };
+    let mut names = data.class_names.clone()?;
+    names.truncate(classes);
+    names.extend((names.len()..classes).map(|c| c.to_string()));
+    Some(names)
+}
+
 /// Reads a checkpoint, with the file named in any error.
 pub fn read_checkpoint(path: &Path) -> Result<Checkpoint, String> {
     Checkpoint::load(path).map_err(|e| e.to_string())

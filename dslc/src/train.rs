@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use nnspec_runtime::exec::Executor;
 use nnspec_runtime::metrics::EpochRecord;
+use nnspec_runtime::plan::ParamKind;
 use nnspec_runtime::state;
 use nnspec_runtime::train::{self, FitOptions};
 
@@ -66,26 +67,40 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
     let plan = nnspec_codegen::lower_training(&job.model, &config);
     let input_shape = plan.input_shapes[0].clone();
     let split = session::load_data(&args.data, config.seed, &input_shape)?;
-    let class_names = split.train.class_names.clone();
+    let class_names = session::class_names(&split.train, &plan);
 
-    let mut exec = Executor::new(plan, config.batch, threads);
+    // No batch larger than the data: a huge `batch:` must not allocate for nothing.
+    let capacity = config
+        .batch
+        .min(split.train.len().max(split.test.len()))
+        .max(1);
+    let mut exec = Executor::new(plan, capacity, threads).map_err(|e| e.to_string())?;
     exec.init_params(config.seed);
     train::check_fits(&exec, &split.train).map_err(|e| e.to_string())?;
     train::check_fits(&exec, &split.test).map_err(|e| e.to_string())?;
+    if !exec
+        .plan()
+        .params
+        .iter()
+        .any(|p| p.kind == ParamKind::Trainable)
+    {
+        eprintln!(
+            "warning: model `{}` has no trainable parameters; training changes nothing",
+            config.model
+        );
+    }
     std::fs::create_dir_all(&args.out)
         .map_err(|e| format!("cannot create {}: {e}", args.out.display()))?;
     let model_path = args.out.join("model.safetensors");
     let optimizer_path = args.out.join("optimizer.safetensors");
-    let metrics_path = args.out.join("metrics.json");
+    let optimizer_kind = optimizer_kind(&config.optimizer);
 
     let mut history: Vec<EpochRecord> = Vec::new();
     let mut done = 0;
     if args.resume {
-        session::load_weights(&mut exec, &model_path)?;
-        let checkpoint = session::read_checkpoint(&optimizer_path)?;
-        done = state::load_optimizer_dict(&mut exec, &checkpoint).map_err(|e| e.to_string())?;
-        history = previous_history(&metrics_path, done);
-        exec.seed_dropout(config.seed ^ done as u64);
+        let (epochs, previous) = resume(&mut exec, &model_path, &optimizer_path, optimizer_kind)?;
+        done = epochs;
+        history = previous;
         println!(
             "resuming {} from {} after epoch {done}",
             config.model,
@@ -104,6 +119,9 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         describe_optimizer(&config.optimizer),
         if threads == 1 { "" } else { "s" }
     );
+    if done >= config.epochs {
+        println!("already trained for {done} epochs; evaluating");
+    }
     let mut progress = Progress::new(config.epochs);
     while done < config.epochs {
         let options = FitOptions {
@@ -122,12 +140,18 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         .map_err(|e| e.to_string())?;
         history.extend(records);
         done += 1;
-        // A checkpoint per epoch: a run stopped at any point resumes from the last one.
-        state::state_dict(&exec)
+        // A checkpoint per epoch: a run stopped at any point resumes from the
+        // last one. Both files carry the epoch count, so a run killed
+        // between the two renames is recognized.
+        let mut optimizer = state::optimizer_dict(&exec, done);
+        optimizer.set_metadata("optimizer", optimizer_kind);
+        optimizer.set_metadata(
+            "history",
+            serde_json::to_string(&history).expect("records serialize"),
+        );
+        optimizer.save(&optimizer_path).map_err(|e| e.to_string())?;
+        model_checkpoint(&exec, done, &config, &args.data)
             .save(&model_path)
-            .map_err(|e| e.to_string())?;
-        state::optimizer_dict(&exec, done)
-            .save(&optimizer_path)
             .map_err(|e| e.to_string())?;
     }
 
@@ -152,10 +176,6 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         report: evaluation.confusion.report(class_names.as_deref()),
         history: &history,
     };
-    // The checkpoint may not exist yet when resuming a finished run.
-    state::state_dict(&exec)
-        .save(&model_path)
-        .map_err(|e| e.to_string())?;
     let mut written = vec![model_path, optimizer_path];
     written.extend(report::write(
         &args.out,
@@ -188,16 +208,68 @@ fn describe_optimizer(optimizer: &nnspec_dsl::ir::Optimizer) -> String {
     }
 }
 
-/// The epoch records of the run being resumed, from its metrics.json.
-fn previous_history(path: &std::path::Path, epochs: usize) -> Vec<EpochRecord> {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return Vec::new();
-    };
-    let value: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-    let mut history: Vec<EpochRecord> = value
+/// `model.safetensors`: the `state_dict`, and in its metadata what
+/// `dslc eval` needs to find the same test split.
+fn model_checkpoint(
+    exec: &Executor,
+    epochs: usize,
+    config: &nnspec_dsl::ir::TrainConfig,
+    data: &DataSource,
+) -> nnspec_runtime::checkpoint::Checkpoint {
+    let mut checkpoint = state::state_dict(exec);
+    checkpoint.set_metadata("epochs", epochs.to_string());
+    checkpoint.set_metadata("seed", config.seed.to_string());
+    checkpoint.set_metadata("data", data.to_string());
+    checkpoint
+}
+
+fn optimizer_kind(optimizer: &nnspec_dsl::ir::Optimizer) -> &'static str {
+    match optimizer {
+        nnspec_dsl::ir::Optimizer::Sgd { momentum, .. } if *momentum != 0.0 => "sgd with momentum",
+        nnspec_dsl::ir::Optimizer::Sgd { .. } => "sgd",
+        nnspec_dsl::ir::Optimizer::Adam { .. } => "adam",
+        nnspec_dsl::ir::Optimizer::AdamW { .. } => "adamw",
+    }
+}
+
+/// Loads the run checkpointed in `--out`: weights, optimizer state, the
+/// epochs done and their records.
+fn resume(
+    exec: &mut Executor,
+    model_path: &std::path::Path,
+    optimizer_path: &std::path::Path,
+    optimizer_kind: &str,
+) -> Result<(usize, Vec<EpochRecord>), String> {
+    session::load_weights(exec, model_path)?;
+    let optimizer = session::read_checkpoint(optimizer_path)?;
+    let saved_kind = optimizer
+        .metadata()
+        .get("optimizer")
+        .map(String::as_str)
+        .unwrap_or("unknown");
+    if saved_kind != optimizer_kind {
+        return Err(format!(
+            "{} holds the state of {saved_kind}, but the train block now says {optimizer_kind}; resume with the same optimizer, or train afresh in another --out",
+            optimizer_path.display()
+        ));
+    }
+    let epochs = state::load_optimizer_dict(exec, &optimizer).map_err(|e| e.to_string())?;
+    let model_epochs = session::read_checkpoint(model_path)?
+        .metadata()
+        .get("epochs")
+        .cloned();
+    if model_epochs.as_deref() != Some(epochs.to_string().as_str()) {
+        return Err(format!(
+            "{} and {} are from different epochs ({} and {epochs}): the run stopped while saving them; train afresh",
+            model_path.display(),
+            optimizer_path.display(),
+            model_epochs.unwrap_or_else(|| "unknown".into())
+        ));
+    }
+    let history = optimizer
+        .metadata()
         .get("history")
-        .and_then(|h| serde_json::from_value(h.clone()).ok())
+        .and_then(|h| serde_json::from_str::<Vec<EpochRecord>>(h).ok())
         .unwrap_or_default();
-    history.truncate(epochs);
-    history
+    Ok((epochs, history))
 }

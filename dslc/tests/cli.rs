@@ -360,3 +360,160 @@ fn train_on_idx_files() {
         "two epochs on 5000 Fashion-MNIST images: {accuracy}"
     );
 }
+
+/// `eval` scores on the split `train` held out, whatever seed training used.
+#[test]
+fn eval_uses_the_training_seed_and_data() {
+    let dir = scratch("eval-seed");
+    let out = dslc(&[
+        "train",
+        "examples/digits_mlp.nn",
+        "--seed",
+        "5",
+        "--epochs",
+        "3",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let weights = dir.join("model.safetensors");
+    let eval_dir = dir.join("eval");
+    let out = dslc(&[
+        "eval",
+        "examples/digits_mlp.nn",
+        "--weights",
+        weights.to_str().unwrap(),
+        "--out",
+        eval_dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        metrics(&eval_dir)["confusion_matrix"],
+        metrics(&dir)["confusion_matrix"]
+    );
+    let out = dslc(&[
+        "eval",
+        "examples/digits_mlp.nn",
+        "--weights",
+        weights.to_str().unwrap(),
+        "--seed",
+        "6",
+        "--out",
+        eval_dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    assert!(
+        text(&out.stderr).contains("was trained with --seed 5"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// With dropout, a resumed run draws the same masks as an uninterrupted one.
+#[test]
+fn resume_is_exact_with_dropout() {
+    let dir = scratch("resume-dropout");
+    let model = dir.join("drop.nn");
+    std::fs::write(
+        &model,
+        "model Drop {\n    input x: f32[64];\n    output y = x -> dense(32) -> relu -> dropout(0.3) -> dense(10);\n}\n\ntrain Drop {\n    loss: cross_entropy,\n    optimizer: adam(lr: 0.01),\n    batch: 50,\n    epochs: 3,\n}\n",
+    )
+    .unwrap();
+    let (straight, split) = (dir.join("straight"), dir.join("split"));
+    let run = |out: &Path, epochs: &str, resume: bool| {
+        let mut args = vec![
+            "train",
+            model.to_str().unwrap(),
+            "--epochs",
+            epochs,
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        if resume {
+            args.push("--resume");
+        }
+        let result = dslc(&args);
+        assert!(result.status.success(), "{}", text(&result.stderr));
+    };
+    run(&straight, "3", false);
+    run(&split, "1", false);
+    run(&split, "3", true);
+    assert_eq!(
+        std::fs::read(straight.join("model.safetensors")).unwrap(),
+        std::fs::read(split.join("model.safetensors")).unwrap()
+    );
+}
+
+#[test]
+fn edge_cases_of_the_data_and_the_batch() {
+    let dir = scratch("edges");
+    let write = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    // Batch normalization on a batch of one sample: refused before training.
+    let bn = write(
+        "bn.nn",
+        "model Bn {\n    input x: f32[64];\n    output y = x -> dense(16) -> batchnorm -> relu -> dense(10);\n}\n\ntrain Bn {\n    loss: cross_entropy,\n    optimizer: sgd(lr: 0.1),\n    batch: 4,\n    epochs: 1,\n}\n",
+    );
+    let out = dslc(&[
+        "train",
+        bn.to_str().unwrap(),
+        "--out",
+        dir.join("bn").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("batch normalization `batchnorm_1`") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+    // A batch far larger than the data trains in one batch per epoch.
+    let out = dslc(&[
+        "train",
+        "examples/digits_mlp.nn",
+        "--batch",
+        "1000000",
+        "--epochs",
+        "1",
+        "--out",
+        dir.join("big").to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // More classes than the data names: the report numbers the extra ones.
+    let wide = write(
+        "wide.nn",
+        "model Wide {\n    input x: f32[64];\n    output y = x -> dense(12);\n}\n\ntrain Wide {\n    loss: cross_entropy,\n    optimizer: sgd(lr: 0.1),\n    batch: 32,\n    epochs: 1,\n}\n",
+    );
+    let data = root().join("runtime/tests/data/iris.csv");
+    let iris = write(
+        "iris.nn",
+        "model Iris {\n    input x: f32[4];\n    output y = x -> dense(8) -> relu -> dense(5);\n}\n\ntrain Iris {\n    loss: cross_entropy,\n    optimizer: adam(lr: 0.05),\n    batch: 16,\n    epochs: 20,\n}\n",
+    );
+    let out = dslc(&[
+        "train",
+        wide.to_str().unwrap(),
+        "--out",
+        dir.join("wide").to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = dslc(&[
+        "train",
+        iris.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        dir.join("iris").to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("virginica"),
+        "{}",
+        text(&out.stdout)
+    );
+    // check goes on past an unreadable file.
+    let out = dslc(&["check", "no/such.nn", "examples/lenet.nn"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stdout).contains("Model: LeNet"));
+}

@@ -14,6 +14,23 @@ use crate::parallel::Parallel;
 use crate::plan::*;
 use crate::rng::Rng;
 
+/// Why an executor cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error(
+        "the buffers of model `{model}` for batches of {capacity} samples do not fit in memory; use a smaller batch"
+    )]
+    TooLarge { model: String, capacity: usize },
+}
+
+/// `len` zeros, or `None` if the memory is not there (instead of aborting).
+fn zeroed<T: Clone + Default>(len: usize) -> Option<Vec<T>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(len).ok()?;
+    v.resize(len, T::default());
+    Some(v)
+}
+
 /// What one training step measured.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct StepStats {
@@ -51,30 +68,36 @@ pub struct Executor {
 impl Executor {
     /// An executor for batches of up to `capacity` samples on `threads`
     /// threads. Parameters start at zero: call [`Executor::init_params`] or
-    /// load them.
-    pub fn new(plan: Plan, capacity: usize, threads: usize) -> Self {
+    /// load them. Fails, rather than aborting, when the buffers for
+    /// `capacity` samples do not fit in memory.
+    pub fn new(plan: Plan, capacity: usize, threads: usize) -> Result<Self, ExecError> {
         let capacity = capacity.max(1);
+        let too_large = || ExecError::TooLarge {
+            model: plan.model.clone(),
+            capacity,
+        };
         let mut start = vec![0; plan.buffers.len()];
         let (mut f32_len, mut u32_len) = (0usize, 0usize);
         for (i, buffer) in plan.buffers.iter().enumerate() {
             if buffer.alias_of.is_some() {
                 continue;
             }
-            let len = size_for(buffer.size, capacity);
-            match buffer.ty {
-                BufferType::F32 => {
-                    start[i] = f32_len;
-                    f32_len += len;
-                }
-                BufferType::U32 => {
-                    start[i] = u32_len;
-                    u32_len += len;
-                }
-            }
+            let len = match buffer.size {
+                Size::PerSample(n) => n.checked_mul(capacity).ok_or_else(too_large)?,
+                Size::Fixed(n) => n,
+            };
+            let total = match buffer.ty {
+                BufferType::F32 => &mut f32_len,
+                BufferType::U32 => &mut u32_len,
+            };
+            start[i] = *total;
+            *total = total.checked_add(len).ok_or_else(too_large)?;
         }
         for i in 0..plan.buffers.len() {
             start[i] = start[plan.root(BufferId(i as u32)).index()];
         }
+        let arena = zeroed(f32_len).ok_or_else(too_large)?;
+        let indices = zeroed(u32_len).ok_or_else(too_large)?;
         let mut param_offset = Vec::with_capacity(plan.params.len());
         let (mut values_len, mut counters_len) = (0usize, 0usize);
         for param in &plan.params {
@@ -105,11 +128,11 @@ impl Executor {
         let optimizer = plan
             .optimizer
             .map(|o| OptimizerState::new(o, values_len, plan.params.len()));
-        Executor {
+        Ok(Executor {
             capacity,
             start,
-            arena: vec![0.0; f32_len],
-            indices: vec![0; u32_len],
+            arena,
+            indices,
             param_offset,
             values: vec![0.0; values_len],
             grads: vec![0.0; values_len],
@@ -123,7 +146,7 @@ impl Executor {
             targets: Vec::new(),
             dropout_rng: Rng::new(0),
             plan,
-        }
+        })
     }
 
     pub fn plan(&self) -> &Plan {
@@ -163,7 +186,8 @@ impl Executor {
         self.dropout_rng = Rng::new(seed ^ 0xD0D0_D0D0_D0D0_D0D0);
     }
 
-    /// Restarts the dropout stream (so a resumed run can draw the same masks).
+    /// Restarts the dropout stream (each epoch of training restarts it from
+    /// the seed and the epoch, so a resumed run draws the same masks).
     pub fn seed_dropout(&mut self, seed: u64) {
         self.dropout_rng = Rng::new(seed ^ 0xD0D0_D0D0_D0D0_D0D0);
     }

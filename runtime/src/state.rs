@@ -12,7 +12,11 @@ pub enum StateError {
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
     #[error("checkpoint {file}: tensor {name:?} holds a non-finite value at element {index}")]
-    NotFinite { file: String, name: String, index: usize },
+    NotFinite {
+        file: String,
+        name: String,
+        index: usize,
+    },
     #[error("checkpoint {file}: {problem}")]
     Invalid { file: String, problem: String },
 }
@@ -23,7 +27,9 @@ pub fn state_dict(exec: &Executor) -> Checkpoint {
     for (i, param) in exec.plan().params.iter().enumerate() {
         let id = ParamId(i as u32);
         let result = match param.kind {
-            ParamKind::Counter => checkpoint.insert_i64(&param.name, &param.shape, exec.counter(id)),
+            ParamKind::Counter => {
+                checkpoint.insert_i64(&param.name, &param.shape, exec.counter(id))
+            }
             ParamKind::Trainable | ParamKind::State => {
                 checkpoint.insert_f32(&param.name, &param.shape, exec.param(id))
             }
@@ -96,14 +102,22 @@ pub fn optimizer_dict(exec: &Executor, epochs: usize) -> Checkpoint {
         let range = exec.param_offsets()[i]..exec.param_offsets()[i] + param.len();
         let insert = |c: &mut Checkpoint, suffix: &str, data: &[f32]| {
             if !data.is_empty() {
-                c.insert_f32(format!("{}.{suffix}", param.name), &param.shape, &data[range.clone()])
-                    .expect("unique names");
+                c.insert_f32(
+                    format!("{}.{suffix}", param.name),
+                    &param.shape,
+                    &data[range.clone()],
+                )
+                .expect("unique names");
             }
         };
         insert(&mut checkpoint, first_name, first);
         insert(&mut checkpoint, second_name, second);
         checkpoint
-            .insert_i64(format!("{}.step", param.name), &[], &[state.steps(i) as i64])
+            .insert_i64(
+                format!("{}.step", param.name),
+                &[],
+                &[state.steps(i) as i64],
+            )
             .expect("unique names");
     }
     checkpoint
@@ -111,7 +125,10 @@ pub fn optimizer_dict(exec: &Executor, epochs: usize) -> Checkpoint {
 
 /// Restores optimizer state saved by [`optimizer_dict`]; returns the
 /// number of epochs it records.
-pub fn load_optimizer_dict(exec: &mut Executor, checkpoint: &Checkpoint) -> Result<usize, StateError> {
+pub fn load_optimizer_dict(
+    exec: &mut Executor,
+    checkpoint: &Checkpoint,
+) -> Result<usize, StateError> {
     let epochs = checkpoint
         .metadata()
         .get("epochs")
@@ -138,10 +155,14 @@ pub fn load_optimizer_dict(exec: &mut Executor, checkpoint: &Checkpoint) -> Resu
         }
         let range = offsets[i]..offsets[i] + param.len();
         if !first.is_empty() {
-            first[range.clone()].copy_from_slice(checkpoint.f32(&format!("{}.{first_name}", param.name), &param.shape)?);
+            first[range.clone()].copy_from_slice(
+                checkpoint.f32(&format!("{}.{first_name}", param.name), &param.shape)?,
+            );
         }
         if !second.is_empty() {
-            second[range].copy_from_slice(checkpoint.f32(&format!("{}.{second_name}", param.name), &param.shape)?);
+            second[range].copy_from_slice(
+                checkpoint.f32(&format!("{}.{second_name}", param.name), &param.shape)?,
+            );
         }
         let step = checkpoint.i64(&format!("{}.step", param.name), &[])?[0];
         steps[i] = step.max(0) as u64;

@@ -55,6 +55,14 @@ pub enum TrainError {
     },
     #[error("{0} is empty")]
     Empty(String),
+    #[error(
+        "batch normalization `{layer}` needs more than one value per channel in training, but a batch of {batch} gives it {batch}; use a batch size that does not leave a last batch of one sample (the training set has {samples})"
+    )]
+    BatchNormSingleValue {
+        layer: String,
+        batch: usize,
+        samples: usize,
+    },
 }
 
 /// Told about progress, for progress bars and logs.
@@ -112,11 +120,13 @@ pub fn fit(
         check_fits(exec, test)?;
     }
     let batch = options.batch.clamp(1, exec.capacity());
+    check_batch_norm(exec, train.len(), batch)?;
     let mut order = Vec::with_capacity(train.len());
     let mut records = Vec::with_capacity(options.epochs);
     for epoch in options.start_epoch + 1..=options.start_epoch + options.epochs {
         let mut rng = epoch_rng(options.seed, epoch);
         refill_permutation(&mut order, train.len(), &mut rng);
+        exec.seed_dropout(rng.next_u64());
         let batches = train.len().div_ceil(batch);
         observer.epoch_started(epoch, batches);
         let started = Instant::now();
@@ -150,6 +160,32 @@ pub fn fit(
         records.push(record);
     }
     Ok(records)
+}
+
+/// PyTorch refuses to normalize a single value per channel in training
+/// (its variance is undefined): catch the batch sizes that would, before
+/// training starts, instead of failing in the middle of an epoch.
+fn check_batch_norm(exec: &Executor, samples: usize, batch: usize) -> Result<(), TrainError> {
+    let last = samples % batch;
+    let sizes = [Some(batch.min(samples)), (last != 0).then_some(last)];
+    for step in &exec.plan().forward {
+        if let crate::plan::Step::BatchNorm {
+            spatial, weight, ..
+        } = step
+        {
+            for size in sizes.into_iter().flatten() {
+                if size * spatial <= 1 {
+                    let name = &exec.plan().param(*weight).name;
+                    return Err(TrainError::BatchNormSingleValue {
+                        layer: name.trim_end_matches(".weight").to_string(),
+                        batch: size,
+                        samples,
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The shuffling stream of one epoch: a function of the seed and the epoch only.

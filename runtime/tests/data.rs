@@ -1002,10 +1002,9 @@ fn normalization_validation() {
 }
 
 /// The full Fashion-MNIST (Debian's dataset-fashion-mnist package), when
-/// installed: checks the numbers and prints the load time.
-/// `cargo test --release -p nnspec-runtime --test data -- --ignored --nocapture`
+/// installed (`.ci/run` installs it): checks the numbers and prints the
+/// load time (`cargo test --release -p nnspec-runtime --test data -- full --nocapture`).
 #[test]
-#[ignore = "needs /usr/share/datasets/fashion-mnist; prints the load time"]
 fn full_fashion_mnist_load_time() {
     let dir = Path::new("/usr/share/datasets/fashion-mnist");
     if !dir.is_dir() {
