@@ -398,9 +398,11 @@ impl ConfusionMatrix {
             .to_string()
             .len()
             .max((self.classes.saturating_sub(1)).to_string().len());
+        // Rows carry the number (the header's key) and the name, unless the
+        // name is the number itself.
         let row_name = |c: usize| match class_names.and_then(|n| n.get(c)) {
-            Some(name) => format!("{c} {name}"),
-            None => c.to_string(),
+            Some(name) if *name != c.to_string() => format!("{c} {name}"),
+            _ => c.to_string(),
         };
         let row_w = (0..self.classes)
             .map(|c| row_name(c).chars().count())
