@@ -7,7 +7,7 @@ use nnspec_runtime::exec::Executor;
 use nnspec_runtime::train;
 
 use crate::report::{self, Metrics};
-use crate::session::{self, DataSource};
+use crate::session::{self, DataSource, Scaling};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -22,6 +22,9 @@ pub struct Args {
     data: Option<DataSource>,
     #[arg(long)]
     model: Option<String>,
+    /// Input scaling (default: the one the checkpoint was trained with)
+    #[arg(long, value_enum)]
+    normalize: Option<Scaling>,
     /// Seed of the train/test split for data sets without a test set
     /// (default: the one the checkpoint was trained with)
     #[arg(long)]
@@ -65,7 +68,15 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
     };
     let threads = session::threads(args.threads.map(|t| t as usize));
     let plan = nnspec_codegen::lower_training(&job.model, &job.config);
-    let split = session::load_data(&data, seed, &plan.input_shapes[0].clone())?;
+    let trained_scaling = checkpoint
+        .metadata()
+        .get("normalize")
+        .and_then(|s| s.parse::<Scaling>().ok());
+    let scaling = args
+        .normalize
+        .or(trained_scaling)
+        .unwrap_or_else(|| Scaling::default_for(&data));
+    let split = session::load_data(&data, seed, &plan.input_shapes[0].clone(), scaling)?;
     let class_names = session::class_names(&split.test, &plan);
     let capacity = (args.batch as usize).min(split.test.len()).max(1);
     let mut exec = Executor::new(plan, capacity, threads).map_err(|e| e.to_string())?;

@@ -103,25 +103,89 @@ impl std::fmt::Display for DataSource {
 /// The share of a data set without its own test split that is held out.
 pub const TEST_FRACTION: f64 = 0.2;
 
+/// How input values are scaled (`--normalize`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scaling {
+    /// The PyTorch tutorial's `(x / max - 0.5) / 0.5`: values in [-1, 1]
+    Tutorial,
+    /// `x / max`: values in [0, 1]
+    Unit,
+    /// Values as stored
+    None,
+}
+
+impl std::fmt::Display for Scaling {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Scaling::Tutorial => "tutorial",
+            Scaling::Unit => "unit",
+            Scaling::None => "none",
+        })
+    }
+}
+
+impl std::str::FromStr for Scaling {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        <Scaling as clap::ValueEnum>::from_str(s, false)
+    }
+}
+
+impl Scaling {
+    /// The default for a source: the tutorial's for images and the digits,
+    /// values as stored for CSV files.
+    pub fn default_for(source: &DataSource) -> Scaling {
+        match source {
+            DataSource::Path(path) if path.is_file() => Scaling::None,
+            _ => Scaling::Tutorial,
+        }
+    }
+
+    /// The normalization for values in `[0, max]`.
+    fn normalization(self, max: f32) -> Normalization {
+        match self {
+            Scaling::Tutorial => Normalization::symmetric(max),
+            Scaling::Unit => Normalization::Scale { max },
+            Scaling::None => Normalization::None,
+        }
+    }
+}
+
 /// Loads the data and shapes the samples like the model's input.
 ///
-/// IDX pixels are normalized as the tutorial does, `(x/255 - 0.5)/0.5`;
-/// the digits likewise from their 0..16 range; CSV values are used as
-/// stored. A directory whose name contains "fashion" gets Fashion-MNIST's
-/// class names.
-pub fn load_data(source: &DataSource, seed: u64, input_shape: &[usize]) -> Result<Split, String> {
+/// `scaling` maps values from `[0, max]`, where `max` is 255 for IDX pixels,
+/// 16 for the digits, and the largest value of the file for CSV data. A
+/// directory whose name contains "fashion" gets Fashion-MNIST's class names.
+pub fn load_data(
+    source: &DataSource,
+    seed: u64,
+    input_shape: &[usize],
+    scaling: Scaling,
+) -> Result<Split, String> {
     let mut split = match source {
         DataSource::Digits => {
-            let digits = data::digits::digits();
+            let digits = data::digits::digits_with(&scaling.normalization(16.0))
+                .map_err(|e| e.to_string())?;
             data::train_test_split(&digits, TEST_FRACTION, seed).map_err(|e| e.to_string())?
         }
         DataSource::Path(path) if path.is_dir() => {
             let fashion = path.to_string_lossy().to_lowercase().contains("fashion");
             let names = fashion.then(idx::fashion_mnist_class_names);
-            idx::load_dir(path, &Normalization::U8_PIXELS, names).map_err(|e| e.to_string())?
+            idx::load_dir(path, &scaling.normalization(255.0), names).map_err(|e| e.to_string())?
         }
         DataSource::Path(path) if path.is_file() => {
-            let all = data::csv::load_csv(path, &Normalization::None).map_err(|e| e.to_string())?;
+            let mut all =
+                data::csv::load_csv(path, &Normalization::None).map_err(|e| e.to_string())?;
+            let max = all.features.iter().fold(0.0f32, |m, &v| m.max(v.abs()));
+            if scaling != Scaling::None {
+                if max == 0.0 {
+                    return Err(format!(
+                        "data {}: every value is 0; nothing to scale (use --normalize none)",
+                        path.display()
+                    ));
+                }
+                scaling.normalization(max).apply_slice(&mut all.features);
+            }
             data::train_test_split(&all, TEST_FRACTION, seed).map_err(|e| e.to_string())?
         }
         DataSource::Path(path) => {

@@ -12,7 +12,7 @@ use nnspec_runtime::train::{self, FitOptions};
 
 use crate::progress::Progress;
 use crate::report::{self, Metrics};
-use crate::session::{self, DataSource};
+use crate::session::{self, DataSource, Scaling};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -33,6 +33,9 @@ pub struct Args {
     /// Learning rate (default: the optimizer's in the train block)
     #[arg(long, value_parser = crate::positive_float, allow_negative_numbers = true)]
     lr: Option<f64>,
+    /// Input scaling (default: tutorial for images and the digits, none for CSV)
+    #[arg(long, value_enum)]
+    normalize: Option<Scaling>,
     /// Seed for initialization, shuffling, dropout and the train/test split
     #[arg(long)]
     seed: Option<u64>,
@@ -66,7 +69,10 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
     let threads = session::threads(args.threads.map(|t| t as usize));
     let plan = nnspec_codegen::lower_training(&job.model, &config);
     let input_shape = plan.input_shapes[0].clone();
-    let split = session::load_data(&args.data, config.seed, &input_shape)?;
+    let scaling = args
+        .normalize
+        .unwrap_or_else(|| Scaling::default_for(&args.data));
+    let split = session::load_data(&args.data, config.seed, &input_shape, scaling)?;
     let class_names = session::class_names(&split.train, &plan);
 
     // No batch larger than the data: a huge `batch:` must not allocate for nothing.
@@ -150,7 +156,7 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
             serde_json::to_string(&history).expect("records serialize"),
         );
         optimizer.save(&optimizer_path).map_err(|e| e.to_string())?;
-        model_checkpoint(&exec, done, &config, &args.data)
+        model_checkpoint(&exec, done, &config, &args.data, scaling)
             .save(&model_path)
             .map_err(|e| e.to_string())?;
     }
@@ -215,11 +221,13 @@ fn model_checkpoint(
     epochs: usize,
     config: &nnspec_dsl::ir::TrainConfig,
     data: &DataSource,
+    scaling: Scaling,
 ) -> nnspec_runtime::checkpoint::Checkpoint {
     let mut checkpoint = state::state_dict(exec);
     checkpoint.set_metadata("epochs", epochs.to_string());
     checkpoint.set_metadata("seed", config.seed.to_string());
     checkpoint.set_metadata("data", data.to_string());
+    checkpoint.set_metadata("normalize", scaling.to_string());
     checkpoint
 }
 

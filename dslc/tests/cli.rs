@@ -517,3 +517,58 @@ fn edge_cases_of_the_data_and_the_batch() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stdout).contains("Model: LeNet"));
 }
+
+/// `--normalize` changes the inputs; eval scales as training did.
+#[test]
+fn normalization_is_chosen_and_remembered() {
+    let dir = scratch("normalize");
+    let unit = dir.join("unit");
+    let out = dslc(&[
+        "train",
+        "examples/digits_mlp.nn",
+        "--normalize",
+        "unit",
+        "--epochs",
+        "3",
+        "--out",
+        unit.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let tutorial = dir.join("tutorial");
+    let out = dslc(&[
+        "train",
+        "examples/digits_mlp.nn",
+        "--epochs",
+        "3",
+        "--out",
+        tutorial.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    assert_ne!(
+        metrics(&unit)["history"][0]["train_loss"],
+        metrics(&tutorial)["history"][0]["train_loss"]
+    );
+    let weights = unit.join("model.safetensors");
+    let out = dslc(&[
+        "eval",
+        "examples/digits_mlp.nn",
+        "--weights",
+        weights.to_str().unwrap(),
+        "--out",
+        unit.join("e").to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    // Same inputs, same weights; the loss differs only by how batches were summed.
+    let (a, b) = (
+        metrics(&unit.join("e"))["test_loss"].as_f64().unwrap(),
+        metrics(&unit)["test_loss"].as_f64().unwrap(),
+    );
+    assert!((a - b).abs() < 1e-9, "{a} vs {b}");
+    let out = dslc(&["train", "examples/digits_mlp.nn", "--normalize", "bogus"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("possible values"),
+        "{}",
+        text(&out.stderr)
+    );
+}
