@@ -367,7 +367,7 @@ impl Executor {
             }
             let offset = self.param_offset[i];
             let grad = &self.grads[offset..offset + param.len()];
-            optimizer.step(i, offset, &mut self.values, grad);
+            optimizer.step(i, offset, &mut self.values, grad, &self.par);
         }
     }
 

@@ -6,6 +6,7 @@
 //! per parameter, as PyTorch's `optimizer.state[p]`; a parameter that never
 //! receives a gradient is never touched, as PyTorch skips `p.grad is None`.
 
+use crate::parallel::{Parallel, split_range};
 use crate::plan::Optimizer;
 
 /// The optimizer's state for every parameter of a model.
@@ -79,81 +80,150 @@ impl OptimizerState {
     }
 
     /// One step for parameter number `param`, whose values are
-    /// `params[offset..offset + grad.len()]`, with gradient `grad`.
-    pub fn step(&mut self, param: usize, offset: usize, params: &mut [f32], grad: &[f32]) {
-        let range = offset..offset + grad.len();
-        let p = &mut params[range.clone()];
+    /// `params[offset..offset + grad.len()]`, with gradient `grad`. Large
+    /// parameters are updated in slices on the threads of `par` (every
+    /// element's arithmetic is the same either way).
+    pub fn step(
+        &mut self,
+        param: usize,
+        offset: usize,
+        params: &mut [f32],
+        grad: &[f32],
+        par: &Parallel,
+    ) {
         self.steps[param] += 1;
         let step = self.steps[param];
-        match self.optimizer {
-            Optimizer::Sgd {
+        let len = grad.len();
+        let range = offset..offset + len;
+        let optimizer = self.optimizer;
+        let p = &mut params[range.clone()];
+        let first = (!self.first.is_empty()).then(|| &mut self.first[range.clone()]);
+        let second = (!self.second.is_empty()).then(|| &mut self.second[range]);
+        // Below this a parallel call costs about what it saves.
+        const MIN_PARALLEL: usize = 32 * 1024;
+        if par.threads() == 1 || len < MIN_PARALLEL {
+            update(optimizer, step, p, grad, first, second);
+            return;
+        }
+        let p = SharedMut(p.as_mut_ptr());
+        let first = first.map(|f| SharedMut(f.as_mut_ptr()));
+        let second = second.map(|s| SharedMut(s.as_mut_ptr()));
+        let threads = par.threads();
+        par.for_each_thread(&|t| {
+            let r = split_range(len, threads, t);
+            // SAFETY: `split_range` gives each thread a disjoint part of
+            // `0..len`, and each pointer addresses `len` elements (slices
+            // of `params`, `first` and `second` borrowed for this call).
+            let (p, first, second) = unsafe {
+                (
+                    std::slice::from_raw_parts_mut(p.at(r.start), r.len()),
+                    first.map(|f| std::slice::from_raw_parts_mut(f.at(r.start), r.len())),
+                    second.map(|s| std::slice::from_raw_parts_mut(s.at(r.start), r.len())),
+                )
+            };
+            update(optimizer, step, p, &grad[r], first, second);
+        });
+    }
+}
+
+/// A pointer handed to the threads of one parallel update, each of which
+/// touches a disjoint range behind it.
+#[derive(Clone, Copy)]
+struct SharedMut(*mut f32);
+
+impl SharedMut {
+    /// Through a method, so closures capture the whole (Sync) wrapper
+    /// rather than the raw pointer field.
+    fn at(self, offset: usize) -> *mut f32 {
+        // SAFETY: callers stay within the slice the pointer came from.
+        unsafe { self.0.add(offset) }
+    }
+}
+
+// SAFETY: only used by `OptimizerState::step`, whose threads write
+// disjoint ranges and finish before the borrow it was made from ends.
+unsafe impl Send for SharedMut {}
+unsafe impl Sync for SharedMut {}
+
+/// The update rule of `optimizer` on one slice of a parameter.
+fn update(
+    optimizer: Optimizer,
+    step: u64,
+    p: &mut [f32],
+    grad: &[f32],
+    first: Option<&mut [f32]>,
+    second: Option<&mut [f32]>,
+) {
+    match optimizer {
+        Optimizer::Sgd {
+            lr,
+            momentum,
+            dampening,
+            nesterov,
+            weight_decay,
+        } => {
+            let buf = if momentum != 0.0 { first } else { None };
+            sgd(
+                p,
+                grad,
+                buf,
+                step == 1,
                 lr,
                 momentum,
                 dampening,
                 nesterov,
                 weight_decay,
-            } => {
-                let buf = if momentum != 0.0 {
-                    Some(&mut self.first[range])
-                } else {
-                    None
-                };
-                sgd(
-                    p,
-                    grad,
-                    buf,
-                    step == 1,
-                    lr,
-                    momentum,
-                    dampening,
-                    nesterov,
-                    weight_decay,
-                );
-            }
-            Optimizer::Adam {
+            );
+        }
+        Optimizer::Adam {
+            lr,
+            beta1,
+            beta2,
+            eps,
+            weight_decay,
+        } => {
+            let (m, v) = (
+                first.expect("adam keeps exp_avg"),
+                second.expect("adam keeps exp_avg_sq"),
+            );
+            adam(
+                p,
+                grad,
+                m,
+                v,
+                step,
                 lr,
                 beta1,
                 beta2,
                 eps,
                 weight_decay,
-            } => {
-                let (m, v) = (&mut self.first[range.clone()], &mut self.second[range]);
-                adam(
-                    p,
-                    grad,
-                    m,
-                    v,
-                    step,
-                    lr,
-                    beta1,
-                    beta2,
-                    eps,
-                    weight_decay,
-                    false,
-                );
-            }
-            Optimizer::AdamW {
+                false,
+            );
+        }
+        Optimizer::AdamW {
+            lr,
+            beta1,
+            beta2,
+            eps,
+            weight_decay,
+        } => {
+            let (m, v) = (
+                first.expect("adamw keeps exp_avg"),
+                second.expect("adamw keeps exp_avg_sq"),
+            );
+            adam(
+                p,
+                grad,
+                m,
+                v,
+                step,
                 lr,
                 beta1,
                 beta2,
                 eps,
                 weight_decay,
-            } => {
-                let (m, v) = (&mut self.first[range.clone()], &mut self.second[range]);
-                adam(
-                    p,
-                    grad,
-                    m,
-                    v,
-                    step,
-                    lr,
-                    beta1,
-                    beta2,
-                    eps,
-                    weight_decay,
-                    true,
-                );
-            }
+                true,
+            );
         }
     }
 }
@@ -261,7 +331,7 @@ mod tests {
         let mut params = vec![1.0f32, -2.0, 0.5];
         let mut state = OptimizerState::new(optimizer, 3, 1);
         for (grad, want) in GRADS.iter().zip(expected) {
-            state.step(0, 0, &mut params, grad);
+            state.step(0, 0, &mut params, grad, &Parallel::single());
             for (got, want) in params.iter().zip(want) {
                 assert!(
                     (got - want).abs() <= 2e-7 * want.abs().max(1.0),
@@ -397,6 +467,37 @@ mod tests {
         );
     }
 
+    /// The threaded update gives the same numbers as the serial one.
+    #[test]
+    fn parallel_update_matches_serial() {
+        let len = 100_003;
+        let grad: Vec<f32> = (0..len).map(|i| ((i % 97) as f32 - 48.0) * 1e-3).collect();
+        for optimizer in [
+            sgd(0.1, 0.9, 0.1, true, 0.01),
+            Optimizer::AdamW {
+                lr: 0.01,
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+                weight_decay: 0.01,
+            },
+        ] {
+            let run = |par: &Parallel| {
+                let mut params: Vec<f32> = (0..len).map(|i| (i % 13) as f32 * 0.1).collect();
+                let mut state = OptimizerState::new(optimizer, len, 1);
+                for _ in 0..3 {
+                    state.step(0, 0, &mut params, &grad, par);
+                }
+                params
+            };
+            assert_eq!(
+                run(&Parallel::single()),
+                run(&Parallel::new(2)),
+                "{optimizer:?}"
+            );
+        }
+    }
+
     #[test]
     fn parameters_keep_their_own_state() {
         let sgd = sgd(0.1, 0.9, 0.0, false, 0.0);
@@ -404,9 +505,10 @@ mod tests {
         let mut state = OptimizerState::new(sgd, 2, 2);
         // Parameter 0 steps twice, parameter 1 once: its first step must
         // initialize its momentum buffer, not blend into a stale one.
-        state.step(0, 0, &mut params, &[1.0]);
-        state.step(0, 0, &mut params, &[1.0]);
-        state.step(1, 1, &mut params, &[1.0]);
+        let par = Parallel::single();
+        state.step(0, 0, &mut params, &[1.0], &par);
+        state.step(0, 0, &mut params, &[1.0], &par);
+        state.step(1, 1, &mut params, &[1.0], &par);
         assert!((params[0] - (1.0 - 0.1 - 0.19)).abs() < 1e-6);
         assert!((params[1] - 0.9).abs() < 1e-6);
         assert_eq!((state.steps(0), state.steps(1)), (2, 1));

@@ -146,6 +146,15 @@ pub fn exp(x: f32) -> f32 {
     if underflow { 0.0 } else { e * scale }
 }
 
+multiversion! {
+    /// `x = e^x` for every element, vectorized (see [`exp`]).
+    pub fn exp_in_place(x: &mut [f32]) {
+        for x in x.iter_mut() {
+            *x = exp(*x);
+        }
+    }
+}
+
 /// [`axpy`] split over the threads of `par` when `y` is long enough to pay
 /// for the hand-over (an SGD step over a whole model's parameters).
 pub fn axpy_par(alpha: f32, x: &[f32], y: &mut [f32], par: &Parallel) {

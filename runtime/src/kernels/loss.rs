@@ -3,7 +3,7 @@
 //! Losses are returned as f64, summed in f64, so the value logged for a
 //! whole epoch does not depend on the batch size through rounding.
 
-use super::elementwise::exp;
+use super::elementwise::exp_in_place;
 
 /// Mean softmax cross-entropy of `logits [batch, classes]` against class
 /// indices `labels [batch]` (`nn.CrossEntropyLoss()`), via a stable
@@ -16,7 +16,7 @@ pub fn softmax_cross_entropy(
     labels: &[u32],
     batch: usize,
     classes: usize,
-    mut dlogits: Option<&mut [f32]>,
+    dlogits: Option<&mut [f32]>,
 ) -> f64 {
     assert!(
         logits.len() == batch * classes && labels.len() == batch,
@@ -34,28 +34,43 @@ pub fn softmax_cross_entropy(
     }
     assert!(classes > 0, "softmax_cross_entropy: no classes");
     let inv_batch = 1.0 / batch as f32;
-    let mut total = 0.0f64;
     let want_grad = dlogits.is_some();
     let mut scratch = Vec::new();
-    for (b, (row, &label)) in logits.chunks_exact(classes).zip(labels).enumerate() {
+    let e: &mut [f32] = match dlogits {
+        Some(d) => d,
+        None => {
+            scratch.resize(logits.len(), 0.0);
+            &mut scratch
+        }
+    };
+    // Shift each row by its maximum, then exponentiate the whole batch in
+    // one vectorized pass (rows of ten classes are too short to vectorize
+    // one at a time).
+    let mut maxima = Vec::with_capacity(batch);
+    for (row, e) in logits
+        .chunks_exact(classes)
+        .zip(e.chunks_exact_mut(classes))
+    {
+        let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        maxima.push(m);
+        for (e, &v) in e.iter_mut().zip(row) {
+            *e = v - m;
+        }
+    }
+    exp_in_place(e);
+    let mut total = 0.0f64;
+    for (((row, e), &label), &m) in logits
+        .chunks_exact(classes)
+        .zip(e.chunks_exact_mut(classes))
+        .zip(labels)
+        .zip(&maxima)
+    {
         let label = label as usize;
         assert!(
             label < classes,
             "label {label} out of range for {classes} classes"
         );
-        let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        // exp(x - m) in f32 (within 2 ulp), summed in f64; the
-        // exponentials are kept for the gradient.
-        let e: &mut [f32] = match dlogits.as_deref_mut() {
-            Some(d) => &mut d[b * classes..(b + 1) * classes],
-            None => {
-                scratch.resize(classes, 0.0);
-                &mut scratch
-            }
-        };
-        for (e, &v) in e.iter_mut().zip(row) {
-            *e = exp(v - m);
-        }
+        // exp(x - m) in f32 (within 2 ulp), summed in f64.
         let sum: f64 = e.iter().map(|&v| v as f64).sum();
         total += m as f64 + sum.ln() - row[label] as f64;
         if want_grad {
