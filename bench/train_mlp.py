@@ -7,6 +7,9 @@ on the same machine in the same run, alternating, `--rounds` times each.
 Prints both test accuracies, both training throughputs (median over the
 rounds), their ratio, and the fraction of the machine's FP32 peak nnspec
 reaches. Both time the training loop only (no data loading, no evaluation).
+The ratio is the median of the per-round ratios: each round runs the two
+back to back, so a slow spell of the (virtual) machine slows both sides of
+a round and cancels out of its ratio.
 
     python3 bench/train_mlp.py [--rounds 3] [--threads 2] [--data DIR]
 """
@@ -74,11 +77,14 @@ def main():
     print(f"{'':12} {'test accuracy':>14} {'samples/s':>12}")
     print(f"{'nnspec':12} {acc_ours:>14.4f} {speed_ours:>12,.0f}")
     print(f"{'pytorch':12} {acc_theirs:>14.4f} {speed_theirs:>12,.0f}")
-    print(f"throughput ratio nnspec/pytorch: {speed_ours / speed_theirs:.2f}x")
+    ratios = sorted(o["train_samples_per_s"] / t["train_samples_per_s"] for o, t in zip(ours, theirs))
+    ratio = statistics.median(ratios)
+    print(f"throughput ratio nnspec/pytorch: {ratio:.2f}x (median of the rounds' ratios; "
+          f"rounds {', '.join(f'{r:.2f}' for r in ratios)})")
     print(f"accuracy difference: {100 * (acc_ours - acc_theirs):+.2f} points")
     print(f"nnspec: {gflops:.0f} GFLOP/s = {100 * gflops / PEAK_GFLOPS:.0f}% of the measured {PEAK_GFLOPS:.0f} GFLOP/s FP32 peak "
           f"({100 * gflops / BRIEF_PEAK_GFLOPS:.0f}% of the brief's {BRIEF_PEAK_GFLOPS:.0f})")
-    print(json.dumps({"nnspec": ours, "pytorch": theirs, "ratio": speed_ours / speed_theirs}))
+    print(json.dumps({"nnspec": ours, "pytorch": theirs, "ratio": ratio, "round_ratios": ratios}))
 
 
 if __name__ == "__main__":
