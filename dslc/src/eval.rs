@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use nnspec_runtime::exec::Executor;
 use nnspec_runtime::train;
 
 use crate::report::{self, Metrics};
@@ -79,7 +78,7 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
     let split = session::load_data(&data, seed, &plan.input_shapes[0].clone(), scaling)?;
     let class_names = session::class_names(&split.test, &plan);
     let capacity = (args.batch as usize).min(split.test.len()).max(1);
-    let mut exec = Executor::new(plan, capacity, threads).map_err(|e| e.to_string())?;
+    let mut exec = session::executor(plan, capacity, threads)?;
     nnspec_runtime::state::load_state_dict(&mut exec, &checkpoint).map_err(|e| e.to_string())?;
     train::check_fits(&exec, &split.test).map_err(|e| e.to_string())?;
     let evaluation = train::evaluate(&mut exec, &split.test);

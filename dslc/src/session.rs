@@ -231,6 +231,40 @@ pub fn load_weights(exec: &mut Executor, path: &Path) -> Result<(), String> {
     nnspec_runtime::state::load_state_dict(exec, &checkpoint).map_err(|e| e.to_string())
 }
 
+/// Builds the executor, refusing a model whose memory would exceed what
+/// the machine has available (the kernel would kill the process instead
+/// of failing an allocation).
+pub fn executor(
+    plan: nnspec_runtime::plan::Plan,
+    capacity: usize,
+    threads: usize,
+) -> Result<Executor, String> {
+    let model = plan.model.clone();
+    let needed = Executor::memory_needed(&plan, capacity);
+    if let Some(available) = available_memory()
+        && needed.is_none_or(|n| n > available)
+    {
+        let gib = |b: usize| b as f64 / (1u64 << 30) as f64;
+        return Err(format!(
+            "model `{model}` with batches of {capacity} needs {} of memory for its parameters, gradients, optimizer state and buffers; {:.1} GiB are available",
+            needed.map_or("more than 2^64 bytes".to_string(), |n| format!(
+                "{:.1} GiB",
+                gib(n)
+            )),
+            gib(available)
+        ));
+    }
+    Executor::new(plan, capacity, threads).map_err(|e| e.to_string())
+}
+
+/// `MemAvailable` from /proc/meminfo, where there is one.
+fn available_memory() -> Option<usize> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
+}
+
 /// The threads to use: `--threads`, or every core.
 pub fn threads(flag: Option<usize>) -> usize {
     flag.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))

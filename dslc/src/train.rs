@@ -80,7 +80,7 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         .batch
         .min(split.train.len().max(split.test.len()))
         .max(1);
-    let mut exec = Executor::new(plan, capacity, threads).map_err(|e| e.to_string())?;
+    let mut exec = session::executor(plan, capacity, threads)?;
     exec.init_params(config.seed);
     train::check_fits(&exec, &split.train).map_err(|e| e.to_string())?;
     train::check_fits(&exec, &split.test).map_err(|e| e.to_string())?;

@@ -512,6 +512,23 @@ fn edge_cases_of_the_data_and_the_batch() {
         "{}",
         text(&out.stdout)
     );
+    // A model too big for the machine is refused before anything is allocated.
+    let huge = write(
+        "huge.nn",
+        "model Huge {\n    input x: f32[64];\n    output y = x -> dense(65536) -> dense(65536) -> dense(10);\n}\n\ntrain Huge {\n    loss: cross_entropy,\n    optimizer: adam,\n}\n",
+    );
+    let out = dslc(&[
+        "train",
+        huge.to_str().unwrap(),
+        "--out",
+        dir.join("huge").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("GiB are available"),
+        "{}",
+        text(&out.stderr)
+    );
     // check goes on past an unreadable file.
     let out = dslc(&["check", "no/such.nn", "examples/lenet.nn"]);
     assert_eq!(out.status.code(), Some(1));

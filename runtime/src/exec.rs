@@ -125,18 +125,21 @@ impl Executor {
                 has_grad[param.index()] = true;
             }
         }
-        let optimizer = plan
-            .optimizer
-            .map(|o| OptimizerState::new(o, values_len, plan.params.len()));
+        let optimizer = match plan.optimizer {
+            Some(o) => {
+                Some(OptimizerState::new(o, values_len, plan.params.len()).ok_or_else(too_large)?)
+            }
+            None => None,
+        };
         Ok(Executor {
             capacity,
             start,
             arena,
             indices,
             param_offset,
-            values: vec![0.0; values_len],
-            grads: vec![0.0; values_len],
-            counters: vec![0; counters_len],
+            values: zeroed(values_len).ok_or_else(too_large)?,
+            grads: zeroed(values_len).ok_or_else(too_large)?,
+            counters: zeroed(counters_len).ok_or_else(too_large)?,
             has_grad,
             optimizer,
             par: Parallel::new(threads),
@@ -147,6 +150,30 @@ impl Executor {
             dropout_rng: Rng::new(0),
             plan,
         })
+    }
+
+    /// Bytes an executor for `plan` and batches of `capacity` samples
+    /// allocates (buffers, parameters, gradients, optimizer state); `None`
+    /// if the count overflows. Lets a caller refuse a model that would not
+    /// fit before the operating system kills the process for it.
+    pub fn memory_needed(plan: &Plan, capacity: usize) -> Option<usize> {
+        let mut elements = 0usize;
+        for buffer in plan.buffers.iter().filter(|b| b.alias_of.is_none()) {
+            let len = match buffer.size {
+                Size::PerSample(n) => n.checked_mul(capacity.max(1))?,
+                Size::Fixed(n) => n,
+            };
+            elements = elements.checked_add(len)?;
+        }
+        let params: usize = plan.params.iter().map(Param::len).sum();
+        // Values and gradients; Adam keeps two more copies, momentum one.
+        let copies = 2 + match plan.optimizer {
+            Some(Optimizer::Adam { .. } | Optimizer::AdamW { .. }) => 2,
+            Some(Optimizer::Sgd { momentum, .. }) if momentum != 0.0 => 1,
+            _ => 0,
+        };
+        elements = elements.checked_add(params.checked_mul(copies)?)?;
+        elements.checked_mul(4)
     }
 
     pub fn plan(&self) -> &Plan {

@@ -23,19 +23,26 @@ pub struct OptimizerState {
 }
 
 impl OptimizerState {
-    /// State for `params` parameters holding `len` values in all.
-    pub fn new(optimizer: Optimizer, len: usize, params: usize) -> Self {
+    /// State for `params` parameters holding `len` values in all; `None`
+    /// if the memory for it is not there.
+    pub fn new(optimizer: Optimizer, len: usize, params: usize) -> Option<Self> {
         let needs_first = match optimizer {
             Optimizer::Sgd { momentum, .. } => momentum != 0.0,
             Optimizer::Adam { .. } | Optimizer::AdamW { .. } => true,
         };
         let needs_second = matches!(optimizer, Optimizer::Adam { .. } | Optimizer::AdamW { .. });
-        OptimizerState {
+        let zeros = |n: usize| {
+            let mut v = Vec::new();
+            v.try_reserve_exact(n).ok()?;
+            v.resize(n, 0.0f32);
+            Some(v)
+        };
+        Some(OptimizerState {
             optimizer,
-            first: vec![0.0; if needs_first { len } else { 0 }],
-            second: vec![0.0; if needs_second { len } else { 0 }],
+            first: zeros(if needs_first { len } else { 0 })?,
+            second: zeros(if needs_second { len } else { 0 })?,
             steps: vec![0; params],
-        }
+        })
     }
 
     pub fn optimizer(&self) -> Optimizer {
@@ -329,7 +336,7 @@ mod tests {
     /// bench/pytorch_optimizers.py).
     fn check(optimizer: Optimizer, expected: [[f32; 3]; 3]) {
         let mut params = vec![1.0f32, -2.0, 0.5];
-        let mut state = OptimizerState::new(optimizer, 3, 1);
+        let mut state = OptimizerState::new(optimizer, 3, 1).unwrap();
         for (grad, want) in GRADS.iter().zip(expected) {
             state.step(0, 0, &mut params, grad, &Parallel::single());
             for (got, want) in params.iter().zip(want) {
@@ -484,7 +491,7 @@ mod tests {
         ] {
             let run = |par: &Parallel| {
                 let mut params: Vec<f32> = (0..len).map(|i| (i % 13) as f32 * 0.1).collect();
-                let mut state = OptimizerState::new(optimizer, len, 1);
+                let mut state = OptimizerState::new(optimizer, len, 1).unwrap();
                 for _ in 0..3 {
                     state.step(0, 0, &mut params, &grad, par);
                 }
@@ -502,7 +509,7 @@ mod tests {
     fn parameters_keep_their_own_state() {
         let sgd = sgd(0.1, 0.9, 0.0, false, 0.0);
         let mut params = vec![1.0f32, 1.0];
-        let mut state = OptimizerState::new(sgd, 2, 2);
+        let mut state = OptimizerState::new(sgd, 2, 2).unwrap();
         // Parameter 0 steps twice, parameter 1 once: its first step must
         // initialize its momentum buffer, not blend into a stale one.
         let par = Parallel::single();
