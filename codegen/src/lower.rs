@@ -39,8 +39,6 @@ struct Lowering<'m> {
     /// The forward step computing each value (views and inputs have none).
     step_of: Vec<Option<usize>>,
     forward: Vec<Step>,
-    /// Saved state per value for backward: (mask / save_mean, save_invstd / indices).
-    saved: Vec<Vec<BufferId>>,
     training: bool,
 }
 
@@ -55,7 +53,6 @@ impl<'m> Lowering<'m> {
             is_fused_dense: vec![false; count],
             step_of: vec![None; count],
             forward: Vec::new(),
-            saved: vec![Vec::new(); count],
             training,
         };
         lowering.plan_fusions();
@@ -221,7 +218,6 @@ impl<'m> Lowering<'m> {
                     BufferType::U32,
                     None,
                 );
-                self.saved[id.index()] = vec![indices];
                 Step::MaxPool2d {
                     x,
                     y,
@@ -263,7 +259,6 @@ impl<'m> Lowering<'m> {
                     BufferType::F32,
                     None,
                 );
-                self.saved[id.index()] = vec![mask];
                 Step::Dropout {
                     x,
                     y,
@@ -286,7 +281,6 @@ impl<'m> Lowering<'m> {
                     BufferType::F32,
                     None,
                 );
-                self.saved[id.index()] = vec![save_mean, save_invstd];
                 Step::BatchNorm {
                     x,
                     y,
@@ -702,7 +696,9 @@ impl<'l, 'm> Backward<'l, 'm> {
                 }
             }
             Op::Dropout { .. } => {
-                let mask = self.lowering.saved[id.index()][0];
+                let Some(Step::Dropout { mask, .. }) = self.forward_step_of(id) else {
+                    unreachable!("dropout values have a dropout step")
+                };
                 if let Some((dx, accumulate)) = self.contribution(value.inputs[0]) {
                     self.emit(GradStep::Dropout { mask, dy, dx }, accumulate);
                 }

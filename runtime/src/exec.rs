@@ -221,32 +221,27 @@ impl Executor {
 
     /// A parameter's values (f32 parameters and state).
     pub fn param(&self, id: ParamId) -> &[f32] {
-        let offset = self.param_offset[id.index()];
-        &self.values[offset..offset + self.plan.param(id).len()]
+        &self.values[param_range(&self.plan, &self.param_offset, id)]
     }
 
     pub fn param_mut(&mut self, id: ParamId) -> &mut [f32] {
-        let offset = self.param_offset[id.index()];
-        let len = self.plan.param(id).len();
-        &mut self.values[offset..offset + len]
+        let range = param_range(&self.plan, &self.param_offset, id);
+        &mut self.values[range]
     }
 
     /// A counter parameter (BatchNorm's `num_batches_tracked`).
     pub fn counter(&self, id: ParamId) -> &[i64] {
-        let offset = self.param_offset[id.index()];
-        &self.counters[offset..offset + self.plan.param(id).len()]
+        &self.counters[param_range(&self.plan, &self.param_offset, id)]
     }
 
     pub fn counter_mut(&mut self, id: ParamId) -> &mut [i64] {
-        let offset = self.param_offset[id.index()];
-        let len = self.plan.param(id).len();
-        &mut self.counters[offset..offset + len]
+        let range = param_range(&self.plan, &self.param_offset, id);
+        &mut self.counters[range]
     }
 
     /// The gradient of a trainable parameter after the last backward pass.
     pub fn grad(&self, id: ParamId) -> &[f32] {
-        let offset = self.param_offset[id.index()];
-        &self.grads[offset..offset + self.plan.param(id).len()]
+        &self.grads[param_range(&self.plan, &self.param_offset, id)]
     }
 
     pub fn optimizer_state(&self) -> Option<&OptimizerState> {
@@ -263,8 +258,7 @@ impl Executor {
     }
 
     fn range(&self, id: BufferId, batch: usize) -> Range<usize> {
-        let start = self.start[id.index()];
-        start..start + size_for(self.plan.buffer(id).size, batch)
+        buffer_range(&self.plan, &self.start, id, batch)
     }
 
     /// The storage of buffer `id` for a batch of `batch` samples.
@@ -413,14 +407,9 @@ impl Executor {
     fn forward_step(&mut self, index: usize, batch: usize, training: bool) {
         let par = &self.par;
         // Resolve buffer ranges first; then borrow the arena once.
-        let r = |id: BufferId| {
-            let start = self.start[id.index()];
-            start..start + size_for(self.plan.buffers[id.index()].size, batch)
-        };
-        let p = |id: ParamId| {
-            let offset = self.param_offset[id.index()];
-            offset..offset + self.plan.params[id.index()].len()
-        };
+        let (plan, start, offsets) = (&self.plan, &self.start, &self.param_offset);
+        let r = |id: BufferId| buffer_range(plan, start, id, batch);
+        let p = |id: ParamId| param_range(plan, offsets, id);
         match &self.plan.forward[index] {
             Step::Dense {
                 x,
@@ -610,14 +599,9 @@ impl Executor {
 
     fn backward_step(&mut self, index: usize, batch: usize) {
         let par = &self.par;
-        let r = |id: BufferId| {
-            let start = self.start[id.index()];
-            start..start + size_for(self.plan.buffers[id.index()].size, batch)
-        };
-        let p = |id: ParamId| {
-            let offset = self.param_offset[id.index()];
-            offset..offset + self.plan.params[id.index()].len()
-        };
+        let (plan, start, offsets) = (&self.plan, &self.start, &self.param_offset);
+        let r = |id: BufferId| buffer_range(plan, start, id, batch);
+        let p = |id: ParamId| param_range(plan, offsets, id);
         match &self.plan.backward[index] {
             GradStep::Dense {
                 x,
@@ -888,6 +872,20 @@ impl Executor {
             }
         }
     }
+}
+
+/// Where buffer `id` lives in its arena for a batch of `batch` samples.
+/// A free function over the layout, so a step can compute ranges while the
+/// arena itself is borrowed.
+fn buffer_range(plan: &Plan, start: &[usize], id: BufferId, batch: usize) -> Range<usize> {
+    let first = start[id.index()];
+    first..first + size_for(plan.buffer(id).size, batch)
+}
+
+/// Where parameter `id` lives in the parameter (or counter) array.
+fn param_range(plan: &Plan, offsets: &[usize], id: ParamId) -> Range<usize> {
+    let first = offsets[id.index()];
+    first..first + plan.param(id).len()
 }
 
 fn size_for(size: Size, batch: usize) -> usize {
