@@ -6,7 +6,7 @@ const REFERENCE: &str = include_str!("../docs/language.md");
 
 #[test]
 fn every_layer_and_argument_is_documented() {
-    for layer in dsl::layers::LAYERS {
+    for layer in dsl::ops::LAYERS {
         let name = layer.name();
         let heading = REFERENCE
             .lines()

@@ -17,7 +17,7 @@ pub mod diagnostic;
 pub mod error;
 pub mod fmt;
 pub mod ir;
-pub mod layers;
+pub mod ops;
 pub mod parse;
 mod scan;
 pub mod shape;

@@ -6,6 +6,8 @@
 //! names, duplicates, missing required arguments, types and ranges, reports
 //! every problem, and yields [`Bound`] values with defaults filled in.
 
+use std::marker::PhantomData;
+
 use crate::ast::{Arg, Expr, Span};
 use crate::error::Error;
 use crate::suggest::did_you_mean;
@@ -146,71 +148,245 @@ pub struct Bound {
 }
 
 impl Bound {
-    fn get(&self, name: &str) -> &ArgValue {
-        // Signatures and the code reading them are written together; a
-        // mismatch is a bug in this crate, found by the first test using it.
-        &self
-            .values
-            .iter()
-            .find(|(n, ..)| *n == name)
-            .unwrap_or_else(|| panic!("argument `{name}` is not in the signature"))
-            .1
+    /// The value of the argument `key` stands for.
+    ///
+    /// Keys are positions fixed where the signature is written (each
+    /// signature's slice is built from its keys), and the binder has already
+    /// converted every value to its key's type; a mismatch is a bug in this
+    /// crate, caught by the first test that binds the signature.
+    pub fn get<T: FromArg>(&self, key: &Key<T>) -> T {
+        let (name, value, _) = &self.values[key.index];
+        debug_assert_eq!(
+            *name, key.spec.name,
+            "key position out of step with its signature"
+        );
+        T::from_arg(value)
     }
 
     /// Where the argument was written, if it was.
+    pub fn span_of<T>(&self, key: &Key<T>) -> Option<Span> {
+        self.values[key.index].2
+    }
+
+    /// Where the argument called `name` was written, if it is in the
+    /// signature and was written (diagnostics point at it).
     pub fn span(&self, name: &str) -> Option<Span> {
         self.values
             .iter()
             .find(|(n, ..)| *n == name)
             .and_then(|(.., span)| *span)
     }
+}
 
-    pub fn count(&self, name: &str) -> usize {
-        match self.get(name) {
+/// A typed handle on one argument of a signature: its position and the Rust
+/// type its value reads as. Code reads arguments through keys, never by a
+/// name string, so a misspelt argument is a compile error.
+#[derive(Debug)]
+pub struct Key<T> {
+    pub index: usize,
+    pub spec: ArgSpec,
+    ty: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Key<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Key<T> {}
+
+impl<T> Key<T> {
+    const fn with(
+        index: usize,
+        name: &'static str,
+        ty: ArgType,
+        default: Default,
+        doc: &'static str,
+    ) -> Self {
+        Key {
+            index,
+            spec: ArgSpec::new(name, ty, default, doc),
+            ty: PhantomData,
+        }
+    }
+}
+
+impl Key<usize> {
+    /// An integer ≥ 1.
+    pub const fn count(
+        index: usize,
+        name: &'static str,
+        default: Default,
+        doc: &'static str,
+    ) -> Self {
+        Key::with(index, name, ArgType::Count, default, doc)
+    }
+
+    /// An integer ≥ 0.
+    pub const fn natural(
+        index: usize,
+        name: &'static str,
+        default: Default,
+        doc: &'static str,
+    ) -> Self {
+        Key::with(index, name, ArgType::Natural, default, doc)
+    }
+}
+
+impl Key<[usize; 2]> {
+    /// An integer ≥ 1 or `[h, w]` of them.
+    pub const fn pair(
+        index: usize,
+        name: &'static str,
+        default: Default,
+        doc: &'static str,
+    ) -> Self {
+        Key::with(index, name, ArgType::Pair, default, doc)
+    }
+
+    /// An integer ≥ 0 or `[h, w]` of them.
+    pub const fn natural_pair(
+        index: usize,
+        name: &'static str,
+        default: Default,
+        doc: &'static str,
+    ) -> Self {
+        Key::with(index, name, ArgType::NaturalPair, default, doc)
+    }
+}
+
+impl Key<f64> {
+    pub const fn float(
+        index: usize,
+        name: &'static str,
+        range: Range,
+        default: Default,
+        doc: &'static str,
+    ) -> Self {
+        Key::with(index, name, ArgType::Float(range), default, doc)
+    }
+}
+
+impl Key<[f64; 2]> {
+    pub const fn float_pair(
+        index: usize,
+        name: &'static str,
+        range: Range,
+        default: Default,
+        doc: &'static str,
+    ) -> Self {
+        Key::with(index, name, ArgType::FloatPair(range), default, doc)
+    }
+}
+
+impl Key<bool> {
+    pub const fn bool(
+        index: usize,
+        name: &'static str,
+        default: Default,
+        doc: &'static str,
+    ) -> Self {
+        Key::with(index, name, ArgType::Bool, default, doc)
+    }
+}
+
+/// An axis is read as written (negative counts from the end); the op
+/// resolves it against its input's rank.
+pub struct AxisArg(pub i64);
+
+impl Key<AxisArg> {
+    pub const fn axis(
+        index: usize,
+        name: &'static str,
+        default: Default,
+        doc: &'static str,
+    ) -> Self {
+        Key::with(index, name, ArgType::Axis, default, doc)
+    }
+}
+
+impl Key<Vec<i64>> {
+    pub const fn shape(
+        index: usize,
+        name: &'static str,
+        default: Default,
+        doc: &'static str,
+    ) -> Self {
+        Key::with(index, name, ArgType::Shape, default, doc)
+    }
+}
+
+/// A Rust type an argument value converts to; one per [`ArgType`] family.
+pub trait FromArg: Sized {
+    fn from_arg(value: &ArgValue) -> Self;
+}
+
+/// The binder converts every value to its spec's type before anyone reads
+/// it, so a value of another variant here is a bug in this crate.
+fn mistyped(value: &ArgValue, wanted: &str) -> ! {
+    unreachable!("argument value {value:?} read as {wanted}")
+}
+
+impl FromArg for usize {
+    fn from_arg(value: &ArgValue) -> Self {
+        match value {
             ArgValue::Int(v) => *v as usize,
-            other => panic!("argument `{name}` is {other:?}, not an integer"),
+            other => mistyped(other, "an integer"),
         }
     }
+}
 
-    pub fn int(&self, name: &str) -> i64 {
-        match self.get(name) {
-            ArgValue::Int(v) => *v,
-            other => panic!("argument `{name}` is {other:?}, not an integer"),
+impl FromArg for AxisArg {
+    fn from_arg(value: &ArgValue) -> Self {
+        match value {
+            ArgValue::Int(v) => AxisArg(*v),
+            other => mistyped(other, "an axis"),
         }
     }
+}
 
-    pub fn float(&self, name: &str) -> f64 {
-        match self.get(name) {
+impl FromArg for f64 {
+    fn from_arg(value: &ArgValue) -> Self {
+        match value {
             ArgValue::Float(v) => *v,
-            other => panic!("argument `{name}` is {other:?}, not a float"),
+            other => mistyped(other, "a float"),
         }
     }
+}
 
-    pub fn floats(&self, name: &str) -> [f64; 2] {
-        match self.get(name) {
+impl FromArg for [f64; 2] {
+    fn from_arg(value: &ArgValue) -> Self {
+        match value {
             ArgValue::Floats(v) => *v,
-            other => panic!("argument `{name}` is {other:?}, not a float pair"),
+            other => mistyped(other, "a float pair"),
         }
     }
+}
 
-    pub fn pair(&self, name: &str) -> [usize; 2] {
-        match self.get(name) {
+impl FromArg for [usize; 2] {
+    fn from_arg(value: &ArgValue) -> Self {
+        match value {
             ArgValue::Pair(v) => *v,
-            other => panic!("argument `{name}` is {other:?}, not a pair"),
+            other => mistyped(other, "a pair"),
         }
     }
+}
 
-    pub fn bool(&self, name: &str) -> bool {
-        match self.get(name) {
+impl FromArg for bool {
+    fn from_arg(value: &ArgValue) -> Self {
+        match value {
             ArgValue::Bool(v) => *v,
-            other => panic!("argument `{name}` is {other:?}, not a bool"),
+            other => mistyped(other, "a bool"),
         }
     }
+}
 
-    pub fn ints(&self, name: &str) -> &[i64] {
-        match self.get(name) {
-            ArgValue::Ints(v) => v,
-            other => panic!("argument `{name}` is {other:?}, not a list"),
+impl FromArg for Vec<i64> {
+    fn from_arg(value: &ArgValue) -> Self {
+        match value {
+            ArgValue::Ints(v) => v.clone(),
+            other => mistyped(other, "a list"),
         }
     }
 }

@@ -1,0 +1,63 @@
+//! `avgpool2d`: PyTorch's `nn.AvgPool2d` (zero padding, counted in the
+//! divisor; floor mode).
+
+use nnspec_runtime::plan::{GradStep, Step};
+
+use super::pool_window::{self, PoolWindow};
+use super::{Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, Op, OpError, ParamDecl, emit};
+use crate::ir::Shape;
+use crate::shape::ShapeError;
+use crate::signature::{Bound, Signature};
+
+pub(super) const SPEC: LayerSpec = LayerSpec {
+    arity: Arity::One,
+    signature: Signature {
+        name: "avgpool2d",
+        args: pool_window::ARGS,
+    },
+    summary: "2-D average pooling (nn.AvgPool2d)",
+    build,
+};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct AvgPool2d {
+    pub window: PoolWindow,
+}
+
+fn build(args: &Bound, inputs: &[&Shape]) -> Result<(Op, Shape), OpError> {
+    let window = PoolWindow::bind(args);
+    let shape = window.output_shape(inputs[0])?;
+    Ok((Op::AvgPool2d(AvgPool2d { window }), shape))
+}
+
+impl LayerRules for AvgPool2d {
+    fn spec(&self) -> &'static LayerSpec {
+        &SPEC
+    }
+
+    fn attributes(&self) -> String {
+        self.window.attributes()
+    }
+
+    fn params(&self, _: &[&Shape]) -> Result<Vec<ParamDecl>, ShapeError> {
+        Ok(Vec::new())
+    }
+
+    fn lower(&self, cx: &mut dyn ForwardCx) -> Option<Step> {
+        Some(Step::AvgPool2d {
+            x: cx.input(0),
+            y: cx.output(),
+            shape: self.window.plan_shape(cx.input_shape(0)),
+        })
+    }
+
+    fn differentiate(&self, cx: &mut dyn BackwardCx) {
+        let Step::AvgPool2d { shape, .. } = cx.forward_step() else {
+            unreachable!("avgpool values have an avgpool step")
+        };
+        if let Some((dx, accumulate)) = cx.contribution(0) {
+            let dy = cx.dy();
+            emit(cx, GradStep::AvgPool2d { dy, dx, shape }, accumulate);
+        }
+    }
+}

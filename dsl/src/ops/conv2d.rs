@@ -1,0 +1,227 @@
+//! `conv2d`: 2-D convolution, PyTorch's `nn.Conv2d`, on `[channels, height, width]`.
+
+use nnspec_runtime::plan::{ConvShape, GradStep, Step};
+
+use super::{
+    Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, Op, OpError, ParamDecl, emit, pair_text,
+};
+use crate::ir::{ParamRole, Shape};
+use crate::shape::{ShapeError, checked_shape, expect_rank, window_out};
+use crate::signature::{Bound, Default, Key, Signature};
+
+const OUT_CHANNELS: Key<usize> =
+    Key::count(0, "out_channels", Default::Required, "number of filters");
+const KERNEL: Key<[usize; 2]> = Key::pair(1, "kernel", Default::Required, "filter size");
+const STRIDE: Key<[usize; 2]> = Key::pair(
+    2,
+    "stride",
+    Default::Int(1),
+    "step between filter positions",
+);
+const PADDING: Key<[usize; 2]> =
+    Key::natural_pair(3, "padding", Default::Int(0), "zero padding on each side");
+const DILATION: Key<[usize; 2]> = Key::pair(
+    4,
+    "dilation",
+    Default::Int(1),
+    "spacing between filter taps",
+);
+const BIAS: Key<bool> = Key::bool(
+    5,
+    "bias",
+    Default::Bool(true),
+    "whether to add a learned bias",
+);
+
+pub(super) const SPEC: LayerSpec = LayerSpec {
+    arity: Arity::One,
+    signature: Signature {
+        name: "conv2d",
+        args: &[
+            OUT_CHANNELS.spec,
+            KERNEL.spec,
+            STRIDE.spec,
+            PADDING.spec,
+            DILATION.spec,
+            BIAS.spec,
+        ],
+    },
+    summary: "2-D convolution (nn.Conv2d) on [channels, height, width]",
+    build,
+};
+
+/// Weight `[out, in, kh, kw]`, bias `[out]`. Pairs are `[h, w]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Conv2d {
+    pub out_channels: usize,
+    pub kernel: [usize; 2],
+    pub stride: [usize; 2],
+    pub padding: [usize; 2],
+    pub dilation: [usize; 2],
+    pub bias: bool,
+}
+
+fn build(args: &Bound, inputs: &[&Shape]) -> Result<(Op, Shape), OpError> {
+    let op = Conv2d {
+        out_channels: args.get(&OUT_CHANNELS),
+        kernel: args.get(&KERNEL),
+        stride: args.get(&STRIDE),
+        padding: args.get(&PADDING),
+        dilation: args.get(&DILATION),
+        bias: args.get(&BIAS),
+    };
+    let shape = op.output_shape(inputs[0])?;
+    Ok((Op::Conv2d(op), shape))
+}
+
+impl Conv2d {
+    /// `[C, H, W] -> [out, H', W']`, each spatial axis by PyTorch's window formula.
+    pub(crate) fn output_shape(&self, input: &Shape) -> Result<Shape, ShapeError> {
+        expect_rank(input, 3, "[channels, height, width]")?;
+        let axis = |name, a: usize| {
+            let (k, s, p, d) = (
+                self.kernel[a],
+                self.stride[a],
+                self.padding[a],
+                self.dilation[a],
+            );
+            window_out(name, input.0[1 + a], k, s, p, d)
+        };
+        let (h, w) = (axis("height", 0)?, axis("width", 1)?);
+        checked_shape("output", &[self.out_channels as u128, h, w])
+    }
+}
+
+impl LayerRules for Conv2d {
+    fn spec(&self) -> &'static LayerSpec {
+        &SPEC
+    }
+
+    fn attributes(&self) -> String {
+        format!(
+            "out_channels: {}, kernel: {}, stride: {}, padding: {}, dilation: {}, bias: {}",
+            self.out_channels,
+            pair_text(self.kernel),
+            pair_text(self.stride),
+            pair_text(self.padding),
+            pair_text(self.dilation),
+            self.bias
+        )
+    }
+
+    fn params(&self, inputs: &[&Shape]) -> Result<Vec<ParamDecl>, ShapeError> {
+        let in_channels = inputs[0].0[0];
+        let [kh, kw] = self.kernel;
+        let weight = checked_shape(
+            "weight",
+            &[
+                self.out_channels as u128,
+                in_channels as u128,
+                kh as u128,
+                kw as u128,
+            ],
+        )?;
+        let fan_in = in_channels * kh * kw;
+        let mut params = vec![ParamDecl::f32(
+            "weight",
+            weight,
+            ParamRole::Weight { fan_in },
+        )];
+        if self.bias {
+            let bias = Shape(vec![self.out_channels]);
+            params.push(ParamDecl::f32("bias", bias, ParamRole::Bias { fan_in }));
+        }
+        Ok(params)
+    }
+
+    fn lower(&self, cx: &mut dyn ForwardCx) -> Option<Step> {
+        let input = cx.input_shape(0);
+        let shape = ConvShape {
+            in_channels: input[0],
+            in_h: input[1],
+            in_w: input[2],
+            out_channels: self.out_channels,
+            kernel: self.kernel,
+            stride: self.stride,
+            padding: self.padding,
+            dilation: self.dilation,
+        };
+        Some(Step::Conv2d {
+            x: cx.input(0),
+            weight: cx.param(0),
+            bias: self.bias.then(|| cx.param(1)),
+            y: cx.output(),
+            shape,
+        })
+    }
+
+    fn differentiate(&self, cx: &mut dyn BackwardCx) {
+        let Step::Conv2d {
+            shape,
+            bias,
+            weight,
+            ..
+        } = cx.forward_step()
+        else {
+            unreachable!("conv2d values have a conv2d step")
+        };
+        let (dx, accumulate) = cx.contribution(0).unzip();
+        let step = GradStep::Conv2d {
+            x: cx.input(0),
+            weight,
+            bias,
+            dy: cx.dy(),
+            dx,
+            shape,
+        };
+        emit(cx, step, accumulate.flatten());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conv(kernel: usize, stride: usize, padding: usize, dilation: usize) -> Conv2d {
+        Conv2d {
+            out_channels: 4,
+            kernel: [kernel; 2],
+            stride: [stride; 2],
+            padding: [padding; 2],
+            dilation: [dilation; 2],
+            bias: true,
+        }
+    }
+
+    #[test]
+    fn window_arithmetic_matches_pytorch() {
+        // nn.Conv2d(1, 6, 5, padding=2) on 28x28 keeps 28x28.
+        let lenet = Conv2d {
+            out_channels: 6,
+            ..conv(5, 1, 2, 1)
+        };
+        assert_eq!(
+            lenet.output_shape(&Shape(vec![1, 28, 28])),
+            Ok(Shape(vec![6, 28, 28]))
+        );
+        // floor((7 + 2 - 2·2 - 1)/2) + 1 = 3
+        assert_eq!(
+            conv(3, 2, 1, 2).output_shape(&Shape(vec![3, 7, 7])),
+            Ok(Shape(vec![4, 3, 3]))
+        );
+        assert!(matches!(
+            conv(5, 1, 0, 1).output_shape(&Shape(vec![3, 4, 4])),
+            Err(ShapeError::Empty { .. })
+        ));
+    }
+
+    #[test]
+    fn huge_inputs_are_errors_not_overflows() {
+        let big = usize::MAX / 2;
+        assert!(
+            conv(1, 1, big, 1)
+                .output_shape(&Shape(vec![1, big, big]))
+                .is_err()
+        );
+    }
+}

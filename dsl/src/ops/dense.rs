@@ -1,0 +1,113 @@
+//! `dense`: a fully connected layer, PyTorch's `nn.Linear`, on `[in_features]`.
+
+use nnspec_runtime::plan::{GradStep, Step};
+
+use super::{Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, Op, OpError, ParamDecl, emit};
+use crate::ir::{ParamRole, Shape};
+use crate::shape::{ShapeError, checked_shape, expect_rank};
+use crate::signature::{Bound, Default, Key, Signature};
+
+const OUT_FEATURES: Key<usize> = Key::count(0, "out_features", Default::Required, "output size");
+const BIAS: Key<bool> = Key::bool(
+    1,
+    "bias",
+    Default::Bool(true),
+    "whether to add a learned bias",
+);
+
+pub(super) const SPEC: LayerSpec = LayerSpec {
+    arity: Arity::One,
+    signature: Signature {
+        name: "dense",
+        args: &[OUT_FEATURES.spec, BIAS.spec],
+    },
+    summary: "fully connected layer (nn.Linear) on [in_features]",
+    build,
+};
+
+/// Weight `[out, in]`, bias `[out]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dense {
+    pub out_features: usize,
+    pub bias: bool,
+}
+
+fn build(args: &Bound, inputs: &[&Shape]) -> Result<(Op, Shape), OpError> {
+    let op = Dense {
+        out_features: args.get(&OUT_FEATURES),
+        bias: args.get(&BIAS),
+    };
+    let shape = output_shape(inputs[0], op.out_features)?;
+    Ok((Op::Dense(op), shape))
+}
+
+/// `[in] -> [out]`.
+pub(crate) fn output_shape(input: &Shape, out_features: usize) -> Result<Shape, ShapeError> {
+    expect_rank(input, 1, "[in_features]")?;
+    checked_shape("output", &[out_features as u128])
+}
+
+impl LayerRules for Dense {
+    fn spec(&self) -> &'static LayerSpec {
+        &SPEC
+    }
+
+    fn attributes(&self) -> String {
+        format!("out_features: {}, bias: {}", self.out_features, self.bias)
+    }
+
+    fn params(&self, inputs: &[&Shape]) -> Result<Vec<ParamDecl>, ShapeError> {
+        let fan_in = inputs[0].0[0];
+        let weight = checked_shape("weight", &[self.out_features as u128, fan_in as u128])?;
+        let mut params = vec![ParamDecl::f32(
+            "weight",
+            weight,
+            ParamRole::Weight { fan_in },
+        )];
+        if self.bias {
+            let bias = Shape(vec![self.out_features]);
+            params.push(ParamDecl::f32("bias", bias, ParamRole::Bias { fan_in }));
+        }
+        Ok(params)
+    }
+
+    fn lower(&self, cx: &mut dyn ForwardCx) -> Option<Step> {
+        Some(Step::Dense {
+            x: cx.input(0),
+            weight: cx.param(0),
+            bias: self.bias.then(|| cx.param(1)),
+            y: cx.output(),
+            in_features: cx.input_shape(0)[0],
+            out_features: self.out_features,
+            relu: cx.fused_relu(),
+        })
+    }
+
+    fn differentiate(&self, cx: &mut dyn BackwardCx) {
+        let (dx, accumulate) = cx.contribution(0).unzip();
+        let step = GradStep::Dense {
+            x: cx.input(0),
+            weight: cx.param(0),
+            bias: self.bias.then(|| cx.param(1)),
+            dy: cx.dy(),
+            dx,
+            relu_y: cx.fused_relu_output(),
+            in_features: cx.input_elements(0),
+            out_features: self.out_features,
+        };
+        emit(cx, step, accumulate.flatten());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn huge_outputs_are_errors_not_overflows() {
+        assert!(matches!(
+            output_shape(&Shape(vec![1]), usize::MAX),
+            Err(ShapeError::TooLarge { .. })
+        ));
+    }
+}

@@ -1,0 +1,50 @@
+//! `flatten`: every per-sample dim into one, PyTorch's `nn.Flatten()`. A
+//! view: no step, no copy, and its gradient passes through unchanged.
+
+use nnspec_runtime::plan::Step;
+
+use super::{Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, Op, OpError, ParamDecl};
+use crate::ir::Shape;
+use crate::shape::ShapeError;
+use crate::signature::{Bound, Signature};
+
+pub(super) const SPEC: LayerSpec = LayerSpec {
+    arity: Arity::One,
+    signature: Signature {
+        name: "flatten",
+        args: &[],
+    },
+    summary: "all per-sample dims into one (nn.Flatten)",
+    build,
+};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Flatten;
+
+/// `[d0, d1, ...] -> [d0·d1·...]`.
+fn build(_: &Bound, inputs: &[&Shape]) -> Result<(Op, Shape), OpError> {
+    Ok((Op::Flatten(Flatten), Shape(vec![inputs[0].elements()])))
+}
+
+impl LayerRules for Flatten {
+    fn spec(&self) -> &'static LayerSpec {
+        &SPEC
+    }
+
+    fn attributes(&self) -> String {
+        String::new()
+    }
+
+    fn params(&self, _: &[&Shape]) -> Result<Vec<ParamDecl>, ShapeError> {
+        Ok(Vec::new())
+    }
+
+    fn lower(&self, cx: &mut dyn ForwardCx) -> Option<Step> {
+        cx.view_input();
+        None
+    }
+
+    fn differentiate(&self, cx: &mut dyn BackwardCx) {
+        cx.pass_through(0);
+    }
+}

@@ -1,0 +1,74 @@
+//! `leaky_relu`: `x` if `x > 0` else `negative_slope · x`, PyTorch's `nn.LeakyReLU`.
+
+use nnspec_runtime::plan::{GradStep, Step};
+
+use super::{
+    Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, Op, OpError, ParamDecl, emit, same_shape,
+};
+use crate::ir::Shape;
+use crate::shape::ShapeError;
+use crate::signature::{Bound, Default, Key, Range, Signature};
+
+const NEGATIVE_SLOPE: Key<f64> = Key::float(
+    0,
+    "negative_slope",
+    Range::Any,
+    Default::Float(0.01),
+    "slope for negative inputs",
+);
+
+pub(super) const SPEC: LayerSpec = LayerSpec {
+    arity: Arity::One,
+    signature: Signature {
+        name: "leaky_relu",
+        args: &[NEGATIVE_SLOPE.spec],
+    },
+    summary: "x if x > 0 else negative_slope * x",
+    build,
+};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct LeakyRelu {
+    pub negative_slope: f64,
+}
+
+fn build(args: &Bound, inputs: &[&Shape]) -> Result<(Op, Shape), OpError> {
+    let op = LeakyRelu {
+        negative_slope: args.get(&NEGATIVE_SLOPE),
+    };
+    Ok((Op::LeakyRelu(op), same_shape(inputs)))
+}
+
+impl LayerRules for LeakyRelu {
+    fn spec(&self) -> &'static LayerSpec {
+        &SPEC
+    }
+
+    fn attributes(&self) -> String {
+        format!("negative_slope: {:?}", self.negative_slope)
+    }
+
+    fn params(&self, _: &[&Shape]) -> Result<Vec<ParamDecl>, ShapeError> {
+        Ok(Vec::new())
+    }
+
+    fn lower(&self, cx: &mut dyn ForwardCx) -> Option<Step> {
+        Some(Step::LeakyRelu {
+            x: cx.input(0),
+            y: cx.output(),
+            negative_slope: self.negative_slope as f32,
+        })
+    }
+
+    fn differentiate(&self, cx: &mut dyn BackwardCx) {
+        if let Some((dx, accumulate)) = cx.contribution(0) {
+            let step = GradStep::LeakyRelu {
+                x: cx.input(0),
+                dy: cx.dy(),
+                dx,
+                negative_slope: self.negative_slope as f32,
+            };
+            emit(cx, step, accumulate);
+        }
+    }
+}

@@ -1,0 +1,298 @@
+//! The ops of the language, one module each, and the registry that lists
+//! them once.
+//!
+//! A layer's module owns its compile-time story: its signature (arguments,
+//! defaults and ranges, read through typed [`Key`]s), its shape rule, its
+//! parameters (PyTorch names, shapes, initialization, whether they train),
+//! the text of its attributes, and its lowering to the runtime's kernel
+//! steps, forward and backward. Its run-time story (the kernels, and how a
+//! step calls them) is in `nnspec-runtime`'s `kernels/` module of the same
+//! name: the deploy boundary keeps compiler code out of deployed binaries.
+//!
+//! Every backend reaches an op through [`LayerRules`], a trait with required
+//! methods only, via [`Op::rules`], the one match over ops outside the op
+//! modules; a backend rule missing for one op is a compile error. No match
+//! over [`Op`] in this crate or in codegen has a wildcard arm (a test
+//! checks the sources).
+//!
+//! [`Key`]: crate::signature::Key
+
+use std::fmt;
+
+use nnspec_runtime::plan::{GradStep, Step};
+
+use crate::ir::{Dtype, ParamRole, Shape};
+use crate::shape::ShapeError;
+use crate::signature::{ArgSpec, Bound, Signature};
+
+mod add;
+mod avgpool2d;
+mod batchnorm;
+mod concat;
+mod conv2d;
+mod dense;
+mod dropout;
+mod flatten;
+mod leaky_relu;
+pub mod lowering;
+mod maxpool2d;
+mod pool_window;
+mod relu;
+mod reshape;
+mod sigmoid;
+mod softmax;
+mod tanh;
+
+pub use add::Add;
+pub use avgpool2d::AvgPool2d;
+pub use batchnorm::BatchNorm;
+pub use concat::Concat;
+pub use conv2d::Conv2d;
+pub use dense::Dense;
+pub use dropout::Dropout;
+pub use flatten::Flatten;
+pub use leaky_relu::LeakyRelu;
+pub use lowering::{BackwardCx, ForwardCx};
+pub use maxpool2d::MaxPool2d;
+pub use pool_window::PoolWindow;
+pub use relu::Relu;
+pub use reshape::Reshape;
+pub use sigmoid::Sigmoid;
+pub use softmax::Softmax;
+pub use tanh::Tanh;
+
+/// Every layer of the language, in the order the reference lists them.
+pub const LAYERS: &[LayerSpec] = &[
+    dense::SPEC,
+    conv2d::SPEC,
+    maxpool2d::SPEC,
+    avgpool2d::SPEC,
+    flatten::SPEC,
+    reshape::SPEC,
+    relu::SPEC,
+    leaky_relu::SPEC,
+    sigmoid::SPEC,
+    tanh::SPEC,
+    softmax::SPEC,
+    dropout::SPEC,
+    batchnorm::SPEC,
+    add::SPEC,
+    concat::SPEC,
+];
+
+/// The operation that computes a value: a model input, or one layer with
+/// its resolved attributes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    /// A model input (`input x: f32[...]`).
+    Input,
+    Dense(Dense),
+    Conv2d(Conv2d),
+    MaxPool2d(MaxPool2d),
+    AvgPool2d(AvgPool2d),
+    Flatten(Flatten),
+    Reshape(Reshape),
+    Relu(Relu),
+    LeakyRelu(LeakyRelu),
+    Sigmoid(Sigmoid),
+    Tanh(Tanh),
+    Softmax(Softmax),
+    Dropout(Dropout),
+    BatchNorm(BatchNorm),
+    Add(Add),
+    Concat(Concat),
+}
+
+impl Op {
+    /// The layer's rules; `None` for a model input, which no backend lowers
+    /// as an op.
+    pub fn rules(&self) -> Option<&dyn LayerRules> {
+        Some(match self {
+            Op::Input => return None,
+            Op::Dense(op) => op,
+            Op::Conv2d(op) => op,
+            Op::MaxPool2d(op) => op,
+            Op::AvgPool2d(op) => op,
+            Op::Flatten(op) => op,
+            Op::Reshape(op) => op,
+            Op::Relu(op) => op,
+            Op::LeakyRelu(op) => op,
+            Op::Sigmoid(op) => op,
+            Op::Tanh(op) => op,
+            Op::Softmax(op) => op,
+            Op::Dropout(op) => op,
+            Op::BatchNorm(op) => op,
+            Op::Add(op) => op,
+            Op::Concat(op) => op,
+        })
+    }
+
+    /// The layer name as written in the language (`input` for inputs).
+    pub fn name(&self) -> &'static str {
+        self.rules().map_or("input", |rules| rules.spec().name())
+    }
+
+    /// The op's attributes in the language's named-argument syntax, all of
+    /// them (defaults included), for the IR text and the summary.
+    pub fn attributes(&self) -> String {
+        self.rules()
+            .map_or_else(String::new, |rules| rules.attributes())
+    }
+}
+
+/// How many values a layer consumes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arity {
+    One,
+    Two,
+    /// Two or more (concat).
+    Many,
+}
+
+impl Arity {
+    /// The fewest inputs the layer takes.
+    pub fn minimum(self) -> usize {
+        match self {
+            Arity::One => 1,
+            Arity::Two | Arity::Many => 2,
+        }
+    }
+
+    pub fn accepts(self, inputs: usize) -> bool {
+        match self {
+            Arity::One => inputs == 1,
+            Arity::Two => inputs == 2,
+            Arity::Many => inputs >= 2,
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Arity::One => "1 input",
+            Arity::Two => "2 inputs",
+            Arity::Many => "2 or more inputs",
+        }
+    }
+}
+
+/// A layer's shape rule and constructor: from its bound arguments and its
+/// inputs' shapes to the op and its output shape.
+pub type BuildFn = fn(&Bound, &[&Shape]) -> Result<(Op, Shape), OpError>;
+
+/// What the checker needs to know of a layer before it has one: its name,
+/// inputs and arguments, and how to build it.
+#[derive(Clone, Copy, Debug)]
+pub struct LayerSpec {
+    pub arity: Arity,
+    pub signature: Signature,
+    /// One line for the reference and for `dslc` help.
+    pub summary: &'static str,
+    /// Builds the op from its bound arguments and its inputs' shapes, with
+    /// its output shape (the layer's shape rule).
+    pub build: BuildFn,
+}
+
+impl LayerSpec {
+    pub fn name(&self) -> &'static str {
+        self.signature.name
+    }
+
+    pub fn args(&self) -> &'static [ArgSpec] {
+        self.signature.args
+    }
+}
+
+pub fn lookup(name: &str) -> Option<&'static LayerSpec> {
+    LAYERS.iter().find(|spec| spec.name() == name)
+}
+
+pub fn names() -> impl Iterator<Item = &'static str> {
+    LAYERS.iter().map(LayerSpec::name)
+}
+
+/// Why a layer cannot be applied to its inputs. The checker adds where.
+#[derive(Clone, Debug, PartialEq)]
+pub enum OpError {
+    /// A shape rule failed on the layer's (first) input: reported at the
+    /// layer, with how that input got its shape.
+    Shape(ShapeError),
+    /// The inputs disagree with each other: reported over the whole call,
+    /// showing every operand; `axis` is the one they are joined along.
+    Mismatch {
+        op: &'static str,
+        axis: Option<usize>,
+    },
+    /// A rule over all the inputs together failed: reported over the whole
+    /// call.
+    Joined(ShapeError),
+}
+
+impl From<ShapeError> for OpError {
+    fn from(error: ShapeError) -> Self {
+        OpError::Shape(error)
+    }
+}
+
+/// One parameter (or buffer) a layer declares, in `state_dict` order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParamDecl {
+    /// After the layer's name: `weight` makes `fc1.weight`.
+    pub suffix: &'static str,
+    pub shape: Shape,
+    /// Its initialization and whether the optimizer trains it.
+    pub role: ParamRole,
+    pub dtype: Dtype,
+}
+
+impl ParamDecl {
+    pub fn f32(suffix: &'static str, shape: Shape, role: ParamRole) -> Self {
+        ParamDecl {
+            suffix,
+            shape,
+            role,
+            dtype: Dtype::F32,
+        }
+    }
+}
+
+/// Everything a backend asks of a layer. Every method is required, so a
+/// backend that adds one cannot forget an op.
+pub trait LayerRules: fmt::Debug {
+    fn spec(&self) -> &'static LayerSpec;
+
+    /// The attributes as named arguments, defaults included (`out_features: 128, bias: true`).
+    fn attributes(&self) -> String;
+
+    /// The parameters the layer owns given its inputs' shapes.
+    fn params(&self, inputs: &[&Shape]) -> Result<Vec<ParamDecl>, ShapeError>;
+
+    /// The forward step computing the layer (`None` for a view, which
+    /// only aliases its input's buffer).
+    fn lower(&self, cx: &mut dyn ForwardCx) -> Option<Step>;
+
+    /// The backward steps: the gradients of the layer's inputs and
+    /// parameters from the (complete) gradient of its result.
+    fn differentiate(&self, cx: &mut dyn BackwardCx);
+}
+
+/// `[h, w]` as written: `3` when both are equal, `[3, 5]` otherwise.
+pub(crate) fn pair_text(p: [usize; 2]) -> String {
+    if p[0] == p[1] {
+        format!("{}", p[0])
+    } else {
+        format!("[{}, {}]", p[0], p[1])
+    }
+}
+
+/// The shape rule of the layers that keep their input's shape.
+pub(crate) fn same_shape(inputs: &[&Shape]) -> Shape {
+    inputs[0].clone()
+}
+
+/// Emits a gradient step followed by the accumulation it needs, if any.
+pub(crate) fn emit(cx: &mut dyn BackwardCx, step: GradStep, accumulate: Option<GradStep>) {
+    cx.emit(step);
+    if let Some(accumulate) = accumulate {
+        cx.emit(accumulate);
+    }
+}

@@ -1,0 +1,56 @@
+//! `tanh`: the hyperbolic tangent, PyTorch's `nn.Tanh`.
+
+use nnspec_runtime::plan::{GradStep, Step};
+
+use super::{
+    Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, Op, OpError, ParamDecl, emit, same_shape,
+};
+use crate::ir::Shape;
+use crate::shape::ShapeError;
+use crate::signature::{Bound, Signature};
+
+pub(super) const SPEC: LayerSpec = LayerSpec {
+    arity: Arity::One,
+    signature: Signature {
+        name: "tanh",
+        args: &[],
+    },
+    summary: "hyperbolic tangent",
+    build,
+};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tanh;
+
+fn build(_: &Bound, inputs: &[&Shape]) -> Result<(Op, Shape), OpError> {
+    Ok((Op::Tanh(Tanh), same_shape(inputs)))
+}
+
+impl LayerRules for Tanh {
+    fn spec(&self) -> &'static LayerSpec {
+        &SPEC
+    }
+
+    fn attributes(&self) -> String {
+        String::new()
+    }
+
+    fn params(&self, _: &[&Shape]) -> Result<Vec<ParamDecl>, ShapeError> {
+        Ok(Vec::new())
+    }
+
+    fn lower(&self, cx: &mut dyn ForwardCx) -> Option<Step> {
+        Some(Step::Tanh {
+            x: cx.input(0),
+            y: cx.output(),
+        })
+    }
+
+    /// `dx = dy · (1 - y²)`, from the saved result.
+    fn differentiate(&self, cx: &mut dyn BackwardCx) {
+        if let Some((dx, accumulate)) = cx.contribution(0) {
+            let (y, dy) = (cx.output(), cx.dy());
+            emit(cx, GradStep::Tanh { y, dy, dx }, accumulate);
+        }
+    }
+}
