@@ -87,8 +87,8 @@ exactly one output. `cross_entropy` needs class scores `[classes]` with at
 least 2 classes (the labels are class indices); `mse` compares the output
 with the one-hot label, so it also needs one value per class.
 
-A binary classifier therefore outputs two scores, not one: the
-softmax over two scores is the sigmoid of their difference.
+A binary classifier therefore outputs two scores, not one: the softmax
+over two scores is the sigmoid of their difference.
 "#,
         wrong: r#"
 model Binary {
