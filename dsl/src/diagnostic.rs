@@ -1,8 +1,9 @@
 //! Diagnostics: what the front end tells the user, and how it is rendered.
 //!
 //! Passes report structured [`crate::error::Error`] values; each one turns
-//! itself into a [`Diagnostic`] (the wording lives in `error.rs`), and
-//! [`render`] prints diagnostics the way rustc does:
+//! itself into a [`Diagnostic`] (the wording lives in `error/wording.rs`),
+//! and [`render`] prints diagnostics the way rustc does, ending, as rustc
+//! does, with where to read more (`dslc explain`, from [`crate::explain`]):
 //!
 //! ```text
 //! error[E0301]: shapes do not match for `+`
@@ -10,6 +11,8 @@
 //!   │
 //! 4 │     output y = relu(h + x);
 //!   │                     ^^^^^ ...
+//!
+//! For more information about this error, try `dslc explain E0301`.
 //! ```
 
 use std::collections::HashMap;
@@ -135,7 +138,34 @@ pub fn render(diagnostics: &[Diagnostic], file_name: &str, source: &str) -> Stri
             )),
         }
     }
+    if let Some(note) = explain_note(diagnostics) {
+        out.push_str(&note);
+    }
     out
+}
+
+/// rustc's closing pointer to the long explanations of the errors shown
+/// (`For more information about this error, try ...`), in its wording.
+/// Warnings are explained too, but, as in rustc, only errors ask for it.
+pub fn explain_note(diagnostics: &[Diagnostic]) -> Option<String> {
+    let mut codes: Vec<&str> = diagnostics
+        .iter()
+        .filter(|d| d.is_error() && crate::explain::get(d.code).is_some())
+        .map(|d| d.code)
+        .collect();
+    codes.sort_unstable();
+    codes.dedup();
+    match codes.as_slice() {
+        [] => None,
+        [one] => Some(format!(
+            "For more information about this error, try `dslc explain {one}`.\n"
+        )),
+        [first, ..] => Some(format!(
+            "Some errors have detailed explanations: {}.\n\
+             For more information about an error, try `dslc explain {first}`.\n",
+            codes.join(", ")
+        )),
+    }
 }
 
 /// Lines longer than this many bytes are shown clipped around the labels.

@@ -15,6 +15,7 @@ pub mod ast;
 pub mod check;
 pub mod diagnostic;
 pub mod error;
+pub mod explain;
 pub mod fmt;
 pub mod ir;
 pub mod ops;

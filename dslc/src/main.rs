@@ -1,7 +1,9 @@
-//! `dslc`, the nnspec command line: check, format, train and evaluate `.nn` models.
+//! `dslc`, the nnspec command line: check, format, train and evaluate `.nn`
+//! models, and explain their diagnostics.
 
 mod check;
 mod eval;
+mod explain;
 mod format;
 mod progress;
 mod report;
@@ -30,6 +32,8 @@ enum Command {
     Train(train::Args),
     /// Evaluate a trained model on a data set's test split
     Eval(eval::Args),
+    /// Explain a diagnostic code (E0301) at length, with a wrong and a fixed example
+    Explain(explain::Args),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +43,7 @@ fn main() -> ExitCode {
         Command::Fmt(args) => format::run(&args),
         Command::Train(args) => train::run(&args),
         Command::Eval(args) => eval::run(&args),
+        Command::Explain(args) => explain::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,427 @@
+//! How each [`Error`] reads: its message, labels, notes and help.
+
+use super::{Error, Operand};
+use crate::diagnostic::Diagnostic;
+use crate::ir::Shape;
+
+fn did_you_mean(suggestion: &Option<String>) -> Option<String> {
+    suggestion.as_ref().map(|s| format!("did you mean `{s}`?"))
+}
+
+fn derivation_note(operand: &Operand) -> Option<String> {
+    // A bare input or named value explains itself.
+    operand
+        .derivation
+        .contains(" -> ")
+        .then(|| format!("{} comes from {}", operand.shape, operand.derivation))
+}
+
+impl Error {
+    pub fn to_diagnostic(&self) -> Diagnostic {
+        match self {
+            Error::Syntax { span, expected, found } => {
+                let expected = match expected.as_slice() {
+                    [] => "something else".to_string(),
+                    [one] => one.clone(),
+                    [init @ .., last] => format!("{} or {last}", init.join(", ")),
+                };
+                Diagnostic::error("E0001", format!("expected {expected}, found {found}"), *span, format!("expected {expected}"))
+            }
+            Error::InvalidUtf8 { span } => Diagnostic::error("E0002", "the file is not valid UTF-8", *span, "this byte is not UTF-8")
+                .with_help("model files are UTF-8 text; check the file's encoding"),
+            Error::TooDeep { span, limit } => Diagnostic::error(
+                "E0003",
+                format!("brackets nested more than {limit} deep"),
+                *span,
+                format!("nesting exceeds {limit} here"),
+            )
+            .with_help("name intermediate values with `let` instead of nesting"),
+            Error::IntTooLarge { span } => Diagnostic::error(
+                "E0004",
+                "integer literal too large",
+                *span,
+                format!("does not fit in 64 bits (the largest is {})", i64::MAX),
+            ),
+            Error::FloatOutOfRange { span } => Diagnostic::error(
+                "E0006",
+                "number literal out of range",
+                *span,
+                "not a finite 64-bit float",
+            ),
+            Error::TooManyErrors { span, limit } => Diagnostic::error(
+                "E0005",
+                format!("too many errors; stopped after {limit}"),
+                *span,
+                "stopped here",
+            ),
+
+            Error::UnknownLayer {
+                span,
+                name,
+                suggestion,
+                is_value,
+            } => {
+                let diagnostic = Diagnostic::error("E0101", format!("unknown layer `{name}`"), *span, "not a layer");
+                if *is_value {
+                    diagnostic.with_help(format!(
+                        "`{name}` is a value; values start a pipeline or go in a call, e.g. `{name} -> relu` or `add({name}, y)`"
+                    ))
+                } else {
+                    diagnostic.with_help_opt(did_you_mean(suggestion)).with_note_if(
+                        suggestion.is_none(),
+                        "layers are: dense, conv2d, maxpool2d, avgpool2d, flatten, reshape, relu, leaky_relu, sigmoid, tanh, softmax, dropout, batchnorm, add, concat",
+                    )
+                }
+            }
+            Error::UnknownArgument {
+                span,
+                callee,
+                name,
+                suggestion,
+                valid,
+            } => {
+                let diagnostic = Diagnostic::error(
+                    "E0102",
+                    format!("`{callee}` has no argument `{name}`"),
+                    *span,
+                    "unknown argument",
+                );
+                let diagnostic = diagnostic.with_help_opt(did_you_mean(suggestion));
+                if valid.is_empty() {
+                    diagnostic.with_note(format!("`{callee}` takes no arguments"))
+                } else {
+                    diagnostic.with_note(format!("`{callee}` takes: {}", valid.join(", ")))
+                }
+            }
+            Error::MissingArgument { span, callee, name, ty } => Diagnostic::error(
+                "E0103",
+                format!("`{callee}` needs the argument `{name}`"),
+                *span,
+                format!("missing `{name}`"),
+            )
+            .with_help(format!("`{name}` is {ty}")),
+            Error::DuplicateArgument { span, first, name } => Diagnostic::error(
+                "E0104",
+                format!("argument `{name}` given more than once"),
+                *span,
+                "given again here",
+            )
+            .with_label(*first, "first given here"),
+            Error::WrongArgumentType {
+                span,
+                callee,
+                name,
+                expected,
+                found,
+            } => Diagnostic::error(
+                "E0105",
+                format!("wrong type for `{name}` of `{callee}`: expected {expected}, found {found}"),
+                *span,
+                format!("expected {expected}"),
+            ),
+            Error::TooManyArguments { span, callee, max } => {
+                let message = match max {
+                    0 => format!("`{callee}` takes no arguments"),
+                    1 => format!("`{callee}` takes at most 1 argument"),
+                    n => format!("`{callee}` takes at most {n} arguments"),
+                };
+                Diagnostic::error("E0106", message, *span, "unexpected argument")
+            }
+            Error::InvalidArgumentValue {
+                span,
+                callee,
+                name,
+                reason,
+            } => Diagnostic::error(
+                "E0107",
+                format!("invalid value for `{name}` of `{callee}`"),
+                *span,
+                reason.clone(),
+            ),
+            Error::WrongInputCount {
+                span,
+                layer,
+                expected,
+                found,
+            } => Diagnostic::error(
+                "E0108",
+                format!("`{layer}` takes {expected}, found {found}"),
+                *span,
+                format!("{found} input{}", if *found == 1 { "" } else { "s" }),
+            )
+            .with_help(format!(
+                "in call form the leading positional arguments are the inputs, as in `{}`; after `->` the input is the pipeline's value",
+                match *expected {
+                    "1 input" => format!("{layer}(x)"),
+                    "2 inputs" => format!("{layer}(x, y)"),
+                    _ => format!("{layer}(a, b)"),
+                }
+            )),
+
+            Error::UndefinedName {
+                span,
+                name,
+                suggestion,
+                is_layer,
+            } => {
+                let diagnostic = Diagnostic::error("E0201", format!("cannot find value `{name}`"), *span, "not defined");
+                if *is_layer {
+                    diagnostic.with_help(format!(
+                        "`{name}` is a layer; apply it with `x -> {name}` or `{name}(x)`"
+                    ))
+                } else {
+                    diagnostic.with_help_opt(did_you_mean(suggestion))
+                }
+            }
+            Error::Redefined { span, first, name } => {
+                Diagnostic::error("E0202", format!("`{name}` is defined more than once"), *span, "defined again here")
+                    .with_label(*first, "first defined here")
+            }
+            Error::DuplicateLayerName { span, first, name } => Diagnostic::error(
+                "E0203",
+                format!("two layers are named `{name}`"),
+                *span,
+                "second layer with this name",
+            )
+            .with_label(*first, "first named here")
+            .with_note("layer names become parameter names (`fc1.weight`) and must be unique in a model"),
+            Error::DuplicateModel { span, first, name } => {
+                Diagnostic::error("E0204", format!("model `{name}` is defined more than once"), *span, "defined again here")
+                    .with_label(*first, "first defined here")
+            }
+            Error::ExpectedValue { span, found } => Diagnostic::error(
+                "E0205",
+                format!("expected a value, found {found}"),
+                *span,
+                "not a value",
+            )
+            .with_note("values are inputs, names bound with `let`, or layer calls"),
+            Error::UnknownDtype { span, name } => {
+                Diagnostic::error("E0206", format!("unknown element type `{name}`"), *span, "expected `f32`")
+            }
+
+            Error::ShapeMismatch {
+                span,
+                op,
+                operands,
+                axis,
+            } => {
+                let shapes: Vec<String> = operands.iter().map(|o| o.shape.to_string()).collect();
+                let message = match axis {
+                    None => format!("shapes do not match for `{op}`: {}", shapes.join(" vs ")),
+                    Some(axis) => format!(
+                        "shapes do not match for `{op}` (all dims but axis {axis} must agree): {}",
+                        shapes.join(" vs ")
+                    ),
+                };
+                let mut diagnostic = Diagnostic::error("E0301", message, *span, "mismatched shapes");
+                for operand in operands {
+                    diagnostic = diagnostic.with_label(operand.span, format!("this is {}", operand.shape));
+                }
+                for operand in operands {
+                    if let Some(note) = derivation_note(operand) {
+                        diagnostic = diagnostic.with_note(note);
+                    }
+                }
+                diagnostic = match (*op, axis) {
+                    ("+", _) => diagnostic.with_help("`+` adds values of exactly the same shape; there is no broadcasting"),
+                    ("concat", None) => diagnostic.with_help("`concat` joins values of the same rank"),
+                    _ => diagnostic,
+                };
+                diagnostic
+            }
+            Error::RankMismatch {
+                span,
+                layer,
+                expected,
+                input,
+            } => Diagnostic::error(
+                "E0302",
+                format!("`{layer}` expects input of shape {expected}, found {}", input.shape),
+                *span,
+                format!("needs {expected}"),
+            )
+            .with_label(input.span, format!("this is {}", input.shape))
+            .with_note_opt(derivation_note(input))
+            .with_help_opt(rank_help(layer, &input.shape)),
+            Error::InvalidDim { span, value } => Diagnostic::error(
+                "E0303",
+                format!("dims must be positive, found {value}"),
+                *span,
+                if *value == 0 { "zero dim" } else { "negative dim" },
+            ),
+            Error::TooLarge { span, what, dims } => {
+                let dims: Vec<String> = dims.iter().map(|d| d.to_string()).collect();
+                Diagnostic::error(
+                    "E0304",
+                    format!("{what} of shape [{}] is too large", dims.join(", ")),
+                    *span,
+                    "more than 2^32 elements",
+                )
+            }
+            Error::EmptyOutput {
+                span,
+                layer,
+                axis,
+                formula,
+                input,
+            } => Diagnostic::error(
+                "E0305",
+                format!("`{layer}` output would be empty: the window does not fit the input's {axis}"),
+                *span,
+                formula.clone(),
+            )
+            .with_label(input.span, format!("input is {}", input.shape))
+            .with_note_opt(derivation_note(input)),
+            Error::PoolPadding { span, padding, kernel } => Diagnostic::error(
+                "E0306",
+                format!("pooling padding {padding} is more than half the kernel {kernel}"),
+                *span,
+                format!("at most {}", kernel / 2),
+            ),
+            Error::ReshapeCount { span, from, to } => {
+                let to: Vec<String> = to.iter().map(|d| d.to_string()).collect();
+                Diagnostic::error(
+                    "E0307",
+                    format!("cannot reshape {from} ({} elements) to [{}]", from.elements(), to.join(", ")),
+                    *span,
+                    "element counts differ",
+                )
+            }
+            Error::AxisOutOfRange { span, axis, rank } => Diagnostic::error(
+                "E0308",
+                format!("axis {axis} is out of range for a value of rank {rank}"),
+                *span,
+                format!("expected an axis in {}..{}", -(*rank as i64), rank),
+            ),
+
+            Error::NoOutput { span, model } => Diagnostic::error(
+                "E0401",
+                format!("model `{model}` has no output"),
+                *span,
+                "no `output` statement",
+            )
+            .with_help("add one, e.g. `output y = x -> dense(10);`"),
+            Error::NoInput { span, model } => Diagnostic::error(
+                "E0402",
+                format!("model `{model}` has no input"),
+                *span,
+                "no `input` statement",
+            )
+            .with_help("add one, e.g. `input x: f32[784];`"),
+
+            Error::UnknownModel { span, name, suggestion } => Diagnostic::error(
+                "E0501",
+                format!("`train` names an unknown model `{name}`"),
+                *span,
+                "no model with this name in the file",
+            )
+            .with_help_opt(did_you_mean(suggestion)),
+            Error::LossMismatch {
+                span,
+                loss,
+                reason,
+                help,
+                output,
+            } => {
+                let diagnostic = Diagnostic::error("E0502", format!("loss `{loss}` does not fit the model: {reason}"), *span, "this loss");
+                let diagnostic = match output {
+                    Some(output) => diagnostic.with_label(*output, "the model's output"),
+                    None => diagnostic,
+                };
+                diagnostic.with_help_opt(help.clone())
+            }
+            Error::UnknownField { span, name, suggestion } => Diagnostic::error(
+                "E0503",
+                format!("unknown train setting `{name}`"),
+                *span,
+                "unknown setting",
+            )
+            .with_help_opt(did_you_mean(suggestion))
+            .with_note("settings are: loss, optimizer, batch, epochs, seed"),
+            Error::MissingField { span, name } => Diagnostic::error(
+                "E0504",
+                format!("train block needs `{name}`"),
+                *span,
+                format!("missing `{name}`"),
+            ),
+            Error::DuplicateField { span, first, name } => {
+                Diagnostic::error("E0505", format!("setting `{name}` given more than once"), *span, "given again here")
+                    .with_label(*first, "first given here")
+            }
+            Error::UnknownChoice {
+                span,
+                what,
+                name,
+                suggestion,
+                valid,
+            } => Diagnostic::error("E0506", format!("unknown {what} `{name}`"), *span, format!("not a known {what}"))
+                .with_help_opt(did_you_mean(suggestion))
+                .with_note(format!("expected one of: {}", valid.join(", "))),
+            Error::DuplicateTrain { span, first, model } => Diagnostic::error(
+                "E0507",
+                format!("model `{model}` has more than one train block"),
+                *span,
+                "second train block",
+            )
+            .with_label(*first, "first train block"),
+
+            Error::UnusedValue { span, name, is_input } => Diagnostic::warning(
+                "W0001",
+                format!("{} `{name}` is never used", if *is_input { "input" } else { "value" }),
+                *span,
+                "unused",
+            )
+            .with_help(format!("use it, or remove the `{}`", if *is_input { "input" } else { "let" })),
+            Error::SoftmaxBeforeCrossEntropy { span, output } => Diagnostic::warning(
+                "W0002",
+                "`cross_entropy` applies log-softmax itself, and the output already ends in `softmax`",
+                *span,
+                "expects raw scores (logits)",
+            )
+            .with_label(*output, "softmax here")
+            .with_help("remove the final `softmax`; keep it in a separate inference output if you need probabilities"),
+        }
+    }
+}
+
+fn rank_help(layer: &str, found: &Shape) -> Option<String> {
+    match (layer, found.rank()) {
+        ("dense", r) if r > 1 => Some("add `-> flatten` before `dense`".into()),
+        ("conv2d" | "maxpool2d" | "avgpool2d", 1) => {
+            let n = found.0[0];
+            let side = (n as f64).sqrt().round() as usize;
+            Some(if side * side == n {
+                format!(
+                    "reshape the features into an image first: `-> reshape([1, {side}, {side}])`"
+                )
+            } else {
+                "reshape the features into [channels, height, width] first: `-> reshape([C, H, W])`"
+                    .to_string()
+            })
+        }
+        _ => None,
+    }
+}
+
+trait OptionalNote {
+    fn with_note_if(self, condition: bool, note: &str) -> Self;
+    fn with_note_opt(self, note: Option<String>) -> Self;
+}
+
+impl OptionalNote for Diagnostic {
+    fn with_note_if(self, condition: bool, note: &str) -> Self {
+        if condition {
+            self.with_note(note)
+        } else {
+            self
+        }
+    }
+
+    fn with_note_opt(self, note: Option<String>) -> Self {
+        match note {
+            Some(note) => self.with_note(note),
+            None => self,
+        }
+    }
+}
