@@ -10,7 +10,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use nnspec_runtime::checkpoint::{Checkpoint, TensorData};
+use nnspec_runtime::safetensors_file::{Checkpoint, TensorData};
 use nnspec_runtime::data::{Dataset, Normalization, csv, idx};
 
 fn check_dataset(ds: &Dataset) {

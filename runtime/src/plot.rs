@@ -21,7 +21,7 @@ use plotters::prelude::*;
 use plotters::style::FontStyle;
 use thiserror::Error;
 
-use crate::checkpoint::{commit_temp, temp_sibling};
+use crate::atomic_write::{commit_temp, temp_sibling};
 use crate::metrics::{ConfusionMatrix, EpochRecord};
 
 /// DejaVu Sans, the plots' font.
