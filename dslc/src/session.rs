@@ -4,9 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use nnspec_dsl::ir;
-use nnspec_runtime::checkpoint::Checkpoint;
 use nnspec_runtime::data::{self, Normalization, Split, idx};
 use nnspec_runtime::exec::Executor;
+use nnspec_runtime::safetensors_file::Checkpoint;
 
 /// A checked model with its train block (flags applied).
 pub struct Job {
@@ -228,7 +228,7 @@ pub fn read_checkpoint(path: &Path) -> Result<Checkpoint, String> {
 /// Loads a `state_dict` into the executor, strictly.
 pub fn load_weights(exec: &mut Executor, path: &Path) -> Result<(), String> {
     let checkpoint = read_checkpoint(path)?;
-    nnspec_runtime::state::load_state_dict(exec, &checkpoint).map_err(|e| e.to_string())
+    nnspec_runtime::checkpoint::load_state_dict(exec, &checkpoint).map_err(|e| e.to_string())
 }
 
 /// Builds the executor, refusing a model whose memory would exceed what

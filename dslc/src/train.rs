@@ -4,10 +4,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use nnspec_runtime::checkpoint;
 use nnspec_runtime::exec::Executor;
 use nnspec_runtime::metrics::EpochRecord;
 use nnspec_runtime::plan::ParamKind;
-use nnspec_runtime::state;
 use nnspec_runtime::train::{self, FitOptions};
 
 use crate::progress::Progress;
@@ -149,7 +149,7 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         // A checkpoint per epoch: a run stopped at any point resumes from the
         // last one. Both files carry the epoch count, so a run killed
         // between the two renames is recognized.
-        let mut optimizer = state::optimizer_dict(&exec, done);
+        let mut optimizer = checkpoint::optimizer_dict(&exec, done);
         optimizer.set_metadata("optimizer", optimizer_kind);
         optimizer.set_metadata(
             "history",
@@ -222,8 +222,8 @@ fn model_checkpoint(
     config: &nnspec_dsl::ir::TrainConfig,
     data: &DataSource,
     scaling: Scaling,
-) -> nnspec_runtime::checkpoint::Checkpoint {
-    let mut checkpoint = state::state_dict(exec);
+) -> nnspec_runtime::safetensors_file::Checkpoint {
+    let mut checkpoint = checkpoint::state_dict(exec);
     checkpoint.set_metadata("epochs", epochs.to_string());
     checkpoint.set_metadata("seed", config.seed.to_string());
     checkpoint.set_metadata("data", data.to_string());
@@ -261,7 +261,7 @@ fn resume(
             optimizer_path.display()
         ));
     }
-    let epochs = state::load_optimizer_dict(exec, &optimizer).map_err(|e| e.to_string())?;
+    let epochs = checkpoint::load_optimizer_dict(exec, &optimizer).map_err(|e| e.to_string())?;
     let model_epochs = session::read_checkpoint(model_path)?
         .metadata()
         .get("epochs")

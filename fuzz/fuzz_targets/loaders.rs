@@ -10,8 +10,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use nnspec_runtime::checkpoint::{Checkpoint, TensorData};
 use nnspec_runtime::data::{Dataset, Normalization, csv, idx};
+use nnspec_runtime::safetensors_file::{Checkpoint, TensorData};
 
 fn check_dataset(ds: &Dataset) {
     let n = ds.sample_len();

@@ -6,6 +6,7 @@
 //! data set loaders, and safetensors checkpoints. It depends on no compiler
 //! crate: generated code and deployed binaries link this crate alone.
 
+pub mod atomic_write;
 pub mod checkpoint;
 pub mod data;
 pub mod exec;
@@ -17,5 +18,5 @@ pub mod parallel;
 pub mod plan;
 pub mod plot;
 pub mod rng;
-pub mod state;
+pub mod safetensors_file;
 pub mod train;

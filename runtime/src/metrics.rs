@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize, Serializer};
 use thiserror::Error;
 
-use crate::checkpoint::write_atomically;
+use crate::atomic_write::write_atomically;
 
 /// Bad input to the metrics.
 #[derive(Debug, Error, PartialEq, Eq)]

@@ -1,4 +1,4 @@
-//! Checkpoints: round trips, interoperability with PyTorch's files and the
+//! The safetensors file format: round trips, interoperability with PyTorch's files and the
 //! safetensors reference implementation, malformed files, and atomic
 //! writes.
 
@@ -6,8 +6,9 @@ use std::collections::HashMap;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use nnspec_runtime::checkpoint::{
-    Checkpoint, CheckpointError, Dtype, FormatError, Tensor, TensorData, write_atomically,
+use nnspec_runtime::atomic_write::write_atomically;
+use nnspec_runtime::safetensors_file::{
+    Checkpoint, CheckpointError, Dtype, FormatError, Tensor, TensorData,
 };
 
 fn testdata(name: &str) -> PathBuf {

@@ -2,23 +2,26 @@
 //! the whole stack (plan, executor, kernels): gather, forward, loss,
 //! backward, update, per batch of 100, on 1 and 2 threads.
 //!
-//!     cargo bench --bench train_step
+//!     cargo bench -p nnspec-codegen --bench train_step
+//!
+//! It lives in the codegen crate, the lowest one that can both build a plan
+//! from source (dsl, codegen) and run it (runtime).
 //!
 //! Each phase is the fastest of many repetitions (other work on the machine
 //! only ever adds time).
 
 use std::time::{Duration, Instant};
 
-use nnspec::codegen;
-use nnspec::dsl;
-use nnspec::runtime::data::Dataset;
-use nnspec::runtime::exec::Executor;
-use nnspec::runtime::rng::Rng;
+use nnspec_codegen as codegen;
+use nnspec_dsl as dsl;
+use nnspec_runtime::data::Dataset;
+use nnspec_runtime::exec::Executor;
+use nnspec_runtime::rng::Rng;
 
 const BATCH: usize = 100;
 
 fn main() {
-    let source = include_str!("../examples/mnist_mlp.nn");
+    let source = include_str!("../../examples/mnist_mlp.nn");
     let compiled = dsl::compile(source);
     let model = compiled.model("MnistMlp").unwrap();
     let config = compiled.train("MnistMlp").unwrap();

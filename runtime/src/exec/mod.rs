@@ -1,0 +1,186 @@
+//! The executor: runs a [`Plan`] batch by batch, for inference and training.
+//!
+//! It owns the storage the plan describes: one f32 arena holding every
+//! buffer at a fixed offset (sized for the largest batch it will see), a
+//! u32 arena for pooling indices, the parameters, their gradients and the
+//! optimizer state. A step borrows disjoint parts of the arena; the
+//! disjointness the plan promises is checked on every borrow.
+//!
+//! [`Executor`] is one type; its methods are kept in files by job:
+//!
+//! - `layout`: where every buffer and parameter lives (offsets, sizes, the
+//!   capacity, [`Executor::memory_needed`]) and access to buffers;
+//! - `views`: the disjointness-checked borrows of parts of an arena;
+//! - `forward` and `backward`: step dispatch, from each forward step and
+//!   each backward (gradient) step of the plan to its kernel call, and the
+//!   loss;
+//! - `training_state`: parameters, gradients, counters, the optimizer state
+//!   and its update, initialization and the dropout stream.
+//!
+//! This file holds the type, its construction, and feeding a batch in.
+
+mod backward;
+mod forward;
+mod layout;
+mod training_state;
+mod views;
+
+use crate::optim::OptimizerState;
+use crate::parallel::Parallel;
+use crate::plan::*;
+use crate::rng::Rng;
+
+/// Why an executor cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error(
+        "the buffers of model `{model}` for batches of {capacity} samples do not fit in memory; use a smaller batch"
+    )]
+    TooLarge { model: String, capacity: usize },
+}
+
+/// `len` zeros, or `None` if the memory is not there (instead of aborting).
+fn zeroed<T: Clone + Default>(len: usize) -> Option<Vec<T>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(len).ok()?;
+    v.resize(len, T::default());
+    Some(v)
+}
+
+/// What one training step measured.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepStats {
+    /// Mean loss over the batch.
+    pub loss: f64,
+    /// Samples whose highest score was their label.
+    pub correct: usize,
+}
+
+/// Runs one plan; see the module documentation.
+pub struct Executor {
+    plan: Plan,
+    // Memory layout (`layout.rs`).
+    capacity: usize,
+    /// Start of each buffer's storage in its arena (aliases share their root's).
+    start: Vec<usize>,
+    arena: Vec<f32>,
+    indices: Vec<u32>,
+    // Training state (`training_state.rs`).
+    /// Offset of each parameter in `values` (f32) or `counters` (i64).
+    param_offset: Vec<usize>,
+    values: Vec<f32>,
+    grads: Vec<f32>,
+    counters: Vec<i64>,
+    /// Parameters the backward pass writes a gradient for.
+    has_grad: Vec<bool>,
+    optimizer: Option<OptimizerState>,
+    // Step dispatch (`forward.rs`, `backward.rs`).
+    par: Parallel,
+    /// Per-step scratch (im2col) for forward and backward steps.
+    forward_scratch: Vec<Vec<f32>>,
+    backward_scratch: Vec<Vec<f32>>,
+    /// Labels of the current batch, and one-hot targets for `mse`.
+    labels: Vec<u32>,
+    targets: Vec<f32>,
+    dropout_rng: Rng,
+}
+
+impl Executor {
+    /// An executor for batches of up to `capacity` samples on `threads`
+    /// threads. Parameters start at zero: call [`Executor::init_params`] or
+    /// load them. Fails, rather than aborting, when the buffers for
+    /// `capacity` samples do not fit in memory.
+    pub fn new(plan: Plan, capacity: usize, threads: usize) -> Result<Self, ExecError> {
+        let capacity = capacity.max(1);
+        let too_large = || ExecError::TooLarge {
+            model: plan.model.clone(),
+            capacity,
+        };
+        let (start, f32_len, u32_len) =
+            layout::buffer_layout(&plan, capacity).ok_or_else(too_large)?;
+        let arena = zeroed(f32_len).ok_or_else(too_large)?;
+        let indices = zeroed(u32_len).ok_or_else(too_large)?;
+        let (param_offset, values_len, counters_len) = layout::param_layout(&plan);
+        let has_grad = training_state::params_with_grad(&plan);
+        let optimizer = match plan.optimizer {
+            Some(o) => {
+                Some(OptimizerState::new(o, values_len, plan.params.len()).ok_or_else(too_large)?)
+            }
+            None => None,
+        };
+        Ok(Executor {
+            capacity,
+            start,
+            arena,
+            indices,
+            param_offset,
+            values: zeroed(values_len).ok_or_else(too_large)?,
+            grads: zeroed(values_len).ok_or_else(too_large)?,
+            counters: zeroed(counters_len).ok_or_else(too_large)?,
+            has_grad,
+            optimizer,
+            par: Parallel::new(threads),
+            forward_scratch: vec![Vec::new(); plan.forward.len()],
+            backward_scratch: vec![Vec::new(); plan.backward.len()],
+            labels: vec![0; capacity],
+            targets: Vec::new(),
+            dropout_rng: Rng::new(0),
+            plan,
+        })
+    }
+
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    pub fn threads(&self) -> usize {
+        self.par.threads()
+    }
+
+    /// The input buffer and the label slots of a batch, to fill together.
+    pub fn batch_slots(&mut self, batch: usize) -> (&mut [f32], &mut [u32]) {
+        let range = self.range(self.plan.inputs[0], batch);
+        (&mut self.arena[range], &mut self.labels[..batch])
+    }
+
+    /// Copies samples `indices` of `data` (and their labels) into the input
+    /// and label slots, split over the threads: the copy reads scattered
+    /// rows from memory and is bound by latency more than bandwidth.
+    pub fn load_batch(&mut self, data: &crate::data::Dataset, indices: &[usize]) {
+        let batch = indices.len();
+        let sample = data.sample_len();
+        let range = self.range(self.plan.inputs[0], batch);
+        let x = &mut self.arena[range];
+        assert_eq!(
+            x.len(),
+            batch * sample,
+            "load_batch: the data's samples do not fit the model's input"
+        );
+        // Below this a parallel call costs about what it saves.
+        const MIN_PARALLEL: usize = 64 * 1024;
+        if self.par.threads() == 1 || x.len() < MIN_PARALLEL {
+            data.gather_batch(indices, x, &mut self.labels[..batch]);
+            return;
+        }
+        self.par.for_each_chunk_mut(x, sample, &|first, rows| {
+            for (row, &i) in rows.chunks_exact_mut(sample).zip(&indices[first..]) {
+                row.copy_from_slice(data.sample(i));
+            }
+        });
+        for (label, &i) in self.labels[..batch].iter_mut().zip(indices) {
+            *label = data.labels[i];
+        }
+    }
+
+    /// Forward, loss, backward and update on the batch in the input and
+    /// label slots.
+    pub fn train_step(&mut self, batch: usize) -> StepStats {
+        self.forward(batch, true);
+        let stats = self
+            .loss(batch, true)
+            .expect("train_step needs a training plan");
+        self.backward(batch);
+        self.update();
+        stats
+    }
+}

@@ -1,0 +1,124 @@
+//! The executor's training state: parameters (f32 values and i64
+//! counters), their gradients, the optimizer state and its update, and the
+//! dropout stream; with initialization and access for checkpoints.
+//!
+//! Separate from the layout and the step dispatch: this is the state a
+//! checkpoint saves and restores, and the only part an optimizer touches.
+
+use super::Executor;
+use super::layout::param_range;
+use crate::optim::OptimizerState;
+use crate::plan::*;
+use crate::rng::Rng;
+
+/// Parameters the backward pass writes a gradient for (the optimizer
+/// updates only these).
+pub(super) fn params_with_grad(plan: &Plan) -> Vec<bool> {
+    let mut has_grad = vec![false; plan.params.len()];
+    for step in &plan.backward {
+        let touched: Vec<ParamId> = match step {
+            GradStep::Dense { weight, bias, .. } | GradStep::Conv2d { weight, bias, .. } => {
+                std::iter::once(*weight).chain(*bias).collect()
+            }
+            GradStep::BatchNorm { weight, bias, .. } => vec![*weight, *bias],
+            _ => Vec::new(),
+        };
+        for param in touched {
+            has_grad[param.index()] = true;
+        }
+    }
+    has_grad
+}
+
+impl Executor {
+    /// PyTorch's default initialization, reproducible from `seed`: each
+    /// parameter draws from its own stream, derived from the seed and its
+    /// name, so adding a layer leaves the others' values unchanged.
+    pub fn init_params(&mut self, seed: u64) {
+        for (i, param) in self.plan.params.iter().enumerate() {
+            let offset = self.param_offset[i];
+            match param.kind {
+                ParamKind::Counter => self.counters[offset..offset + param.len()].fill(0),
+                ParamKind::Trainable | ParamKind::State => {
+                    let values = &mut self.values[offset..offset + param.len()];
+                    match param.init {
+                        Init::Constant(c) => values.fill(c),
+                        Init::Uniform { bound } => {
+                            let mut rng = Rng::new(seed ^ name_hash(&param.name));
+                            values
+                                .iter_mut()
+                                .for_each(|v| *v = rng.uniform(-bound, bound));
+                        }
+                    }
+                }
+            }
+        }
+        self.dropout_rng = Rng::new(seed ^ 0xD0D0_D0D0_D0D0_D0D0);
+    }
+
+    /// Restarts the dropout stream (each epoch of training restarts it from
+    /// the seed and the epoch, so a resumed run draws the same masks).
+    pub fn seed_dropout(&mut self, seed: u64) {
+        self.dropout_rng = Rng::new(seed ^ 0xD0D0_D0D0_D0D0_D0D0);
+    }
+
+    /// A parameter's values (f32 parameters and state).
+    pub fn param(&self, id: ParamId) -> &[f32] {
+        &self.values[param_range(&self.plan, &self.param_offset, id)]
+    }
+
+    pub fn param_mut(&mut self, id: ParamId) -> &mut [f32] {
+        let range = param_range(&self.plan, &self.param_offset, id);
+        &mut self.values[range]
+    }
+
+    /// A counter parameter (BatchNorm's `num_batches_tracked`).
+    pub fn counter(&self, id: ParamId) -> &[i64] {
+        &self.counters[param_range(&self.plan, &self.param_offset, id)]
+    }
+
+    pub fn counter_mut(&mut self, id: ParamId) -> &mut [i64] {
+        let range = param_range(&self.plan, &self.param_offset, id);
+        &mut self.counters[range]
+    }
+
+    /// The gradient of a trainable parameter after the last backward pass.
+    pub fn grad(&self, id: ParamId) -> &[f32] {
+        &self.grads[param_range(&self.plan, &self.param_offset, id)]
+    }
+
+    pub fn optimizer_state(&self) -> Option<&OptimizerState> {
+        self.optimizer.as_ref()
+    }
+
+    pub fn optimizer_state_mut(&mut self) -> Option<&mut OptimizerState> {
+        self.optimizer.as_mut()
+    }
+
+    /// Offsets of each parameter in the flat parameter array (for checkpoints of optimizer state).
+    pub fn param_offsets(&self) -> &[usize] {
+        &self.param_offset
+    }
+
+    /// One optimizer step on every parameter that received a gradient.
+    pub fn update(&mut self) {
+        let Some(optimizer) = self.optimizer.as_mut() else {
+            return;
+        };
+        for (i, param) in self.plan.params.iter().enumerate() {
+            if param.kind != ParamKind::Trainable || !self.has_grad[i] {
+                continue;
+            }
+            let offset = self.param_offset[i];
+            let grad = &self.grads[offset..offset + param.len()];
+            optimizer.step(i, offset, &mut self.values, grad, &self.par);
+        }
+    }
+}
+
+/// FNV-1a: a stable hash of a parameter name, to seed its stream.
+fn name_hash(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
+}
