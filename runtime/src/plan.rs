@@ -7,6 +7,9 @@
 //! and a static buffer layout. The executor ([`crate::exec`]) runs it; the
 //! Rust code generator prints it. Buffers are sized per sample and scaled
 //! by the batch at run time, so one Plan serves every batch size.
+// A new op must be handled explicitly wherever ops (or their steps) are
+// matched: no catch-all arm may swallow it (issue 6).
+#![deny(clippy::wildcard_enum_match_arm)]
 
 use std::fmt;
 
@@ -361,6 +364,31 @@ pub enum Optimizer {
         eps: f32,
         weight_decay: f32,
     },
+}
+
+impl GradStep {
+    /// The parameters whose gradients this step writes. The executor's
+    /// optimizer updates exactly these (a parameter off the loss's path gets
+    /// no gradient and, as in PyTorch, no update, not even weight decay).
+    pub fn param_grads(&self) -> Vec<ParamId> {
+        match self {
+            GradStep::Dense { weight, bias, .. } | GradStep::Conv2d { weight, bias, .. } => {
+                std::iter::once(*weight).chain(*bias).collect()
+            }
+            GradStep::BatchNorm { weight, bias, .. } => vec![*weight, *bias],
+            GradStep::MaxPool2d { .. }
+            | GradStep::AvgPool2d { .. }
+            | GradStep::Relu { .. }
+            | GradStep::LeakyRelu { .. }
+            | GradStep::Sigmoid { .. }
+            | GradStep::Tanh { .. }
+            | GradStep::Softmax { .. }
+            | GradStep::Dropout { .. }
+            | GradStep::Concat { .. }
+            | GradStep::Copy { .. }
+            | GradStep::Accumulate { .. } => Vec::new(),
+        }
+    }
 }
 
 impl Optimizer {

@@ -12,6 +12,9 @@
 //! twice), later contributions go to their own buffers followed by an
 //! `Accumulate`. Gradients that pass through unchanged (`+`, views) share
 //! storage instead of being copied.
+// A new op must be handled explicitly wherever ops (or their steps) are
+// matched: no catch-all arm may swallow it (issue 6).
+#![deny(clippy::wildcard_enum_match_arm)]
 
 use nnspec_dsl::ir::{self, Op, ParamRole, ValueId};
 use nnspec_runtime::plan::*;

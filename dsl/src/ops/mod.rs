@@ -16,6 +16,9 @@
 //! checks the sources).
 //!
 //! [`Key`]: crate::signature::Key
+// A new op must be handled explicitly wherever ops (or their steps) are
+// matched: no catch-all arm may swallow it (issue 6).
+#![deny(clippy::wildcard_enum_match_arm)]
 
 use std::fmt;
 

@@ -18,6 +18,9 @@
 //!   and its update, initialization and the dropout stream.
 //!
 //! This file holds the type, its construction, and feeding a batch in.
+// A new op must be handled explicitly wherever ops (or their steps) are
+// matched: no catch-all arm may swallow it (issue 6).
+#![deny(clippy::wildcard_enum_match_arm)]
 
 mod backward;
 mod forward;

@@ -15,17 +15,8 @@ use crate::rng::Rng;
 /// updates only these).
 pub(super) fn params_with_grad(plan: &Plan) -> Vec<bool> {
     let mut has_grad = vec![false; plan.params.len()];
-    for step in &plan.backward {
-        let touched: Vec<ParamId> = match step {
-            GradStep::Dense { weight, bias, .. } | GradStep::Conv2d { weight, bias, .. } => {
-                std::iter::once(*weight).chain(*bias).collect()
-            }
-            GradStep::BatchNorm { weight, bias, .. } => vec![*weight, *bias],
-            _ => Vec::new(),
-        };
-        for param in touched {
-            has_grad[param.index()] = true;
-        }
+    for param in plan.backward.iter().flat_map(GradStep::param_grads) {
+        has_grad[param.index()] = true;
     }
     has_grad
 }
