@@ -179,7 +179,8 @@ def parse_row(line):
     if len(fields) != 4:
         raise RowError(f"expected 4 fields separated by '|', found {len(fields)}")
     in_text, layer_text, out_text, params_text = fields
-    in_dims = parse_dims(in_text, "input dims")
+    # Layers of several inputs (add, concat) list them joined by " + ".
+    in_dims = [parse_dims(part, "input dims") for part in in_text.split(" + ")]
     layer = Parser(layer_text).layer()
     out_dims = None if out_text == "?" else parse_dims(out_text, "output dims")
     if params_text == "?":
@@ -209,6 +210,8 @@ SIGNATURES = {
     "softmax": ([], {"axis"}),
     "dropout": (["p"], set()),
     "batchnorm": ([], set()),
+    "add": ([], set()),
+    "concat": ([], {"axis"}),
 }
 
 
@@ -350,14 +353,37 @@ def build(in_dims, layer):
     raise AssertionError(name)
 
 
+def run_joining(in_dims, layer):
+    """add and concat: torch.add and torch.cat on per-sample tensors."""
+    name, _, named = layer
+    xs = [torch.randn(BATCH, *dims) for dims in in_dims]
+    if name == "add":
+        if len(xs) != 2:
+            raise RowError("add takes two inputs")
+        return torch.add(xs[0], xs[1])
+    if name == "concat":
+        axis = named.get("axis", 0)
+        if not is_int(axis):
+            raise RowError("concat axis must be an integer")
+        # Per-sample axis to tensor dim: non-negative ones skip the batch.
+        return torch.cat(xs, dim=axis + 1 if axis >= 0 else axis)
+    raise RowError(f"{name} takes one input, the row gives {len(xs)}")
+
+
 def run_pytorch(in_dims, layer):
     """Return (per-sample output dims, trainable parameter count) according to PyTorch."""
+    module = None
     try:
-        module = build(in_dims, layer)
-        module.train()
-        x = torch.randn(BATCH, *in_dims)
-        with torch.no_grad():
-            y = module(x)
+        if len(in_dims) > 1 or layer[0] in ("add", "concat"):
+            with torch.no_grad():
+                y = run_joining(in_dims, layer)
+            x = y
+        else:
+            module = build(in_dims[0], layer)
+            module.train()
+            x = torch.randn(BATCH, *in_dims[0])
+            with torch.no_grad():
+                y = module(x)
     except RowError:
         raise
     except (RuntimeError, ValueError, TypeError) as e:
@@ -369,6 +395,8 @@ def run_pytorch(in_dims, layer):
         sums = y.sum(dim=module.dim)
         if not torch.allclose(sums, torch.ones_like(sums), atol=1e-5):
             raise RowError("softmax output does not sum to 1 over the chosen axis")
+    if module is None:
+        return list(y.shape[1:]), 0
     params = sum(p.numel() for p in module.parameters() if p.requires_grad)
     return list(y.shape[1:]), params
 
@@ -422,7 +450,8 @@ def main(argv):
                 print(f"ERROR     {line}\n          line {lineno}: {e}")
             continue
         if fill:
-            print(f"{fmt_dims(in_dims)} | {layer_text} | {fmt_dims(got_out)} | {got_params}")
+            inputs = " + ".join(fmt_dims(d) for d in in_dims)
+            print(f"{inputs} | {layer_text} | {fmt_dims(got_out)} | {got_params}")
             continue
         if got_out == want_out and got_params == want_params:
             n_ok += 1

@@ -43,6 +43,28 @@ fn rows() -> Vec<Row> {
         .collect()
 }
 
+/// The row as a model: `x -> layer` for one input; for several (joined by
+/// ` + ` in the table), the layer in call form on inputs `a0, a1, ...`.
+fn source(row: &Row) -> String {
+    let inputs: Vec<&str> = row.input.split(" + ").collect();
+    if inputs.len() == 1 {
+        return format!(
+            "model M {{\n    input x: f32{};\n    output y = x -> {};\n}}\n",
+            row.input, row.layer
+        );
+    }
+    let mut text = String::from("model M {\n");
+    for (i, dims) in inputs.iter().enumerate() {
+        text += &format!("    input a{i}: f32{dims};\n");
+    }
+    let names: Vec<String> = (0..inputs.len()).map(|i| format!("a{i}")).collect();
+    let call = match row.layer.split_once('(') {
+        Some((name, args)) => format!("{name}({}, {args}", names.join(", ")),
+        None => format!("{}({})", row.layer, names.join(", ")),
+    };
+    text + &format!("    output y = {call};\n}}\n")
+}
+
 #[test]
 fn shape_rules_agree_with_pytorch() {
     let rows = rows();
@@ -52,10 +74,7 @@ fn shape_rules_agree_with_pytorch() {
     );
     let mut failures = Vec::new();
     for row in &rows {
-        let source = format!(
-            "model M {{\n    input x: f32{};\n    output y = x -> {};\n}}\n",
-            row.input, row.layer
-        );
+        let source = source(row);
         let compiled = dsl::compile(&source);
         let Some(model) = compiled.model("M") else {
             failures.push(format!(
