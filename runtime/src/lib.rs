@@ -7,6 +7,7 @@
 //! crate: generated code and deployed binaries link this crate alone.
 
 pub mod checkpoint;
+pub mod cpu;
 pub mod data;
 pub mod exec;
 pub mod gemm;
