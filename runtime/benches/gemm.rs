@@ -187,7 +187,14 @@ fn bench_gemm(peaks: &Peaks) {
         .filter(|&t| t != Tier::Portable)
         .collect();
     for &t in own.iter().rev() {
-        columns.push((if t == Tier::Avx2 { "own AVX2" } else { "own AVX-512" }, t));
+        columns.push((
+            if t == Tier::Avx2 {
+                "own AVX2"
+            } else {
+                "own AVX-512"
+            },
+            t,
+        ));
     }
     let pars = [Parallel::new(1), Parallel::new(2)];
     let mut best: Vec<Vec<f64>> = vec![Vec::new(); shapes.len() * pars.len()];

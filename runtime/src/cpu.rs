@@ -205,10 +205,7 @@ mod tests {
         assert_eq!(choose(Some(""), Tier::Avx2), (Tier::Avx2, None));
         assert_eq!(choose(Some("Auto"), Tier::Avx2), (Tier::Avx2, None));
         assert_eq!(choose(Some("AVX2"), Tier::Avx512), (Tier::Avx2, None));
-        assert_eq!(
-            choose(Some("portable"), Tier::Avx2),
-            (Tier::Portable, None)
-        );
+        assert_eq!(choose(Some("portable"), Tier::Avx2), (Tier::Portable, None));
         let (t, w) = choose(Some("avx512"), Tier::Avx2);
         assert_eq!(t, Tier::Avx2);
         let w = w.unwrap();

@@ -69,16 +69,48 @@ unsafe fn outer(p: &Problem) {
             unsafe {
                 match (last == 8, p.accumulate) {
                     (true, false) => {
-                        dispatch!(outer_kernel, [false, false], rows, nv, [1, 2, 3, 4, 5, 6], [1, 2], (args))
+                        dispatch!(
+                            outer_kernel,
+                            [false, false],
+                            rows,
+                            nv,
+                            [1, 2, 3, 4, 5, 6],
+                            [1, 2],
+                            (args)
+                        )
                     }
                     (true, true) => {
-                        dispatch!(outer_kernel, [false, true], rows, nv, [1, 2, 3, 4, 5, 6], [1, 2], (args))
+                        dispatch!(
+                            outer_kernel,
+                            [false, true],
+                            rows,
+                            nv,
+                            [1, 2, 3, 4, 5, 6],
+                            [1, 2],
+                            (args)
+                        )
                     }
                     (false, false) => {
-                        dispatch!(outer_kernel, [true, false], rows, nv, [1, 2, 3, 4, 5, 6], [1, 2], (args))
+                        dispatch!(
+                            outer_kernel,
+                            [true, false],
+                            rows,
+                            nv,
+                            [1, 2, 3, 4, 5, 6],
+                            [1, 2],
+                            (args)
+                        )
                     }
                     (false, true) => {
-                        dispatch!(outer_kernel, [true, true], rows, nv, [1, 2, 3, 4, 5, 6], [1, 2], (args))
+                        dispatch!(
+                            outer_kernel,
+                            [true, true],
+                            rows,
+                            nv,
+                            [1, 2, 3, 4, 5, 6],
+                            [1, 2],
+                            (args)
+                        )
                     }
                 }
             };
