@@ -575,12 +575,18 @@ fn normalization_is_chosen_and_remembered() {
         unit.join("e").to_str().unwrap(),
     ]);
     assert!(out.status.success());
-    // Same inputs, same weights; the loss differs only by how batches were summed.
+    // Same inputs, same weights, so the same loss up to rounding: `eval`
+    // batches the test set differently from `train`, and a kernel tier may
+    // round a product differently at another batch size (the portable
+    // tier's `gemm` crate does), moving each f32 logit by a few ulps, about
+    // 1e-7 of the loss. Forgetting the normalization moves it by far more
+    // than the 1e-5 allowed (these weights evaluated with `tutorial`
+    // scaling: 0.145 against 0.124).
     let (a, b) = (
         metrics(&unit.join("e"))["test_loss"].as_f64().unwrap(),
         metrics(&unit)["test_loss"].as_f64().unwrap(),
     );
-    assert!((a - b).abs() < 1e-9, "{a} vs {b}");
+    assert!((a - b).abs() <= 1e-5 * b.abs(), "{a} vs {b}");
     let out = dslc(&["train", "examples/digits_mlp.nn", "--normalize", "bogus"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(

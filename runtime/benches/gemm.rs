@@ -3,13 +3,16 @@
 //! "Matrix multiply").
 //!
 //! `cargo bench -p nnspec-runtime --bench gemm [-- FILTER]`; FILTER is a
-//! substring of a section name: `peak`, `pool`, `mlp`, `gemm`.
+//! substring of a section name: `peak`, `pool`, `mlp`, `gemm`, `pointwise`.
+//! The `gemm` section times every tier this CPU runs side by side; the
+//! others run at the process's tier (`NNSPEC_KERNELS`, see runtime/src/cpu.rs).
 //!
 //! The machine is shared with other work, which only ever adds time, so
 //! every number is the fastest of many samples, and `NNSPEC_BENCH_ROUNDS=N`
 //! repeats the `mlp` and `gemm` sections N times (spread over minutes) and
 //! keeps each cell's fastest round.
 
+use nnspec_runtime::cpu::{self, Tier};
 use nnspec_runtime::gemm::{Backend, Trans, sgemm_with};
 use nnspec_runtime::parallel::Parallel;
 use nnspec_runtime::rng::Rng;
@@ -101,7 +104,59 @@ fn matrixmultiply(
     });
 }
 
-fn bench_gemm(peak_per_core: f64) {
+/// The portable tier's alternative to the `gemm` crate: loops LLVM
+/// vectorizes for the baseline target (a row of C += a scalar of A times a
+/// row of B; a transposed B is copied to rows first, as part of the time).
+#[allow(clippy::too_many_arguments)]
+fn plain_loops(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    ta: Trans,
+    b: &[f32],
+    tb: Trans,
+    c: &mut [f32],
+    par: &Parallel,
+) {
+    let (a_rs, a_cs) = if ta == Trans::No { (k, 1) } else { (1, m) };
+    let rows_of_b: Vec<f32>;
+    let b = if tb == Trans::No {
+        b
+    } else {
+        rows_of_b = (0..k * n).map(|i| b[(i % n) * k + i / n]).collect();
+        &rows_of_b
+    };
+    par.for_each_chunk_mut(&mut c[..m * n], n, &|row0, chunk| {
+        for (r, crow) in chunk.chunks_exact_mut(n).enumerate() {
+            crow.fill(0.0);
+            let i = row0 + r;
+            for p in 0..k {
+                let x = a[i * a_rs + p * a_cs];
+                for (cv, &bv) in crow.iter_mut().zip(&b[p * n..(p + 1) * n]) {
+                    *cv += x * bv;
+                }
+            }
+        }
+    });
+}
+
+/// GFLOP/s per core of the FMA loop for each tier this CPU runs
+/// ([`bench_peak`]); the portable tier's products use the `gemm` crate's
+/// own dispatch, so its denominator is the best tier's.
+struct Peaks(Vec<(Tier, f64)>);
+
+impl Peaks {
+    fn of(&self, t: Tier) -> f64 {
+        self.0
+            .iter()
+            .find(|(p, _)| *p == t)
+            .or(self.0.first())
+            .map_or(f64::NAN, |p| p.1)
+    }
+}
+
+fn bench_gemm(peaks: &Peaks) {
     let shapes: &[(&str, usize, usize, usize, Trans, Trans)] = &[
         ("mlp fwd X.W1^T", 100, 128, 784, Trans::No, Trans::Yes),
         ("one sample x.W1^T", 1, 128, 784, Trans::No, Trans::Yes),
@@ -120,6 +175,27 @@ fn bench_gemm(peak_per_core: f64) {
         ("LeNet conv2 dcols", 150, 100, 16, Trans::Yes, Trans::No),
         ("conv dcols = W^T.dY", 576, 196, 64, Trans::Yes, Trans::No),
     ];
+    let best_tier = cpu::best_supported();
+    // Columns: (header, tier whose peak is the denominator).
+    let mut columns = vec![
+        ("gemm crate + its rayon", best_tier),
+        ("portable: gemm crate, our split", best_tier),
+        ("plain loops, our split", best_tier),
+        ("matrixmultiply, our split", best_tier),
+    ];
+    let own: Vec<Tier> = cpu::supported_tiers()
+        .filter(|&t| t != Tier::Portable)
+        .collect();
+    for &t in own.iter().rev() {
+        columns.push((
+            if t == Tier::Avx2 {
+                "own AVX2"
+            } else {
+                "own AVX-512"
+            },
+            t,
+        ));
+    }
     let pars = [Parallel::new(1), Parallel::new(2)];
     let mut best: Vec<Vec<f64>> = vec![Vec::new(); shapes.len() * pars.len()];
     for _ in 0..rounds() {
@@ -130,19 +206,23 @@ fn bench_gemm(peak_per_core: f64) {
             let mut c = vec![0.0f32; m * n];
             for (p, par) in pars.iter().enumerate() {
                 let mut cells = Vec::new();
-                for backend in [Backend::GemmCrateRayon, Backend::GemmCrate] {
+                for backend in [Backend::GemmCrateRayon, Backend::Portable] {
                     cells.push(time_per_call(|| {
                         sgemm_with(backend, m, n, k, &a, ta, &b, tb, &mut c, false, par);
                         black_box(&c);
                     }));
                 }
                 cells.push(time_per_call(|| {
+                    plain_loops(m, n, k, &a, ta, &b, tb, &mut c, par);
+                    black_box(&c);
+                }));
+                cells.push(time_per_call(|| {
                     matrixmultiply(m, n, k, &a, ta, &b, tb, &mut c, par);
                     black_box(&c);
                 }));
-                if nnspec_runtime::gemm::uses_avx512() {
+                for &t in own.iter().rev() {
                     cells.push(time_per_call(|| {
-                        sgemm_with(Backend::Avx512, m, n, k, &a, ta, &b, tb, &mut c, false, par);
+                        sgemm_with(t.into(), m, n, k, &a, ta, &b, tb, &mut c, false, par);
                         black_box(&c);
                     }));
                 }
@@ -150,18 +230,21 @@ fn bench_gemm(peak_per_core: f64) {
             }
         }
     }
+    let headers: Vec<&str> = columns.iter().map(|c| c.0).collect();
     println!(
-        "| product (m x n x k, op) | threads | gemm crate + its rayon | gemm crate, our split | matrixmultiply, our split | own AVX-512 |"
+        "| product (m x n x k, op) | threads | {} |",
+        headers.join(" | ")
     );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|{}", "---|".repeat(columns.len()));
     for (s, &(name, m, n, k, ta, tb)) in shapes.iter().enumerate() {
         let flops = 2.0 * (m * n * k) as f64;
         for (p, par) in pars.iter().enumerate() {
-            let peak = peak_per_core * par.threads() as f64;
             let row: Vec<String> = best[s * pars.len() + p]
                 .iter()
-                .map(|t| {
+                .zip(&columns)
+                .map(|(t, &(_, tier))| {
                     let g = flops / t / 1e9;
+                    let peak = peaks.of(tier) * par.threads() as f64;
                     format!("{:.1} us, {g:.0} ({:.0}%)", t * 1e6, 100.0 * g / peak)
                 })
                 .collect();
@@ -341,13 +424,14 @@ fn bench_mlp() {
     }
 }
 
-/// 24 independent chains of 16-lane FMAs: the most a core can multiply-add.
+/// 24 independent chains of 16-lane FMAs: the most a core can multiply-add
+/// with AVX-512.
 ///
 /// # Safety
 /// AVX-512F must be available.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn fma_chains(iters: usize, seed: f32) -> f32 {
+unsafe fn fma_chains_avx512(iters: usize, seed: f32) -> f32 {
     use std::arch::x86_64::*;
     let mut acc = [_mm512_set1_ps(seed); 24];
     let a = _mm512_set1_ps(0.999_999);
@@ -364,38 +448,70 @@ unsafe fn fma_chains(iters: usize, seed: f32) -> f32 {
     _mm512_reduce_add_ps(s)
 }
 
-/// FP32 FMA peak of this machine, one and two threads; returns the
-/// one-thread figure (GFLOP/s), the denominator of the gemm table.
-fn bench_peak() -> f64 {
-    let mut one = 0.0;
+/// 12 independent chains of 8-lane FMAs (with the two constants, 14 of the
+/// 16 ymm registers): the most a core can multiply-add with AVX2.
+///
+/// # Safety
+/// AVX2 and FMA must be available.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn fma_chains_avx2(iters: usize, seed: f32) -> f32 {
+    use std::arch::x86_64::*;
+    let mut acc = [_mm256_set1_ps(seed); 12];
+    let a = _mm256_set1_ps(0.999_999);
+    let b = _mm256_set1_ps(1e-7);
+    for _ in 0..iters {
+        for x in acc.iter_mut() {
+            *x = _mm256_fmadd_ps(*x, a, b);
+        }
+    }
+    let mut s = _mm256_setzero_ps();
+    for x in acc {
+        s = _mm256_add_ps(s, x);
+    }
+    let mut lanes = [0.0f32; 8];
+    // SAFETY: `lanes` holds the 8 floats stored.
+    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), s) };
+    lanes.iter().sum()
+}
+
+/// FP32 FMA peak of this machine for each SIMD tier it runs, one and two
+/// threads; returns the one-thread figures (GFLOP/s), the denominators of
+/// the gemm table.
+fn bench_peak() -> Peaks {
+    let mut peaks = Vec::new();
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
+    for t in cpu::supported_tiers() {
         let iters = 10_000;
-        let flops = (iters * 24 * 16 * 2) as f64;
+        // SAFETY (both loops): run only for tiers `supported_tiers` found.
+        let (flops, f): (f64, fn(usize, f32) -> f32) = match t {
+            Tier::Avx512 => ((iters * 24 * 16 * 2) as f64, |i, s| unsafe {
+                fma_chains_avx512(i, s)
+            }),
+            Tier::Avx2 => ((iters * 12 * 8 * 2) as f64, |i, s| unsafe {
+                fma_chains_avx2(i, s)
+            }),
+            Tier::Portable => continue,
+        };
         for threads in [1, 2] {
             let par = Parallel::new(threads);
-            let t = (0..rounds())
+            let time = (0..rounds())
                 .map(|_| {
                     time_per_call(|| {
                         par.for_each_thread(&|i| {
-                            // SAFETY: AVX-512F was detected above.
-                            black_box(unsafe { fma_chains(iters, 1.0 + i as f32) });
+                            black_box(f(iters, 1.0 + i as f32));
                         })
                     })
                 })
                 .fold(f64::INFINITY, f64::min);
-            let g = flops * threads as f64 / t / 1e9;
-            println!("peak FP32 FMA, {threads} thread(s): {g:.0} GFLOP/s");
+            let g = flops * threads as f64 / time / 1e9;
+            println!("peak FP32 FMA, {t}, {threads} thread(s): {g:.0} GFLOP/s");
             if threads == 1 {
-                one = g;
+                peaks.push((t, g));
             }
         }
     }
-    if one == 0.0 {
-        // No AVX-512: the figure measured with it on the project machine.
-        one = 266.0;
-    }
-    one
+    Peaks(peaks)
 }
 
 /// The pointwise kernels at the tutorial's hidden-layer size.
@@ -454,11 +570,25 @@ fn main() {
         .skip(1)
         .find(|a| !a.starts_with('-'))
         .unwrap_or_default();
-    println!("AVX-512F detected: {}", nnspec_runtime::gemm::uses_avx512());
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let tiers: Vec<&str> = cpu::supported_tiers().map(Tier::name).collect();
+    println!(
+        "CPU: {model}; tiers it runs: {}; this process's tier: {}",
+        tiers.join(", "),
+        cpu::tier()
+    );
     if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
         println!("load average before: {}", load.trim());
     }
-    let peak = bench_peak();
+    let peaks = bench_peak();
     if "pointwise".contains(&filter) {
         bench_pointwise();
     }
@@ -469,6 +599,6 @@ fn main() {
         bench_mlp();
     }
     if "gemm".contains(&filter) {
-        bench_gemm(peak);
+        bench_gemm(&peaks);
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod atomic_write;
 pub mod checkpoint;
+pub mod cpu;
 pub mod data;
 pub mod exec;
 pub mod gemm;

@@ -2,47 +2,58 @@
 //! scaling, and the `y += αx` of an SGD step.
 //!
 //! The loops are written plainly so LLVM vectorizes them; [`multiversion!`]
-//! compiles each once more for AVX-512 and picks at run time, because a
-//! portable build would otherwise only use 128-bit SSE2.
+//! compiles each once more for AVX2 + FMA and for AVX-512, and picks by the
+//! kernel tier ([`crate::cpu::tier`]) at run time, because a portable build
+//! would otherwise only use 128-bit SSE2.
 
 use crate::parallel::Parallel;
 
-/// Whether the AVX-512 versions of the kernels may run (checked once by std,
-/// then a cached load).
-#[inline]
-pub(crate) fn has_avx512() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        // Every CPU with AVX-512VL has AVX2 and FMA, but a virtual machine
-        // may hide any flag; the multiversioned bodies are compiled for all four.
-        std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512vl")
-            && std::arch::is_x86_feature_detected!("avx2")
-            && std::arch::is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
-
-/// Defines a function whose body is compiled twice, for the baseline target
-/// and with AVX-512 enabled, and dispatches at run time.
+/// Defines a function whose body is compiled three times (for the baseline
+/// target, with AVX2 + FMA, and with AVX-512) and runs the version of the
+/// process's kernel tier.
+///
+/// `fn f(..)` also gets a hidden module `f` holding `f::for_tier(tier, ..)`,
+/// which runs the version of an explicit tier (clamped to what the CPU
+/// has), so tests can compare the tiers within one process.
+///
+/// The three versions give bit-identical results: Rust never reassociates
+/// float operations nor fuses a multiply and an add on its own, so wider
+/// vectors only change how many lanes do the same operations.
 macro_rules! multiversion {
     ($(#[$attr:meta])* $vis:vis fn $name:ident($($arg:ident : $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
         $(#[$attr])*
+        #[inline]
         $vis fn $name($($arg: $ty),*) $(-> $ret)? {
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-                fn wide($($arg: $ty),*) $(-> $ret)? $body
-                if $crate::kernels::elementwise::has_avx512() {
-                    // SAFETY: the features `wide` was compiled for were
-                    // detected on this CPU.
-                    return unsafe { wide($($arg),*) };
+            $name::for_tier($crate::cpu::tier(), $($arg),*)
+        }
+
+        #[doc(hidden)]
+        $vis mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            /// Runs the version compiled for `tier`, or for the best tier
+            /// of this CPU below it.
+            pub fn for_tier(tier: $crate::cpu::Tier, $($arg: $ty),*) $(-> $ret)? {
+                #[cfg(target_arch = "x86_64")]
+                {
+                    use $crate::cpu::{Tier, best_supported};
+                    #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+                    fn avx512($($arg: $ty),*) $(-> $ret)? $body
+                    #[target_feature(enable = "avx2,fma")]
+                    fn avx2($($arg: $ty),*) $(-> $ret)? $body
+                    match tier.min(best_supported()) {
+                        // SAFETY: the CPU has every feature `avx512` was
+                        // compiled for (`best_supported` detected them).
+                        Tier::Avx512 => return unsafe { avx512($($arg),*) },
+                        // SAFETY: likewise for AVX2 and FMA.
+                        Tier::Avx2 => return unsafe { avx2($($arg),*) },
+                        Tier::Portable => {}
+                    }
                 }
+                let _ = tier;
+                $body
             }
-            $body
         }
     };
 }

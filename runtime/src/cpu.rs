@@ -1,0 +1,234 @@
+//! Which kernel tier runs: the instruction-set level the hand-written
+//! kernels (`gemm`, and the loops `multiversion!` compiles more than once)
+//! are dispatched to at run time.
+//!
+//! A tier is chosen once per process: the best the CPU supports, unless the
+//! `NNSPEC_KERNELS` environment variable names another (`avx512`, `avx2`,
+//! `portable`, any case; `auto` or empty means the best). A value that is
+//! unknown, or names a tier this CPU cannot run, prints one warning to
+//! stderr and the best supported tier runs instead, so a job script written
+//! for one machine still trains on another.
+//!
+//! Everything that needs `std` (the environment, CPUID through
+//! `is_x86_feature_detected!`, stderr) sits in the three functions under
+//! "std-only" at the end, so a `no_std` build can replace just those.
+
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+
+/// An instruction-set level for the kernels, from the least demanding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Tier {
+    /// Code for the target's baseline (SSE2 on x86-64, NEON on aarch64);
+    /// matrix products go to the `gemm` crate, which picks its own SIMD
+    /// level (see `gemm::portable`).
+    Portable,
+    /// AVX2 and FMA (x86-64): 8-wide vectors, 16 registers.
+    Avx2,
+    /// AVX-512F and VL on top of AVX2 and FMA: 16-wide vectors, 32 registers.
+    Avx512,
+}
+
+/// The environment variable that picks a tier.
+pub const ENV_VAR: &str = "NNSPEC_KERNELS";
+
+impl Tier {
+    /// Every tier, the most capable first.
+    pub const ALL: [Tier; 3] = [Tier::Avx512, Tier::Avx2, Tier::Portable];
+
+    /// The name `NNSPEC_KERNELS` accepts for this tier.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tier::Avx512 => "avx512",
+            Tier::Avx2 => "avx2",
+            Tier::Portable => "portable",
+        }
+    }
+
+    /// A tier from its name, ignoring case and surrounding blanks.
+    pub fn parse(name: &str) -> Option<Tier> {
+        let name = name.trim();
+        Tier::ALL
+            .into_iter()
+            .find(|t| t.name().eq_ignore_ascii_case(name))
+    }
+
+    /// Whether this CPU can run the tier. Tiers nest: a CPU that runs one
+    /// runs every tier below it.
+    pub fn is_supported(self) -> bool {
+        self <= best_supported()
+    }
+}
+
+impl std::fmt::Display for Tier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The tier the kernels run at in this process (computed on first use).
+#[inline]
+pub fn tier() -> Tier {
+    match CHOSEN.load(Ordering::Relaxed) {
+        UNSET => init_tier(),
+        t => from_u8(t),
+    }
+}
+
+/// The tiers this CPU can run, the most capable first.
+pub fn supported_tiers() -> impl Iterator<Item = Tier> {
+    Tier::ALL.into_iter().filter(|t| t.is_supported())
+}
+
+/// The most capable tier this CPU runs.
+pub fn best_supported() -> Tier {
+    match BEST.load(Ordering::Relaxed) {
+        UNSET => {
+            let t = detect_best_tier();
+            BEST.store(t as u8, Ordering::Relaxed);
+            t
+        }
+        t => from_u8(t),
+    }
+}
+
+/// What runs when `requested` (the environment variable's value, if set)
+/// is asked for on a CPU whose best tier is `best`, and the warning to print
+/// when the request cannot be honoured.
+pub fn choose(requested: Option<&str>, best: Tier) -> (Tier, Option<String>) {
+    let Some(value) = requested else {
+        return (best, None);
+    };
+    let trimmed = value.trim();
+    if trimmed.is_empty() || trimmed.eq_ignore_ascii_case("auto") {
+        return (best, None);
+    }
+    match Tier::parse(trimmed) {
+        Some(t) if t <= best => (t, None),
+        Some(t) => (
+            best,
+            Some(format!(
+                "warning: {ENV_VAR}={value}: this CPU does not support the {t} kernels; \
+                 running the {best} kernels instead"
+            )),
+        ),
+        None => (
+            best,
+            Some(format!(
+                "warning: {ENV_VAR}={value} is not one of avx512, avx2, portable, auto; \
+                 running the {best} kernels instead"
+            )),
+        ),
+    }
+}
+
+// Atomics rather than `OnceLock` so the cache works without `std`; `UNSET`
+// is not a `Tier` discriminant.
+const UNSET: u8 = u8::MAX;
+static CHOSEN: AtomicU8 = AtomicU8::new(UNSET);
+static BEST: AtomicU8 = AtomicU8::new(UNSET);
+static WARNED: AtomicBool = AtomicBool::new(false);
+
+fn from_u8(t: u8) -> Tier {
+    match t {
+        0 => Tier::Portable,
+        1 => Tier::Avx2,
+        _ => Tier::Avx512,
+    }
+}
+
+#[cold]
+fn init_tier() -> Tier {
+    let requested = requested_tier();
+    let (t, warning) = choose(requested.as_deref(), best_supported());
+    // Threads racing here compute the same tier; only one prints.
+    if let Some(w) = warning
+        && !WARNED.swap(true, Ordering::Relaxed)
+    {
+        warn(&w);
+    }
+    CHOSEN.store(t as u8, Ordering::Relaxed);
+    t
+}
+
+// ---- std-only ----
+
+/// The value of `NNSPEC_KERNELS`, if set (a non-Unicode value is passed on
+/// as its lossy text, so it is reported rather than ignored).
+fn requested_tier() -> Option<String> {
+    std::env::var_os(ENV_VAR).map(|v| v.to_string_lossy().into_owned())
+}
+
+/// The best tier the CPU runs, from CPUID (and the OS's register saving,
+/// which `is_x86_feature_detected!` also checks).
+fn detect_best_tier() -> Tier {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::is_x86_feature_detected as has;
+        // A virtual machine may hide any flag, so each one the kernels are
+        // compiled for is checked rather than implied. AVX-512VL: the
+        // AVX-512 kernels use 256-bit masked moves, and without VL LLVM kept
+        // their accumulators in zmm0-15 and spilled.
+        let avx2 = has!("avx2") && has!("fma");
+        if avx2 && has!("avx512f") && has!("avx512vl") {
+            return Tier::Avx512;
+        }
+        if avx2 {
+            return Tier::Avx2;
+        }
+    }
+    Tier::Portable
+}
+
+/// Prints a warning about the tier on stderr.
+fn warn(message: &str) {
+    eprintln!("{message}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_in_any_case() {
+        for t in Tier::ALL {
+            assert_eq!(Tier::parse(t.name()), Some(t));
+            assert_eq!(Tier::parse(&t.name().to_uppercase()), Some(t));
+            assert_eq!(t.to_string(), t.name());
+        }
+        assert_eq!(Tier::parse(" AvX2 "), Some(Tier::Avx2));
+        assert_eq!(Tier::parse("sse"), None);
+    }
+
+    #[test]
+    fn choice_honours_supported_requests_and_warns_otherwise() {
+        assert_eq!(choose(None, Tier::Avx512), (Tier::Avx512, None));
+        assert_eq!(choose(Some(""), Tier::Avx2), (Tier::Avx2, None));
+        assert_eq!(choose(Some("Auto"), Tier::Avx2), (Tier::Avx2, None));
+        assert_eq!(choose(Some("AVX2"), Tier::Avx512), (Tier::Avx2, None));
+        assert_eq!(choose(Some("portable"), Tier::Avx2), (Tier::Portable, None));
+        let (t, w) = choose(Some("avx512"), Tier::Avx2);
+        assert_eq!(t, Tier::Avx2);
+        let w = w.unwrap();
+        assert!(
+            w.contains("NNSPEC_KERNELS=avx512") && w.contains("avx2 kernels instead"),
+            "{w}"
+        );
+        let (t, w) = choose(Some("neon"), Tier::Portable);
+        assert_eq!(t, Tier::Portable);
+        let w = w.unwrap();
+        assert!(
+            w.contains("NNSPEC_KERNELS=neon") && w.contains("portable kernels instead"),
+            "{w}"
+        );
+    }
+
+    #[test]
+    fn supported_tiers_nest_and_include_the_chosen_one() {
+        let tiers: Vec<Tier> = supported_tiers().collect();
+        assert_eq!(tiers[0], best_supported());
+        assert_eq!(tiers.last(), Some(&Tier::Portable));
+        assert!(tiers.windows(2).all(|w| w[0] > w[1]));
+        assert_eq!(tiers.len(), best_supported() as usize + 1);
+        assert!(tiers.contains(&tier()));
+    }
+}
