@@ -136,6 +136,32 @@ fn ten_megabytes_of_models_check() {
 }
 
 #[test]
+fn the_error_limit_counts_the_checkers_errors_too() {
+    // 150 undefined names used to print 150 errors (and 150 warnings).
+    let mut source = String::from("model M {\n    input x: f32[4];\n");
+    for i in 0..150 {
+        source += &format!("    let v{i} = undefined{i} -> relu;\n");
+    }
+    source += "    output y = x -> relu;\n}\n";
+    let compiled = dsl::compile(&source);
+    let errors: Vec<_> = compiled
+        .diagnostics
+        .iter()
+        .filter(|d| d.code.starts_with('E'))
+        .collect();
+    assert_eq!(errors.len(), dsl::parse::MAX_ERRORS + 1);
+    assert_eq!(errors.last().unwrap().code, "E0005");
+    // Nothing past the last error reported.
+    let last = errors[errors.len() - 2].primary.span.start;
+    assert!(
+        compiled
+            .diagnostics
+            .iter()
+            .all(|d| d.primary.span.start <= last)
+    );
+}
+
+#[test]
 fn ten_megabytes_of_garbage_stop_at_the_error_limit() {
     let garbage: String = "model ( } ; -> [ let 12e x ) { train ,".repeat((10 << 20) / 36);
     let (compiled, rendered) = compile_on_small_stack(garbage.into_bytes());

@@ -1,7 +1,7 @@
 //! The syntax tree of a `.nn` file, as written: every node carries its span.
 //!
-//! Both front ends produce this tree (the pest parser from text, the
-//! `model!` macro from Rust tokens), and the checker consumes it. Nothing
+//! The pest parser produces this tree from text (the `model!` macro, not
+//! built yet, will produce it from Rust tokens), and the checker consumes it. Nothing
 //! here is resolved or typed yet: a layer name is just an identifier.
 
 /// A byte range in the source text.

@@ -37,6 +37,11 @@ pub enum Error {
         expected: Vec<String>,
         found: String,
     },
+    /// A reserved word where a name goes (`let model = ...`).
+    ReservedWord {
+        span: Span,
+        word: &'static str,
+    },
     InvalidUtf8 {
         span: Span,
     },

@@ -73,6 +73,7 @@ pub fn compile(source: &str) -> Compiled {
     let checked = check::check(&parsed.file, &parsed.incomplete, source);
     let mut errors = parsed.errors;
     errors.extend(checked.errors);
+    let errors = capped(errors);
     Compiled {
         source: source.to_string(),
         file: parsed.file,
@@ -112,6 +113,44 @@ pub fn format(source: &str) -> Result<String, Vec<Diagnostic>> {
     } else {
         Err(sorted_diagnostics(parsed.errors))
     }
+}
+
+/// At most [`parse::MAX_ERRORS`] errors in source order (with the warnings
+/// among them), then one "too many errors" (E0005). The parser stops itself
+/// at the limit; the checker's errors (150 undefined names) count too.
+fn capped(errors: Vec<Error>) -> Vec<Error> {
+    let parser_stopped = errors
+        .iter()
+        .any(|e| matches!(e, Error::TooManyErrors { .. }));
+    let mut errors: Vec<(usize, Error)> = errors
+        .into_iter()
+        .filter(|e| !matches!(e, Error::TooManyErrors { .. }))
+        .map(|e| (e.to_diagnostic().primary.span.start, e))
+        .collect();
+    let error_count = errors.iter().filter(|(_, e)| !e.is_warning()).count();
+    if !parser_stopped && error_count <= parse::MAX_ERRORS {
+        return errors.into_iter().map(|(_, e)| e).collect();
+    }
+    errors.sort_by_key(|(start, _)| *start);
+    let mut kept = Vec::new();
+    let mut count = 0;
+    for (_, error) in errors {
+        count += usize::from(!error.is_warning());
+        kept.push(error);
+        if count == parse::MAX_ERRORS {
+            break;
+        }
+    }
+    let span = kept
+        .iter()
+        .rev()
+        .find(|e| !e.is_warning())
+        .map_or(Span::default(), |e| e.to_diagnostic().primary.span);
+    kept.push(Error::TooManyErrors {
+        span,
+        limit: parse::MAX_ERRORS,
+    });
+    kept
 }
 
 fn sorted_diagnostics(errors: Vec<Error>) -> Vec<Diagnostic> {

@@ -28,6 +28,11 @@ struct Grammar;
 /// At most this many errors are reported for one file.
 pub const MAX_ERRORS: usize = 100;
 
+/// The words the grammar reserves (`keyword` in grammar.pest).
+pub const RESERVED_WORDS: [&str; 8] = [
+    "model", "train", "input", "let", "output", "as", "true", "false",
+];
+
 /// The result of parsing: the tree of everything that parsed, and the errors.
 #[derive(Debug, Default)]
 pub struct Parsed {
@@ -43,6 +48,7 @@ pub fn parse(src: &str) -> Parsed {
     let mut parser = Driver {
         src,
         parsed: Parsed::default(),
+        misused_words: Vec::new(),
     };
     parser.file();
     parser.parsed
@@ -51,6 +57,9 @@ pub fn parse(src: &str) -> Parsed {
 struct Driver<'a> {
     src: &'a str,
     parsed: Parsed,
+    /// Reserved words already reported as names: using the same word again
+    /// is the same mistake, reported once.
+    misused_words: Vec<&'static str>,
 }
 
 impl<'a> Driver<'a> {
@@ -285,6 +294,15 @@ impl<'a> Driver<'a> {
             },
             Err(error) => {
                 let error = self.syntax_error(error, pos);
+                if let Error::ReservedWord { word, .. } = error {
+                    // The statement is lost, not the item: resume at its
+                    // end, not at the reserved word (which may start an item).
+                    if !self.misused_words.contains(&word) {
+                        self.misused_words.push(word);
+                        self.error(error);
+                    }
+                    return Err(scan.resume);
+                }
                 let error_pos = match &error {
                     Error::Syntax { span, .. } => span.start,
                     _ => pos,
@@ -320,6 +338,28 @@ impl<'a> Driver<'a> {
         };
         expected.sort();
         expected.dedup();
+        let wants_name = expected
+            .iter()
+            .any(|e| e == "an identifier" || e == "an expression");
+        let reserved = RESERVED_WORDS
+            .into_iter()
+            .find(|word| scan::keyword_at(self.src, at, word));
+        if let (true, Some(word)) = (wants_name, reserved) {
+            return Error::ReservedWord {
+                span: self.token_span(at),
+                word,
+            };
+        }
+        if self.src[at.min(self.src.len())..].starts_with("/*")
+            && scan::skip_trivia(self.src, at).is_err()
+        {
+            // A comment opened inside a statement and never closed.
+            return Error::Syntax {
+                span: Span::new(at, at + 2),
+                expected: vec!["`*/` to close the comment".into()],
+                found: "end of file".into(),
+            };
+        }
         Error::Syntax {
             span: self.token_span(at),
             expected,
@@ -338,6 +378,7 @@ impl<'a> Driver<'a> {
 fn error_span(error: &Error) -> Span {
     match error {
         Error::Syntax { span, .. }
+        | Error::ReservedWord { span, .. }
         | Error::InvalidUtf8 { span }
         | Error::TooDeep { span, .. }
         | Error::IntTooLarge { span }

@@ -11,7 +11,13 @@ const MAX_CELL: usize = 60;
 /// and totals.
 pub fn summary(model: &Model) -> String {
     const COLUMNS: usize = 5;
-    let header = ["Layer (op)", "Output shape", "Params", "Connected to", "Value"];
+    let header = [
+        "Layer (op)",
+        "Output shape",
+        "Params",
+        "Connected to",
+        "Value",
+    ];
     let name_of = |id: crate::ir::ValueId| {
         let value = model.value(id);
         value.binding.clone().unwrap_or_else(|| value.layer.clone())
@@ -147,9 +153,15 @@ mod tests {
         let table = summary(&model(
             "model R {\n    input x: f32[8];\n    let h = x -> dense(8) as fc;\n    output y = h + x;\n}\n",
         ));
-        let add = table.lines().find(|l| l.starts_with("add_1")).expect("the sum's row");
+        let add = table
+            .lines()
+            .find(|l| l.starts_with("add_1"))
+            .expect("the sum's row");
         assert!(add.contains("h, x"), "{table}");
-        let fc = table.lines().find(|l| l.starts_with("fc (dense)")).expect("fc's row");
+        let fc = table
+            .lines()
+            .find(|l| l.starts_with("fc (dense)"))
+            .expect("fc's row");
         assert!(fc.contains("  x  "), "{table}");
     }
 }

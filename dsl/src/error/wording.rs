@@ -27,6 +27,16 @@ impl Error {
                 };
                 Diagnostic::error("E0001", format!("expected {expected}, found {found}"), *span, format!("expected {expected}"))
             }
+            Error::ReservedWord { span, word } => Diagnostic::error(
+                "E0001",
+                format!("`{word}` is a reserved word and cannot be a name"),
+                *span,
+                "reserved word",
+            )
+            .with_help(format!(
+                "the reserved words are {}; choose another name, such as `{word}_` or `net`",
+                crate::parse::RESERVED_WORDS.map(|w| format!("`{w}`")).join(", ")
+            )),
             Error::InvalidUtf8 { span } => Diagnostic::error("E0002", "the file is not valid UTF-8", *span, "this byte is not UTF-8")
                 .with_help("model files are UTF-8 text; check the file's encoding"),
             Error::TooDeep { span, limit } => Diagnostic::error(
