@@ -261,3 +261,29 @@ fn comments_survive_formatting() {
     ");
     assert_eq!(dsl::format(&formatted).unwrap(), formatted);
 }
+
+#[test]
+fn long_sums_of_pipelines_wrap_one_term_per_line() {
+    // This formatted onto one 370-column line before.
+    let source = "model M {\n    input x: f32[64];\n    output y = x -> dense(64) as first_branch_dense -> relu -> dense(64) as first_branch_out + x -> dense(64) as second_branch_dense -> tanh -> dense(64) as second_branch_out + x -> dense(64) as third_branch_dense -> sigmoid -> dense(64) as third_branch_out + x;\n}\n";
+    let formatted = dsl::format(source).unwrap();
+    assert!(
+        formatted.lines().all(|l| l.len() <= fmt::WIDTH),
+        "{formatted}"
+    );
+    assert_eq!(
+        formatted
+            .lines()
+            .filter(|l| l.trim_start().starts_with("+ "))
+            .count(),
+        3,
+        "{formatted}"
+    );
+    assert_eq!(dsl::format(&formatted).unwrap(), formatted);
+    // The same model either way (compared through the IR's text, spans aside).
+    let (before, after) = (dsl::compile(source), dsl::compile(&formatted));
+    assert_eq!(
+        format!("{}", before.models[0]),
+        format!("{}", after.models[0])
+    );
+}

@@ -147,19 +147,44 @@ fn binding_text(keyword: &str, binding: &Binding) -> String {
     if flat.len() + 4 <= WIDTH {
         return flat;
     }
-    let Expr::Pipeline(pipeline) = &binding.value else {
-        return flat;
+    let value_column = 4 + prefix.len();
+    let value = match &binding.value {
+        Expr::Pipeline(pipeline) => pipeline_text(pipeline, value_column, true),
+        // A long sum: one term per line, each continuation led by `+`
+        // under the `=`'s value, as rustfmt breaks a long binary expression.
+        Expr::Sum(sum) if value_column >= 2 => {
+            let mut text = String::new();
+            for (i, term) in sum.terms.iter().enumerate() {
+                let last = i + 1 == sum.terms.len();
+                if i > 0 {
+                    text.push('\n');
+                    text.push_str(&" ".repeat(value_column - 2));
+                    text.push_str("+ ");
+                }
+                text.push_str(&match term {
+                    Expr::Pipeline(pipeline) => pipeline_text(pipeline, value_column, last),
+                    other => expr(other),
+                });
+            }
+            text
+        }
+        _ => return flat,
     };
-    // Break before `->`, filling each line greedily; continuation lines
-    // start under the first arrow.
+    format!("{prefix}{value};")
+}
+
+/// A pipeline starting at `column`, broken before `->` where a line would
+/// pass [`FILL`], continuation lines starting under the first arrow.
+/// `ends_statement`: a `;` follows the last stage.
+fn pipeline_text(pipeline: &Pipeline, column: usize, ends_statement: bool) -> String {
     let head = expr(&pipeline.head);
-    let arrow_column = 4 + prefix.len() + head.len() + 1;
-    let mut text = format!("{prefix}{head}");
-    let mut line_len = 4 + text.len();
+    let arrow_column = column + head.len() + 1;
+    let mut text = head;
+    let mut line_len = column + text.len();
     for (i, stage) in pipeline.stages.iter().enumerate() {
         let piece = format!(" -> {}", stage_text(stage));
         let last = i + 1 == pipeline.stages.len();
-        let needed = piece.len() + usize::from(last);
+        let needed = piece.len() + usize::from(last && ends_statement);
         if line_len + needed > FILL && line_len > arrow_column {
             text.push('\n');
             text.push_str(&" ".repeat(arrow_column));
@@ -170,7 +195,6 @@ fn binding_text(keyword: &str, binding: &Binding) -> String {
             line_len += piece.len();
         }
     }
-    text.push(';');
     text
 }
 
