@@ -215,3 +215,21 @@ fn the_pointing_rule_reads_reports_as_rendered() {
     assert!(!report_points_at(report, "relu"));
     assert!(!report_points_at(report, "dense"));
 }
+
+#[test]
+fn every_loss_is_documented_and_differentiated() {
+    let reference = read("docs/language.md");
+    let gradients = read("tests/gradients.rs");
+    for name in dsl::ops::LOSS_NAMES {
+        assert!(
+            reference.contains(&format!("`{name}`")),
+            "docs/language.md does not describe the `{name}` loss"
+        );
+        let loss = dsl::ir::Loss::from_name(name).expect("a registered loss");
+        // Cross-entropy is check_source's default; others need a train block.
+        assert!(
+            loss == dsl::ir::Loss::CrossEntropy || gradients.contains(&format!("loss: {name}")),
+            "no model in tests/gradients.rs trains with `{name}`"
+        );
+    }
+}

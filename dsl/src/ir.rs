@@ -226,22 +226,14 @@ impl fmt::Display for Model {
     }
 }
 
-/// How the training loss is computed from the model's output.
+/// How the training loss is computed from the model's output. Each loss's
+/// rules are in its module under [`crate::ops`] (`Loss::rules`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Loss {
     /// `nn.CrossEntropyLoss()`: log-softmax + NLL, mean over the batch; labels are class indices.
     CrossEntropy,
     /// `nn.MSELoss()`: mean over every element; targets have the output's shape.
     Mse,
-}
-
-impl Loss {
-    pub fn name(self) -> &'static str {
-        match self {
-            Loss::CrossEntropy => "cross_entropy",
-            Loss::Mse => "mse",
-        }
-    }
 }
 
 /// An optimizer with every hyperparameter resolved (defaults are PyTorch's).

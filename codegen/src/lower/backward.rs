@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use nnspec_dsl::ir::{self, ValueId};
 use nnspec_dsl::ops::BackwardCx;
-use nnspec_runtime::plan::{BufferId, BufferType, GradStep, Loss, LossKind, ParamId, Size, Step};
+use nnspec_runtime::plan::{BufferId, BufferType, GradStep, Loss, ParamId, Size, Step};
 
 use super::Lowering;
 
@@ -74,10 +74,7 @@ impl<'l, 'm> Backward<'l, 'm> {
                 }
             }
         }
-        let kind = match config.loss {
-            ir::Loss::CrossEntropy => LossKind::CrossEntropy { classes: elements },
-            ir::Loss::Mse => LossKind::Mse { len: elements },
-        };
+        let kind = config.loss.rules().lower(elements);
         let loss = Loss {
             kind,
             output: output_buffer,

@@ -5,14 +5,14 @@ use std::collections::HashMap;
 
 use crate::ast::{self, Arg, Expr, Span};
 use crate::error::Error;
-use crate::ir::{self, Op};
+use crate::ir;
+use crate::ops::{self, LossProblem};
 use crate::signature::{self, Default, Key, Range, Signature};
 use crate::suggest::did_you_mean;
 
 // ---- train blocks ----
 
 const TRAIN_FIELDS: &[&str] = &["loss", "optimizer", "batch", "epochs", "seed"];
-const LOSSES: &[&str] = &["cross_entropy", "mse"];
 const OPTIMIZERS: &[&str] = &["sgd", "adam", "adamw"];
 
 const LR: Key<f64> = Key::float(
@@ -235,23 +235,13 @@ fn loss(value: &Expr, errors: &mut Vec<Error>) -> Option<ir::Loss> {
         value,
         "loss",
         "a loss such as `cross_entropy`",
-        LOSSES,
+        &ops::LOSS_NAMES,
         errors,
     )?;
-    let signature = Signature {
-        name: if name == "mse" {
-            "mse"
-        } else {
-            "cross_entropy"
-        },
-        args: &[],
-    };
+    let loss = ir::Loss::from_name(name)?;
     let args: Vec<&Arg> = args.iter().collect();
-    signature::bind(&signature, &args, value.span(), errors)?;
-    Some(match name {
-        "cross_entropy" => ir::Loss::CrossEntropy,
-        _ => ir::Loss::Mse,
-    })
+    signature::bind(loss.rules().signature(), &args, value.span(), errors)?;
+    Some(loss)
 }
 
 fn optimizer(value: &Expr, errors: &mut Vec<Error>) -> Option<ir::Optimizer> {
@@ -326,41 +316,18 @@ fn check_loss_fits(loss: ir::Loss, model: &ir::Model, span: Span, errors: &mut V
         return;
     };
     let value = model.value(output.value);
-    match loss {
-        ir::Loss::CrossEntropy => {
-            let reason = if value.shape.rank() != 1 {
-                Some((
-                    format!(
-                        "it needs class scores of shape [classes], the output is {}",
-                        value.shape
-                    ),
-                    Some("end the model with `-> flatten -> dense(CLASSES)`".to_string()),
-                ))
-            } else if value.shape.0[0] < 2 {
-                Some((
-                    format!("it needs at least 2 classes, the output is {}", value.shape),
-                    Some(
-                        "give the output one score per class, e.g. `-> dense(CLASSES)`".to_string(),
-                    ),
-                ))
-            } else {
-                None
-            };
-            if let Some((reason, help)) = reason {
-                errors.push(Error::LossMismatch {
-                    span,
-                    loss: loss.name(),
-                    reason,
-                    help,
-                    output: Some(value.span),
-                });
-            } else if matches!(value.op, Op::Softmax(_)) {
-                errors.push(Error::SoftmaxBeforeCrossEntropy {
-                    span,
-                    output: value.span,
-                });
-            }
-        }
-        ir::Loss::Mse => {}
+    match loss.rules().check_output(value) {
+        Ok(()) => {}
+        Err(LossProblem::Mismatch { reason, help }) => errors.push(Error::LossMismatch {
+            span,
+            loss: loss.name(),
+            reason,
+            help,
+            output: Some(value.span),
+        }),
+        Err(LossProblem::SoftmaxBefore) => errors.push(Error::SoftmaxBeforeCrossEntropy {
+            span,
+            output: value.span,
+        }),
     }
 }
