@@ -11,7 +11,7 @@
 //! tile, so (as with AVX-512) results do not depend on the thread split.
 
 use super::{OUTER_MR, Problem, dispatch, with_b_rows};
-use std::arch::x86_64::*;
+use core::arch::x86_64::*;
 
 /// 8-lane vectors per outer-product tile row (tile = 6 × 16).
 const OUTER_NV: usize = 2;

@@ -7,7 +7,7 @@
 //!   of B, reduced 16 sums at a time by a transposing shuffle tree.
 
 use super::{OUTER_MR, Problem, dispatch, with_b_rows};
-use std::arch::x86_64::*;
+use core::arch::x86_64::*;
 
 /// 16-lane vectors per outer-product tile row (tile = 6 × 64).
 const OUTER_NV: usize = 4;

@@ -15,10 +15,10 @@
 //!   call per thread.
 //!
 //! Either way the output is split into one block per thread of the caller's
-//! [`Parallel`] pool, so no second thread pool competes for the cores.
+//! [`Threads`], so no second thread pool competes for the cores.
 
 use crate::cpu::{self, Tier};
-use crate::parallel::{Parallel, split_range_aligned};
+use crate::threads::{Threads, split_range_aligned};
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
@@ -51,6 +51,8 @@ pub enum Backend {
     /// The `gemm` crate driving its own rayon pool (the first wrapper, kept
     /// for the benchmark's comparison).
     GemmCrateRayon,
+    /// The plain-Rust kernel the portable tier runs without `std`.
+    Plain,
 }
 
 impl From<Tier> for Backend {
@@ -71,7 +73,7 @@ impl Backend {
             Backend::Avx512 => Tier::Avx512,
             Backend::Avx2 => Tier::Avx2,
             Backend::Portable => Tier::Portable,
-            Backend::GemmCrateRayon => return self,
+            Backend::GemmCrateRayon | Backend::Plain => return self,
         };
         Backend::from(wanted.min(cpu::best_supported()))
     }
@@ -97,7 +99,7 @@ pub fn sgemm(
     tb: Trans,
     c: &mut [f32],
     accumulate: bool,
-    par: &Parallel,
+    par: &dyn Threads,
 ) {
     sgemm_with(Backend::Auto, m, n, k, a, ta, b, tb, c, accumulate, par);
 }
@@ -121,7 +123,7 @@ pub fn sgemm_with(
     tb: Trans,
     c: &mut [f32],
     accumulate: bool,
-    par: &Parallel,
+    par: &dyn Threads,
 ) {
     assert!(
         a.len() >= m * k && b.len() >= k * n && c.len() >= m * n,
@@ -257,7 +259,10 @@ unsafe fn run_block(backend: Backend, p: &Problem) {
         Backend::Avx2 => return unsafe { avx2::gemm(p) },
         _ => {}
     }
-    let _ = backend;
+    if backend == Backend::Plain {
+        // SAFETY: the caller vouches for `p`.
+        return unsafe { portable::plain(p) };
+    }
     // SAFETY: the caller vouches for `p`.
     unsafe { portable::gemm(p, 1) };
 }
@@ -266,11 +271,12 @@ unsafe fn run_block(backend: Backend, p: &Problem) {
 /// of thread splits).
 const OUTER_MR: usize = 6;
 
-thread_local! {
+#[cfg(all(target_arch = "x86_64", feature = "std"))]
+std::thread_local! {
     /// Scratch for a transposed copy of B when neither kernel can read it
     /// in place.
-    #[cfg(target_arch = "x86_64")]
-    static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+    static SCRATCH: core::cell::RefCell<alloc::vec::Vec<f32>> =
+        const { core::cell::RefCell::new(alloc::vec::Vec::new()) };
 }
 
 /// Runs `f` on `p` with op(b) copied to contiguous `k×n` rows: the
@@ -279,8 +285,8 @@ thread_local! {
 ///
 /// # Safety
 /// `p` must describe valid A, B and C.
-#[cfg(target_arch = "x86_64")]
-unsafe fn with_b_rows(p: &Problem, f: impl FnOnce(&Problem)) {
+#[cfg(all(target_arch = "x86_64", feature = "std"))]
+unsafe fn with_b_rows(p: &Problem, f: impl Fn(&Problem)) {
     SCRATCH.with(|s| {
         let mut s = s.borrow_mut();
         s.clear();
@@ -298,6 +304,50 @@ unsafe fn with_b_rows(p: &Problem, f: impl FnOnce(&Problem)) {
             ..*p
         });
     });
+}
+
+/// Floats of the stack buffer [`with_b_rows`] copies op(b) into without
+/// `std` (16 KiB).
+#[cfg(all(target_arch = "x86_64", not(feature = "std")))]
+const B_PANEL: usize = 4096;
+
+/// Without `std` (no thread-local scratch, and no allocation): op(b) is
+/// copied one panel of whole 64-column tiles at a time into a stack buffer
+/// and `f` runs on each panel's columns of C. Each tile of the kernels
+/// spans the whole `k` either way, so the results are the same as from one
+/// copy. When `k` is too long for even one tile's panel, the block runs on
+/// the portable kernel instead.
+///
+/// # Safety
+/// `p` must describe valid A, B and C.
+#[cfg(all(target_arch = "x86_64", not(feature = "std")))]
+unsafe fn with_b_rows(p: &Problem, f: impl Fn(&Problem)) {
+    const TILE: usize = 64;
+    let width = (B_PANEL / p.k.max(1)) / TILE * TILE;
+    if width == 0 {
+        // SAFETY: the caller vouches for `p`.
+        unsafe { portable::gemm(p, 1) };
+        return;
+    }
+    let mut panel = [0.0f32; B_PANEL];
+    let mut j0 = 0;
+    while j0 < p.n {
+        let cols = width.min(p.n - j0);
+        for kk in 0..p.k {
+            for j in 0..cols {
+                // SAFETY: (kk, j0 + j) is inside op(b).
+                panel[kk * cols + j] = unsafe { *p.b.add(kk * p.b_rs + (j0 + j) * p.b_cs) };
+            }
+        }
+        let sub = p.cols(j0, cols);
+        f(&Problem {
+            b: panel.as_ptr(),
+            b_rs: cols,
+            b_cs: 1,
+            ..sub
+        });
+        j0 += cols;
+    }
 }
 
 /// Calls `f::<R, V, extra...>(args)` for run-time `r` and `v` taken from
@@ -351,7 +401,7 @@ mod tests {
     }
 
     fn check(backend: Backend, m: usize, n: usize, k: usize, threads: usize) {
-        let par = Parallel::new(threads);
+        let par = crate::threads::Scoped(threads);
         let mut rng = crate::rng::Rng::new((m * 131 + n * 7 + k) as u64);
         let a: Vec<f32> = (0..m * k).map(|_| rng.uniform(-1.0, 1.0)).collect();
         let b: Vec<f32> = (0..k * n).map(|_| rng.uniform(-1.0, 1.0)).collect();
@@ -416,6 +466,15 @@ mod tests {
     }
 
     #[test]
+    fn matches_naive_product_plain() {
+        for &(m, n, k) in SHAPES {
+            for threads in [1, 2] {
+                check(Backend::Plain, m, n, k, threads);
+            }
+        }
+    }
+
+    #[test]
     fn more_threads_than_rows_and_columns() {
         // 2·2·20000 multiply-adds is worth splitting, but only 2 ways.
         check(Backend::Auto, 2, 2, 20_000, 4);
@@ -435,7 +494,7 @@ mod tests {
             Trans::No,
             &mut c,
             false,
-            &Parallel::single(),
+            &crate::threads::Serial,
         );
         sgemm(
             4,
@@ -447,7 +506,7 @@ mod tests {
             Trans::No,
             &mut c,
             false,
-            &Parallel::single(),
+            &crate::threads::Serial,
         );
         assert_eq!(c, [3.0; 4]);
     }

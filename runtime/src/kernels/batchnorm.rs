@@ -13,8 +13,8 @@
 //! channel is reduced in the same order however the work is split, so the
 //! results do not depend on the thread count.
 
-use crate::kernels::conv2d::run_items;
-use crate::parallel::Parallel;
+use crate::threads::Threads;
+use crate::threads::run_items;
 
 /// The `[batch, channels, spatial]` view of a batch-norm input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -54,14 +54,14 @@ const BLOCK: usize = 16;
 const MIN_PARALLEL: usize = 1 << 16;
 
 /// `par` when the input is large enough to split, else `None` (one thread).
-fn effective<'p>(g: &BatchNormGeometry, par: &'p Parallel) -> Option<&'p Parallel> {
+fn effective<'p>(g: &BatchNormGeometry, par: &'p dyn Threads) -> Option<&'p dyn Threads> {
     (g.len() >= MIN_PARALLEL && par.threads() > 1).then_some(par)
 }
 
 /// Channels per reduction item and images per elementwise item: one item
 /// per thread.
-fn split(g: &BatchNormGeometry, par: Option<&Parallel>) -> (usize, usize) {
-    let threads = par.map_or(1, Parallel::threads);
+fn split(g: &BatchNormGeometry, par: Option<&dyn Threads>) -> (usize, usize) {
+    let threads = par.map_or(1, |p| p.threads());
     (
         g.channels.div_ceil(threads).max(1),
         g.batch.div_ceil(threads).max(1),
@@ -69,7 +69,7 @@ fn split(g: &BatchNormGeometry, par: Option<&Parallel>) -> (usize, usize) {
 }
 
 /// Runs `f` on each item, spread over `par`'s threads when there is one.
-fn run<I: Iterator + Send>(par: Option<&Parallel>, items: I, f: impl Fn(I::Item) + Sync) {
+fn run<I: Iterator + Send>(par: Option<&dyn Threads>, items: I, f: impl Fn(I::Item) + Sync) {
     match par {
         Some(par) => run_items(par, items, f),
         None => items.for_each(f),
@@ -134,7 +134,7 @@ fn map_channels<K: Copy + Default>(
     let images = out.len() / img;
     for c0 in (0..c).step_by(BLOCK) {
         let c1 = (c0 + BLOCK).min(c);
-        let k: [K; BLOCK] = std::array::from_fn(|i| {
+        let k: [K; BLOCK] = core::array::from_fn(|i| {
             if c0 + i < c1 {
                 coeff(c0 + i)
             } else {
@@ -192,7 +192,7 @@ pub fn batch_norm_forward_train(
     y: &mut [f32],
     save_mean: &mut [f32],
     save_invstd: &mut [f32],
-    par: &Parallel,
+    par: &dyn Threads,
 ) {
     let c = g.channels;
     assert_eq!(x.len(), g.len(), "batch_norm_forward_train: x length");
@@ -246,7 +246,7 @@ pub fn batch_norm_forward_train(
                 for i in 0..len {
                     let var = sq[i] / count as f64;
                     mean[b0 + i] = mu[i] as f32;
-                    invstd[b0 + i] = (1.0 / (var + eps as f64).sqrt()) as f32;
+                    invstd[b0 + i] = (1.0 / crate::math::sqrt(var + eps as f64)) as f32;
                     if let Some(rm) = rmean.as_deref_mut() {
                         rm[b0 + i] = ((1.0 - m) * rm[b0 + i] as f64 + m * mu[i]) as f32;
                     }
@@ -291,7 +291,7 @@ pub fn batch_norm_forward_eval(
     running_var: &[f32],
     eps: f32,
     y: &mut [f32],
-    par: &Parallel,
+    par: &dyn Threads,
 ) {
     let c = g.channels;
     assert_eq!(x.len(), g.len(), "batch_norm_forward_eval: x length");
@@ -318,7 +318,8 @@ pub fn batch_norm_forward_eval(
             xs,
             ys,
             |ch| {
-                let scale = gamma[ch] as f64 / (running_var[ch] as f64 + eps as f64).sqrt();
+                let scale =
+                    gamma[ch] as f64 / crate::math::sqrt(running_var[ch] as f64 + eps as f64);
                 (running_mean[ch], scale as f32, beta[ch])
             },
             |(mu, scale, shift), v, _| (v - mu) * scale + shift,
@@ -345,7 +346,7 @@ pub fn batch_norm_backward(
     dx: &mut [f32],
     dgamma: &mut [f32],
     dbeta: &mut [f32],
-    par: &Parallel,
+    par: &dyn Threads,
 ) {
     let c = g.channels;
     for (what, len) in [("x", x.len()), ("dy", dy.len()), ("dx", dx.len())] {
@@ -376,7 +377,7 @@ pub fn batch_norm_backward(
             let len = BLOCK.min(dg.len() - b0);
             let c0 = item * per_c + b0;
             let mu: [f64; BLOCK] =
-                std::array::from_fn(|i| save_mean.get(c0 + i).map_or(0.0, |&m| m as f64));
+                core::array::from_fn(|i| save_mean.get(c0 + i).map_or(0.0, |&m| m as f64));
             let mut sum_dy = [0.0f64; BLOCK];
             channel_sums(g, c0, dy, dy, |_, d, _| d, &mut sum_dy[..len]);
             let mut sum_dy_xmu = [0.0f64; BLOCK];
@@ -417,7 +418,7 @@ pub fn batch_norm_backward(
 /// `Some(chunk)` per chunk of `s`, or endless `None`s when there is no `s`.
 fn optional_chunks(s: Option<&mut [f32]>, size: usize) -> impl Iterator<Item = Option<&mut [f32]>> {
     let mut chunks = s.map(|s| s.chunks_mut(size));
-    std::iter::from_fn(move || match &mut chunks {
+    core::iter::from_fn(move || match &mut chunks {
         Some(it) => it.next().map(Some),
         None => Some(None),
     })

@@ -14,10 +14,8 @@
 //! 1.8 ms) while handing both threads to sgemm image by image never beat
 //! it (2.3-2.6 ms there).
 
-use std::sync::Mutex;
-
 use crate::gemm::{Trans, sgemm};
-use crate::parallel::Parallel;
+use crate::threads::{Threads, run_items};
 
 /// Shapes and hyper-parameters of one convolution.
 ///
@@ -130,7 +128,7 @@ pub fn conv2d_forward(
     bias: Option<&[f32]>,
     y: &mut [f32],
     scratch: &mut Vec<f32>,
-    par: &Parallel,
+    par: &dyn Threads,
 ) {
     g.validate();
     assert_eq!(x.len(), g.input_len(), "conv2d_forward: x length");
@@ -155,7 +153,7 @@ pub fn conv2d_forward(
     let cols_stride = cols_len.max(1);
     grow(scratch, split.workers * cols_stride);
 
-    let run = |xs: &[f32], ys: &mut [f32], cols: &mut [f32], gemm_par: &Parallel| {
+    let run = |xs: &[f32], ys: &mut [f32], cols: &mut [f32], gemm_par: &dyn Threads| {
         for (xn, yn) in xs.chunks_exact(x_img).zip(ys.chunks_exact_mut(y_img)) {
             let b: &[f32] = if cols_len == 0 {
                 xn
@@ -195,7 +193,7 @@ pub fn conv2d_forward(
         }
     } else {
         run_items(par, items, |((xs, ys), cols)| {
-            run(xs, ys, cols, &Parallel::single())
+            run(xs, ys, cols, &crate::threads::Serial)
         });
     }
 }
@@ -223,7 +221,7 @@ pub fn conv2d_backward(
     dweight: &mut [f32],
     mut dbias: Option<&mut [f32]>,
     scratch: &mut Vec<f32>,
-    par: &Parallel,
+    par: &dyn Threads,
 ) {
     g.validate();
     assert_eq!(x.len(), g.input_len(), "conv2d_backward: x length");
@@ -279,7 +277,7 @@ pub fn conv2d_backward(
                mut dxs: Option<&mut [f32]>,
                (dw, mut db): (&mut [f32], Option<&mut [f32]>),
                cols: &mut [f32],
-               gemm_par: &Parallel| {
+               gemm_par: &dyn Threads| {
         for (n, (xn, dyn_)) in xs
             .chunks_exact(x_img)
             .zip(dys.chunks_exact(y_img))
@@ -345,7 +343,7 @@ pub fn conv2d_backward(
         }
     };
 
-    let targets = std::iter::once((&mut *dweight, dbias.as_deref_mut())).chain(
+    let targets = core::iter::once((&mut *dweight, dbias.as_deref_mut())).chain(
         partials.chunks_mut(part_len).map(|part| {
             let (dw, db) = part.split_at_mut(w_len);
             (dw, has_bias.then_some(db))
@@ -363,7 +361,7 @@ pub fn conv2d_backward(
         }
     } else {
         run_items(par, items, |((((xs, dys), dxs), dw), cols)| {
-            run(xs, dys, dxs, dw, cols, &Parallel::single())
+            run(xs, dys, dxs, dw, cols, &crate::threads::Serial)
         });
     }
     for part in partials.chunks_exact(part_len) {
@@ -400,7 +398,7 @@ struct BatchSplit {
 }
 
 impl BatchSplit {
-    fn new(batch: usize, par: &Parallel) -> Self {
+    fn new(batch: usize, par: &dyn Threads) -> Self {
         let threads = par.threads();
         // Fewer images than threads would leave threads idle; sgemm can
         // still use them all on one image at a time.
@@ -426,32 +424,10 @@ fn grow(scratch: &mut Vec<f32>, len: usize) {
 /// so an optional output can be zipped with the required ones.
 fn optional_chunks(s: Option<&mut [f32]>, size: usize) -> impl Iterator<Item = Option<&mut [f32]>> {
     let mut chunks = s.map(|s| s.chunks_mut(size));
-    std::iter::from_fn(move || match &mut chunks {
+    core::iter::from_fn(move || match &mut chunks {
         Some(it) => it.next().map(Some),
         None => Some(None),
     })
-}
-
-/// Runs `f` on every item, the threads of `par` taking items from a shared
-/// queue. Handing out `&mut` chunks through the queue keeps the split safe
-/// and allocation-free; the lock is taken once per item, so items should be
-/// coarse (about one per thread).
-pub(crate) fn run_items<I: Iterator + Send>(par: &Parallel, items: I, f: impl Fn(I::Item) + Sync) {
-    if par.threads() == 1 {
-        items.for_each(f);
-        return;
-    }
-    let queue = Mutex::new(items);
-    par.for_each_thread(&|_| {
-        loop {
-            // The guard is a temporary, so the lock is released before `f` runs.
-            let item = queue.lock().unwrap_or_else(|e| e.into_inner()).next();
-            match item {
-                Some(item) => f(item),
-                None => break,
-            }
-        }
-    });
 }
 
 /// The outputs `o` in `0..out` whose input coordinate `o·stride + offset - pad`

@@ -3,7 +3,7 @@
 //! kernels that read `weight` in place (no transposed copy).
 
 use crate::gemm::{Trans, sgemm};
-use crate::parallel::Parallel;
+use crate::threads::Threads;
 
 use super::activation::relu;
 use super::elementwise::sum_rows;
@@ -19,7 +19,7 @@ pub fn forward(
     batch: usize,
     in_features: usize,
     out_features: usize,
-    par: &Parallel,
+    par: &dyn Threads,
 ) {
     check_shapes(x, weight, y, batch, in_features, out_features);
     let accumulate = match bias {
@@ -57,7 +57,7 @@ pub fn forward_relu(
     batch: usize,
     in_features: usize,
     out_features: usize,
-    par: &Parallel,
+    par: &dyn Threads,
 ) {
     forward(x, weight, bias, y, batch, in_features, out_features, par);
     relu::forward_inplace(y);
@@ -78,7 +78,7 @@ pub fn backward(
     batch: usize,
     in_features: usize,
     out_features: usize,
-    par: &Parallel,
+    par: &dyn Threads,
 ) {
     check_shapes(x, weight, dy, batch, in_features, out_features);
     assert_eq!(dweight.len(), weight.len(), "dense: dweight length");
@@ -130,7 +130,7 @@ pub fn backward_relu(
     batch: usize,
     in_features: usize,
     out_features: usize,
-    par: &Parallel,
+    par: &dyn Threads,
 ) {
     relu::backward_inplace(y, dy);
     backward(

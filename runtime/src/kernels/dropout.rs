@@ -31,7 +31,7 @@ pub fn forward(x: &[f32], y: &mut [f32], mask: &mut [f32], p: f32, rng: &mut Rng
     let keep_scale = 1.0 / (1.0 - p);
     // Two 24-bit uniforms per 64-bit draw (the top and the low-middle bits)
     // halve the generator's share of the cost.
-    let threshold = (p as f64 * (1u64 << 24) as f64).ceil() as u32;
+    let threshold = crate::math::ceil(p as f64 * (1u64 << 24) as f64) as u32;
     let draw = |u: u32| if u >= threshold { keep_scale } else { 0.0 };
     let mut pairs = mask.chunks_exact_mut(2);
     for pair in &mut pairs {

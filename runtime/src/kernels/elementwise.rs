@@ -6,7 +6,7 @@
 //! kernel tier ([`crate::cpu::tier`]) at run time, because a portable build
 //! would otherwise only use 128-bit SSE2.
 
-use crate::parallel::Parallel;
+use crate::threads::Threads;
 
 /// Defines a function whose body is compiled three times (for the baseline
 /// target, with AVX2 + FMA, and with AVX-512) and runs the version of the
@@ -129,7 +129,7 @@ multiversion! {
 /// `expf` is a call per element.
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
-    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LOG2E: f32 = core::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;
     // Adding and subtracting 1.5·2^23 rounds to the nearest integer.
@@ -168,7 +168,7 @@ multiversion! {
 
 /// [`axpy`] split over the threads of `par` when `y` is long enough to pay
 /// for the hand-over (an SGD step over a whole model's parameters).
-pub fn axpy_par(alpha: f32, x: &[f32], y: &mut [f32], par: &Parallel) {
+pub fn axpy_par(alpha: f32, x: &[f32], y: &mut [f32], par: &dyn Threads) {
     assert_eq!(x.len(), y.len(), "axpy_par: lengths");
     // Below this a parallel call costs about what it saves (measured).
     const MIN_PARALLEL_LEN: usize = 32 * 1024;
@@ -178,7 +178,7 @@ pub fn axpy_par(alpha: f32, x: &[f32], y: &mut [f32], par: &Parallel) {
     }
     // Whole cache lines per thread.
     const UNIT: usize = 16;
-    par.for_each_chunk_mut(y, UNIT, &|first, chunk| {
+    crate::threads::for_each_chunk_mut(par, y, UNIT, &|first, chunk| {
         let start = first * UNIT;
         axpy(alpha, &x[start..start + chunk.len()], chunk);
     });
@@ -262,7 +262,7 @@ mod tests {
             let mut y: Vec<f32> = (0..len).map(|i| (i % 7) as f32).collect();
             let mut want = y.clone();
             axpy(0.25, &x, &mut want);
-            axpy_par(0.25, &x, &mut y, &Parallel::new(2));
+            axpy_par(0.25, &x, &mut y, &crate::threads::Scoped(2));
             assert_eq!(y, want);
         }
     }

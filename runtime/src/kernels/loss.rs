@@ -72,7 +72,7 @@ pub fn softmax_cross_entropy(
         );
         // exp(x - m) in f32 (within 2 ulp), summed in f64.
         let sum: f64 = e.iter().map(|&v| v as f64).sum();
-        total += m as f64 + sum.ln() - row[label] as f64;
+        total += m as f64 + crate::math::ln(sum) - row[label] as f64;
         if want_grad {
             let scale = (1.0 / (sum * batch as f64)) as f32;
             for e in e.iter_mut() {

@@ -2,7 +2,7 @@
 //! `count_include_pad`.
 
 use super::*;
-use crate::kernels::conv2d::run_items;
+use crate::threads::run_items;
 
 /// The divisor of output `(oy, ox)`'s mean given its row window
 /// `(y0, y1, hsize)` from [`window`].
@@ -75,7 +75,7 @@ pub fn avg_pool2d_forward(
     count_include_pad: bool,
     x: &[f32],
     y: &mut [f32],
-    par: &Parallel,
+    par: &dyn Threads,
 ) {
     g.validate();
     assert_eq!(x.len(), g.input_len(), "avg_pool2d_forward: x length");
@@ -140,7 +140,7 @@ pub fn avg_pool2d_backward(
     count_include_pad: bool,
     dy: &[f32],
     dx: &mut [f32],
-    par: &Parallel,
+    par: &dyn Threads,
 ) {
     g.validate();
     assert_eq!(dy.len(), g.output_len(), "avg_pool2d_backward: dy length");

@@ -1,8 +1,8 @@
 //! Max pooling, forward (with the argmax indices) and backward.
 
 use super::*;
-use crate::kernels::conv2d::run_items;
 use crate::kernels::elementwise::multiversion;
+use crate::threads::run_items;
 
 /// Max pooling: `y` gets each window's maximum and `indices` (when given)
 /// the position of that maximum within its input plane (`iy·in_w + ix`, as
@@ -16,7 +16,7 @@ pub fn max_pool2d_forward(
     x: &[f32],
     y: &mut [f32],
     indices: Option<&mut [u32]>,
-    par: &Parallel,
+    par: &dyn Threads,
 ) {
     g.validate();
     assert_eq!(x.len(), g.input_len(), "max_pool2d_forward: x length");
@@ -35,7 +35,7 @@ pub fn max_pool2d_forward(
         assert_eq!(idx.len(), y.len(), "max_pool2d_forward: indices length");
         idx.chunks_mut(per * out_plane)
     });
-    let index_chunks = std::iter::from_fn(move || match &mut index_chunks {
+    let index_chunks = core::iter::from_fn(move || match &mut index_chunks {
         Some(it) => it.next().map(Some),
         None => Some(None),
     });
@@ -214,7 +214,7 @@ pub fn max_pool2d_backward(
     dy: &[f32],
     indices: &[u32],
     dx: &mut [f32],
-    par: &Parallel,
+    par: &dyn Threads,
 ) {
     g.validate();
     assert_eq!(dy.len(), g.output_len(), "max_pool2d_backward: dy length");

@@ -20,7 +20,7 @@ mod max;
 pub use avg::{avg_pool2d_backward, avg_pool2d_forward};
 pub use max::{max_pool2d_backward, max_pool2d_forward};
 
-use crate::parallel::Parallel;
+use crate::threads::Threads;
 
 /// Shapes and hyper-parameters of one pooling.
 ///
@@ -134,7 +134,7 @@ fn window(
 
 /// Planes per work item: about one item per thread, and one item in all
 /// when the work is too small to pay for waking threads.
-fn planes_per_item(g: &Pool2dGeometry, planes: usize, par: &Parallel) -> usize {
+fn planes_per_item(g: &Pool2dGeometry, planes: usize, par: &dyn Threads) -> usize {
     // Below this many input elements a whole pooling takes a few tens of
     // microseconds at most (a 2×2 max pool of 64K elements about 10-20),
     // too little to gain from a second thread.
