@@ -9,11 +9,16 @@
 //! stderr and the best supported tier runs instead, so a job script written
 //! for one machine still trains on another.
 //!
-//! Everything that needs `std` (the environment, CPUID through
-//! `is_x86_feature_detected!`, stderr) sits in the three functions under
-//! "std-only" at the end, so a `no_std` build can replace just those.
+//! Without the `std` feature (a deploy build) there is no environment: the
+//! best supported tier runs unless the program calls [`force_tier`], and
+//! the CPU is asked directly (CPUID, and XGETBV for the registers the
+//! operating system saves) instead of through `is_x86_feature_detected!`.
+//! Everything that differs sits in the functions under "std or not" at the
+//! end.
 
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use alloc::format;
+use alloc::string::String;
+use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 /// An instruction-set level for the kernels, from the least demanding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -59,8 +64,8 @@ impl Tier {
     }
 }
 
-impl std::fmt::Display for Tier {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl core::fmt::Display for Tier {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(self.name())
     }
 }
@@ -72,6 +77,16 @@ pub fn tier() -> Tier {
         UNSET => init_tier(),
         t => from_u8(t),
     }
+}
+
+/// Makes the kernels run `requested` from now on (the best supported tier
+/// instead, returned, when this CPU cannot run it). For programs without
+/// an environment to read `NNSPEC_KERNELS` from; call it before the first
+/// kernel runs, as kernels running meanwhile may use either tier.
+pub fn force_tier(requested: Tier) -> Tier {
+    let t = requested.min(best_supported());
+    CHOSEN.store(t as u8, Ordering::Relaxed);
+    t
 }
 
 /// The tiers this CPU can run, the most capable first.
@@ -150,16 +165,25 @@ fn init_tier() -> Tier {
     t
 }
 
-// ---- std-only ----
+// ---- std or not ----
 
 /// The value of `NNSPEC_KERNELS`, if set (a non-Unicode value is passed on
-/// as its lossy text, so it is reported rather than ignored).
+/// as its lossy text, so it is reported rather than ignored). Without `std`
+/// there is no environment.
 fn requested_tier() -> Option<String> {
-    std::env::var_os(ENV_VAR).map(|v| v.to_string_lossy().into_owned())
+    #[cfg(feature = "std")]
+    {
+        std::env::var_os(ENV_VAR).map(|v| v.to_string_lossy().into_owned())
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        None
+    }
 }
 
 /// The best tier the CPU runs, from CPUID (and the OS's register saving,
 /// which `is_x86_feature_detected!` also checks).
+#[cfg(feature = "std")]
 fn detect_best_tier() -> Tier {
     #[cfg(target_arch = "x86_64")]
     {
@@ -179,14 +203,83 @@ fn detect_best_tier() -> Tier {
     Tier::Portable
 }
 
-/// Prints a warning about the tier on stderr.
+/// The best tier the CPU runs, asked of the CPU directly (the same flags
+/// `is_x86_feature_detected!` checks).
+#[cfg(not(feature = "std"))]
+fn detect_best_tier() -> Tier {
+    #[cfg(target_arch = "x86_64")]
+    {
+        return x86::best_tier();
+    }
+    #[allow(unreachable_code)]
+    Tier::Portable
+}
+
+/// CPUID and XGETBV, for builds without `is_x86_feature_detected!`.
+#[cfg(target_arch = "x86_64")]
+#[cfg_attr(feature = "std", allow(dead_code))]
+mod x86 {
+    use super::Tier;
+    use core::arch::x86_64::{__cpuid, __cpuid_count, _xgetbv};
+
+    /// The tier whose every flag the CPU reports and whose registers the
+    /// operating system saves on a context switch.
+    pub(super) fn best_tier() -> Tier {
+        // SAFETY: CPUID exists on every x86-64 CPU.
+        #[allow(unused_unsafe)]
+        let (max_leaf, leaf1) = unsafe { (__cpuid(0).eax, __cpuid(1)) };
+        let fma = leaf1.ecx & (1 << 12) != 0;
+        let osxsave = leaf1.ecx & (1 << 27) != 0;
+        let avx = leaf1.ecx & (1 << 28) != 0;
+        if max_leaf < 7 || !osxsave || !avx {
+            return Tier::Portable;
+        }
+        // SAFETY: OSXSAVE is set, so XGETBV is available and enabled.
+        let xcr0 = unsafe { xcr0() };
+        // SSE and AVX (ymm) state.
+        if xcr0 & 0b110 != 0b110 {
+            return Tier::Portable;
+        }
+        // SAFETY: leaf 7 exists (`max_leaf >= 7`).
+        #[allow(unused_unsafe)]
+        let leaf7 = unsafe { __cpuid_count(7, 0) };
+        let avx2 = leaf7.ebx & (1 << 5) != 0 && fma;
+        let avx512f = leaf7.ebx & (1 << 16) != 0;
+        let avx512vl = leaf7.ebx & (1 << 31) != 0;
+        // Opmask, upper halves of zmm0-15, and zmm16-31.
+        let zmm_saved = xcr0 & 0b1110_0000 == 0b1110_0000;
+        if avx2 && avx512f && avx512vl && zmm_saved {
+            Tier::Avx512
+        } else if avx2 {
+            Tier::Avx2
+        } else {
+            Tier::Portable
+        }
+    }
+
+    /// # Safety
+    /// The CPU must report OSXSAVE.
+    #[target_feature(enable = "xsave")]
+    unsafe fn xcr0() -> u64 {
+        // SAFETY: the caller checked OSXSAVE.
+        unsafe { _xgetbv(0) }
+    }
+}
+
+/// Prints a warning about the tier on stderr (without `std`, nowhere: the
+/// best supported tier runs, as with it).
 fn warn(message: &str) {
-    eprintln!("{message}");
+    #[cfg(feature = "std")]
+    std::eprintln!("{message}");
+    #[cfg(not(feature = "std"))]
+    let _ = message;
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::string::ToString;
+    use alloc::vec::Vec;
 
     #[test]
     fn names_round_trip_in_any_case() {
@@ -220,6 +313,23 @@ mod tests {
             w.contains("NNSPEC_KERNELS=neon") && w.contains("portable kernels instead"),
             "{w}"
         );
+    }
+
+    /// The CPUID/XGETBV detection of deploy builds picks the tier
+    /// `is_x86_feature_detected!` does.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn direct_detection_matches_std() {
+        use std::arch::is_x86_feature_detected as has;
+        let avx2 = has!("avx2") && has!("fma");
+        let want = if avx2 && has!("avx512f") && has!("avx512vl") {
+            Tier::Avx512
+        } else if avx2 {
+            Tier::Avx2
+        } else {
+            Tier::Portable
+        };
+        assert_eq!(x86::best_tier(), want);
     }
 
     #[test]

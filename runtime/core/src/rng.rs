@@ -82,6 +82,7 @@ impl Rng {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::vec::Vec;
 
     #[test]
     fn same_seed_same_stream() {

@@ -377,6 +377,7 @@ use dispatch;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::vec::Vec;
 
     fn naive(m: usize, n: usize, k: usize, a: &[f32], ta: Trans, b: &[f32], tb: Trans) -> Vec<f64> {
         let mut c = vec![0.0f64; m * n];

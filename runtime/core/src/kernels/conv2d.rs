@@ -14,6 +14,8 @@
 //! 1.8 ms) while handing both threads to sgemm image by image never beat
 //! it (2.3-2.6 ms there).
 
+use alloc::vec::Vec;
+
 use crate::gemm::{Trans, sgemm};
 use crate::threads::{Threads, run_items};
 

@@ -225,6 +225,7 @@ multiversion! {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::vec::Vec;
 
     #[test]
     fn literal_values() {

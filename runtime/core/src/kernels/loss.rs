@@ -3,6 +3,8 @@
 //! Losses are returned as f64, summed in f64, so the value logged for a
 //! whole epoch does not depend on the batch size through rounding.
 
+use alloc::vec::Vec;
+
 use super::elementwise::exp_in_place;
 
 /// Mean softmax cross-entropy of `logits [batch, classes]` against class

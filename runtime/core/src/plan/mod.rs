@@ -11,6 +11,9 @@
 // matched: no catch-all arm may swallow it (issue 6).
 #![deny(clippy::wildcard_enum_match_arm)]
 
+use alloc::string::String;
+use alloc::vec::Vec;
+
 /// A tensor buffer of the plan: an activation, a gradient, or saved state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct BufferId(pub u32);

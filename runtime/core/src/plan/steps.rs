@@ -5,6 +5,8 @@
 // swallow a new one (issue 6).
 #![deny(clippy::wildcard_enum_match_arm)]
 
+use alloc::vec::Vec;
+
 use super::{BufferId, ParamId};
 
 /// Per-sample geometry of a convolution (the executor adds the batch).
@@ -236,7 +238,7 @@ impl GradStep {
     pub fn param_grads(&self) -> Vec<ParamId> {
         match self {
             GradStep::Dense { weight, bias, .. } | GradStep::Conv2d { weight, bias, .. } => {
-                std::iter::once(*weight).chain(*bias).collect()
+                core::iter::once(*weight).chain(*bias).collect()
             }
             GradStep::BatchNorm { weight, bias, .. } => vec![*weight, *bias],
             GradStep::MaxPool2d { .. }

@@ -3,7 +3,9 @@
 // Every step must print: no catch-all arm (issue 6).
 #![deny(clippy::wildcard_enum_match_arm)]
 
-use std::fmt;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::fmt;
 
 use super::*;
 
