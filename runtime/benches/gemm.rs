@@ -181,6 +181,7 @@ fn bench_gemm(peaks: &Peaks) {
         ("gemm crate + its rayon", best_tier),
         ("portable: gemm crate, our split", best_tier),
         ("plain loops, our split", best_tier),
+        ("core plain kernel (no_std portable), our split", best_tier),
         ("matrixmultiply, our split", best_tier),
     ];
     let own: Vec<Tier> = cpu::supported_tiers()
@@ -214,6 +215,10 @@ fn bench_gemm(peaks: &Peaks) {
                 }
                 cells.push(time_per_call(|| {
                     plain_loops(m, n, k, &a, ta, &b, tb, &mut c, par);
+                    black_box(&c);
+                }));
+                cells.push(time_per_call(|| {
+                    sgemm_with(Backend::Plain, m, n, k, &a, ta, &b, tb, &mut c, false, par);
                     black_box(&c);
                 }));
                 cells.push(time_per_call(|| {

@@ -2,7 +2,9 @@
 //!
 //! It owns the f32 kernels (forward and backward for every op of the
 //! language), the matrix products under them and their CPU tiers, the
-//! optimizers' update rules, the [`plan::Plan`] that lowering produces,. It uses `alloc` only for the plan's own tables (and
+//! optimizers' update rules, the [`plan::Plan`] that lowering produces, and
+//! [`infer`]: running a plan's forward steps over a caller-provided arena,
+//! without allocating. It uses `alloc` only for the plan's own tables (and
 //! the scratch of a few training-only kernels); threads come from the
 //! caller through [`threads::Threads`].
 //!
@@ -18,10 +20,13 @@ extern crate alloc;
 extern crate std;
 
 pub mod cpu;
+pub mod forward;
 pub mod gemm;
+pub mod infer;
 pub mod kernels;
 pub mod math;
 pub mod optim_rules;
 pub mod plan;
 pub mod rng;
 pub mod threads;
+pub mod views;

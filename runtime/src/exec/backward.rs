@@ -8,11 +8,11 @@
 use std::ops::Range;
 
 use super::Executor;
-use super::forward::{conv_geometry, pool_geometry};
 use super::layout::{buffer_range, param_range};
 use super::views::{views, views_dyn, views_mut2};
 use crate::kernels::{self, batchnorm, conv2d, pool};
 use crate::plan::*;
+use nnspec_runtime_core::forward::{conv_geometry, pool_geometry};
 
 impl Executor {
     /// Runs the backward steps (after [`Executor::loss`] with a gradient).

@@ -26,7 +26,8 @@ mod backward;
 mod forward;
 mod layout;
 mod training_state;
-mod views;
+
+use nnspec_runtime_core::views;
 
 use crate::optim::OptimizerState;
 use crate::parallel::Parallel;

@@ -35,6 +35,38 @@ pub fn forward(inputs: &[&[f32]], lens: &[usize], outer: usize, inner: usize, y:
     }
 }
 
+/// Copies one input, `x [outer, len, inner]`, into its slice of
+/// `y [outer, total, inner]`, which starts at index `at` of the concatenated
+/// axis: [`forward`] one input at a time, with no list of inputs.
+pub fn forward_one(
+    x: &[f32],
+    at: usize,
+    len: usize,
+    total: usize,
+    outer: usize,
+    inner: usize,
+    y: &mut [f32],
+) {
+    assert!(at + len <= total, "concat::forward_one: slice past the end");
+    assert_eq!(
+        y.len(),
+        outer * total * inner,
+        "concat::forward_one: output length"
+    );
+    assert_eq!(
+        x.len(),
+        outer * len * inner,
+        "concat::forward_one: input length"
+    );
+    let n = len * inner;
+    if n == 0 {
+        return;
+    }
+    for (out, x) in y.chunks_exact_mut(total * inner).zip(x.chunks_exact(n)) {
+        out[at * inner..at * inner + n].copy_from_slice(x);
+    }
+}
+
 /// Splits `dy [outer, Σ lens, inner]` back into the inputs' gradients,
 /// overwriting every `dxs[i] [outer, lens[i], inner]`.
 pub fn backward(dy: &[f32], lens: &[usize], outer: usize, inner: usize, dxs: &mut [&mut [f32]]) {

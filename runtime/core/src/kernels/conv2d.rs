@@ -19,6 +19,8 @@ use alloc::vec::Vec;
 use crate::gemm::{Trans, sgemm};
 use crate::threads::{Threads, run_items};
 
+use super::im2col::{col2im, im2col};
+
 /// Shapes and hyper-parameters of one convolution.
 ///
 /// Pairs (`kernel`, `stride`, `padding`, `dilation`) are `[height, width]`.
@@ -96,7 +98,7 @@ impl Conv2dGeometry {
     }
 
     /// Rows of the im2col matrix.
-    fn col_rows(&self) -> usize {
+    pub(super) fn col_rows(&self) -> usize {
         self.in_channels * self.kernel[0] * self.kernel[1]
     }
 
@@ -132,6 +134,32 @@ pub fn conv2d_forward(
     scratch: &mut Vec<f32>,
     par: &dyn Threads,
 ) {
+    grow(scratch, forward_scratch_len(g, par.threads()));
+    conv2d_forward_in(g, x, weight, bias, y, scratch, par);
+}
+
+/// Floats of scratch [`conv2d_forward_in`] needs for `g` on `threads` threads.
+pub fn forward_scratch_len(g: &Conv2dGeometry, threads: usize) -> usize {
+    let workers = BatchSplit::with_threads(g.batch, threads).workers;
+    let cols_len = if g.is_pointwise() {
+        0
+    } else {
+        g.col_rows() * g.out_h() * g.out_w()
+    };
+    workers * cols_len.max(1)
+}
+
+/// [`conv2d_forward`] with caller-provided scratch of at least
+/// [`forward_scratch_len`] floats, so it does not allocate.
+pub fn conv2d_forward_in(
+    g: &Conv2dGeometry,
+    x: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+    scratch: &mut [f32],
+    par: &dyn Threads,
+) {
     g.validate();
     assert_eq!(x.len(), g.input_len(), "conv2d_forward: x length");
     assert_eq!(
@@ -153,7 +181,10 @@ pub fn conv2d_forward(
     let cols_len = if g.is_pointwise() { 0 } else { k * p };
     // `max(1)` keeps `chunks_mut` legal when no im2col is needed.
     let cols_stride = cols_len.max(1);
-    grow(scratch, split.workers * cols_stride);
+    assert!(
+        scratch.len() >= split.workers * cols_stride,
+        "conv2d_forward: scratch shorter than forward_scratch_len"
+    );
 
     let run = |xs: &[f32], ys: &mut [f32], cols: &mut [f32], gemm_par: &dyn Threads| {
         for (xn, yn) in xs.chunks_exact(x_img).zip(ys.chunks_exact_mut(y_img)) {
@@ -401,7 +432,10 @@ struct BatchSplit {
 
 impl BatchSplit {
     fn new(batch: usize, par: &dyn Threads) -> Self {
-        let threads = par.threads();
+        BatchSplit::with_threads(batch, par.threads())
+    }
+
+    fn with_threads(batch: usize, threads: usize) -> Self {
         // Fewer images than threads would leave threads idle; sgemm can
         // still use them all on one image at a time.
         let workers = if threads > 1 && batch >= threads {
@@ -430,101 +464,4 @@ fn optional_chunks(s: Option<&mut [f32]>, size: usize) -> impl Iterator<Item = O
         Some(it) => it.next().map(Some),
         None => Some(None),
     })
-}
-
-/// The outputs `o` in `0..out` whose input coordinate `o·stride + offset - pad`
-/// lies in `0..input`, as a half-open range.
-fn valid_outputs(
-    out: usize,
-    input: usize,
-    stride: usize,
-    pad: usize,
-    offset: usize,
-) -> (usize, usize) {
-    let lo = pad.saturating_sub(offset).div_ceil(stride).min(out);
-    let hi = (input + pad)
-        .saturating_sub(offset)
-        .div_ceil(stride)
-        .clamp(lo, out);
-    (lo, hi)
-}
-
-/// Unfolds one image `x` `[in_channels, in_h, in_w]` into `cols`
-/// `[in_channels·kh·kw, out_h·out_w]` (every element written).
-fn im2col(g: &Conv2dGeometry, x: &[f32], cols: &mut [f32]) {
-    let (h, w) = (g.in_h, g.in_w);
-    let (oh, ow) = (g.out_h(), g.out_w());
-    let [kh, kw] = g.kernel;
-    let [sh, sw] = g.stride;
-    let [ph, pw] = g.padding;
-    let [dh, dw] = g.dilation;
-    let mut rows = cols[..g.col_rows() * oh * ow].chunks_exact_mut(oh * ow);
-    for plane in x.chunks_exact(h * w) {
-        for i in 0..kh {
-            let (oy_lo, oy_hi) = valid_outputs(oh, h, sh, ph, i * dh);
-            for j in 0..kw {
-                let row = rows.next().expect("im2col row count");
-                let (ox_lo, ox_hi) = valid_outputs(ow, w, sw, pw, j * dw);
-                row[..oy_lo * ow].fill(0.0);
-                row[oy_hi * ow..].fill(0.0);
-                for oy in oy_lo..oy_hi {
-                    let out = &mut row[oy * ow..][..ow];
-                    out[..ox_lo].fill(0.0);
-                    out[ox_hi..].fill(0.0);
-                    if ox_lo == ox_hi {
-                        continue;
-                    }
-                    let src = &plane[(oy * sh + i * dh - ph) * w..][..w];
-                    let ix0 = ox_lo * sw + j * dw - pw;
-                    let dst = &mut out[ox_lo..ox_hi];
-                    if sw == 1 {
-                        dst.copy_from_slice(&src[ix0..ix0 + dst.len()]);
-                    } else {
-                        for (d, &s) in dst.iter_mut().zip(src[ix0..].iter().step_by(sw)) {
-                            *d = s;
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// The adjoint of [`im2col`]: overwrites `dx` `[in_channels, in_h, in_w]`
-/// with the sum, over every receptive field, of `dcols`' entries.
-fn col2im(g: &Conv2dGeometry, dcols: &[f32], dx: &mut [f32]) {
-    let (h, w) = (g.in_h, g.in_w);
-    let (oh, ow) = (g.out_h(), g.out_w());
-    let [kh, kw] = g.kernel;
-    let [sh, sw] = g.stride;
-    let [ph, pw] = g.padding;
-    let [dh, dw] = g.dilation;
-    dx.fill(0.0);
-    let mut rows = dcols[..g.col_rows() * oh * ow].chunks_exact(oh * ow);
-    for plane in dx.chunks_exact_mut(h * w) {
-        for i in 0..kh {
-            let (oy_lo, oy_hi) = valid_outputs(oh, h, sh, ph, i * dh);
-            for j in 0..kw {
-                let row = rows.next().expect("col2im row count");
-                let (ox_lo, ox_hi) = valid_outputs(ow, w, sw, pw, j * dw);
-                if ox_lo == ox_hi {
-                    continue;
-                }
-                for oy in oy_lo..oy_hi {
-                    let src = &row[oy * ow + ox_lo..oy * ow + ox_hi];
-                    let dst = &mut plane[(oy * sh + i * dh - ph) * w..][..w];
-                    let ix0 = ox_lo * sw + j * dw - pw;
-                    if sw == 1 {
-                        for (d, &s) in dst[ix0..ix0 + src.len()].iter_mut().zip(src) {
-                            *d += s;
-                        }
-                    } else {
-                        for (d, &s) in dst[ix0..].iter_mut().step_by(sw).zip(src) {
-                            *d += s;
-                        }
-                    }
-                }
-            }
-        }
-    }
 }

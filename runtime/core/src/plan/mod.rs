@@ -4,7 +4,7 @@
 //! Lowering (in nnspec-codegen) produces a Plan from the checked IR: the
 //! forward steps, the backward steps derived by reverse-mode
 //! differentiation, the loss, the parameters with their initialization,
-//! and a static buffer layout. The executor ([`crate::exec`]) runs it; the
+//! and a static buffer layout. The executor (`nnspec_runtime::exec`) and [`crate::infer`] run it; the
 //! Rust code generator prints it. Buffers are sized per sample and scaled
 //! by the batch at run time, so one Plan serves every batch size.
 // A new op must be handled explicitly wherever ops (or their steps) are

@@ -4,9 +4,11 @@
 //! A step reads some buffers and writes others, all parts of the same
 //! `Vec<f32>`; the borrow checker cannot see that the parts are disjoint,
 //! so these functions check it (on every borrow) and hand out the views.
-//! The only `unsafe` code of the executor is here.
+//! The only `unsafe` code of step dispatch (the core's and the executor's)
+//! is here.
 
-use std::ops::Range;
+use alloc::vec::Vec;
+use core::ops::Range;
 
 fn overlaps(a: &Range<usize>, b: &Range<usize>) -> bool {
     a.start < b.end && b.start < a.end
@@ -30,7 +32,7 @@ fn check_disjoint(len: usize, reads: &[Range<usize>], writes: &[Range<usize>]) {
 
 /// Shared views of `reads` and exclusive views of `writes`, all parts of `data`.
 /// Panics (a plan bug, never user input) if a write overlaps anything.
-pub(super) fn views<const R: usize, const W: usize>(
+pub fn views<const R: usize, const W: usize>(
     data: &mut [f32],
     reads: [Range<usize>; R],
     writes: [Range<usize>; W],
@@ -42,18 +44,18 @@ pub(super) fn views<const R: usize, const W: usize>(
     // views live no longer than the borrow of `data`.
     unsafe {
         (
-            std::array::from_fn(|i| {
-                std::slice::from_raw_parts(base.add(reads[i].start), reads[i].len())
+            core::array::from_fn(|i| {
+                core::slice::from_raw_parts(base.add(reads[i].start), reads[i].len())
             }),
-            std::array::from_fn(|i| {
-                std::slice::from_raw_parts_mut(base.add(writes[i].start), writes[i].len())
+            core::array::from_fn(|i| {
+                core::slice::from_raw_parts_mut(base.add(writes[i].start), writes[i].len())
             }),
         )
     }
 }
 
 /// [`views`] for a number of ranges known only at run time.
-pub(super) fn views_dyn<'a>(
+pub fn views_dyn<'a>(
     data: &'a mut [f32],
     reads: &[Range<usize>],
     writes: &[Range<usize>],
@@ -65,18 +67,18 @@ pub(super) fn views_dyn<'a>(
         (
             reads
                 .iter()
-                .map(|r| std::slice::from_raw_parts(base.add(r.start), r.len()))
+                .map(|r| core::slice::from_raw_parts(base.add(r.start), r.len()))
                 .collect(),
             writes
                 .iter()
-                .map(|w| std::slice::from_raw_parts_mut(base.add(w.start), w.len()))
+                .map(|w| core::slice::from_raw_parts_mut(base.add(w.start), w.len()))
                 .collect(),
         )
     }
 }
 
 /// Two exclusive views of disjoint parts of `data`.
-pub(super) fn views_mut2(data: &mut [f32], a: Range<usize>, b: Range<usize>) -> [&mut [f32]; 2] {
+pub fn views_mut2(data: &mut [f32], a: Range<usize>, b: Range<usize>) -> [&mut [f32]; 2] {
     let ([], [a, b]) = views(data, [], [a, b]);
     [a, b]
 }
@@ -86,6 +88,7 @@ mod tests {
     #![allow(clippy::single_range_in_vec_init)] // arrays of ranges are the API
 
     use super::*;
+    use alloc::vec::Vec;
 
     #[test]
     #[should_panic(expected = "plan error")]
