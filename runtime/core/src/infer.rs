@@ -146,3 +146,83 @@ pub fn run(plan: &Plan, params: &[f32], arena: &mut [f32], batch: usize, par: &d
         forward::forward_step(step, &layout, batch, mem, None, par);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::threads::Serial;
+    use alloc::string::ToString;
+    use alloc::vec;
+
+    fn buffer(name: &str, n: usize) -> Buffer {
+        Buffer {
+            name: name.to_string(),
+            size: Size::PerSample(n),
+            ty: BufferType::F32,
+            alias_of: None,
+        }
+    }
+
+    fn param(name: &str, shape: &[usize]) -> Param {
+        Param {
+            name: name.to_string(),
+            shape: shape.to_vec(),
+            init: Init::Constant(0.0),
+            kind: ParamKind::Trainable,
+        }
+    }
+
+    /// A plan built by hand, so the test runs in the crate's own build
+    /// (without `std` unless another package asks for it): libm's tanh.
+    #[test]
+    fn dense_relu_tanh_matches_f64() {
+        let plan = Plan {
+            model: "Tiny".to_string(),
+            buffers: vec![buffer("x", 3), buffer("h", 2), buffer("y", 2)],
+            params: vec![param("fc.weight", &[2, 3]), param("fc.bias", &[2])],
+            inputs: vec![BufferId(0)],
+            input_shapes: vec![vec![3]],
+            outputs: vec![("y".to_string(), BufferId(2), vec![2])],
+            forward: vec![
+                Step::Dense {
+                    x: BufferId(0),
+                    weight: ParamId(0),
+                    bias: Some(ParamId(1)),
+                    y: BufferId(1),
+                    in_features: 3,
+                    out_features: 2,
+                    relu: true,
+                },
+                Step::Tanh {
+                    x: BufferId(1),
+                    y: BufferId(2),
+                },
+            ],
+            loss: None,
+            backward: vec![],
+            optimizer: None,
+        };
+        let params = [0.5f32, -1.0, 0.25, 0.375, 0.125, -0.5, 0.1, -0.2];
+        assert_eq!(params.len(), params_len(&plan));
+        let batch = 2;
+        let mut arena = vec![f32::NAN; arena_len(&plan, batch, 1).unwrap()];
+        let x = [1.0f32, 2.0, 3.0, -1.0, 0.5, 2.0];
+        arena[input_range(&plan, batch)].copy_from_slice(&x);
+        run(&plan, &params, &mut arena, batch, &Serial);
+        let y = &arena[output_range(&plan, batch, 0)];
+        for s in 0..batch {
+            for o in 0..2 {
+                let mut h = params[6 + o] as f64;
+                for i in 0..3 {
+                    h += params[o * 3 + i] as f64 * x[s * 3 + i] as f64;
+                }
+                let want = libm::tanh(h.max(0.0));
+                let got = y[s * 2 + o] as f64;
+                assert!(
+                    (got - want).abs() < 1e-5,
+                    "sample {s} output {o}: {got} vs {want}"
+                );
+            }
+        }
+    }
+}
