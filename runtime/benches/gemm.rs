@@ -1,11 +1,11 @@
 //! Matrix-multiply and thread-pool measurements behind the choices in
-//! runtime/src/gemm.rs and runtime/src/parallel.rs (bench/README.md,
+//! runtime/core/src/gemm/ and runtime/src/parallel.rs (bench/README.md,
 //! "Matrix multiply").
 //!
 //! `cargo bench -p nnspec-runtime --bench gemm [-- FILTER]`; FILTER is a
 //! substring of a section name: `peak`, `pool`, `mlp`, `gemm`, `pointwise`.
 //! The `gemm` section times every tier this CPU runs side by side; the
-//! others run at the process's tier (`NNSPEC_KERNELS`, see runtime/src/cpu.rs).
+//! others run at the process's tier (`NNSPEC_KERNELS`, see runtime/core/src/cpu.rs).
 //!
 //! The machine is shared with other work, which only ever adds time, so
 //! every number is the fastest of many samples, and `NNSPEC_BENCH_ROUNDS=N`
