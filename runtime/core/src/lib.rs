@@ -19,6 +19,7 @@ extern crate alloc;
 #[cfg(any(feature = "std", test))]
 extern crate std;
 
+pub mod backward;
 pub mod cpu;
 pub mod forward;
 pub mod gemm;
