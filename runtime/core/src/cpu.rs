@@ -169,13 +169,14 @@ fn init_tier() -> Tier {
 
 /// The value of `NNSPEC_KERNELS`, if set (a non-Unicode value is passed on
 /// as its lossy text, so it is reported rather than ignored). Without `std`
-/// there is no environment.
+/// there is no environment (except in this crate's own unit tests, so CI
+/// can run the no_std code paths under every tier).
 fn requested_tier() -> Option<String> {
-    #[cfg(feature = "std")]
+    #[cfg(any(feature = "std", test))]
     {
         std::env::var_os(ENV_VAR).map(|v| v.to_string_lossy().into_owned())
     }
-    #[cfg(not(feature = "std"))]
+    #[cfg(not(any(feature = "std", test)))]
     {
         None
     }
@@ -269,9 +270,9 @@ mod x86 {
 /// Prints a warning about the tier on stderr (without `std`, nowhere: the
 /// best supported tier runs, as with it).
 fn warn(message: &str) {
-    #[cfg(feature = "std")]
+    #[cfg(any(feature = "std", test))]
     std::eprintln!("{message}");
-    #[cfg(not(feature = "std"))]
+    #[cfg(not(any(feature = "std", test)))]
     let _ = message;
 }
 
