@@ -12,7 +12,8 @@
 //!   layer. At the batch-100 shapes of a small network the packing that
 //!   general libraries do costs as much as it saves.
 //! * Portable tier: the `gemm` crate ([`portable`]), one single-threaded
-//!   call per thread.
+//!   call per thread; without the `std` feature (deploy builds), a
+//!   plain-Rust kernel the compiler vectorizes ([`Backend::Plain`]).
 //!
 //! Either way the output is split into one block per thread of the caller's
 //! [`Threads`], so no second thread pool competes for the cores.

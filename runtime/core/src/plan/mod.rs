@@ -4,8 +4,8 @@
 //! Lowering (in nnspec-codegen) produces a Plan from the checked IR: the
 //! forward steps, the backward steps derived by reverse-mode
 //! differentiation, the loss, the parameters with their initialization,
-//! and a static buffer layout. The executor (`nnspec_runtime::exec`) and [`crate::infer`] run it; the
-//! Rust code generator prints it. Buffers are sized per sample and scaled
+//! and a static buffer layout. The executor (`nnspec_runtime::exec`) and
+//! [`crate::infer`] run it; the Rust code generator prints it. Buffers are sized per sample and scaled
 //! by the batch at run time, so one Plan serves every batch size.
 // A new op must be handled explicitly wherever ops (or their steps) are
 // matched: no catch-all arm may swallow it (issue 6).
