@@ -5,8 +5,9 @@
 //! forward steps, the backward steps derived by reverse-mode
 //! differentiation, the loss, the parameters with their initialization,
 //! and a static buffer layout. The executor (`nnspec_runtime::exec`) and
-//! [`crate::infer`] run it; the Rust code generator prints it. Buffers are sized per sample and scaled
-//! by the batch at run time, so one Plan serves every batch size.
+//! [`crate::infer`] run it; the Rust code generator prints it. Buffers are
+//! sized per sample and scaled by the batch at run time, so one Plan serves
+//! every batch size.
 // A new op must be handled explicitly wherever ops (or their steps) are
 // matched: no catch-all arm may swallow it (issue 6).
 #![deny(clippy::wildcard_enum_match_arm)]
