@@ -1,11 +1,11 @@
 //! Matrix-multiply and thread-pool measurements behind the choices in
-//! runtime/src/gemm.rs and runtime/src/parallel.rs (bench/README.md,
+//! runtime/core/src/gemm/ and runtime/src/parallel.rs (bench/README.md,
 //! "Matrix multiply").
 //!
 //! `cargo bench -p nnspec-runtime --bench gemm [-- FILTER]`; FILTER is a
 //! substring of a section name: `peak`, `pool`, `mlp`, `gemm`, `pointwise`.
 //! The `gemm` section times every tier this CPU runs side by side; the
-//! others run at the process's tier (`NNSPEC_KERNELS`, see runtime/src/cpu.rs).
+//! others run at the process's tier (`NNSPEC_KERNELS`, see runtime/core/src/cpu.rs).
 //!
 //! The machine is shared with other work, which only ever adds time, so
 //! every number is the fastest of many samples, and `NNSPEC_BENCH_ROUNDS=N`
@@ -181,6 +181,7 @@ fn bench_gemm(peaks: &Peaks) {
         ("gemm crate + its rayon", best_tier),
         ("portable: gemm crate, our split", best_tier),
         ("plain loops, our split", best_tier),
+        ("core plain kernel (no_std portable), our split", best_tier),
         ("matrixmultiply, our split", best_tier),
     ];
     let own: Vec<Tier> = cpu::supported_tiers()
@@ -214,6 +215,10 @@ fn bench_gemm(peaks: &Peaks) {
                 }
                 cells.push(time_per_call(|| {
                     plain_loops(m, n, k, &a, ta, &b, tb, &mut c, par);
+                    black_box(&c);
+                }));
+                cells.push(time_per_call(|| {
+                    sgemm_with(Backend::Plain, m, n, k, &a, ta, &b, tb, &mut c, false, par);
                     black_box(&c);
                 }));
                 cells.push(time_per_call(|| {

@@ -4,20 +4,22 @@
 //! language), the [`plan::Plan`] that lowering produces and the executor that
 //! runs it, the optimizers, parameter initialization, losses and metrics,
 //! data set loaders, and safetensors checkpoints. It depends on no compiler
-//! crate: generated code and deployed binaries link this crate alone.
+//! crate. The kernels, the plan, the CPU tiers and the optimizers' update
+//! rules live in the `#![no_std]` crate `nnspec-runtime-core` (re-exported
+//! here under their old paths); this crate adds what needs `std`: the thread
+//! pool, the executor's owned storage, the training loop, data loading,
+//! checkpoints, metrics and plots.
+
+// The no_std core, under the paths every crate has always used.
+pub use nnspec_runtime_core::{cpu, gemm, kernels, math, optim_rules, plan, rng, threads};
 
 pub mod atomic_write;
 pub mod checkpoint;
-pub mod cpu;
 pub mod data;
 pub mod exec;
-pub mod gemm;
-pub mod kernels;
 pub mod metrics;
 pub mod optim;
 pub mod parallel;
-pub mod plan;
 pub mod plot;
-pub mod rng;
 pub mod safetensors_file;
 pub mod train;

@@ -14,12 +14,13 @@
 //! deadlock on a pool.
 
 use std::cell::Cell;
-use std::ops::Range;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+pub use crate::threads::{Threads, split_range, split_range_aligned};
 
 /// How long an idle worker keeps polling for the next task before parking.
 /// Long enough to bridge the serial gaps between the kernels of one training
@@ -104,52 +105,18 @@ impl Parallel {
         unit: usize,
         task: &(dyn Fn(usize, &mut [T]) + Sync),
     ) {
-        let unit = unit.max(1);
-        let units = data.len().div_ceil(unit);
-        if self.threads == 1 || units <= 1 {
-            if !data.is_empty() {
-                task(0, data);
-            }
-            return;
-        }
-        let parts = self.threads.min(units);
-        let mut slots = Vec::with_capacity(parts);
-        let mut rest = data;
-        for p in 0..parts {
-            let r = split_range(units, parts, p);
-            let len = (r.len() * unit).min(rest.len());
-            let (chunk, tail) = rest.split_at_mut(len);
-            slots.push(Mutex::new(Some((r.start, chunk))));
-            rest = tail;
-        }
-        self.for_each_thread(&|i| {
-            // Each index takes its own slot once; the mutex only makes the
-            // hand-over of the `&mut` chunk expressible in safe code.
-            let slot = slots.get(i).and_then(|s| lock(s).take());
-            if let Some((first, chunk)) = slot {
-                task(first, chunk);
-            }
-        });
+        crate::threads::for_each_chunk_mut(self, data, unit, task);
     }
 }
 
-/// The `part`-th of `parts` nearly equal consecutive sub-ranges of `0..n`
-/// (the first `n % parts` ranges are one longer).
-pub fn split_range(n: usize, parts: usize, part: usize) -> Range<usize> {
-    assert!(part < parts, "split_range: part {part} of {parts}");
-    let base = n / parts;
-    let extra = n % parts;
-    let start = part * base + part.min(extra);
-    let len = base + usize::from(part < extra);
-    start..start + len
-}
+impl Threads for Parallel {
+    fn threads(&self) -> usize {
+        self.threads
+    }
 
-/// Like [`split_range`], but every boundary except the end of the last range
-/// falls on a multiple of `align` (so SIMD tiles are not cut in two).
-pub fn split_range_aligned(n: usize, parts: usize, part: usize, align: usize) -> Range<usize> {
-    let align = align.max(1);
-    let r = split_range(n.div_ceil(align), parts, part);
-    (r.start * align).min(n)..(r.end * align).min(n)
+    fn for_each_thread(&self, task: &(dyn Fn(usize) + Sync)) {
+        Parallel::for_each_thread(self, task);
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -154,6 +154,20 @@ fn every_tier_matches_f64_on_model_shapes() {
     }
 }
 
+/// The plain-Rust kernel the portable tier runs in a build without `std`.
+#[test]
+fn plain_kernel_matches_f64() {
+    for &(m, n, k) in ODD_SHAPES {
+        for (ta, tb) in TRANS {
+            check(Backend::Plain, m, n, k, ta, tb, 2);
+        }
+    }
+    for &(m, n, k, ta, tb) in MODEL_SHAPES {
+        check(Backend::Plain, m, n, k, ta, tb, 2);
+        check(Backend::Plain, m, n, k, flip(ta), flip(tb), 1);
+    }
+}
+
 fn flip(t: Trans) -> Trans {
     match t {
         Trans::No => Trans::Yes,

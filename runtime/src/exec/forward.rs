@@ -1,16 +1,18 @@
 //! Step dispatch, forward: each forward step of the plan to its kernel
 //! call, and the loss of a batch.
 //!
-//! Separate from the layout (which says where buffers are) and the
-//! training state (which owns parameters): this is the one place that
-//! knows which kernel runs each step and with what arguments.
+//! Which kernel runs each forward step, and with what arguments, is the
+//! core's (`nnspec_runtime_core::forward`), shared with no_std inference;
+//! this file hands it the executor's storage and layout.
 
 use std::ops::Range;
 
+use nnspec_runtime_core::forward::{self, Layout, Memory, Params, Training};
+
 use super::layout::{buffer_range, param_range};
-use super::views::{views, views_dyn};
+use super::views::views;
 use super::{Executor, StepStats};
-use crate::kernels::{self, batchnorm, conv2d, pool};
+use crate::kernels;
 use crate::plan::*;
 
 impl Executor {
@@ -68,222 +70,51 @@ impl Executor {
     }
 
     fn forward_step(&mut self, index: usize, batch: usize, training: bool) {
-        let par = &self.par;
-        // Resolve buffer ranges first; then borrow the arena once.
-        let (plan, start, offsets) = (&self.plan, &self.start, &self.param_offset);
-        let r = |id: BufferId| buffer_range(plan, start, id, batch);
-        let p = |id: ParamId| param_range(plan, offsets, id);
-        match &self.plan.forward[index] {
-            Step::Dense {
-                x,
-                weight,
-                bias,
-                y,
-                in_features,
-                out_features,
-                relu,
-            } => {
-                let ([x], [y]) = views(&mut self.arena, [r(*x)], [r(*y)]);
-                let weight = &self.values[p(*weight)];
-                let bias = bias.map(|b| &self.values[p(b)]);
-                if *relu {
-                    kernels::dense::forward_relu(
-                        x,
-                        weight,
-                        bias,
-                        y,
-                        batch,
-                        *in_features,
-                        *out_features,
-                        par,
-                    );
-                } else {
-                    kernels::dense::forward(
-                        x,
-                        weight,
-                        bias,
-                        y,
-                        batch,
-                        *in_features,
-                        *out_features,
-                        par,
-                    );
-                }
-            }
-            Step::Conv2d {
-                x,
-                weight,
-                bias,
-                y,
-                shape,
-            } => {
-                let ([x], [y]) = views(&mut self.arena, [r(*x)], [r(*y)]);
-                let geometry = conv_geometry(shape, batch);
-                let weight = &self.values[p(*weight)];
-                let bias = bias.map(|b| &self.values[p(b)]);
-                conv2d::conv2d_forward(
-                    &geometry,
-                    x,
-                    weight,
-                    bias,
-                    y,
-                    &mut self.forward_scratch[index],
-                    par,
-                );
-            }
-            Step::MaxPool2d {
-                x,
-                y,
-                indices,
-                shape,
-            } => {
-                let ([x], [y]) = views(&mut self.arena, [r(*x)], [r(*y)]);
-                let geometry = pool_geometry(shape, batch);
-                let indices = training.then(|| &mut self.indices[r(*indices)]);
-                pool::max_pool2d_forward(&geometry, x, y, indices, par);
-            }
-            Step::AvgPool2d { x, y, shape } => {
-                let ([x], [y]) = views(&mut self.arena, [r(*x)], [r(*y)]);
-                pool::avg_pool2d_forward(&pool_geometry(shape, batch), true, x, y, par);
-            }
-            Step::Relu { x, y } => {
-                let ([x], [y]) = views(&mut self.arena, [r(*x)], [r(*y)]);
-                kernels::activation::relu::forward(x, y);
-            }
-            Step::LeakyRelu {
-                x,
-                y,
-                negative_slope,
-            } => {
-                let ([x], [y]) = views(&mut self.arena, [r(*x)], [r(*y)]);
-                kernels::activation::leaky_relu::forward(x, y, *negative_slope);
-            }
-            Step::Sigmoid { x, y } => {
-                let ([x], [y]) = views(&mut self.arena, [r(*x)], [r(*y)]);
-                kernels::activation::sigmoid::forward(x, y);
-            }
-            Step::Tanh { x, y } => {
-                let ([x], [y]) = views(&mut self.arena, [r(*x)], [r(*y)]);
-                kernels::activation::tanh::forward(x, y);
-            }
-            Step::Softmax {
-                x,
-                y,
-                outer,
-                axis_len,
-                inner,
-            } => {
-                let ([x], [y]) = views(&mut self.arena, [r(*x)], [r(*y)]);
-                kernels::softmax::forward(x, y, outer * batch, *axis_len, *inner);
-            }
-            Step::Dropout {
-                x,
-                y,
-                mask,
-                p: rate,
-            } => {
-                if training {
-                    let ([x], [y, mask]) = views(&mut self.arena, [r(*x)], [r(*y), r(*mask)]);
-                    kernels::dropout::forward(x, y, mask, *rate, &mut self.dropout_rng);
-                } else {
-                    let ([x], [y]) = views(&mut self.arena, [r(*x)], [r(*y)]);
-                    y.copy_from_slice(x);
-                }
-            }
-            Step::BatchNorm {
-                x,
-                y,
-                weight,
-                bias,
-                running_mean,
-                running_var,
-                num_batches_tracked,
-                save_mean,
-                save_invstd,
-                channels,
-                spatial,
-                eps,
-                momentum,
-            } => {
-                let geometry = batchnorm::BatchNormGeometry {
-                    batch,
-                    channels: *channels,
-                    spatial: *spatial,
-                };
-                let ([x], [y, save_mean, save_invstd]) = views(
-                    &mut self.arena,
-                    [r(*x)],
-                    [r(*y), r(*save_mean), r(*save_invstd)],
-                );
-                let ([gamma, beta], [mean, var]) = views(
-                    &mut self.values,
-                    [p(*weight), p(*bias)],
-                    [p(*running_mean), p(*running_var)],
-                );
-                if training {
-                    batchnorm::batch_norm_forward_train(
-                        &geometry,
-                        x,
-                        gamma,
-                        beta,
-                        *eps,
-                        *momentum,
-                        Some((mean, var)),
-                        y,
-                        save_mean,
-                        save_invstd,
-                        par,
-                    );
-                    let counter = self.param_offset[num_batches_tracked.index()];
-                    self.counters[counter] += 1;
-                } else {
-                    batchnorm::batch_norm_forward_eval(
-                        &geometry, x, gamma, beta, mean, var, *eps, y, par,
-                    );
-                }
-            }
-            Step::Add { a, b, y } => {
-                let ([a, b], [y]) = views(&mut self.arena, [r(*a), r(*b)], [r(*y)]);
-                kernels::elementwise::add(a, b, y);
-            }
-            Step::Concat {
-                inputs,
-                lens,
-                outer,
-                inner,
-                y,
-            } => {
-                let reads: Vec<Range<usize>> = inputs.iter().map(|&i| r(i)).collect();
-                let (xs, mut ys) = views_dyn(&mut self.arena, &reads, &[r(*y)]);
-                kernels::concat::forward(&xs, lens, outer * batch, *inner, ys[0]);
-            }
+        let step = &self.plan.forward[index];
+        let layout = ExecLayout {
+            plan: &self.plan,
+            start: &self.start,
+            param_offset: &self.param_offset,
+        };
+        let scratch = &mut self.forward_scratch[index];
+        let need = forward::scratch_len(step, batch, self.par.threads());
+        if scratch.len() < need {
+            scratch.resize(need, 0.0);
         }
+        let (params, training) = if training {
+            (
+                Params::Write(&mut self.values),
+                Some(Training {
+                    dropout_rng: &mut self.dropout_rng,
+                    counters: &mut self.counters,
+                }),
+            )
+        } else {
+            (Params::Read(&self.values), None)
+        };
+        let mem = Memory {
+            arena: &mut self.arena,
+            indices: &mut self.indices,
+            params,
+            scratch,
+        };
+        forward::forward_step(step, &layout, batch, mem, training, &self.par);
     }
 }
 
-pub(super) fn conv_geometry(shape: &ConvShape, batch: usize) -> conv2d::Conv2dGeometry {
-    conv2d::Conv2dGeometry {
-        batch,
-        in_channels: shape.in_channels,
-        in_h: shape.in_h,
-        in_w: shape.in_w,
-        out_channels: shape.out_channels,
-        kernel: shape.kernel,
-        stride: shape.stride,
-        padding: shape.padding,
-        dilation: shape.dilation,
-    }
+/// The executor's layout as the core's step dispatch asks for it.
+pub(super) struct ExecLayout<'a> {
+    pub plan: &'a Plan,
+    pub start: &'a [usize],
+    pub param_offset: &'a [usize],
 }
 
-pub(super) fn pool_geometry(shape: &PoolShape, batch: usize) -> pool::Pool2dGeometry {
-    pool::Pool2dGeometry {
-        batch,
-        channels: shape.channels,
-        in_h: shape.in_h,
-        in_w: shape.in_w,
-        kernel: shape.kernel,
-        stride: shape.stride,
-        padding: shape.padding,
-        ceil_mode: false,
+impl Layout for ExecLayout<'_> {
+    fn buffer(&self, id: BufferId, batch: usize) -> Range<usize> {
+        buffer_range(self.plan, self.start, id, batch)
+    }
+
+    fn param(&self, id: ParamId) -> Range<usize> {
+        param_range(self.plan, self.param_offset, id)
     }
 }

@@ -10,10 +10,11 @@
 //!
 //! - `layout`: where every buffer and parameter lives (offsets, sizes, the
 //!   capacity, [`Executor::memory_needed`]) and access to buffers;
-//! - `views`: the disjointness-checked borrows of parts of an arena;
-//! - `forward` and `backward`: step dispatch, from each forward step and
-//!   each backward (gradient) step of the plan to its kernel call, and the
-//!   loss;
+//! - `forward` and `backward`: step dispatch, over the executor's storage,
+//!   by the core's `nnspec_runtime_core::{forward, backward}` (which say
+//!   which kernel runs each step; no_std inference uses the same forward
+//!   dispatch), and the loss; the disjointness-checked borrows of parts of
+//!   an arena are the core's `views`;
 //! - `training_state`: parameters, gradients, counters, the optimizer state
 //!   and its update, initialization and the dropout stream.
 //!
@@ -26,7 +27,8 @@ mod backward;
 mod forward;
 mod layout;
 mod training_state;
-mod views;
+
+use nnspec_runtime_core::views;
 
 use crate::optim::OptimizerState;
 use crate::parallel::Parallel;

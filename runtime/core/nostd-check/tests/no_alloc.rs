@@ -1,0 +1,81 @@
+//! The no_std inference call allocates nothing: a counting global
+//! allocator watches the calling thread during the call.
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    // `const` and without a destructor: reading it never allocates.
+    static WATCHING: Cell<bool> = const { Cell::new(false) };
+}
+
+// SAFETY: forwards to the system allocator; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if WATCHING.with(Cell::get) {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: as the caller promised us.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: as the caller promised us.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if WATCHING.with(Cell::get) {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: as the caller promised us.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations_of(f: impl FnOnce()) -> usize {
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    WATCHING.with(|w| w.set(true));
+    f();
+    WATCHING.with(|w| w.set(false));
+    ALLOCATIONS.load(Ordering::Relaxed) - before
+}
+
+#[test]
+fn inference_allocates_nothing() {
+    // The counter sees an allocation on this thread.
+    assert_eq!(
+        allocations_of(|| drop(std::hint::black_box(Vec::<u8>::with_capacity(10)))),
+        1
+    );
+    for (file, model) in [
+        ("mnist_mlp.nn", "MnistMlp"),
+        ("inception.nn", "MiniInception"),
+    ] {
+        let (plan, batch) = common::lower(file, model);
+        let mut exec = common::executor(&plan, batch, 0);
+        let x = exec.input_mut(batch).to_vec();
+        let params = common::params(&exec);
+        let mut arena = vec![0.0f32; nnspec_nostd_check::arena_len(&plan, batch)];
+        let mut sum = 0.0f32;
+        let count = allocations_of(|| {
+            let out = nnspec_nostd_check::classify(&plan, &params, &mut arena, &x, batch);
+            sum = out.iter().sum();
+        });
+        assert!(sum.is_finite(), "{model}");
+        assert_eq!(
+            count, 0,
+            "{model}: the inference call allocated {count} times"
+        );
+    }
+}

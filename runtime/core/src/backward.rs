@@ -1,0 +1,324 @@
+//! Step dispatch, backward: each gradient step of a plan to its kernel
+//! call, writing the gradients of buffers and parameters.
+//!
+//! The counterpart of [`crate::forward`], in a file of its own because the
+//! backward steps have more cases (optional input gradients, scratch for
+//! gradients nobody needs). The training executor of `nnspec-runtime` runs
+//! it over its own storage. Unlike inference, a backward step may grow its
+//! scratch (training allocates; deploy builds never run backward steps).
+// A new op must be handled explicitly wherever ops (or their steps) are
+// matched: no catch-all arm may swallow it (issue 6).
+#![deny(clippy::wildcard_enum_match_arm)]
+
+use alloc::vec::Vec;
+use core::ops::Range;
+
+use crate::forward::{Layout, conv_geometry, pool_geometry};
+use crate::kernels::{self, batchnorm, conv2d, pool};
+use crate::plan::*;
+use crate::threads::Threads;
+use crate::views::{views, views_dyn, views_mut2};
+
+/// The memory a backward step works in.
+pub struct GradMemory<'a> {
+    /// Every f32 buffer (activations and their gradients), where the
+    /// [`Layout`] says.
+    pub arena: &'a mut [f32],
+    /// Every u32 buffer (max-pooling argmax indices, written by the
+    /// training forward pass).
+    pub indices: &'a [u32],
+    /// The parameters.
+    pub values: &'a [f32],
+    /// The parameters' gradients, laid out like `values`.
+    pub grads: &'a mut [f32],
+    /// This step's scratch, kept by the caller between calls; it grows to
+    /// the largest size needed.
+    pub scratch: &'a mut Vec<f32>,
+}
+
+/// Runs gradient step `step` on a batch of `batch` samples.
+pub fn backward_step(
+    step: &GradStep,
+    layout: &impl Layout,
+    batch: usize,
+    mem: GradMemory<'_>,
+    par: &dyn Threads,
+) {
+    let r = |id: BufferId| layout.buffer(id, batch);
+    let p = |id: ParamId| layout.param(id);
+    let GradMemory {
+        arena,
+        indices,
+        values,
+        grads,
+        scratch: step_scratch,
+    } = mem;
+    match step {
+        GradStep::Dense {
+            x,
+            weight,
+            bias,
+            dy,
+            dx,
+            relu_y,
+            in_features,
+            out_features,
+        } => {
+            let weight_values = &values[p(*weight)];
+            let ([dweight], [dbias]) = match bias {
+                Some(b) => {
+                    let [dw, db] = views_mut2(&mut *grads, p(*weight), p(*b));
+                    ([dw], [Some(db)])
+                }
+                None => ([&mut grads[p(*weight)]], [None]),
+            };
+            match (relu_y, dx) {
+                (Some(y), Some(dx)) => {
+                    let ([x, y], [dy, dx]) = views(&mut *arena, [r(*x), r(*y)], [r(*dy), r(*dx)]);
+                    kernels::dense::backward_relu(
+                        x,
+                        weight_values,
+                        y,
+                        dy,
+                        Some(dx),
+                        dweight,
+                        dbias,
+                        batch,
+                        *in_features,
+                        *out_features,
+                        par,
+                    );
+                }
+                (Some(y), None) => {
+                    let ([x, y], [dy]) = views(&mut *arena, [r(*x), r(*y)], [r(*dy)]);
+                    kernels::dense::backward_relu(
+                        x,
+                        weight_values,
+                        y,
+                        dy,
+                        None,
+                        dweight,
+                        dbias,
+                        batch,
+                        *in_features,
+                        *out_features,
+                        par,
+                    );
+                }
+                (None, Some(dx)) => {
+                    let ([x, dy], [dx]) = views(&mut *arena, [r(*x), r(*dy)], [r(*dx)]);
+                    kernels::dense::backward(
+                        x,
+                        weight_values,
+                        dy,
+                        Some(dx),
+                        dweight,
+                        dbias,
+                        batch,
+                        *in_features,
+                        *out_features,
+                        par,
+                    );
+                }
+                (None, None) => {
+                    let ([x, dy], []) = views(&mut *arena, [r(*x), r(*dy)], []);
+                    kernels::dense::backward(
+                        x,
+                        weight_values,
+                        dy,
+                        None,
+                        dweight,
+                        dbias,
+                        batch,
+                        *in_features,
+                        *out_features,
+                        par,
+                    );
+                }
+            }
+        }
+        GradStep::Conv2d {
+            x,
+            weight,
+            bias,
+            dy,
+            dx,
+            shape,
+        } => {
+            let geometry = conv_geometry(shape, batch);
+            let weight_values = &values[p(*weight)];
+            let (dweight, dbias) = match bias {
+                Some(b) => {
+                    let [dw, db] = views_mut2(&mut *grads, p(*weight), p(*b));
+                    (dw, Some(db))
+                }
+                None => (&mut grads[p(*weight)], None),
+            };
+            let scratch = &mut *step_scratch;
+            match dx {
+                Some(dx) => {
+                    let ([x, dy], [dx]) = views(&mut *arena, [r(*x), r(*dy)], [r(*dx)]);
+                    conv2d::conv2d_backward(
+                        &geometry,
+                        x,
+                        weight_values,
+                        dy,
+                        Some(dx),
+                        dweight,
+                        dbias,
+                        scratch,
+                        par,
+                    );
+                }
+                None => {
+                    let ([x, dy], []) = views(&mut *arena, [r(*x), r(*dy)], []);
+                    conv2d::conv2d_backward(
+                        &geometry,
+                        x,
+                        weight_values,
+                        dy,
+                        None,
+                        dweight,
+                        dbias,
+                        scratch,
+                        par,
+                    );
+                }
+            }
+        }
+        GradStep::MaxPool2d {
+            dy,
+            indices: index_buffer,
+            dx,
+            shape,
+        } => {
+            let ([dy], [dx]) = views(&mut *arena, [r(*dy)], [r(*dx)]);
+            pool::max_pool2d_backward(
+                &pool_geometry(shape, batch),
+                dy,
+                &indices[r(*index_buffer)],
+                dx,
+                par,
+            );
+        }
+        GradStep::AvgPool2d { dy, dx, shape } => {
+            let ([dy], [dx]) = views(&mut *arena, [r(*dy)], [r(*dx)]);
+            pool::avg_pool2d_backward(&pool_geometry(shape, batch), true, dy, dx, par);
+        }
+        GradStep::Relu { y, dy, dx } => {
+            let ([y, dy], [dx]) = views(&mut *arena, [r(*y), r(*dy)], [r(*dx)]);
+            kernels::activation::relu::backward(y, dy, dx);
+        }
+        GradStep::LeakyRelu {
+            x,
+            dy,
+            dx,
+            negative_slope,
+        } => {
+            let ([x, dy], [dx]) = views(&mut *arena, [r(*x), r(*dy)], [r(*dx)]);
+            kernels::activation::leaky_relu::backward(x, dy, dx, *negative_slope);
+        }
+        GradStep::Sigmoid { y, dy, dx } => {
+            let ([y, dy], [dx]) = views(&mut *arena, [r(*y), r(*dy)], [r(*dx)]);
+            kernels::activation::sigmoid::backward(y, dy, dx);
+        }
+        GradStep::Tanh { y, dy, dx } => {
+            let ([y, dy], [dx]) = views(&mut *arena, [r(*y), r(*dy)], [r(*dx)]);
+            kernels::activation::tanh::backward(y, dy, dx);
+        }
+        GradStep::Softmax {
+            y,
+            dy,
+            dx,
+            outer,
+            axis_len,
+            inner,
+        } => {
+            let ([y, dy], [dx]) = views(&mut *arena, [r(*y), r(*dy)], [r(*dx)]);
+            kernels::softmax::backward(y, dy, dx, outer * batch, *axis_len, *inner);
+        }
+        GradStep::Dropout { mask, dy, dx } => {
+            let ([mask, dy], [dx]) = views(&mut *arena, [r(*mask), r(*dy)], [r(*dx)]);
+            kernels::dropout::backward(mask, dy, dx);
+        }
+        GradStep::BatchNorm {
+            x,
+            dy,
+            dx,
+            weight,
+            bias,
+            save_mean,
+            save_invstd,
+            channels,
+            spatial,
+        } => {
+            let geometry = batchnorm::BatchNormGeometry {
+                batch,
+                channels: *channels,
+                spatial: *spatial,
+            };
+            let gamma = &values[p(*weight)];
+            let [dgamma, dbeta] = views_mut2(&mut *grads, p(*weight), p(*bias));
+            let reads = [r(*x), r(*dy), r(*save_mean), r(*save_invstd)];
+            match dx {
+                Some(dx) => {
+                    let ([x, dy, mean, invstd], [dx]) = views(&mut *arena, reads, [r(*dx)]);
+                    batchnorm::batch_norm_backward(
+                        &geometry, x, dy, gamma, mean, invstd, dx, dgamma, dbeta, par,
+                    );
+                }
+                None => {
+                    // The kernel always produces dx; give it scratch.
+                    let scratch = &mut *step_scratch;
+                    scratch.resize(geometry.len(), 0.0);
+                    let ([x, dy, mean, invstd], []) = views(&mut *arena, reads, []);
+                    batchnorm::batch_norm_backward(
+                        &geometry, x, dy, gamma, mean, invstd, scratch, dgamma, dbeta, par,
+                    );
+                }
+            }
+        }
+        GradStep::Concat {
+            dy,
+            dxs,
+            lens,
+            outer,
+            inner,
+        } => {
+            let scratch = &mut *step_scratch;
+            let wanted: Vec<Range<usize>> = dxs.iter().flatten().map(|&d| r(d)).collect();
+            let (reads, mut writes) = views_dyn(&mut *arena, &[r(*dy)], &wanted);
+            // Inputs that need no gradient get a slice of scratch.
+            let missing: usize = dxs
+                .iter()
+                .zip(lens)
+                .filter(|(d, _)| d.is_none())
+                .map(|(_, len)| len * outer * inner * batch)
+                .sum();
+            scratch.resize(missing, 0.0);
+            let mut spare: &mut [f32] = scratch;
+            let mut given = writes.drain(..);
+            let mut outs: Vec<&mut [f32]> = Vec::with_capacity(dxs.len());
+            for (d, len) in dxs.iter().zip(lens) {
+                match d {
+                    Some(_) => outs.push(given.next().expect("one view per wanted gradient")),
+                    None => {
+                        let (head, tail) =
+                            core::mem::take(&mut spare).split_at_mut(len * outer * inner * batch);
+                        outs.push(head);
+                        spare = tail;
+                    }
+                }
+            }
+            kernels::concat::backward(reads[0], lens, outer * batch, *inner, &mut outs);
+        }
+        GradStep::Copy { from, to } => {
+            let ([from], [to]) = views(&mut *arena, [r(*from)], [r(*to)]);
+            to.copy_from_slice(from);
+        }
+        GradStep::Accumulate { into, from } => {
+            let ([from], [into]) = views(&mut *arena, [r(*from)], [r(*into)]);
+            kernels::elementwise::add_assign(into, from);
+        }
+    }
+}

@@ -1,0 +1,257 @@
+//! The steps of a Plan: one kernel call each, forward ([`Step`]) and
+//! backward ([`GradStep`]), with the geometry the kernels need.
+
+// Steps are matched wherever they run or print: no catch-all arm may
+// swallow a new one (issue 6).
+#![deny(clippy::wildcard_enum_match_arm)]
+
+use alloc::vec::Vec;
+
+use super::{BufferId, ParamId};
+
+/// Per-sample geometry of a convolution (the executor adds the batch).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvShape {
+    pub in_channels: usize,
+    pub in_h: usize,
+    pub in_w: usize,
+    pub out_channels: usize,
+    pub kernel: [usize; 2],
+    pub stride: [usize; 2],
+    pub padding: [usize; 2],
+    pub dilation: [usize; 2],
+}
+
+/// Per-sample geometry of a pooling window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolShape {
+    pub channels: usize,
+    pub in_h: usize,
+    pub in_w: usize,
+    pub kernel: [usize; 2],
+    pub stride: [usize; 2],
+    pub padding: [usize; 2],
+}
+
+/// A forward step. Inputs and outputs are buffers; `outer` counts are per
+/// sample (the executor multiplies by the batch).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Step {
+    /// `y = x·Wᵀ + b`, then `max(y, 0)` when `relu` (a dense layer whose
+    /// only consumer is a relu is fused with it).
+    Dense {
+        x: BufferId,
+        weight: ParamId,
+        bias: Option<ParamId>,
+        y: BufferId,
+        in_features: usize,
+        out_features: usize,
+        relu: bool,
+    },
+    Conv2d {
+        x: BufferId,
+        weight: ParamId,
+        bias: Option<ParamId>,
+        y: BufferId,
+        shape: ConvShape,
+    },
+    MaxPool2d {
+        x: BufferId,
+        y: BufferId,
+        indices: BufferId,
+        shape: PoolShape,
+    },
+    AvgPool2d {
+        x: BufferId,
+        y: BufferId,
+        shape: PoolShape,
+    },
+    Relu {
+        x: BufferId,
+        y: BufferId,
+    },
+    LeakyRelu {
+        x: BufferId,
+        y: BufferId,
+        negative_slope: f32,
+    },
+    Sigmoid {
+        x: BufferId,
+        y: BufferId,
+    },
+    Tanh {
+        x: BufferId,
+        y: BufferId,
+    },
+    /// Softmax over the middle axis of a per-sample `[outer, axis_len, inner]` view.
+    Softmax {
+        x: BufferId,
+        y: BufferId,
+        outer: usize,
+        axis_len: usize,
+        inner: usize,
+    },
+    /// Training: `y = x·mask`, mask drawn anew; evaluation: `y = x`.
+    Dropout {
+        x: BufferId,
+        y: BufferId,
+        mask: BufferId,
+        p: f32,
+    },
+    /// Training: batch statistics (saved for backward), running ones
+    /// updated; evaluation: running statistics.
+    BatchNorm {
+        x: BufferId,
+        y: BufferId,
+        weight: ParamId,
+        bias: ParamId,
+        running_mean: ParamId,
+        running_var: ParamId,
+        num_batches_tracked: ParamId,
+        save_mean: BufferId,
+        save_invstd: BufferId,
+        channels: usize,
+        spatial: usize,
+        eps: f32,
+        momentum: f32,
+    },
+    Add {
+        a: BufferId,
+        b: BufferId,
+        y: BufferId,
+    },
+    /// Joins inputs viewed as per-sample `[outer, lens[i], inner]`.
+    Concat {
+        inputs: Vec<BufferId>,
+        lens: Vec<usize>,
+        outer: usize,
+        inner: usize,
+        y: BufferId,
+    },
+}
+
+/// A backward step. Every step overwrites its outputs; where a value feeds
+/// several consumers, the extra contributions go to their own buffers and
+/// an [`GradStep::Accumulate`] adds them up.
+#[derive(Clone, Debug, PartialEq)]
+pub enum GradStep {
+    /// Weight and bias gradients, and `dx` unless `x` needs none. With
+    /// `relu_y`, `dy` is first masked by `relu_y > 0` (the fused relu).
+    Dense {
+        x: BufferId,
+        weight: ParamId,
+        bias: Option<ParamId>,
+        dy: BufferId,
+        dx: Option<BufferId>,
+        relu_y: Option<BufferId>,
+        in_features: usize,
+        out_features: usize,
+    },
+    Conv2d {
+        x: BufferId,
+        weight: ParamId,
+        bias: Option<ParamId>,
+        dy: BufferId,
+        dx: Option<BufferId>,
+        shape: ConvShape,
+    },
+    MaxPool2d {
+        dy: BufferId,
+        indices: BufferId,
+        dx: BufferId,
+        shape: PoolShape,
+    },
+    AvgPool2d {
+        dy: BufferId,
+        dx: BufferId,
+        shape: PoolShape,
+    },
+    Relu {
+        y: BufferId,
+        dy: BufferId,
+        dx: BufferId,
+    },
+    LeakyRelu {
+        x: BufferId,
+        dy: BufferId,
+        dx: BufferId,
+        negative_slope: f32,
+    },
+    Sigmoid {
+        y: BufferId,
+        dy: BufferId,
+        dx: BufferId,
+    },
+    Tanh {
+        y: BufferId,
+        dy: BufferId,
+        dx: BufferId,
+    },
+    Softmax {
+        y: BufferId,
+        dy: BufferId,
+        dx: BufferId,
+        outer: usize,
+        axis_len: usize,
+        inner: usize,
+    },
+    Dropout {
+        mask: BufferId,
+        dy: BufferId,
+        dx: BufferId,
+    },
+    /// `dx` (unless `x` needs none), and the weight and bias gradients.
+    BatchNorm {
+        x: BufferId,
+        dy: BufferId,
+        dx: Option<BufferId>,
+        weight: ParamId,
+        bias: ParamId,
+        save_mean: BufferId,
+        save_invstd: BufferId,
+        channels: usize,
+        spatial: usize,
+    },
+    /// Splits `dy` back into its inputs' gradients (`None`: not needed).
+    Concat {
+        dy: BufferId,
+        dxs: Vec<Option<BufferId>>,
+        lens: Vec<usize>,
+        outer: usize,
+        inner: usize,
+    },
+    Copy {
+        from: BufferId,
+        to: BufferId,
+    },
+    /// `into += from`
+    Accumulate {
+        into: BufferId,
+        from: BufferId,
+    },
+}
+
+impl GradStep {
+    /// The parameters whose gradients this step writes. The executor's
+    /// optimizer updates exactly these (a parameter off the loss's path gets
+    /// no gradient and, as in PyTorch, no update, not even weight decay).
+    pub fn param_grads(&self) -> Vec<ParamId> {
+        match self {
+            GradStep::Dense { weight, bias, .. } | GradStep::Conv2d { weight, bias, .. } => {
+                core::iter::once(*weight).chain(*bias).collect()
+            }
+            GradStep::BatchNorm { weight, bias, .. } => vec![*weight, *bias],
+            GradStep::MaxPool2d { .. }
+            | GradStep::AvgPool2d { .. }
+            | GradStep::Relu { .. }
+            | GradStep::LeakyRelu { .. }
+            | GradStep::Sigmoid { .. }
+            | GradStep::Tanh { .. }
+            | GradStep::Softmax { .. }
+            | GradStep::Dropout { .. }
+            | GradStep::Concat { .. }
+            | GradStep::Copy { .. }
+            | GradStep::Accumulate { .. } => Vec::new(),
+        }
+    }
+}
