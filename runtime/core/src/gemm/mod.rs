@@ -4,16 +4,16 @@
 //! underneath follows the kernel tier ([`crate::cpu::tier`]) and was decided
 //! by measurement (bench/README.md, "Matrix multiply"):
 //!
-//! * AVX-512 and AVX2 tiers: our own kernels ([`avx512`], [`avx2`]), with no
+//! * AVX-512 and AVX2 tiers: our own kernels (`avx512.rs`, `avx2.rs`), with no
 //!   packing: an outer-product kernel (rows of `op(a)` broadcast against
 //!   vectors of a row of `op(b)`) when `op(b)` has contiguous rows, and a
 //!   dot-product kernel (vectors along `k`, reduced at the end) when both
 //!   operands are contiguous along `k`, which is the `x · Wᵀ` of a dense
 //!   layer. At the batch-100 shapes of a small network the packing that
 //!   general libraries do costs as much as it saves.
-//! * Portable tier: the `gemm` crate ([`portable`]), one single-threaded
+//! * Portable tier: the `gemm` crate (`portable.rs`), one single-threaded
 //!   call per thread; without the `std` feature (deploy builds), a
-//!   plain-Rust kernel the compiler vectorizes ([`Backend::Plain`]).
+//!   plain-Rust kernel the compiler vectorizes (`Backend::Plain`).
 //!
 //! Either way the output is split into one block per thread of the caller's
 //! [`Threads`], so no second thread pool competes for the cores.
