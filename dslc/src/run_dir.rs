@@ -30,7 +30,9 @@ const RUN_FILES: [&str; 6] = [
 pub fn prepare(out: &Path, resume: bool, force: bool) -> Result<(), String> {
     std::fs::create_dir_all(out)
         .map_err(|e| format!("cannot create --out {}: {e}", out.display()))?;
-    let probe = out.join(format!(".dslc-write-check.{}", std::process::id()));
+    // Named like a temporary, so that a kill right here leaves nothing
+    // the next run does not remove.
+    let probe = out.join(format!(".write-check.{}.0.tmp", std::process::id()));
     std::fs::File::create_new(&probe)
         .map_err(|e| format!("cannot write into --out {}: {e}", out.display()))?;
     let _ = std::fs::remove_file(&probe);

@@ -32,8 +32,9 @@ use crate::{errln, outln};
 #[command(
     after_help = "With --resume, --seed, --data, --normalize, --batch and --lr default to \
 the checkpoint's; a value that differs from the checkpoint's is refused (the seed also draws the \
-80/20 split, so another one would train on test samples). --epochs may change: it is the total \
-to reach."
+80/20 split, so another one would train on test samples). A batch or lr that the train block \
+changed since is overridden by the checkpoint's, with a warning. --epochs may change: it is the \
+total to reach."
 )]
 pub struct Args {
     /// The model file
@@ -101,6 +102,7 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         config.epochs = epochs as usize;
     }
     let batch = args.batch.map(|b| b as usize);
+    let (file_batch, file_lr) = (config.batch, config.optimizer.lr());
     if let Some(batch) = agree("batch", batch, saved.batch, from, run_info::STEP_WHY)? {
         config.batch = batch;
     }
@@ -109,6 +111,22 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
     }
     if let Some(lr) = agree("lr", args.lr, saved.lr, from, run_info::STEP_WHY)? {
         config.optimizer = config.optimizer.with_lr(lr);
+    }
+    // The train block changed since the run started: the run goes on as
+    // it began, and says so.
+    if args.resume {
+        if args.batch.is_none() && config.batch != file_batch {
+            errln!(
+                "warning: the train block now says batch {file_batch}; the resumed run keeps its batch {}",
+                config.batch
+            );
+        }
+        if args.lr.is_none() && config.optimizer.lr() != file_lr {
+            errln!(
+                "warning: the train block now says lr {file_lr}; the resumed run keeps its lr {}",
+                config.optimizer.lr()
+            );
+        }
     }
     let data = match (&args.data, &saved.data) {
         (None, Some(text)) => run_info::saved_data(text, from)?,
