@@ -209,7 +209,7 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
     }
 
     outln!(
-        "training {} on {data} ({} training, {} test samples) for {} epoch{}, batch {}, {}, {threads} thread{}",
+        "training {} on {data}\n  {} training, {} test samples; {} epoch{}, batch {}, {}, {threads} thread{}",
         config.model,
         split.train.len(),
         split.test.len(),

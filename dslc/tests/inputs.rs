@@ -62,7 +62,7 @@ fn threads_beyond_the_cores_are_reduced_with_a_note() {
     );
     assert_eq!(metrics(&dir)["threads"], cores);
     // "1 epoch", not "1 epochs".
-    assert!(text(&out.stdout).contains("for 1 epoch,"), "{}", both(&out));
+    assert!(text(&out.stdout).contains("; 1 epoch,"), "{}", both(&out));
 }
 
 #[test]
