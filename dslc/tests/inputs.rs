@@ -255,3 +255,43 @@ fn every_flag_has_help() {
         assert!(!flags.is_empty() || command == "check");
     }
 }
+
+/// A label beyond the model's classes is reported against the labels
+/// file, not the images file.
+#[test]
+fn an_idx_label_out_of_range_names_the_labels_file() {
+    let dir = scratch("idx-labels");
+    let images = |n: u32| {
+        let mut bytes = vec![0, 0, 8, 3];
+        for d in [n, 28, 28] {
+            bytes.extend(d.to_be_bytes());
+        }
+        bytes.resize(16 + (n * 28 * 28) as usize, 7);
+        bytes
+    };
+    let labels = |values: &[u8]| {
+        let mut bytes = vec![0, 0, 8, 1];
+        bytes.extend((values.len() as u32).to_be_bytes());
+        bytes.extend(values);
+        bytes
+    };
+    std::fs::write(dir.join("train-images-idx3-ubyte"), images(3)).unwrap();
+    std::fs::write(dir.join("train-labels-idx1-ubyte"), labels(&[1, 12, 3])).unwrap();
+    std::fs::write(dir.join("t10k-images-idx3-ubyte"), images(1)).unwrap();
+    std::fs::write(dir.join("t10k-labels-idx1-ubyte"), labels(&[0])).unwrap();
+    let out = dslc(&[
+        "train",
+        "examples/mnist_mlp.nn",
+        "--data",
+        dir.to_str().unwrap(),
+        "--out",
+        dir.join("run").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", both(&out));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("train-labels-idx1-ubyte has labels up to 12")
+            && !stderr.contains("train-images"),
+        "{stderr}"
+    );
+}
