@@ -11,7 +11,8 @@ use crate::{err, errln, out, outln};
 1 with --check when a file differs; 2 when a file cannot be read, written or parsed."
 )]
 pub struct Args {
-    /// The model files to format
+    /// The model files to format (printed one after another, each after a `// FILE` line when
+    /// there are several)
     #[arg(required = true)]
     files: Vec<PathBuf>,
     /// Print nothing but the names of the files that are not in canonical

@@ -132,13 +132,25 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         (None, Some(text)) => run_info::saved_data(text, from)?,
         (given, _) => run_info::resolve(given.as_ref().unwrap_or(&DataSource::Digits)),
     };
-    agree(
-        "data",
-        Some(data.to_string()),
-        saved.data.clone(),
-        from,
-        run_info::DATA_WHY,
-    )?;
+    if let Some(saved_data) = &saved.data
+        && *saved_data != data.to_string()
+    {
+        // The same data at another path (moved, or a copy): the
+        // fingerprint says so. Anything else is other data.
+        let moved =
+            saved.fingerprint.is_some() && run_info::fingerprint(&data).ok() == saved.fingerprint;
+        if moved {
+            errln!("note: the run's data {saved_data} is now at {data} (same fingerprint)");
+        } else {
+            agree(
+                "data",
+                Some(data.to_string()),
+                saved.data.clone(),
+                from,
+                run_info::DATA_WHY,
+            )?;
+        }
+    }
     let scaling = agree(
         "normalize",
         args.normalize,

@@ -321,6 +321,33 @@ fn data_paths_are_stored_resolved_and_fingerprinted() {
         weights.display()
     );
     assert!(text(&out.stderr).contains(&expected), "{}", both(&out));
+
+    // The same data at another path: resume accepts it, with a note.
+    std::fs::copy(
+        root().join("runtime/tests/data/iris.csv"),
+        dir.join("moved.csv"),
+    )
+    .unwrap();
+    let out = run(
+        &[
+            "train",
+            "iris.nn",
+            "--data",
+            "moved.csv",
+            "--epochs",
+            "3",
+            "--out",
+            "run",
+            "--resume",
+        ],
+        &dir,
+    );
+    assert!(out.status.success(), "{}", both(&out));
+    assert!(
+        text(&out.stderr).contains("(same fingerprint)"),
+        "{}",
+        both(&out)
+    );
 }
 
 /// `--out` is checked before training: not writable, or holding a run.
