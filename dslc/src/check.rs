@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use nnspec_dsl::summary;
 
+use crate::{errln, outln};
+
 #[derive(clap::Args)]
 pub struct Args {
     /// Model files to check
@@ -17,30 +19,34 @@ pub struct Args {
 
 pub fn run(args: &Args) -> Result<ExitCode, String> {
     let mut failed = false;
+    let several = args.files.len() > 1;
     for path in &args.files {
         // An unreadable file is reported, and the others still checked.
         let bytes = match crate::source::read(path) {
             Ok(bytes) => bytes,
             Err(message) => {
-                eprintln!("error: {message}");
+                errln!("error: {message}");
                 failed = true;
                 continue;
             }
         };
         let compiled = nnspec_dsl::compile_bytes(&bytes);
         let name = path.display().to_string();
-        eprint!("{}", compiled.render(&name));
+        crate::err!("{}", crate::colour::diagnostics(&compiled.render(&name)));
+        if several && !compiled.models.is_empty() {
+            outln!("{name}:");
+        }
         for model in &compiled.models {
-            println!("{}", summary::summary(model));
+            outln!("{}", summary::summary(model));
             if args.ir {
-                println!("{model}");
+                outln!("{model}");
             }
         }
         let errors = compiled.error_count();
         let warnings = compiled.diagnostics.len() - errors;
         if errors > 0 {
             failed = true;
-            eprintln!(
+            errln!(
                 "error: {name}: {errors} error{}{}",
                 plural(errors),
                 if warnings > 0 {
@@ -49,6 +55,11 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
                     String::new()
                 }
             );
+        } else if compiled.models.is_empty() {
+            // As rustc does for a crate without `main`: a file that
+            // declares nothing is an error, not a silent success.
+            failed = true;
+            errln!("error: no model in {name}");
         }
     }
     Ok(if failed {
@@ -58,6 +69,6 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
     })
 }
 
-fn plural(n: usize) -> &'static str {
+pub fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }

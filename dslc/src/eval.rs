@@ -1,4 +1,10 @@
 //! `dslc eval FILE --weights CKPT`: test metrics of a trained model.
+//!
+//! The data, seed and scaling default to those the checkpoint records; a
+//! `--seed` or `--normalize` that differs from the checkpoint's is refused
+//! (another seed draws another split, whose "test" samples were trained
+//! on). Another `--data` is allowed, with a note: evaluating on other data
+//! is what the flag is for.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -6,7 +12,9 @@ use std::process::ExitCode;
 use nnspec_runtime::train;
 
 use crate::report::{self, Metrics};
+use crate::run_info::{self, Saved, agree};
 use crate::session::{self, DataSource, Scaling};
+use crate::{errln, outln};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -19,18 +27,21 @@ pub struct Args {
     /// default: the data the checkpoint was trained on
     #[arg(long)]
     data: Option<DataSource>,
+    /// Which model of the file to evaluate (default: the only one, or the only one with a train
+    /// block); it must be the model the checkpoint was trained from
     #[arg(long)]
     model: Option<String>,
-    /// Input scaling (default: the one the checkpoint was trained with)
+    /// Input scaling (default, and the only one accepted: the one the checkpoint was trained with)
     #[arg(long, value_enum)]
     normalize: Option<Scaling>,
     /// Seed of the train/test split for data sets without a test set
-    /// (default: the one the checkpoint was trained with)
-    #[arg(long)]
+    /// (default, and the only one accepted: the one the checkpoint was trained with)
+    #[arg(long, value_parser = crate::seed, allow_negative_numbers = true)]
     seed: Option<u64>,
     /// Samples per forward pass
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     batch: u64,
+    /// Threads (default: every core; more than the cores are reduced to them)
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
     threads: Option<u64>,
     /// Where to write metrics.json and confusion.png (default: an `eval` folder beside the weights)
@@ -39,43 +50,49 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> Result<ExitCode, String> {
-    let job = session::load_job(&args.file, args.model.as_deref())?;
+    let job = session::load_job(&args.file, args.model.as_deref(), "eval stopped")?;
     let checkpoint = session::read_checkpoint(&args.weights)?;
-    // Train and test halves are drawn by a seed: evaluating with another
-    // seed than training's would score the model on its training samples.
-    let trained_seed = checkpoint
-        .metadata()
-        .get("seed")
-        .and_then(|s| s.parse::<u64>().ok());
-    let seed = args.seed.or(trained_seed).unwrap_or(job.config.seed);
-    if let (Some(given), Some(trained)) = (args.seed, trained_seed)
-        && given != trained
+    // Whose checkpoint it is, before anything is said about its data.
+    nnspec_runtime::checkpoint::check_model(&checkpoint, &job.config.model)
+        .map_err(|e| e.to_string())?;
+    let saved = Saved::read(&checkpoint);
+    let from = &args.weights;
+    let seed =
+        agree("seed", args.seed, saved.seed, from, run_info::SEED_WHY)?.unwrap_or(job.config.seed);
+    let data = match (&args.data, &saved.data) {
+        (Some(data), _) => run_info::resolve(data),
+        (None, Some(text)) => run_info::saved_data(text, from)?,
+        (None, None) => DataSource::Digits,
+    };
+    let same_data = saved.data.as_deref() == Some(data.to_string().as_str());
+    if let Some(trained) = &saved.data
+        && !same_data
     {
-        eprintln!(
-            "warning: {} was trained with --seed {trained}; with seed {given}, the test split of a data set without one holds training samples",
-            args.weights.display()
+        errln!(
+            "note: {} was trained on {trained}; evaluating on {data}",
+            from.display()
         );
     }
-    let trained_data = checkpoint
-        .metadata()
-        .get("data")
-        .map(|d| d.parse::<DataSource>());
-    let data = match (&args.data, trained_data) {
-        (Some(data), _) => data.clone(),
-        (None, Some(Ok(data))) => data,
-        (None, _) => DataSource::Digits,
-    };
+    let scaling = agree(
+        "normalize",
+        args.normalize,
+        saved.normalize,
+        from,
+        run_info::NORMALIZE_WHY,
+    )?
+    .unwrap_or_else(|| Scaling::default_for(&data));
     let threads = session::threads(args.threads.map(|t| t as usize));
     let plan = nnspec_codegen::lower_training(&job.model, &job.config);
-    let trained_scaling = checkpoint
-        .metadata()
-        .get("normalize")
-        .and_then(|s| s.parse::<Scaling>().ok());
-    let scaling = args
-        .normalize
-        .or(trained_scaling)
-        .unwrap_or_else(|| Scaling::default_for(&data));
     let split = session::load_data(&data, seed, &plan.input_shapes[0].clone(), scaling)?;
+    if same_data
+        && let Some(old) = &saved.fingerprint
+        && *old != run_info::fingerprint(&data)?
+    {
+        errln!(
+            "warning: the data {data} changed since {} was trained on it; its test split may hold training samples",
+            from.display()
+        );
+    }
     let class_names = session::class_names(&split.test, &plan);
     let capacity = (args.batch as usize).min(split.test.len()).max(1);
     let mut exec = session::executor(plan, capacity, threads)?;
@@ -108,9 +125,9 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         history: &[],
     };
     let written = report::write(&out, &metrics, &evaluation, class_names.as_deref())?;
-    println!("wrote:");
+    outln!("wrote:");
     for path in written {
-        println!("  {}", path.display());
+        outln!("  {}", path.display());
     }
     Ok(ExitCode::SUCCESS)
 }

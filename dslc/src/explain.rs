@@ -32,8 +32,8 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
     match explain::lookup(query) {
         Ok(explanation) => print(&explain::render(explanation)),
         Err(unknown) => {
-            eprintln!("error: {unknown}");
-            eprintln!("note: `dslc explain --list` lists every code with its title");
+            crate::errln!("error: {unknown}");
+            crate::errln!("note: `dslc explain --list` lists every code with its title");
             Ok(ExitCode::from(UNKNOWN_CODE))
         }
     }

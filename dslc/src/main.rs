@@ -1,12 +1,20 @@
 //! `dslc`, the nnspec command line: check, format, train and evaluate `.nn`
 //! models, and explain their diagnostics.
+//!
+//! Output goes through [`output`]: a reader that closes the pipe early
+//! (`dslc ... | head`) stops the printing, never the work.
 
 mod check;
+mod colour;
 mod eval;
 mod explain;
 mod format;
+mod interrupt;
+mod output;
 mod progress;
 mod report;
+mod run_dir;
+mod run_info;
 mod session;
 mod source;
 mod train;
@@ -26,7 +34,7 @@ struct Cli {
 enum Command {
     /// Check models: report every error, print a summary table per model
     Check(check::Args),
-    /// Print a file in canonical form
+    /// Print files in canonical form, check them (--check) or rewrite them (--write)
     Fmt(format::Args),
     /// Train a model, evaluate it, and write its checkpoint, metrics and plots
     Train(train::Args),
@@ -48,7 +56,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(message) => {
-            eprintln!("error: {message}");
+            errln!("error: {message}");
             ExitCode::FAILURE
         }
     }
@@ -61,4 +69,12 @@ fn positive_float(text: &str) -> Result<f64, String> {
         Ok(x) => Err(format!("must be a finite number greater than 0, not {x}")),
         Err(_) => Err(format!("`{text}` is not a number")),
     }
+}
+
+/// A seed: a whole number from 0 to 2^64 - 1 (`-1` is a value error, not
+/// an unknown flag).
+fn seed(text: &str) -> Result<u64, String> {
+    text.parse::<u64>().map_err(|_| {
+        format!("a seed is a whole number from 0 to 18446744073709551615, not `{text}`")
+    })
 }

@@ -36,14 +36,14 @@ pub struct Metrics<'a> {
 
 /// Prints the test metrics and the confusion matrix.
 pub fn print_evaluation(evaluation: &Evaluation, class_names: Option<&[String]>) {
-    println!(
+    crate::outln!(
         "\ntest: loss {:.4}, accuracy {:.2}% ({} of {})\n",
         evaluation.loss,
         evaluation.accuracy * 100.0,
         evaluation.confusion.correct(),
         evaluation.confusion.total()
     );
-    print!("{}", evaluation.confusion.render_table(class_names));
+    crate::out!("{}", evaluation.confusion.render_table(class_names));
 }
 
 pub fn confusion_rows(evaluation: &Evaluation) -> Vec<Vec<u64>> {
@@ -67,8 +67,23 @@ pub fn write(
         written.push(curves);
     }
     let confusion = dir.join("confusion.png");
-    plot::plot_confusion(&confusion, &evaluation.confusion, class_names)
+    // A plot has room for a few words per class; the full names are in
+    // metrics.json and the terminal report.
+    let short_names: Option<Vec<String>> =
+        class_names.map(|names| names.iter().map(|n| shorten(n, 40)).collect());
+    plot::plot_confusion(&confusion, &evaluation.confusion, short_names.as_deref())
         .map_err(|e| e.to_string())?;
     written.push(confusion);
     Ok(written)
+}
+
+/// `name` cut to `max` characters, with an ellipsis when cut.
+fn shorten(name: &str, max: usize) -> String {
+    if name.chars().count() <= max {
+        name.to_string()
+    } else {
+        let mut short: String = name.chars().take(max - 1).collect();
+        short.push('…');
+        short
+    }
 }

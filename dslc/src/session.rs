@@ -15,16 +15,18 @@ pub struct Job {
 }
 
 /// Compiles `file` and picks the model: `--model`, the only model, or
-/// the only model with a train block. Diagnostics go to stderr.
-pub fn load_job(file: &Path, model: Option<&str>) -> Result<Job, String> {
+/// the only model with a train block. Diagnostics go to stderr; with
+/// errors, the message ends with `stopped` ("nothing to train").
+pub fn load_job(file: &Path, model: Option<&str>, stopped: &str) -> Result<Job, String> {
     let bytes = crate::source::read(file)?;
     let compiled = nnspec_dsl::compile_bytes(&bytes);
     let name = file.display().to_string();
-    eprint!("{}", compiled.render(&name));
+    crate::err!("{}", crate::colour::diagnostics(&compiled.render(&name)));
     if compiled.has_errors() {
+        let errors = compiled.error_count();
         return Err(format!(
-            "{name}: {} error(s); nothing to train",
-            compiled.error_count()
+            "{name}: {errors} error{}; {stopped}",
+            crate::check::plural(errors)
         ));
     }
     let names: Vec<&str> = compiled.models.iter().map(|m| m.name.as_str()).collect();
@@ -225,12 +227,6 @@ pub fn read_checkpoint(path: &Path) -> Result<Checkpoint, String> {
     Checkpoint::load(path).map_err(|e| e.to_string())
 }
 
-/// Loads a `state_dict` into the executor, strictly.
-pub fn load_weights(exec: &mut Executor, path: &Path) -> Result<(), String> {
-    let checkpoint = read_checkpoint(path)?;
-    nnspec_runtime::checkpoint::load_state_dict(exec, &checkpoint).map_err(|e| e.to_string())
-}
-
 /// Builds the executor, refusing a model whose memory would exceed what
 /// the machine has available (the kernel would kill the process instead
 /// of failing an allocation).
@@ -265,8 +261,20 @@ fn available_memory() -> Option<usize> {
     kib.checked_mul(1024)
 }
 
-/// The threads to use: `--threads`, or every core.
+/// The threads to use: `--threads`, or every core. More threads than
+/// cores only make the threads wait for each other (half speed at twice
+/// the cores), so they are reduced to the cores, with a note.
 pub fn threads(flag: Option<usize>) -> usize {
-    flag.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1)
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    match flag {
+        Some(asked) if asked > cores => {
+            crate::errln!(
+                "note: --threads {asked} is more than the {cores} core{} here; using {cores}",
+                crate::check::plural(cores)
+            );
+            cores
+        }
+        Some(asked) => asked.max(1),
+        None => cores,
+    }
 }

@@ -1,20 +1,41 @@
 //! `dslc train FILE`: train a model, evaluate it, write its checkpoint,
 //! metrics and plots.
+//!
+//! After every epoch the run is checkpointed: first `train_state.safetensors`
+//! (weights, optimizer state, epochs and their records: one file, renamed
+//! into place in one step, so a kill leaves the previous state or the new
+//! one), then `model.safetensors` (the weights for `eval` and PyTorch).
+//! `--resume` reads only the state file, and rewrites the weights from it.
+//!
+//! A closed stdout (`dslc train ... | head`) stops the printing only: the
+//! run goes on and writes all its files. Ctrl-C stops after the current
+//! batch: the finished epochs are kept, reported and written (exit 130).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use nnspec_runtime::checkpoint;
 use nnspec_runtime::exec::Executor;
 use nnspec_runtime::metrics::EpochRecord;
 use nnspec_runtime::plan::ParamKind;
-use nnspec_runtime::train::{self, FitOptions};
+use nnspec_runtime::train::{self, FitOptions, TrainError};
 
+use crate::check::plural;
 use crate::progress::Progress;
 use crate::report::{self, Metrics};
+use crate::run_dir::{self, MODEL, STATE};
+use crate::run_info::{self, RunInfo, Saved, agree};
 use crate::session::{self, DataSource, Scaling};
+use crate::{errln, outln};
 
 #[derive(clap::Args)]
+#[command(
+    after_help = "With --resume, --seed, --data, --normalize, --batch and --lr default to \
+the checkpoint's; a value that differs from the checkpoint's is refused (the seed also draws the \
+80/20 split, so another one would train on test samples). A batch or lr that the train block \
+changed since is overridden by the checkpoint's, with a warning. --epochs may change: it is the \
+total to reach."
+)]
 pub struct Args {
     /// The model file
     file: PathBuf,
@@ -22,58 +43,138 @@ pub struct Args {
     #[arg(long)]
     model: Option<String>,
     /// `digits` (embedded, no download), a directory of MNIST-format IDX files, or a CSV file
-    #[arg(long, default_value = "digits")]
-    data: DataSource,
+    /// [default: digits]
+    #[arg(long)]
+    data: Option<DataSource>,
     /// Epochs (default: the train block's)
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     epochs: Option<u64>,
-    /// Samples per step (default: the train block's)
+    /// Samples per step (default: the train block's; on resume, the checkpoint's, and no other)
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     batch: Option<u64>,
-    /// Learning rate (default: the optimizer's in the train block)
+    /// Learning rate (default: the optimizer's in the train block; on resume, the checkpoint's,
+    /// and no other)
     #[arg(long, value_parser = crate::positive_float, allow_negative_numbers = true)]
     lr: Option<f64>,
     /// Input scaling (default: tutorial for images and the digits, none for CSV)
     #[arg(long, value_enum)]
     normalize: Option<Scaling>,
     /// Seed for initialization, shuffling, dropout and the train/test split
-    #[arg(long)]
+    #[arg(long, value_parser = crate::seed, allow_negative_numbers = true)]
     seed: Option<u64>,
-    /// Threads (default: every core)
+    /// Threads (default: every core; more than the cores are reduced to them)
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
     threads: Option<u64>,
-    /// Where to write model.safetensors, optimizer.safetensors, metrics.json, curves.png, confusion.png
+    /// Where to write model.safetensors, train_state.safetensors, metrics.json, curves.png,
+    /// confusion.png
     #[arg(long, default_value = "out")]
     out: PathBuf,
     /// Continue the run checkpointed in --out up to the epoch count
     #[arg(long)]
     resume: bool,
+    /// Replace a run already in --out (without this, training into it is refused)
+    #[arg(long, conflicts_with = "resume")]
+    force: bool,
 }
 
+/// Exit status after Ctrl-C (128 + SIGINT, as shells report it).
+const INTERRUPTED: u8 = 130;
+
 pub fn run(args: &Args) -> Result<ExitCode, String> {
-    let mut job = session::load_job(&args.file, args.model.as_deref())?;
+    let mut job = session::load_job(&args.file, args.model.as_deref(), "nothing to train")?;
+    // Found before any work: a directory that cannot be written, or that
+    // holds another run.
+    run_dir::prepare(&args.out, args.resume, args.force)?;
+    let state_path = args.out.join(STATE);
+    let model_path = args.out.join(MODEL);
+    let state = if args.resume {
+        let state = session::read_checkpoint(&state_path)?;
+        checkpoint::check_model(&state, &job.config.model).map_err(|e| e.to_string())?;
+        Some(state)
+    } else {
+        None
+    };
+    let saved = state.as_ref().map(Saved::read).unwrap_or_default();
+    let from = &state_path;
+
     let config = &mut job.config;
     if let Some(epochs) = args.epochs {
         config.epochs = epochs as usize;
     }
-    if let Some(batch) = args.batch {
-        config.batch = batch as usize;
+    let batch = args.batch.map(|b| b as usize);
+    let (file_batch, file_lr) = (config.batch, config.optimizer.lr());
+    if let Some(batch) = agree("batch", batch, saved.batch, from, run_info::STEP_WHY)? {
+        config.batch = batch;
     }
-    if let Some(seed) = args.seed {
+    if let Some(seed) = agree("seed", args.seed, saved.seed, from, run_info::SEED_WHY)? {
         config.seed = seed;
     }
-    if let Some(lr) = args.lr {
+    if let Some(lr) = agree("lr", args.lr, saved.lr, from, run_info::STEP_WHY)? {
         config.optimizer = config.optimizer.with_lr(lr);
     }
+    // The train block changed since the run started: the run goes on as
+    // it began, and says so.
+    if args.resume {
+        if args.batch.is_none() && config.batch != file_batch {
+            errln!(
+                "warning: the train block now says batch {file_batch}; the resumed run keeps its batch {}",
+                config.batch
+            );
+        }
+        if args.lr.is_none() && config.optimizer.lr() != file_lr {
+            errln!(
+                "warning: the train block now says lr {file_lr}; the resumed run keeps its lr {}",
+                config.optimizer.lr()
+            );
+        }
+    }
+    let data = match (&args.data, &saved.data) {
+        (None, Some(text)) => run_info::saved_data(text, from)?,
+        (given, _) => run_info::resolve(given.as_ref().unwrap_or(&DataSource::Digits)),
+    };
+    if let Some(saved_data) = &saved.data
+        && *saved_data != data.to_string()
+    {
+        // The same data at another path (moved, or a copy): the
+        // fingerprint says so. Anything else is other data.
+        let moved =
+            saved.fingerprint.is_some() && run_info::fingerprint(&data).ok() == saved.fingerprint;
+        if moved {
+            errln!("note: the run's data {saved_data} is now at {data} (same fingerprint)");
+        } else {
+            agree(
+                "data",
+                Some(data.to_string()),
+                saved.data.clone(),
+                from,
+                run_info::DATA_WHY,
+            )?;
+        }
+    }
+    let scaling = agree(
+        "normalize",
+        args.normalize,
+        saved.normalize,
+        from,
+        run_info::NORMALIZE_WHY,
+    )?
+    .unwrap_or_else(|| Scaling::default_for(&data));
+
     let config = job.config.clone();
     let threads = session::threads(args.threads.map(|t| t as usize));
     let plan = nnspec_codegen::lower_training(&job.model, &config);
     let input_shape = plan.input_shapes[0].clone();
-    let scaling = args
-        .normalize
-        .unwrap_or_else(|| Scaling::default_for(&args.data));
-    let split = session::load_data(&args.data, config.seed, &input_shape, scaling)?;
+    let split = session::load_data(&data, config.seed, &input_shape, scaling)?;
     let class_names = session::class_names(&split.train, &plan);
+    let fingerprint = run_info::fingerprint(&data)?;
+    if let Some(old) = &saved.fingerprint
+        && *old != fingerprint
+    {
+        return Err(format!(
+            "the data {data} changed since the run in {} started (fingerprint {old}, now {fingerprint}); train afresh",
+            args.out.display()
+        ));
+    }
 
     // No batch larger than the data: a huge `batch:` must not allocate for nothing.
     let capacity = config
@@ -90,45 +191,55 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         .iter()
         .any(|p| p.kind == ParamKind::Trainable)
     {
-        eprintln!(
+        errln!(
             "warning: model `{}` has no trainable parameters; training changes nothing",
             config.model
         );
     }
-    std::fs::create_dir_all(&args.out)
-        .map_err(|e| format!("cannot create {}: {e}", args.out.display()))?;
-    let model_path = args.out.join("model.safetensors");
-    let optimizer_path = args.out.join("optimizer.safetensors");
+    let info = RunInfo {
+        seed: config.seed,
+        data: &data,
+        fingerprint: &fingerprint,
+        normalize: scaling,
+        batch: config.batch,
+        lr: config.optimizer.lr(),
+    };
     let optimizer_kind = optimizer_kind(&config.optimizer);
 
     let mut history: Vec<EpochRecord> = Vec::new();
     let mut done = 0;
-    if args.resume {
-        let (epochs, previous) = resume(&mut exec, &model_path, &optimizer_path, optimizer_kind)?;
-        done = epochs;
-        history = previous;
-        println!(
+    if let Some(state) = &state {
+        (done, history) = resume(&mut exec, state, optimizer_kind)?;
+        // The weights file may lag the state by an epoch (a kill between
+        // the two saves): bring it up to date.
+        save_model(&exec, done, &info, &model_path)?;
+        outln!(
             "resuming {} from {} after epoch {done}",
             config.model,
             args.out.display()
         );
     }
 
-    println!(
-        "training {} on {} ({} training, {} test samples) for {} epochs, batch {}, {}, {threads} thread{}",
+    outln!(
+        "training {} on {data}\n  {} training, {} test samples; {} epoch{}, batch {}, {}, {threads} thread{}",
         config.model,
-        args.data,
         split.train.len(),
         split.test.len(),
         config.epochs,
+        plural(config.epochs),
         config.batch,
         describe_optimizer(&config.optimizer),
-        if threads == 1 { "" } else { "s" }
+        plural(threads)
     );
     if done >= config.epochs {
-        println!("already trained for {done} epochs; evaluating");
+        outln!(
+            "already trained for {done} epoch{}; evaluating",
+            plural(done)
+        );
     }
-    let mut progress = Progress::new(config.epochs);
+    crate::interrupt::install();
+    let mut progress = Progress::new(config.epochs, config.batch, split.train.len());
+    let mut interrupted = false;
     while done < config.epochs {
         let options = FitOptions {
             epochs: 1,
@@ -136,29 +247,49 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
             seed: config.seed,
             start_epoch: done,
         };
-        let records = train::fit(
+        match train::fit(
             &mut exec,
             &split.train,
             Some(&split.test),
             &options,
             &mut progress,
-        )
-        .map_err(|e| e.to_string())?;
-        history.extend(records);
+        ) {
+            Ok(records) => history.extend(records),
+            Err(TrainError::Interrupted { .. }) => {
+                interrupted = true;
+                break;
+            }
+            Err(e) => return Err(e.to_string()),
+        }
         done += 1;
-        // A checkpoint per epoch: a run stopped at any point resumes from the
-        // last one. Both files carry the epoch count, so a run killed
-        // between the two renames is recognized.
-        let mut optimizer = checkpoint::optimizer_dict(&exec, done);
-        optimizer.set_metadata("optimizer", optimizer_kind);
-        optimizer.set_metadata(
+        let mut state = checkpoint::training_state(&exec, done);
+        info.write(&mut state);
+        state.set_metadata("optimizer", optimizer_kind);
+        state.set_metadata(
             "history",
             serde_json::to_string(&history).expect("records serialize"),
         );
-        optimizer.save(&optimizer_path).map_err(|e| e.to_string())?;
-        model_checkpoint(&exec, done, &config, &args.data, scaling)
-            .save(&model_path)
-            .map_err(|e| e.to_string())?;
+        state.save(&state_path).map_err(|e| e.to_string())?;
+        save_model(&exec, done, &info, &model_path)?;
+        if crate::interrupt::requested() {
+            // Pressed while the epoch was being evaluated or saved.
+            interrupted = true;
+            break;
+        }
+    }
+    if interrupted {
+        if done == 0 {
+            errln!("interrupted before the first epoch finished; nothing written");
+            return Ok(ExitCode::from(INTERRUPTED));
+        }
+        errln!(
+            "interrupted after epoch {done}; continue with --resume (dslc train {} --out {} --resume)",
+            args.file.display(),
+            args.out.display()
+        );
+        // The weights of the last finished epoch, not of the unfinished one.
+        let state = session::read_checkpoint(&state_path)?;
+        resume(&mut exec, &state, optimizer_kind)?;
     }
 
     let evaluation = train::evaluate(&mut exec, &split.test);
@@ -167,7 +298,7 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
     let trained_samples = split.train.len() * history.len();
     let metrics = Metrics {
         model: &config.model,
-        data: args.data.to_string(),
+        data: data.to_string(),
         test_accuracy: evaluation.accuracy,
         test_loss: evaluation.loss,
         test_samples: split.test.len(),
@@ -182,7 +313,7 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         report: evaluation.confusion.report(class_names.as_deref()),
         history: &history,
     };
-    let mut written = vec![model_path, optimizer_path];
+    let mut written = vec![model_path, state_path];
     written.extend(report::write(
         &args.out,
         &metrics,
@@ -190,13 +321,20 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         class_names.as_deref(),
     )?);
     if let Some(rate) = metrics.train_samples_per_s {
-        println!("\ntrained at {rate:.0} samples/s");
+        outln!(
+            "\ntrained at {} samples/s",
+            crate::progress::thousands(rate)
+        );
     }
-    println!("wrote:");
+    outln!("wrote:");
     for path in written {
-        println!("  {}", path.display());
+        outln!("  {}", path.display());
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(if interrupted {
+        ExitCode::from(INTERRUPTED)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn describe_optimizer(optimizer: &nnspec_dsl::ir::Optimizer) -> String {
@@ -214,21 +352,13 @@ fn describe_optimizer(optimizer: &nnspec_dsl::ir::Optimizer) -> String {
     }
 }
 
-/// `model.safetensors`: the `state_dict`, and in its metadata what
-/// `dslc eval` needs to find the same test split.
-fn model_checkpoint(
-    exec: &Executor,
-    epochs: usize,
-    config: &nnspec_dsl::ir::TrainConfig,
-    data: &DataSource,
-    scaling: Scaling,
-) -> nnspec_runtime::safetensors_file::Checkpoint {
+/// `model.safetensors`: the `state_dict`, and in its metadata the run's
+/// settings, which `dslc eval` needs to find the same test split.
+fn save_model(exec: &Executor, epochs: usize, info: &RunInfo, path: &Path) -> Result<(), String> {
     let mut checkpoint = checkpoint::state_dict(exec);
     checkpoint.set_metadata("epochs", epochs.to_string());
-    checkpoint.set_metadata("seed", config.seed.to_string());
-    checkpoint.set_metadata("data", data.to_string());
-    checkpoint.set_metadata("normalize", scaling.to_string());
-    checkpoint
+    info.write(&mut checkpoint);
+    checkpoint.save(path).map_err(|e| e.to_string())
 }
 
 fn optimizer_kind(optimizer: &nnspec_dsl::ir::Optimizer) -> &'static str {
@@ -240,17 +370,14 @@ fn optimizer_kind(optimizer: &nnspec_dsl::ir::Optimizer) -> &'static str {
     }
 }
 
-/// Loads the run checkpointed in `--out`: weights, optimizer state, the
-/// epochs done and their records.
+/// Restores the run saved in `state`: weights, optimizer state, the epochs
+/// done and their records.
 fn resume(
     exec: &mut Executor,
-    model_path: &std::path::Path,
-    optimizer_path: &std::path::Path,
+    state: &nnspec_runtime::safetensors_file::Checkpoint,
     optimizer_kind: &str,
 ) -> Result<(usize, Vec<EpochRecord>), String> {
-    session::load_weights(exec, model_path)?;
-    let optimizer = session::read_checkpoint(optimizer_path)?;
-    let saved_kind = optimizer
+    let saved_kind = state
         .metadata()
         .get("optimizer")
         .map(String::as_str)
@@ -258,23 +385,11 @@ fn resume(
     if saved_kind != optimizer_kind {
         return Err(format!(
             "{} holds the state of {saved_kind}, but the train block now says {optimizer_kind}; resume with the same optimizer, or train afresh in another --out",
-            optimizer_path.display()
+            state.origin()
         ));
     }
-    let epochs = checkpoint::load_optimizer_dict(exec, &optimizer).map_err(|e| e.to_string())?;
-    let model_epochs = session::read_checkpoint(model_path)?
-        .metadata()
-        .get("epochs")
-        .cloned();
-    if model_epochs.as_deref() != Some(epochs.to_string().as_str()) {
-        return Err(format!(
-            "{} and {} are from different epochs ({} and {epochs}): the run stopped while saving them; train afresh",
-            model_path.display(),
-            optimizer_path.display(),
-            model_epochs.unwrap_or_else(|| "unknown".into())
-        ));
-    }
-    let history = optimizer
+    let epochs = checkpoint::load_training_state(exec, state).map_err(|e| e.to_string())?;
+    let history = state
         .metadata()
         .get("history")
         .and_then(|h| serde_json::from_str::<Vec<EpochRecord>>(h).ok())

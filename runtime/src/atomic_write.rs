@@ -68,3 +68,61 @@ pub fn write_atomically(
     }
     commit_temp(&tmp, path)
 }
+
+/// Removes the temporary files that [`write_atomically`] (or a checkpoint
+/// save) left in `dir` when its process was killed: hidden files named
+/// `.<name>.<pid>.<n>.tmp<ext>` whose process no longer runs. Files of
+/// running processes, and every other file, are left alone. Where running
+/// processes cannot be listed (no `/proc`), nothing is removed. Returns the
+/// files removed.
+pub fn remove_stale_temporaries(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let proc = Path::new("/proc");
+    if !proc.join("self").exists() {
+        return Ok(Vec::new());
+    }
+    let own = std::process::id();
+    let mut removed = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(temporary_pid) else {
+            continue;
+        };
+        if pid == own || proc.join(pid.to_string()).exists() {
+            continue;
+        }
+        if entry.file_type().is_ok_and(|t| t.is_file()) && fs::remove_file(entry.path()).is_ok() {
+            removed.push(entry.path());
+        }
+    }
+    Ok(removed)
+}
+
+/// The process id in a name made by [`temp_sibling`], or `None` when the
+/// name is not one.
+fn temporary_pid(name: &str) -> Option<u32> {
+    let stem = &name.strip_prefix('.')?[..name.rfind(".tmp")?.checked_sub(1)?];
+    let mut parts = stem.rsplitn(3, '.');
+    let n = parts.next()?;
+    let pid = parts.next()?;
+    let original = parts.next()?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    (digits(n) && digits(pid) && !original.is_empty())
+        .then(|| pid.parse().ok())
+        .flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::temporary_pid;
+
+    #[test]
+    fn temporary_names_are_recognized() {
+        assert_eq!(temporary_pid(".model.safetensors.123.4.tmp"), Some(123));
+        assert_eq!(temporary_pid(".curves.png.77.0.tmp.png"), Some(77));
+        assert_eq!(temporary_pid("model.safetensors"), None);
+        assert_eq!(temporary_pid(".model.safetensors.x.4.tmp"), None);
+        assert_eq!(temporary_pid(".tmp"), None);
+        assert_eq!(temporary_pid("..tmp"), None);
+    }
+}

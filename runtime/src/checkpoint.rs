@@ -23,6 +23,63 @@ pub enum StateError {
     },
     #[error("checkpoint {file}: {problem}")]
     Invalid { file: String, problem: String },
+    #[error("checkpoint {file} is for model `{saved}`, the file's model is `{model}`")]
+    OtherModel {
+        file: String,
+        saved: String,
+        model: String,
+    },
+}
+
+/// Checks that `checkpoint` was saved from the model named `model` (its
+/// `model` metadata entry); a checkpoint without one (made by another
+/// tool) passes, and is checked by its names and shapes alone.
+pub fn check_model(checkpoint: &Checkpoint, model: &str) -> Result<(), StateError> {
+    match checkpoint.metadata().get("model") {
+        Some(saved) if saved != model => Err(StateError::OtherModel {
+            file: checkpoint.origin().to_string(),
+            saved: saved.clone(),
+            model: model.to_string(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Everything a run needs to resume, in one file so that it is saved in
+/// one atomic step: the `state_dict` ([`state_dict`]), the optimizer
+/// state ([`optimizer_dict`], whose names are the parameters' with a
+/// suffix, so the two never collide) and `epochs` in the metadata.
+pub fn training_state(exec: &Executor, epochs: usize) -> Checkpoint {
+    let mut checkpoint = optimizer_dict(exec, epochs);
+    let params = state_dict(exec);
+    for (name, tensor) in params.iter() {
+        checkpoint
+            .insert(name, tensor.clone())
+            .expect("parameter and optimizer names are distinct");
+    }
+    checkpoint
+}
+
+/// Restores a [`training_state`]: the parameters and buffers, then the
+/// optimizer state; returns the epochs done. Nothing changes unless the
+/// parameters all fit.
+pub fn load_training_state(
+    exec: &mut Executor,
+    checkpoint: &Checkpoint,
+) -> Result<usize, StateError> {
+    check_model(checkpoint, &exec.plan().model.clone())?;
+    let params = exec.plan().params.clone();
+    let check = checkpoint.check_names(params.iter().map(|p| p.name.as_str()));
+    if !check.missing.is_empty() {
+        return Err(CheckpointError::Names {
+            file: checkpoint.origin().to_string(),
+            missing: check.missing,
+            unexpected: Vec::new(),
+        }
+        .into());
+    }
+    load_params(exec, checkpoint, &params)?;
+    load_optimizer_dict(exec, checkpoint)
 }
 
 /// The model's parameters and buffers, as PyTorch's `model.state_dict()`.
@@ -52,7 +109,16 @@ pub fn state_dict(exec: &Executor) -> Checkpoint {
 pub fn load_state_dict(exec: &mut Executor, checkpoint: &Checkpoint) -> Result<(), StateError> {
     let params = exec.plan().params.clone();
     checkpoint.require_names(params.iter().map(|p| p.name.as_str()))?;
-    for param in &params {
+    load_params(exec, checkpoint, &params)
+}
+
+/// Loads `params` from `checkpoint` (names already checked): all or nothing.
+fn load_params(
+    exec: &mut Executor,
+    checkpoint: &Checkpoint,
+    params: &[crate::plan::Param],
+) -> Result<(), StateError> {
+    for param in params {
         match param.kind {
             ParamKind::Counter => {
                 checkpoint.i64(&param.name, &param.shape)?;

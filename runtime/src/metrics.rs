@@ -349,33 +349,40 @@ impl ConfusionMatrix {
             .max()
             .unwrap_or(0);
         let support_w = self.total().to_string().len().max("support".len());
+        // Widths are applied by `pad_left`/`pad_right`, not `{:>w$}`:
+        // std::fmt panics on widths beyond u16::MAX (a 70 000-character
+        // class name from a CSV header).
         let _ = writeln!(
             out,
-            "{:>name_w$}  {:>9}  {:>9}  {:>9}  {:>support_w$}",
-            "", "precision", "recall", "f1-score", "support"
+            "{}  {:>9}  {:>9}  {:>9}  {}",
+            pad_left("", name_w),
+            "precision",
+            "recall",
+            "f1-score",
+            pad_left("support", support_w)
         );
         let _ = writeln!(out);
         for m in self.per_class(None) {
             let _ = writeln!(
                 out,
-                "{:>name_w$}  {:>9.4}  {:>9.4}  {:>9.4}  {:>support_w$}",
-                label(m.class),
+                "{}  {:>9.4}  {:>9.4}  {:>9.4}  {}",
+                pad_left(&label(m.class), name_w),
                 m.precision,
                 m.recall,
                 m.f1,
-                m.support
+                pad_left(&m.support.to_string(), support_w)
             );
         }
         let _ = writeln!(out);
         let total = self.total();
         let _ = writeln!(
             out,
-            "{:>name_w$}  {:>9}  {:>9}  {:>9.4}  {:>support_w$}",
-            "accuracy",
+            "{}  {:>9}  {:>9}  {:>9.4}  {}",
+            pad_left("accuracy", name_w),
             "",
             "",
             self.accuracy(),
-            total
+            pad_left(&total.to_string(), support_w)
         );
         for (name, avg) in [
             ("macro avg", self.macro_avg()),
@@ -383,8 +390,12 @@ impl ConfusionMatrix {
         ] {
             let _ = writeln!(
                 out,
-                "{:>name_w$}  {:>9.4}  {:>9.4}  {:>9.4}  {:>support_w$}",
-                name, avg.precision, avg.recall, avg.f1, total
+                "{}  {:>9.4}  {:>9.4}  {:>9.4}  {}",
+                pad_left(name, name_w),
+                avg.precision,
+                avg.recall,
+                avg.f1,
+                pad_left(&total.to_string(), support_w)
             );
         }
 
@@ -408,20 +419,39 @@ impl ConfusionMatrix {
             .map(|c| row_name(c).chars().count())
             .max()
             .unwrap_or(0);
-        let mut header = format!("{:row_w$} ", "");
+        let mut header = format!("{} ", pad_right("", row_w));
         for c in 0..self.classes {
-            let _ = write!(header, " {c:>cell_w$}");
+            let _ = write!(header, " {}", pad_left(&c.to_string(), cell_w));
         }
         let _ = writeln!(out, "{}", header.trim_end());
         for (t, row) in self.rows().enumerate().take(self.classes) {
-            let _ = write!(out, "{:<row_w$} ", row_name(t));
+            let _ = write!(out, "{} ", pad_right(&row_name(t), row_w));
             for n in row {
-                let _ = write!(out, " {n:>cell_w$}");
+                let _ = write!(out, " {}", pad_left(&n.to_string(), cell_w));
             }
             let _ = writeln!(out);
         }
         out
     }
+}
+
+/// `text` right-aligned in `width` characters (any width: `{:>w$}`
+/// panics beyond `u16::MAX`).
+fn pad_left(text: &str, width: usize) -> String {
+    let fill = width.saturating_sub(text.chars().count());
+    let mut out = String::with_capacity(fill + text.len());
+    out.extend(std::iter::repeat_n(' ', fill));
+    out.push_str(text);
+    out
+}
+
+/// `text` left-aligned in `width` characters.
+fn pad_right(text: &str, width: usize) -> String {
+    let fill = width.saturating_sub(text.chars().count());
+    let mut out = String::with_capacity(fill + text.len());
+    out.push_str(text);
+    out.extend(std::iter::repeat_n(' ', fill));
+    out
 }
 
 /// One epoch of training, as printed, plotted and stored in

@@ -55,6 +55,8 @@ pub enum TrainError {
     },
     #[error("{0} is empty")]
     Empty(String),
+    #[error("interrupted during epoch {epoch}")]
+    Interrupted { epoch: usize },
     #[error(
         "batch normalization `{layer}` needs more than one value per channel in training, but a batch of {batch} gives it {batch}; use a batch size that does not leave a last batch of one sample (the training set has {samples})"
     )]
@@ -70,6 +72,11 @@ pub trait Observer {
     fn epoch_started(&mut self, _epoch: usize, _batches: usize) {}
     fn batch_done(&mut self, _batch: usize, _loss: f64) {}
     fn epoch_done(&mut self, _record: &EpochRecord) {}
+    /// Asked after every batch: `true` stops training with
+    /// [`TrainError::Interrupted`], the unfinished epoch discarded (Ctrl-C).
+    fn should_stop(&mut self) -> bool {
+        false
+    }
 }
 
 /// An observer that ignores everything.
@@ -99,7 +106,7 @@ pub fn check_fits(exec: &Executor, data: &Dataset) -> Result<(), TrainError> {
         if max >= classes {
             return Err(TrainError::Classes {
                 model: classes,
-                data: data.source.clone(),
+                data: data.labels_source().to_string(),
                 found: max,
             });
         }
@@ -144,6 +151,9 @@ pub fn fit(
             loss_sum += stats.loss * chunk.len() as f64;
             correct += stats.correct;
             observer.batch_done(index + 1, stats.loss);
+            if observer.should_stop() {
+                return Err(TrainError::Interrupted { epoch });
+            }
         }
         let seconds = started.elapsed().as_secs_f64();
         let evaluation = test.map(|test| evaluate(exec, test));

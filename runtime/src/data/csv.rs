@@ -4,7 +4,8 @@
 //! The format of scikit-learn's bundled data sets (`digits.csv.gz`,
 //! `iris.csv`, ...): comma-separated, one sample per line, no quoting.
 //! Cells may be surrounded by spaces; `\r\n` line ends are accepted; blank
-//! lines are skipped. Gzip compression is detected by its magic bytes.
+//! lines are skipped; a leading UTF-8 byte-order mark (Excel writes one) is
+//! ignored. Gzip compression is detected by its magic bytes.
 //!
 //! The first line may be a header, recognized as:
 //!
@@ -139,6 +140,8 @@ pub fn parse_csv(bytes: &[u8], file: &str, norm: &Normalization) -> Result<Datas
             return Err(err(CsvError::NotUtf8 { line, offset }));
         }
     };
+    // Excel and Notepad start UTF-8 files with a byte-order mark.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut lines = text
         .split('\n')
         .enumerate()
@@ -241,6 +244,7 @@ pub fn parse_csv(bytes: &[u8], file: &str, norm: &Normalization) -> Result<Datas
         classes,
         class_names,
         source: file.to_string(),
+        labels_source: None,
     })
 }
 

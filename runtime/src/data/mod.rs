@@ -21,6 +21,7 @@
 
 pub mod csv;
 pub mod digits;
+pub mod fingerprint;
 pub mod idx;
 pub mod normalize;
 
@@ -58,6 +59,9 @@ pub struct Dataset {
     pub class_names: Option<Vec<String>>,
     /// Where the data came from (a path or a description), for messages.
     pub source: String,
+    /// Where the labels came from, when not from `source` (an IDX labels
+    /// file), so that a message about a label names the labels file.
+    pub labels_source: Option<String>,
 }
 
 /// A training set and a test set.
@@ -108,6 +112,12 @@ pub enum DataError {
         /// Every file name tried, in order.
         looked_for: Vec<String>,
     },
+    #[error(
+        "both {} and {} exist; remove the one that is not current",
+        raw.display(),
+        gz.display()
+    )]
+    BothForms { raw: PathBuf, gz: PathBuf },
     #[error(
         "{images} holds {image_count} images but {labels} holds {label_count} labels; \
          the two files must describe the same samples"
@@ -232,6 +242,7 @@ impl Dataset {
             classes,
             class_names,
             source,
+            labels_source: None,
         };
         ds.check_classes(classes)?;
         Ok(ds)
@@ -339,12 +350,17 @@ impl Dataset {
         match self.labels.iter().position(|&l| l as usize >= classes) {
             None => Ok(()),
             Some(index) => Err(DataError::LabelOutOfRange {
-                dataset: self.source.clone(),
+                dataset: self.labels_source().to_string(),
                 index,
                 label: self.labels[index],
                 classes,
             }),
         }
+    }
+
+    /// Where the labels came from: the labels file, or `source`.
+    pub fn labels_source(&self) -> &str {
+        self.labels_source.as_deref().unwrap_or(&self.source)
     }
 
     /// A new data set of the samples `indices` (in that order), with the
@@ -367,6 +383,7 @@ impl Dataset {
             classes: self.classes,
             class_names: self.class_names.clone(),
             source: source.into(),
+            labels_source: self.labels_source.clone(),
         }
     }
 }

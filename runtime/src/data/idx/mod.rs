@@ -25,7 +25,7 @@
 
 mod parse;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
@@ -216,27 +216,31 @@ pub fn load_pair(
     parsed.into_dataset(norm, classes, class_names)
 }
 
-/// Opens a directory holding the four standard MNIST files
-/// ([`TRAIN_IMAGES`], [`TRAIN_LABELS`], [`TEST_IMAGES`], [`TEST_LABELS`],
-/// each raw or with `.gz` appended; the raw name wins if both exist).
-///
-/// Both splits get the same number of classes: the number of
-/// `class_names`, or else the largest label of either split plus one.
-/// The two halves are decoded on two threads.
-pub fn load_dir(
-    dir: &Path,
-    norm: &Normalization,
-    class_names: Option<Vec<String>>,
-) -> Result<Split, DataError> {
+/// The four standard files of a directory, in the order [`TRAIN_IMAGES`],
+/// [`TRAIN_LABELS`], [`TEST_IMAGES`], [`TEST_LABELS`], each raw or with
+/// `.gz` appended. A directory holding both forms of one file is an error
+/// naming both (which one is current cannot be known).
+pub fn dir_files(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
     let mut found = Vec::new();
     let mut missing = Vec::new();
     let mut looked_for = Vec::new();
     for name in [TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS] {
         let candidates = [name.to_string(), format!("{name}.gz")];
         looked_for.extend(candidates.iter().cloned());
-        match candidates.iter().map(|c| dir.join(c)).find(|p| p.is_file()) {
-            Some(path) => found.push(path),
-            None => missing.push(name.to_string()),
+        let present: Vec<PathBuf> = candidates
+            .iter()
+            .map(|c| dir.join(c))
+            .filter(|p| p.is_file())
+            .collect();
+        match present.as_slice() {
+            [path] => found.push(path.clone()),
+            [] => missing.push(name.to_string()),
+            [raw, gz, ..] => {
+                return Err(DataError::BothForms {
+                    raw: raw.clone(),
+                    gz: gz.clone(),
+                });
+            }
         }
     }
     if !missing.is_empty() {
@@ -246,6 +250,21 @@ pub fn load_dir(
             looked_for,
         });
     }
+    Ok(found)
+}
+
+/// Opens a directory holding the four standard MNIST files (see
+/// [`dir_files`]).
+///
+/// Both splits get the same number of classes: the number of
+/// `class_names`, or else the largest label of either split plus one.
+/// The two halves are decoded on two threads.
+pub fn load_dir(
+    dir: &Path,
+    norm: &Normalization,
+    class_names: Option<Vec<String>>,
+) -> Result<Split, DataError> {
+    let found = dir_files(dir)?;
     let (train, test) = std::thread::scope(|s| {
         let train = s.spawn(|| Parsed::load(&found[0], &found[1]));
         let test = Parsed::load(&found[2], &found[3]);
@@ -313,6 +332,7 @@ impl Parsed {
             classes,
             class_names,
             source: self.images_name,
+            labels_source: Some(self.labels_name),
         })
     }
 }

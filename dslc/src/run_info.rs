@@ -1,0 +1,137 @@
+//! The settings of a training run that a checkpoint records, and the rule
+//! for flags given again (`train --resume`, `eval`): a flag that changes
+//! which samples are training samples or how they are scaled (seed, data,
+//! normalization) must agree with the checkpoint, or the "test" split
+//! would hold training samples. So must batch and learning rate on resume
+//! (a run continued with other ones is not the run that was started).
+//! An omitted flag takes the checkpoint's value.
+
+use std::fmt::Display;
+use std::path::Path;
+use std::str::FromStr;
+
+use nnspec_runtime::safetensors_file::Checkpoint;
+
+use crate::session::{DataSource, Scaling};
+
+/// What a checkpoint says about its run; `None` for what older
+/// checkpoints (or other tools) did not record.
+#[derive(Clone, Debug, Default)]
+pub struct Saved {
+    pub seed: Option<u64>,
+    pub data: Option<String>,
+    pub fingerprint: Option<String>,
+    pub normalize: Option<Scaling>,
+    pub batch: Option<usize>,
+    pub lr: Option<f64>,
+}
+
+/// The settings of a run, as written into its checkpoints.
+pub struct RunInfo<'a> {
+    pub seed: u64,
+    pub data: &'a DataSource,
+    pub fingerprint: &'a str,
+    pub normalize: Scaling,
+    pub batch: usize,
+    pub lr: f64,
+}
+
+impl RunInfo<'_> {
+    pub fn write(&self, checkpoint: &mut Checkpoint) {
+        checkpoint.set_metadata("seed", self.seed.to_string());
+        checkpoint.set_metadata("data", self.data.to_string());
+        checkpoint.set_metadata("data_fingerprint", self.fingerprint);
+        checkpoint.set_metadata("normalize", self.normalize.to_string());
+        checkpoint.set_metadata("batch", self.batch.to_string());
+        checkpoint.set_metadata("lr", self.lr.to_string());
+    }
+}
+
+impl Saved {
+    pub fn read(checkpoint: &Checkpoint) -> Saved {
+        let meta = checkpoint.metadata();
+        fn parse<T: FromStr>(value: Option<&String>) -> Option<T> {
+            value.and_then(|v| v.parse().ok())
+        }
+        Saved {
+            seed: parse(meta.get("seed")),
+            data: meta.get("data").cloned(),
+            fingerprint: meta.get("data_fingerprint").cloned(),
+            normalize: parse(meta.get("normalize")),
+            batch: parse(meta.get("batch")),
+            lr: parse(meta.get("lr")),
+        }
+    }
+}
+
+/// The value to use for `flag`: the given one, which must equal the
+/// checkpoint's when it has one, else the checkpoint's. `None` when
+/// neither is known. `why` says what a different value would break.
+pub fn agree<T: PartialEq + Display + Clone>(
+    flag: &str,
+    given: Option<T>,
+    saved: Option<T>,
+    checkpoint: &Path,
+    why: &str,
+) -> Result<Option<T>, String> {
+    match (given, saved) {
+        (Some(given), Some(saved)) if given != saved => Err(format!(
+            "--{flag} {given} differs from the checkpoint's --{flag} {saved} ({}): {why}; leave --{flag} out to use the checkpoint's, or train afresh",
+            checkpoint.display()
+        )),
+        (Some(value), _) | (None, Some(value)) => Ok(Some(value)),
+        (None, None) => Ok(None),
+    }
+}
+
+/// Why the seed must agree.
+pub const SEED_WHY: &str = "the seed also draws the 80/20 train/test split, so another seed would test on training samples";
+/// Why the scaling must agree.
+pub const NORMALIZE_WHY: &str = "the model was trained on inputs scaled that way";
+/// Why the data must agree.
+pub const DATA_WHY: &str = "a run continues on the data it started with";
+/// Why batch and learning rate must agree on resume.
+pub const STEP_WHY: &str = "a resumed run continues exactly as the run it continues";
+
+/// The data source as recorded: `digits`, or the absolute path.
+pub fn resolve(data: &DataSource) -> DataSource {
+    match data {
+        DataSource::Digits => DataSource::Digits,
+        DataSource::Path(path) => DataSource::Path(
+            std::fs::canonicalize(path)
+                .or_else(|_| std::path::absolute(path))
+                .unwrap_or_else(|_| path.clone()),
+        ),
+    }
+}
+
+/// The fingerprint of the data (`embedded` for the digits).
+pub fn fingerprint(data: &DataSource) -> Result<String, String> {
+    match data {
+        DataSource::Digits => Ok("embedded".to_string()),
+        DataSource::Path(path) => {
+            nnspec_runtime::data::fingerprint::fingerprint(path).map_err(|e| e.to_string())
+        }
+    }
+}
+
+/// A data source recorded in `checkpoint`, checked to exist, with the
+/// checkpoint named as its origin in the error.
+pub fn saved_data(text: &str, checkpoint: &Path) -> Result<DataSource, String> {
+    let data = DataSource::from_str(text).map_err(|e| {
+        format!(
+            "data `{text}` from checkpoint {}: {e}",
+            checkpoint.display()
+        )
+    })?;
+    if let DataSource::Path(path) = &data
+        && !path.exists()
+    {
+        return Err(format!(
+            "data path {} from checkpoint {}: no such file or directory (give the data with --data)",
+            path.display(),
+            checkpoint.display()
+        ));
+    }
+    Ok(data)
+}
