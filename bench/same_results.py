@@ -4,7 +4,8 @@
     python3 bench/same_results.py BEFORE_DIR AFTER_DIR
 
 Used to show a restructuring changed no number: the model weights and the
-optimizer state must be byte for byte equal, and metrics.json (and the
+optimizer state must be byte for byte equal (the optimizer state is in
+train_state.safetensors, or optimizer.safetensors for runs made before it), and metrics.json (and the
 history kept in the checkpoint's metadata) equal in every field except the
 timings (`*seconds*`, `*per_s*`), which no two runs share. Exits 1 on any
 difference, naming it.
@@ -39,8 +40,19 @@ def safetensors(path):
 def main(before, after):
     before, after = Path(before), Path(after)
     problems = []
-    for name in ["model.safetensors", "optimizer.safetensors"]:
-        a, b = safetensors(before / name), safetensors(after / name)
+    # Runs since the atomic training state keep the optimizer in
+    # train_state.safetensors; older ones in optimizer.safetensors.
+    def state(run):
+        for name in ["train_state.safetensors", "optimizer.safetensors"]:
+            if (run / name).exists():
+                return run / name
+        sys.exit(f"{run}: no training state file")
+
+    for name, a_path, b_path in [
+        ("model.safetensors", before / "model.safetensors", after / "model.safetensors"),
+        ("training state", state(before), state(after)),
+    ]:
+        a, b = safetensors(a_path), safetensors(b_path)
         for part, label in zip(range(3), ["tensor index", "metadata", "tensor bytes"]):
             if a[part] != b[part]:
                 problems.append(f"{name}: {label} differ")
