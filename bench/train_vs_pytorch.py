@@ -200,7 +200,7 @@ def main():
           f"{' '.join(f'{k}={v}' for k, v in torch_extra.items()) or 'none'}")
     print(f"dslc: {dslc}")
     if peak["per_thread_gflops"]:
-        extra = (f", measured at {args.threads} threads: {peak['measured_at_threads']:.0f}"
+        extra = (f" (the bench's own {args.threads}-thread run: {peak['measured_at_threads']:.0f})"
                  if peak["measured_at_threads"] else "")
         print(f"FP32 FMA peak of {peak['tier']} ({peak['source']}): {peak['per_thread_gflops']:.0f} GFLOP/s "
               f"per thread, x{args.threads} = {peak['gflops']:.0f} GFLOP/s{extra}")
@@ -251,20 +251,25 @@ def main():
     speed_ours = med(ours, "train_samples_per_s")
     acc_ours = med(ours, "test_accuracy")
     summary = {v: {"samples_per_s": med(rs, "train_samples_per_s"), "test_accuracy": med(rs, "test_accuracy"),
-                   "warmup_seconds": med(rs, "warmup_seconds")}
+                   "warmup_seconds": med(rs, "warmup_seconds"),
+                   "inductor_isa": next((x["inductor_isa"] for x in rs if "inductor_isa" in x), None)}
                for v, rs in theirs.items()}
+    for v, s in summary.items():
+        if s["samples_per_s"] is not None and v != "eager":
+            print(f"PyTorch {v}: untimed warm-up incl. compilation {s['warmup_seconds']:.1f}s (median), "
+                  f"Inductor vector ISA {s['inductor_isa']}")
     avail = {v: s for v, s in summary.items() if s["samples_per_s"] is not None}
     fastest = max(avail, key=lambda v: avail[v]["samples_per_s"]) if avail else None
 
     print()
-    print(f"{'':16} {'test accuracy':>14} {'samples/s (median)':>19} {'nnspec / this':>14}")
-    print(f"{'nnspec':16} {acc_ours:>14.4f} {fmt_speed(speed_ours):>19}")
+    print(f"{'':22} {'test accuracy':>14} {'samples/s (median)':>19} {'nnspec / this':>14}")
+    print(f"{'nnspec':22} {acc_ours:>14.4f} {fmt_speed(speed_ours):>19}")
     for v, s in summary.items():
         if s["samples_per_s"] is None:
-            print(f"{'pytorch ' + v:16} {'unavailable':>14}")
+            print(f"{'pytorch ' + v:22} {'unavailable':>14}")
             continue
         mark = "  <- fastest PyTorch" if v == fastest else ""
-        print(f"{'pytorch ' + v:16} {s['test_accuracy']:>14.4f} {fmt_speed(s['samples_per_s']):>19} "
+        print(f"{'pytorch ' + v:22} {s['test_accuracy']:>14.4f} {fmt_speed(s['samples_per_s']):>19} "
               f"{speed_ours / s['samples_per_s']:>13.2f}x{mark}")
 
     ratio = round_ratios = None
