@@ -46,6 +46,7 @@ single JSON object.
 import argparse
 import gzip
 import json
+import math
 import os
 import sys
 import time
@@ -329,7 +330,11 @@ def main():
         "test_accuracy": round(acc, 4),
         "test_loss": round(test_loss, 4),
         "history": history,
+        # NaN or inf training loss in any epoch: the run is not a valid measurement.
+        "diverged": any(not math.isfinite(h["train_loss"]) for h in history),
     })
+    if result["diverged"]:
+        print("WARNING: the training loss is not finite; this run is not a valid measurement", flush=True)
     print(json.dumps(result), flush=True)
     return 0
 

@@ -212,6 +212,12 @@ def main():
     theirs = {v: [] for v in variants}
     backend = None
     with tempfile.TemporaryDirectory() as tmp:
+        # A fresh Inductor cache per run of this script (shared by its rounds, which
+        # all use the same tier and thread count): with the default shared cache in
+        # /tmp/torchinductor_$USER, kernels compiled earlier at 1 thread were reused
+        # at 2 threads and LeNet's compiled variants trained to NaN from the first
+        # step (2026-11-28, PyTorch 2.15); a fresh cache trained normally.
+        torch_env["TORCHINDUCTOR_CACHE_DIR"] = os.path.join(tmp, "inductor-cache")
         for r in range(args.rounds):
             order = ["nnspec"] + variants if r % 2 == 0 else variants + ["nnspec"]
             parts = []
@@ -227,7 +233,8 @@ def main():
                     if backend is None and "backend" in res:
                         backend = res["backend"]
                     if res.get("available"):
-                        parts.append(f"{side} {res['train_samples_per_s']:,.0f}/s acc {res['test_accuracy']:.4f}")
+                        parts.append(f"{side} {res['train_samples_per_s']:,.0f}/s acc {res['test_accuracy']:.4f}"
+                                     + (" DIVERGED (loss NaN/inf)" if res.get("diverged") else ""))
                     else:
                         parts.append(f"{side} unavailable")
             print(f"round {r + 1}: " + " | ".join(parts), flush=True)
@@ -294,7 +301,7 @@ def main():
         "flops_per_sample": flops, "nnspec_gflops": gflops, "nnspec_peak_fraction": frac,
         "nnspec": ours, "nnspec_median_samples_per_s": speed_ours,
         "pytorch": {v: [{k: x.get(k) for k in ("available", "error", "train_samples_per_s", "test_accuracy",
-                                               "warmup_seconds", "inductor_isa")} for x in rs]
+                                               "warmup_seconds", "inductor_isa", "diverged")} for x in rs]
                     for v, rs in theirs.items()},
         "pytorch_median": summary, "pytorch_backend": backend, "fastest_pytorch": fastest,
         "ratio_vs_fastest": ratio, "round_ratios_vs_fastest": round_ratios,
