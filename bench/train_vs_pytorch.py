@@ -214,9 +214,9 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         # A fresh Inductor cache per run of this script (shared by its rounds, which
         # all use the same tier and thread count): with the default shared cache in
-        # /tmp/torchinductor_$USER, kernels compiled earlier at 1 thread were reused
-        # at 2 threads and LeNet's compiled variants trained to NaN from the first
-        # step (2026-11-28, PyTorch 2.15); a fresh cache trained normally.
+        # /tmp/torchinductor_$USER, filled by earlier runs at other thread counts and
+        # tiers, LeNet's compiled variants trained to NaN from the first step at 2
+        # threads (2026-11-28, PyTorch 2.15); a fresh cache trained normally.
         torch_env["TORCHINDUCTOR_CACHE_DIR"] = os.path.join(tmp, "inductor-cache")
         for r in range(args.rounds):
             order = ["nnspec"] + variants if r % 2 == 0 else variants + ["nnspec"]
