@@ -19,19 +19,16 @@ fn same_as_executor(file: &str, model: &str, train_steps: usize) {
     assert_eq!(got.len(), want.len());
     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
     assert_eq!(bits(got), bits(&want), "{model}: outputs differ");
-    // A smaller batch in the same arena.
-    let got = nnspec_nostd_check::classify(
-        &plan,
-        &params,
-        &mut arena,
-        &input[..input.len() / batch * 3],
-        3,
-    );
-    assert_eq!(
-        bits(got),
-        bits(&want[..want.len() / batch * 3]),
-        "{model}: batch of 3"
-    );
+    // A smaller batch in the same arena, against the executor at that
+    // batch: the portable tier's products (the gemm crate) may sum in
+    // another order for 3 rows than for the full batch, so the first rows
+    // of the full batch are not the reference.
+    let small = &input[..input.len() / batch * 3];
+    exec.input_mut(3).copy_from_slice(small);
+    exec.forward(3, false);
+    let want = exec.output(0, 3).to_vec();
+    let got = nnspec_nostd_check::classify(&plan, &params, &mut arena, small, 3);
+    assert_eq!(bits(got), bits(&want), "{model}: batch of 3");
 }
 
 #[test]
