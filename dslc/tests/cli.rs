@@ -1,38 +1,10 @@
 //! The `dslc` command line, run as a user runs it.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn dslc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dslc"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("dslc runs")
-}
+use std::path::Path;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// A fresh directory under the target dir, for one test's outputs.
-fn scratch(name: &str) -> PathBuf {
-    let dir = root().join("target").join("cli-tests").join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn metrics(dir: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("metrics.json")).unwrap()).unwrap()
-}
+use common::{dslc, metrics, root, scratch, text};
 
 #[test]
 fn check_prints_summaries_and_fails_on_errors() {

@@ -1,28 +1,10 @@
 //! `dslc explain`, run as a user runs it.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+
+use common::{dslc, root, text};
 
 use nnspec_dsl::{error::CODES, explain};
-
-fn dslc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dslc"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("dslc runs")
-}
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 #[test]
 fn explains_a_code_with_its_title_and_both_examples() {
