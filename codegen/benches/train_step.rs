@@ -1,8 +1,9 @@
-//! Where the time of one training step of the tutorial MLP goes, through
-//! the whole stack (plan, executor, kernels): gather, forward, loss,
-//! backward, update, per batch of 100, on 1 and 2 threads.
+//! Where the time of one training step goes, through the whole stack
+//! (plan, executor, kernels): gather, forward, loss, backward, update, at
+//! the model's own batch size, on 1 and 2 threads. The tutorial MLP by
+//! default; `lenet` for examples/lenet.nn:
 //!
-//!     cargo bench -p nnspec-codegen --bench train_step
+//!     cargo bench -p nnspec-codegen --bench train_step [-- lenet]
 //!
 //! It lives in the codegen crate, the lowest one that can both build a plan
 //! from source (dsl, codegen) and run it (runtime).
@@ -18,35 +19,53 @@ use nnspec_runtime::data::Dataset;
 use nnspec_runtime::exec::Executor;
 use nnspec_runtime::rng::Rng;
 
-const BATCH: usize = 100;
-
 fn main() {
-    let source = include_str!("../../examples/mnist_mlp.nn");
+    let lenet = std::env::args().skip(1).any(|a| a == "lenet");
+    let (source, name, shape, steps) = if lenet {
+        (
+            include_str!("../../examples/lenet.nn"),
+            "LeNet",
+            vec![1, 28, 28],
+            300,
+        )
+    } else {
+        (
+            include_str!("../../examples/mnist_mlp.nn"),
+            "MnistMlp",
+            vec![784],
+            2000,
+        )
+    };
     let compiled = dsl::compile(source);
-    let model = compiled.model("MnistMlp").unwrap();
-    let config = compiled.train("MnistMlp").unwrap();
+    let model = compiled.model(name).unwrap();
+    let config = compiled.train(name).unwrap();
+    let batch = config.batch;
     let mut rng = Rng::new(1);
     let n = 6000;
     let features: Vec<f32> = (0..n * 784).map(|_| rng.uniform(-1.0, 1.0)).collect();
     let labels: Vec<u32> = (0..n).map(|_| rng.below(10) as u32).collect();
-    let data = Dataset::new(features, labels, vec![784], 10, None, "random").unwrap();
+    let data = Dataset::new(features, labels, shape, 10, None, "random").unwrap();
+    println!(
+        "{name}, batch {batch}, kernel tier {:?}",
+        nnspec_runtime::cpu::tier()
+    );
     for threads in [1, 2] {
         let plan = codegen::lower_training(model, config);
-        let mut exec = Executor::new(plan, BATCH, threads).expect("fits in memory");
+        let mut exec = Executor::new(plan, batch, threads).expect("fits in memory");
         exec.init_params(0);
         let mut order: Vec<usize> = (0..n).collect();
         rng.shuffle(&mut order);
         let mut best = [Duration::MAX; 6];
-        for round in 0..2000 {
-            let chunk = &order[(round % (n / BATCH)) * BATCH..][..BATCH];
+        for round in 0..steps {
+            let chunk = &order[(round % (n / batch)) * batch..][..batch];
             let t0 = Instant::now();
             exec.load_batch(&data, chunk);
             let t1 = Instant::now();
-            exec.forward(BATCH, true);
+            exec.forward(batch, true);
             let t2 = Instant::now();
-            exec.loss(BATCH, true);
+            exec.loss(batch, true);
             let t3 = Instant::now();
-            exec.backward(BATCH);
+            exec.backward(batch);
             let t4 = Instant::now();
             exec.update();
             let t5 = Instant::now();
@@ -66,7 +85,7 @@ fn main() {
             us(best[3]),
             us(best[4]),
             us(best[5]),
-            BATCH as f64 / best[5].as_secs_f64()
+            batch as f64 / best[5].as_secs_f64()
         );
     }
 }

@@ -622,6 +622,14 @@ fn pooling_loop_orders_match_direct_loops() {
         pool(2, 2, [9, 40], [3, 17], [2, 1], [1, 8], false),
         pool(1, 3, [7, 7], [7, 7], [1, 1], [0, 0], false),
         pool(2, 2, [16, 16], [3, 3], [1, 1], [1, 1], false),
+        // The 2×2 special case at the widths of LeNet's poolings (14 and 5
+        // outputs), around the 8-output vector step, and with an odd row.
+        pool(2, 3, [28, 28], [2, 2], [2, 2], [0, 0], false),
+        pool(2, 3, [10, 10], [2, 2], [2, 2], [0, 0], false),
+        pool(1, 2, [4, 16], [2, 2], [2, 2], [0, 0], false),
+        pool(1, 2, [4, 17], [2, 2], [2, 2], [0, 0], false),
+        pool(1, 2, [5, 34], [2, 2], [2, 2], [0, 0], false),
+        pool(1, 2, [2, 2], [2, 2], [2, 2], [0, 0], false),
     ];
     for g in geometries {
         for dense_specials in [false, true] {

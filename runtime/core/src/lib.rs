@@ -29,5 +29,7 @@ pub mod math;
 pub mod optim_rules;
 pub mod plan;
 pub mod rng;
+#[cfg(target_arch = "x86_64")]
+mod simd;
 pub mod threads;
 pub mod views;

@@ -10,7 +10,8 @@
 //! Every element of C is summed in the same order wherever it sits in a
 //! tile, so (as with AVX-512) results do not depend on the thread split.
 
-use super::{OUTER_MR, Problem, dispatch, with_b_rows};
+use super::{BWindows, OUTER_MR, Problem, Starts, Stride, Table, dispatch, with_b_rows};
+use crate::simd::lane_mask;
 use core::arch::x86_64::*;
 
 /// 8-lane vectors per outer-product tile row (tile = 6 × 16).
@@ -22,26 +23,17 @@ const DOT_RB: usize = 4;
 /// # Safety
 /// AVX2 and FMA must be available; `p` as for `run_block`.
 pub(super) unsafe fn gemm(p: &Problem) {
-    if p.b_cs == 1 {
-        // SAFETY: forwarded.
-        unsafe { outer(p) };
-    } else if p.a_cs == 1 && p.b_rs == 1 && p.k >= 8 {
-        // SAFETY: forwarded.
-        unsafe { dot(p) };
-    } else {
-        // SAFETY: forwarded; `q` reads the scratch copy, alive for the call.
-        unsafe { with_b_rows(p, |q| outer(q)) };
+    // SAFETY (every arm): forwarded; the `with_b_rows` copy is alive for
+    // the call on it.
+    unsafe {
+        match p.b_windows {
+            BWindows::Rows(t) => outer(p, Table(t)),
+            BWindows::Cols(t) => dot(p, Table(t)),
+            BWindows::Strided if p.b_cs == 1 => outer(p, Stride(p.b_rs)),
+            BWindows::Strided if p.a_cs == 1 && p.b_rs == 1 && p.k >= 8 => dot(p, Stride(p.b_cs)),
+            BWindows::Strided => with_b_rows(p, |q| outer(q, Stride(q.b_rs))),
+        }
     }
-}
-
-/// All-ones in the first `lanes` (1 to 8) of 8 lanes: the mask of
-/// `maskload`/`maskstore`, which neither read nor write the other lanes.
-#[target_feature(enable = "avx2,fma")]
-fn lane_mask(lanes: usize) -> __m256i {
-    _mm256_cmpgt_epi32(
-        _mm256_set1_epi32(lanes as i32),
-        _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
-    )
 }
 
 /// Column strips outermost, as with AVX-512. For a k-major A (`TN`) this
@@ -51,9 +43,10 @@ fn lane_mask(lanes: usize) -> __m256i {
 /// from L2 once per band).
 ///
 /// # Safety
-/// AVX2 and FMA; `p.b_cs == 1`; `p` valid.
+/// AVX2 and FMA; op(b)'s rows contiguous, row `kk` at `starts.start(kk)`
+/// from `p.b`; `p` valid.
 #[target_feature(enable = "avx2,fma")]
-unsafe fn outer(p: &Problem) {
+unsafe fn outer<S: Starts>(p: &Problem, starts: S) {
     let width = 8 * OUTER_NV;
     let mut j0 = 0;
     while j0 < p.n {
@@ -67,7 +60,7 @@ unsafe fn outer(p: &Problem) {
             let a = p.a.wrapping_add(i0 * p.a_rs);
             let b = p.b.wrapping_add(j0);
             let c = p.c.wrapping_add(i0 * p.ldc + j0);
-            let args = (p.k, a, p.a_rs, p.a_cs, b, p.b_rs, c, p.ldc, mask);
+            let args = (p.k, a, p.a_rs, p.a_cs, b, starts, c, p.ldc, mask);
             // SAFETY: the tile lies inside the problem; the kernel reads `k`
             // steps of A and B and writes a rows × cols block of C. Full
             // tiles get a kernel without masked moves (a masked load in the
@@ -77,7 +70,7 @@ unsafe fn outer(p: &Problem) {
                     (true, false) => {
                         dispatch!(
                             outer_kernel,
-                            [false, false],
+                            [false, false, S],
                             rows,
                             nv,
                             [1, 2, 3, 4, 5, 6],
@@ -88,7 +81,7 @@ unsafe fn outer(p: &Problem) {
                     (true, true) => {
                         dispatch!(
                             outer_kernel,
-                            [false, true],
+                            [false, true, S],
                             rows,
                             nv,
                             [1, 2, 3, 4, 5, 6],
@@ -99,7 +92,7 @@ unsafe fn outer(p: &Problem) {
                     (false, false) => {
                         dispatch!(
                             outer_kernel,
-                            [true, false],
+                            [true, false, S],
                             rows,
                             nv,
                             [1, 2, 3, 4, 5, 6],
@@ -110,7 +103,7 @@ unsafe fn outer(p: &Problem) {
                     (false, true) => {
                         dispatch!(
                             outer_kernel,
-                            [true, true],
+                            [true, true, S],
                             rows,
                             nv,
                             [1, 2, 3, 4, 5, 6],
@@ -127,22 +120,29 @@ unsafe fn outer(p: &Problem) {
 }
 
 /// `C[MR × 8·NV] (+)= A[MR × k] · B[k × 8·NV]` with A read by scalar
-/// broadcasts at any strides and B read as vectors from rows `b_rs` apart;
-/// when `MASKED`, `mask` selects the valid lanes of the last vector.
+/// broadcasts at any strides and B read as vectors from row `kk` at
+/// `b + starts.start(kk)`; when `MASKED`, `mask` selects the valid lanes of
+/// the last vector.
 ///
 /// # Safety
 /// AVX2 and FMA; every addressed element of A, B, C in bounds.
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::type_complexity)]
 #[inline(never)]
-unsafe fn outer_kernel<const MR: usize, const NV: usize, const MASKED: bool, const ACC: bool>(
-    (k, a, a_rs, a_cs, b, b_rs, c, ldc, mask): (
+unsafe fn outer_kernel<
+    const MR: usize,
+    const NV: usize,
+    const MASKED: bool,
+    const ACC: bool,
+    S: Starts,
+>(
+    (k, a, a_rs, a_cs, b, starts, c, ldc, mask): (
         usize,
         *const f32,
         usize,
         usize,
         *const f32,
-        usize,
+        S,
         *mut f32,
         usize,
         __m256i,
@@ -150,11 +150,11 @@ unsafe fn outer_kernel<const MR: usize, const NV: usize, const MASKED: bool, con
 ) {
     let mut acc = [[_mm256_setzero_ps(); NV]; MR];
     let mut ap = a;
-    let mut bp = b;
     // SAFETY (whole body): in bounds by the caller's contract; masked lanes
     // are neither read nor written.
     unsafe {
-        for _ in 0..k {
+        for kk in 0..k {
+            let bp = b.add(starts.start(kk));
             let mut bv = [_mm256_setzero_ps(); NV];
             for (v, bv) in bv.iter_mut().enumerate() {
                 *bv = if MASKED && v + 1 == NV {
@@ -169,10 +169,9 @@ unsafe fn outer_kernel<const MR: usize, const NV: usize, const MASKED: bool, con
                     acc[v] = _mm256_fmadd_ps(ai, bv[v], acc[v]);
                 }
             }
-            // Wrapping: after the last step these point past the operands,
-            // which `add` would not allow.
+            // Wrapping: after the last step this points past A, which
+            // `add` would not allow.
             ap = ap.wrapping_add(a_cs);
-            bp = bp.wrapping_add(b_rs);
         }
         for (i, acc) in acc.iter().enumerate() {
             let row = c.add(i * ldc);
@@ -199,9 +198,10 @@ unsafe fn outer_kernel<const MR: usize, const NV: usize, const MASKED: bool, con
 }
 
 /// # Safety
-/// AVX2 and FMA; `p.a_cs == 1 && p.b_rs == 1`; `p` valid.
+/// AVX2 and FMA; `p.a_cs == 1`, op(b)'s columns contiguous, column `j` at
+/// `starts.start(j)` from `p.b`; `p` valid.
 #[target_feature(enable = "avx2,fma")]
-unsafe fn dot(p: &Problem) {
+unsafe fn dot<S: Starts>(p: &Problem, starts: S) {
     // Column blocks outermost: the RB rows of B (the weight rows of a dense
     // layer) stay in L1 while all of A streams past them.
     let mut j0 = 0;
@@ -211,10 +211,13 @@ unsafe fn dot(p: &Problem) {
         while i0 < p.m {
             let rows = DOT_RA.min(p.m - i0);
             let a = p.a.wrapping_add(i0 * p.a_rs);
-            let b = p.b.wrapping_add(j0 * p.b_cs);
             let c = p.c.wrapping_add(i0 * p.ldc + j0);
-            // SAFETY: the tile lies inside the problem.
+            // SAFETY: the tile lies inside the problem (columns past
+            // `cols` repeat the first and are not read).
             unsafe {
+                let b: [*const f32; DOT_RB] = core::array::from_fn(|j| {
+                    p.b.wrapping_add(starts.start(j0 + if j < cols { j } else { 0 }))
+                });
                 dispatch!(
                     dot_kernel,
                     [],
@@ -222,7 +225,7 @@ unsafe fn dot(p: &Problem) {
                     cols,
                     [1, 2, 3],
                     [1, 2, 3, 4],
-                    (p.k, a, p.a_rs, b, p.b_cs, c, p.ldc, p.accumulate)
+                    (p.k, a, p.a_rs, b, c, p.ldc, p.accumulate)
                 )
             };
             i0 += DOT_RA;
@@ -232,7 +235,7 @@ unsafe fn dot(p: &Problem) {
 }
 
 /// `C[RA × RB] (+)= A[RA × k] · Bᵀ` where both A's rows (`lda` apart) and
-/// B's rows (`ldb` apart) are contiguous along `k`; `k >= 8`.
+/// B's rows (starting at `b[j]`) are contiguous along `k`; `k >= 8`.
 ///
 /// # Safety
 /// AVX2 and FMA; every addressed element in bounds.
@@ -246,8 +249,7 @@ unsafe fn dot_kernel<const RA: usize, const RB: usize>(
     k: usize,
     a: *const f32,
     lda: usize,
-    b: *const f32,
-    ldb: usize,
+    b: [*const f32; DOT_RB],
     c: *mut f32,
     ldc: usize,
     accumulate: bool,
@@ -263,7 +265,7 @@ unsafe fn dot_kernel<const RA: usize, const RB: usize>(
                 *av = _mm256_loadu_ps(a.add(i * lda + kk));
             }
             for j in 0..RB {
-                let bj = _mm256_loadu_ps(b.add(j * ldb + kk));
+                let bj = _mm256_loadu_ps(b[j].add(kk));
                 for i in 0..RA {
                     acc[i][j] = _mm256_fmadd_ps(av[i], bj, acc[i][j]);
                 }
@@ -277,7 +279,7 @@ unsafe fn dot_kernel<const RA: usize, const RB: usize>(
                 *av = _mm256_maskload_ps(a.add(i * lda + kk), m);
             }
             for j in 0..RB {
-                let bj = _mm256_maskload_ps(b.add(j * ldb + kk), m);
+                let bj = _mm256_maskload_ps(b[j].add(kk), m);
                 for i in 0..RA {
                     acc[i][j] = _mm256_fmadd_ps(av[i], bj, acc[i][j]);
                 }

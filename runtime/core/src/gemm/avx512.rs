@@ -6,7 +6,7 @@
 //! * Dot product (`a · bᵀ`, both contiguous along `k`): 4 rows of A × 6 rows
 //!   of B, reduced 16 sums at a time by a transposing shuffle tree.
 
-use super::{OUTER_MR, Problem, dispatch, with_b_rows};
+use super::{BWindows, OUTER_MR, Problem, Starts, Stride, Table, dispatch, with_b_rows};
 use core::arch::x86_64::*;
 
 /// 16-lane vectors per outer-product tile row (tile = 6 × 64).
@@ -19,15 +19,16 @@ const DOT_RB: usize = 6;
 /// AVX-512F, AVX-512VL, AVX2 and FMA must be available; `p` as for
 /// `run_block`.
 pub(super) unsafe fn gemm(p: &Problem) {
-    if p.b_cs == 1 {
-        // SAFETY: forwarded.
-        unsafe { outer(p) };
-    } else if p.a_cs == 1 && p.b_rs == 1 && p.k >= 16 {
-        // SAFETY: forwarded.
-        unsafe { dot(p) };
-    } else {
-        // SAFETY: forwarded; `q` reads the scratch copy, alive for the call.
-        unsafe { with_b_rows(p, |q| outer(q)) };
+    // SAFETY (every arm): forwarded; the `with_b_rows` copy is alive for
+    // the call on it.
+    unsafe {
+        match p.b_windows {
+            BWindows::Rows(t) => outer(p, Table(t)),
+            BWindows::Cols(t) => dot(p, Table(t)),
+            BWindows::Strided if p.b_cs == 1 => outer(p, Stride(p.b_rs)),
+            BWindows::Strided if p.a_cs == 1 && p.b_rs == 1 && p.k >= 16 => dot(p, Stride(p.b_cs)),
+            BWindows::Strided => with_b_rows(p, |q| outer(q, Stride(q.b_rs))),
+        }
     }
 }
 
@@ -40,9 +41,10 @@ fn tail_mask(cols: usize) -> __mmask16 {
 }
 
 /// # Safety
-/// AVX-512F; `p.b_cs == 1`; `p` valid.
+/// AVX-512F; op(b)'s rows contiguous, row `kk` at `starts.start(kk)` from
+/// `p.b`; `p` valid.
 #[target_feature(enable = "avx512f,avx512vl")]
-unsafe fn outer(p: &Problem) {
+unsafe fn outer<S: Starts>(p: &Problem, starts: S) {
     let width = 16 * OUTER_NV;
     let mut j0 = 0;
     while j0 < p.n {
@@ -60,7 +62,7 @@ unsafe fn outer(p: &Problem) {
             unsafe {
                 dispatch!(
                     outer_kernel,
-                    [],
+                    [S],
                     rows,
                     nv,
                     [1, 2, 3, 4, 5, 6],
@@ -71,7 +73,7 @@ unsafe fn outer(p: &Problem) {
                         p.a_rs,
                         p.a_cs,
                         b,
-                        p.b_rs,
+                        starts,
                         c,
                         p.ldc,
                         mask,
@@ -86,21 +88,22 @@ unsafe fn outer(p: &Problem) {
 }
 
 /// `C[MR × 16·NV] (+)= A[MR × k] · B[k × 16·NV]` with A read by scalar
-/// broadcasts at any strides and B read as vectors from rows `b_rs`
-/// apart; `mask` selects the valid lanes of the last vector.
+/// broadcasts at any strides and B read as vectors from row `kk` at
+/// `b + starts.start(kk)`; `mask` selects the valid lanes of the last
+/// vector.
 ///
 /// # Safety
 /// AVX-512F; every addressed element of A, B, C in bounds.
 #[target_feature(enable = "avx512f,avx512vl")]
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
-unsafe fn outer_kernel<const MR: usize, const NV: usize>(
+unsafe fn outer_kernel<const MR: usize, const NV: usize, S: Starts>(
     k: usize,
     a: *const f32,
     a_rs: usize,
     a_cs: usize,
     b: *const f32,
-    b_rs: usize,
+    starts: S,
     c: *mut f32,
     ldc: usize,
     mask: __mmask16,
@@ -108,11 +111,11 @@ unsafe fn outer_kernel<const MR: usize, const NV: usize>(
 ) {
     let mut acc = [[_mm512_setzero_ps(); NV]; MR];
     let mut ap = a;
-    let mut bp = b;
     // SAFETY (whole body): in bounds by the caller's contract; masked
     // lanes are neither read nor written.
     unsafe {
-        for _ in 0..k {
+        for kk in 0..k {
+            let bp = b.add(starts.start(kk));
             let mut bv = [_mm512_setzero_ps(); NV];
             for (v, bv) in bv.iter_mut().enumerate() {
                 *bv = if v + 1 == NV {
@@ -127,10 +130,9 @@ unsafe fn outer_kernel<const MR: usize, const NV: usize>(
                     acc[v] = _mm512_fmadd_ps(ai, bv[v], acc[v]);
                 }
             }
-            // Wrapping: after the last step these point past the
-            // operands, which `add` would not allow.
+            // Wrapping: after the last step this points past A, which
+            // `add` would not allow.
             ap = ap.wrapping_add(a_cs);
-            bp = bp.wrapping_add(b_rs);
         }
         for (i, acc) in acc.iter().enumerate() {
             let row = c.add(i * ldc);
@@ -149,9 +151,10 @@ unsafe fn outer_kernel<const MR: usize, const NV: usize>(
 }
 
 /// # Safety
-/// AVX-512F; `p.a_cs == 1 && p.b_rs == 1`; `p` valid.
+/// AVX-512F; `p.a_cs == 1`, op(b)'s columns contiguous, column `j` at
+/// `starts.start(j)` from `p.b`; `p` valid.
 #[target_feature(enable = "avx512f,avx512vl")]
-unsafe fn dot(p: &Problem) {
+unsafe fn dot<S: Starts>(p: &Problem, starts: S) {
     // Column blocks outermost: the RB rows of B (the weight rows of a
     // dense layer) stay in L1 while all of A streams past them.
     let mut j0 = 0;
@@ -161,10 +164,13 @@ unsafe fn dot(p: &Problem) {
         while i0 < p.m {
             let rows = DOT_RA.min(p.m - i0);
             let a = p.a.wrapping_add(i0 * p.a_rs);
-            let b = p.b.wrapping_add(j0 * p.b_cs);
             let c = p.c.wrapping_add(i0 * p.ldc + j0);
-            // SAFETY: the tile lies inside the problem.
+            // SAFETY: the tile lies inside the problem (columns past
+            // `cols` repeat the first and are not read).
             unsafe {
+                let b: [*const f32; DOT_RB] = core::array::from_fn(|j| {
+                    p.b.wrapping_add(starts.start(j0 + if j < cols { j } else { 0 }))
+                });
                 dispatch!(
                     dot_kernel,
                     [],
@@ -172,7 +178,7 @@ unsafe fn dot(p: &Problem) {
                     cols,
                     [1, 2, 3, 4],
                     [1, 2, 3, 4, 5, 6],
-                    (p.k, a, p.a_rs, b, p.b_cs, c, p.ldc, p.accumulate)
+                    (p.k, a, p.a_rs, b, c, p.ldc, p.accumulate)
                 )
             };
             i0 += DOT_RA;
@@ -182,7 +188,7 @@ unsafe fn dot(p: &Problem) {
 }
 
 /// `C[RA × RB] (+)= A[RA × k] · Bᵀ` where both A's rows (`lda` apart)
-/// and B's rows (`ldb` apart) are contiguous along `k`.
+/// and B's rows (starting at `b[j]`) are contiguous along `k`.
 ///
 /// # Safety
 /// AVX-512F; every addressed element in bounds.
@@ -196,8 +202,7 @@ unsafe fn dot_kernel<const RA: usize, const RB: usize>(
     k: usize,
     a: *const f32,
     lda: usize,
-    b: *const f32,
-    ldb: usize,
+    b: [*const f32; DOT_RB],
     c: *mut f32,
     ldc: usize,
     accumulate: bool,
@@ -213,7 +218,7 @@ unsafe fn dot_kernel<const RA: usize, const RB: usize>(
                 *av = _mm512_loadu_ps(a.add(i * lda + kk));
             }
             for j in 0..RB {
-                let bj = _mm512_loadu_ps(b.add(j * ldb + kk));
+                let bj = _mm512_loadu_ps(b[j].add(kk));
                 for i in 0..RA {
                     acc[i][j] = _mm512_fmadd_ps(av[i], bj, acc[i][j]);
                 }
@@ -227,7 +232,7 @@ unsafe fn dot_kernel<const RA: usize, const RB: usize>(
                 *av = _mm512_maskz_loadu_ps(m, a.add(i * lda + kk));
             }
             for j in 0..RB {
-                let bj = _mm512_maskz_loadu_ps(m, b.add(j * ldb + kk));
+                let bj = _mm512_maskz_loadu_ps(m, b[j].add(kk));
                 for i in 0..RA {
                     acc[i][j] = _mm512_fmadd_ps(av[i], bj, acc[i][j]);
                 }

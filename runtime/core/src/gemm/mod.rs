@@ -26,6 +26,9 @@ mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
 mod portable;
+mod windows;
+
+pub use windows::{sgemm_windows_nn, sgemm_windows_nt, windows_supported};
 
 /// Whether an operand is used as stored or transposed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -159,6 +162,7 @@ pub fn sgemm_with(
         b: b.as_ptr(),
         b_rs,
         b_cs,
+        b_windows: BWindows::Strided,
         c: c.as_mut_ptr(),
         ldc: n,
         accumulate,
@@ -168,14 +172,25 @@ pub fn sgemm_with(
         unsafe { portable::gemm(&p, par.threads()) };
         return;
     }
+    // SAFETY: `p` describes exactly the slices checked above.
+    unsafe { run(backend, &p, par) };
+}
+
+/// Runs `p` on `backend` (resolved), split into one block of C per thread
+/// when it is large enough.
+///
+/// # Safety
+/// As for `run_block`.
+unsafe fn run(backend: Backend, p: &Problem, par: &dyn Threads) {
+    let (m, n, k) = (p.m, p.n, p.k);
     let threads = if m * n * k < PARALLEL_MIN_MACS {
         1
     } else {
         par.threads().min(m.max(n))
     };
     if threads == 1 {
-        // SAFETY: as above.
-        unsafe { run_block(backend, &p) };
+        // SAFETY: forwarded.
+        unsafe { run_block(backend, p) };
         return;
     }
     // Split the longer side of C; tiles along rows are `OUTER_MR` high, along
@@ -215,9 +230,55 @@ struct Problem {
     b: *const f32,
     b_rs: usize,
     b_cs: usize,
+    /// Where op(b)'s rows or columns start when they are windows into one
+    /// buffer (see `windows`); `b_rs`/`b_cs` say nothing then.
+    b_windows: BWindows,
     c: *mut f32,
     ldc: usize,
     accumulate: bool,
+}
+
+/// The layout of op(b) beyond plain strides.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum BWindows {
+    /// Element (kk, j) at `b[kk·b_rs + j·b_cs]`.
+    Strided,
+    /// Row `kk` of op(b) is `b[t[kk]..]` (contiguous along `n`): the
+    /// outer-product kernels read it.
+    Rows(*const u32),
+    /// Column `j` of op(b) is `b[t[j]..]` (contiguous along `k`): the
+    /// dot-product kernels read it.
+    Cols(*const u32),
+}
+
+/// Where the kernels find row (outer product) or column (dot product)
+/// `r` of op(b), relative to `b`: a stride, or a table of offsets. Generic
+/// so each kernel is compiled once per kind, with no branch inside.
+trait Starts: Copy {
+    /// # Safety
+    /// `r` must be inside the table, for [`Table`].
+    unsafe fn start(self, r: usize) -> usize;
+}
+
+#[derive(Clone, Copy)]
+struct Stride(usize);
+
+impl Starts for Stride {
+    #[inline(always)]
+    unsafe fn start(self, r: usize) -> usize {
+        r * self.0
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Table(*const u32);
+
+impl Starts for Table {
+    #[inline(always)]
+    unsafe fn start(self, r: usize) -> usize {
+        // SAFETY: the caller keeps `r` inside the table.
+        unsafe { *self.0.add(r) as usize }
+    }
 }
 
 // SAFETY: a `Problem` is shared between the threads of one `sgemm` call,
@@ -237,9 +298,15 @@ impl Problem {
     }
 
     fn cols(&self, start: usize, len: usize) -> Problem {
+        let (b, b_windows) = match self.b_windows {
+            BWindows::Cols(t) => (self.b, BWindows::Cols(t.wrapping_add(start))),
+            BWindows::Rows(_) => (self.b.wrapping_add(start), self.b_windows),
+            BWindows::Strided => (self.b.wrapping_add(start * self.b_cs), self.b_windows),
+        };
         Problem {
             n: len,
-            b: self.b.wrapping_add(start * self.b_cs),
+            b,
+            b_windows,
             c: self.c.wrapping_add(start),
             ..*self
         }
@@ -251,6 +318,10 @@ impl Problem {
 /// `backend` must be resolved ([`Backend::resolve`]), so its instructions
 /// exist on this CPU.
 unsafe fn run_block(backend: Backend, p: &Problem) {
+    debug_assert!(
+        p.b_windows == BWindows::Strided || matches!(backend, Backend::Avx2 | Backend::Avx512),
+        "only the x86 kernels read windows"
+    );
     #[cfg(target_arch = "x86_64")]
     match backend {
         // SAFETY: a resolved `Avx512` means the CPU has AVX-512F/VL, AVX2

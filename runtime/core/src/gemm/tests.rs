@@ -135,3 +135,100 @@ fn empty_dimensions_leave_c_alone() {
     );
     assert_eq!(c, [3.0; 4]);
 }
+
+/// Windowed products against the same product over the materialized
+/// matrix, in f64: random overlapping windows, one ending exactly at the
+/// end of `b`, tile-ragged shapes, both accumulate modes, 1 and 2 threads.
+#[test]
+fn windowed_products_match_naive_product() {
+    if !windows_supported() {
+        // The portable tier has no windowed kernels; conv2d builds the
+        // im2col matrix there instead (tested in kernels_spatial).
+        return;
+    }
+    let mut rng = crate::rng::Rng::new(77);
+    for &(m, n, k) in &[
+        (6, 896, 25),
+        (16, 150, 140),
+        (1, 1, 16),
+        (7, 33, 17),
+        (13, 70, 65),
+        (3, 5, 200),
+    ] {
+        for nt in [false, true] {
+            // nn: k windows of n floats; nt: n windows of k floats.
+            let (windows, len) = if nt { (n, k) } else { (k, n) };
+            let b: Vec<f32> = (0..len + 3 * windows + 5)
+                .map(|_| rng.uniform(-1.0, 1.0))
+                .collect();
+            let mut starts: Vec<u32> = (0..windows)
+                .map(|_| rng.below(b.len() - len + 1) as u32)
+                .collect();
+            starts[windows / 2] = (b.len() - len) as u32;
+            // The matrix the windows describe, as sgemm's stored B.
+            let dense: Vec<f32> = if nt {
+                starts
+                    .iter()
+                    .flat_map(|&s| b[s as usize..][..k].iter().copied())
+                    .collect()
+            } else {
+                starts
+                    .iter()
+                    .flat_map(|&s| b[s as usize..][..n].iter().copied())
+                    .collect()
+            };
+            let a: Vec<f32> = (0..m * k).map(|_| rng.uniform(-1.0, 1.0)).collect();
+            let tb = if nt { Trans::Yes } else { Trans::No };
+            let want = naive(m, n, k, &a, Trans::No, &dense, tb);
+            let c0: Vec<f32> = (0..m * n).map(|_| rng.uniform(-1.0, 1.0)).collect();
+            for accumulate in [false, true] {
+                for threads in [1, 2] {
+                    let par = crate::threads::Scoped(threads);
+                    let mut c = c0.clone();
+                    c.push(7.0);
+                    if nt {
+                        sgemm_windows_nt(m, n, k, &a, &b, &starts, &mut c, accumulate, &par);
+                    } else {
+                        sgemm_windows_nn(m, n, k, &a, &b, &starts, &mut c, accumulate, &par);
+                    }
+                    assert_eq!(c[m * n], 7.0, "guard element");
+                    for idx in 0..m * n {
+                        let w = want[idx] + if accumulate { c0[idx] as f64 } else { 0.0 };
+                        let tol = 1e-5 * (k as f64 + 1.0).sqrt() * 4.0;
+                        assert!(
+                            (c[idx] as f64 - w).abs() <= tol,
+                            "{m}x{n}x{k} nt={nt} acc={accumulate} t={threads} at {idx}: {} vs {w}",
+                            c[idx]
+                        );
+                    }
+                    // The same bits as sgemm over the materialized matrix.
+                    let mut d = c0.clone();
+                    sgemm(m, n, k, &a, Trans::No, &dense, tb, &mut d, accumulate, &par);
+                    assert_eq!(
+                        c[..m * n],
+                        d[..],
+                        "{m}x{n}x{k} nt={nt}: windows vs materialized"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+#[should_panic(expected = "leaves b")]
+fn a_window_past_the_end_of_b_is_refused() {
+    let b = [0.0f32; 10];
+    let mut c = [0.0f32; 4];
+    sgemm_windows_nn(
+        1,
+        4,
+        2,
+        &[1.0, 1.0],
+        &b,
+        &[0, 7],
+        &mut c,
+        false,
+        &crate::threads::Serial,
+    );
+}

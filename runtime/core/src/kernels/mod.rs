@@ -13,7 +13,6 @@ pub mod conv2d;
 pub mod dense;
 pub mod dropout;
 pub mod elementwise;
-mod im2col;
 pub mod loss;
 pub mod pool;
 pub mod softmax;

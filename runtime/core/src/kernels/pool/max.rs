@@ -160,12 +160,24 @@ multiversion! {
     }
 }
 
+/// Max pooling of one plane with 2×2 windows, stride 2, no padding and no
+/// partial windows, by the AVX2 kernel where the tier allows.
+fn max_pool_2x2(g: &Pool2dGeometry, plane: &[f32], out: &mut [f32], idx: Option<&mut [u32]>) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::cpu::tier().min(crate::cpu::best_supported()) >= crate::cpu::Tier::Avx2 {
+        // SAFETY: the CPU has AVX2 (`best_supported` detected it).
+        unsafe { super::max_2x2_avx2::max_pool_2x2(g.in_w, g.out_w(), plane, out, idx) };
+        return;
+    }
+    max_pool_2x2_portable(g, plane, out, idx);
+}
+
 multiversion! {
-    /// Max pooling of one plane with 2×2 windows, stride 2, no padding and
-    /// no partial windows: each output reads two pairs, so the loop needs no
-    /// gathers and vectorizes. Starting from the first element equals
-    /// PyTorch's start from -inf at the first element's index.
-    fn max_pool_2x2(g: &Pool2dGeometry, plane: &[f32], out: &mut [f32], idx: Option<&mut [u32]>) {
+    /// [`max_pool_2x2`] in plain Rust: each output reads two pairs, so the
+    /// loop needs no gathers and vectorizes. Starting from the first
+    /// element equals PyTorch's start from -inf at the first element's
+    /// index.
+    fn max_pool_2x2_portable(g: &Pool2dGeometry, plane: &[f32], out: &mut [f32], idx: Option<&mut [u32]>) {
         let mut idx = idx;
         let (w, ow) = (g.in_w, g.out_w());
         for (oy, best_row) in out.chunks_exact_mut(ow).enumerate() {

@@ -16,6 +16,8 @@
 
 mod avg;
 mod max;
+#[cfg(target_arch = "x86_64")]
+mod max_2x2_avx2;
 
 pub use avg::{avg_pool2d_backward, avg_pool2d_forward};
 pub use max::{max_pool2d_backward, max_pool2d_forward};

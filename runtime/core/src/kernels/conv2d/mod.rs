@@ -1,10 +1,17 @@
 //! 2-D convolution with PyTorch `nn.Conv2d` semantics (groups = 1).
 //!
-//! Forward and backward lower to [`sgemm`] over an im2col matrix: for one
-//! image the receptive fields become the columns of a `K×P` matrix
+//! Forward and backward lower to matrix products over an im2col matrix:
+//! for one image the receptive fields become the columns of a `K×P` matrix
 //! (`K = in_channels·kh·kw`, `P = out_h·out_w`), so the convolution is
-//! `y = W·cols`, `dW = dy·colsᵀ` and `dcols = Wᵀ·dy`. A 1×1 kernel with stride
-//! 1 and no padding needs no im2col at all: the image already is that matrix.
+//! `y = W·cols`, `dW = dy·colsᵀ` and `dcols = Wᵀ·dy`. Three ways to get
+//! `cols`:
+//!
+//! * a 1×1 kernel with stride 1 and no padding needs none: the image
+//!   already is that matrix;
+//! * stride 1 on the AVX2 and AVX-512 tiers: the products read windows of
+//!   the padded input in place ([`wide`]), for `y` and `dW`;
+//! * otherwise (and for `dcols`) [`im2col`] builds it and `col2im` folds
+//!   `dcols` back.
 //!
 //! The batch is split over threads when there are at least as many images
 //! as threads (each worker then runs single-threaded sgemms on its own
@@ -16,10 +23,14 @@
 
 use alloc::vec::Vec;
 
-use crate::gemm::{Trans, sgemm};
+use crate::gemm::{Trans, sgemm, sgemm_windows_nn, sgemm_windows_nt};
 use crate::threads::{Threads, run_items};
 
-use super::im2col::{col2im, im2col};
+mod im2col;
+mod wide;
+
+use im2col::{col2im, im2col};
+use wide::Wide;
 
 /// Shapes and hyper-parameters of one convolution.
 ///
@@ -106,6 +117,15 @@ impl Conv2dGeometry {
     fn is_pointwise(&self) -> bool {
         self.kernel == [1, 1] && self.stride == [1, 1] && self.padding == [0, 0]
     }
+
+    /// Floats of one image's im2col matrix (0 when none is needed).
+    fn im2col_len(&self) -> usize {
+        if self.is_pointwise() {
+            0
+        } else {
+            self.col_rows() * self.out_h() * self.out_w()
+        }
+    }
 }
 
 fn out_len(input: usize, kernel: usize, stride: usize, pad: usize, dilation: usize) -> usize {
@@ -141,12 +161,41 @@ pub fn conv2d_forward(
 /// Floats of scratch [`conv2d_forward_in`] needs for `g` on `threads` threads.
 pub fn forward_scratch_len(g: &Conv2dGeometry, threads: usize) -> usize {
     let workers = BatchSplit::with_threads(g.batch, threads).workers;
-    let cols_len = if g.is_pointwise() {
-        0
-    } else {
-        g.col_rows() * g.out_h() * g.out_w()
-    };
-    workers * cols_len.max(1)
+    let (table, per_worker) = forward_scratch_layout(g);
+    table + workers * per_worker.max(1)
+}
+
+/// The forward scratch: floats for the shared table of window starts, and
+/// per worker. Enough for either path, so the size does not depend on the
+/// kernel tier.
+fn forward_scratch_layout(g: &Conv2dGeometry) -> (usize, usize) {
+    let cols_len = g.im2col_len();
+    match Wide::layout(g) {
+        Some(w) => (g.col_rows(), cols_len.max(w.input_len(g) + w.output_len(g))),
+        None => (0, cols_len),
+    }
+}
+
+/// The window starts of `wide` (when given) in the first `K` floats of
+/// `scratch`, viewed as `u32`s; the rest of the scratch.
+fn window_starts<'s>(
+    g: &Conv2dGeometry,
+    wide: Option<&Wide>,
+    table_len: usize,
+    scratch: &'s mut [f32],
+) -> (&'s [u32], &'s mut [f32]) {
+    let (table, rest) = scratch.split_at_mut(table_len);
+    // SAFETY: `u32` and `f32` have the same size and alignment, and every
+    // bit pattern is valid for both; `table` is borrowed for the view's life.
+    let table: &mut [u32] =
+        unsafe { core::slice::from_raw_parts_mut(table.as_mut_ptr().cast(), table.len()) };
+    match wide {
+        Some(w) => {
+            w.starts(g, table);
+            (table, rest)
+        }
+        None => (&[], rest),
+    }
 }
 
 /// [`conv2d_forward`] with caller-provided scratch of at least
@@ -178,16 +227,38 @@ pub fn conv2d_forward_in(
     let x_img = g.in_channels * g.in_h * g.in_w;
     let y_img = g.out_channels * p;
     let split = BatchSplit::new(g.batch, par);
-    let cols_len = if g.is_pointwise() { 0 } else { k * p };
-    // `max(1)` keeps `chunks_mut` legal when no im2col is needed.
-    let cols_stride = cols_len.max(1);
+    let cols_len = g.im2col_len();
+    let (table_len, per_worker) = forward_scratch_layout(g);
+    // `max(1)` keeps `chunks_mut` legal when no scratch is needed.
+    let stride = per_worker.max(1);
     assert!(
-        scratch.len() >= split.workers * cols_stride,
+        scratch.len() >= table_len + split.workers * stride,
         "conv2d_forward: scratch shorter than forward_scratch_len"
     );
+    let wide = Wide::of(g);
+    let (starts, scratch) = window_starts(g, wide.as_ref(), table_len, scratch);
 
-    let run = |xs: &[f32], ys: &mut [f32], cols: &mut [f32], gemm_par: &dyn Threads| {
+    let run = |xs: &[f32], ys: &mut [f32], buf: &mut [f32], gemm_par: &dyn Threads| {
         for (xn, yn) in xs.chunks_exact(x_img).zip(ys.chunks_exact_mut(y_img)) {
+            if let Some(w) = &wide {
+                let (padded, out) = buf.split_at_mut(w.input_len(g));
+                let out = &mut out[..w.output_len(g)];
+                w.pad_input(g, xn, padded);
+                sgemm_windows_nn(
+                    g.out_channels,
+                    w.cols,
+                    k,
+                    weight,
+                    padded,
+                    starts,
+                    out,
+                    false,
+                    gemm_par,
+                );
+                w.narrow_output(g, out, bias, yn);
+                continue;
+            }
+            let cols = &mut *buf;
             let b: &[f32] = if cols_len == 0 {
                 xn
             } else {
@@ -219,7 +290,7 @@ pub fn conv2d_forward_in(
     let items = x
         .chunks(per * x_img)
         .zip(y.chunks_mut(per * y_img))
-        .zip(scratch.chunks_mut(cols_stride));
+        .zip(scratch.chunks_mut(stride));
     if split.workers == 1 {
         for ((xs, ys), cols) in items {
             run(xs, ys, cols, par);
@@ -291,8 +362,15 @@ pub fn conv2d_backward(
     let split = BatchSplit::new(g.batch, par);
     let per = split.images_per_item;
     let items_count = g.batch.div_ceil(per);
-    let cols_len = if g.is_pointwise() { 0 } else { k * p };
-    let cols_stride = cols_len.max(1);
+    let cols_len = g.im2col_len();
+    let wide = Wide::of(g);
+    // Per worker: the padded image and the wide output gradient, then the
+    // im2col matrix (`dcols` on the wide path, needed only for `dx`).
+    let (table_len, wide_len) = match &wide {
+        Some(w) => (k, w.input_len(g) + w.output_len(g)),
+        None => (0, 0),
+    };
+    let cols_stride = (wide_len + cols_len).max(1);
     // Items after the first accumulate into partial dweight (and dbias)
     // buffers in the scratch, added into the outputs at the end.
     let w_len = dweight.len();
@@ -300,8 +378,9 @@ pub fn conv2d_backward(
     let part_len = w_len + if has_bias { g.out_channels } else { 0 };
     grow(
         scratch,
-        split.workers * cols_stride + (items_count - 1) * part_len,
+        table_len + split.workers * cols_stride + (items_count - 1) * part_len,
     );
+    let (starts, scratch) = window_starts(g, wide.as_ref(), table_len, scratch);
     let (cols_all, partials) = scratch.split_at_mut(split.workers * cols_stride);
     let partials = &mut partials[..(items_count - 1) * part_len];
 
@@ -309,31 +388,49 @@ pub fn conv2d_backward(
                dys: &[f32],
                mut dxs: Option<&mut [f32]>,
                (dw, mut db): (&mut [f32], Option<&mut [f32]>),
-               cols: &mut [f32],
+               buf: &mut [f32],
                gemm_par: &dyn Threads| {
         for (n, (xn, dyn_)) in xs
             .chunks_exact(x_img)
             .zip(dys.chunks_exact(y_img))
             .enumerate()
         {
-            let b: &[f32] = if cols_len == 0 {
-                xn
+            let (lead, cols) = buf.split_at_mut(wide_len);
+            if let Some(w) = &wide {
+                let (padded, dy_wide) = lead.split_at_mut(w.input_len(g));
+                w.pad_input(g, xn, padded);
+                w.widen_grad(g, dyn_, dy_wide);
+                sgemm_windows_nt(
+                    g.out_channels,
+                    k,
+                    w.cols,
+                    dy_wide,
+                    padded,
+                    starts,
+                    dw,
+                    n > 0,
+                    gemm_par,
+                );
             } else {
-                im2col(g, xn, cols);
-                cols
-            };
-            sgemm(
-                g.out_channels,
-                k,
-                p,
-                dyn_,
-                Trans::No,
-                b,
-                Trans::Yes,
-                dw,
-                n > 0,
-                gemm_par,
-            );
+                let b: &[f32] = if cols_len == 0 {
+                    xn
+                } else {
+                    im2col(g, xn, cols);
+                    cols
+                };
+                sgemm(
+                    g.out_channels,
+                    k,
+                    p,
+                    dyn_,
+                    Trans::No,
+                    b,
+                    Trans::Yes,
+                    dw,
+                    n > 0,
+                    gemm_par,
+                );
+            }
             if let Some(db) = db.as_deref_mut() {
                 for (d, row) in db.iter_mut().zip(dyn_.chunks_exact(p)) {
                     let sum = sum_f64(row) as f32;
@@ -358,7 +455,8 @@ pub fn conv2d_backward(
                     gemm_par,
                 );
             } else {
-                // The columns were only needed for dW; reuse them for dcols.
+                // The columns (if built) were only needed for dW; reuse
+                // them for dcols.
                 sgemm(
                     k,
                     p,

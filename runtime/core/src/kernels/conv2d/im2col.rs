@@ -1,0 +1,280 @@
+//! The im2col and col2im transforms of the convolution kernels
+//! ([`super`]): the patches of an image as the columns of a matrix,
+//! and the scatter-add of such columns back into an image.
+//!
+//! Both are pure data movement, and for the small images of LeNet-style
+//! models they cost as much as the matrix products around them. Two things
+//! keep them cheap:
+//!
+//! * with stride 1 and an output as wide as the input ("same" padding
+//!   along the width), consecutive output rows of one kernel tap read
+//!   consecutive input rows, so the whole tap is one long copy, after which
+//!   the few columns that wrapped around an edge are zeroed;
+//! * otherwise each output row is a short run (10 floats for LeNet's second
+//!   convolution), copied in vectors with a masked tail (AVX2) or fixed
+//!   8-float pieces rather than through a `memcpy` call, whose set-up cost
+//!   dominated such runs (half of im2col's time in a profile of LeNet
+//!   training); col2im adds its runs the same way.
+
+use super::Conv2dGeometry;
+
+/// The outputs `o` in `0..out` whose input coordinate `o·stride + offset - pad`
+/// lies in `0..input`, as a half-open range.
+fn valid_outputs(
+    out: usize,
+    input: usize,
+    stride: usize,
+    pad: usize,
+    offset: usize,
+) -> (usize, usize) {
+    let lo = pad.saturating_sub(offset).div_ceil(stride).min(out);
+    let hi = (input + pad)
+        .saturating_sub(offset)
+        .div_ceil(stride)
+        .clamp(lo, out);
+    (lo, hi)
+}
+
+/// How runs of floats are copied and added: in plain Rust (any target) or
+/// with AVX2 vectors and masked tails ([`Avx2Runs`]).
+trait Runs {
+    /// `dst.copy_from_slice(&src[..dst.len()])`.
+    fn copy(dst: &mut [f32], src: &[f32]);
+    /// `dst[i] += src[i]` for every `i` of `dst`.
+    fn add(dst: &mut [f32], src: &[f32]);
+}
+
+/// Plain Rust: fixed 8-float pieces, which the compiler keeps as vector
+/// moves (a `copy_from_slice` of a short run became a `memcpy` call).
+struct PlainRuns;
+
+impl Runs for PlainRuns {
+    #[inline(always)]
+    fn copy(dst: &mut [f32], src: &[f32]) {
+        let n = dst.len();
+        let (dst8, dst_tail) = dst.as_chunks_mut::<8>();
+        let (src8, src_tail) = src[..n].as_chunks::<8>();
+        for (d, s) in dst8.iter_mut().zip(src8) {
+            *d = *s;
+        }
+        for (d, &s) in dst_tail.iter_mut().zip(src_tail) {
+            *d = s;
+        }
+    }
+
+    #[inline(always)]
+    fn add(dst: &mut [f32], src: &[f32]) {
+        let n = dst.len();
+        let (dst8, dst_tail) = dst.as_chunks_mut::<8>();
+        let (src8, src_tail) = src[..n].as_chunks::<8>();
+        for (d, s) in dst8.iter_mut().zip(src8) {
+            let mut sum = *d;
+            for (v, &s) in sum.iter_mut().zip(s) {
+                *v += s;
+            }
+            *d = sum;
+        }
+        for (d, &s) in dst_tail.iter_mut().zip(src_tail) {
+            *d += s;
+        }
+    }
+}
+
+/// AVX2: 8-float vectors; a run's partial last vector is handled by one
+/// more vector ending exactly at the run's end, overlapping the previous
+/// one (masked stores would avoid the overlap, but AMD's Zen cores run
+/// them as slow microcode: im2col with them was 30% slower). Runs under 8
+/// floats go one by one. Only called from functions compiled with AVX2.
+#[cfg(target_arch = "x86_64")]
+struct Avx2Runs;
+
+#[cfg(target_arch = "x86_64")]
+impl Runs for Avx2Runs {
+    #[inline(always)]
+    fn copy(dst: &mut [f32], src: &[f32]) {
+        use core::arch::x86_64::*;
+        let n = dst.len();
+        let src = &src[..n];
+        if n < 8 {
+            return PlainRuns::copy(dst, src);
+        }
+        let (d, s) = (dst.as_mut_ptr(), src.as_ptr());
+        // SAFETY: every vector lies inside the first `n >= 8` floats of
+        // both slices; the caller runs with AVX2 enabled.
+        unsafe {
+            let mut at = 0;
+            while at + 8 <= n {
+                _mm256_storeu_ps(d.add(at), _mm256_loadu_ps(s.add(at)));
+                at += 8;
+            }
+            if at < n {
+                _mm256_storeu_ps(d.add(n - 8), _mm256_loadu_ps(s.add(n - 8)));
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn add(dst: &mut [f32], src: &[f32]) {
+        use core::arch::x86_64::*;
+        let n = dst.len();
+        let src = &src[..n];
+        if n < 8 {
+            return PlainRuns::add(dst, src);
+        }
+        let (d, s) = (dst.as_mut_ptr(), src.as_ptr());
+        // SAFETY: as in `copy`.
+        unsafe {
+            // The last 8 sums, taken before the loop changes any of them:
+            // storing them at the end gives the overlapping lanes the same
+            // `dst + src` the loop stored there.
+            let last = _mm256_add_ps(_mm256_loadu_ps(d.add(n - 8)), _mm256_loadu_ps(s.add(n - 8)));
+            let mut at = 0;
+            while at + 8 <= n {
+                let sum = _mm256_add_ps(_mm256_loadu_ps(d.add(at)), _mm256_loadu_ps(s.add(at)));
+                _mm256_storeu_ps(d.add(at), sum);
+                at += 8;
+            }
+            if at < n {
+                _mm256_storeu_ps(d.add(n - 8), last);
+            }
+        }
+    }
+}
+
+/// Unfolds one image `x` `[in_channels, in_h, in_w]` into `cols`
+/// `[in_channels·kh·kw, out_h·out_w]` (every element written).
+pub(super) fn im2col(g: &Conv2dGeometry, x: &[f32], cols: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::cpu::tier().min(crate::cpu::best_supported()) >= crate::cpu::Tier::Avx2 {
+        // SAFETY: the CPU has AVX2 (`best_supported` detected it).
+        return unsafe { im2col_avx2(g, x, cols) };
+    }
+    im2col_with::<PlainRuns>(g, x, cols);
+}
+
+/// [`im2col`] compiled for AVX2.
+///
+/// # Safety
+/// AVX2 and FMA must be available.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn im2col_avx2(g: &Conv2dGeometry, x: &[f32], cols: &mut [f32]) {
+    im2col_with::<Avx2Runs>(g, x, cols);
+}
+
+/// The adjoint of [`im2col`]: overwrites `dx` `[in_channels, in_h, in_w]`
+/// with the sum, over every receptive field, of `dcols`' entries.
+pub(super) fn col2im(g: &Conv2dGeometry, dcols: &[f32], dx: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::cpu::tier().min(crate::cpu::best_supported()) >= crate::cpu::Tier::Avx2 {
+        // SAFETY: the CPU has AVX2 (`best_supported` detected it).
+        return unsafe { col2im_avx2(g, dcols, dx) };
+    }
+    col2im_with::<PlainRuns>(g, dcols, dx);
+}
+
+/// [`col2im`] compiled for AVX2.
+///
+/// # Safety
+/// AVX2 and FMA must be available.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn col2im_avx2(g: &Conv2dGeometry, dcols: &[f32], dx: &mut [f32]) {
+    col2im_with::<Avx2Runs>(g, dcols, dx);
+}
+
+#[inline(always)]
+fn im2col_with<R: Runs>(g: &Conv2dGeometry, x: &[f32], cols: &mut [f32]) {
+    let (h, w) = (g.in_h, g.in_w);
+    let (oh, ow) = (g.out_h(), g.out_w());
+    let [kh, kw] = g.kernel;
+    let [sh, sw] = g.stride;
+    let [ph, pw] = g.padding;
+    let [dh, dw] = g.dilation;
+    // Consecutive output rows read consecutive input rows, without gaps.
+    let contiguous = sh == 1 && sw == 1 && ow == w;
+    let mut rows = cols[..g.col_rows() * oh * ow].chunks_exact_mut(oh * ow);
+    for plane in x.chunks_exact(h * w) {
+        for i in 0..kh {
+            let (oy_lo, oy_hi) = valid_outputs(oh, h, sh, ph, i * dh);
+            for j in 0..kw {
+                let row = rows.next().expect("im2col row count");
+                let (ox_lo, ox_hi) = valid_outputs(ow, w, sw, pw, j * dw);
+                row[..oy_lo * ow].fill(0.0);
+                row[oy_hi * ow..].fill(0.0);
+                if ox_lo == ox_hi || oy_lo == oy_hi {
+                    row[oy_lo * ow..oy_hi * ow].fill(0.0);
+                    continue;
+                }
+                // Input index of output (oy, ox) is `oy·sh·w + ox·sw + shift`.
+                let shift = (i * dh * w + j * dw) as isize - (ph * w + pw) as isize;
+                if contiguous {
+                    // One copy from the first valid output to the last; the
+                    // columns outside `ox_lo..ox_hi` picked up neighbouring
+                    // rows' values and are zeroed after.
+                    let first = oy_lo * ow + ox_lo;
+                    let end = (oy_hi - 1) * ow + ox_hi;
+                    let src0 = (first as isize + shift) as usize;
+                    row[first..end].copy_from_slice(&plane[src0..src0 + (end - first)]);
+                    for out in row[oy_lo * ow..oy_hi * ow].chunks_exact_mut(ow) {
+                        out[..ox_lo].fill(0.0);
+                        out[ox_hi..].fill(0.0);
+                    }
+                    continue;
+                }
+                for oy in oy_lo..oy_hi {
+                    let out = &mut row[oy * ow..][..ow];
+                    out[..ox_lo].fill(0.0);
+                    out[ox_hi..].fill(0.0);
+                    let src0 = ((oy * sh * w + ox_lo * sw) as isize + shift) as usize;
+                    let dst = &mut out[ox_lo..ox_hi];
+                    if sw == 1 {
+                        R::copy(dst, &plane[src0..]);
+                    } else {
+                        for (d, &s) in dst.iter_mut().zip(plane[src0..].iter().step_by(sw)) {
+                            *d = s;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Every input element receives its terms in the same order on every path
+/// (kernel tap by kernel tap), so results do not depend on the tier.
+#[inline(always)]
+fn col2im_with<R: Runs>(g: &Conv2dGeometry, dcols: &[f32], dx: &mut [f32]) {
+    let (h, w) = (g.in_h, g.in_w);
+    let (oh, ow) = (g.out_h(), g.out_w());
+    let [kh, kw] = g.kernel;
+    let [sh, sw] = g.stride;
+    let [ph, pw] = g.padding;
+    let [dh, dw] = g.dilation;
+    dx.fill(0.0);
+    let mut rows = dcols[..g.col_rows() * oh * ow].chunks_exact(oh * ow);
+    for plane in dx.chunks_exact_mut(h * w) {
+        for i in 0..kh {
+            let (oy_lo, oy_hi) = valid_outputs(oh, h, sh, ph, i * dh);
+            for j in 0..kw {
+                let row = rows.next().expect("col2im row count");
+                let (ox_lo, ox_hi) = valid_outputs(ow, w, sw, pw, j * dw);
+                if ox_lo == ox_hi {
+                    continue;
+                }
+                let shift = (i * dh * w + j * dw) as isize - (ph * w + pw) as isize;
+                for oy in oy_lo..oy_hi {
+                    let src = &row[oy * ow + ox_lo..oy * ow + ox_hi];
+                    let dst0 = ((oy * sh * w + ox_lo * sw) as isize + shift) as usize;
+                    if sw == 1 {
+                        R::add(&mut plane[dst0..dst0 + src.len()], src);
+                    } else {
+                        for (d, &s) in plane[dst0..].iter_mut().step_by(sw).zip(src) {
+                            *d += s;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
