@@ -79,6 +79,43 @@ pub fn run_items<I: Iterator + Send>(par: &dyn Threads, items: I, f: impl Fn(I::
     });
 }
 
+/// Like [`run_items`], with per-thread state: each thread first takes one
+/// element of `scratch` (so it needs one per thread) and lends it to every
+/// item it runs. Items can then be finer than one per thread without each
+/// needing scratch of its own, so a thread that runs slowly (a busy
+/// neighbour on a shared core) holds up only its own few items while the
+/// others take the rest.
+pub fn run_items_with<I, S>(
+    par: &dyn Threads,
+    items: I,
+    mut scratch: S,
+    f: impl Fn(I::Item, &mut S::Item) + Sync,
+) where
+    I: Iterator + Send,
+    S: Iterator + Send,
+{
+    if par.threads() == 1 {
+        let mut mine = scratch.next().expect("run_items_with: no scratch");
+        items.for_each(|item| f(item, &mut mine));
+        return;
+    }
+    let queue = SpinLock::new(items);
+    let scratch = SpinLock::new(scratch);
+    par.for_each_thread(&|_| {
+        // Threads beyond the scratch's count sit this one out.
+        let Some(mut mine) = scratch.lock().next() else {
+            return;
+        };
+        loop {
+            let item = queue.lock().next();
+            match item {
+                Some(item) => f(item, &mut mine),
+                None => break,
+            }
+        }
+    });
+}
+
 /// Splits `data` into `threads()` contiguous chunks whose lengths are
 /// multiples of `unit` (the last may hold a partial unit) and runs
 /// `task(first_unit, chunk)` on each in parallel; empty chunks are skipped.

@@ -107,3 +107,24 @@ fn ranges_partition() {
         }
     }
 }
+
+#[test]
+fn run_items_with_lends_each_thread_its_own_scratch() {
+    for threads in 1..=3 {
+        let par = Parallel::new(threads);
+        let mut items: Vec<u32> = vec![0; 97];
+        // One scratch counter per thread: each counts the items it ran.
+        let mut scratch: Vec<usize> = vec![0; threads];
+        crate::threads::run_items_with(
+            &par,
+            items.chunks_mut(5),
+            scratch.iter_mut(),
+            |chunk, ran| {
+                chunk.iter_mut().for_each(|v| *v += 1);
+                **ran += chunk.len();
+            },
+        );
+        assert!(items.iter().all(|&v| v == 1), "every item once");
+        assert_eq!(scratch.iter().sum::<usize>(), 97, "{threads} threads");
+    }
+}

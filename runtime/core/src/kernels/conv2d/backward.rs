@@ -6,7 +6,7 @@ use super::im2col::{col2im, im2col};
 use super::wide::Wide;
 use super::{BatchSplit, Conv2dGeometry, grow, window_starts};
 use crate::gemm::{Trans, sgemm, sgemm_windows_nt};
-use crate::threads::{Threads, run_items};
+use crate::threads::{Threads, run_items_with};
 
 /// Gradients of [`super::conv2d_forward`] given `dy = dL/dy`.
 ///
@@ -190,14 +190,15 @@ pub fn conv2d_backward(
         .chunks(per * x_img)
         .zip(dy.chunks(per * y_img))
         .zip(optional_chunks(dx, per * x_img))
-        .zip(targets)
-        .zip(cols_all.chunks_mut(cols_stride));
+        .zip(targets);
     if split.workers == 1 {
-        for ((((xs, dys), dxs), dw), cols) in items {
+        let cols = cols_all.chunks_mut(cols_stride).next().expect("scratch");
+        for (((xs, dys), dxs), dw) in items {
             run(xs, dys, dxs, dw, cols, par);
         }
     } else {
-        run_items(par, items, |((((xs, dys), dxs), dw), cols)| {
+        let buffers = cols_all.chunks_mut(cols_stride);
+        run_items_with(par, items, buffers, |(((xs, dys), dxs), dw), cols| {
             run(xs, dys, dxs, dw, cols, &crate::threads::Serial)
         });
     }

@@ -24,7 +24,7 @@
 use alloc::vec::Vec;
 
 use crate::gemm::{Trans, sgemm, sgemm_windows_nn};
-use crate::threads::{Threads, run_items};
+use crate::threads::{Threads, run_items_with};
 
 mod backward;
 mod im2col;
@@ -290,27 +290,37 @@ pub fn conv2d_forward_in(
     };
 
     let per = split.images_per_item;
-    let items = x
-        .chunks(per * x_img)
-        .zip(y.chunks_mut(per * y_img))
-        .zip(scratch.chunks_mut(stride));
+    let items = x.chunks(per * x_img).zip(y.chunks_mut(per * y_img));
     if split.workers == 1 {
-        for ((xs, ys), cols) in items {
-            run(xs, ys, cols, par);
+        let buf = scratch.chunks_mut(stride).next().expect("scratch");
+        for (xs, ys) in items {
+            run(xs, ys, buf, par);
         }
     } else {
-        run_items(par, items, |((xs, ys), cols)| {
-            run(xs, ys, cols, &crate::threads::Serial)
+        let buffers = scratch.chunks_mut(stride).take(split.workers);
+        run_items_with(par, items, buffers, |(xs, ys), buf| {
+            run(xs, ys, buf, &crate::threads::Serial)
         });
     }
 }
 
-/// How the batch is divided: `workers` threads each take up to
-/// `images_per_item` consecutive images (one item per worker).
+/// How the batch is divided: `workers` threads take items of up to
+/// `images_per_item` consecutive images from a shared queue, about
+/// [`ITEMS_PER_WORKER`] each.
 struct BatchSplit {
     workers: usize,
     images_per_item: usize,
 }
+
+/// Items per worker thread. More than one, so a thread slowed down by
+/// something else on its core leaves its remaining items to the others
+/// (on the 2-vCPU test machine one vCPU sometimes runs at about half speed
+/// for seconds at a time; with one item per thread a step then took as
+/// long as on one thread). Each image of an item is independent in the
+/// forward pass; the backward pass sums weight gradients per item and
+/// adds the items in order, so results do not depend on which thread ran
+/// what.
+const ITEMS_PER_WORKER: usize = 4;
 
 impl BatchSplit {
     fn new(batch: usize, par: &dyn Threads) -> Self {
@@ -325,9 +335,14 @@ impl BatchSplit {
         } else {
             1
         };
+        let items = if workers == 1 {
+            1
+        } else {
+            batch.min(workers * ITEMS_PER_WORKER)
+        };
         BatchSplit {
             workers,
-            images_per_item: batch.div_ceil(workers).max(1),
+            images_per_item: batch.div_ceil(items).max(1),
         }
     }
 }
