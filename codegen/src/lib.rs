@@ -3,7 +3,12 @@
 //! - [`lower`]: IR to a [`nnspec_runtime::plan::Plan`]: forward steps, the
 //!   backward pass by reverse-mode differentiation, the loss, parameter
 //!   initialization and the buffer layout. The runtime's executor runs it.
+//! - [`emit`]: a Plan printed as a Rust module that runs it with the same
+//!   kernels and no interpreter; [`build`] does it from a build script.
 
+pub mod build;
+pub mod emit;
 pub mod lower;
 
+pub use emit::{EmitError, RustOptions, rust_module};
 pub use lower::{lower_inference, lower_training};

@@ -4,6 +4,7 @@
 //! Output goes through [`output`]: a reader that closes the pipe early
 //! (`dslc ... | head`) stops the printing, never the work.
 
+mod build;
 mod check;
 mod colour;
 mod eval;
@@ -42,6 +43,8 @@ enum Command {
     Eval(eval::Args),
     /// Explain a diagnostic code (E0301) at length, with a wrong and a fixed example
     Explain(explain::Args),
+    /// Generate code for a model: a Rust module (--emit rust)
+    Build(build::Args),
 }
 
 fn main() -> ExitCode {
@@ -52,6 +55,7 @@ fn main() -> ExitCode {
         Command::Train(args) => train::run(&args),
         Command::Eval(args) => eval::run(&args),
         Command::Explain(args) => explain::run(&args),
+        Command::Build(args) => build::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -11,7 +11,10 @@
 //! checkpoints, metrics and plots.
 
 // The no_std core, under the paths every crate has always used.
-pub use nnspec_runtime_core::{cpu, gemm, kernels, math, optim_rules, plan, rng, threads};
+pub use nnspec_runtime_core::{
+    Box, Vec, cpu, forward, gemm, infer, init, kernels, math, optim_rules, plan, rng, threads,
+    views,
+};
 
 pub mod atomic_write;
 pub mod checkpoint;

@@ -24,6 +24,7 @@ pub mod cpu;
 pub mod forward;
 pub mod gemm;
 pub mod infer;
+pub mod init;
 pub mod kernels;
 pub mod math;
 pub mod optim_rules;
@@ -33,3 +34,7 @@ pub mod rng;
 mod simd;
 pub mod threads;
 pub mod views;
+
+/// `alloc`'s owning types, for generated code in crates that do not name
+/// `alloc` themselves.
+pub use alloc::{boxed::Box, vec::Vec};

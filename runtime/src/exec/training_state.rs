@@ -32,15 +32,7 @@ impl Executor {
                 ParamKind::Counter => self.counters[offset..offset + param.len()].fill(0),
                 ParamKind::Trainable | ParamKind::State => {
                     let values = &mut self.values[offset..offset + param.len()];
-                    match param.init {
-                        Init::Constant(c) => values.fill(c),
-                        Init::Uniform { bound } => {
-                            let mut rng = Rng::new(seed ^ name_hash(&param.name));
-                            values
-                                .iter_mut()
-                                .for_each(|v| *v = rng.uniform(-bound, bound));
-                        }
-                    }
+                    nnspec_runtime_core::init::fill(values, param.init, &param.name, seed);
                 }
             }
         }
@@ -105,11 +97,4 @@ impl Executor {
             optimizer.step(i, offset, &mut self.values, grad, &self.par);
         }
     }
-}
-
-/// FNV-1a: a stable hash of a parameter name, to seed its stream.
-fn name_hash(name: &str) -> u64 {
-    name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
-    })
 }

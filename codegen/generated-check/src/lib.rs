@@ -1,0 +1,24 @@
+//! The generated modules of the example models, compiled as a user's crate
+//! compiles them (no `std`: generated inference code needs only the
+//! runtime core). The tests compare them with the executor.
+#![no_std]
+
+macro_rules! generated {
+    ($($module:ident: $model:literal),* $(,)?) => {
+        $(
+            #[allow(missing_docs)]
+            pub mod $module {
+                include!(concat!(env!("OUT_DIR"), "/", $model, ".rs"));
+            }
+        )*
+    };
+}
+
+generated! {
+    mnist_mlp: "MnistMlp",
+    digits_mlp: "DigitsMlp",
+    lenet: "LeNet",
+    residual: "Residual",
+    digits_resnet: "DigitsResNet",
+    mini_inception: "MiniInception",
+}

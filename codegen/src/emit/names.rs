@@ -1,0 +1,190 @@
+//! Rust identifiers for the names of a model.
+//!
+//! Model names are the language's identifiers plus the dots of PyTorch
+//! `state_dict` names (`dense_1.weight`) and of derived buffers
+//! (`maxpool2d_1.argmax`). Any of them may be a Rust keyword (`type`,
+//! `fn`, `self`) or clash with another after mangling, so every identifier
+//! of generated code goes through a [`Namer`]: dots become underscores, a
+//! keyword gets a trailing underscore (`self` cannot be a raw identifier,
+//! so `r#` is not used at all), a leading digit a leading `v`, and a clash
+//! a numeric suffix. The original names stay in the generated code's
+//! documentation and in the `state_dict` table.
+
+use std::collections::BTreeSet;
+
+/// Every keyword of Rust 2024, strict and reserved, and the names generated
+/// code itself uses for its parameters and locals.
+const RESERVED: &[&str] = &[
+    "as",
+    "async",
+    "await",
+    "break",
+    "const",
+    "continue",
+    "crate",
+    "dyn",
+    "else",
+    "enum",
+    "extern",
+    "false",
+    "fn",
+    "for",
+    "gen",
+    "if",
+    "impl",
+    "in",
+    "let",
+    "loop",
+    "match",
+    "mod",
+    "move",
+    "mut",
+    "pub",
+    "ref",
+    "return",
+    "self",
+    "Self",
+    "static",
+    "struct",
+    "super",
+    "trait",
+    "true",
+    "type",
+    "unsafe",
+    "use",
+    "where",
+    "while",
+    "abstract",
+    "become",
+    "box",
+    "do",
+    "final",
+    "macro",
+    "override",
+    "priv",
+    "try",
+    "typeof",
+    "unsized",
+    "virtual",
+    "yield",
+    "union",
+    "macro_rules",
+    "raw",
+    "safe",
+    // Generated code's own names.
+    "arena",
+    "at",
+    "batch",
+    "par",
+    "scratch",
+    "values",
+    "w",
+    "weights",
+    "kernels",
+    "views",
+];
+
+/// Hands out distinct identifiers of one namespace.
+#[derive(Default)]
+pub(super) struct Namer {
+    taken: BTreeSet<String>,
+}
+
+impl Namer {
+    /// A fresh `snake_case` identifier for `name`.
+    pub(super) fn snake(&mut self, name: &str) -> String {
+        self.fresh(mangle(name, false))
+    }
+
+    /// A fresh `SCREAMING_SNAKE_CASE` identifier for `name`.
+    pub(super) fn screaming(&mut self, name: &str) -> String {
+        self.fresh(mangle(name, true))
+    }
+
+    /// A fresh type identifier for `name`, its case kept (a model name).
+    pub(super) fn type_name(&mut self, name: &str) -> String {
+        let mut out: String = name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
+            out.insert(0, 'M');
+        }
+        if RESERVED.contains(&out.as_str()) {
+            out.push('_');
+        }
+        self.fresh(out)
+    }
+
+    fn fresh(&mut self, base: String) -> String {
+        let mut candidate = base.clone();
+        let mut n = 2;
+        while self.taken.contains(&candidate) {
+            candidate = format!("{base}_{n}");
+            n += 1;
+        }
+        self.taken.insert(candidate.clone());
+        candidate
+    }
+}
+
+/// `name` as an identifier of the given case (not yet made unique).
+fn mangle(name: &str, upper: bool) -> String {
+    let mut out: String = name
+        .chars()
+        .map(|c| match c {
+            c if c.is_ascii_alphanumeric() => {
+                if upper {
+                    c.to_ascii_uppercase()
+                } else {
+                    c.to_ascii_lowercase()
+                }
+            }
+            _ => '_',
+        })
+        .collect();
+    if out.is_empty() || out.chars().all(|c| c == '_') {
+        out = "value".to_string();
+    }
+    if out.starts_with(|c: char| c.is_ascii_digit()) {
+        out.insert(0, if upper { 'V' } else { 'v' });
+    }
+    if RESERVED.contains(&out.as_str()) {
+        out.push('_');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_become_distinct_identifiers() {
+        let mut n = Namer::default();
+        assert_eq!(n.snake("dense_1"), "dense_1");
+        assert_eq!(n.snake("type"), "type_");
+        assert_eq!(n.snake("self"), "self_");
+        assert_eq!(n.snake("fn"), "fn_");
+        assert_eq!(n.snake("1x"), "v1x");
+        assert_eq!(n.snake("maxpool2d_1.argmax"), "maxpool2d_1_argmax");
+        // A clash after mangling gets a suffix.
+        assert_eq!(n.snake("maxpool2d_1_argmax"), "maxpool2d_1_argmax_2");
+        assert_eq!(n.snake("Dense"), "dense");
+        assert_eq!(n.snake("dense"), "dense_2");
+        let mut u = Namer::default();
+        assert_eq!(u.screaming("dense_1.weight"), "DENSE_1_WEIGHT");
+        assert_eq!(u.screaming("self"), "SELF");
+    }
+
+    #[test]
+    fn every_mangled_name_parses_as_an_identifier() {
+        let mut n = Namer::default();
+        for name in RESERVED.iter().chain(&["9", "_", "a.b", "ünïcode", "x"]) {
+            for ident in [n.snake(name), n.screaming(name)] {
+                syn::parse_str::<syn::Ident>(&ident)
+                    .unwrap_or_else(|e| panic!("{name} -> {ident}: {e}"));
+            }
+        }
+    }
+}

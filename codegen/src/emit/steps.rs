@@ -1,0 +1,352 @@
+//! Each forward step of a plan as Rust: the kernel call the runtime's
+//! dispatch (`nnspec_runtime_core::forward`) makes for it in inference
+//! mode, with every size a literal. Calling the same kernels with the same
+//! arguments is what makes generated code agree with the executor bit for
+//! bit.
+// Every step must be emitted: no catch-all arm (issue 6).
+#![deny(clippy::wildcard_enum_match_arm)]
+
+use proc_macro2::{Ident, Literal, TokenStream};
+use quote::quote;
+
+use nnspec_runtime::plan::{BufferId, ConvShape, ParamId, Plan, PoolShape, Step};
+
+use super::memory::Access;
+
+/// What the emitter knows of names: a local for each root buffer, a
+/// constant (in the generated `params` module) for each parameter.
+pub(super) trait Names {
+    fn buffer(&self, id: BufferId) -> Ident;
+    fn param(&self, id: ParamId) -> Ident;
+}
+
+/// One step as generated code.
+pub(super) struct StepCode {
+    /// What the step computes, for the comment above it.
+    pub comment: String,
+    /// The root buffers it reads and writes.
+    pub access: Access,
+    /// The kernel call, naming each buffer of `access` by its local and
+    /// the weights as `w`.
+    pub call: TokenStream,
+    /// The scratch floats the call needs for `batch` samples on `threads`
+    /// threads, as an expression (convolutions only).
+    pub scratch: Option<TokenStream>,
+}
+
+/// `step` of `plan` as an inference-mode kernel call.
+pub(super) fn forward_step(plan: &Plan, step: &Step, names: &dyn Names) -> StepCode {
+    let root = |id: BufferId| plan.root(id);
+    let buf = |id: BufferId| names.buffer(root(id));
+    // Comments name what the code's locals hold: root buffers.
+    let name = |id: BufferId| plan.buffer(plan.root(id)).name.clone();
+    let weight = |id: ParamId| {
+        let c = names.param(id);
+        quote!(&w[params::#c])
+    };
+    let bias = |id: Option<ParamId>| match id {
+        Some(id) => {
+            let b = weight(id);
+            quote!(Some(#b))
+        }
+        None => quote!(None),
+    };
+    let n = |v: usize| Literal::usize_unsuffixed(v);
+    let f = |v: f32| Literal::f32_unsuffixed(v);
+    let access = |reads: &[BufferId], writes: &[BufferId]| Access {
+        reads: reads.iter().map(|&b| root(b)).collect(),
+        writes: writes.iter().map(|&b| root(b)).collect(),
+    };
+    match step {
+        Step::Dense {
+            x,
+            weight: w,
+            bias: b,
+            y,
+            in_features,
+            out_features,
+            relu,
+        } => {
+            let (xi, yi) = (buf(*x), buf(*y));
+            let (wt, bs) = (weight(*w), bias(*b));
+            let kernel = if *relu {
+                quote!(forward_relu)
+            } else {
+                quote!(forward)
+            };
+            let (i, o) = (n(*in_features), n(*out_features));
+            StepCode {
+                comment: format!(
+                    "{} = {} -> dense({out_features}){}: {in_features} -> {out_features}",
+                    name(*y),
+                    name(*x),
+                    if *relu { " -> relu" } else { "" },
+                ),
+                access: access(&[*x], &[*y]),
+                scratch: None,
+                call: quote!(kernels::dense::#kernel(#xi, #wt, #bs, #yi, batch, #i, #o, par);),
+            }
+        }
+        Step::Conv2d {
+            x,
+            weight: w,
+            bias: b,
+            y,
+            shape,
+        } => {
+            let (xi, yi) = (buf(*x), buf(*y));
+            let (wt, bs) = (weight(*w), bias(*b));
+            let g = conv_geometry(shape);
+            StepCode {
+                comment: format!(
+                    "{} = conv2d({}): [{}, {}, {}] -> {} channels, kernel {:?}, stride {:?}, padding {:?}, dilation {:?}",
+                    name(*y),
+                    name(*x),
+                    shape.in_channels,
+                    shape.in_h,
+                    shape.in_w,
+                    shape.out_channels,
+                    shape.kernel,
+                    shape.stride,
+                    shape.padding,
+                    shape.dilation
+                ),
+                access: access(&[*x], &[*y]),
+                call: quote!(kernels::conv2d::conv2d_forward_in(&#g, #xi, #wt, #bs, #yi, scratch, par);),
+                scratch: Some(quote!(kernels::conv2d::forward_scratch_len(&#g, threads))),
+            }
+        }
+        Step::MaxPool2d { x, y, shape, .. } => {
+            let (xi, yi) = (buf(*x), buf(*y));
+            let g = pool_geometry(shape);
+            StepCode {
+                comment: format!("{} = maxpool2d({}){}", name(*y), name(*x), pool_text(shape)),
+                access: access(&[*x], &[*y]),
+                scratch: None,
+                call: quote!(kernels::pool::max_pool2d_forward(&#g, #xi, #yi, None, par);),
+            }
+        }
+        Step::AvgPool2d { x, y, shape } => {
+            let (xi, yi) = (buf(*x), buf(*y));
+            let g = pool_geometry(shape);
+            StepCode {
+                comment: format!("{} = avgpool2d({}){}", name(*y), name(*x), pool_text(shape)),
+                access: access(&[*x], &[*y]),
+                scratch: None,
+                call: quote!(kernels::pool::avg_pool2d_forward(&#g, true, #xi, #yi, par);),
+            }
+        }
+        Step::Relu { x, y } => unary(plan, names, "relu", *x, *y, quote!(relu::forward)),
+        Step::Sigmoid { x, y } => unary(plan, names, "sigmoid", *x, *y, quote!(sigmoid::forward)),
+        Step::Tanh { x, y } => unary(plan, names, "tanh", *x, *y, quote!(tanh::forward)),
+        Step::LeakyRelu {
+            x,
+            y,
+            negative_slope,
+        } => {
+            let (xi, yi) = (buf(*x), buf(*y));
+            let slope = f(*negative_slope);
+            StepCode {
+                comment: format!(
+                    "{} = leaky_relu({}), negative slope {negative_slope}",
+                    name(*y),
+                    name(*x)
+                ),
+                access: access(&[*x], &[*y]),
+                scratch: None,
+                call: quote!(kernels::activation::leaky_relu::forward(#xi, #yi, #slope);),
+            }
+        }
+        Step::Softmax {
+            x,
+            y,
+            outer,
+            axis_len,
+            inner,
+        } => {
+            let (xi, yi) = (buf(*x), buf(*y));
+            let (o, a, i) = (times_batch(*outer), n(*axis_len), n(*inner));
+            StepCode {
+                comment: format!(
+                    "{} = softmax({}) over {axis_len} (per sample [{outer}, {axis_len}, {inner}])",
+                    name(*y),
+                    name(*x)
+                ),
+                access: access(&[*x], &[*y]),
+                scratch: None,
+                call: quote!(kernels::softmax::forward(#xi, #yi, #o, #a, #i);),
+            }
+        }
+        Step::Dropout { x, y, p, .. } => {
+            let (xi, yi) = (buf(*x), buf(*y));
+            StepCode {
+                comment: format!(
+                    "{} = dropout({}, p {p}): the identity at inference",
+                    name(*y),
+                    name(*x)
+                ),
+                access: access(&[*x], &[*y]),
+                scratch: None,
+                call: quote!(#yi.copy_from_slice(#xi);),
+            }
+        }
+        Step::BatchNorm {
+            x,
+            y,
+            weight: gamma,
+            bias: beta,
+            running_mean,
+            running_var,
+            channels,
+            spatial,
+            eps,
+            ..
+        } => {
+            let (xi, yi) = (buf(*x), buf(*y));
+            let (g, b) = (weight(*gamma), weight(*beta));
+            let (m, v) = (weight(*running_mean), weight(*running_var));
+            let (c, s, e) = (n(*channels), n(*spatial), f(*eps));
+            StepCode {
+                comment: format!(
+                    "{} = batchnorm({}) over {channels} channels, with the running statistics",
+                    name(*y),
+                    name(*x)
+                ),
+                access: access(&[*x], &[*y]),
+                scratch: None,
+                call: quote!(
+                    kernels::batchnorm::batch_norm_forward_eval(
+                        &kernels::batchnorm::BatchNormGeometry { batch, channels: #c, spatial: #s },
+                        #xi, #g, #b, #m, #v, #e, #yi, par,
+                    );
+                ),
+            }
+        }
+        Step::Add { a, b, y } => {
+            let (ai, bi, yi) = (buf(*a), buf(*b), buf(*y));
+            StepCode {
+                comment: format!("{} = {} + {}", name(*y), name(*a), name(*b)),
+                access: access(&[*a, *b], &[*y]),
+                scratch: None,
+                call: quote!(kernels::elementwise::add(#ai, #bi, #yi);),
+            }
+        }
+        Step::Concat {
+            inputs,
+            lens,
+            outer,
+            inner,
+            y,
+        } => {
+            let yi = buf(*y);
+            let total: usize = lens.iter().sum();
+            let mut at = 0;
+            let calls: Vec<TokenStream> = inputs
+                .iter()
+                .zip(lens)
+                .map(|(&input, &len)| {
+                    let xi = buf(input);
+                    let (a, l, t, o, i) = (n(at), n(len), n(total), times_batch(*outer), n(*inner));
+                    at += len;
+                    quote!(kernels::concat::forward_one(#xi, #a, #l, #t, #o, #i, #yi);)
+                })
+                .collect();
+            let from: Vec<String> = inputs.iter().map(|&i| name(i)).collect();
+            StepCode {
+                comment: format!("{} = concat({})", name(*y), from.join(", ")),
+                access: access(inputs, &[*y]),
+                scratch: None,
+                call: quote!(#(#calls)*),
+            }
+        }
+    }
+}
+
+/// `count · batch` as an expression (`batch` alone for 1).
+fn times_batch(count: usize) -> TokenStream {
+    if count == 1 {
+        quote!(batch)
+    } else {
+        let count = Literal::usize_unsuffixed(count);
+        quote!(#count * batch)
+    }
+}
+
+/// An activation applied element by element.
+fn unary(
+    plan: &Plan,
+    names: &dyn Names,
+    op: &str,
+    x: BufferId,
+    y: BufferId,
+    kernel: TokenStream,
+) -> StepCode {
+    let (xi, yi) = (names.buffer(plan.root(x)), names.buffer(plan.root(y)));
+    StepCode {
+        comment: format!(
+            "{} = {op}({})",
+            plan.buffer(plan.root(y)).name,
+            plan.buffer(plan.root(x)).name
+        ),
+        access: Access {
+            reads: vec![plan.root(x)],
+            writes: vec![plan.root(y)],
+        },
+        scratch: None,
+        call: quote!(kernels::activation::#kernel(#xi, #yi);),
+    }
+}
+
+/// The kernels' convolution geometry for a batch named `batch`.
+pub(super) fn conv_geometry(s: &ConvShape) -> TokenStream {
+    let n = |v: usize| Literal::usize_unsuffixed(v);
+    let pair = |p: [usize; 2]| {
+        let (a, b) = (n(p[0]), n(p[1]));
+        quote!([#a, #b])
+    };
+    let (ci, h, wd, co) = (n(s.in_channels), n(s.in_h), n(s.in_w), n(s.out_channels));
+    let (k, st, p, d) = (
+        pair(s.kernel),
+        pair(s.stride),
+        pair(s.padding),
+        pair(s.dilation),
+    );
+    quote!(kernels::conv2d::Conv2dGeometry {
+        batch,
+        in_channels: #ci,
+        in_h: #h,
+        in_w: #wd,
+        out_channels: #co,
+        kernel: #k,
+        stride: #st,
+        padding: #p,
+        dilation: #d,
+    })
+}
+
+fn pool_geometry(s: &PoolShape) -> TokenStream {
+    let n = |v: usize| Literal::usize_unsuffixed(v);
+    let pair = |p: [usize; 2]| {
+        let (a, b) = (n(p[0]), n(p[1]));
+        quote!([#a, #b])
+    };
+    let (c, h, wd) = (n(s.channels), n(s.in_h), n(s.in_w));
+    let (k, st, p) = (pair(s.kernel), pair(s.stride), pair(s.padding));
+    quote!(kernels::pool::Pool2dGeometry {
+        batch,
+        channels: #c,
+        in_h: #h,
+        in_w: #wd,
+        kernel: #k,
+        stride: #st,
+        padding: #p,
+        ceil_mode: false,
+    })
+}
+
+fn pool_text(s: &PoolShape) -> String {
+    format!(
+        ": [{}, {}, {}], kernel {:?}, stride {:?}, padding {:?}",
+        s.channels, s.in_h, s.in_w, s.kernel, s.stride, s.padding
+    )
+}

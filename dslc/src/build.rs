@@ -1,0 +1,89 @@
+//! `dslc build FILE --emit rust [-o OUT]`: a model as generated code.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use nnspec_codegen::{RustOptions, lower_inference, rust_module};
+use nnspec_runtime::atomic_write::write_atomically;
+
+use crate::errln;
+
+/// What `dslc build` generates.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum Emit {
+    /// A Rust module for inference, depending on nnspec-runtime-core only
+    Rust,
+}
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The model file
+    file: PathBuf,
+    /// What to generate
+    #[arg(long, value_enum, default_value = "rust")]
+    emit: Emit,
+    /// Write here (atomically) instead of to standard output
+    #[arg(short = 'o', long = "out")]
+    out: Option<PathBuf>,
+    /// The model to generate, when the file defines several
+    #[arg(long)]
+    model: Option<String>,
+    /// The path the generated code names the runtime core by
+    #[arg(long, default_value = "nnspec_runtime_core")]
+    runtime_path: String,
+}
+
+pub fn run(args: &Args) -> Result<ExitCode, String> {
+    let bytes = crate::source::read(&args.file)?;
+    let compiled = nnspec_dsl::compile_bytes(&bytes);
+    let name = args.file.display().to_string();
+    crate::err!("{}", crate::colour::diagnostics(&compiled.render(&name)));
+    if compiled.has_errors() {
+        errln!("error: {name}: not built, it has errors");
+        return Ok(ExitCode::FAILURE);
+    }
+    let model = match (&args.model, compiled.models.as_slice()) {
+        (Some(wanted), models) => models
+            .iter()
+            .find(|m| &m.name == wanted)
+            .ok_or_else(|| format!("{name} has no model `{wanted}` (it has: {})", names(models)))?,
+        (None, [one]) => one,
+        (None, []) => return Err(format!("no model in {name}")),
+        (None, several) => {
+            return Err(format!(
+                "{name} defines {} models ({}): choose one with --model",
+                several.len(),
+                names(several)
+            ));
+        }
+    };
+    let code = match args.emit {
+        Emit::Rust => rust_module(
+            &lower_inference(model),
+            &RustOptions {
+                runtime_path: args.runtime_path.clone(),
+                source: args
+                    .file
+                    .file_name()
+                    .map_or(name.clone(), |f| f.to_string_lossy().into_owned()),
+            },
+        )
+        .map_err(|e| e.to_string())?,
+    };
+    match &args.out {
+        Some(path) => {
+            write_atomically(path, |w| std::io::Write::write_all(w, code.as_bytes()))
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        }
+        None => crate::output::out(&code),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn names(models: &[nnspec_dsl::ir::Model]) -> String {
+    models
+        .iter()
+        .map(|m| m.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
