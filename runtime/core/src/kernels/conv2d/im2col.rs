@@ -17,6 +17,7 @@
 //!   training); col2im adds its runs the same way.
 
 use super::Conv2dGeometry;
+use super::runs::{Runs, with_runs};
 
 /// The outputs `o` in `0..out` whose input coordinate `o·stride + offset - pad`
 /// lies in `0..input`, as a half-open range.
@@ -35,152 +36,16 @@ fn valid_outputs(
     (lo, hi)
 }
 
-/// How runs of floats are copied and added: in plain Rust (any target) or
-/// with AVX2 vectors and masked tails ([`Avx2Runs`]).
-trait Runs {
-    /// `dst.copy_from_slice(&src[..dst.len()])`.
-    fn copy(dst: &mut [f32], src: &[f32]);
-    /// `dst[i] += src[i]` for every `i` of `dst`.
-    fn add(dst: &mut [f32], src: &[f32]);
-}
-
-/// Plain Rust: fixed 8-float pieces, which the compiler keeps as vector
-/// moves (a `copy_from_slice` of a short run became a `memcpy` call).
-struct PlainRuns;
-
-impl Runs for PlainRuns {
-    #[inline(always)]
-    fn copy(dst: &mut [f32], src: &[f32]) {
-        let n = dst.len();
-        let (dst8, dst_tail) = dst.as_chunks_mut::<8>();
-        let (src8, src_tail) = src[..n].as_chunks::<8>();
-        for (d, s) in dst8.iter_mut().zip(src8) {
-            *d = *s;
-        }
-        for (d, &s) in dst_tail.iter_mut().zip(src_tail) {
-            *d = s;
-        }
-    }
-
-    #[inline(always)]
-    fn add(dst: &mut [f32], src: &[f32]) {
-        let n = dst.len();
-        let (dst8, dst_tail) = dst.as_chunks_mut::<8>();
-        let (src8, src_tail) = src[..n].as_chunks::<8>();
-        for (d, s) in dst8.iter_mut().zip(src8) {
-            let mut sum = *d;
-            for (v, &s) in sum.iter_mut().zip(s) {
-                *v += s;
-            }
-            *d = sum;
-        }
-        for (d, &s) in dst_tail.iter_mut().zip(src_tail) {
-            *d += s;
-        }
-    }
-}
-
-/// AVX2: 8-float vectors; a run's partial last vector is handled by one
-/// more vector ending exactly at the run's end, overlapping the previous
-/// one (masked stores would avoid the overlap, but AMD's Zen cores run
-/// them as slow microcode: im2col with them was 30% slower). Runs under 8
-/// floats go one by one. Only called from functions compiled with AVX2.
-#[cfg(target_arch = "x86_64")]
-struct Avx2Runs;
-
-#[cfg(target_arch = "x86_64")]
-impl Runs for Avx2Runs {
-    #[inline(always)]
-    fn copy(dst: &mut [f32], src: &[f32]) {
-        use core::arch::x86_64::*;
-        let n = dst.len();
-        let src = &src[..n];
-        if n < 8 {
-            return PlainRuns::copy(dst, src);
-        }
-        let (d, s) = (dst.as_mut_ptr(), src.as_ptr());
-        // SAFETY: every vector lies inside the first `n >= 8` floats of
-        // both slices; the caller runs with AVX2 enabled.
-        unsafe {
-            let mut at = 0;
-            while at + 8 <= n {
-                _mm256_storeu_ps(d.add(at), _mm256_loadu_ps(s.add(at)));
-                at += 8;
-            }
-            if at < n {
-                _mm256_storeu_ps(d.add(n - 8), _mm256_loadu_ps(s.add(n - 8)));
-            }
-        }
-    }
-
-    #[inline(always)]
-    fn add(dst: &mut [f32], src: &[f32]) {
-        use core::arch::x86_64::*;
-        let n = dst.len();
-        let src = &src[..n];
-        if n < 8 {
-            return PlainRuns::add(dst, src);
-        }
-        let (d, s) = (dst.as_mut_ptr(), src.as_ptr());
-        // SAFETY: as in `copy`.
-        unsafe {
-            // The last 8 sums, taken before the loop changes any of them:
-            // storing them at the end gives the overlapping lanes the same
-            // `dst + src` the loop stored there.
-            let last = _mm256_add_ps(_mm256_loadu_ps(d.add(n - 8)), _mm256_loadu_ps(s.add(n - 8)));
-            let mut at = 0;
-            while at + 8 <= n {
-                let sum = _mm256_add_ps(_mm256_loadu_ps(d.add(at)), _mm256_loadu_ps(s.add(at)));
-                _mm256_storeu_ps(d.add(at), sum);
-                at += 8;
-            }
-            if at < n {
-                _mm256_storeu_ps(d.add(n - 8), last);
-            }
-        }
-    }
-}
-
 /// Unfolds one image `x` `[in_channels, in_h, in_w]` into `cols`
 /// `[in_channels·kh·kw, out_h·out_w]` (every element written).
 pub(super) fn im2col(g: &Conv2dGeometry, x: &[f32], cols: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if crate::cpu::tier().min(crate::cpu::best_supported()) >= crate::cpu::Tier::Avx2 {
-        // SAFETY: the CPU has AVX2 (`best_supported` detected it).
-        return unsafe { im2col_avx2(g, x, cols) };
-    }
-    im2col_with::<PlainRuns>(g, x, cols);
-}
-
-/// [`im2col`] compiled for AVX2.
-///
-/// # Safety
-/// AVX2 and FMA must be available.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn im2col_avx2(g: &Conv2dGeometry, x: &[f32], cols: &mut [f32]) {
-    im2col_with::<Avx2Runs>(g, x, cols);
+    with_runs!(im2col_with(g: &Conv2dGeometry, x: &[f32], cols: &mut [f32]))
 }
 
 /// The adjoint of [`im2col`]: overwrites `dx` `[in_channels, in_h, in_w]`
 /// with the sum, over every receptive field, of `dcols`' entries.
 pub(super) fn col2im(g: &Conv2dGeometry, dcols: &[f32], dx: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if crate::cpu::tier().min(crate::cpu::best_supported()) >= crate::cpu::Tier::Avx2 {
-        // SAFETY: the CPU has AVX2 (`best_supported` detected it).
-        return unsafe { col2im_avx2(g, dcols, dx) };
-    }
-    col2im_with::<PlainRuns>(g, dcols, dx);
-}
-
-/// [`col2im`] compiled for AVX2.
-///
-/// # Safety
-/// AVX2 and FMA must be available.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn col2im_avx2(g: &Conv2dGeometry, dcols: &[f32], dx: &mut [f32]) {
-    col2im_with::<Avx2Runs>(g, dcols, dx);
+    with_runs!(col2im_with(g: &Conv2dGeometry, dcols: &[f32], dx: &mut [f32]))
 }
 
 #[inline(always)]

@@ -28,6 +28,7 @@ use crate::threads::{Threads, run_items_with};
 
 mod backward;
 mod im2col;
+mod runs;
 mod wide;
 
 pub use backward::conv2d_backward;

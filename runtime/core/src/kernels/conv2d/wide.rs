@@ -18,6 +18,7 @@
 //! extra zero terms, so its last bits may differ.
 
 use super::Conv2dGeometry;
+use super::runs::{Runs, with_runs};
 
 /// The wide layout of one convolution; see the module documentation.
 #[derive(Clone, Copy, Debug)]
@@ -93,23 +94,8 @@ impl Wide {
     /// Copies image `x` `[in_channels, in_h, in_w]` into `padded` (of
     /// [`Wide::input_len`]), zeroing the border and the slack.
     pub(super) fn pad_input(&self, g: &Conv2dGeometry, x: &[f32], padded: &mut [f32]) {
-        let [ph, pw] = g.padding;
-        let (h, w) = (g.in_h, g.in_w);
-        let (planes, slack) = padded.split_at_mut(g.in_channels * self.hp * self.wp);
-        slack.fill(0.0);
-        for (dst, src) in planes
-            .chunks_exact_mut(self.hp * self.wp)
-            .zip(x.chunks_exact(h * w))
-        {
-            dst[..ph * self.wp].fill(0.0);
-            dst[(ph + h) * self.wp..].fill(0.0);
-            let rows = dst[ph * self.wp..(ph + h) * self.wp].chunks_exact_mut(self.wp);
-            for (row, src) in rows.zip(src.chunks_exact(w)) {
-                row[..pw].fill(0.0);
-                row[pw..pw + w].copy_from_slice(src);
-                row[pw + w..].fill(0.0);
-            }
-        }
+        let wide = self;
+        with_runs!(pad_input(wide: &Wide, g: &Conv2dGeometry, x: &[f32], padded: &mut [f32]))
     }
 
     /// Drops the extra columns of a wide output: `y` `[out_channels,
@@ -146,15 +132,42 @@ impl Wide {
     /// grid, with zeros in the extra columns (so the products over the
     /// grid see no gradient there).
     pub(super) fn widen_grad(&self, g: &Conv2dGeometry, dy: &[f32], wide: &mut [f32]) {
-        let ow = g.out_w();
-        let planes = dy
-            .chunks_exact(g.out_h() * ow)
-            .zip(wide.chunks_exact_mut(self.cols));
-        for (plane, wide) in planes {
-            for (row, wide) in plane.chunks_exact(ow).zip(wide.chunks_exact_mut(self.wp)) {
-                wide[..ow].copy_from_slice(row);
-                wide[ow..].fill(0.0);
-            }
+        let layout = self;
+        with_runs!(widen_grad(layout: &Wide, g: &Conv2dGeometry, dy: &[f32], wide: &mut [f32]))
+    }
+}
+
+/// [`Wide::pad_input`], with runs copied by `R`.
+#[inline(always)]
+fn pad_input<R: Runs>(wide: &Wide, g: &Conv2dGeometry, x: &[f32], padded: &mut [f32]) {
+    let [ph, pw] = g.padding;
+    let (h, w) = (g.in_h, g.in_w);
+    let (hp, wp) = (wide.hp, wide.wp);
+    let (planes, slack) = padded.split_at_mut(g.in_channels * hp * wp);
+    slack.fill(0.0);
+    for (dst, src) in planes.chunks_exact_mut(hp * wp).zip(x.chunks_exact(h * w)) {
+        dst[..ph * wp].fill(0.0);
+        dst[(ph + h) * wp..].fill(0.0);
+        let rows = dst[ph * wp..(ph + h) * wp].chunks_exact_mut(wp);
+        for (row, src) in rows.zip(src.chunks_exact(w)) {
+            row[..pw].fill(0.0);
+            R::copy(&mut row[pw..pw + w], src);
+            row[pw + w..].fill(0.0);
+        }
+    }
+}
+
+/// [`Wide::widen_grad`], with runs copied by `R`.
+#[inline(always)]
+fn widen_grad<R: Runs>(layout: &Wide, g: &Conv2dGeometry, dy: &[f32], wide: &mut [f32]) {
+    let ow = g.out_w();
+    let planes = dy
+        .chunks_exact(g.out_h() * ow)
+        .zip(wide.chunks_exact_mut(layout.cols));
+    for (plane, wide) in planes {
+        for (row, wide) in plane.chunks_exact(ow).zip(wide.chunks_exact_mut(layout.wp)) {
+            R::copy(&mut wide[..ow], row);
+            wide[ow..].fill(0.0);
         }
     }
 }
