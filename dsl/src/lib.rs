@@ -83,6 +83,21 @@ pub fn compile(source: &str) -> Compiled {
     }
 }
 
+/// Checks a syntax tree parsed elsewhere (the `model!` macro builds it
+/// from Rust tokens); `source` is the text its spans point into.
+pub fn compile_tree(file: ast::File, source: String) -> Compiled {
+    let incomplete = vec![false; file.items.len()];
+    let checked = check::check(&file, &incomplete, &source);
+    let errors = capped(checked.errors);
+    Compiled {
+        source,
+        file,
+        models: checked.models,
+        trains: checked.trains,
+        diagnostics: sorted_diagnostics(errors),
+    }
+}
+
 /// Compiles raw file contents: bytes that are not UTF-8 are reported at
 /// the first bad byte and nothing else is checked.
 pub fn compile_bytes(bytes: &[u8]) -> Compiled {

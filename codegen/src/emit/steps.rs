@@ -93,15 +93,22 @@ pub(super) fn forward_step(plan: &Plan, step: &Step, names: &dyn Names) -> StepC
             bias: b,
             y,
             shape,
+            relu,
         } => {
             let (xi, yi) = (buf(*x), buf(*y));
             let (wt, bs) = (weight(*w), bias(*b));
             let g = conv_geometry(shape);
+            let kernel = if *relu {
+                quote!(conv2d_relu_forward_in)
+            } else {
+                quote!(conv2d_forward_in)
+            };
             StepCode {
                 comment: format!(
-                    "{} = conv2d({}): [{}, {}, {}] -> {} channels, kernel {:?}, stride {:?}, padding {:?}, dilation {:?}",
+                    "{} = {} -> conv2d{}: [{}, {}, {}] -> {} channels, kernel {:?}, stride {:?}, padding {:?}, dilation {:?}",
                     name(*y),
                     name(*x),
+                    if *relu { " -> relu" } else { "" },
                     shape.in_channels,
                     shape.in_h,
                     shape.in_w,
@@ -112,7 +119,7 @@ pub(super) fn forward_step(plan: &Plan, step: &Step, names: &dyn Names) -> StepC
                     shape.dilation
                 ),
                 access: access(&[*x], &[*y]),
-                call: quote!(kernels::conv2d::conv2d_forward_in(&#g, #xi, #wt, #bs, #yi, scratch, par);),
+                call: quote!(kernels::conv2d::#kernel(&#g, #xi, #wt, #bs, #yi, scratch, par);),
                 scratch: Some(quote!(kernels::conv2d::forward_scratch_len(&#g, threads))),
             }
         }

@@ -200,13 +200,13 @@ impl<'l, 'm> Backward<'l, 'm> {
             return; // A model input: nothing to propagate to.
         };
         let mut dy = self.grad[id.index()].expect("called with a gradient");
-        // A relu fused into its dense producer: the dense op differentiates
+        // A relu fused into its producer: the producing op differentiates
         // both, masking `dy` in place with the relu's result.
         let (op_value, rules, relu_y) = match self.lowering.fused_into[id.index()] {
-            Some(dense) => {
+            Some(layer) => {
                 dy = self.writable(id, None, false);
-                let dense_rules = model.value(dense).op.rules().expect("a dense layer");
-                (dense, dense_rules, Some(self.lowering.buffer_of(id)))
+                let layer_rules = model.value(layer).op.rules().expect("a layer");
+                (layer, layer_rules, Some(self.lowering.buffer_of(id)))
             }
             None => (id, rules, None),
         };
@@ -229,7 +229,7 @@ impl<'l, 'm> Backward<'l, 'm> {
 /// The backward lowering of one value.
 struct BackwardLowering<'b, 'l, 'm> {
     backward: &'b mut Backward<'l, 'm>,
-    /// The value whose op is differentiated (the dense layer of a fused pair).
+    /// The value whose op is differentiated (the layer of a fused pair).
     value: ValueId,
     /// The value whose forward step is differentiated (the relu of a fused pair).
     step_value: ValueId,

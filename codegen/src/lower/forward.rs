@@ -9,7 +9,7 @@ use super::Lowering;
 /// The forward lowering of one value.
 pub(super) struct ForwardLowering<'a, 'm> {
     pub(super) lowering: &'a mut Lowering<'m>,
-    /// The value whose op is lowered (the dense layer of a fused pair).
+    /// The value whose op is lowered (the layer of a fused pair).
     pub(super) value: ValueId,
     /// The value the step's result is (the relu of a fused pair).
     pub(super) output_value: ValueId,

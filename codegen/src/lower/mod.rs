@@ -1,8 +1,8 @@
 //! Lowering: the typed IR to a [`Plan`], with its backward pass.
 //!
 //! Forward: one step per op, in the IR's topological order; `flatten` and
-//! `reshape` become views (no step, no copy); a dense layer whose only
-//! consumer is a relu absorbs it.
+//! `reshape` become views (no step, no copy); a dense or conv2d layer whose
+//! only consumer is a relu absorbs it.
 //!
 //! Backward (when training): reverse-mode differentiation over the same
 //! values in reverse order. A value needs a gradient if it depends on a
@@ -41,10 +41,10 @@ struct Lowering<'m> {
     buffers: Vec<Buffer>,
     /// The buffer holding each value's result.
     value_buffer: Vec<Option<BufferId>>,
-    /// Dense values fused into their relu consumer: relu value -> dense value.
+    /// Layers fused into their relu consumer: relu value -> layer value.
     fused_into: Vec<Option<ValueId>>,
-    /// Whether a value is a dense layer fused into its relu.
-    is_fused_dense: Vec<bool>,
+    /// Whether a value is a layer fused into its relu.
+    is_fused_producer: Vec<bool>,
     /// The forward step computing each value (views and inputs have none).
     step_of: Vec<Option<usize>>,
     forward: Vec<Step>,
@@ -59,7 +59,7 @@ impl<'m> Lowering<'m> {
             buffers: Vec::new(),
             value_buffer: vec![None; count],
             fused_into: vec![None; count],
-            is_fused_dense: vec![false; count],
+            is_fused_producer: vec![false; count],
             step_of: vec![None; count],
             forward: Vec::new(),
             training,
@@ -71,7 +71,8 @@ impl<'m> Lowering<'m> {
         lowering
     }
 
-    /// Marks `dense -> relu` pairs where the dense result has no other use.
+    /// Marks `layer -> relu` pairs where the layer absorbs relus
+    /// (`LayerRules::absorbs_relu`) and its result has no other use.
     fn plan_fusions(&mut self) {
         let consumers = consumers(self.model);
         let is_output = |id: ValueId| self.model.outputs.iter().any(|o| o.value == id);
@@ -81,12 +82,12 @@ impl<'m> Lowering<'m> {
             }
             let input = value.inputs[0];
             let producer = self.model.value(input);
-            if matches!(producer.op, Op::Dense(_))
+            if producer.op.rules().is_some_and(|r| r.absorbs_relu())
                 && consumers[input.index()].len() == 1
                 && !is_output(input)
             {
                 self.fused_into[index] = Some(input);
-                self.is_fused_dense[input.index()] = true;
+                self.is_fused_producer[input.index()] = true;
             }
         }
     }
@@ -127,9 +128,9 @@ impl<'m> Lowering<'m> {
 
     fn lower_value(&mut self, id: ValueId) {
         let value = self.model.value(id);
-        // A dense fused into its relu writes the relu's buffer when the relu
-        // is lowered; nothing to do here.
-        if self.is_fused_dense[id.index()] {
+        // A layer fused into its relu writes the relu's buffer when the
+        // relu is lowered; nothing to do here.
+        if self.is_fused_producer[id.index()] {
             return;
         }
         let name = self.value_name(id);
@@ -142,13 +143,13 @@ impl<'m> Lowering<'m> {
         };
         let y = self.new_buffer(name, per_sample, BufferType::F32, None);
         self.value_buffer[id.index()] = Some(y);
-        // A relu fused into the dense step feeding it: the dense op lowers
+        // A relu fused into the step feeding it: that layer's op lowers
         // for both, writing the relu's buffer.
         let (op_value, rules, fused) = match self.fused_into[id.index()] {
-            Some(dense) => {
-                self.value_buffer[dense.index()] = Some(y);
-                let dense_rules = self.model.value(dense).op.rules().expect("a dense layer");
-                (dense, dense_rules, true)
+            Some(layer) => {
+                self.value_buffer[layer.index()] = Some(y);
+                let layer_rules = self.model.value(layer).op.rules().expect("a layer");
+                (layer, layer_rules, true)
             }
             None => (id, rules, false),
         };
@@ -163,8 +164,8 @@ impl<'m> Lowering<'m> {
             return;
         };
         self.step_of[id.index()] = Some(self.forward.len());
-        if let Some(dense) = self.fused_into[id.index()] {
-            self.step_of[dense.index()] = Some(self.forward.len());
+        if let Some(layer) = self.fused_into[id.index()] {
+            self.step_of[layer.index()] = Some(self.forward.len());
         }
         self.forward.push(step);
     }

@@ -97,6 +97,10 @@ impl LayerRules for Conv2d {
         &SPEC
     }
 
+    fn absorbs_relu(&self) -> bool {
+        true
+    }
+
     fn attributes(&self) -> String {
         format!(
             "out_channels: {}, kernel: {}, stride: {}, padding: {}, dilation: {}, bias: {}",
@@ -152,6 +156,7 @@ impl LayerRules for Conv2d {
             bias: self.bias.then(|| cx.param(1)),
             y: cx.output(),
             shape,
+            relu: cx.fused_relu(),
         })
     }
 
@@ -172,6 +177,7 @@ impl LayerRules for Conv2d {
             bias,
             dy: cx.dy(),
             dx,
+            relu_y: cx.fused_relu_output(),
             shape,
         };
         emit(cx, step, accumulate.flatten());

@@ -52,6 +52,10 @@ impl LayerRules for Dense {
         &SPEC
     }
 
+    fn absorbs_relu(&self) -> bool {
+        true
+    }
+
     fn attributes(&self) -> String {
         format!("out_features: {}, bias: {}", self.out_features, self.bias)
     }

@@ -27,7 +27,7 @@ pub trait ForwardCx {
     /// named after the value (`pool.argmax`).
     fn saved(&mut self, suffix: &str, size: Size, ty: BufferType) -> BufferId;
     /// Whether the value's only consumer, a relu, is computed by this step
-    /// too (only dense layers are fused).
+    /// too (for layers whose `absorbs_relu` says so).
     fn fused_relu(&self) -> bool;
 }
 
@@ -55,7 +55,7 @@ pub trait BackwardCx {
     /// Passes [`BackwardCx::dy`] on to input `i` unchanged (shared storage
     /// when it is the first contribution).
     fn pass_through(&mut self, i: usize);
-    /// The fused relu's result when this dense step also applies a relu:
+    /// The fused relu's result when this step also applies a relu:
     /// the backward masks `dy` with it.
     fn fused_relu_output(&self) -> Option<BufferId>;
     /// Appends a backward step.

@@ -280,6 +280,15 @@ pub trait LayerRules: fmt::Debug {
     /// The backward steps: the gradients of the layer's inputs and
     /// parameters from the (complete) gradient of its result.
     fn differentiate(&self, cx: &mut dyn BackwardCx);
+
+    /// Whether the layer's step can apply a relu that follows it (then
+    /// `ForwardCx::fused_relu` and `BackwardCx::fused_relu_output` tell
+    /// its rules when it does). An optimization, not a rule of meaning,
+    /// so the one method with a default: a layer that says no is merely
+    /// not fused.
+    fn absorbs_relu(&self) -> bool {
+        false
+    }
 }
 
 /// `[h, w]` as written: `3` when both are equal, `[3, 5]` otherwise.

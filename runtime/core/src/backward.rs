@@ -143,9 +143,15 @@ pub fn backward_step(
             bias,
             dy,
             dx,
+            relu_y,
             shape,
         } => {
             let geometry = conv_geometry(shape, batch);
+            if let Some(y) = relu_y {
+                // The fused relu's backward: `dy · [y > 0]`, in place.
+                let ([y], [dy]) = views(&mut *arena, [r(*y)], [r(*dy)]);
+                kernels::activation::relu::backward_inplace_par(y, dy, par);
+            }
             let weight_values = &values[p(*weight)];
             let (dweight, dbias) = match bias {
                 Some(b) => {

@@ -132,13 +132,19 @@ pub fn forward_step(
             bias,
             y,
             shape,
+            relu,
         } => {
             let ([x], [y]) = views(arena, [r(*x)], [r(*y)]);
             let geometry = conv_geometry(shape, batch);
             let values = params.read();
             let weight = &values[p(*weight)];
             let bias = bias.map(|b| &values[p(b)]);
-            conv2d::conv2d_forward_in(&geometry, x, weight, bias, y, scratch, par);
+            let run = if *relu {
+                conv2d::conv2d_relu_forward_in
+            } else {
+                conv2d::conv2d_forward_in
+            };
+            run(&geometry, x, weight, bias, y, scratch, par);
         }
         Step::MaxPool2d {
             x,

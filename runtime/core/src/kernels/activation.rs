@@ -44,6 +44,21 @@ pub mod relu {
         }
     }
 
+    /// [`backward_inplace`] split over the threads of `par`.
+    pub fn backward_inplace_par(y: &[f32], dy: &mut [f32], par: &dyn crate::threads::Threads) {
+        assert_eq!(y.len(), dy.len(), "relu::backward_inplace: lengths");
+        // Below this many elements one thread is faster than waking another.
+        const MIN_PARALLEL: usize = 1 << 16;
+        if par.threads() == 1 || y.len() < MIN_PARALLEL {
+            return backward_inplace(y, dy);
+        }
+        let unit = y.len().div_ceil(par.threads());
+        crate::threads::for_each_chunk_mut(par, dy, unit, &|first, chunk| {
+            let at = first * unit;
+            backward_inplace(&y[at..at + chunk.len()], chunk);
+        });
+    }
+
     multiversion! {
         /// [`backward`] in place: `dy = dy · [y > 0]`.
         pub fn backward_inplace(y: &[f32], dy: &mut [f32]) {

@@ -48,12 +48,15 @@ pub enum Step {
         out_features: usize,
         relu: bool,
     },
+    /// Then `max(y, 0)` when `relu` (a convolution whose only consumer is
+    /// a relu is fused with it).
     Conv2d {
         x: BufferId,
         weight: ParamId,
         bias: Option<ParamId>,
         y: BufferId,
         shape: ConvShape,
+        relu: bool,
     },
     MaxPool2d {
         x: BufferId,
@@ -147,12 +150,15 @@ pub enum GradStep {
         in_features: usize,
         out_features: usize,
     },
+    /// With `relu_y`, `dy` is first masked by `relu_y > 0` (the fused
+    /// relu), in place.
     Conv2d {
         x: BufferId,
         weight: ParamId,
         bias: Option<ParamId>,
         dy: BufferId,
         dx: Option<BufferId>,
+        relu_y: Option<BufferId>,
         shape: ConvShape,
     },
     MaxPool2d {

@@ -71,9 +71,11 @@ impl fmt::Display for Plan {
                     bias,
                     y,
                     shape,
+                    relu,
                 } => format!(
-                    "{} = conv2d({}, {}, {}) {}",
+                    "{} = {}({}, {}, {}) {}",
                     b(y),
+                    if *relu { "conv2d_relu" } else { "conv2d" },
                     b(x),
                     p(weight),
                     opt_p(bias),
@@ -209,14 +211,16 @@ impl fmt::Display for Plan {
                     bias,
                     dy,
                     dx,
+                    relu_y,
                     ..
                 } => format!(
-                    "{}, d {}, d {} = conv2d_backward(x {}, dy {})",
+                    "{}, d {}, d {} = conv2d_backward(x {}, dy {}{})",
                     opt_b(dx),
                     p(weight),
                     opt_p(bias),
                     b(x),
-                    b(dy)
+                    b(dy),
+                    relu_y.map_or(String::new(), |y| format!(", relu mask {}", b(&y)))
                 ),
                 GradStep::MaxPool2d {
                     dy, indices, dx, ..

@@ -213,6 +213,35 @@ pub fn conv2d_forward_in(
     scratch: &mut [f32],
     par: &dyn Threads,
 ) {
+    forward(g, x, weight, bias, false, y, scratch, par);
+}
+
+/// [`conv2d_forward_in`] followed by a relu, `y = max(conv2d(x), 0)`,
+/// applied to each image's output while it is still in cache (the same
+/// values as `relu::forward` after the convolution).
+pub fn conv2d_relu_forward_in(
+    g: &Conv2dGeometry,
+    x: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+    scratch: &mut [f32],
+    par: &dyn Threads,
+) {
+    forward(g, x, weight, bias, true, y, scratch, par);
+}
+
+#[allow(clippy::too_many_arguments)]
+fn forward(
+    g: &Conv2dGeometry,
+    x: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    relu: bool,
+    y: &mut [f32],
+    scratch: &mut [f32],
+    par: &dyn Threads,
+) {
     g.validate();
     assert_eq!(x.len(), g.input_len(), "conv2d_forward: x length");
     assert_eq!(
@@ -259,7 +288,7 @@ pub fn conv2d_forward_in(
                     false,
                     gemm_par,
                 );
-                w.narrow_output(g, out, bias, yn);
+                w.narrow_output(g, out, bias, relu, yn);
                 continue;
             }
             let cols = &mut *buf;
@@ -287,6 +316,9 @@ pub fn conv2d_forward_in(
                 bias.is_some(),
                 gemm_par,
             );
+            if relu {
+                crate::kernels::activation::relu::forward_inplace(yn);
+            }
         }
     };
 

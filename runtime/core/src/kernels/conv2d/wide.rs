@@ -99,12 +99,14 @@ impl Wide {
     }
 
     /// Drops the extra columns of a wide output: `y` `[out_channels,
-    /// out_h, out_w]` gets `wide`'s kept columns, plus `bias` when given.
+    /// out_h, out_w]` gets `wide`'s kept columns, plus `bias` when given,
+    /// through a relu when `relu`.
     pub(super) fn narrow_output(
         &self,
         g: &Conv2dGeometry,
         wide: &[f32],
         bias: Option<&[f32]>,
+        relu: bool,
         y: &mut [f32],
     ) {
         let ow = g.out_w();
@@ -114,15 +116,17 @@ impl Wide {
         for (co, (plane, wide)) in planes.enumerate() {
             let rows = plane.chunks_exact_mut(ow).zip(wide.chunks_exact(self.wp));
             for (row, wide) in rows {
-                match bias {
-                    // `acc + bias`, as the im2col path's bias-seeded product
-                    // adds it.
-                    Some(b) => {
-                        for (o, &v) in row.iter_mut().zip(wide) {
-                            *o = v + b[co];
-                        }
-                    }
-                    None => row.copy_from_slice(&wide[..ow]),
+                // `acc + bias`, as the im2col path's bias-seeded product adds
+                // it; the relu as `relu::forward` (negatives to 0, NaN
+                // kept), written as a select so the loop stays vectorized (a
+                // conditional store became a mispredicted branch per value).
+                let b = bias.map(|b| b[co]);
+                for (o, &v) in row.iter_mut().zip(wide) {
+                    let v = match b {
+                        Some(b) => v + b,
+                        None => v,
+                    };
+                    *o = if relu && v < 0.0 { 0.0 } else { v };
                 }
             }
         }

@@ -1,0 +1,9 @@
+nnspec::model! {
+    model M {
+        input x: f32[4];
+        let h = x -> dense(8);
+        output y = h + x;
+    }
+}
+
+fn main() {}

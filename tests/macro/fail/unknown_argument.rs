@@ -1,0 +1,8 @@
+nnspec::model! {
+    model M {
+        input x: f32[4];
+        output y = x -> dense(8, bais: false);
+    }
+}
+
+fn main() {}
