@@ -13,7 +13,10 @@ use common::{check_gradient, random, weighted_sum};
 use nnspec_runtime::kernels::batchnorm::{
     BatchNormGeometry, batch_norm_backward, batch_norm_forward_eval, batch_norm_forward_train,
 };
-use nnspec_runtime::kernels::conv2d::{Conv2dGeometry, conv2d_backward, conv2d_forward};
+use nnspec_runtime::kernels::conv2d::{
+    Conv2dGeometry, conv2d_backward, conv2d_forward, conv2d_forward_in, conv2d_relu_forward_in,
+    forward_scratch_len,
+};
 use nnspec_runtime::kernels::pool::{
     Pool2dGeometry, avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward,
     max_pool2d_forward,
@@ -197,6 +200,33 @@ fn conv2d_forward_matches_direct_convolution_on_random_geometries() {
                 1e-5,
             );
         }
+    }
+}
+
+#[test]
+fn conv2d_with_relu_is_the_relu_of_conv2d_bit_for_bit() {
+    // Both paths (windowed for stride 1 on the x86 tiers, im2col
+    // otherwise), with and without bias.
+    let mut rng = Rng::new(23);
+    let par = Parallel::new(2);
+    for case in 0..100 {
+        let g = random_conv_geometry(&mut rng);
+        let x = random(g.input_len(), &mut rng);
+        let w = random(g.weight_len(), &mut rng);
+        let b = random(g.out_channels, &mut rng);
+        let bias = (case % 2 == 0).then_some(&b[..]);
+        let mut scratch = vec![0.0; forward_scratch_len(&g, par.threads())];
+        let mut plain = vec![f32::NAN; g.output_len()];
+        conv2d_forward_in(&g, &x, &w, bias, &mut plain, &mut scratch, &par);
+        let want: Vec<u32> = plain
+            .iter()
+            .map(|&v| if v < 0.0 { 0.0f32 } else { v }.to_bits())
+            .collect();
+        let mut fused = vec![f32::NAN; g.output_len()];
+        conv2d_relu_forward_in(&g, &x, &w, bias, &mut fused, &mut scratch, &par);
+        let got: Vec<u32> = fused.iter().map(|v| v.to_bits()).collect();
+        assert_eq!(got, want, "case {case} {g:?}");
+        assert!(fused.iter().all(|&v| v >= 0.0), "case {case}: no negatives");
     }
 }
 
