@@ -11,3 +11,25 @@ pub use nnspec_dsl as dsl;
 pub use nnspec_runtime as runtime;
 
 pub use nnspec_macros::model;
+
+/// nalgebra, whose vectors and matrices generated models also take and
+/// return (the `nalgebra` feature, on by default).
+#[cfg(feature = "nalgebra")]
+pub use nalgebra;
+
+/// Expands its input when the `nalgebra` feature is on: the `model!`
+/// expansion wraps its nalgebra methods in it, so it compiles either way.
+#[cfg(feature = "nalgebra")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __with_nalgebra {
+    ($($tokens:tt)*) => { $($tokens)* };
+}
+
+/// Expands its input when the `nalgebra` feature is on (it is off).
+#[cfg(not(feature = "nalgebra"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __with_nalgebra {
+    ($($tokens:tt)*) => {};
+}

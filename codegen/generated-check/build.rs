@@ -7,7 +7,12 @@ fn main() {
         .iter()
         .map(|name| format!("{examples}/{name}.nn"))
         .collect();
-    if let Err(e) = nnspec_codegen::build::compile(&files) {
+    // With the golden tests `dslc build --with-test` appends: the lib's own
+    // tests then hold each module to the executor's output.
+    let result = nnspec_codegen::build::Config::new()
+        .golden_tests(true)
+        .compile(&files);
+    if let Err(e) = result {
         panic!("generating the example models: {e}");
     }
 }

@@ -15,7 +15,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::emit::{RustOptions, rust_module};
+use crate::emit::{Nalgebra, RustOptions, golden_test, rust_module};
 use crate::lower::lower_inference;
 
 /// Options for [`Config::compile`].
@@ -23,6 +23,8 @@ use crate::lower::lower_inference;
 pub struct Config {
     out_dir: Option<PathBuf>,
     runtime_path: String,
+    nalgebra: Option<String>,
+    golden_tests: bool,
     announce: bool,
 }
 
@@ -39,6 +41,8 @@ impl Config {
         Config {
             out_dir: None,
             runtime_path: "nnspec_runtime_core".to_string(),
+            nalgebra: None,
+            golden_tests: false,
             announce: true,
         }
     }
@@ -53,6 +57,20 @@ impl Config {
     /// that reaches it through another crate, such as `nnspec::runtime`).
     pub fn runtime_path(&mut self, path: impl Into<String>) -> &mut Self {
         self.runtime_path = path.into();
+        self
+    }
+
+    /// Also generate methods taking and returning nalgebra types, naming
+    /// the nalgebra crate by `path` (`nalgebra` for a direct dependency).
+    pub fn nalgebra(&mut self, path: impl Into<String>) -> &mut Self {
+        self.nalgebra = Some(path.into());
+        self
+    }
+
+    /// Also append to each module a `#[test]` with one input and the
+    /// executor's output for it (`dslc build --with-test`).
+    pub fn golden_tests(&mut self, on: bool) -> &mut Self {
+        self.golden_tests = on;
         self
     }
 
@@ -90,8 +108,16 @@ impl Config {
                 let options = RustOptions {
                     runtime_path: self.runtime_path.clone(),
                     source: file.display().to_string(),
+                    nalgebra: self
+                        .nalgebra
+                        .clone()
+                        .map(|path| Nalgebra { path, gate: None }),
                 };
-                let code = rust_module(&plan, &options).map_err(BuildError::Emit)?;
+                let mut code = rust_module(&plan, &options).map_err(BuildError::Emit)?;
+                if self.golden_tests {
+                    code.push('\n');
+                    code.push_str(&golden_test(&plan).map_err(BuildError::Emit)?);
+                }
                 let path = out_dir.join(format!("{}.rs", model.name));
                 write_if_changed(&path, &code).map_err(|e| BuildError::Io(path.clone(), e))?;
                 written.push(path);

@@ -10,5 +10,5 @@ pub mod build;
 pub mod emit;
 pub mod lower;
 
-pub use emit::{EmitError, RustOptions, rust_module};
+pub use emit::{EmitError, RustOptions, golden_test, rust_module};
 pub use lower::{lower_inference, lower_training};

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use nnspec_codegen::{RustOptions, lower_inference, rust_module};
+use nnspec_codegen::{RustOptions, golden_test, lower_inference, rust_module};
 use nnspec_runtime::atomic_write::write_atomically;
 
 use crate::errln;
@@ -31,6 +31,14 @@ pub struct Args {
     /// The path the generated code names the runtime core by
     #[arg(long, default_value = "nnspec_runtime_core")]
     runtime_path: String,
+    /// Also emit methods taking and returning nalgebra vectors and
+    /// matrices, naming the nalgebra crate by PATH (default: nalgebra)
+    #[arg(long, value_name = "PATH", num_args = 0..=1, default_missing_value = "nalgebra")]
+    nalgebra: Option<String>,
+    /// Also emit a #[test] holding one input and the executor's output for
+    /// it (weights of new(7)), so the generated code checks itself
+    #[arg(long)]
+    with_test: bool,
 }
 
 pub fn run(args: &Args) -> Result<ExitCode, String> {
@@ -57,19 +65,28 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
             ));
         }
     };
-    let code = match args.emit {
+    let plan = lower_inference(model);
+    let mut code = match args.emit {
         Emit::Rust => rust_module(
-            &lower_inference(model),
+            &plan,
             &RustOptions {
                 runtime_path: args.runtime_path.clone(),
                 source: args
                     .file
                     .file_name()
                     .map_or(name.clone(), |f| f.to_string_lossy().into_owned()),
+                nalgebra: args
+                    .nalgebra
+                    .clone()
+                    .map(|path| nnspec_codegen::emit::Nalgebra { path, gate: None }),
             },
         )
         .map_err(|e| e.to_string())?,
     };
+    if args.with_test {
+        code.push('\n');
+        code.push_str(&golden_test(&plan).map_err(|e| e.to_string())?);
+    }
     match &args.out {
         Some(path) => {
             write_atomically(path, |w| std::io::Write::write_all(w, code.as_bytes()))

@@ -101,3 +101,43 @@ fn bad_requests_are_clear_errors() {
         both(&out)
     );
 }
+
+#[test]
+fn with_test_and_nalgebra_add_to_the_module() {
+    let out = dslc(&["build", "examples/lenet.nn", "--with-test", "--nalgebra"]);
+    assert!(out.status.success(), "{}", both(&out));
+    let code = text(&out.stdout);
+    assert!(code.contains("mod golden"), "{code}");
+    assert!(code.contains("fn forward_matches_the_executor()"), "{code}");
+    assert!(code.contains("x: &nalgebra::SVector<f32, X_LEN>"), "{code}");
+    assert!(code.contains("pub fn forward_columns("), "{code}");
+    let plain = text(&dslc(&["build", "examples/lenet.nn"]).stdout);
+    let tested = text(&dslc(&["build", "examples/lenet.nn", "--with-test"]).stdout);
+    assert!(
+        tested.starts_with(&plain),
+        "the test comes after the module"
+    );
+    assert!(!plain.contains("nalgebra"), "nalgebra only on request");
+    // A path of the caller's choosing.
+    let out = dslc(&["build", "examples/lenet.nn", "--nalgebra", "::na"]);
+    assert!(
+        text(&out.stdout).contains("x: &::na::SVector<f32, X_LEN>"),
+        "{}",
+        both(&out)
+    );
+    // Two inputs or outputs: no golden test yet, said so.
+    let dir = scratch("build_golden_two_outputs");
+    let two = dir.join("two.nn");
+    std::fs::write(
+        &two,
+        "model T { input x: f32[4]; output a = x -> dense(2); output b = x -> dense(3); }",
+    )
+    .unwrap();
+    let out = dslc(&["build", two.to_str().unwrap(), "--with-test"]);
+    assert!(!out.status.success(), "{}", both(&out));
+    assert!(
+        text(&out.stderr).contains("--with-test supports models of one input and one output"),
+        "{}",
+        both(&out)
+    );
+}

@@ -4,6 +4,7 @@
 //! about, every problem at once, next to stand-ins for the models that
 //! keep the rest of the user's code free of follow-on errors.
 
+use nnspec_codegen::emit::Nalgebra;
 use nnspec_codegen::{RustOptions, lower_inference, rust_module};
 use nnspec_dsl::ast::{self, Item, Stmt};
 use nnspec_dsl::diagnostic::Diagnostic;
@@ -51,6 +52,10 @@ pub fn expand(input: TokenStream) -> TokenStream {
                 let options = RustOptions {
                     runtime_path: RUNTIME.to_string(),
                     source: "model!".to_string(),
+                    nalgebra: Some(Nalgebra {
+                        path: "::nnspec::nalgebra".to_string(),
+                        gate: Some("::nnspec::__with_nalgebra".to_string()),
+                    }),
                 };
                 match rust_module(&lower_inference(checked), &options) {
                     Ok(code) => code

@@ -1,7 +1,9 @@
 //! The generated modules of the example models, compiled as a user's crate
 //! compiles them (no `std`: generated inference code needs only the
-//! runtime core). The tests compare them with the executor.
-#![no_std]
+//! runtime core). The tests compare them with the executor, and each
+//! module's own golden test (`dslc build --with-test`) runs with the lib's
+//! tests.
+#![cfg_attr(not(test), no_std)]
 
 macro_rules! generated {
     ($($module:ident: $model:literal),* $(,)?) => {

@@ -69,4 +69,23 @@ fn main() {
     let mlp = MnistMlp::new(1);
     assert_eq!(mlp.param("fc1.weight").map(<[f32]>::len), Some(128 * 784));
     assert_eq!(mnist_mlp::params::ALL.len(), 4);
+
+    // nalgebra in and out, the same numbers as arrays.
+    use nnspec::nalgebra::{Const, Dyn, OMatrix, SVector};
+    let x: Vec<f32> = (0..3 * 784).map(|i| (i % 17) as f32 / 17.0 - 0.5).collect();
+    let one: &[f32; 784] = x[..784].try_into().unwrap();
+    let v = SVector::<f32, 784>::from_column_slice(one);
+    assert_eq!(mlp.forward_vector(&v).as_slice(), mlp.forward(one).as_slice());
+    // A column per sample is the row-major batch: sample 1 is column 1.
+    let columns = OMatrix::<f32, Const<784>, Dyn>::from_column_slice(&x);
+    let mut y = OMatrix::<f32, Const<10>, Dyn>::zeros(3);
+    let mut arena = vec![0.0f32; mnist_mlp::arena_len(3, 1)];
+    let serial = nnspec::runtime::threads::Serial;
+    mlp.forward_columns(&columns, &mut y, &mut arena, &serial);
+    let mut rows = [0.0f32; 30];
+    mlp.forward_batch(&x, &mut rows, &mut arena, &serial);
+    assert_eq!(y.as_slice(), &rows[..]);
+    let second: &[f32; 784] = x[784..2 * 784].try_into().unwrap();
+    let column: Vec<f32> = y.column(1).iter().copied().collect();
+    assert_eq!(column, mlp.forward(second));
 }
