@@ -76,10 +76,14 @@ pub fn expand(input: TokenStream) -> TokenStream {
             " The code generated for model `{}` (see its type, [`{}`]).",
             model.name.name, model.name.name
         );
+        let source = &tokens.text;
         out.extend(quote! {
             #[doc = #doc]
             #[allow(clippy::all)]
             pub mod #module {
+                /// The `model!` input as `.nn` text (comments dropped), for
+                /// the executor (`nnspec::dsl::compile`) and `dslc`.
+                pub const SOURCE: &str = #source;
                 #body
             }
             pub use #module::#ty;
