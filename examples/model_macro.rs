@@ -6,7 +6,8 @@
 //!
 //! `model!` generates inference code; training runs on nnspec's executor
 //! (generated `fit`/`train_step` are not built yet), and the trained
-//! weights move into the generated model by their PyTorch names.
+//! weights reach the generated model through the same safetensors file
+//! `dslc train` writes.
 
 use nnspec::runtime::checkpoint::state_dict;
 use nnspec::runtime::data::{digits, train_test_split};
@@ -55,16 +56,14 @@ fn main() {
     let report = evaluate(&mut exec, &split.test);
     println!("executor: test accuracy {:.2}%", 100.0 * report.accuracy);
 
-    // Move the weights into the generated model, by state_dict name.
-    let trained = state_dict(&exec);
-    let mut weights = vec![0.0f32; digits_mlp::WEIGHTS_LEN];
-    for (name, range, shape) in digits_mlp::params::ALL {
-        let values = trained
-            .f32(name, shape)
-            .expect("every parameter, same shape");
-        weights[range].copy_from_slice(values);
-    }
-    let net = DigitsMlp::from_weights(weights).expect("WEIGHTS_LEN floats");
+    // Save the executor's weights as dslc train does (PyTorch's
+    // state_dict in model.safetensors) and load them into the generated
+    // model, by name.
+    let path = std::env::temp_dir().join("nnspec-model-macro-example.safetensors");
+    state_dict(&exec)
+        .save(&path)
+        .expect("saving the checkpoint");
+    let net = DigitsMlp::load_safetensors(&path).expect("loading the checkpoint");
 
     // Predict with the generated code.
     let mut correct = 0;

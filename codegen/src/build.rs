@@ -24,6 +24,7 @@ pub struct Config {
     out_dir: Option<PathBuf>,
     runtime_path: String,
     nalgebra: Option<String>,
+    std_runtime: Option<String>,
     golden_tests: bool,
     announce: bool,
 }
@@ -42,6 +43,7 @@ impl Config {
             out_dir: None,
             runtime_path: "nnspec_runtime_core".to_string(),
             nalgebra: None,
+            std_runtime: None,
             golden_tests: false,
             announce: true,
         }
@@ -64,6 +66,14 @@ impl Config {
     /// the nalgebra crate by `path` (`nalgebra` for a direct dependency).
     pub fn nalgebra(&mut self, path: impl Into<String>) -> &mut Self {
         self.nalgebra = Some(path.into());
+        self
+    }
+
+    /// Also generate safetensors loading and saving, through the `std`
+    /// runtime at `path` (`nnspec_runtime`, or `nnspec::runtime` through
+    /// the facade).
+    pub fn std_runtime(&mut self, path: impl Into<String>) -> &mut Self {
+        self.std_runtime = Some(path.into());
         self
     }
 
@@ -112,6 +122,7 @@ impl Config {
                         .nalgebra
                         .clone()
                         .map(|path| Nalgebra { path, gate: None }),
+                    std_runtime: self.std_runtime.clone(),
                 };
                 let mut code = rust_module(&plan, &options).map_err(BuildError::Emit)?;
                 if self.golden_tests {

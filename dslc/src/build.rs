@@ -35,6 +35,11 @@ pub struct Args {
     /// matrices, naming the nalgebra crate by PATH (default: nalgebra)
     #[arg(long, value_name = "PATH", num_args = 0..=1, default_missing_value = "nalgebra")]
     nalgebra: Option<String>,
+    /// Also emit safetensors loading and saving (load_safetensors,
+    /// save_safetensors), through the std runtime at PATH (nnspec_runtime,
+    /// or nnspec::runtime through the facade)
+    #[arg(long, value_name = "PATH")]
+    std_runtime: Option<String>,
     /// Also emit a #[test] holding one input and the executor's output for
     /// it (weights of new(7)), so the generated code checks itself
     #[arg(long)]
@@ -79,6 +84,7 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
                     .nalgebra
                     .clone()
                     .map(|path| nnspec_codegen::emit::Nalgebra { path, gate: None }),
+                std_runtime: args.std_runtime.clone(),
             },
         )
         .map_err(|e| e.to_string())?,

@@ -56,6 +56,7 @@ pub fn expand(input: TokenStream) -> TokenStream {
                         path: "::nnspec::nalgebra".to_string(),
                         gate: Some("::nnspec::__with_nalgebra".to_string()),
                     }),
+                    std_runtime: Some(RUNTIME.to_string()),
                 };
                 match rust_module(&lower_inference(checked), &options) {
                     Ok(code) => code
