@@ -33,3 +33,32 @@ macro_rules! __with_nalgebra {
 macro_rules! __with_nalgebra {
     ($($tokens:tt)*) => {};
 }
+
+/// Generating models from `.nn` files in a build script (see
+/// [`codegen::build`]); `compile` writes code that names the runtime
+/// through this crate, for [`include_model!`].
+pub mod build {
+    pub use nnspec_codegen::build::{BuildError, Config};
+
+    /// [`Config::compile`] with the runtime named through `nnspec` (and
+    /// safetensors loading): one `$OUT_DIR/<Model>.rs` per model, for
+    /// [`crate::include_model!`].
+    pub fn compile(
+        files: &[impl AsRef<std::path::Path>],
+    ) -> Result<Vec<std::path::PathBuf>, BuildError> {
+        Config::new()
+            .runtime_path("::nnspec::runtime")
+            .std_runtime("::nnspec::runtime")
+            .compile(files)
+    }
+}
+
+/// Includes the module a build script generated for model `Name`
+/// (`nnspec::build::compile` in `build.rs`):
+/// `mod lenet { nnspec::include_model!("LeNet"); }`.
+#[macro_export]
+macro_rules! include_model {
+    ($model:literal) => {
+        include!(concat!(env!("OUT_DIR"), "/", $model, ".rs"));
+    };
+}

@@ -172,3 +172,19 @@ fn memory_constants_describe_the_arena() {
     let every_value: usize = 4704 + 1176 + 1600 + 400 + 120 + 84;
     assert!(m::arena_len(64, 1) < 64 * every_value, "buffers reused");
 }
+
+/// `include_model!` includes what the build script generated (a whole
+/// module, of which the test uses a part).
+#[allow(dead_code)]
+mod included {
+    nnspec::include_model!("MnistMlp");
+}
+
+#[test]
+fn include_model_includes_the_build_scripts_module() {
+    use generated::mnist_mlp as m;
+    assert_eq!(included::WEIGHTS_LEN, m::WEIGHTS_LEN);
+    let x = [0.25f32; 784];
+    let (a, b) = (included::MnistMlp::new(4), m::MnistMlp::new(4));
+    assert_eq!(bits(&a.forward(&x)), bits(&b.forward(&x)));
+}
