@@ -23,4 +23,5 @@ generated! {
     residual: "Residual",
     digits_resnet: "DigitsResNet",
     mini_inception: "MiniInception",
+    extras: "Extras",
 }

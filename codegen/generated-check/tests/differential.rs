@@ -10,7 +10,10 @@ use nnspec_runtime::plan::{ParamId, Plan};
 use nnspec_runtime::rng::Rng;
 
 fn inference_plan(file: &str, model: &str) -> Plan {
-    let path = format!("{}/../../examples/{file}", env!("CARGO_MANIFEST_DIR"));
+    let path = match file {
+        "extras.nn" => format!("{}/models/{file}", env!("CARGO_MANIFEST_DIR")),
+        _ => format!("{}/../../examples/{file}", env!("CARGO_MANIFEST_DIR")),
+    };
     let source = std::fs::read_to_string(&path).expect("example model");
     let compiled = nnspec_dsl::compile(&source);
     assert!(!compiled.has_errors(), "{}", compiled.render(file));
@@ -156,6 +159,15 @@ differential!(
     "MiniInception",
     X_LEN,
     LOGITS_LEN
+);
+differential!(
+    extras,
+    extras,
+    Extras,
+    "extras.nn",
+    "Extras",
+    X_LEN,
+    PROBS_LEN
 );
 
 #[test]
