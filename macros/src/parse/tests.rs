@@ -110,3 +110,112 @@ proptest! {
         prop_assert_eq!(without_spans(&tokens.unwrap()), without_spans(&from_text(&text)), "{}", text);
     }
 }
+
+/// Language-shaped token noise (the vocabulary of `tests/robustness.rs`,
+/// as Rust tokens).
+fn token_soup() -> impl Strategy<Value = String> {
+    let tokens = vec![
+        "model",
+        "train",
+        "input",
+        "let",
+        "output",
+        "as",
+        "true",
+        "false",
+        "x",
+        "h",
+        "M",
+        "dense",
+        "conv2d",
+        "relu",
+        "maxpool2d",
+        "avgpool2d",
+        "flatten",
+        "reshape",
+        "softmax",
+        "dropout",
+        "batchnorm",
+        "concat",
+        "add",
+        "leaky_relu",
+        "kernel",
+        "stride",
+        "padding",
+        "axis",
+        "p",
+        "lr",
+        "sgd",
+        "adam",
+        "loss",
+        "cross_entropy",
+        "mse",
+        "optimizer",
+        "batch",
+        "epochs",
+        "f32",
+        "i8",
+        "0",
+        "1",
+        "2",
+        "3",
+        "28",
+        "-1",
+        "0.5",
+        "1e-3",
+        "99999999999999999999",
+        "4294967296",
+        ";",
+        ":",
+        ",",
+        "=",
+        "->",
+        "+",
+        "self",
+        "fn",
+        "\"s\"",
+        "'c'",
+        "1u8",
+        "#",
+        "::",
+        "-",
+        // Delimiters come in balanced pairs (rustc rejects the others
+        // before a macro sees them).
+        "{ }",
+        "( )",
+        "[ ]",
+        "( x )",
+        "[ 1 , 2 ]",
+        "dense ( 8 )",
+        "{ input x : f32 [ 4 ] ; }",
+        "sgd ( lr : 0.1 )",
+        "( h + x )",
+        "f32 [ 1 , 28 , 28 ]",
+    ];
+    let soup = prop::collection::vec(prop::sample::select(tokens), 0..60).prop_map(|t| t.join(" "));
+    // Half inside a model's braces, where the statement parser runs.
+    (soup, any::<bool>()).prop_map(|(s, wrap)| {
+        if wrap {
+            format!("model M {{ {s} }}")
+        } else {
+            s
+        }
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    /// Whatever tokens a user writes, the macro expands to code or to
+    /// `compile_error!`s, never a panic (a panicking proc macro is an
+    /// unhelpful compiler error).
+    #[test]
+    fn the_macro_never_panics(text in token_soup()) {
+        // Unbalanced delimiters never reach a macro: rustc rejects them.
+        let stream = text.parse::<proc_macro2::TokenStream>();
+        prop_assert!(stream.is_ok(), "tokenizes: {}", text);
+        let stream = stream.unwrap();
+        let out = std::panic::catch_unwind(|| crate::expand::expand(stream).to_string());
+        prop_assert!(out.is_ok(), "panicked on: {}", text);
+    }
+}
