@@ -4,6 +4,9 @@
 use nnspec::dsl::{self, Compiled};
 use proptest::prelude::*;
 
+#[path = "support/token_soup.rs"]
+mod token_soup;
+
 fn codes(compiled: &Compiled) -> Vec<&'static str> {
     compiled.diagnostics.iter().map(|d| d.code).collect()
 }
@@ -178,77 +181,15 @@ fn ten_megabytes_of_garbage_stop_at_the_error_limit() {
 
 /// Language-shaped noise reaches deeper into the parser and checker than random bytes.
 fn token_soup() -> impl Strategy<Value = String> {
-    let tokens = vec![
-        "model",
-        "train",
-        "input",
-        "let",
-        "output",
-        "as",
-        "true",
-        "false",
-        "x",
-        "h",
-        "M",
-        "dense",
-        "conv2d",
-        "relu",
-        "maxpool2d",
-        "avgpool2d",
-        "flatten",
-        "reshape",
-        "softmax",
-        "dropout",
-        "batchnorm",
-        "concat",
-        "add",
-        "leaky_relu",
-        "kernel",
-        "stride",
-        "padding",
-        "axis",
-        "p",
-        "lr",
-        "sgd",
-        "adam",
-        "loss",
-        "cross_entropy",
-        "mse",
-        "optimizer",
-        "batch",
-        "epochs",
-        "f32",
-        "i8",
-        "0",
-        "1",
-        "2",
-        "3",
-        "28",
-        "-1",
-        "0.5",
-        "1e-3",
-        "99999999999999999999",
-        "4294967296",
-        "{",
-        "}",
-        "(",
-        ")",
-        "[",
-        "]",
-        ";",
-        ":",
-        ",",
-        "=",
-        "->",
-        "+",
-        "// c\n",
-        "/*",
-        "*/",
-        "\n",
-        " ",
-        "é",
-        "\u{FEFF}",
-    ];
+    // The language's words, then what only text can hold: comments, stray
+    // delimiters, whitespace, non-ASCII.
+    let tokens: Vec<&str> = token_soup::WORDS
+        .iter()
+        .copied()
+        .chain([
+            "{", "}", "(", ")", "[", "]", "// c\n", "/*", "*/", "\n", " ", "é", "\u{FEFF}",
+        ])
+        .collect();
     prop::collection::vec(prop::sample::select(tokens), 0..80).prop_map(|tokens| tokens.join(" "))
 }
 

@@ -31,6 +31,11 @@ mod tokens;
 #[path = "../../tests/support/ast_strategies.rs"]
 mod ast_strategies;
 
+/// The noise words the robustness test shares with tests/robustness.rs.
+#[cfg(test)]
+#[path = "../../tests/support/token_soup.rs"]
+mod token_soup;
+
 /// A model written in the `.nn` language, expanded to its generated Rust
 /// module. See the crate documentation.
 #[proc_macro]

@@ -111,87 +111,35 @@ proptest! {
     }
 }
 
-/// Language-shaped token noise (the vocabulary of `tests/robustness.rs`,
-/// as Rust tokens).
+/// Language-shaped token noise: the words `tests/robustness.rs` uses, as
+/// Rust tokens.
 fn token_soup() -> impl Strategy<Value = String> {
-    let tokens = vec![
-        "model",
-        "train",
-        "input",
-        "let",
-        "output",
-        "as",
-        "true",
-        "false",
-        "x",
-        "h",
-        "M",
-        "dense",
-        "conv2d",
-        "relu",
-        "maxpool2d",
-        "avgpool2d",
-        "flatten",
-        "reshape",
-        "softmax",
-        "dropout",
-        "batchnorm",
-        "concat",
-        "add",
-        "leaky_relu",
-        "kernel",
-        "stride",
-        "padding",
-        "axis",
-        "p",
-        "lr",
-        "sgd",
-        "adam",
-        "loss",
-        "cross_entropy",
-        "mse",
-        "optimizer",
-        "batch",
-        "epochs",
-        "f32",
-        "i8",
-        "0",
-        "1",
-        "2",
-        "3",
-        "28",
-        "-1",
-        "0.5",
-        "1e-3",
-        "99999999999999999999",
-        "4294967296",
-        ";",
-        ":",
-        ",",
-        "=",
-        "->",
-        "+",
-        "self",
-        "fn",
-        "\"s\"",
-        "'c'",
-        "1u8",
-        "#",
-        "::",
-        "-",
-        // Delimiters come in balanced pairs (rustc rejects the others
-        // before a macro sees them).
-        "{ }",
-        "( )",
-        "[ ]",
-        "( x )",
-        "[ 1 , 2 ]",
-        "dense ( 8 )",
-        "{ input x : f32 [ 4 ] ; }",
-        "sgd ( lr : 0.1 )",
-        "( h + x )",
-        "f32 [ 1 , 28 , 28 ]",
-    ];
+    let tokens: Vec<&str> = crate::token_soup::WORDS
+        .iter()
+        .copied()
+        .chain([
+            "self",
+            "fn",
+            "\"s\"",
+            "'c'",
+            "1u8",
+            "#",
+            "::",
+            "-",
+            // Delimiters come in balanced pairs (rustc rejects the others
+            // before a macro sees them).
+            "{ }",
+            "( )",
+            "[ ]",
+            "( x )",
+            "[ 1 , 2 ]",
+            "dense ( 8 )",
+            "{ input x : f32 [ 4 ] ; }",
+            "sgd ( lr : 0.1 )",
+            "( h + x )",
+            "f32 [ 1 , 28 , 28 ]",
+        ])
+        .collect();
     let soup = prop::collection::vec(prop::sample::select(tokens), 0..60).prop_map(|t| t.join(" "));
     // Half inside a model's braces, where the statement parser runs.
     (soup, any::<bool>()).prop_map(|(s, wrap)| {

@@ -38,22 +38,7 @@ pub fn sgemm_windows_nn(
     accumulate: bool,
     par: &dyn Threads,
 ) {
-    check(m, n, k, a, b, starts, k, n, c);
-    if trivial(m, n, k, c, accumulate) {
-        return;
-    }
-    let p = problem(
-        m,
-        n,
-        k,
-        a,
-        b,
-        BWindows::Rows(starts.as_ptr()),
-        c,
-        accumulate,
-    );
-    // SAFETY: `check` proved every window and operand in bounds.
-    unsafe { run(backend(), &p, par) };
+    windowed(m, n, k, a, b, starts, c, accumulate, par, Layout::Rows);
 }
 
 /// `c[m×n] = a[m×k] · Bᵀ` (or `+=` when `accumulate`), where row `j` of the
@@ -77,20 +62,41 @@ pub fn sgemm_windows_nt(
         k >= DOT_MIN_K,
         "sgemm_windows_nt: k = {k} is under {DOT_MIN_K}"
     );
-    check(m, n, k, a, b, starts, n, k, c);
+    windowed(m, n, k, a, b, starts, c, accumulate, par, Layout::Cols);
+}
+
+/// Which of op(b)'s dimensions the windows run along.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// Row `kk` of op(b) is a window of `n` floats (`sgemm_windows_nn`).
+    Rows,
+    /// Column `j` of op(b) is a window of `k` floats (`sgemm_windows_nt`).
+    Cols,
+}
+
+/// The windowed product of both layouts: checks, then the kernels.
+#[allow(clippy::too_many_arguments)]
+fn windowed(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    b: &[f32],
+    starts: &[u32],
+    c: &mut [f32],
+    accumulate: bool,
+    par: &dyn Threads,
+    layout: Layout,
+) {
+    let (windows, len, b_windows) = match layout {
+        Layout::Rows => (k, n, BWindows::Rows(starts.as_ptr())),
+        Layout::Cols => (n, k, BWindows::Cols(starts.as_ptr())),
+    };
+    check(m, n, k, a, b, starts, windows, len, c);
     if trivial(m, n, k, c, accumulate) {
         return;
     }
-    let p = problem(
-        m,
-        n,
-        k,
-        a,
-        b,
-        BWindows::Cols(starts.as_ptr()),
-        c,
-        accumulate,
-    );
+    let p = problem(m, n, k, a, b, b_windows, c, accumulate);
     // SAFETY: `check` proved every window and operand in bounds.
     unsafe { run(backend(), &p, par) };
 }

@@ -16,3 +16,4 @@ pub mod elementwise;
 pub mod loss;
 pub mod pool;
 pub mod softmax;
+mod window;

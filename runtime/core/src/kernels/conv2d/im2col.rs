@@ -18,23 +18,7 @@
 
 use super::Conv2dGeometry;
 use super::runs::{Runs, with_runs};
-
-/// The outputs `o` in `0..out` whose input coordinate `o·stride + offset - pad`
-/// lies in `0..input`, as a half-open range.
-fn valid_outputs(
-    out: usize,
-    input: usize,
-    stride: usize,
-    pad: usize,
-    offset: usize,
-) -> (usize, usize) {
-    let lo = pad.saturating_sub(offset).div_ceil(stride).min(out);
-    let hi = (input + pad)
-        .saturating_sub(offset)
-        .div_ceil(stride)
-        .clamp(lo, out);
-    (lo, hi)
-}
+use crate::kernels::window::valid_outputs;
 
 /// Unfolds one image `x` `[in_channels, in_h, in_w]` into `cols`
 /// `[in_channels·kh·kw, out_h·out_w]` (every element written).

@@ -22,6 +22,7 @@ mod max_2x2_avx2;
 pub use avg::{avg_pool2d_backward, avg_pool2d_forward};
 pub use max::{max_pool2d_backward, max_pool2d_forward};
 
+use crate::kernels::window::valid_outputs;
 use crate::threads::Threads;
 
 /// Shapes and hyper-parameters of one pooling.
@@ -180,23 +181,6 @@ fn column_spans(g: &Pool2dGeometry, min_row: usize) -> Option<[(usize, usize); M
         *span = valid_outputs(ow, g.in_w, g.stride[1], g.padding[1], kx);
     }
     Some(spans)
-}
-
-/// The outputs `o` in `0..out` whose input coordinate `o·stride + offset - pad`
-/// lies in `0..input`, as a half-open range.
-fn valid_outputs(
-    out: usize,
-    input: usize,
-    stride: usize,
-    pad: usize,
-    offset: usize,
-) -> (usize, usize) {
-    let lo = pad.saturating_sub(offset).div_ceil(stride).min(out);
-    let hi = (input + pad)
-        .saturating_sub(offset)
-        .div_ceil(stride)
-        .clamp(lo, out);
-    (lo, hi)
 }
 
 /// The values `row[j·stride]` for `j` in `0..n` (`n <= ROW_BLOCK`) as a
