@@ -1,0 +1,67 @@
+//! The generated tutorial MLP's forward pass: batch-1 latency and
+//! batch-1000 throughput, on the process's kernel tier (prefix
+//! `NNSPEC_KERNELS=avx2` to hold it there), on 1 thread and on 2.
+//!
+//!     cargo bench -p nnspec-generated-check --bench forward
+//!
+//! Each figure is the fastest of many repetitions (other work on the
+//! machine only ever adds time), with the median beside it.
+
+use std::time::{Duration, Instant};
+
+use nnspec_generated_check::mnist_mlp as m;
+use nnspec_runtime::parallel::Parallel;
+
+fn time(reps: usize, mut f: impl FnMut()) -> (Duration, Duration) {
+    let mut samples: Vec<Duration> = (0..reps)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed()
+        })
+        .collect();
+    samples.sort();
+    (samples[0], samples[reps / 2])
+}
+
+fn main() {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.to_string()))
+        .unwrap_or_default();
+    println!(
+        "generated MnistMlp forward; {cpu}; kernel tier {:?}",
+        nnspec_runtime::cpu::tier()
+    );
+    let model = m::MnistMlp::new(1);
+    let x = [0.25f32; 784];
+    // Warm up, then batch 1 through `forward` (stack arena, one thread).
+    for _ in 0..1000 {
+        std::hint::black_box(model.forward(std::hint::black_box(&x)));
+    }
+    let (best, median) = time(20_000, || {
+        std::hint::black_box(model.forward(std::hint::black_box(&x)));
+    });
+    println!(
+        "batch 1: {:.2} us (median {:.2} us)",
+        best.as_secs_f64() * 1e6,
+        median.as_secs_f64() * 1e6
+    );
+    let batch = 1000;
+    let input: Vec<f32> = (0..batch * 784).map(|i| (i % 255) as f32 / 255.0).collect();
+    let mut output = vec![0.0f32; batch * 10];
+    for threads in [1, 2] {
+        let par = Parallel::new(threads);
+        let mut arena = vec![0.0f32; m::arena_len(batch, par.threads())];
+        model.forward_batch(&input, &mut output, &mut arena, &par);
+        let (best, median) = time(200, || {
+            model.forward_batch(&input, &mut output, &mut arena, &par);
+        });
+        println!(
+            "batch {batch}, {threads} thread(s): {:.1} us = {:.0} samples/s (median {:.0})",
+            best.as_secs_f64() * 1e6,
+            batch as f64 / best.as_secs_f64(),
+            batch as f64 / median.as_secs_f64()
+        );
+    }
+}
