@@ -47,6 +47,22 @@ fn main() {
         best.as_secs_f64() * 1e6,
         median.as_secs_f64() * 1e6
     );
+    // Batch 1 on two threads: each core streams half of the first layer's
+    // 401 KB of weights from its own L2.
+    let par = Parallel::new(2);
+    let mut arena = vec![0.0f32; m::arena_len(1, 2)];
+    let mut y = [0.0f32; 10];
+    for _ in 0..1000 {
+        model.forward_batch(&x, &mut y, &mut arena, &par);
+    }
+    let (best, median) = time(20_000, || {
+        model.forward_batch(std::hint::black_box(&x), &mut y, &mut arena, &par);
+    });
+    println!(
+        "batch 1, 2 threads: {:.2} us (median {:.2} us)",
+        best.as_secs_f64() * 1e6,
+        median.as_secs_f64() * 1e6
+    );
     let batch = 1000;
     let input: Vec<f32> = (0..batch * 784).map(|i| (i % 255) as f32 / 255.0).collect();
     let mut output = vec![0.0f32; batch * 10];
