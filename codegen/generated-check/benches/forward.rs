@@ -27,7 +27,11 @@ fn time(reps: usize, mut f: impl FnMut()) -> (Duration, Duration) {
 fn main() {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.to_string())
+        })
         .unwrap_or_default();
     println!(
         "generated MnistMlp forward; {cpu}; kernel tier {:?}",
