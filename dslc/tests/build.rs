@@ -125,6 +125,13 @@ fn with_test_and_nalgebra_add_to_the_module() {
         "{}",
         both(&out)
     );
+    // Each path option is checked, and named in the error.
+    for (flag, what) in [("--nalgebra", "nalgebra"), ("--std-runtime", "std runtime")] {
+        let out = dslc(&["build", "examples/lenet.nn", flag, "na::3x"]);
+        assert!(!out.status.success(), "{}", both(&out));
+        let want = format!("the {what} path `na::3x` is not a Rust path");
+        assert!(text(&out.stderr).contains(&want), "{}", both(&out));
+    }
     // Two inputs or outputs: no golden test yet, said so.
     let dir = scratch("build_golden_two_outputs");
     let two = dir.join("two.nn");

@@ -4,7 +4,7 @@
 //! about, every problem at once, next to stand-ins for the models that
 //! keep the rest of the user's code free of follow-on errors.
 
-use nnspec_codegen::emit::Nalgebra;
+use nnspec_codegen::emit::{Nalgebra, model_module_name, model_type_name, value_name};
 use nnspec_codegen::{RustOptions, lower_inference, rust_module};
 use nnspec_dsl::ast::{self, Item, Stmt};
 use nnspec_dsl::diagnostic::Diagnostic;
@@ -45,8 +45,8 @@ pub fn expand(input: TokenStream) -> TokenStream {
     }
     for item in &file.items {
         let Item::Model(model) = item else { continue };
-        let module = format_ident!("{}", snake_case(&model.name.name));
-        let ty = format_ident!("{}", model.name.name);
+        let module = format_ident!("{}", model_module_name(&model.name.name));
+        let ty = format_ident!("{}", model_type_name(&model.name.name));
         let body = match compiled.model(&model.name.name) {
             Some(checked) if !compiled.has_errors() => {
                 let options = RustOptions {
@@ -75,7 +75,8 @@ pub fn expand(input: TokenStream) -> TokenStream {
         };
         let doc = format!(
             " The code generated for model `{}` (see its type, [`{}`]).",
-            model.name.name, model.name.name
+            model.name.name,
+            model_type_name(&model.name.name)
         );
         let source = &tokens.text;
         out.extend(quote! {
@@ -131,13 +132,13 @@ fn diagnostic_error(tokens: &Tokens, d: &Diagnostic) -> TokenStream {
 /// with the signatures its input declarations imply, so code using the
 /// model shows only the model's own errors.
 fn stand_in(model: &ast::Model) -> TokenStream {
-    let ty = format_ident!("{}", model.name.name);
+    let ty = format_ident!("{}", model_type_name(&model.name.name));
     let inputs: Vec<(proc_macro2::Ident, usize)> = model
         .stmts
         .iter()
         .filter_map(|s| match s {
             Stmt::Input(input) => Some((
-                format_ident!("{}", snake_case(&input.name.name)),
+                format_ident!("{}", value_name(&input.name.name)),
                 input.dims.iter().map(|d| d.value.max(0) as usize).product(),
             )),
             _ => None,
@@ -155,27 +156,5 @@ fn stand_in(model: &ast::Model) -> TokenStream {
                 unreachable!("the model did not compile")
             }
         }
-    }
-}
-
-/// `LeNet` -> `le_net`, `MnistMlp` -> `mnist_mlp` (module names).
-fn snake_case(name: &str) -> String {
-    let mut out = String::new();
-    for (i, c) in name.chars().enumerate() {
-        if c.is_ascii_uppercase() {
-            if i > 0 && !out.ends_with('_') {
-                out.push('_');
-            }
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    match out.as_str() {
-        "self" | "super" | "crate" | "type" | "fn" | "mod" | "impl" | "struct" | "match" => {
-            out.push('_');
-            out
-        }
-        _ => out,
     }
 }

@@ -12,8 +12,7 @@
 
 // The no_std core, under the paths every crate has always used.
 pub use nnspec_runtime_core::{
-    Box, Vec, cpu, forward, gemm, infer, init, kernels, math, optim_rules, plan, rng, threads,
-    views,
+    Vec, cpu, forward, gemm, infer, init, kernels, math, optim_rules, plan, rng, threads, views,
 };
 
 pub mod atomic_write;

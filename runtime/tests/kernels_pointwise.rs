@@ -918,3 +918,21 @@ fn mlp_step_matches_pytorch() {
         "loss after SGD {after}"
     );
 }
+
+#[test]
+fn relu_backward_in_place_on_threads_is_the_serial_one() {
+    // Long enough to be split (the fused conv2d+relu's gradient), and a
+    // length no thread count divides.
+    let mut rng = Rng::new(41);
+    let n = (1 << 17) + 13;
+    let y: Vec<f32> = (0..n).map(|_| rng.uniform(-1.0, 1.0)).collect();
+    let dy: Vec<f32> = (0..n).map(|_| rng.uniform(-1.0, 1.0)).collect();
+    let mut want = dy.clone();
+    relu::backward_inplace(&y, &mut want);
+    for threads in [1, 2, 3] {
+        let mut got = dy.clone();
+        relu::backward_inplace_par(&y, &mut got, &Parallel::new(threads));
+        assert_eq!(got, want, "{threads} threads");
+    }
+    assert!(want.iter().zip(&y).all(|(g, &y)| y > 0.0 || *g == 0.0));
+}

@@ -16,7 +16,7 @@ impl Emitter<'_> {
     /// `std_path`.
     pub(super) fn checkpoint_impl(&self, std_path: &str) -> Result<TokenStream, EmitError> {
         let rt: syn::Path =
-            syn::parse_str(std_path).map_err(|_| EmitError::RuntimePath(std_path.to_string()))?;
+            syn::parse_str(std_path).map_err(|_| EmitError::bad_path("std runtime", std_path))?;
         let ty = &self.type_name;
         // BatchNorm's `num_batches_tracked`: PyTorch's strict loading wants
         // them, inference does not use them; saved as 0.

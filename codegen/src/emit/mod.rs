@@ -28,6 +28,7 @@ mod tables;
 use format::COMMENT_MACRO;
 pub use golden::golden_test;
 pub use nalgebra::Nalgebra;
+pub use names::{model_module_name, model_type_name, value_name};
 
 use names::Namer;
 use steps::{Names, StepCode};
@@ -61,8 +62,9 @@ impl Default for RustOptions {
 /// Why [`rust_module`] refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EmitError {
-    /// [`RustOptions::runtime_path`] is not a Rust path.
-    RuntimePath(String),
+    /// A path of [`RustOptions`] (`what`: the runtime, the std runtime,
+    /// nalgebra) is not a Rust path.
+    BadPath { what: &'static str, path: String },
     /// The plan trains (has a loss); only inference plans are emitted yet.
     TrainingPlan,
     /// A golden test needs a model of one input and one output.
@@ -72,9 +74,9 @@ pub enum EmitError {
 impl std::fmt::Display for EmitError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            EmitError::RuntimePath(p) => write!(
+            EmitError::BadPath { what, path } => write!(
                 f,
-                "the runtime path `{p}` is not a Rust path (such as nnspec_runtime_core or nnspec::runtime)"
+                "the {what} path `{path}` is not a Rust path (such as nnspec_runtime_core or nnspec::runtime)"
             ),
             EmitError::TrainingPlan => {
                 write!(
@@ -92,13 +94,22 @@ impl std::fmt::Display for EmitError {
 
 impl std::error::Error for EmitError {}
 
+impl EmitError {
+    fn bad_path(what: &'static str, path: &str) -> EmitError {
+        EmitError::BadPath {
+            what,
+            path: path.to_string(),
+        }
+    }
+}
+
 /// The Rust module for inference `plan` (from `lower_inference`).
 pub fn rust_module(plan: &Plan, options: &RustOptions) -> Result<String, EmitError> {
     if plan.trains() {
         return Err(EmitError::TrainingPlan);
     }
     let runtime: syn::Path = syn::parse_str(&options.runtime_path)
-        .map_err(|_| EmitError::RuntimePath(options.runtime_path.clone()))?;
+        .map_err(|_| EmitError::bad_path("runtime", &options.runtime_path))?;
     let emitter = Emitter::new(plan);
     let mut tokens = emitter.module(&runtime, options.nalgebra.as_ref())?;
     if let Some(std_path) = &options.std_runtime {

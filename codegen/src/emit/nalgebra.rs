@@ -10,7 +10,7 @@
 use proc_macro2::{Ident, TokenStream};
 use quote::quote;
 
-use super::{EmitError, Emitter, ident};
+use super::{EmitError, Emitter};
 
 /// Where generated code finds nalgebra.
 #[derive(Clone, Debug)]
@@ -35,7 +35,7 @@ impl Emitter<'_> {
             return Ok(quote!());
         }
         let na: syn::Path = syn::parse_str(&options.path)
-            .map_err(|_| EmitError::RuntimePath(options.path.clone()))?;
+            .map_err(|_| EmitError::bad_path("nalgebra", &options.path))?;
         let ty = &self.type_name;
         let input = &self.plan.buffer(self.plan.inputs[0]).name;
         let output = &self.plan.outputs[0].0;
@@ -73,8 +73,7 @@ impl Emitter<'_> {
         Ok(match &options.gate {
             Some(gate) => {
                 let gate: syn::Path =
-                    syn::parse_str(gate).map_err(|_| EmitError::RuntimePath(gate.clone()))?;
-                let _ = ident;
+                    syn::parse_str(gate).map_err(|_| EmitError::bad_path("nalgebra gate", gate))?;
                 quote!(#gate! { #methods })
             }
             None => methods,

@@ -110,6 +110,9 @@ impl Namer {
         if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
             out.insert(0, 'M');
         }
+        // Capitalized as Rust types are (`lenet` -> `Lenet`), which also
+        // keeps a type apart from its snake_case module in `model!`.
+        out[..1].make_ascii_uppercase();
         if RESERVED.contains(&out.as_str()) {
             out.push('_');
         }
@@ -126,6 +129,31 @@ impl Namer {
         self.taken.insert(candidate.clone());
         candidate
     }
+}
+
+/// The type generated code gives model `name` (`MnistMlp`, `lenet` ->
+/// `Lenet`, `self` -> `Self_`).
+pub fn model_type_name(name: &str) -> String {
+    Namer::default().type_name(name)
+}
+
+/// The local generated code gives a value named `name` (`type` -> `type_`).
+pub fn value_name(name: &str) -> String {
+    Namer::default().snake(name)
+}
+
+/// The module `model!` puts model `name`'s code in: snake_case
+/// (`MnistMlp` -> `mnist_mlp`, `LeNet` -> `le_net`), keywords avoided
+/// (`match` -> `match_`).
+pub fn model_module_name(name: &str) -> String {
+    let mut snake = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 && !snake.ends_with('_') {
+            snake.push('_');
+        }
+        snake.push(c.to_ascii_lowercase());
+    }
+    Namer::default().snake(&snake)
 }
 
 /// `name` as an identifier of the given case (not yet made unique).
@@ -172,6 +200,13 @@ mod tests {
         assert_eq!(n.snake("maxpool2d_1_argmax"), "maxpool2d_1_argmax_2");
         assert_eq!(n.snake("Dense"), "dense");
         assert_eq!(n.snake("dense"), "dense_2");
+        assert_eq!(model_type_name("MnistMlp"), "MnistMlp");
+        assert_eq!(model_type_name("lenet"), "Lenet");
+        assert_eq!(model_type_name("self"), "Self_");
+        assert_eq!(model_module_name("MnistMlp"), "mnist_mlp");
+        assert_eq!(model_module_name("LeNet"), "le_net");
+        assert_eq!(model_module_name("lenet"), "lenet");
+        assert_eq!(model_module_name("match"), "match_");
         let mut u = Namer::default();
         assert_eq!(u.screaming("dense_1.weight"), "DENSE_1_WEIGHT");
         assert_eq!(u.screaming("self"), "SELF");

@@ -89,6 +89,13 @@ pub fn force_tier(requested: Tier) -> Tier {
     t
 }
 
+/// Whether this process's kernels may use `t`'s instructions: its tier is
+/// at least `t`, and the CPU has them. The one test before calling a
+/// kernel written for a tier.
+pub fn runs_at_least(t: Tier) -> bool {
+    tier().min(best_supported()) >= t
+}
+
 /// The tiers this CPU can run, the most capable first.
 pub fn supported_tiers() -> impl Iterator<Item = Tier> {
     Tier::ALL.into_iter().filter(|t| t.is_supported())

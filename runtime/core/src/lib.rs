@@ -37,4 +37,4 @@ pub mod views;
 
 /// `alloc`'s owning types, for generated code in crates that do not name
 /// `alloc` themselves.
-pub use alloc::{boxed::Box, vec::Vec};
+pub use alloc::vec::Vec;

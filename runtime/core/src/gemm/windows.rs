@@ -16,7 +16,7 @@ use crate::threads::Threads;
 /// Whether [`sgemm_windows_nn`] and [`sgemm_windows_nt`] run on this
 /// process's kernel tier (AVX2 or AVX-512).
 pub fn windows_supported() -> bool {
-    crate::cpu::tier().min(crate::cpu::best_supported()) >= Tier::Avx2
+    crate::cpu::runs_at_least(Tier::Avx2)
 }
 
 /// Shortest `k` the dot-product kernels of every tier take.

@@ -129,7 +129,7 @@ macro_rules! with_runs {
             unsafe fn avx2($($arg: $ty),*) {
                 $f::<$crate::kernels::conv2d::runs::Avx2Runs>($($arg),*)
             }
-            if $crate::cpu::tier().min($crate::cpu::best_supported()) >= $crate::cpu::Tier::Avx2 {
+            if $crate::cpu::runs_at_least($crate::cpu::Tier::Avx2) {
                 // SAFETY: the CPU has AVX2 (`best_supported` detected it).
                 unsafe { avx2($($arg),*) }
             } else {

@@ -164,7 +164,7 @@ multiversion! {
 /// partial windows, by the AVX2 kernel where the tier allows.
 fn max_pool_2x2(g: &Pool2dGeometry, plane: &[f32], out: &mut [f32], idx: Option<&mut [u32]>) {
     #[cfg(target_arch = "x86_64")]
-    if crate::cpu::tier().min(crate::cpu::best_supported()) >= crate::cpu::Tier::Avx2 {
+    if crate::cpu::runs_at_least(crate::cpu::Tier::Avx2) {
         // SAFETY: the CPU has AVX2 (`best_supported` detected it).
         unsafe { super::max_2x2_avx2::max_pool_2x2(g.in_w, g.out_w(), plane, out, idx) };
         return;
