@@ -1,18 +1,12 @@
 //! The tutorial workflow with `model!`: a model written inline and checked
-//! when this file compiles, trained on the embedded handwritten digits,
-//! then predicting through its generated code.
+//! when this file compiles, trained on the embedded handwritten digits by
+//! its generated `fit` (the loop of `dslc train` over the generated
+//! `train_step`), then predicting through its generated `forward`.
 //!
 //!     cargo run --release --example model_macro
-//!
-//! `model!` generates inference code; training runs on nnspec's executor
-//! (generated `fit`/`train_step` are not built yet), and the trained
-//! weights reach the generated model through the same safetensors file
-//! `dslc train` writes.
 
-use nnspec::runtime::checkpoint::state_dict;
 use nnspec::runtime::data::{digits, train_test_split};
-use nnspec::runtime::exec::Executor;
-use nnspec::runtime::train::{FitOptions, Silent, evaluate, fit};
+use nnspec::runtime::parallel::Parallel;
 
 nnspec::model! {
     model DigitsMlp {
@@ -29,41 +23,33 @@ nnspec::model! {
 }
 
 fn main() {
-    // Train: the same text, compiled for the executor.
-    let compiled = nnspec::dsl::compile(digits_mlp::SOURCE);
-    let (model, config) = (
-        compiled.model("DigitsMlp").unwrap(),
-        compiled.train("DigitsMlp").unwrap(),
-    );
-    let plan = nnspec::codegen::lower_training(model, config);
-    let mut exec = Executor::new(plan, config.batch, 2).expect("fits in memory");
-    exec.init_params(0);
+    use digits_mlp::training;
     let split = train_test_split(&digits(), 0.2, 0).expect("a split of the digits");
-    let options = FitOptions {
-        epochs: config.epochs,
-        batch: config.batch,
-        seed: 0,
-        start_epoch: 0,
-    };
-    fit(
-        &mut exec,
-        &split.train,
-        Some(&split.test),
-        &options,
-        &mut Silent,
-    )
-    .expect("training");
-    let report = evaluate(&mut exec, &split.test);
-    println!("executor: test accuracy {:.2}%", 100.0 * report.accuracy);
 
-    // Save the executor's weights as dslc train does (PyTorch's
-    // state_dict in model.safetensors) and load them into the generated
-    // model, by name.
+    // Train as the train block says: 30 epochs of SGD with momentum in
+    // batches of 32, on two threads.
+    let mut net = DigitsMlp::new(training::SEED);
+    let mut state = training::state(training::SEED);
+    let records = net
+        .fit(
+            &split.train,
+            Some(&split.test),
+            &mut state,
+            &Parallel::new(2),
+        )
+        .expect("training");
+    let last = records.last().expect("an epoch");
+    println!(
+        "epoch {}: train loss {:.4}, test accuracy {:.2}%",
+        last.epoch,
+        last.train_loss,
+        100.0 * last.test_accuracy.unwrap_or(0.0)
+    );
+
+    // Save the weights as `dslc train` does (PyTorch's state_dict): `dslc
+    // eval` and PyTorch read the file.
     let path = std::env::temp_dir().join("nnspec-model-macro-example.safetensors");
-    state_dict(&exec)
-        .save(&path)
-        .expect("saving the checkpoint");
-    let net = DigitsMlp::load_safetensors(&path).expect("loading the checkpoint");
+    net.save_safetensors(&path).expect("saving the checkpoint");
 
     // Predict with the generated code.
     let mut correct = 0;

@@ -1,7 +1,8 @@
-//! A `model!` model and `dslc train`'s checkpoints: the generated model
-//! loads the `model.safetensors` the executor writes (PyTorch's
-//! `state_dict`), computes the executor's outputs bit for bit, and saves a
-//! file the executor loads back.
+//! A `model!` model and `dslc train`: the generated `fit` trains as the
+//! executor does (the same records and weights, bit for bit); the
+//! generated model loads the `model.safetensors` the executor writes
+//! (PyTorch's `state_dict`), computes the executor's outputs bit for bit,
+//! and saves a file the executor loads back.
 
 use nnspec::runtime::checkpoint::{load_state_dict, state_dict};
 use nnspec::runtime::data::{digits, train_test_split};
@@ -21,7 +22,103 @@ nnspec::model! {
         batch: 32,
         epochs: 2,
     }
+
+    // Dropout (reseeded every epoch) and BatchNorm (running statistics,
+    // counters) in training mode, Adam, a last batch smaller than the rest.
+    model DigitsDropout {
+        input x: f32[64];
+        output logits = x -> dense(32) as fc1 -> batchnorm as bn -> relu -> dropout(0.2)
+                          -> dense(10) as fc2;
+    }
+
+    train DigitsDropout {
+        loss: cross_entropy,
+        optimizer: adam(lr: 0.01),
+        batch: 25,
+        epochs: 2,
+        seed: 5,
+    }
 }
+
+/// The executor's f32 parameters in the generated layout.
+fn executor_weights(exec: &Executor) -> Vec<f32> {
+    use nnspec::runtime::plan::{ParamId, ParamKind};
+    (0..exec.plan().params.len())
+        .filter(|&i| exec.plan().params[i].kind != ParamKind::Counter)
+        .flat_map(|i| exec.param(ParamId(i as u32)).to_vec())
+        .collect()
+}
+
+macro_rules! fit_agrees {
+    ($test:ident, $module:ident, $ty:ident, $name:literal) => {
+        #[test]
+        fn $test() {
+            use $module::training;
+            let split = train_test_split(&digits(), 0.2, 0).unwrap();
+            let compiled = nnspec::dsl::compile($module::SOURCE);
+            let config = compiled.train($name).unwrap();
+            let plan = nnspec::codegen::lower_training(compiled.model($name).unwrap(), config);
+            let mut exec = Executor::new(plan, config.batch, 2).unwrap();
+            exec.init_params(config.seed);
+            let options = FitOptions {
+                epochs: config.epochs,
+                batch: config.batch,
+                seed: config.seed,
+                start_epoch: 0,
+            };
+            let want = fit(
+                &mut exec,
+                &split.train,
+                Some(&split.test),
+                &options,
+                &mut Silent,
+            )
+            .unwrap();
+
+            let mut net = $ty::new(training::SEED);
+            let mut state = training::state(training::SEED);
+            let par = nnspec::runtime::parallel::Parallel::new(2);
+            let got = net
+                .fit(&split.train, Some(&split.test), &mut state, &par)
+                .unwrap();
+            assert_eq!(got.len(), want.len());
+            for (g, w) in got.iter().zip(&want) {
+                assert_eq!(
+                    g.train_loss.to_bits(),
+                    w.train_loss.to_bits(),
+                    "epoch {}",
+                    w.epoch
+                );
+                assert_eq!(g.train_accuracy, w.train_accuracy, "epoch {}", w.epoch);
+                assert_eq!(g.test_loss, w.test_loss, "epoch {}", w.epoch);
+                assert_eq!(g.test_accuracy, w.test_accuracy, "epoch {}", w.epoch);
+            }
+            assert!(
+                want.last().unwrap().test_accuracy.unwrap() > 0.8,
+                "{want:?}"
+            );
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(
+                bits(net.weights()),
+                bits(&executor_weights(&exec)),
+                "trained weights"
+            );
+        }
+    };
+}
+
+fit_agrees!(
+    fit_trains_as_the_executor_does,
+    digits_mlp,
+    DigitsMlp,
+    "DigitsMlp"
+);
+fit_agrees!(
+    fit_with_dropout_and_batchnorm_trains_as_the_executor_does,
+    digits_dropout,
+    DigitsDropout,
+    "DigitsDropout"
+);
 
 fn trained_executor() -> Executor {
     let compiled = nnspec::dsl::compile(digits_mlp::SOURCE);
@@ -64,14 +161,17 @@ fn loads_the_executors_checkpoint_and_computes_its_outputs() {
     exec.input_mut(batch).copy_from_slice(&input);
     exec.forward(batch, false);
     let want = exec.output(0, batch).to_vec();
-    for i in 0..batch {
-        let x: &[f32; 64] = input[i * 64..][..64].try_into().unwrap();
-        assert_eq!(
-            bits(&net.forward(x)),
-            bits(&want[i * 10..][..10]),
-            "sample {i}"
-        );
-    }
+    // The same batch size, so the same kernel paths on every tier (the
+    // portable dense kernel sums a lone row in another order).
+    let mut got = vec![0.0f32; batch * 10];
+    let mut arena = vec![0.0f32; digits_mlp::arena_len(batch, 1)];
+    net.forward_batch(
+        &input,
+        &mut got,
+        &mut arena,
+        &nnspec::runtime::threads::Serial,
+    );
+    assert_eq!(bits(&got), bits(&want));
 
     // Saved by the generated model, loaded by the executor: the same weights.
     let saved = scratch("saved.safetensors");

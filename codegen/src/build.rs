@@ -15,8 +15,9 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::emit::{Nalgebra, RustOptions, golden_test, rust_module};
+use crate::emit::{Nalgebra, RustOptions, golden_test};
 use crate::lower::lower_inference;
+use crate::model_module;
 
 /// Options for [`Config::compile`].
 #[derive(Clone, Debug)]
@@ -124,7 +125,8 @@ impl Config {
                         .map(|path| Nalgebra { path, gate: None }),
                     std_runtime: self.std_runtime.clone(),
                 };
-                let mut code = rust_module(&plan, &options).map_err(BuildError::Emit)?;
+                let train = compiled.train(&model.name);
+                let mut code = model_module(model, train, &options).map_err(BuildError::Emit)?;
                 if self.golden_tests {
                     code.push('\n');
                     code.push_str(&golden_test(&plan).map_err(BuildError::Emit)?);

@@ -10,5 +10,25 @@ pub mod build;
 pub mod emit;
 pub mod lower;
 
-pub use emit::{EmitError, RustOptions, golden_test, rust_module};
+pub use emit::{EmitError, RustOptions, Training, golden_test, rust_module};
 pub use lower::{lower_inference, lower_training};
+
+/// The Rust module of a checked model: inference, and a `training` module
+/// when the model has a `train` block (`train`, as the checker matched it).
+pub fn model_module(
+    model: &nnspec_dsl::ir::Model,
+    train: Option<&nnspec_dsl::ir::TrainConfig>,
+    options: &RustOptions,
+) -> Result<String, EmitError> {
+    let inference = lower_inference(model);
+    let training_plan = train.map(|config| lower_training(model, config));
+    let training = train
+        .zip(training_plan.as_ref())
+        .map(|(config, plan)| Training {
+            plan,
+            batch: config.batch,
+            epochs: config.epochs,
+            seed: config.seed,
+        });
+    rust_module(&inference, training.as_ref(), options)
+}

@@ -1,19 +1,23 @@
 //! The generated Rust of every example model, as insta snapshots: a
 //! reviewer sees every change to generated code.
 
-use nnspec_codegen::{RustOptions, lower_inference, rust_module};
+use nnspec_codegen::{RustOptions, model_module};
 
 fn module_of(file: &str, model: &str) -> String {
     let path = format!("{}/../examples/{file}", env!("CARGO_MANIFEST_DIR"));
     let source = std::fs::read_to_string(&path).unwrap();
     let compiled = nnspec_dsl::compile(&source);
     assert!(compiled.diagnostics.is_empty(), "{file} has errors");
-    let plan = lower_inference(compiled.model(model).unwrap());
     let options = RustOptions {
         source: format!("examples/{file}"),
         ..RustOptions::default()
     };
-    rust_module(&plan, &options).unwrap()
+    model_module(
+        compiled.model(model).unwrap(),
+        compiled.train(model),
+        &options,
+    )
+    .unwrap()
 }
 
 #[test]

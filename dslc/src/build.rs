@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use nnspec_codegen::{RustOptions, golden_test, lower_inference, rust_module};
+use nnspec_codegen::{RustOptions, golden_test, lower_inference, model_module};
 use nnspec_runtime::atomic_write::write_atomically;
 
 use crate::errln;
@@ -72,8 +72,9 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
     };
     let plan = lower_inference(model);
     let mut code = match args.emit {
-        Emit::Rust => rust_module(
-            &plan,
+        Emit::Rust => model_module(
+            model,
+            compiled.train(&model.name),
             &RustOptions {
                 runtime_path: args.runtime_path.clone(),
                 source: args

@@ -11,14 +11,14 @@ fn prints_the_generated_module_the_library_makes() {
     assert!(out.status.success(), "{}", both(&out));
     let source = std::fs::read_to_string(common::root().join("examples/mnist_mlp.nn")).unwrap();
     let compiled = nnspec_dsl::compile(&source);
-    let plan = nnspec_codegen::lower_inference(compiled.model("MnistMlp").unwrap());
     let options = nnspec_codegen::RustOptions {
         source: "mnist_mlp.nn".into(),
         ..Default::default()
     };
+    let model = compiled.model("MnistMlp").unwrap();
     assert_eq!(
         text(&out.stdout),
-        nnspec_codegen::rust_module(&plan, &options).unwrap()
+        nnspec_codegen::model_module(model, compiled.train("MnistMlp"), &options).unwrap()
     );
 }
 

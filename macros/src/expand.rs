@@ -5,7 +5,7 @@
 //! keep the rest of the user's code free of follow-on errors.
 
 use nnspec_codegen::emit::{Nalgebra, model_module_name, model_type_name, value_name};
-use nnspec_codegen::{RustOptions, lower_inference, rust_module};
+use nnspec_codegen::{RustOptions, model_module};
 use nnspec_dsl::ast::{self, Item, Stmt};
 use nnspec_dsl::diagnostic::Diagnostic;
 use proc_macro2::{Span, TokenStream};
@@ -58,7 +58,7 @@ pub fn expand(input: TokenStream) -> TokenStream {
                     }),
                     std_runtime: Some(RUNTIME.to_string()),
                 };
-                match rust_module(&lower_inference(checked), &options) {
+                match model_module(checked, compiled.train(&checked.name), &options) {
                     Ok(code) => code
                         .parse::<TokenStream>()
                         .expect("generated code tokenizes"),

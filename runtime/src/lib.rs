@@ -12,7 +12,8 @@
 
 // The no_std core, under the paths every crate has always used.
 pub use nnspec_runtime_core::{
-    Vec, cpu, forward, gemm, infer, init, kernels, math, optim_rules, plan, rng, threads, views,
+    Vec, cpu, forward, gemm, infer, init, kernels, math, optim_rules, plan, rng, threads, training,
+    views,
 };
 
 pub mod atomic_write;

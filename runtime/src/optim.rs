@@ -6,8 +6,8 @@
 //! per parameter, as PyTorch's `optimizer.state[p]`; a parameter that never
 //! receives a gradient is never touched, as PyTorch skips `p.grad is None`.
 
-use crate::optim_rules::update;
-use crate::parallel::{Parallel, split_range};
+use crate::optim_rules::update_par;
+use crate::parallel::Parallel;
 use crate::plan::Optimizer;
 
 /// The optimizer's state for every parameter of a model.
@@ -101,57 +101,14 @@ impl OptimizerState {
     ) {
         self.steps[param] += 1;
         let step = self.steps[param];
-        let len = grad.len();
-        let range = offset..offset + len;
+        let range = offset..offset + grad.len();
         let optimizer = self.optimizer;
         let p = &mut params[range.clone()];
         let first = (!self.first.is_empty()).then(|| &mut self.first[range.clone()]);
         let second = (!self.second.is_empty()).then(|| &mut self.second[range]);
-        // Below this a parallel call costs about what it saves.
-        const MIN_PARALLEL: usize = 32 * 1024;
-        if par.threads() == 1 || len < MIN_PARALLEL {
-            update(optimizer, step, p, grad, first, second);
-            return;
-        }
-        let p = SharedMut(p.as_mut_ptr());
-        let first = first.map(|f| SharedMut(f.as_mut_ptr()));
-        let second = second.map(|s| SharedMut(s.as_mut_ptr()));
-        let threads = par.threads();
-        par.for_each_thread(&|t| {
-            let r = split_range(len, threads, t);
-            // SAFETY: `split_range` gives each thread a disjoint part of
-            // `0..len`, and each pointer addresses `len` elements (slices
-            // of `params`, `first` and `second` borrowed for this call).
-            let (p, first, second) = unsafe {
-                (
-                    std::slice::from_raw_parts_mut(p.at(r.start), r.len()),
-                    first.map(|f| std::slice::from_raw_parts_mut(f.at(r.start), r.len())),
-                    second.map(|s| std::slice::from_raw_parts_mut(s.at(r.start), r.len())),
-                )
-            };
-            update(optimizer, step, p, &grad[r], first, second);
-        });
+        update_par(optimizer, step, p, grad, first, second, par);
     }
 }
-
-/// A pointer handed to the threads of one parallel update, each of which
-/// touches a disjoint range behind it.
-#[derive(Clone, Copy)]
-struct SharedMut(*mut f32);
-
-impl SharedMut {
-    /// Through a method, so closures capture the whole (Sync) wrapper
-    /// rather than the raw pointer field.
-    fn at(self, offset: usize) -> *mut f32 {
-        // SAFETY: callers stay within the slice the pointer came from.
-        unsafe { self.0.add(offset) }
-    }
-}
-
-// SAFETY: only used by `OptimizerState::step`, whose threads write
-// disjoint ranges and finish before the borrow it was made from ends.
-unsafe impl Send for SharedMut {}
-unsafe impl Sync for SharedMut {}
 
 #[cfg(test)]
 mod tests;

@@ -8,10 +8,11 @@
 use std::time::Instant;
 
 use crate::data::{Dataset, refill_permutation};
-use crate::exec::Executor;
+use crate::exec::{Executor, StepStats};
 use crate::metrics::{ConfusionMatrix, EpochRecord};
 use crate::plan::LossKind;
 use crate::rng::Rng;
+use crate::training;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct FitOptions {
@@ -84,12 +85,67 @@ pub struct Silent;
 
 impl Observer for Silent {}
 
+/// What the training loop trains: the executor ([`fit`]), or a model's
+/// generated code (its `fit` method, through [`fit_trainee`]).
+pub trait Trainee {
+    /// Values per sample of the input.
+    fn input_len(&self) -> usize;
+    /// Classes of the loss (cross-entropy's, or `mse`'s one-hot length):
+    /// every label must be below.
+    fn classes(&self) -> usize;
+    /// The largest batch it takes.
+    fn capacity(&self) -> usize;
+    /// One training step on samples `indices` of `data`.
+    fn train_batch(&mut self, data: &Dataset, indices: &[usize]) -> StepStats;
+    /// Restarts the dropout stream (each epoch does, from its own seed).
+    fn seed_dropout(&mut self, seed: u64);
+    /// Loss, accuracy and confusion matrix on `data`, in evaluation mode.
+    fn evaluate(&mut self, data: &Dataset) -> Evaluation;
+}
+
+impl Trainee for Executor {
+    fn input_len(&self) -> usize {
+        self.plan().input_shapes[0].iter().product()
+    }
+
+    fn classes(&self) -> usize {
+        match self.plan().loss.map(|l| l.kind) {
+            Some(LossKind::CrossEntropy { classes }) => classes,
+            Some(LossKind::Mse { len }) => len,
+            // No loss: nothing to check labels against.
+            None => usize::MAX,
+        }
+    }
+
+    fn capacity(&self) -> usize {
+        Executor::capacity(self)
+    }
+
+    fn train_batch(&mut self, data: &Dataset, indices: &[usize]) -> StepStats {
+        self.load_batch(data, indices);
+        self.train_step(indices.len())
+    }
+
+    fn seed_dropout(&mut self, seed: u64) {
+        Executor::seed_dropout(self, seed);
+    }
+
+    fn evaluate(&mut self, data: &Dataset) -> Evaluation {
+        evaluate(self, data)
+    }
+}
+
 /// Checks that `data` fits the executor's model (input size, label range).
 pub fn check_fits(exec: &Executor, data: &Dataset) -> Result<(), TrainError> {
+    check_data(exec, data)
+}
+
+/// Checks that `data` fits what `trainee` takes (input size, label range).
+fn check_data(trainee: &dyn Trainee, data: &Dataset) -> Result<(), TrainError> {
     if data.is_empty() {
         return Err(TrainError::Empty(data.source.clone()));
     }
-    let input: usize = exec.plan().input_shapes[0].iter().product();
+    let input = trainee.input_len();
     if data.sample_len() != input {
         return Err(TrainError::InputSize {
             model: input,
@@ -97,19 +153,14 @@ pub fn check_fits(exec: &Executor, data: &Dataset) -> Result<(), TrainError> {
             found: data.sample_len(),
         });
     }
-    if let Some(loss) = exec.plan().loss {
-        let classes = match loss.kind {
-            LossKind::CrossEntropy { classes } => classes,
-            LossKind::Mse { len } => len,
-        };
-        let max = data.labels.iter().copied().max().unwrap_or(0) as usize;
-        if max >= classes {
-            return Err(TrainError::Classes {
-                model: classes,
-                data: data.labels_source().to_string(),
-                found: max,
-            });
-        }
+    let classes = trainee.classes();
+    let max = data.labels.iter().copied().max().unwrap_or(0) as usize;
+    if max >= classes {
+        return Err(TrainError::Classes {
+            model: classes,
+            data: data.labels_source().to_string(),
+            found: max,
+        });
     }
     Ok(())
 }
@@ -122,25 +173,36 @@ pub fn fit(
     options: &FitOptions,
     observer: &mut dyn Observer,
 ) -> Result<Vec<EpochRecord>, TrainError> {
-    check_fits(exec, train)?;
+    check_batch_norm(exec, train.len(), options.batch.clamp(1, exec.capacity()))?;
+    fit_trainee(exec, train, test, options, observer)
+}
+
+/// The training loop of [`fit`] for any [`Trainee`]: the same batches, in
+/// the same order, with the same dropout streams.
+pub fn fit_trainee(
+    trainee: &mut dyn Trainee,
+    train: &Dataset,
+    test: Option<&Dataset>,
+    options: &FitOptions,
+    observer: &mut dyn Observer,
+) -> Result<Vec<EpochRecord>, TrainError> {
+    check_data(trainee, train)?;
     if let Some(test) = test {
-        check_fits(exec, test)?;
+        check_data(trainee, test)?;
     }
-    let batch = options.batch.clamp(1, exec.capacity());
-    check_batch_norm(exec, train.len(), batch)?;
+    let batch = options.batch.clamp(1, trainee.capacity());
     let mut order = Vec::with_capacity(train.len());
     let mut records = Vec::with_capacity(options.epochs);
     for epoch in options.start_epoch + 1..=options.start_epoch + options.epochs {
         let mut rng = epoch_rng(options.seed, epoch);
         refill_permutation(&mut order, train.len(), &mut rng);
-        exec.seed_dropout(rng.next_u64());
+        trainee.seed_dropout(rng.next_u64());
         let batches = train.len().div_ceil(batch);
         observer.epoch_started(epoch, batches);
         let started = Instant::now();
         let (mut loss_sum, mut correct) = (0.0f64, 0usize);
         for (index, chunk) in order.chunks(batch).enumerate() {
-            exec.load_batch(train, chunk);
-            let stats = exec.train_step(chunk.len());
+            let stats = trainee.train_batch(train, chunk);
             if !stats.loss.is_finite() {
                 return Err(TrainError::Diverged {
                     epoch,
@@ -156,7 +218,7 @@ pub fn fit(
             }
         }
         let seconds = started.elapsed().as_secs_f64();
-        let evaluation = test.map(|test| evaluate(exec, test));
+        let evaluation = test.map(|test| trainee.evaluate(test));
         let record = EpochRecord {
             epoch,
             train_loss: loss_sum / train.len() as f64,
@@ -211,25 +273,46 @@ pub fn evaluate(exec: &mut Executor, data: &Dataset) -> Evaluation {
         .plan()
         .loss
         .expect("evaluation needs a plan with a loss");
-    let classes = match loss.kind {
+    let batch = exec.capacity();
+    evaluate_with(data, batch, loss.kind, &mut |x, out| {
+        let n = x.len() / data.sample_len().max(1);
+        exec.input_mut(n).copy_from_slice(x);
+        exec.forward(n, false);
+        out.copy_from_slice(exec.buffer(loss.output, n));
+    })
+}
+
+/// [`evaluate`] for any model: `forward` computes the outputs of a batch
+/// of at most `batch` samples (rows of `data`'s samples in, rows of the
+/// loss's length out).
+pub fn evaluate_with(
+    data: &Dataset,
+    batch: usize,
+    kind: LossKind,
+    forward: &mut dyn FnMut(&[f32], &mut [f32]),
+) -> Evaluation {
+    let classes = match kind {
         LossKind::CrossEntropy { classes } => classes,
         LossKind::Mse { len } => len,
     };
+    let batch = batch.max(1);
     let mut confusion = ConfusionMatrix::new(classes);
     let mut loss_sum = 0.0f64;
     let indices: Vec<usize> = (0..data.len()).collect();
-    let mut labels = vec![0u32; exec.capacity()];
-    for chunk in indices.chunks(exec.capacity()) {
+    let (mut x, mut labels, mut output, mut targets) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for chunk in indices.chunks(batch) {
         let n = chunk.len();
-        let (x, y) = exec.batch_slots(n);
-        data.gather_batch(chunk, x, y);
-        labels[..n].copy_from_slice(y);
-        exec.forward(n, false);
-        let stats = exec.loss(n, false).expect("a plan with a loss");
+        x.resize(n * data.sample_len(), 0.0);
+        labels.resize(n, 0);
+        output.resize(n * classes, 0.0);
+        targets.resize(training::loss_scratch_len(kind, n), 0.0);
+        data.gather_batch(chunk, &mut x, &mut labels);
+        forward(&x, &mut output);
+        let stats = training::loss(kind, &output, &labels, None, &mut targets);
         loss_sum += stats.loss * n as f64;
-        let logits = exec.buffer(loss.output, n);
         // Labels were range-checked by check_fits (or come from the same data).
-        let _ = confusion.add_logits(&labels[..n], logits);
+        let _ = confusion.add_logits(&labels, &output);
     }
     let total = data.len().max(1) as f64;
     Evaluation {

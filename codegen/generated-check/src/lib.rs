@@ -24,4 +24,5 @@ generated! {
     digits_resnet: "DigitsResNet",
     mini_inception: "MiniInception",
     extras: "Extras",
+    residual_block: "ResidualBlock",
 }

@@ -12,33 +12,33 @@ use super::steps::{Names, StepCode};
 use super::{Emitter, ident};
 
 impl Emitter<'_> {
-    /// One block per step, its comment above it.
-    pub(super) fn step_blocks(&self, code: &[StepCode], layout: &ArenaLayout) -> Vec<TokenStream> {
-        code
-            .iter()
+    /// One block per step, its comment above it. `range` gives the
+    /// expression of a buffer's place in `values`, or `None` for buffers
+    /// that are not there (the caller's slices, index buffers).
+    pub(super) fn step_blocks(
+        &self,
+        code: &[StepCode],
+        range: &dyn Fn(BufferId) -> Option<TokenStream>,
+    ) -> Vec<TokenStream> {
+        code.iter()
             .map(|c| {
-                let comment = &c.comment;
-                let mut reads: Vec<BufferId> = Vec::new();
-                for r in &c.access.reads {
-                    if layout.offset[r.index()].is_some() && !reads.contains(r) {
-                        reads.push(*r);
+                let mut reads: Vec<(BufferId, TokenStream)> = Vec::new();
+                for &r in &c.access.reads {
+                    if let Some(at) = range(r)
+                        && !reads.iter().any(|(b, _)| *b == r)
+                    {
+                        reads.push((r, at));
                     }
                 }
-                let writes: Vec<BufferId> = c
+                let writes: Vec<(BufferId, TokenStream)> = c
                     .access
                     .writes
                     .iter()
-                    .copied()
-                    .filter(|w| layout.offset[w.index()].is_some())
+                    .filter_map(|&w| range(w).map(|at| (w, at)))
                     .collect();
                 let call = &c.call;
-                let bind = |ids: &[BufferId]| -> (Vec<Ident>, Vec<TokenStream>) {
-                    ids.iter()
-                        .map(|b| {
-                            let slot = &self.slot_idents[b.index()];
-                            (self.buffer(*b), quote!(at(layout::#slot)))
-                        })
-                        .unzip()
+                let bind = |ids: &[(BufferId, TokenStream)]| -> (Vec<Ident>, Vec<TokenStream>) {
+                    ids.iter().map(|(b, at)| (self.buffer(*b), at.clone())).unzip()
                 };
                 let (read_names, read_ranges) = bind(&reads);
                 let (write_names, write_ranges) = bind(&writes);
@@ -47,7 +47,7 @@ impl Emitter<'_> {
                 } else {
                     quote!(let ([#(#read_names),*], [#(#write_names),*]) = views(values, [#(#read_ranges),*], [#(#write_ranges),*]);)
                 };
-                let comment = self.comment(comment);
+                let comment = self.comment(&c.comment);
                 quote! {
                     #comment
                     {

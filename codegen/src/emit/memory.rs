@@ -31,8 +31,9 @@ pub(super) struct ArenaLayout {
     pub peak_step: usize,
 }
 
-/// Places every f32 root buffer that `steps` touch, except `external` ones
-/// (the caller's input and output slices).
+/// Places every per-sample f32 root buffer that `steps` touch, except
+/// `external` ones (the caller's input and output slices). Buffers of a
+/// fixed size and index buffers are placed by [`packed`].
 pub(super) fn layout(plan: &Plan, steps: &[Access], external: &[BufferId]) -> ArenaLayout {
     let count = plan.buffers.len();
     let mut first = vec![usize::MAX; count];
@@ -52,6 +53,7 @@ pub(super) fn layout(plan: &Plan, steps: &[Access], external: &[BufferId]) -> Ar
             first[b] != usize::MAX
                 && plan.buffers[b].alias_of.is_none()
                 && plan.buffers[b].ty == BufferType::F32
+                && matches!(plan.buffers[b].size, Size::PerSample(_))
                 && !external.contains(&BufferId(b as u32))
         })
         .collect();
@@ -92,6 +94,32 @@ pub(super) fn layout(plan: &Plan, steps: &[Access], external: &[BufferId]) -> Ar
         per_sample,
         peak_step,
     }
+}
+
+/// Buffers laid end to end without reuse: the root buffers that `steps`
+/// touch and `select` picks (training's fixed-size BatchNorm statistics,
+/// a few floats per channel, and max pooling's per-sample u32 indices).
+/// The offset of each (indexed by buffer) and the total length.
+pub(super) fn packed(
+    plan: &Plan,
+    steps: &[Access],
+    select: impl Fn(&nnspec_runtime::plan::Buffer) -> bool,
+) -> (Vec<Option<usize>>, usize) {
+    let mut offset = vec![None; plan.buffers.len()];
+    let mut end = 0;
+    for access in steps {
+        for &b in access.reads.iter().chain(&access.writes) {
+            let buffer = plan.buffer(b);
+            if offset[b.index()].is_some() || buffer.alias_of.is_some() || !select(buffer) {
+                continue;
+            }
+            offset[b.index()] = Some(end);
+            end += match buffer.size {
+                Size::PerSample(n) | Size::Fixed(n) => n,
+            };
+        }
+    }
+    (offset, end)
 }
 
 #[cfg(test)]

@@ -82,6 +82,24 @@ const RESERVED: &[&str] = &[
     "weights",
     "kernels",
     "views",
+    // ... and its training step's.
+    "base",
+    "bn_beta",
+    "bn_gamma",
+    "bn_mean",
+    "bn_var",
+    "counters",
+    "dropout",
+    "fixed",
+    "grad_b",
+    "grad_w",
+    "grads",
+    "indices",
+    "labels",
+    "need",
+    "rest",
+    "state",
+    "stats",
 ];
 
 /// Hands out distinct identifiers of one namespace.
@@ -122,8 +140,10 @@ impl Namer {
     fn fresh(&mut self, base: String) -> String {
         let mut candidate = base.clone();
         let mut n = 2;
+        // `d_stem_` twice gives `d_stem_2`, not `d_stem__2` (not snake case).
+        let stem = base.strip_suffix('_').unwrap_or(&base);
         while self.taken.contains(&candidate) {
-            candidate = format!("{base}_{n}");
+            candidate = format!("{stem}_{n}");
             n += 1;
         }
         self.taken.insert(candidate.clone());

@@ -14,10 +14,24 @@ use nnspec_runtime::plan::{BufferId, ConvShape, ParamId, Plan, PoolShape, Step};
 use super::memory::Access;
 
 /// What the emitter knows of names: a local for each root buffer, a
-/// constant (in the generated `params` module) for each parameter.
+/// constant (in the generated `params` module) for each parameter, a
+/// constant (in the generated `layout` module) for each placed buffer.
 pub(super) trait Names {
     fn buffer(&self, id: BufferId) -> Ident;
     fn param(&self, id: ParamId) -> Ident;
+    fn slot(&self, id: BufferId) -> Ident;
+}
+
+/// Which pass a forward step runs in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Mode {
+    /// Dropout passes its input through, BatchNorm uses its running
+    /// statistics, max pooling records no indices.
+    Inference,
+    /// Dropout draws masks from `dropout`, BatchNorm normalizes by the
+    /// batch and updates its running statistics and counter, max pooling
+    /// records its argmax in `indices` for the backward pass.
+    Training,
 }
 
 /// One step as generated code.
@@ -34,8 +48,8 @@ pub(super) struct StepCode {
     pub scratch: Option<TokenStream>,
 }
 
-/// `step` of `plan` as an inference-mode kernel call.
-pub(super) fn forward_step(plan: &Plan, step: &Step, names: &dyn Names) -> StepCode {
+/// `step` of `plan` as a kernel call in `mode`.
+pub(super) fn forward_step(plan: &Plan, step: &Step, names: &dyn Names, mode: Mode) -> StepCode {
     let root = |id: BufferId| plan.root(id);
     let buf = |id: BufferId| names.buffer(root(id));
     // Comments name what the code's locals hold: root buffers.
@@ -123,14 +137,29 @@ pub(super) fn forward_step(plan: &Plan, step: &Step, names: &dyn Names) -> StepC
                 scratch: Some(quote!(kernels::conv2d::forward_scratch_len(&#g, threads))),
             }
         }
-        Step::MaxPool2d { x, y, shape, .. } => {
+        Step::MaxPool2d {
+            x,
+            y,
+            indices,
+            shape,
+        } => {
             let (xi, yi) = (buf(*x), buf(*y));
             let g = pool_geometry(shape);
+            let (argmax, writes) = match mode {
+                Mode::Inference => (quote!(None), vec![*y]),
+                Mode::Training => {
+                    let slot = names.slot(root(*indices));
+                    (
+                        quote!(Some(&mut indices[at(layout::#slot)])),
+                        vec![*y, *indices],
+                    )
+                }
+            };
             StepCode {
                 comment: format!("{} = maxpool2d({}){}", name(*y), name(*x), pool_text(shape)),
-                access: access(&[*x], &[*y]),
+                access: access(&[*x], &writes),
                 scratch: None,
-                call: quote!(kernels::pool::max_pool2d_forward(&#g, #xi, #yi, None, par);),
+                call: quote!(kernels::pool::max_pool2d_forward(&#g, #xi, #yi, #argmax, par);),
             }
         }
         Step::AvgPool2d { x, y, shape } => {
@@ -184,17 +213,72 @@ pub(super) fn forward_step(plan: &Plan, step: &Step, names: &dyn Names) -> StepC
                 call: quote!(kernels::softmax::forward(#xi, #yi, #o, #a, #i);),
             }
         }
-        Step::Dropout { x, y, p, .. } => {
+        Step::Dropout { x, y, mask, p } => {
             let (xi, yi) = (buf(*x), buf(*y));
+            match mode {
+                Mode::Inference => StepCode {
+                    comment: format!(
+                        "{} = dropout({}, p {p}): the identity at inference",
+                        name(*y),
+                        name(*x)
+                    ),
+                    access: access(&[*x], &[*y]),
+                    scratch: None,
+                    call: quote!(#yi.copy_from_slice(#xi);),
+                },
+                Mode::Training => {
+                    let (mi, rate) = (buf(*mask), f(*p));
+                    StepCode {
+                        comment: format!(
+                            "{} = dropout({}, p {p}), keeping its mask `{}`",
+                            name(*y),
+                            name(*x),
+                            name(*mask)
+                        ),
+                        access: access(&[*x], &[*y, *mask]),
+                        scratch: None,
+                        call: quote!(kernels::dropout::forward(#xi, #yi, #mi, #rate, dropout);),
+                    }
+                }
+            }
+        }
+        Step::BatchNorm {
+            x,
+            y,
+            weight: gamma,
+            bias: beta,
+            running_mean,
+            running_var,
+            num_batches_tracked,
+            save_mean,
+            save_invstd,
+            channels,
+            spatial,
+            eps,
+            momentum,
+        } if mode == Mode::Training => {
+            let (xi, yi) = (buf(*x), buf(*y));
+            let (smi, sii) = (buf(*save_mean), buf(*save_invstd));
+            let [g, b, m, v] = [gamma, beta, running_mean, running_var].map(|id| names.param(*id));
+            let counter = names.param(*num_batches_tracked);
+            let (c, s, e, mo) = (n(*channels), n(*spatial), f(*eps), f(*momentum));
             StepCode {
                 comment: format!(
-                    "{} = dropout({}, p {p}): the identity at inference",
+                    "{} = batchnorm({}) over {channels} channels, by the batch's statistics (updating the running ones)",
                     name(*y),
                     name(*x)
                 ),
-                access: access(&[*x], &[*y]),
+                access: access(&[*x], &[*y, *save_mean, *save_invstd]),
                 scratch: None,
-                call: quote!(#yi.copy_from_slice(#xi);),
+                call: quote!(
+                    let ([bn_gamma, bn_beta], [bn_mean, bn_var]) =
+                        views(w, [params::#g, params::#b], [params::#m, params::#v]);
+                    kernels::batchnorm::batch_norm_forward_train(
+                        &kernels::batchnorm::BatchNormGeometry { batch, channels: #c, spatial: #s },
+                        #xi, bn_gamma, bn_beta, #e, #mo, Some((bn_mean, bn_var)), #yi, #smi, #sii, par,
+                    );
+                    counters[counters::#counter] += 1;
+                ),
             }
         }
         Step::BatchNorm {
@@ -270,7 +354,7 @@ pub(super) fn forward_step(plan: &Plan, step: &Step, names: &dyn Names) -> StepC
 }
 
 /// `count · batch` as an expression (`batch` alone for 1).
-fn times_batch(count: usize) -> TokenStream {
+pub(super) fn times_batch(count: usize) -> TokenStream {
     if count == 1 {
         quote!(batch)
     } else {
@@ -331,7 +415,7 @@ pub(super) fn conv_geometry(s: &ConvShape) -> TokenStream {
     })
 }
 
-fn pool_geometry(s: &PoolShape) -> TokenStream {
+pub(super) fn pool_geometry(s: &PoolShape) -> TokenStream {
     let n = |v: usize| Literal::usize_unsuffixed(v);
     let pair = |p: [usize; 2]| {
         let (a, b) = (n(p[0]), n(p[1]));

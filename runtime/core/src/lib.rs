@@ -33,6 +33,7 @@ pub mod rng;
 #[cfg(target_arch = "x86_64")]
 mod simd;
 pub mod threads;
+pub mod training;
 pub mod views;
 
 /// `alloc`'s owning types, for generated code in crates that do not name

@@ -8,6 +8,7 @@
 //! (`nnspec_runtime::optim::OptimizerState`).
 
 use crate::plan::Optimizer;
+use crate::threads::{Threads, split_range};
 
 /// The update rule of `optimizer` on one slice of a parameter.
 pub fn update(
@@ -91,6 +92,71 @@ pub fn update(
         }
     }
 }
+
+/// [`update`] on a whole parameter, in slices on the threads of `par` when
+/// it is large (every element's arithmetic is the same either way, so the
+/// result does not depend on the thread count).
+pub fn update_par(
+    optimizer: Optimizer,
+    step: u64,
+    p: &mut [f32],
+    grad: &[f32],
+    first: Option<&mut [f32]>,
+    second: Option<&mut [f32]>,
+    par: &dyn Threads,
+) {
+    let len = grad.len();
+    assert_eq!(p.len(), len, "update_par: parameter and gradient lengths");
+    // Below this a parallel call costs about what it saves.
+    const MIN_PARALLEL: usize = 32 * 1024;
+    let threads = par.threads();
+    if threads == 1 || len < MIN_PARALLEL {
+        update(optimizer, step, p, grad, first, second);
+        return;
+    }
+    let p = SharedMut(p.as_mut_ptr());
+    let first = first.map(|f| {
+        assert_eq!(f.len(), len, "update_par: first moment length");
+        SharedMut(f.as_mut_ptr())
+    });
+    let second = second.map(|s| {
+        assert_eq!(s.len(), len, "update_par: second moment length");
+        SharedMut(s.as_mut_ptr())
+    });
+    par.for_each_thread(&|t| {
+        let r = split_range(len, threads, t);
+        // SAFETY: `split_range` gives each task a disjoint part of
+        // `0..len`, and each pointer addresses `len` elements (slices
+        // borrowed for this call, which outlives the tasks).
+        let (p, first, second) = unsafe {
+            (
+                core::slice::from_raw_parts_mut(p.at(r.start), r.len()),
+                first.map(|f| core::slice::from_raw_parts_mut(f.at(r.start), r.len())),
+                second.map(|s| core::slice::from_raw_parts_mut(s.at(r.start), r.len())),
+            )
+        };
+        update(optimizer, step, p, &grad[r], first, second);
+    });
+}
+
+/// A pointer handed to the tasks of one parallel update, each of which
+/// touches a disjoint range behind it.
+#[derive(Clone, Copy)]
+struct SharedMut(*mut f32);
+
+impl SharedMut {
+    /// Through a method, so closures capture the whole (Sync) wrapper
+    /// rather than the raw pointer field.
+    fn at(self, offset: usize) -> *mut f32 {
+        // SAFETY: callers stay within the slice the pointer came from.
+        unsafe { self.0.add(offset) }
+    }
+}
+
+// SAFETY: only used by `update_par`, whose tasks write disjoint ranges and
+// finish before the borrow the pointer came from ends.
+unsafe impl Send for SharedMut {}
+unsafe impl Sync for SharedMut {}
 
 /// `torch.optim.SGD`: `d = g + wd·p`; with momentum `buf = d` on the first
 /// step, else `buf = momentum·buf + (1 - dampening)·d`; `d = d + momentum·buf`

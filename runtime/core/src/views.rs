@@ -83,6 +83,14 @@ pub fn views_mut2(data: &mut [f32], a: Range<usize>, b: Range<usize>) -> [&mut [
     [a, b]
 }
 
+/// `data` seen as `u32`s: the index buffers (max pooling's argmax) of
+/// generated training code live in its one f32 arena.
+pub fn as_u32(data: &mut [f32]) -> &mut [u32] {
+    // SAFETY: `u32` and `f32` have the same size and alignment and every
+    // bit pattern is valid for both; the view borrows `data` for its life.
+    unsafe { core::slice::from_raw_parts_mut(data.as_mut_ptr().cast(), data.len()) }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::single_range_in_vec_init)] // arrays of ranges are the API

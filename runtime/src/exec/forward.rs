@@ -8,11 +8,11 @@
 use std::ops::Range;
 
 use nnspec_runtime_core::forward::{self, Layout, Memory, Params, Training};
+use nnspec_runtime_core::training;
 
 use super::layout::{buffer_range, param_range};
 use super::views::views;
 use super::{Executor, StepStats};
-use crate::kernels;
 use crate::plan::*;
 
 impl Executor {
@@ -35,38 +35,16 @@ impl Executor {
         let output = self.range(loss.output, batch);
         let grad = self.range(loss.grad, batch);
         let labels = &self.labels[..batch];
-        let ([logits], [dlogits]) = views(&mut self.arena, [output], [grad]);
-        let (value, correct) = match loss.kind {
-            LossKind::CrossEntropy { classes } => {
-                let value = kernels::loss::softmax_cross_entropy(
-                    logits,
-                    labels,
-                    batch,
-                    classes,
-                    with_grad.then_some(dlogits),
-                );
-                (
-                    value,
-                    kernels::loss::count_correct(logits, labels, batch, classes),
-                )
-            }
-            LossKind::Mse { len } => {
-                self.targets.clear();
-                self.targets.resize(batch * len, 0.0);
-                for (row, &label) in self.targets.chunks_exact_mut(len).zip(labels) {
-                    row[label as usize] = 1.0;
-                }
-                let value = kernels::loss::mse(logits, &self.targets, with_grad.then_some(dlogits));
-                (
-                    value,
-                    kernels::loss::count_correct(logits, labels, batch, len),
-                )
-            }
-        };
-        Some(StepStats {
-            loss: value,
-            correct,
-        })
+        let ([output], [grad]) = views(&mut self.arena, [output], [grad]);
+        self.targets
+            .resize(training::loss_scratch_len(loss.kind, batch), 0.0);
+        Some(training::loss(
+            loss.kind,
+            output,
+            labels,
+            with_grad.then_some(grad),
+            &mut self.targets,
+        ))
     }
 
     fn forward_step(&mut self, index: usize, batch: usize, training: bool) {

@@ -52,14 +52,9 @@ fn zeroed<T: Clone + Default>(len: usize) -> Option<Vec<T>> {
     Some(v)
 }
 
-/// What one training step measured.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct StepStats {
-    /// Mean loss over the batch.
-    pub loss: f64,
-    /// Samples whose highest score was their label.
-    pub correct: usize,
-}
+/// What one training step measured (the core's, shared with generated
+/// `train_step` functions).
+pub use nnspec_runtime_core::training::StepStats;
 
 /// Runs one plan; see the module documentation.
 pub struct Executor {

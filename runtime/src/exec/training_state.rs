@@ -9,7 +9,7 @@ use super::Executor;
 use super::layout::param_range;
 use crate::optim::OptimizerState;
 use crate::plan::*;
-use crate::rng::Rng;
+use nnspec_runtime_core::training::dropout_stream;
 
 /// Parameters the backward pass writes a gradient for (the optimizer
 /// updates only these).
@@ -36,13 +36,13 @@ impl Executor {
                 }
             }
         }
-        self.dropout_rng = Rng::new(seed ^ 0xD0D0_D0D0_D0D0_D0D0);
+        self.dropout_rng = dropout_stream(seed);
     }
 
     /// Restarts the dropout stream (each epoch of training restarts it from
     /// the seed and the epoch, so a resumed run draws the same masks).
     pub fn seed_dropout(&mut self, seed: u64) {
-        self.dropout_rng = Rng::new(seed ^ 0xD0D0_D0D0_D0D0_D0D0);
+        self.dropout_rng = dropout_stream(seed);
     }
 
     /// A parameter's values (f32 parameters and state).

@@ -29,8 +29,47 @@ pub fn conv2d_backward(
     dy: &[f32],
     dx: Option<&mut [f32]>,
     dweight: &mut [f32],
-    mut dbias: Option<&mut [f32]>,
+    dbias: Option<&mut [f32]>,
     scratch: &mut Vec<f32>,
+    par: &dyn Threads,
+) {
+    g.validate();
+    grow(
+        scratch,
+        backward_scratch_len(g, dbias.is_some(), par.threads()),
+    );
+    conv2d_backward_in(g, x, weight, dy, dx, dweight, dbias, scratch, par);
+}
+
+/// Floats of scratch [`conv2d_backward_in`] needs for `g` on `threads`
+/// threads, with or without a bias. Enough for either path (wide or
+/// im2col), so the size does not depend on the kernel tier.
+pub fn backward_scratch_len(g: &Conv2dGeometry, has_bias: bool, threads: usize) -> usize {
+    if g.batch == 0 {
+        return 0;
+    }
+    let split = BatchSplit::with_threads(g.batch, threads);
+    let items = g.batch.div_ceil(split.images_per_item);
+    let (table_len, wide_len) = match Wide::layout(g) {
+        Some(w) => (g.col_rows(), w.input_len(g) + w.output_len(g)),
+        None => (0, 0),
+    };
+    let part_len = g.weight_len() + if has_bias { g.out_channels } else { 0 };
+    table_len + split.workers * (wide_len + g.im2col_len()).max(1) + (items - 1) * part_len
+}
+
+/// [`conv2d_backward`] with caller-provided scratch of at least
+/// [`backward_scratch_len`] floats, so it does not allocate.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_backward_in(
+    g: &Conv2dGeometry,
+    x: &[f32],
+    weight: &[f32],
+    dy: &[f32],
+    dx: Option<&mut [f32]>,
+    dweight: &mut [f32],
+    mut dbias: Option<&mut [f32]>,
+    scratch: &mut [f32],
     par: &dyn Threads,
 ) {
     g.validate();
@@ -82,9 +121,11 @@ pub fn conv2d_backward(
     let w_len = dweight.len();
     let has_bias = dbias.is_some();
     let part_len = w_len + if has_bias { g.out_channels } else { 0 };
-    grow(
-        scratch,
-        table_len + split.workers * cols_stride + (items_count - 1) * part_len,
+    let need = table_len + split.workers * cols_stride + (items_count - 1) * part_len;
+    assert!(
+        scratch.len() >= need,
+        "conv2d_backward_in: scratch of {} floats, {need} needed",
+        scratch.len()
     );
     let (starts, scratch) = window_starts(g, wide.as_ref(), table_len, scratch);
     let (cols_all, partials) = scratch.split_at_mut(split.workers * cols_stride);

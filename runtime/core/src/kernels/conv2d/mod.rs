@@ -31,7 +31,7 @@ mod im2col;
 mod runs;
 mod wide;
 
-pub use backward::conv2d_backward;
+pub use backward::{backward_scratch_len, conv2d_backward, conv2d_backward_in};
 
 use im2col::im2col;
 use wide::Wide;

@@ -1,0 +1,110 @@
+//! `fit` for generated models that train and may use `std`: `dslc
+//! train`'s loop (`nnspec_runtime::train::fit_trainee`: the same shuffles,
+//! batches and dropout streams for a seed) driving the generated
+//! `train_step`, with the model's `train` block as its settings. Emitted
+//! only when the options name a `std` runtime, as data sets and threads
+//! need it.
+
+use proc_macro2::{Ident, TokenStream};
+use quote::quote;
+
+use super::{EmitError, Emitter};
+
+impl Emitter<'_> {
+    /// `fit` and the adapter it drives the training loop through; `input`
+    /// and `output` are the per-sample length constants.
+    pub(super) fn fit_impl(
+        &self,
+        std_path: &str,
+        input: &Ident,
+        output: &Ident,
+    ) -> Result<TokenStream, EmitError> {
+        let rt: syn::Path =
+            syn::parse_str(std_path).map_err(|_| EmitError::bad_path("std runtime", std_path))?;
+        let ty = &self.type_name;
+        Ok(quote! {
+            impl<W: AsRef<[f32]> + AsMut<[f32]>> #ty<W> {
+                /// Trains on `train` as the model's `train` block says
+                /// ([`training::EPOCHS`] passes in batches of
+                /// [`training::BATCH`], shuffled from [`training::SEED`]:
+                /// the batches `dslc train` draws), evaluating on `test`
+                /// after each epoch; one record per epoch.
+                pub fn fit<S: AsRef<[f32]> + AsMut<[f32]>>(
+                    &mut self,
+                    train: &#rt::data::Dataset,
+                    test: Option<&#rt::data::Dataset>,
+                    state: &mut training::TrainState<S>,
+                    par: &dyn #rt::threads::Threads,
+                ) -> Result<#rt::Vec<#rt::metrics::EpochRecord>, #rt::train::TrainError> {
+                    let options = #rt::train::FitOptions {
+                        epochs: training::EPOCHS,
+                        batch: training::BATCH,
+                        seed: training::SEED,
+                        start_epoch: 0,
+                    };
+                    let mut fitting = Fitting {
+                        model: self,
+                        state,
+                        par,
+                        x: #rt::Vec::new(),
+                        labels: #rt::Vec::new(),
+                        arena: #rt::Vec::new(),
+                    };
+                    #rt::train::fit_trainee(&mut fitting, train, test, &options, &mut #rt::train::Silent)
+                }
+            }
+
+            /// The generated model as the training loop drives it, with the
+            /// buffers of a batch.
+            struct Fitting<'a, W, S> {
+                model: &'a mut #ty<W>,
+                state: &'a mut training::TrainState<S>,
+                par: &'a dyn #rt::threads::Threads,
+                x: #rt::Vec<f32>,
+                labels: #rt::Vec<u32>,
+                arena: #rt::Vec<f32>,
+            }
+
+            impl<W: AsRef<[f32]> + AsMut<[f32]>, S: AsRef<[f32]> + AsMut<[f32]>> #rt::train::Trainee
+                for Fitting<'_, W, S>
+            {
+                fn input_len(&self) -> usize {
+                    #input
+                }
+
+                fn classes(&self) -> usize {
+                    #output
+                }
+
+                fn capacity(&self) -> usize {
+                    training::BATCH
+                }
+
+                fn train_batch(
+                    &mut self,
+                    data: &#rt::data::Dataset,
+                    indices: &[usize],
+                ) -> training::StepStats {
+                    let batch = indices.len();
+                    self.x.resize(batch * #input, 0.0);
+                    self.labels.resize(batch, 0);
+                    data.gather_batch(indices, &mut self.x, &mut self.labels);
+                    self.arena.resize(training::arena_len(batch, self.par.threads()), 0.0);
+                    self.model.train_step(&self.x, &self.labels, self.state, &mut self.arena, self.par)
+                }
+
+                fn seed_dropout(&mut self, seed: u64) {
+                    self.state.seed_dropout(seed);
+                }
+
+                fn evaluate(&mut self, data: &#rt::data::Dataset) -> #rt::train::Evaluation {
+                    let (model, par, arena) = (&*self.model, self.par, &mut self.arena);
+                    #rt::train::evaluate_with(data, training::BATCH, training::LOSS, &mut |x, out| {
+                        arena.resize(arena_len(x.len() / #input, par.threads()), 0.0);
+                        model.forward_batch(x, out, arena, par);
+                    })
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,213 @@
+//! What a training step needs besides the kernels, without `std`: the
+//! loss of a batch, and the state training keeps between steps.
+//!
+//! The executor (`nnspec_runtime::exec`) and generated `train_step`
+//! functions both use these, so the two agree bit for bit: the same loss
+//! code, the same dropout stream for a seed, the same optimizer rules.
+
+use core::ops::Range;
+
+use crate::kernels;
+use crate::optim_rules::update_par;
+use crate::plan::{LossKind, Optimizer};
+use crate::rng::Rng;
+use crate::threads::Threads;
+
+/// What one training step measured.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepStats {
+    /// Mean loss over the batch.
+    pub loss: f64,
+    /// Samples whose highest score was their label.
+    pub correct: usize,
+}
+
+/// The dropout masks' stream for a training seed (each epoch of `dslc
+/// train` restarts it from the seed and the epoch).
+pub fn dropout_stream(seed: u64) -> Rng {
+    Rng::new(seed ^ 0xD0D0_D0D0_D0D0_D0D0)
+}
+
+/// Floats of scratch [`loss`] needs for a batch: the one-hot targets of
+/// `mse`, nothing for cross-entropy.
+pub fn loss_scratch_len(kind: LossKind, batch: usize) -> usize {
+    match kind {
+        LossKind::CrossEntropy { .. } => 0,
+        LossKind::Mse { len } => batch * len,
+    }
+}
+
+/// The loss of `output` (a batch of `labels.len()` samples) against the
+/// labels, with its gradient written to `grad` when given. `targets` is
+/// scratch of at least [`loss_scratch_len`] floats.
+pub fn loss(
+    kind: LossKind,
+    output: &[f32],
+    labels: &[u32],
+    grad: Option<&mut [f32]>,
+    targets: &mut [f32],
+) -> StepStats {
+    let batch = labels.len();
+    match kind {
+        LossKind::CrossEntropy { classes } => StepStats {
+            loss: kernels::loss::softmax_cross_entropy(output, labels, batch, classes, grad),
+            correct: kernels::loss::count_correct(output, labels, batch, classes),
+        },
+        LossKind::Mse { len } => {
+            let targets = &mut targets[..batch * len];
+            targets.fill(0.0);
+            for (row, &label) in targets.chunks_exact_mut(len).zip(labels) {
+                row[label as usize] = 1.0;
+            }
+            StepStats {
+                loss: kernels::loss::mse(output, targets, grad),
+                correct: kernels::loss::count_correct(output, labels, batch, len),
+            }
+        }
+    }
+}
+
+/// How many moment buffers (each as long as the weights) `optimizer`
+/// keeps: SGD's momentum, Adam's first and second moments.
+pub const fn moments(optimizer: &Optimizer) -> usize {
+    match optimizer {
+        Optimizer::Sgd { momentum, .. } => {
+            if *momentum != 0.0 {
+                1
+            } else {
+                0
+            }
+        }
+        Optimizer::Adam { .. } | Optimizer::AdamW { .. } => 2,
+    }
+}
+
+/// Floats of the memory a [`TrainState`] works in: the gradients, then
+/// the optimizer's moments, each laid out like the weights.
+pub const fn state_len(optimizer: &Optimizer, weights_len: usize) -> usize {
+    (1 + moments(optimizer)) * weights_len
+}
+
+/// What training keeps between steps besides the weights: their
+/// gradients, the optimizer's moments and step counts, the counters of
+/// BatchNorm (`num_batches_tracked`) and the dropout stream.
+///
+/// `PARAMS` is the number of parameters (step counts are per parameter,
+/// as PyTorch's `optimizer.state[p]['step']`), `COUNTERS` the number of
+/// counters; the floats live in caller-provided memory `S` of
+/// [`state_len`] floats, so a device can train without allocating.
+#[derive(Clone, Debug)]
+pub struct TrainState<S, const PARAMS: usize, const COUNTERS: usize> {
+    optimizer: Optimizer,
+    weights_len: usize,
+    memory: S,
+    steps: [u64; PARAMS],
+    counters: [i64; COUNTERS],
+    dropout: Rng,
+}
+
+/// The parts of a [`TrainState`] a step works with.
+pub struct StepParts<'a> {
+    pub grads: &'a mut [f32],
+    pub counters: &'a mut [i64],
+    pub dropout: &'a mut Rng,
+}
+
+impl<S: AsRef<[f32]> + AsMut<[f32]>, const PARAMS: usize, const COUNTERS: usize>
+    TrainState<S, PARAMS, COUNTERS>
+{
+    /// Fresh state (zero moments, no steps taken, counters at zero, the
+    /// dropout stream of `seed`) in `memory`, which must hold
+    /// [`state_len`]`(optimizer, weights_len)` floats; `None` otherwise.
+    pub fn new(optimizer: Optimizer, weights_len: usize, mut memory: S, seed: u64) -> Option<Self> {
+        if memory.as_ref().len() != state_len(&optimizer, weights_len) {
+            return None;
+        }
+        memory.as_mut().fill(0.0);
+        Some(TrainState {
+            optimizer,
+            weights_len,
+            memory,
+            steps: [0; PARAMS],
+            counters: [0; COUNTERS],
+            dropout: dropout_stream(seed),
+        })
+    }
+
+    pub fn optimizer(&self) -> Optimizer {
+        self.optimizer
+    }
+
+    /// Changes the learning rate (other hyperparameters stay).
+    pub fn set_lr(&mut self, lr: f32) {
+        self.optimizer = self.optimizer.with_lr(lr);
+    }
+
+    /// Restarts the dropout stream from `seed`.
+    pub fn seed_dropout(&mut self, seed: u64) {
+        self.dropout = dropout_stream(seed);
+    }
+
+    /// The gradients of the last step, laid out like the weights.
+    pub fn grads(&self) -> &[f32] {
+        &self.memory.as_ref()[..self.weights_len]
+    }
+
+    /// The optimizer's moments (SGD's momentum buffer, Adam's `exp_avg`
+    /// then `exp_avg_sq`), each laid out like the weights.
+    pub fn moments(&self) -> &[f32] {
+        &self.memory.as_ref()[self.weights_len..]
+    }
+
+    /// Steps taken by parameter `param`.
+    pub fn steps(&self, param: usize) -> u64 {
+        self.steps[param]
+    }
+
+    /// The counters (BatchNorm's `num_batches_tracked`), in parameter order.
+    pub fn counters(&self) -> &[i64; COUNTERS] {
+        &self.counters
+    }
+
+    /// Gradients, counters and the dropout stream, for a step's kernels.
+    pub fn parts(&mut self) -> StepParts<'_> {
+        StepParts {
+            grads: &mut self.memory.as_mut()[..self.weights_len],
+            counters: &mut self.counters,
+            dropout: &mut self.dropout,
+        }
+    }
+
+    /// One optimizer step on `weights` for the parameters `trained`
+    /// (parameter number, place in the weights): those with a gradient.
+    pub fn update(
+        &mut self,
+        weights: &mut [f32],
+        trained: &[(usize, Range<usize>)],
+        par: &dyn Threads,
+    ) {
+        assert_eq!(weights.len(), self.weights_len, "update: weights length");
+        let len = self.weights_len;
+        let (grads, rest) = self.memory.as_mut().split_at_mut(len);
+        let (mut first, mut second) = match moments(&self.optimizer) {
+            0 => (None, None),
+            1 => (Some(rest), None),
+            _ => {
+                let (a, b) = rest.split_at_mut(len);
+                (Some(a), Some(b))
+            }
+        };
+        for (param, range) in trained {
+            self.steps[*param] += 1;
+            update_par(
+                self.optimizer,
+                self.steps[*param],
+                &mut weights[range.clone()],
+                &grads[range.clone()],
+                first.as_deref_mut().map(|f| &mut f[range.clone()]),
+                second.as_deref_mut().map(|s| &mut s[range.clone()]),
+                par,
+            );
+        }
+    }
+}
