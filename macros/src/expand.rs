@@ -67,11 +67,11 @@ pub fn expand(input: TokenStream) -> TokenStream {
                             (Span::call_site(), Span::call_site()),
                             &e.to_string(),
                         ));
-                        stand_in(model)
+                        stand_in(model, trains(&file, model))
                     }
                 }
             }
-            _ => stand_in(model),
+            _ => stand_in(model, trains(&file, model)),
         };
         let doc = format!(
             " The code generated for model `{}` (see its type, [`{}`]).",
@@ -131,7 +131,18 @@ fn diagnostic_error(tokens: &Tokens, d: &Diagnostic) -> TokenStream {
 /// The public face of a model that did not check: its type and methods
 /// with the signatures its input declarations imply, so code using the
 /// model shows only the model's own errors.
-fn stand_in(model: &ast::Model) -> TokenStream {
+/// Whether `file` has a `train` block for `model`.
+fn trains(file: &ast::File, model: &ast::Model) -> bool {
+    file.items
+        .iter()
+        .any(|item| matches!(item, Item::Train(t) if t.model.name == model.name.name))
+}
+
+/// The stand-in of a model with errors: its type with the signatures the
+/// generated code would have (`forward`; with a `train` block, the
+/// `training` module, `train_step` and `fit`), so code using it shows no
+/// errors of its own.
+fn stand_in(model: &ast::Model, trains: bool) -> TokenStream {
     let ty = format_ident!("{}", model_type_name(&model.name.name));
     let inputs: Vec<(proc_macro2::Ident, usize)> = model
         .stmts
@@ -145,7 +156,57 @@ fn stand_in(model: &ast::Model) -> TokenStream {
         })
         .collect();
     let params = inputs.iter().map(|(name, len)| quote!(#name: &[f32; #len]));
+    let training = if trains {
+        let rt: TokenStream = RUNTIME.parse().expect("a Rust path");
+        let slices = inputs.iter().map(|(name, _)| {
+            let name = format_ident!("_{}", name);
+            quote!(#name: &[f32])
+        });
+        quote! {
+            /// A stand-in: the model has errors.
+            pub mod training {
+                pub use #rt::training::StepStats;
+                pub const BATCH: usize = 1;
+                pub const EPOCHS: usize = 1;
+                pub const SEED: u64 = 0;
+                pub const STATE_LEN: usize = 0;
+                pub type TrainState<S> = #rt::training::TrainState<S, 0, 0>;
+                pub fn state(_seed: u64) -> TrainState<#rt::Vec<f32>> {
+                    unreachable!("the model did not compile")
+                }
+                pub fn arena_len(_batch: usize, _threads: usize) -> usize {
+                    unreachable!("the model did not compile")
+                }
+            }
+            impl<W> #ty<W> {
+                /// A stand-in: the model has errors.
+                pub fn train_step<S>(
+                    &mut self,
+                    #(#slices,)*
+                    _labels: &[u32],
+                    _state: &mut training::TrainState<S>,
+                    _arena: &mut [f32],
+                    _par: &dyn #rt::threads::Threads,
+                ) -> training::StepStats {
+                    unreachable!("the model did not compile")
+                }
+                /// A stand-in: the model has errors.
+                pub fn fit<S>(
+                    &mut self,
+                    _train: &#rt::data::Dataset,
+                    _test: Option<&#rt::data::Dataset>,
+                    _state: &mut training::TrainState<S>,
+                    _par: &dyn #rt::threads::Threads,
+                ) -> Result<#rt::Vec<#rt::metrics::EpochRecord>, #rt::train::TrainError> {
+                    unreachable!("the model did not compile")
+                }
+            }
+        }
+    } else {
+        quote!()
+    };
     quote! {
+        #training
         /// A stand-in: the model has errors (see them above).
         pub struct #ty<W = ()> {
             _weights: W,
