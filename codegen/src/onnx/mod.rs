@@ -15,6 +15,8 @@
 //! batch normalization is ONNX's, over the running statistics. The
 //! producer, the model's name and the source file's SHA-256 are in the
 //! model's metadata.
+// Every op and dtype is mapped explicitly: no catch-all arm may hide one.
+#![deny(clippy::wildcard_enum_match_arm)]
 
 mod graph;
 pub mod proto;
