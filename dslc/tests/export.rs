@@ -354,4 +354,22 @@ fn bad_requests_are_clear_errors() {
         );
     }
     assert!(files_in(&dir).is_empty());
+    // A model with errors is reported, not exported.
+    let sources = scratch("export_requests_source");
+    let bad = sources.join("bad.nn");
+    std::fs::write(
+        &bad,
+        "model A { input x: f32[3]; output y = x -> dense(0); }",
+    )
+    .unwrap();
+    let out = dslc(&["export", arg(&bad), "--no-weights", "-o", o]);
+    assert!(!out.status.success(), "{}", both(&out));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("error[E0107]"), "{}", both(&out));
+    assert!(
+        stderr.contains("not exported, it has errors"),
+        "{}",
+        both(&out)
+    );
+    assert!(files_in(&dir).is_empty());
 }

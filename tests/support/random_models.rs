@@ -251,7 +251,9 @@ impl Gen<'_> {
 
     /// `[n]` into two or three factors, with a `-1` sometimes.
     fn reshape(&mut self, v: &Var, elements: usize) {
-        let divisors: Vec<usize> = (1..=elements).filter(|d| elements % d == 0).collect();
+        let divisors: Vec<usize> = (1..=elements)
+            .filter(|&d| elements.is_multiple_of(d))
+            .collect();
         let a = divisors[self.rng.below(divisors.len())];
         let shape = vec![a, elements / a];
         let text = if self.rng.below(2) == 0 {

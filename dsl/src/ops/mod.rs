@@ -5,9 +5,10 @@
 //! defaults and ranges, read through typed [`Key`]s), its shape rule, its
 //! parameters (PyTorch names, shapes, initialization, whether they train),
 //! the text of its attributes, its lowering to the runtime's kernel
-//! steps, forward and backward, and its ONNX operator ([`OnnxRule`]). Its run-time story (the kernels, and how a
-//! step calls them) is in `nnspec-runtime`'s `kernels/` module of the same
-//! name: the deploy boundary keeps compiler code out of deployed binaries.
+//! steps, forward and backward, and its ONNX operator ([`OnnxRule`]). Its
+//! run-time story (the kernels, and how a step calls them) is in
+//! `nnspec-runtime`'s `kernels/` module of the same name: the deploy
+//! boundary keeps compiler code out of deployed binaries.
 //!
 //! Every backend reaches an op through [`LayerRules`], a trait with required
 //! methods only, via [`Op::rules`], the one match over ops outside the op

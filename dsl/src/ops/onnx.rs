@@ -76,12 +76,6 @@ pub enum OnnxAttr {
 }
 
 impl OnnxAttr {
-    /// A count or size of the IR (always far below `i64::MAX`: the checker
-    /// bounds every shape).
-    pub fn int(n: usize) -> Self {
-        OnnxAttr::Int(int(n))
-    }
-
     /// An `[h, w]` pair as ONNX's per-axis list.
     pub fn pair(p: [usize; 2]) -> Self {
         OnnxAttr::Ints(vec![int(p[0]), int(p[1])])
@@ -104,4 +98,38 @@ pub fn int(n: usize) -> i64 {
 /// A per-sample axis as an axis of the batched tensor.
 pub fn batched_axis(axis: usize) -> OnnxAttr {
     OnnxAttr::Int(int(axis).saturating_add(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::Shape;
+    use crate::ops::{Flatten, LayerRules, Reshape};
+
+    #[test]
+    fn pads_list_every_start_then_every_end() {
+        assert_eq!(OnnxAttr::pads([1, 2]), OnnxAttr::Ints(vec![1, 2, 1, 2]));
+        assert_eq!(batched_axis(0), OnnxAttr::Int(1));
+    }
+
+    #[test]
+    fn reshape_keeps_the_batch_and_spells_out_the_shape() {
+        let input = Shape(vec![16]);
+        let rule = Reshape.onnx(&[&input], &Shape(vec![2, 8]));
+        let OnnxRule::Node(node) = rule else {
+            panic!("reshape is a node")
+        };
+        assert_eq!(node.op_type, "Reshape");
+        assert_eq!(
+            node.inputs[1],
+            OnnxInput::Ints {
+                suffix: "shape",
+                values: vec![0, 2, 8]
+            }
+        );
+        let OnnxRule::Node(flatten) = Flatten.onnx(&[&input], &input) else {
+            panic!("flatten is a node")
+        };
+        assert_eq!(flatten.attributes, vec![("axis", OnnxAttr::Int(1))]);
+    }
 }
