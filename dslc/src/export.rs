@@ -86,6 +86,15 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
 fn checkpoint(model: &ir::Model, path: &Path) -> Result<Checkpoint, String> {
     let checkpoint = crate::session::read_checkpoint(path)?;
     nnspec_runtime::checkpoint::check_model(&checkpoint, &model.name).map_err(|e| e.to_string())?;
+    // A training state records its epochs; its optimizer tensors would
+    // otherwise read as a list of unknown names.
+    if checkpoint.metadata().contains_key("epochs") {
+        return Err(format!(
+            "{} is a training state (weights and optimizer state, for --resume); export the \
+             weights alone: model.safetensors in the same run directory",
+            path.display()
+        ));
+    }
     let plan = nnspec_codegen::lower_inference(model);
     let mut exec = crate::session::executor(plan, 1, 1)?;
     nnspec_runtime::checkpoint::load_state_dict(&mut exec, &checkpoint)

@@ -243,7 +243,13 @@ fn bad_checkpoints_are_errors_naming_the_tensor() {
         .save(&other)
         .unwrap();
 
-    let cases: [(&Path, &[&str]); 7] = [
+    // What `dslc train` writes beside model.safetensors.
+    let state = dir.join("train_state.safetensors");
+    let mut training = weights.clone();
+    training.set_metadata("epochs", "5");
+    training.save(&state).unwrap();
+
+    let cases: [(&Path, &[&str]); 8] = [
         (&missing, &["missing", "\"conv2d_2.weight\""]),
         (
             &shape,
@@ -269,6 +275,7 @@ fn bad_checkpoints_are_errors_naming_the_tensor() {
             ],
         ),
         (&other, &["is for model `MnistMlp`", "`LeNet`"]),
+        (&state, &["is a training state", "model.safetensors"]),
     ];
     for (checkpoint, messages) in cases {
         let out_path = dir.join("out.onnx");

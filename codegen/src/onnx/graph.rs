@@ -32,8 +32,8 @@ pub fn graph(model: &ir::Model, weights: &Checkpoint) -> Result<GraphProto, Chec
 struct Builder<'m> {
     model: &'m ir::Model,
     graph: GraphProto,
-    /// Every tensor name given out so far, and those reserved for inputs
-    /// and outputs.
+    /// Every tensor name given out so far, and those reserved from the
+    /// start: the parameters' and the outputs'.
     taken: BTreeSet<String>,
     /// The tensor holding each value (`None` until it is built).
     tensor: Vec<Option<String>>,
