@@ -241,6 +241,7 @@ fn matches_over_ops_and_steps_admit_no_catch_all_arm() {
     for module in [
         "dsl/src/ops/mod.rs",
         "codegen/src/lower/mod.rs",
+        "codegen/src/onnx/mod.rs",
         "runtime/core/src/plan/mod.rs",
         "runtime/core/src/forward.rs",
         "runtime/core/src/backward.rs",

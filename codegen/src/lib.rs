@@ -5,10 +5,14 @@
 //!   initialization and the buffer layout. The runtime's executor runs it.
 //! - [`emit`]: a Plan printed as a Rust module that runs it with the same
 //!   kernels and no interpreter; [`build`] does it from a build script.
+//! - [`onnx`]: a checked model and its weights as an ONNX model, for other
+//!   runtimes; [`dot`]: its graph as a Graphviz picture.
 
 pub mod build;
+pub mod dot;
 pub mod emit;
 pub mod lower;
+pub mod onnx;
 
 pub use emit::{EmitError, RustOptions, Training, golden_test, rust_module};
 pub use lower::{lower_inference, lower_training};

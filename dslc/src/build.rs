@@ -1,9 +1,12 @@
-//! `dslc build FILE --emit rust [-o OUT]`: a model as generated code.
+//! `dslc build FILE --emit rust|onnx|dot [-o OUT]`: a model as generated
+//! code, as an ONNX model with its initial weights, or as a Graphviz
+//! picture of its graph.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use nnspec_codegen::{RustOptions, golden_test, lower_inference, model_module};
+use nnspec_dsl::ir;
 use nnspec_runtime::atomic_write::write_atomically;
 
 use crate::errln;
@@ -13,6 +16,12 @@ use crate::errln;
 pub enum Emit {
     /// A Rust module for inference, depending on nnspec-runtime-core only
     Rust,
+    /// An ONNX model with the initial weights (the train block's seed);
+    /// `dslc export` exports trained ones
+    Onnx,
+    /// A Graphviz graph: shapes on the edges, parameter counts on the
+    /// layers (`dot -Tsvg`)
+    Dot,
 }
 
 #[derive(clap::Args)]
@@ -55,45 +64,15 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         errln!("error: {name}: not built, it has errors");
         return Ok(ExitCode::FAILURE);
     }
-    let model = match (&args.model, compiled.models.as_slice()) {
-        (Some(wanted), models) => models
-            .iter()
-            .find(|m| &m.name == wanted)
-            .ok_or_else(|| format!("{name} has no model `{wanted}` (it has: {})", names(models)))?,
-        (None, [one]) => one,
-        (None, []) => return Err(format!("no model in {name}")),
-        (None, several) => {
-            return Err(format!(
-                "{name} defines {} models ({}): choose one with --model",
-                several.len(),
-                names(several)
-            ));
+    let model = choose_model(&compiled.models, args.model.as_deref(), &name)?;
+    let code = match args.emit {
+        Emit::Rust => rust(args, model, compiled.train(&model.name))?,
+        Emit::Onnx => return onnx(args, &compiled, model, &bytes),
+        Emit::Dot => {
+            rust_only(args, "dot")?;
+            nnspec_codegen::dot::dot(model)
         }
     };
-    let plan = lower_inference(model);
-    let mut code = match args.emit {
-        Emit::Rust => model_module(
-            model,
-            compiled.train(&model.name),
-            &RustOptions {
-                runtime_path: args.runtime_path.clone(),
-                source: args
-                    .file
-                    .file_name()
-                    .map_or(name.clone(), |f| f.to_string_lossy().into_owned()),
-                nalgebra: args
-                    .nalgebra
-                    .clone()
-                    .map(|path| nnspec_codegen::emit::Nalgebra { path, gate: None }),
-                std_runtime: args.std_runtime.clone(),
-            },
-        )
-        .map_err(|e| e.to_string())?,
-    };
-    if args.with_test {
-        code.push('\n');
-        code.push_str(&golden_test(&plan).map_err(|e| e.to_string())?);
-    }
     match &args.out {
         Some(path) => {
             write_atomically(path, |w| std::io::Write::write_all(w, code.as_bytes()))
@@ -104,7 +83,99 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn names(models: &[nnspec_dsl::ir::Model]) -> String {
+/// The model called `wanted`, or the file's only one.
+pub fn choose_model<'m>(
+    models: &'m [ir::Model],
+    wanted: Option<&str>,
+    name: &str,
+) -> Result<&'m ir::Model, String> {
+    match (wanted, models) {
+        (Some(wanted), models) => models
+            .iter()
+            .find(|m| m.name == wanted)
+            .ok_or_else(|| format!("{name} has no model `{wanted}` (it has: {})", names(models))),
+        (None, [one]) => Ok(one),
+        (None, []) => Err(format!("no model in {name}")),
+        (None, several) => Err(format!(
+            "{name} defines {} models ({}): choose one with --model",
+            several.len(),
+            names(several)
+        )),
+    }
+}
+
+/// The options that shape generated Rust mean nothing for other outputs.
+fn rust_only(args: &Args, emit: &str) -> Result<(), String> {
+    let given = [
+        ("--with-test", args.with_test),
+        ("--nalgebra", args.nalgebra.is_some()),
+        ("--std-runtime", args.std_runtime.is_some()),
+    ];
+    match given.iter().find(|(_, set)| *set) {
+        Some((flag, _)) => Err(format!("{flag} applies to --emit rust, not --emit {emit}")),
+        None => Ok(()),
+    }
+}
+
+/// `--emit onnx`: the initial weights, binary, so a file or a pipe.
+fn onnx(
+    args: &Args,
+    compiled: &nnspec_dsl::Compiled,
+    model: &ir::Model,
+    bytes: &[u8],
+) -> Result<ExitCode, String> {
+    rust_only(args, "onnx")?;
+    if args.out.is_none() && crate::output::stdout_is_terminal() {
+        return Err(
+            "an ONNX model is binary: write it with -o FILE (or redirect standard output)".into(),
+        );
+    }
+    let seed = crate::export::default_seed(compiled, model);
+    let weights = crate::export::initial(model, seed)?;
+    let provenance = nnspec_codegen::onnx::Provenance {
+        source_file: &source_name(args),
+        source: bytes,
+        weights: format!("initialization with seed {seed}"),
+    };
+    let proto =
+        nnspec_codegen::onnx::export(model, &weights, &provenance).map_err(|e| e.to_string())?;
+    let encoded = nnspec_codegen::onnx::to_bytes(&proto);
+    match &args.out {
+        Some(path) => crate::export::write(path, &encoded)?,
+        None => crate::output::out_bytes(&encoded),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn source_name(args: &Args) -> String {
+    args.file.file_name().map_or_else(
+        || args.file.display().to_string(),
+        |f| f.to_string_lossy().into_owned(),
+    )
+}
+
+/// `--emit rust`: the model's module, inference and, when `train` (its
+/// train block) is given, training.
+fn rust(args: &Args, model: &ir::Model, train: Option<&ir::TrainConfig>) -> Result<String, String> {
+    let plan = lower_inference(model);
+    let options = RustOptions {
+        runtime_path: args.runtime_path.clone(),
+        source: source_name(args),
+        nalgebra: args
+            .nalgebra
+            .clone()
+            .map(|path| nnspec_codegen::emit::Nalgebra { path, gate: None }),
+        std_runtime: args.std_runtime.clone(),
+    };
+    let mut code = model_module(model, train, &options).map_err(|e| e.to_string())?;
+    if args.with_test {
+        code.push('\n');
+        code.push_str(&golden_test(&plan).map_err(|e| e.to_string())?);
+    }
+    Ok(code)
+}
+
+fn names(models: &[ir::Model]) -> String {
     models
         .iter()
         .map(|m| m.name.as_str())

@@ -1,5 +1,6 @@
 //! `dslc`, the nnspec command line: check, format, train and evaluate `.nn`
-//! models, and explain their diagnostics.
+//! models, generate code for them and export them to ONNX, and explain
+//! their diagnostics.
 //!
 //! Output goes through [`output`]: a reader that closes the pipe early
 //! (`dslc ... | head`) stops the printing, never the work.
@@ -9,6 +10,7 @@ mod check;
 mod colour;
 mod eval;
 mod explain;
+mod export;
 mod format;
 mod interrupt;
 mod output;
@@ -43,8 +45,11 @@ enum Command {
     Eval(eval::Args),
     /// Explain a diagnostic code (E0301) at length, with a wrong and a fixed example
     Explain(explain::Args),
-    /// Generate code for a model: a Rust module (--emit rust)
+    /// Generate code for a model: a Rust module (--emit rust), ONNX with the
+    /// initial weights (--emit onnx) or a Graphviz graph (--emit dot)
     Build(build::Args),
+    /// Export a trained model (or its initial weights) as ONNX
+    Export(export::Args),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +61,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => eval::run(&args),
         Command::Explain(args) => explain::run(&args),
         Command::Build(args) => build::run(&args),
+        Command::Export(args) => export::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -15,20 +15,30 @@ static STDERR_CLOSED: AtomicBool = AtomicBool::new(false);
 
 /// Writes `text` to stdout, unless it was closed.
 pub fn out(text: &str) {
-    write(&mut io::stdout().lock(), text, &STDOUT_CLOSED);
+    write(&mut io::stdout().lock(), text.as_bytes(), &STDOUT_CLOSED);
+}
+
+/// Writes `bytes` (a binary file's) to stdout, unless it was closed.
+pub fn out_bytes(bytes: &[u8]) {
+    write(&mut io::stdout().lock(), bytes, &STDOUT_CLOSED);
+}
+
+/// Whether stdout is a terminal, where binary output is refused.
+pub fn stdout_is_terminal() -> bool {
+    io::stdout().is_terminal()
 }
 
 /// Writes `text` to stderr, unless it was closed.
 pub fn err(text: &str) {
-    write(&mut io::stderr().lock(), text, &STDERR_CLOSED);
+    write(&mut io::stderr().lock(), text.as_bytes(), &STDERR_CLOSED);
 }
 
-fn write(stream: &mut dyn Write, text: &str, closed: &AtomicBool) {
+fn write(stream: &mut dyn Write, bytes: &[u8], closed: &AtomicBool) {
     if closed.load(Ordering::Relaxed) {
         return;
     }
     if stream
-        .write_all(text.as_bytes())
+        .write_all(bytes)
         .and_then(|()| stream.flush())
         .is_err()
     {

@@ -231,7 +231,9 @@ fn very_long_class_names_do_not_stop_the_report() {
 
 #[test]
 fn every_flag_has_help() {
-    for command in ["check", "fmt", "train", "eval", "explain"] {
+    for command in [
+        "check", "fmt", "train", "eval", "explain", "build", "export",
+    ] {
         let help = text(&dslc(&[command, "--help"]).stdout);
         let flags: Vec<&str> = help
             .lines()

@@ -380,6 +380,7 @@ fn truncated_files() {
         }
     ));
     assert!(e.to_string().contains("holds 5"), "{e}");
+    assert!(e.to_string().contains("is the first cut short"), "{e}");
     let mut long = full.clone();
     long.extend([1, 2]);
     let e = load_bad("trailing", &long);

@@ -3,7 +3,9 @@
 
 use nnspec_runtime::plan::Step;
 
-use super::{Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, Op, OpError, ParamDecl};
+use super::{
+    Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, OnnxNode, OnnxRule, Op, OpError, ParamDecl,
+};
 use crate::ir::Shape;
 use crate::shape::ShapeError;
 use crate::signature::{Bound, Signature};
@@ -43,6 +45,11 @@ impl LayerRules for Add {
 
     fn params(&self, _: &[&Shape]) -> Result<Vec<ParamDecl>, ShapeError> {
         Ok(Vec::new())
+    }
+
+    /// `Add` of two equal shapes (no broadcasting is ever needed).
+    fn onnx(&self, _: &[&Shape], _: &Shape) -> OnnxRule {
+        OnnxRule::Node(OnnxNode::over_inputs("Add", 2))
     }
 
     fn lower(&self, cx: &mut dyn ForwardCx) -> Option<Step> {

@@ -4,7 +4,10 @@
 use nnspec_runtime::plan::{GradStep, Step};
 
 use super::pool_window::{self, PoolWindow};
-use super::{Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, Op, OpError, ParamDecl, emit};
+use super::{
+    Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, OnnxAttr, OnnxRule, Op, OpError,
+    ParamDecl, emit,
+};
 use crate::ir::Shape;
 use crate::shape::ShapeError;
 use crate::signature::{Bound, Signature};
@@ -41,6 +44,16 @@ impl LayerRules for AvgPool2d {
 
     fn params(&self, _: &[&Shape]) -> Result<Vec<ParamDecl>, ShapeError> {
         Ok(Vec::new())
+    }
+
+    /// `AveragePool` counting the zero padding in the divisor, as
+    /// PyTorch's `count_include_pad=True` (ONNX's default is not to).
+    fn onnx(&self, _: &[&Shape], _: &Shape) -> OnnxRule {
+        let node = self
+            .window
+            .onnx_node("AveragePool")
+            .attribute("count_include_pad", OnnxAttr::Int(1));
+        OnnxRule::Node(node)
     }
 
     fn lower(&self, cx: &mut dyn ForwardCx) -> Option<Step> {

@@ -5,7 +5,10 @@
 
 use nnspec_runtime::plan::{BufferType, GradStep, Size, Step};
 
-use super::{Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, Op, OpError, ParamDecl, emit};
+use super::{
+    Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, OnnxAttr, OnnxNode, OnnxRule, Op, OpError,
+    ParamDecl, emit,
+};
 use crate::ir::{Dtype, ParamRole, Shape};
 use crate::shape::ShapeError;
 use crate::signature::{Bound, Default, Key, Range, Signature};
@@ -82,6 +85,17 @@ impl LayerRules for BatchNorm {
                 dtype: Dtype::I64,
             },
         ])
+    }
+
+    /// `BatchNormalization` in inference mode, over the running
+    /// statistics; `num_batches_tracked` has no part in it. ONNX's
+    /// momentum weighs the old statistics, PyTorch's the new batch.
+    fn onnx(&self, _: &[&Shape], _: &Shape) -> OnnxRule {
+        let node = OnnxNode::over_inputs("BatchNormalization", 1)
+            .params(0..4)
+            .attribute("epsilon", OnnxAttr::Float(self.eps as f32))
+            .attribute("momentum", OnnxAttr::Float((1.0 - self.momentum) as f32));
+        OnnxRule::Node(node)
     }
 
     /// The step saves the batch mean and `1/sqrt(var + eps)` per channel.

@@ -3,7 +3,10 @@
 
 use nnspec_runtime::plan::{GradStep, Step};
 
-use super::{Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, Op, OpError, ParamDecl};
+use super::{
+    Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, OnnxNode, OnnxRule, Op, OpError,
+    ParamDecl, onnx,
+};
 use crate::ir::Shape;
 use crate::shape::{self, ShapeError, checked_shape};
 use crate::signature::{AxisArg, Bound, Default, Key, Signature};
@@ -55,6 +58,12 @@ impl LayerRules for Concat {
 
     fn params(&self, _: &[&Shape]) -> Result<Vec<ParamDecl>, ShapeError> {
         Ok(Vec::new())
+    }
+
+    /// `Concat` of every input, along the axis after the batch axis.
+    fn onnx(&self, inputs: &[&Shape], _: &Shape) -> OnnxRule {
+        let axis = onnx::batched_axis(self.axis);
+        OnnxRule::Node(OnnxNode::over_inputs("Concat", inputs.len()).attribute("axis", axis))
     }
 
     fn lower(&self, cx: &mut dyn ForwardCx) -> Option<Step> {

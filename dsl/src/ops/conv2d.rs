@@ -3,7 +3,8 @@
 use nnspec_runtime::plan::{ConvShape, GradStep, Step};
 
 use super::{
-    Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, Op, OpError, ParamDecl, emit, pair_text,
+    Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, OnnxAttr, OnnxNode, OnnxRule, Op, OpError,
+    ParamDecl, emit, pair_text,
 };
 use crate::ir::{ParamRole, Shape};
 use crate::shape::{ShapeError, checked_shape, expect_rank, window_out};
@@ -136,6 +137,19 @@ impl LayerRules for Conv2d {
             params.push(ParamDecl::f32("bias", bias, ParamRole::Bias { fan_in }));
         }
         Ok(params)
+    }
+
+    /// `Conv(x, weight, bias)`; the weight is `[out, in, kh, kw]` in both.
+    fn onnx(&self, _: &[&Shape], _: &Shape) -> OnnxRule {
+        let params = if self.bias { 0..2 } else { 0..1 };
+        let node = OnnxNode::over_inputs("Conv", 1)
+            .params(params)
+            .attribute("kernel_shape", OnnxAttr::pair(self.kernel))
+            .attribute("strides", OnnxAttr::pair(self.stride))
+            .attribute("pads", OnnxAttr::pads(self.padding))
+            .attribute("dilations", OnnxAttr::pair(self.dilation))
+            .attribute("group", OnnxAttr::Int(1));
+        OnnxRule::Node(node)
     }
 
     fn lower(&self, cx: &mut dyn ForwardCx) -> Option<Step> {

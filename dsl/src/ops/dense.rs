@@ -2,7 +2,10 @@
 
 use nnspec_runtime::plan::{GradStep, Step};
 
-use super::{Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, Op, OpError, ParamDecl, emit};
+use super::{
+    Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, OnnxAttr, OnnxNode, OnnxRule, Op, OpError,
+    ParamDecl, emit,
+};
 use crate::ir::{ParamRole, Shape};
 use crate::shape::{ShapeError, checked_shape, expect_rank};
 use crate::signature::{Bound, Default, Key, Signature};
@@ -73,6 +76,16 @@ impl LayerRules for Dense {
             params.push(ParamDecl::f32("bias", bias, ParamRole::Bias { fan_in }));
         }
         Ok(params)
+    }
+
+    /// `Gemm(x, weight, bias)` with `transB`: the weight is `[out, in]`,
+    /// PyTorch's layout, and the batched input `[batch, in]`.
+    fn onnx(&self, _: &[&Shape], _: &Shape) -> OnnxRule {
+        let params = if self.bias { 0..2 } else { 0..1 };
+        let node = OnnxNode::over_inputs("Gemm", 1)
+            .params(params)
+            .attribute("transB", OnnxAttr::Int(1));
+        OnnxRule::Node(node)
     }
 
     fn lower(&self, cx: &mut dyn ForwardCx) -> Option<Step> {

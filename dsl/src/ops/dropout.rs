@@ -4,7 +4,8 @@
 use nnspec_runtime::plan::{BufferType, GradStep, Size, Step};
 
 use super::{
-    Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, Op, OpError, ParamDecl, emit, same_shape,
+    Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, OnnxRule, Op, OpError, ParamDecl, emit,
+    same_shape,
 };
 use crate::ir::Shape;
 use crate::shape::ShapeError;
@@ -48,6 +49,12 @@ impl LayerRules for Dropout {
 
     fn params(&self, _: &[&Shape]) -> Result<Vec<ParamDecl>, ShapeError> {
         Ok(Vec::new())
+    }
+
+    /// Nothing: in inference dropout is the identity, and a graph for
+    /// inference leaves it out rather than carrying a no-op node.
+    fn onnx(&self, _: &[&Shape], _: &Shape) -> OnnxRule {
+        OnnxRule::Identity
     }
 
     /// The step saves its mask (0 or `1/(1-p)` per element) for the backward.

@@ -3,7 +3,10 @@
 
 use nnspec_runtime::plan::Step;
 
-use super::{Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, Op, OpError, ParamDecl};
+use super::{
+    Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, OnnxAttr, OnnxNode, OnnxRule, Op, OpError,
+    ParamDecl,
+};
 use crate::ir::Shape;
 use crate::shape::ShapeError;
 use crate::signature::{Bound, Signature};
@@ -37,6 +40,12 @@ impl LayerRules for Flatten {
 
     fn params(&self, _: &[&Shape]) -> Result<Vec<ParamDecl>, ShapeError> {
         Ok(Vec::new())
+    }
+
+    /// `Flatten` after the batch axis: `[batch, ...] -> [batch, n]`.
+    fn onnx(&self, _: &[&Shape], _: &Shape) -> OnnxRule {
+        let node = OnnxNode::over_inputs("Flatten", 1).attribute("axis", OnnxAttr::Int(1));
+        OnnxRule::Node(node)
     }
 
     fn lower(&self, cx: &mut dyn ForwardCx) -> Option<Step> {

@@ -3,7 +3,8 @@
 use nnspec_runtime::plan::{GradStep, Step};
 
 use super::{
-    Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, Op, OpError, ParamDecl, emit, same_shape,
+    Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, OnnxAttr, OnnxNode, OnnxRule, Op, OpError,
+    ParamDecl, emit, same_shape,
 };
 use crate::ir::Shape;
 use crate::shape::ShapeError;
@@ -50,6 +51,12 @@ impl LayerRules for LeakyRelu {
 
     fn params(&self, _: &[&Shape]) -> Result<Vec<ParamDecl>, ShapeError> {
         Ok(Vec::new())
+    }
+
+    /// `LeakyRelu` with `alpha`, the slope the kernel uses (as f32).
+    fn onnx(&self, _: &[&Shape], _: &Shape) -> OnnxRule {
+        let alpha = OnnxAttr::Float(self.negative_slope as f32);
+        OnnxRule::Node(OnnxNode::over_inputs("LeakyRelu", 1).attribute("alpha", alpha))
     }
 
     fn lower(&self, cx: &mut dyn ForwardCx) -> Option<Step> {

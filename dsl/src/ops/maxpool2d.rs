@@ -3,7 +3,9 @@
 use nnspec_runtime::plan::{BufferType, GradStep, Size, Step};
 
 use super::pool_window::{self, PoolWindow};
-use super::{Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, Op, OpError, ParamDecl, emit};
+use super::{
+    Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, OnnxRule, Op, OpError, ParamDecl, emit,
+};
 use crate::ir::Shape;
 use crate::shape::ShapeError;
 use crate::signature::{Bound, Signature};
@@ -40,6 +42,11 @@ impl LayerRules for MaxPool2d {
 
     fn params(&self, _: &[&Shape]) -> Result<Vec<ParamDecl>, ShapeError> {
         Ok(Vec::new())
+    }
+
+    /// `MaxPool`, whose padding never wins a window (as PyTorch's -inf).
+    fn onnx(&self, _: &[&Shape], _: &Shape) -> OnnxRule {
+        OnnxRule::Node(self.window.onnx_node("MaxPool"))
     }
 
     fn lower(&self, cx: &mut dyn ForwardCx) -> Option<Step> {

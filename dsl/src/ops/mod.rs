@@ -4,10 +4,11 @@
 //! A layer's module owns its compile-time story: its signature (arguments,
 //! defaults and ranges, read through typed [`Key`]s), its shape rule, its
 //! parameters (PyTorch names, shapes, initialization, whether they train),
-//! the text of its attributes, and its lowering to the runtime's kernel
-//! steps, forward and backward. Its run-time story (the kernels, and how a
-//! step calls them) is in `nnspec-runtime`'s `kernels/` module of the same
-//! name: the deploy boundary keeps compiler code out of deployed binaries.
+//! the text of its attributes, its lowering to the runtime's kernel
+//! steps, forward and backward, and its ONNX operator ([`OnnxRule`]). Its
+//! run-time story (the kernels, and how a step calls them) is in
+//! `nnspec-runtime`'s `kernels/` module of the same name: the deploy
+//! boundary keeps compiler code out of deployed binaries.
 //!
 //! Every backend reaches an op through [`LayerRules`], a trait with required
 //! methods only, via [`Op::rules`], the one match over ops outside the op
@@ -42,6 +43,7 @@ pub mod loss;
 pub mod lowering;
 mod maxpool2d;
 mod mse;
+pub mod onnx;
 mod pool_window;
 mod relu;
 mod reshape;
@@ -61,6 +63,7 @@ pub use leaky_relu::LeakyRelu;
 pub use loss::{LOSS_NAMES, LossProblem, LossRules};
 pub use lowering::{BackwardCx, ForwardCx};
 pub use maxpool2d::MaxPool2d;
+pub use onnx::{OnnxAttr, OnnxInput, OnnxNode, OnnxRule};
 pub use pool_window::PoolWindow;
 pub use relu::Relu;
 pub use reshape::Reshape;
@@ -280,6 +283,10 @@ pub trait LayerRules: fmt::Debug {
     /// The backward steps: the gradients of the layer's inputs and
     /// parameters from the (complete) gradient of its result.
     fn differentiate(&self, cx: &mut dyn BackwardCx);
+
+    /// The layer in an ONNX graph for inference, given its inputs' and its
+    /// result's per-sample shapes.
+    fn onnx(&self, inputs: &[&Shape], output: &Shape) -> OnnxRule;
 
     /// Whether the layer's step can apply a relu that follows it (then
     /// `ForwardCx::fused_relu` and `BackwardCx::fused_relu_output` tell

@@ -2,6 +2,7 @@
 
 use nnspec_runtime::plan::PoolShape;
 
+use super::onnx::{OnnxAttr, OnnxNode};
 use super::pair_text;
 use crate::ir::Shape;
 use crate::shape::{ShapeError, checked_shape, expect_rank, window_out};
@@ -72,6 +73,17 @@ impl PoolWindow {
         };
         let (h, w) = (axis("height", 0)?, axis("width", 1)?);
         checked_shape("output", &[input.0[0] as u128, h, w])
+    }
+
+    /// A pooling node over this window. Floor mode and dilation 1 are
+    /// ONNX's defaults too; `ceil_mode` is written out because PyTorch
+    /// users look for it.
+    pub(super) fn onnx_node(&self, op_type: &'static str) -> OnnxNode {
+        OnnxNode::over_inputs(op_type, 1)
+            .attribute("kernel_shape", OnnxAttr::pair(self.kernel))
+            .attribute("strides", OnnxAttr::pair(self.stride))
+            .attribute("pads", OnnxAttr::pads(self.padding))
+            .attribute("ceil_mode", OnnxAttr::Int(0))
     }
 
     /// The kernels' view of the window on an input of shape `[C, H, W]`.

@@ -3,7 +3,10 @@
 
 use nnspec_runtime::plan::Step;
 
-use super::{Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, Op, OpError, ParamDecl};
+use super::{
+    Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, OnnxInput, OnnxNode, OnnxRule, Op,
+    OpError, ParamDecl, onnx,
+};
 use crate::ir::Shape;
 use crate::shape::{ShapeError, checked_shape};
 use crate::signature::{Bound, Default, Key, Signature};
@@ -73,6 +76,20 @@ impl LayerRules for Reshape {
 
     fn params(&self, _: &[&Shape]) -> Result<Vec<ParamDecl>, ShapeError> {
         Ok(Vec::new())
+    }
+
+    /// `Reshape(x, [0, d1, ...])`: the 0 copies the input's batch size
+    /// (ONNX's `allowzero` is off), the rest is the checked result shape,
+    /// so no `-1` is left for a consumer to infer.
+    fn onnx(&self, _: &[&Shape], output: &Shape) -> OnnxRule {
+        let mut values = vec![0];
+        values.extend(output.dims().iter().map(|&d| onnx::int(d)));
+        let mut node = OnnxNode::over_inputs("Reshape", 1);
+        node.inputs.push(OnnxInput::Ints {
+            suffix: "shape",
+            values,
+        });
+        OnnxRule::Node(node)
     }
 
     fn lower(&self, cx: &mut dyn ForwardCx) -> Option<Step> {

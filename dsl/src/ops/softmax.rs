@@ -4,7 +4,8 @@
 use nnspec_runtime::plan::{GradStep, Step};
 
 use super::{
-    Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, Op, OpError, ParamDecl, emit, same_shape,
+    Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, OnnxNode, OnnxRule, Op, OpError,
+    ParamDecl, emit, onnx, same_shape,
 };
 use crate::ir::Shape;
 use crate::shape::{self, ShapeError};
@@ -50,6 +51,12 @@ impl LayerRules for Softmax {
 
     fn params(&self, _: &[&Shape]) -> Result<Vec<ParamDecl>, ShapeError> {
         Ok(Vec::new())
+    }
+
+    /// `Softmax` (opset 13 and later: along one axis) after the batch axis.
+    fn onnx(&self, _: &[&Shape], _: &Shape) -> OnnxRule {
+        let axis = onnx::batched_axis(self.axis);
+        OnnxRule::Node(OnnxNode::over_inputs("Softmax", 1).attribute("axis", axis))
     }
 
     fn lower(&self, cx: &mut dyn ForwardCx) -> Option<Step> {

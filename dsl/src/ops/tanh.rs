@@ -3,7 +3,8 @@
 use nnspec_runtime::plan::{GradStep, Step};
 
 use super::{
-    Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, Op, OpError, ParamDecl, emit, same_shape,
+    Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, OnnxNode, OnnxRule, Op, OpError,
+    ParamDecl, emit, same_shape,
 };
 use crate::ir::Shape;
 use crate::shape::ShapeError;
@@ -37,6 +38,10 @@ impl LayerRules for Tanh {
 
     fn params(&self, _: &[&Shape]) -> Result<Vec<ParamDecl>, ShapeError> {
         Ok(Vec::new())
+    }
+
+    fn onnx(&self, _: &[&Shape], _: &Shape) -> OnnxRule {
+        OnnxRule::Node(OnnxNode::over_inputs("Tanh", 1))
     }
 
     fn lower(&self, cx: &mut dyn ForwardCx) -> Option<Step> {

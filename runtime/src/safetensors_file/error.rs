@@ -72,13 +72,16 @@ pub enum FormatError {
     },
     #[error(
         "truncated: the header describes {expected} bytes of tensor data after byte \
-         {data_start}, but the file holds {found} (the file should be {} bytes)",
+         {data_start}, but the file holds {found} (the file should be {} bytes); \
+         tensor {cut:?} is the first cut short",
         data_start + expected
     )]
     Truncated {
         data_start: u64,
         expected: u64,
         found: u64,
+        /// The first tensor (in file order) whose data runs past the end.
+        cut: String,
     },
     #[error(
         "{} trailing byte(s) after the tensor data, which ends at byte offset {}",

@@ -193,10 +193,15 @@ fn parse(bytes: &[u8]) -> Result<Checkpoint, FormatError> {
     let data = &bytes[header_end..];
     let (expected, found) = (at, data.len() as u64);
     if found < expected {
+        let cut = entries
+            .iter()
+            .find(|e| e.end > found)
+            .map_or_else(String::new, |e| e.name.clone());
         return Err(FormatError::Truncated {
             data_start: header_end as u64,
             expected,
             found,
+            cut,
         });
     }
     if found > expected {

@@ -1,0 +1,223 @@
+//! The checked IR as an ONNX graph: one node per layer (as its
+//! `LayerRules::onnx` says), initializers for the parameters the nodes
+//! read, and a type for every input, output and intermediate value.
+//!
+//! Tensor names: an input keeps its name (`x`), an output's value takes
+//! the output's name (`logits`), every other value its layer's (`fc1`,
+//! `relu_1`); parameters keep their checkpoint names (`fc1.weight`). Where
+//! an output's value already has a name (an input, a second output of the
+//! same value, a dropout's input), an `Identity` node gives it the
+//! output's name, since graph outputs must be distinct tensors.
+
+use std::collections::BTreeSet;
+
+use nnspec_dsl::ir::{self, ValueId};
+use nnspec_dsl::ops::{OnnxAttr, OnnxInput, OnnxNode, OnnxRule};
+use nnspec_runtime::safetensors_file::{Checkpoint, CheckpointError};
+
+use super::proto::{AttributeProto, AttributeType, GraphProto, NodeProto};
+use super::tensors::{batched_value, initializer, ints};
+
+/// The graph of `model` with the parameters in `weights`.
+pub fn graph(model: &ir::Model, weights: &Checkpoint) -> Result<GraphProto, CheckpointError> {
+    let mut builder = Builder::new(model);
+    builder.inputs();
+    for index in 0..model.values.len() {
+        builder.value(ValueId(index as u32), weights)?;
+    }
+    builder.outputs();
+    Ok(builder.graph)
+}
+
+struct Builder<'m> {
+    model: &'m ir::Model,
+    graph: GraphProto,
+    /// Every tensor name given out so far, and those reserved from the
+    /// start: the parameters' and the outputs'.
+    taken: BTreeSet<String>,
+    /// The tensor holding each value (`None` until it is built).
+    tensor: Vec<Option<String>>,
+    /// Whether output `i` already names its value's tensor.
+    output_named: Vec<bool>,
+}
+
+impl<'m> Builder<'m> {
+    fn new(model: &'m ir::Model) -> Self {
+        let params = model.params.iter().map(|p| p.name.clone());
+        let outputs = model.outputs.iter().map(|o| o.name.clone());
+        Builder {
+            model,
+            graph: GraphProto {
+                name: model.name.clone(),
+                ..GraphProto::default()
+            },
+            taken: params.chain(outputs).collect(),
+            tensor: vec![None; model.values.len()],
+            output_named: vec![false; model.outputs.len()],
+        }
+    }
+
+    /// `wanted`, or `wanted_2`, `wanted_3`, ... if it is taken.
+    fn unique(&mut self, wanted: &str) -> String {
+        let mut name = wanted.to_string();
+        let mut n = 2;
+        while self.taken.contains(&name) {
+            name = format!("{wanted}_{n}");
+            n += 1;
+        }
+        self.taken.insert(name.clone());
+        name
+    }
+
+    fn tensor_of(&self, id: ValueId) -> String {
+        self.tensor[id.index()]
+            .clone()
+            .expect("values come in topological order")
+    }
+
+    fn value(&mut self, id: ValueId, weights: &Checkpoint) -> Result<(), CheckpointError> {
+        let value = &self.model.values[id.index()];
+        let Some(rules) = value.op.rules() else {
+            // A model input, named already.
+            return Ok(());
+        };
+        let input_shapes: Vec<&ir::Shape> = value
+            .inputs
+            .iter()
+            .map(|&i| &self.model.value(i).shape)
+            .collect();
+        let node = match rules.onnx(&input_shapes, &value.shape) {
+            OnnxRule::Identity => {
+                self.tensor[id.index()] = Some(self.tensor_of(value.inputs[0]));
+                return Ok(());
+            }
+            OnnxRule::Node(node) => node,
+        };
+        let output = self.result_name(id);
+        let mut inputs = Vec::with_capacity(node.inputs.len());
+        for input in &node.inputs {
+            inputs.push(self.node_input(id, input, weights)?);
+        }
+        let is_graph_output = self.model.outputs.iter().any(|o| o.name == output);
+        if !is_graph_output {
+            let info = batched_value(&output, value.dtype, &value.shape);
+            self.graph.value_info.push(info);
+        }
+        self.graph
+            .node
+            .push(node_proto(&node, inputs, output.clone(), &value.layer));
+        self.tensor[id.index()] = Some(output);
+        Ok(())
+    }
+
+    /// The graph inputs, in the model's order, named by their bindings.
+    fn inputs(&mut self) {
+        for &input in &self.model.inputs {
+            let value = self.model.value(input);
+            let wanted = value.binding.as_ref().unwrap_or(&value.layer);
+            let name = self.unique(wanted);
+            let info = batched_value(&name, value.dtype, &value.shape);
+            self.graph.input.push(info);
+            self.tensor[input.index()] = Some(name);
+        }
+    }
+
+    /// The first output of this value gives its name; otherwise the layer's.
+    fn result_name(&mut self, id: ValueId) -> String {
+        let first = self
+            .model
+            .outputs
+            .iter()
+            .position(|o| o.value == id)
+            .filter(|&i| !self.output_named[i]);
+        match first {
+            Some(i) => {
+                self.output_named[i] = true;
+                self.model.outputs[i].name.clone()
+            }
+            None => {
+                let layer = self.model.value(id).layer.clone();
+                self.unique(&layer)
+            }
+        }
+    }
+
+    fn node_input(
+        &mut self,
+        id: ValueId,
+        input: &OnnxInput,
+        weights: &Checkpoint,
+    ) -> Result<String, CheckpointError> {
+        let value = self.model.value(id);
+        Ok(match input {
+            OnnxInput::Value(i) => self.tensor_of(value.inputs[*i]),
+            OnnxInput::Param(position) => {
+                let param = self.model.param(value.params[*position]);
+                let tensor = initializer(weights, &param.name, param.dtype, &param.shape)?;
+                self.graph.initializer.push(tensor);
+                param.name.clone()
+            }
+            OnnxInput::Ints { suffix, values } => {
+                let name = self.unique(&format!("{}.{suffix}", value.layer));
+                self.graph.initializer.push(ints(&name, values));
+                name
+            }
+        })
+    }
+
+    /// The graph outputs, each a distinct tensor named as the output.
+    fn outputs(&mut self) {
+        for (i, output) in self.model.outputs.iter().enumerate() {
+            let value = self.model.value(output.value);
+            if !self.output_named[i] {
+                let node = NodeProto {
+                    input: vec![self.tensor_of(output.value)],
+                    output: vec![output.name.clone()],
+                    name: format!("{}.identity", output.name),
+                    op_type: "Identity".to_string(),
+                    ..NodeProto::default()
+                };
+                self.graph.node.push(node);
+            }
+            let info = batched_value(&output.name, value.dtype, &value.shape);
+            self.graph.output.push(info);
+        }
+    }
+}
+
+fn node_proto(node: &OnnxNode, input: Vec<String>, output: String, layer: &str) -> NodeProto {
+    NodeProto {
+        input,
+        output: vec![output],
+        name: layer.to_string(),
+        op_type: node.op_type.to_string(),
+        attribute: node
+            .attributes
+            .iter()
+            .map(|(name, value)| attribute(name, value))
+            .collect(),
+        ..NodeProto::default()
+    }
+}
+
+fn attribute(name: &str, value: &OnnxAttr) -> AttributeProto {
+    let mut attribute = AttributeProto {
+        name: name.to_string(),
+        ..AttributeProto::default()
+    };
+    match value {
+        OnnxAttr::Int(i) => {
+            attribute.set_type(AttributeType::Int);
+            attribute.i = *i;
+        }
+        OnnxAttr::Float(f) => {
+            attribute.set_type(AttributeType::Float);
+            attribute.f = *f;
+        }
+        OnnxAttr::Ints(ints) => {
+            attribute.set_type(AttributeType::Ints);
+            attribute.ints = ints.clone();
+        }
+    }
+    attribute
+}
