@@ -139,10 +139,19 @@ impl Emitter<'_> {
              `threads` threads: the values, the fixed-size statistics, the indices, then the \
              steps' scratch."
         );
-        let step_doc = " One training step on a batch: forward (dropout and BatchNorm in training \
-             mode), the loss against `labels`, backward, and the optimizer's update of the \
-             weights. `arena` holds at least [`arena_len`]`(labels.len(), par.threads())` \
-             floats; nothing is allocated. The same numbers as `dslc train`'s step, bit for bit.";
+        let step_doc = [
+            " One training step on a batch: forward (dropout and BatchNorm in training mode), \
+             the loss against `labels`, backward, and the optimizer's update of the weights. \
+             `arena` holds at least [`arena_len`]`(labels.len(), par.threads())` floats; \
+             nothing is allocated (on the x86 tiers, and in `no_std` builds; the portable \
+             tier of a `std` build multiplies matrices with the `gemm` crate, which allocates \
+             its workspace). The same numbers as `dslc train`'s step, bit for bit.",
+            "",
+            " # Panics",
+            "",
+            " If an input is not `labels.len()` samples long, `arena` is too small, or a label \
+             is not below the number of classes (cross-entropy) or outputs (`mse`).",
+        ];
         quote! {
             #[doc = #module_doc]
             pub mod training {
@@ -203,7 +212,7 @@ impl Emitter<'_> {
                 }
 
                 impl<W: AsRef<[f32]> + AsMut<[f32]>> #ty<W> {
-                    #[doc = #step_doc]
+                    #(#[doc = #step_doc])*
                     pub fn train_step<S: AsRef<[f32]> + AsMut<[f32]>>(
                         &mut self,
                         #(#input_args: &[f32],)*

@@ -48,25 +48,26 @@ pub fn softmax_cross_entropy(
     // Shift each row by its maximum, then exponentiate the whole batch in
     // one vectorized pass (rows of ten classes are too short to vectorize
     // one at a time).
-    let mut maxima = Vec::with_capacity(batch);
+    // (The maxima are computed again below rather than kept: a training
+    // step with a gradient buffer allocates nothing.)
+    let row_max = |row: &[f32]| row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     for (row, e) in logits
         .chunks_exact(classes)
         .zip(e.chunks_exact_mut(classes))
     {
-        let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        maxima.push(m);
+        let m = row_max(row);
         for (e, &v) in e.iter_mut().zip(row) {
             *e = v - m;
         }
     }
     exp_in_place(e);
     let mut total = 0.0f64;
-    for (((row, e), &label), &m) in logits
+    for ((row, e), &label) in logits
         .chunks_exact(classes)
         .zip(e.chunks_exact_mut(classes))
         .zip(labels)
-        .zip(&maxima)
     {
+        let m = row_max(row);
         let label = label as usize;
         assert!(
             label < classes,

@@ -19,39 +19,50 @@ multiversion! {
             }
             return;
         }
-        // Strided axis: work on whole `inner`-long rows at a time so the loops
-        // stay contiguous (and vectorize) instead of gathering one column.
-        let mut acc = vec![0.0f32; inner];
+        // Strided axis: work on runs of up to COLUMNS of the `inner`
+        // columns at a time, so the loops stay contiguous (and vectorize)
+        // instead of gathering one column, with per-column state on the
+        // stack (inference and training allocate nothing). Each column's
+        // arithmetic is the same whatever the runs.
         let block = axis_len * inner;
         for (x, y) in x.chunks_exact(block).zip(y.chunks_exact_mut(block)) {
-            acc.fill(f32::NEG_INFINITY);
-            for row in x.chunks_exact(inner) {
-                for (m, &v) in acc.iter_mut().zip(row) {
-                    *m = m.max(v);
+            for c0 in (0..inner).step_by(COLUMNS) {
+                let w = COLUMNS.min(inner - c0);
+                let mut state = [0.0f32; COLUMNS];
+                let acc = &mut state[..w];
+                acc.fill(f32::NEG_INFINITY);
+                for row in x.chunks_exact(inner) {
+                    for (m, &v) in acc.iter_mut().zip(&row[c0..c0 + w]) {
+                        *m = m.max(v);
+                    }
                 }
-            }
-            for (xr, yr) in x.chunks_exact(inner).zip(y.chunks_exact_mut(inner)) {
-                for ((y, &v), &m) in yr.iter_mut().zip(xr).zip(&acc) {
-                    *y = exp(v - m);
+                for (xr, yr) in x.chunks_exact(inner).zip(y.chunks_exact_mut(inner)) {
+                    for ((y, &v), &m) in yr[c0..c0 + w].iter_mut().zip(&xr[c0..c0 + w]).zip(&*acc) {
+                        *y = exp(v - m);
+                    }
                 }
-            }
-            acc.fill(0.0);
-            for row in y.chunks_exact(inner) {
-                for (s, &v) in acc.iter_mut().zip(row) {
-                    *s += v;
+                acc.fill(0.0);
+                for row in y.chunks_exact(inner) {
+                    for (s, &v) in acc.iter_mut().zip(&row[c0..c0 + w]) {
+                        *s += v;
+                    }
                 }
-            }
-            for s in acc.iter_mut() {
-                *s = 1.0 / *s;
-            }
-            for row in y.chunks_exact_mut(inner) {
-                for (v, &r) in row.iter_mut().zip(&acc) {
-                    *v *= r;
+                for s in acc.iter_mut() {
+                    *s = 1.0 / *s;
+                }
+                for row in y.chunks_exact_mut(inner) {
+                    for (v, &r) in row[c0..c0 + w].iter_mut().zip(&*acc) {
+                        *v *= r;
+                    }
                 }
             }
         }
     }
 }
+
+/// Columns of a strided softmax handled together (their running maxima,
+/// sums or dot products live in a stack array of this many floats).
+const COLUMNS: usize = 64;
 
 #[inline(always)]
 fn softmax_row(x: &[f32], y: &mut [f32]) {
@@ -94,26 +105,30 @@ pub fn backward(
         }
         return;
     }
-    let mut dots = vec![0.0f32; inner];
     let block = axis_len * inner;
     for ((y, dy), dx) in y
         .chunks_exact(block)
         .zip(dy.chunks_exact(block))
         .zip(dx.chunks_exact_mut(block))
     {
-        dots.fill(0.0);
-        for (yr, gr) in y.chunks_exact(inner).zip(dy.chunks_exact(inner)) {
-            for ((d, &y), &g) in dots.iter_mut().zip(yr).zip(gr) {
-                *d += y * g;
+        for c0 in (0..inner).step_by(COLUMNS) {
+            let w = COLUMNS.min(inner - c0);
+            let mut state = [0.0f32; COLUMNS];
+            let dots = &mut state[..w];
+            for (yr, gr) in y.chunks_exact(inner).zip(dy.chunks_exact(inner)) {
+                for ((d, &y), &g) in dots.iter_mut().zip(&yr[c0..c0 + w]).zip(&gr[c0..c0 + w]) {
+                    *d += y * g;
+                }
             }
-        }
-        for ((yr, gr), xr) in y
-            .chunks_exact(inner)
-            .zip(dy.chunks_exact(inner))
-            .zip(dx.chunks_exact_mut(inner))
-        {
-            for (((dx, &y), &g), &d) in xr.iter_mut().zip(yr).zip(gr).zip(&dots) {
-                *dx = y * (g - d);
+            for ((yr, gr), xr) in y
+                .chunks_exact(inner)
+                .zip(dy.chunks_exact(inner))
+                .zip(dx.chunks_exact_mut(inner))
+            {
+                let rows = xr[c0..c0 + w].iter_mut().zip(&yr[c0..c0 + w]);
+                for ((dx, &y), (&g, &d)) in rows.zip(gr[c0..c0 + w].iter().zip(&*dots)) {
+                    *dx = y * (g - d);
+                }
             }
         }
     }
