@@ -50,6 +50,24 @@ fn every_optimizer_argument_is_documented() {
     }
 }
 
+#[test]
+fn every_clip_argument_is_documented() {
+    for signature in [dsl::check::CLIP_NORM, dsl::check::CLIP_BY_VALUE] {
+        let row = REFERENCE
+            .lines()
+            .find(|line| line.starts_with(&format!("| `{}` |", signature.name)))
+            .unwrap_or_else(|| panic!("no row for `{}`", signature.name));
+        for arg in signature.args {
+            assert!(
+                row.contains(&format!("`{}`", arg.name)),
+                "`{}` row lacks `{}`",
+                signature.name,
+                arg.name
+            );
+        }
+    }
+}
+
 /// The examples in the reference are valid programs.
 #[test]
 fn the_reference_examples_check() {

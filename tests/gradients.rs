@@ -123,6 +123,7 @@ fn check_source(source: &str) {
                     nesterov: false,
                     weight_decay: 0.0,
                 },
+                clip: None,
                 batch: BATCH,
                 epochs: 1,
                 seed: 0,

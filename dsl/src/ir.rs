@@ -279,12 +279,26 @@ impl Optimizer {
     }
 }
 
+/// Gradient clipping before each optimizer step, PyTorch's
+/// `torch.nn.utils` functions.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Clip {
+    /// `clip_grad_norm_(params, max_norm)`: every gradient scaled by
+    /// `min(1, max_norm / (total L2 norm + 1e-6))`.
+    Norm { max_norm: f64 },
+    /// `clip_grad_value_(params, clip_value)`: every element clamped to
+    /// `[-clip_value, clip_value]`.
+    Value { clip_value: f64 },
+}
+
 /// A checked `train` block.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainConfig {
     pub model: String,
     pub loss: Loss,
     pub optimizer: Optimizer,
+    /// `clip: norm(...)` or `clip: value(...)`; none without the field.
+    pub clip: Option<Clip>,
     pub batch: usize,
     pub epochs: usize,
     pub seed: u64,

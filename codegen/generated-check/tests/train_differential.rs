@@ -192,3 +192,44 @@ fn a_training_step_learns() {
     );
     assert_eq!(last.correct, batch, "a batch of 32 memorized");
 }
+
+#[test]
+fn the_train_blocks_clipping_applies() {
+    // ResidualBlock clips by value (0.001), Extras by norm (0.005): after a
+    // step the gradients the update used are within the limits, and were
+    // not already (the limits bind). The differential tests above hold the
+    // executor to the same numbers.
+    use nnspec_runtime::plan::Clip;
+    let serial = nnspec_runtime::threads::Serial;
+    let mut rng = Rng::new(4);
+    {
+        use generated::residual_block as m;
+        assert_eq!(m::training::CLIP, Some(Clip::Value { clip_value: 0.001 }));
+        let batch = 8;
+        let x: Vec<f32> = (0..batch * m::X_LEN)
+            .map(|_| rng.uniform(-1.0, 1.0))
+            .collect();
+        let labels: Vec<u32> = (0..batch).map(|_| rng.below(64) as u32).collect();
+        let mut model = m::ResidualBlock::new(0);
+        let mut state = m::training::state(0);
+        let mut arena = vec![0.0f32; m::training::arena_len(batch, 1)];
+        model.train_step(&x, &labels, &mut state, &mut arena, &serial);
+        let largest = state.grads().iter().fold(0.0f32, |a, g| a.max(g.abs()));
+        assert_eq!(largest, 0.001, "clamped to the limit, which binds");
+    }
+    {
+        use generated::extras as m;
+        assert_eq!(m::training::CLIP, Some(Clip::Norm { max_norm: 0.005 }));
+        let batch = 8;
+        let x: Vec<f32> = (0..batch * m::X_LEN)
+            .map(|_| rng.uniform(-1.0, 1.0))
+            .collect();
+        let labels: Vec<u32> = (0..batch).map(|_| rng.below(24) as u32).collect();
+        let mut model = m::Extras::new(0);
+        let mut state = m::training::state(0);
+        let mut arena = vec![0.0f32; m::training::arena_len(batch, 1)];
+        model.train_step(&x, &labels, &mut state, &mut arena, &serial);
+        let norm = state.grads().iter().map(|g| g * g).sum::<f32>().sqrt();
+        assert!((norm - 0.005).abs() < 1e-5, "clipped to max_norm: {norm}");
+    }
+}

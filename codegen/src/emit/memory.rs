@@ -148,6 +148,7 @@ mod tests {
             loss: None,
             backward: vec![],
             optimizer: None,
+            clip: None,
         }
     }
 

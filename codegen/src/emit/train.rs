@@ -14,7 +14,7 @@ use proc_macro2::{Ident, TokenStream};
 use quote::quote;
 
 use nnspec_runtime::plan::{
-    BufferId, BufferType, GradStep, LossKind, Optimizer, ParamKind, Plan, Size,
+    BufferId, BufferType, Clip, GradStep, LossKind, Optimizer, ParamKind, Plan, Size,
 };
 
 use super::grad_steps::backward_step;
@@ -88,6 +88,17 @@ impl Emitter<'_> {
             .expect("the loss's scratch is always listed");
         let optimizer = optimizer_tokens(plan.optimizer.expect("a training plan has an optimizer"));
         let loss_kind = loss_tokens(loss.kind);
+        let clip = match plan.clip {
+            None => quote!(None),
+            Some(Clip::Norm { max_norm }) => {
+                let m = proc_macro2::Literal::f32_unsuffixed(max_norm);
+                quote!(Some(Clip::Norm { max_norm: #m }))
+            }
+            Some(Clip::Value { clip_value }) => {
+                let v = proc_macro2::Literal::f32_unsuffixed(clip_value);
+                quote!(Some(Clip::Value { clip_value: #v }))
+            }
+        };
         let param_count = lit(plan.params.len());
         let counter_count = lit(plan
             .params
@@ -157,7 +168,7 @@ impl Emitter<'_> {
             pub mod training {
                 use core::ops::Range;
                 use #rt::kernels;
-                use #rt::plan::{LossKind, Optimizer};
+                use #rt::plan::{Clip, LossKind, Optimizer};
                 use #rt::threads::Threads;
                 use #rt::training::{self, StepParts};
                 pub use #rt::training::StepStats;
@@ -175,6 +186,9 @@ impl Emitter<'_> {
                 pub const OPTIMIZER: Optimizer = #optimizer;
                 /// The loss on the model's output.
                 pub const LOSS: LossKind = #loss_kind;
+                /// Gradient clipping before each update (PyTorch's
+                /// `clip_grad_norm_` or `clip_grad_value_`), if any.
+                pub const CLIP: Option<Clip> = #clip;
                 /// Floats of a [`TrainState`]'s memory: the gradients, then the
                 /// optimizer's moments, each laid out like the weights.
                 pub const STATE_LEN: usize = training::state_len(&OPTIMIZER, WEIGHTS_LEN);
@@ -235,6 +249,9 @@ impl Emitter<'_> {
                         #(#unused)*
                         let w = self.weights.as_mut();
                         #(#blocks)*
+                        if let Some(clip) = CLIP {
+                            training::clip_gradients(clip, grads, &TRAINED);
+                        }
                         state.update(w, &TRAINED, par);
                         stats
                     }

@@ -221,12 +221,25 @@ impl<'m> Lowering<'m> {
                 )
             })
             .collect();
-        let (loss, backward, optimizer) = match config.filter(|_| self.training) {
+        let (loss, backward, optimizer, clip) = match config.filter(|_| self.training) {
             Some(config) => {
                 let (loss, backward) = Backward::run(&mut self, config);
-                (Some(loss), backward, Some(optimizer(&config.optimizer)))
+                let clip = config.clip.map(|clip| match clip {
+                    ir::Clip::Norm { max_norm } => Clip::Norm {
+                        max_norm: max_norm as f32,
+                    },
+                    ir::Clip::Value { clip_value } => Clip::Value {
+                        clip_value: clip_value as f32,
+                    },
+                });
+                (
+                    Some(loss),
+                    backward,
+                    Some(optimizer(&config.optimizer)),
+                    clip,
+                )
             }
-            None => (None, Vec::new(), None),
+            None => (None, Vec::new(), None, None),
         };
         Plan {
             model: self.model.name.clone(),
@@ -239,6 +252,7 @@ impl<'m> Lowering<'m> {
             loss,
             backward,
             optimizer,
+            clip,
         }
     }
 }

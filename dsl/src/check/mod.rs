@@ -19,7 +19,7 @@ mod train;
 
 use model::ModelChecker;
 use train::check_train;
-pub use train::{ADAM, ADAMW, SGD, TRAIN_SETTINGS};
+pub use train::{ADAM, ADAMW, CLIP_BY_VALUE, CLIP_NORM, SGD, TRAIN_SETTINGS};
 
 /// Everything the checker produced: the models and train blocks that
 /// checked clean, and the problems found.

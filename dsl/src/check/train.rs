@@ -12,7 +12,8 @@ use crate::suggest::did_you_mean;
 
 // ---- train blocks ----
 
-const TRAIN_FIELDS: &[&str] = &["loss", "optimizer", "batch", "epochs", "seed"];
+const TRAIN_FIELDS: &[&str] = &["loss", "optimizer", "clip", "batch", "epochs", "seed"];
+const CLIPS: &[&str] = &["norm", "value"];
 const OPTIMIZERS: &[&str] = &["sgd", "adam", "adamw"];
 
 const LR: Key<f64> = Key::float(
@@ -99,6 +100,33 @@ pub const ADAMW: Signature = Signature {
     args: &[LR.spec, BETAS.spec, EPS.spec, ADAMW_WEIGHT_DECAY.spec],
 };
 
+const MAX_NORM: Key<f64> = Key::float(
+    0,
+    "max_norm",
+    Range::Positive,
+    Default::Required,
+    "largest L2 norm of all gradients together",
+);
+const CLIP_VALUE: Key<f64> = Key::float(
+    0,
+    "clip_value",
+    Range::Positive,
+    Default::Required,
+    "largest magnitude of a gradient element",
+);
+
+/// `clip: norm(max_norm)`, `torch.nn.utils.clip_grad_norm_` (L2 norm).
+pub const CLIP_NORM: Signature = Signature {
+    name: "norm",
+    args: &[MAX_NORM.spec],
+};
+
+/// `clip: value(clip_value)`, `torch.nn.utils.clip_grad_value_`.
+pub const CLIP_BY_VALUE: Signature = Signature {
+    name: "value",
+    args: &[CLIP_VALUE.spec],
+};
+
 const BATCH: Key<usize> = Key::count(0, "batch", Default::Int(32), "samples per step");
 const EPOCHS: Key<usize> = Key::count(1, "epochs", Default::Int(1), "passes over the training set");
 const SEED: Key<usize> = Key::natural(
@@ -123,6 +151,7 @@ pub(super) fn check_train(
     let mut seen: HashMap<&str, Span> = HashMap::new();
     let mut loss_field = None;
     let mut optimizer_field = None;
+    let mut clip_field = None;
     let mut settings: Vec<Arg> = Vec::new();
     for field in &train.fields {
         let name = field.name.name.as_str();
@@ -146,6 +175,7 @@ pub(super) fn check_train(
         match name {
             "loss" => loss_field = Some(field),
             "optimizer" => optimizer_field = Some(field),
+            "clip" => clip_field = Some(field),
             _ => settings.push(Arg {
                 name: Some(field.name.clone()),
                 value: field.value.clone(),
@@ -166,6 +196,7 @@ pub(super) fn check_train(
     }
     let loss = loss_field.and_then(|field| loss(&field.value, errors));
     let optimizer = optimizer_field.and_then(|field| optimizer(&field.value, errors));
+    let clip = clip_field.map(|field| clip(&field.value, errors));
     let settings_refs: Vec<&Arg> = settings.iter().collect();
     let bound = signature::bind(&TRAIN_SETTINGS, &settings_refs, train.model.span, errors);
 
@@ -181,6 +212,7 @@ pub(super) fn check_train(
         model: train.model.name.clone(),
         loss: loss?,
         optimizer: optimizer?,
+        clip: clip.flatten(),
         batch: bound.get(&BATCH),
         epochs: bound.get(&EPOCHS),
         seed: bound.get(&SEED) as u64,
@@ -330,4 +362,29 @@ fn check_loss_fits(loss: ir::Loss, model: &ir::Model, span: Span, errors: &mut V
             output: value.span,
         }),
     }
+}
+
+/// `clip: norm(max_norm: 1.0)` or `clip: value(0.5)`.
+fn clip(value: &Expr, errors: &mut Vec<Error>) -> Option<ir::Clip> {
+    let (name, args) = choice(
+        value,
+        "clip",
+        "a clipping such as `norm(max_norm: 1.0)`",
+        CLIPS,
+        errors,
+    )?;
+    let signature = match name {
+        "norm" => &CLIP_NORM,
+        _ => &CLIP_BY_VALUE,
+    };
+    let args: Vec<&Arg> = args.iter().collect();
+    let bound = signature::bind(signature, &args, value.span(), errors)?;
+    Some(match name {
+        "norm" => ir::Clip::Norm {
+            max_norm: bound.get(&MAX_NORM),
+        },
+        _ => ir::Clip::Value {
+            clip_value: bound.get(&CLIP_VALUE),
+        },
+    })
 }

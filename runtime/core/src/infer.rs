@@ -201,6 +201,7 @@ mod tests {
             loss: None,
             backward: vec![],
             optimizer: None,
+            clip: None,
         };
         let params = [0.5f32, -1.0, 0.25, 0.375, 0.125, -0.5, 0.1, -0.2];
         assert_eq!(params.len(), params_len(&plan));

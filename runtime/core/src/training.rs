@@ -9,7 +9,7 @@ use core::ops::Range;
 
 use crate::kernels;
 use crate::optim_rules::update_par;
-use crate::plan::{LossKind, Optimizer};
+use crate::plan::{Clip, LossKind, Optimizer};
 use crate::rng::Rng;
 use crate::threads::Threads;
 
@@ -62,6 +62,42 @@ pub fn loss(
             StepStats {
                 loss: kernels::loss::mse(output, targets, grad),
                 correct: kernels::loss::count_correct(output, labels, batch, len),
+            }
+        }
+    }
+}
+
+/// Clips the gradients of the parameters at `trained` (places in `grads`)
+/// as PyTorch's `torch.nn.utils` does before an optimizer step:
+/// `clip_grad_norm_` scales every gradient by `max_norm / (norm + 1e-6)`
+/// when that is below 1, where `norm` is the L2 norm of the parameters'
+/// own L2 norms; `clip_grad_value_` clamps every element.
+pub fn clip_gradients(clip: Clip, grads: &mut [f32], trained: &[(usize, Range<usize>)]) {
+    match clip {
+        Clip::Norm { max_norm } => {
+            // Each parameter's norm in f32 from an f64 sum, then the norm
+            // of those norms, as PyTorch's foreach path takes them.
+            let squares: f64 = trained
+                .iter()
+                .map(|(_, r)| {
+                    let sum: f64 = grads[r.clone()].iter().map(|&g| g as f64 * g as f64).sum();
+                    let norm = crate::math::sqrt(sum) as f32;
+                    norm as f64 * norm as f64
+                })
+                .sum();
+            let total = crate::math::sqrt(squares) as f32;
+            let coef = (max_norm / (total + 1e-6)).min(1.0);
+            for (_, r) in trained {
+                for g in &mut grads[r.clone()] {
+                    *g *= coef;
+                }
+            }
+        }
+        Clip::Value { clip_value } => {
+            for (_, r) in trained {
+                for g in &mut grads[r.clone()] {
+                    *g = g.clamp(-clip_value, clip_value);
+                }
             }
         }
     }

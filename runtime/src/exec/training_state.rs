@@ -9,7 +9,7 @@ use super::Executor;
 use super::layout::param_range;
 use crate::optim::OptimizerState;
 use crate::plan::*;
-use nnspec_runtime_core::training::dropout_stream;
+use nnspec_runtime_core::training::{clip_gradients, dropout_stream};
 
 /// Parameters the backward pass writes a gradient for (the optimizer
 /// updates only these).
@@ -83,11 +83,22 @@ impl Executor {
         &self.param_offset
     }
 
-    /// One optimizer step on every parameter that received a gradient.
+    /// One optimizer step on every parameter that received a gradient,
+    /// after clipping the gradients if the plan says so.
     pub fn update(&mut self) {
         let Some(optimizer) = self.optimizer.as_mut() else {
             return;
         };
+        if let Some(clip) = self.plan.clip {
+            let trained: Vec<(usize, std::ops::Range<usize>)> = (0..self.plan.params.len())
+                .filter(|&i| self.plan.params[i].kind == ParamKind::Trainable && self.has_grad[i])
+                .map(|i| {
+                    let offset = self.param_offset[i];
+                    (i, offset..offset + self.plan.params[i].len())
+                })
+                .collect();
+            clip_gradients(clip, &mut self.grads, &trained);
+        }
         for (i, param) in self.plan.params.iter().enumerate() {
             if param.kind != ParamKind::Trainable || !self.has_grad[i] {
                 continue;

@@ -170,6 +170,14 @@ impl Optimizer {
     }
 }
 
+/// Gradient clipping before each optimizer step (PyTorch's
+/// `clip_grad_norm_` with the L2 norm, or `clip_grad_value_`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Clip {
+    Norm { max_norm: f32 },
+    Value { clip_value: f32 },
+}
+
 /// A lowered model.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Plan {
@@ -189,6 +197,8 @@ pub struct Plan {
     /// The gradient buffer of each trainable parameter is implicit: the
     /// executor keeps one per parameter, laid out like the parameters.
     pub optimizer: Option<Optimizer>,
+    /// Gradient clipping before each update, if the train block asks.
+    pub clip: Option<Clip>,
 }
 
 impl Plan {
