@@ -86,9 +86,16 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
 fn checkpoint(model: &ir::Model, path: &Path) -> Result<Checkpoint, String> {
     let checkpoint = crate::session::read_checkpoint(path)?;
     nnspec_runtime::checkpoint::check_model(&checkpoint, &model.name).map_err(|e| e.to_string())?;
-    // A training state records its epochs; its optimizer tensors would
-    // otherwise read as a list of unknown names.
-    if checkpoint.metadata().contains_key("epochs") {
+    // A training state holds the optimizer's state beside the weights
+    // (`fc1.weight.step`, `.momentum_buffer`, `.exp_avg`, `.exp_avg_sq`,
+    // PyTorch's names), which would otherwise read as a list of unknown
+    // names. (Its metadata cannot tell it apart: `dslc train` records the
+    // run's settings, epochs included, in model.safetensors too.)
+    const OPTIMIZER_SUFFIXES: [&str; 4] = [".step", ".momentum_buffer", ".exp_avg", ".exp_avg_sq"];
+    let optimizer_state = checkpoint
+        .iter()
+        .any(|(name, _)| OPTIMIZER_SUFFIXES.iter().any(|s| name.ends_with(s)));
+    if optimizer_state {
         return Err(format!(
             "{} is a training state (weights and optimizer state, for --resume); export the \
              weights alone: model.safetensors in the same run directory",

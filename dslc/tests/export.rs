@@ -74,7 +74,10 @@ fn arg(path: &Path) -> &str {
 fn exports_the_checkpoint_under_its_names() {
     let dir = scratch("export_trained");
     let model = model("examples/inception.nn", "MiniInception");
-    let weights = trained(&model);
+    let mut weights = trained(&model);
+    // As `dslc train` writes it: the run's settings in the metadata.
+    weights.set_metadata("epochs", "3");
+    weights.set_metadata("batch", "64");
     let ckpt = dir.join("model.safetensors");
     weights.save(&ckpt).unwrap();
     let out_path = dir.join("model.onnx");
@@ -231,9 +234,7 @@ fn bad_checkpoints_are_errors_naming_the_tensor() {
     });
     let extra = variant(&dir, "extra.safetensors", &weights, |_, t| Some(t.clone()));
     let mut with_extra = Checkpoint::load(&extra).unwrap();
-    with_extra
-        .insert_f32("conv2d_2.weight.momentum_buffer", &[1], &[0.0])
-        .unwrap();
+    with_extra.insert_f32("head.weight", &[1], &[0.0]).unwrap();
     with_extra.save(&extra).unwrap();
     let bytes = std::fs::read(&good).unwrap();
     let truncated = dir.join("truncated.safetensors");
@@ -243,10 +244,21 @@ fn bad_checkpoints_are_errors_naming_the_tensor() {
         .save(&other)
         .unwrap();
 
-    // What `dslc train` writes beside model.safetensors.
+    // What `dslc train` writes beside model.safetensors: the weights and
+    // the optimizer's state (PyTorch's names), with the epochs done.
     let state = dir.join("train_state.safetensors");
     let mut training = weights.clone();
     training.set_metadata("epochs", "5");
+    for (name, tensor) in weights.iter() {
+        let step = Tensor {
+            shape: vec![],
+            data: TensorData::F32(vec![5.0]),
+        };
+        training.insert(format!("{name}.step"), step).unwrap();
+        training
+            .insert(format!("{name}.momentum_buffer"), tensor.clone())
+            .unwrap();
+    }
     training.save(&state).unwrap();
 
     let cases: [(&Path, &[&str]); 8] = [
@@ -260,13 +272,7 @@ fn bad_checkpoints_are_errors_naming_the_tensor() {
             &nan,
             &["\"conv2d_2.weight\" holds a non-finite value at element 3"],
         ),
-        (
-            &extra,
-            &[
-                "unknown to the model",
-                "\"conv2d_2.weight.momentum_buffer\"",
-            ],
-        ),
+        (&extra, &["unknown to the model", "\"head.weight\""]),
         (
             &truncated,
             &[
@@ -379,4 +385,50 @@ fn bad_requests_are_clear_errors() {
         both(&out)
     );
     assert!(files_in(&dir).is_empty());
+}
+
+/// The README's workflow: `dslc train`, then `dslc export` of the
+/// model.safetensors it wrote; onnxruntime-free, the file is read back.
+#[test]
+fn exports_what_dslc_train_wrote() {
+    let dir = scratch("export_after_train");
+    let out_dir = dir.join("out");
+    let trained = dslc(&[
+        "train",
+        "examples/digits_mlp.nn",
+        "--epochs",
+        "1",
+        "--out",
+        arg(&out_dir),
+    ]);
+    assert!(trained.status.success(), "{}", both(&trained));
+    let weights = out_dir.join("model.safetensors");
+    let onnx_path = out_dir.join("model.onnx");
+    let out = dslc(&[
+        "export",
+        "examples/digits_mlp.nn",
+        "--weights",
+        arg(&weights),
+        "-o",
+        arg(&onnx_path),
+    ]);
+    assert!(out.status.success(), "{}", both(&out));
+    assert_holds(&read_onnx(&onnx_path), &Checkpoint::load(&weights).unwrap());
+    // The training state beside it is refused, pointing at the weights.
+    let state = out_dir.join("train_state.safetensors");
+    let refused = dslc(&[
+        "export",
+        "examples/digits_mlp.nn",
+        "--weights",
+        arg(&state),
+        "-o",
+        arg(&dir.join("state.onnx")),
+    ]);
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused.stderr).contains("is a training state"),
+        "{}",
+        both(&refused)
+    );
+    assert_no_panic(&refused, "export of a training state");
 }
