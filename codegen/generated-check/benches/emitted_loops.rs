@@ -12,7 +12,7 @@
 //! kernels pick AVX2 or AVX-512 at run time. Outputs are compared too, so
 //! the loops are known to compute the same function.
 
-use std::time::{Duration, Instant};
+mod common;
 
 use nnspec_generated_check::mnist_mlp as m;
 use nnspec_runtime::threads::Serial;
@@ -61,30 +61,8 @@ fn emitted_forward(w: &[f32], x: &[f32], hidden: &mut [f32], y: &mut [f32]) {
     );
 }
 
-fn time(reps: usize, mut f: impl FnMut()) -> (Duration, Duration) {
-    for _ in 0..reps.min(200) {
-        f();
-    }
-    let mut samples: Vec<Duration> = (0..reps)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed()
-        })
-        .collect();
-    samples.sort();
-    (samples[0], samples[reps / 2])
-}
-
 fn main() {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(str::to_string)
-        })
-        .unwrap_or_default();
+    let cpu = common::cpu_name();
     println!(
         "MnistMlp forward: emitted const-size loops against generated kernel calls; {cpu}; kernel tier {:?}; loops compiled for {}",
         nnspec_runtime::cpu::tier(),
@@ -116,11 +94,11 @@ fn main() {
             let mut a = || model.forward_batch(&x, &mut ours, &mut arena, &Serial);
             let mut b = || emitted_forward(w, &x, &mut hidden, &mut loops);
             let (k, l) = if round % 2 == 0 {
-                let k = time(reps, &mut a);
-                (k, time(reps, &mut b))
+                let k = common::time(reps, &mut a);
+                (k, common::time(reps, &mut b))
             } else {
-                let l = time(reps, &mut b);
-                (time(reps, &mut a), l)
+                let l = common::time(reps, &mut b);
+                (common::time(reps, &mut a), l)
             };
             let ratio = l.0.as_secs_f64() / k.0.as_secs_f64();
             ratios.push(ratio);

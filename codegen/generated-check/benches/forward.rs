@@ -7,32 +7,13 @@
 //! Each figure is the fastest of many repetitions (other work on the
 //! machine only ever adds time), with the median beside it.
 
-use std::time::{Duration, Instant};
+mod common;
 
 use nnspec_generated_check::mnist_mlp as m;
 use nnspec_runtime::parallel::Parallel;
 
-fn time(reps: usize, mut f: impl FnMut()) -> (Duration, Duration) {
-    let mut samples: Vec<Duration> = (0..reps)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed()
-        })
-        .collect();
-    samples.sort();
-    (samples[0], samples[reps / 2])
-}
-
 fn main() {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.to_string())
-        })
-        .unwrap_or_default();
+    let cpu = common::cpu_name();
     println!(
         "generated MnistMlp forward; {cpu}; kernel tier {:?}",
         nnspec_runtime::cpu::tier()
@@ -43,7 +24,7 @@ fn main() {
     for _ in 0..1000 {
         std::hint::black_box(model.forward(std::hint::black_box(&x)));
     }
-    let (best, median) = time(20_000, || {
+    let (best, median) = common::time(20_000, || {
         std::hint::black_box(model.forward(std::hint::black_box(&x)));
     });
     println!(
@@ -59,7 +40,7 @@ fn main() {
     for _ in 0..1000 {
         model.forward_batch(&x, &mut y, &mut arena, &par);
     }
-    let (best, median) = time(20_000, || {
+    let (best, median) = common::time(20_000, || {
         model.forward_batch(std::hint::black_box(&x), &mut y, &mut arena, &par);
     });
     println!(
@@ -74,7 +55,7 @@ fn main() {
         let par = Parallel::new(threads);
         let mut arena = vec![0.0f32; m::arena_len(batch, par.threads())];
         model.forward_batch(&input, &mut output, &mut arena, &par);
-        let (best, median) = time(200, || {
+        let (best, median) = common::time(200, || {
             model.forward_batch(&input, &mut output, &mut arena, &par);
         });
         println!(

@@ -10,6 +10,8 @@
 //! around them (step dispatch through the Plan, per-step scratch vectors,
 //! a buffer per value instead of an arena planned by liveness).
 
+mod common;
+
 use std::time::Instant;
 
 use nnspec_generated_check::{lenet, mnist_mlp};
@@ -109,14 +111,7 @@ macro_rules! bench_model {
 }
 
 fn main() {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.to_string())
-        })
-        .unwrap_or_default();
+    let cpu = common::cpu_name();
     println!(
         "generated train_step against the executor's; {cpu}; kernel tier {:?}",
         nnspec_runtime::cpu::tier()
