@@ -81,7 +81,10 @@ fn main() -> TractResult<()> {
                 .map(|(a, b)| (a - b).abs())
                 .fold(0.0f32, f32::max);
             println!("{name} batch {batch:>4}: largest |tract - nnspec| = {worst:.3e}");
-            assert!(worst <= TOLERANCE, "{name} at batch {batch}: {worst} > {TOLERANCE}");
+            assert!(
+                worst <= TOLERANCE,
+                "{name} at batch {batch}: {worst} > {TOLERANCE}"
+            );
             worst_overall = worst_overall.max(worst);
         }
     }

@@ -12,8 +12,13 @@
 //! ratio is tract's best over nnspec's best, per round, then the median
 //! of the rounds. The CPU and nnspec's kernel tier are printed first.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+// The generated-code benchmarks' timing (best and median of many calls).
+#[path = "../../../../codegen/generated-check/benches/common/mod.rs"]
+mod common;
+
+use common::time;
 use nnspec::codegen::onnx::{self, Provenance};
 use nnspec::runtime::threads::Serial;
 use tract_onnx::prelude::*;
@@ -25,34 +30,12 @@ nnspec::model! {
     }
 }
 
-fn time(reps: usize, mut f: impl FnMut()) -> (Duration, Duration) {
-    for _ in 0..reps.min(200) {
-        f();
-    }
-    let mut samples: Vec<Duration> = (0..reps)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed()
-        })
-        .collect();
-    samples.sort();
-    (samples[0], samples[reps / 2])
-}
-
 fn us(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
 fn main() -> TractResult<()> {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(str::to_string)
-        })
-        .unwrap_or_default();
+    let cpu = common::cpu_name();
     println!(
         "MnistMlp forward, generated code against tract; {cpu}; nnspec kernel tier {:?}",
         nnspec::runtime::cpu::tier()
