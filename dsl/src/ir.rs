@@ -291,6 +291,77 @@ pub enum Clip {
     Value { clip_value: f64 },
 }
 
+/// A learning-rate schedule, PyTorch's `torch.optim.lr_scheduler` with
+/// its arguments and defaults. Epoch-based schedules step once per epoch,
+/// one-cycle once per optimizer step, as PyTorch's documentation uses them.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Schedule {
+    /// `StepLR(step_size, gamma=0.1)`.
+    Step { step_size: usize, gamma: f64 },
+    /// `MultiStepLR(milestones, gamma=0.1)`; milestones in epochs, increasing.
+    MultiStep { milestones: Vec<usize>, gamma: f64 },
+    /// `ExponentialLR(gamma)`.
+    Exponential { gamma: f64 },
+    /// `CosineAnnealingLR(T_max, eta_min=0)`.
+    Cosine { t_max: usize, eta_min: f64 },
+    /// `OneCycleLR(max_lr, total_steps, pct_start=0.3, anneal_strategy,
+    /// div_factor=25, final_div_factor=1e4, three_phase=False,
+    /// cycle_momentum=False)`; total_steps is every step of the run.
+    OneCycle {
+        max_lr: f64,
+        pct_start: f64,
+        anneal: Anneal,
+        div_factor: f64,
+        final_div_factor: f64,
+        three_phase: bool,
+    },
+    /// `ReduceLROnPlateau(mode='min', factor=0.1, patience=10,
+    /// threshold=1e-4, threshold_mode='rel', cooldown=0, min_lr=0,
+    /// eps=1e-8)`, stepped with the validation loss after each epoch.
+    Plateau {
+        factor: f64,
+        patience: usize,
+        threshold: f64,
+        threshold_mode: ThresholdMode,
+        cooldown: usize,
+        min_lr: f64,
+        eps: f64,
+    },
+}
+
+/// How one-cycle anneals (`anneal_strategy`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Anneal {
+    Cos,
+    Linear,
+}
+
+/// How a plateau's threshold compares (`threshold_mode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ThresholdMode {
+    Rel,
+    Abs,
+}
+
+/// What early stopping and model selection watch on the validation split.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Monitor {
+    /// Lower is better.
+    ValLoss,
+    /// Higher is better.
+    ValAccuracy,
+}
+
+/// `early_stopping: val_loss(patience: 5, min_delta: 0.001)`: stop when the
+/// monitored value has not improved by more than `min_delta` for
+/// `patience` epochs (Keras' `EarlyStopping`), keeping the best weights.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EarlyStopping {
+    pub monitor: Monitor,
+    pub patience: usize,
+    pub min_delta: f64,
+}
+
 /// A checked `train` block.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainConfig {
@@ -299,6 +370,17 @@ pub struct TrainConfig {
     pub optimizer: Optimizer,
     /// `clip: norm(...)` or `clip: value(...)`; none without the field.
     pub clip: Option<Clip>,
+    /// `schedule: cosine(t_max: 10)`; none: the optimizer's lr throughout.
+    pub schedule: Option<Schedule>,
+    /// `warmup: 2`: epochs of linear warmup before the schedule, stepped
+    /// per optimizer step; 0 without the field.
+    pub warmup: usize,
+    /// `validation: 0.1`: the fraction of the training data held out
+    /// (stratified, seeded) for per-epoch metrics and model selection;
+    /// none without the field.
+    pub validation: Option<f64>,
+    /// `early_stopping: val_loss(...)`; none without the field.
+    pub early_stopping: Option<EarlyStopping>,
     pub batch: usize,
     pub epochs: usize,
     pub seed: u64,
