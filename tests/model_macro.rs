@@ -65,6 +65,8 @@ macro_rules! fit_agrees {
                 batch: config.batch,
                 seed: config.seed,
                 start_epoch: 0,
+                validation: config.validation,
+                early_stopping: nnspec::codegen::early_stopping(config),
             };
             let want = fit(
                 &mut exec,
@@ -73,14 +75,16 @@ macro_rules! fit_agrees {
                 &options,
                 &mut Silent,
             )
-            .unwrap();
+            .unwrap()
+            .records;
 
             let mut net = $ty::new(training::SEED);
             let mut state = training::state(training::SEED);
             let par = nnspec::runtime::parallel::Parallel::new(2);
             let got = net
                 .fit(&split.train, Some(&split.test), &mut state, &par)
-                .unwrap();
+                .unwrap()
+                .records;
             assert_eq!(got.len(), want.len());
             for (g, w) in got.iter().zip(&want) {
                 assert_eq!(
@@ -90,13 +94,10 @@ macro_rules! fit_agrees {
                     w.epoch
                 );
                 assert_eq!(g.train_accuracy, w.train_accuracy, "epoch {}", w.epoch);
-                assert_eq!(g.test_loss, w.test_loss, "epoch {}", w.epoch);
-                assert_eq!(g.test_accuracy, w.test_accuracy, "epoch {}", w.epoch);
+                assert_eq!(g.val_loss, w.val_loss, "epoch {}", w.epoch);
+                assert_eq!(g.val_accuracy, w.val_accuracy, "epoch {}", w.epoch);
             }
-            assert!(
-                want.last().unwrap().test_accuracy.unwrap() > 0.8,
-                "{want:?}"
-            );
+            assert!(want.last().unwrap().val_accuracy.unwrap() > 0.8, "{want:?}");
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert_eq!(
                 bits(net.weights()),
@@ -133,6 +134,7 @@ fn trained_executor() -> Executor {
         batch: config.batch,
         seed: 0,
         start_epoch: 0,
+        ..FitOptions::default()
     };
     fit(&mut exec, &split.train, None, &options, &mut Silent).unwrap();
     exec

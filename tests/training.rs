@@ -38,15 +38,12 @@ fn train_digits(
         batch: config.batch,
         seed,
         start_epoch: 0,
+        validation: Some(0.1),
+        early_stopping: None,
     };
-    let records = train::fit(
-        &mut exec,
-        &split.train,
-        Some(&split.test),
-        &options,
-        &mut Silent,
-    )
-    .expect("trains");
+    let records = train::fit(&mut exec, &split.train, None, &options, &mut Silent)
+        .expect("trains")
+        .records;
     let weights = exec.param(nnspec::runtime::plan::ParamId(0)).to_vec();
     let evaluation = train::evaluate(&mut exec, &split.test);
     (records, weights, evaluation)
@@ -57,11 +54,11 @@ fn the_digits_mlp_learns() {
     let (records, _, evaluation) = train_digits(0, 2);
     for r in &records {
         eprintln!(
-            "epoch {} loss {:.4} acc {:.4} test {:.4}",
+            "epoch {} loss {:.4} acc {:.4} validation {:.4}",
             r.epoch,
             r.train_loss,
             r.train_accuracy,
-            r.test_accuracy.unwrap()
+            r.val_accuracy.unwrap()
         );
     }
     assert!(records.last().unwrap().train_loss < records[0].train_loss / 4.0);

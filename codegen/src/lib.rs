@@ -15,7 +15,7 @@ pub mod lower;
 pub mod onnx;
 
 pub use emit::{EmitError, RustOptions, Training, golden_test, rust_module};
-pub use lower::{lower_inference, lower_training};
+pub use lower::{early_stopping, lower_inference, lower_training};
 
 /// The Rust module of a checked model: inference, and a `training` module
 /// when the model has a `train` block (`train`, as the checker matched it).
@@ -33,6 +33,8 @@ pub fn model_module(
             batch: config.batch,
             epochs: config.epochs,
             seed: config.seed,
+            validation: config.validation,
+            early_stopping: early_stopping(config),
         });
     rust_module(&inference, training.as_ref(), options)
 }

@@ -112,6 +112,8 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         data: data.to_string(),
         test_accuracy: evaluation.accuracy,
         test_loss: evaluation.loss,
+        validation_samples: None,
+        selection: None,
         test_samples: split.test.len(),
         epochs: None,
         train_samples_per_s: None,

@@ -72,6 +72,15 @@ fn main() -> ExitCode {
     }
 }
 
+/// A share strictly between 0 and 1 (`--val-split`).
+fn unit_fraction(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(x) if x > 0.0 && x < 1.0 => Ok(x),
+        Ok(x) => Err(format!("must be strictly between 0 and 1, not {x}")),
+        Err(_) => Err(format!("`{text}` is not a number")),
+    }
+}
+
 /// A finite number greater than zero (learning rates).
 fn positive_float(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {

@@ -83,8 +83,8 @@ pub fn epoch_line(record: &EpochRecord, total_epochs: usize, width: Option<usize
             record.train_accuracy * 100.0
         ),
     ];
-    if let (Some(loss), Some(accuracy)) = (record.test_loss, record.test_accuracy) {
-        parts.push(format!("test loss {loss:.4} acc {:.2}%", accuracy * 100.0));
+    if let (Some(loss), Some(accuracy)) = (record.val_loss, record.val_accuracy) {
+        parts.push(format!("val loss {loss:.4} acc {:.2}%", accuracy * 100.0));
     }
     parts.push(format!("{} samples/s", thousands(record.samples_per_s)));
     parts.push(format!("{:.2} s", record.seconds));
@@ -142,8 +142,9 @@ mod tests {
             epoch: 3,
             train_loss: 0.46301,
             train_accuracy: 0.8761,
-            test_loss: Some(0.2741),
-            test_accuracy: Some(0.9611),
+            val_loss: Some(0.2741),
+            val_accuracy: Some(0.9611),
+            lr: None,
             samples_per_s: 25931.4,
             seconds: 0.06,
         }
@@ -162,7 +163,7 @@ mod tests {
         let full = epoch_line(&record(), 10, None);
         assert_eq!(
             full,
-            "epoch 3/10  loss 0.4630 acc 87.61%  test loss 0.2741 acc 96.11%  25 931 samples/s  0.06 s"
+            "epoch 3/10  loss 0.4630 acc 87.61%  val loss 0.2741 acc 96.11%  25 931 samples/s  0.06 s"
         );
         for width in [40, 60, 80] {
             let line = epoch_line(&record(), 10, Some(width));

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use nnspec_runtime::metrics::{self, EpochRecord, Report};
 use nnspec_runtime::plot;
-use nnspec_runtime::train::Evaluation;
+use nnspec_runtime::train::{Evaluation, Selection};
 use serde::Serialize;
 
 /// `metrics.json`.
@@ -15,6 +15,12 @@ pub struct Metrics<'a> {
     pub test_accuracy: f64,
     pub test_loss: f64,
     pub test_samples: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub validation_samples: Option<usize>,
+    /// The best epoch on the validation split, and whether training
+    /// stopped early.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub selection: Option<SelectionSummary>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub epochs: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -32,6 +38,46 @@ pub struct Metrics<'a> {
     pub report: Report,
     #[serde(skip_serializing_if = "<[EpochRecord]>::is_empty")]
     pub history: &'a [EpochRecord],
+}
+
+/// Model selection in `metrics.json`.
+#[derive(Serialize)]
+pub struct SelectionSummary {
+    /// `val_loss` or `val_accuracy`.
+    pub monitor: &'static str,
+    pub best_epoch: usize,
+    pub best_value: f64,
+    pub stopped_early: bool,
+    /// The epoch whose weights `model.safetensors` holds and the test
+    /// split scored: the best one with early stopping, else the last.
+    pub weights_from: &'static str,
+}
+
+pub fn selection_summary(selection: &Selection, early_stopping: bool) -> Option<SelectionSummary> {
+    let best = selection.best?;
+    Some(SelectionSummary {
+        monitor: selection.monitor.name(),
+        best_epoch: best.epoch,
+        best_value: best.value,
+        stopped_early: selection.stopped,
+        weights_from: if early_stopping { "best" } else { "last" },
+    })
+}
+
+/// Which epoch won, and whether training stopped early.
+pub fn print_selection(summary: &SelectionSummary) {
+    crate::outln!(
+        "\nbest epoch on the validation split: {} ({} {:.4}){}; model.safetensors holds the {} epoch's weights, best.safetensors the best's",
+        summary.best_epoch,
+        summary.monitor,
+        summary.best_value,
+        if summary.stopped_early {
+            ", training stopped early"
+        } else {
+            ""
+        },
+        summary.weights_from
+    );
 }
 
 /// Prints the test metrics and the confusion matrix.

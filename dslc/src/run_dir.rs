@@ -13,10 +13,13 @@ pub const STATE: &str = "train_state.safetensors";
 /// What earlier versions wrote beside the weights (the optimizer state
 /// alone); such runs cannot be resumed.
 const OLD_OPTIMIZER: &str = "optimizer.safetensors";
+/// The weights of the epoch that did best on the validation split.
+pub const BEST: &str = "best.safetensors";
 /// Every file a run writes.
-const RUN_FILES: [&str; 6] = [
+const RUN_FILES: [&str; 7] = [
     MODEL,
     STATE,
+    BEST,
     OLD_OPTIMIZER,
     "metrics.json",
     "curves.png",

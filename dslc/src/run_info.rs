@@ -24,6 +24,8 @@ pub struct Saved {
     pub normalize: Option<Scaling>,
     pub batch: Option<usize>,
     pub lr: Option<f64>,
+    /// The validation fraction; `Some(None)`: recorded as none.
+    pub validation: Option<Option<f64>>,
 }
 
 /// The settings of a run, as written into its checkpoints.
@@ -34,6 +36,8 @@ pub struct RunInfo<'a> {
     pub normalize: Scaling,
     pub batch: usize,
     pub lr: f64,
+    /// The share of the training split held out for validation.
+    pub validation: Option<f64>,
 }
 
 impl RunInfo<'_> {
@@ -44,6 +48,7 @@ impl RunInfo<'_> {
         checkpoint.set_metadata("normalize", self.normalize.to_string());
         checkpoint.set_metadata("batch", self.batch.to_string());
         checkpoint.set_metadata("lr", self.lr.to_string());
+        checkpoint.set_metadata("validation", Validation(self.validation).to_string());
     }
 }
 
@@ -60,6 +65,30 @@ impl Saved {
             normalize: parse(meta.get("normalize")),
             batch: parse(meta.get("batch")),
             lr: parse(meta.get("lr")),
+            validation: parse::<Validation>(meta.get("validation")).map(|v| v.0),
+        }
+    }
+}
+
+/// A validation fraction as recorded: the number, or `none`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Validation(pub Option<f64>);
+
+impl Display for Validation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(fraction) => write!(f, "{fraction}"),
+            None => f.write_str("none"),
+        }
+    }
+}
+
+impl FromStr for Validation {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "none" => Ok(Validation(None)),
+            _ => s.parse().map(|f| Validation(Some(f))).map_err(|_| ()),
         }
     }
 }
@@ -90,6 +119,8 @@ pub const SEED_WHY: &str = "the seed also draws the 80/20 train/test split, so a
 pub const NORMALIZE_WHY: &str = "the model was trained on inputs scaled that way";
 /// Why the data must agree.
 pub const DATA_WHY: &str = "a run continues on the data it started with";
+/// Why the validation fraction must agree on resume.
+pub const VALIDATION_WHY: &str = "the validation split decides which samples train, so another one would train on validation samples";
 /// Why batch and learning rate must agree on resume.
 pub const STEP_WHY: &str = "a resumed run continues exactly as the run it continues";
 

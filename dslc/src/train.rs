@@ -15,15 +15,16 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use nnspec_runtime::checkpoint;
+use nnspec_runtime::data::{self, Split};
 use nnspec_runtime::exec::Executor;
 use nnspec_runtime::metrics::EpochRecord;
 use nnspec_runtime::plan::ParamKind;
-use nnspec_runtime::train::{self, FitOptions, TrainError};
+use nnspec_runtime::train::{self, FitOptions, Selection, TrainError};
 
 use crate::check::plural;
 use crate::progress::Progress;
 use crate::report::{self, Metrics};
-use crate::run_dir::{self, MODEL, STATE};
+use crate::run_dir::{self, BEST, MODEL, STATE};
 use crate::run_info::{self, RunInfo, Saved, agree};
 use crate::session::{self, DataSource, Scaling};
 use crate::{errln, outln};
@@ -59,6 +60,10 @@ pub struct Args {
     /// Input scaling (default: tutorial for images and the digits, none for CSV)
     #[arg(long, value_enum)]
     normalize: Option<Scaling>,
+    /// Hold out this share of the training split for validation (per-epoch metrics, the best
+    /// epoch, early stopping); default: the train block's `validation`, else none
+    #[arg(long, value_parser = crate::unit_fraction)]
+    val_split: Option<f64>,
     /// Seed for initialization, shuffling, dropout and the train/test split
     #[arg(long, value_parser = crate::seed, allow_negative_numbers = true)]
     seed: Option<u64>,
@@ -151,6 +156,10 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
             )?;
         }
     }
+    let validation = validation_fraction(args, config.validation, &saved, from)?;
+    if config.early_stopping.is_some() && validation.is_none() {
+        return Err(TrainError::NoValidation.to_string());
+    }
     let scaling = agree(
         "normalize",
         args.normalize,
@@ -164,8 +173,21 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
     let threads = session::threads(args.threads.map(|t| t as usize));
     let plan = nnspec_codegen::lower_training(&job.model, &config);
     let input_shape = plan.input_shapes[0].clone();
-    let split = session::load_data(&data, config.seed, &input_shape, scaling)?;
-    let class_names = session::class_names(&split.train, &plan);
+    let Split {
+        train: train_set,
+        test,
+    } = session::load_data(&data, config.seed, &input_shape, scaling)?;
+    let class_names = session::class_names(&train_set, &plan);
+    // The validation split comes out of the training split only: the test
+    // split is scored once, after training, and chooses nothing.
+    let (train_set, val_set) = match validation {
+        Some(fraction) => {
+            let held_out = data::validation_split(&train_set, fraction, config.seed)
+                .map_err(|e| e.to_string())?;
+            (held_out.train, Some(held_out.test))
+        }
+        None => (train_set, None),
+    };
     let fingerprint = run_info::fingerprint(&data)?;
     if let Some(old) = &saved.fingerprint
         && *old != fingerprint
@@ -177,14 +199,21 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
     }
 
     // No batch larger than the data: a huge `batch:` must not allocate for nothing.
-    let capacity = config
-        .batch
-        .min(split.train.len().max(split.test.len()))
-        .max(1);
+    let largest = [Some(&train_set), val_set.as_ref(), Some(&test)]
+        .into_iter()
+        .flatten()
+        .map(|d| d.len())
+        .max()
+        .unwrap_or(1);
+    let capacity = config.batch.min(largest).max(1);
     let mut exec = session::executor(plan, capacity, threads)?;
     exec.init_params(config.seed);
-    train::check_fits(&exec, &split.train).map_err(|e| e.to_string())?;
-    train::check_fits(&exec, &split.test).map_err(|e| e.to_string())?;
+    for set in [Some(&train_set), val_set.as_ref(), Some(&test)]
+        .into_iter()
+        .flatten()
+    {
+        train::check_fits(&exec, set).map_err(|e| e.to_string())?;
+    }
     if !exec
         .plan()
         .params
@@ -203,13 +232,19 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         normalize: scaling,
         batch: config.batch,
         lr: config.optimizer.lr(),
+        validation,
     };
     let optimizer_kind = optimizer_kind(&config.optimizer);
 
+    let best_path = args.out.join(BEST);
     let mut history: Vec<EpochRecord> = Vec::new();
+    let mut selection = Selection::new(nnspec_codegen::early_stopping(&config));
     let mut done = 0;
     if let Some(state) = &state {
         (done, history) = resume(&mut exec, state, optimizer_kind)?;
+        if let Some(saved) = saved_selection(state)? {
+            selection = saved;
+        }
         // The weights file may lag the state by an epoch (a kill between
         // the two saves): bring it up to date.
         save_model(&exec, done, &info, &model_path)?;
@@ -220,11 +255,15 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         );
     }
 
+    let validation_note = val_set
+        .as_ref()
+        .map(|v| format!("{} validation, ", v.len()))
+        .unwrap_or_default();
     outln!(
-        "training {} on {data}\n  {} training, {} test samples; {} epoch{}, batch {}, {}, {threads} thread{}",
+        "training {} on {data}\n  {} training, {validation_note}{} test samples; {} epoch{}, batch {}, {}, {threads} thread{}",
         config.model,
-        split.train.len(),
-        split.test.len(),
+        train_set.len(),
+        test.len(),
         config.epochs,
         plural(config.epochs),
         config.batch,
@@ -238,39 +277,61 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         );
     }
     crate::interrupt::install();
-    let mut progress = Progress::new(config.epochs, config.batch, split.train.len());
+    if selection.stopped {
+        outln!("early stopping ended this run after epoch {done}; evaluating");
+    }
+    let mut progress = Progress::new(config.epochs, config.batch, train_set.len());
     let mut interrupted = false;
-    while done < config.epochs {
+    while done < config.epochs && !selection.stopped {
         let options = FitOptions {
             epochs: 1,
             batch: config.batch,
             seed: config.seed,
             start_epoch: done,
+            ..FitOptions::default()
         };
-        match train::fit(
+        let record = match train::fit(
             &mut exec,
-            &split.train,
-            Some(&split.test),
+            &train_set,
+            val_set.as_ref(),
             &options,
             &mut progress,
         ) {
-            Ok(records) => history.extend(records),
+            Ok(mut fitted) => fitted.records.remove(0),
             Err(TrainError::Interrupted { .. }) => {
                 interrupted = true;
                 break;
             }
             Err(e) => return Err(e.to_string()),
-        }
+        };
         done += 1;
+        if let (Some(loss), Some(accuracy)) = (record.val_loss, record.val_accuracy) {
+            let verdict = selection.observe(done, selection.value(loss, accuracy));
+            if verdict.improved {
+                save_model(&exec, done, &info, &best_path)?;
+            }
+        }
+        history.push(record);
         let mut state = checkpoint::training_state(&exec, done);
         info.write(&mut state);
         state.set_metadata("optimizer", optimizer_kind);
+        state.set_metadata(
+            "selection",
+            serde_json::to_string(&selection).expect("selection serializes"),
+        );
         state.set_metadata(
             "history",
             serde_json::to_string(&history).expect("records serialize"),
         );
         state.save(&state_path).map_err(|e| e.to_string())?;
         save_model(&exec, done, &info, &model_path)?;
+        if selection.stopped {
+            outln!(
+                "stopping early after epoch {done}: {} has not improved for {} epochs",
+                selection.monitor.name(),
+                selection.wait
+            );
+        }
         if crate::interrupt::requested() {
             // Pressed while the epoch was being evaluated or saved.
             interrupted = true;
@@ -292,16 +353,30 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         resume(&mut exec, &state, optimizer_kind)?;
     }
 
-    let evaluation = train::evaluate(&mut exec, &split.test);
+    // With early stopping, the run ends with the best epoch's weights.
+    if config.early_stopping.is_some()
+        && let Some(best) = selection.best
+    {
+        let weights = session::read_checkpoint(&best_path)?;
+        checkpoint::load_state_dict(&mut exec, &weights).map_err(|e| e.to_string())?;
+        save_model(&exec, best.epoch, &info, &model_path)?;
+    }
+    // The test split's one use.
+    let evaluation = train::evaluate(&mut exec, &test);
     report::print_evaluation(&evaluation, class_names.as_deref());
     let train_seconds: f64 = history.iter().map(|r| r.seconds).sum();
-    let trained_samples = split.train.len() * history.len();
+    let trained_samples = train_set.len() * history.len();
     let metrics = Metrics {
         model: &config.model,
         data: data.to_string(),
         test_accuracy: evaluation.accuracy,
         test_loss: evaluation.loss,
-        test_samples: split.test.len(),
+        test_samples: test.len(),
+        validation_samples: val_set.as_ref().map(|v| v.len()),
+        selection: val_set.as_ref().and(report::selection_summary(
+            &selection,
+            config.early_stopping.is_some(),
+        )),
         epochs: Some(done),
         train_samples_per_s: (train_seconds > 0.0).then(|| trained_samples as f64 / train_seconds),
         train_seconds: Some(train_seconds),
@@ -313,7 +388,13 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         report: evaluation.confusion.report(class_names.as_deref()),
         history: &history,
     };
+    if let Some(summary) = &metrics.selection {
+        report::print_selection(summary);
+    }
     let mut written = vec![model_path, state_path];
+    if selection.best.is_some() {
+        written.push(best_path);
+    }
     written.extend(report::write(
         &args.out,
         &metrics,
@@ -395,4 +476,53 @@ fn resume(
         .and_then(|h| serde_json::from_str::<Vec<EpochRecord>>(h).ok())
         .unwrap_or_default();
     Ok((epochs, history))
+}
+
+/// The validation fraction: `--val-split`, else the train block's; on
+/// resume, the checkpoint's, which a flag must agree with.
+fn validation_fraction(
+    args: &Args,
+    block: Option<f64>,
+    saved: &Saved,
+    from: &Path,
+) -> Result<Option<f64>, String> {
+    let Some(recorded) = saved.validation.filter(|_| args.resume) else {
+        return Ok(args.val_split.or(block));
+    };
+    let show = |v: Option<f64>| run_info::Validation(v).to_string();
+    if args.val_split.is_some() && args.val_split != recorded {
+        return Err(format!(
+            "--val-split {} differs from the checkpoint's {} ({}): {}; leave --val-split out to use the checkpoint's, or train afresh",
+            show(args.val_split),
+            show(recorded),
+            from.display(),
+            run_info::VALIDATION_WHY
+        ));
+    }
+    if args.val_split.is_none() && block != recorded {
+        errln!(
+            "warning: the train block now says validation {}; the resumed run keeps its {}",
+            show(block),
+            show(recorded)
+        );
+    }
+    Ok(recorded)
+}
+
+/// The model selection saved with a training state, if it has one.
+fn saved_selection(
+    state: &nnspec_runtime::safetensors_file::Checkpoint,
+) -> Result<Option<Selection>, String> {
+    state
+        .metadata()
+        .get("selection")
+        .map(|text| {
+            serde_json::from_str(text).map_err(|e| {
+                format!(
+                    "{}: the saved model selection is not readable ({e}); train afresh",
+                    state.origin()
+                )
+            })
+        })
+        .transpose()
 }

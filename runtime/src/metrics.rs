@@ -455,7 +455,7 @@ fn pad_right(text: &str, width: usize) -> String {
 }
 
 /// One epoch of training, as printed, plotted and stored in
-/// `metrics.json`. Test values are `None` without a test set.
+/// `metrics.json`. Validation values are `None` without a validation split.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EpochRecord {
     /// 1-based epoch number.
@@ -464,8 +464,13 @@ pub struct EpochRecord {
     pub train_loss: f64,
     /// Fraction of training samples classified correctly (0..1).
     pub train_accuracy: f64,
-    pub test_loss: Option<f64>,
-    pub test_accuracy: Option<f64>,
+    /// Loss on the validation split after the epoch.
+    pub val_loss: Option<f64>,
+    /// Fraction of the validation split classified correctly (0..1).
+    pub val_accuracy: Option<f64>,
+    /// The learning rate of the epoch's last step, when a schedule changes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lr: Option<f64>,
     /// Training samples processed per second.
     pub samples_per_s: f64,
     /// Wall-clock seconds of the epoch.

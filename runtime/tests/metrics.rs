@@ -200,16 +200,17 @@ fn json_forms() {
         epoch: 3,
         train_loss: 0.25,
         train_accuracy: 0.9,
-        test_loss: None,
-        test_accuracy: Some(0.875),
+        val_loss: None,
+        val_accuracy: Some(0.875),
+        lr: None,
         samples_per_s: 12000.0,
         seconds: 5.0,
     };
     let json = serde_json::to_string(&rec).unwrap();
     assert_eq!(
         json,
-        "{\"epoch\":3,\"train_loss\":0.25,\"train_accuracy\":0.9,\"test_loss\":null,\
-         \"test_accuracy\":0.875,\"samples_per_s\":12000.0,\"seconds\":5.0}"
+        "{\"epoch\":3,\"train_loss\":0.25,\"train_accuracy\":0.9,\"val_loss\":null,\
+         \"val_accuracy\":0.875,\"samples_per_s\":12000.0,\"seconds\":5.0}"
     );
     assert_eq!(serde_json::from_str::<EpochRecord>(&json).unwrap(), rec);
 
@@ -217,7 +218,7 @@ fn json_forms() {
     let path = dir.join("metrics.json");
     save_json(&path, &serde_json::json!({"epochs": [rec], "test": report})).unwrap();
     let back: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    assert_eq!(back["epochs"][0]["test_accuracy"], 0.875);
+    assert_eq!(back["epochs"][0]["val_accuracy"], 0.875);
     assert_eq!(back["test"]["confusion_matrix"][2][2], 3);
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
     let err = save_json(&dir.join("no/such/metrics.json"), &rec).unwrap_err();
@@ -249,8 +250,9 @@ fn records(n: usize, with_test: bool) -> Vec<EpochRecord> {
                 epoch: e,
                 train_loss: 1.6 / t.sqrt(),
                 train_accuracy: 0.98 - 0.4 / t,
-                test_loss: with_test.then(|| 1.7 / t.sqrt() + 0.02 * t),
-                test_accuracy: with_test.then(|| 0.95 - 0.42 / t),
+                val_loss: with_test.then(|| 1.7 / t.sqrt() + 0.02 * t),
+                val_accuracy: with_test.then(|| 0.95 - 0.42 / t),
+                lr: None,
                 samples_per_s: 50_000.0,
                 seconds: 1.2,
             }

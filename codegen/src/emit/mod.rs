@@ -75,6 +75,9 @@ pub struct Training<'a> {
     pub batch: usize,
     pub epochs: usize,
     pub seed: u64,
+    /// `validation: 0.1`: the share of `fit`'s training set held out.
+    pub validation: Option<f64>,
+    pub early_stopping: Option<nnspec_runtime::train::EarlyStopping>,
 }
 
 /// The Rust module for inference `plan` (from `lower_inference`), with a
@@ -110,7 +113,10 @@ pub fn rust_module(
     if let Some(std_path) = &options.std_runtime {
         tokens.extend(emitter.checkpoint_impl(std_path)?);
         // `fit` feeds a data set: one input, and the one output the loss reads.
-        if training.is_some() && plan.inputs.len() == 1 && plan.outputs.len() == 1 {
+        if let Some(training) = training
+            && plan.inputs.len() == 1
+            && plan.outputs.len() == 1
+        {
             let input = ident(&format!(
                 "{}_LEN",
                 emitter.slot_idents[plan.inputs[0].index()]
@@ -119,7 +125,7 @@ pub fn rust_module(
                 "{}_LEN",
                 emitter.slot_idents[plan.outputs[0].1.index()]
             ));
-            tokens.extend(emitter.fit_impl(std_path, &input, &output)?);
+            tokens.extend(emitter.fit_impl(std_path, training, &input, &output)?);
         }
     }
     let header = format!(

@@ -21,6 +21,9 @@ use nnspec_runtime::plan::*;
 
 mod backward;
 mod forward;
+mod run;
+
+pub use run::early_stopping;
 
 use backward::Backward;
 use forward::ForwardLowering;

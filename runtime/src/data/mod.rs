@@ -160,16 +160,22 @@ pub enum DataError {
     #[error("{dataset}: inconsistent data set: {reason}")]
     Inconsistent { dataset: String, reason: String },
     #[error(
-        "{dataset}: test fraction {fraction} must be strictly between 0 and 1 \
-         (it selects the share of samples held out for testing)"
+        "{dataset}: {part} fraction {fraction} must be strictly between 0 and 1 \
+         (it selects the share of samples held out for {part})"
     )]
-    BadTestFraction { dataset: String, fraction: f64 },
+    BadTestFraction {
+        dataset: String,
+        /// What the held-out part is for: `test` or `validation`.
+        part: &'static str,
+        fraction: f64,
+    },
     #[error(
-        "{dataset}: splitting {samples} samples with test fraction {fraction} leaves \
-         {train} training and {test} test samples; both need at least one"
+        "{dataset}: splitting {samples} samples with {part} fraction {fraction} leaves \
+         {train} training and {test} {part} samples; both need at least one"
     )]
     EmptySplit {
         dataset: String,
+        part: &'static str,
         samples: usize,
         fraction: f64,
         train: usize,
@@ -399,10 +405,28 @@ impl Dataset {
 /// split depends only on the labels, the fraction and the seed. Both halves
 /// keep the original sample order.
 pub fn train_test_split(ds: &Dataset, test_fraction: f64, seed: u64) -> Result<Split, DataError> {
+    held_out_split(ds, test_fraction, seed, "test")
+}
+
+/// Holds out a validation set from a training set: [`train_test_split`]'s
+/// stratified split with its own stream of the seed (so the validation
+/// samples are not chosen by the same shuffle as the test samples were).
+/// The result's `test` is the validation set.
+pub fn validation_split(train: &Dataset, fraction: f64, seed: u64) -> Result<Split, DataError> {
+    held_out_split(train, fraction, seed ^ 0x5641_4C49_4441_5445, "validation")
+}
+
+fn held_out_split(
+    ds: &Dataset,
+    test_fraction: f64,
+    seed: u64,
+    part: &'static str,
+) -> Result<Split, DataError> {
     // NaN fails the range test too.
     if !(test_fraction > 0.0 && test_fraction < 1.0) {
         return Err(DataError::BadTestFraction {
             dataset: ds.source.clone(),
+            part,
             fraction: test_fraction,
         });
     }
@@ -411,6 +435,7 @@ pub fn train_test_split(ds: &Dataset, test_fraction: f64, seed: u64) -> Result<S
     if n_test == 0 || n_test >= n {
         return Err(DataError::EmptySplit {
             dataset: ds.source.clone(),
+            part,
             samples: n,
             fraction: test_fraction,
             train: n.saturating_sub(n_test),
@@ -449,7 +474,7 @@ pub fn train_test_split(ds: &Dataset, test_fraction: f64, seed: u64) -> Result<S
     let (test_idx, train_idx): (Vec<usize>, Vec<usize>) = (0..n).partition(|&i| is_test[i]);
     Ok(Split {
         train: ds.subset(&train_idx, format!("{} (train split)", ds.source)),
-        test: ds.subset(&test_idx, format!("{} (test split)", ds.source)),
+        test: ds.subset(&test_idx, format!("{} ({part} split)", ds.source)),
     })
 }
 

@@ -78,6 +78,24 @@ impl Executor {
         self.optimizer.as_mut()
     }
 
+    /// A copy of every parameter's values and counters.
+    pub fn weights_snapshot(&self) -> crate::train::Snapshot {
+        crate::train::Snapshot {
+            values: self.values.clone(),
+            counters: self.counters.clone(),
+        }
+    }
+
+    /// Puts back values and counters taken by [`Executor::weights_snapshot`]
+    /// of this executor.
+    ///
+    /// # Panics
+    /// If the snapshot is of another model (its lengths differ).
+    pub fn restore_weights(&mut self, snapshot: &crate::train::Snapshot) {
+        self.values.copy_from_slice(&snapshot.values);
+        self.counters.copy_from_slice(&snapshot.counters);
+    }
+
     /// Offsets of each parameter in the flat parameter array (for checkpoints of optimizer state).
     pub fn param_offsets(&self) -> &[usize] {
         &self.param_offset

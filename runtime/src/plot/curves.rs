@@ -1,4 +1,4 @@
-//! The training curves: loss and accuracy per epoch, train and test, in
+//! The training curves: loss and accuracy per epoch, train and validation, in
 //! two panels side by side.
 
 use std::path::Path;
@@ -269,10 +269,10 @@ fn draw_panel(p: &Painter, panel: &Panel) -> Res {
     Ok(())
 }
 
-/// Loss and accuracy per epoch, train and test, side by side
+/// Loss and accuracy per epoch, train and validation, side by side
 /// ([`CURVES_SIZE`] pixels), with the last epoch's values in the
 /// subtitles. Non-finite values (a diverged loss) are left out of the
-/// lines; without test values there is no test line.
+/// lines; without validation values there is no validation line.
 pub fn plot_curves(path: impl AsRef<Path>, records: &[EpochRecord]) -> Result<(), PlotError> {
     let path = path.as_ref();
     if records.is_empty() {
@@ -295,9 +295,9 @@ pub fn plot_curves(path: impl AsRef<Path>, records: &[EpochRecord]) -> Result<()
             points: series(|r| Some(r.train_loss), 1.0),
         },
         Line {
-            name: "test",
-            color: TEST,
-            points: series(|r| r.test_loss, 1.0),
+            name: "validation",
+            color: VALIDATION,
+            points: series(|r| r.val_loss, 1.0),
         },
     ];
     let acc = [
@@ -307,9 +307,9 @@ pub fn plot_curves(path: impl AsRef<Path>, records: &[EpochRecord]) -> Result<()
             points: series(|r| Some(r.train_accuracy), 100.0),
         },
         Line {
-            name: "test",
-            color: TEST,
-            points: series(|r| r.test_accuracy, 100.0),
+            name: "validation",
+            color: VALIDATION,
+            points: series(|r| r.val_accuracy, 100.0),
         },
     ];
 
@@ -338,8 +338,13 @@ pub fn plot_curves(path: impl AsRef<Path>, records: &[EpochRecord]) -> Result<()
     let acc_ticks = nice_ticks(acc_bottom, 100.0, 6);
 
     let last = records.iter().max_by_key(|r| r.epoch).expect("not empty");
-    let describe = |train: f64, test: Option<f64>, f: &dyn Fn(f64) -> String| match test {
-        Some(t) => format!("epoch {}: train {}, test {}", last.epoch, f(train), f(t)),
+    let describe = |train: f64, val: Option<f64>, f: &dyn Fn(f64) -> String| match val {
+        Some(v) => format!(
+            "epoch {}: train {}, validation {}",
+            last.epoch,
+            f(train),
+            f(v)
+        ),
         None => format!("epoch {}: train {}", last.epoch, f(train)),
     };
     let loss_fmt = |v: f64| {
@@ -358,7 +363,7 @@ pub fn plot_curves(path: impl AsRef<Path>, records: &[EpochRecord]) -> Result<()
             &Panel {
                 frame: (0, 0, w / 2, h),
                 title: "Loss",
-                subtitle: describe(last.train_loss, last.test_loss, &loss_fmt),
+                subtitle: describe(last.train_loss, last.val_loss, &loss_fmt),
                 y_title: "loss",
                 x_range,
                 y_range: (0.0, loss_top),
@@ -373,7 +378,7 @@ pub fn plot_curves(path: impl AsRef<Path>, records: &[EpochRecord]) -> Result<()
             &Panel {
                 frame: (w / 2, 0, w, h),
                 title: "Accuracy",
-                subtitle: describe(last.train_accuracy, last.test_accuracy, &pct),
+                subtitle: describe(last.train_accuracy, last.val_accuracy, &pct),
                 y_title: "accuracy",
                 x_range,
                 y_range: (acc_bottom, 100.0),

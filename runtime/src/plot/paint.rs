@@ -25,7 +25,7 @@ fn font() -> Option<&'static FontRef<'static>> {
 
 // A colour-blind-safe pair (Okabe-Ito blue and vermilion) and greys.
 pub(super) const TRAIN: RGBColor = RGBColor(0, 114, 178);
-pub(super) const TEST: RGBColor = RGBColor(213, 94, 0);
+pub(super) const VALIDATION: RGBColor = RGBColor(213, 94, 0);
 pub(super) const GRID: RGBColor = RGBColor(228, 228, 228);
 pub(super) const AXIS: RGBColor = RGBColor(120, 120, 120);
 pub(super) const TEXT: RGBColor = RGBColor(35, 35, 35);

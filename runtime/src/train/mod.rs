@@ -1,20 +1,29 @@
-//! The training loop and evaluation, on top of the executor.
+//! The training loop, on top of the executor or a generated model.
 //!
 //! Each epoch draws a fresh permutation of the training set from a stream
 //! that depends only on the seed and the epoch number, so a resumed run
 //! sees the same batches as an uninterrupted one. The last batch of an
 //! epoch may be smaller (PyTorch's `drop_last=False`).
+//!
+//! Per-epoch metrics come from a validation split, never from the test
+//! split: the loop is not given one. Which epoch's weights are kept is
+//! decided on the validation split too ([`selection`]).
+
+mod evaluate;
+pub mod selection;
 
 use std::time::Instant;
 
-use crate::data::{Dataset, refill_permutation};
+pub use evaluate::{Evaluation, evaluate, evaluate_with};
+pub use selection::{BestEpoch, EarlyStopping, Monitor, Selection};
+
+use crate::data::{self, DataError, Dataset, refill_permutation};
 use crate::exec::{Executor, StepStats};
-use crate::metrics::{ConfusionMatrix, EpochRecord};
+use crate::metrics::EpochRecord;
 use crate::plan::LossKind;
 use crate::rng::Rng;
-use crate::training;
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct FitOptions {
     /// Epochs to run in this call.
     pub epochs: usize,
@@ -22,14 +31,32 @@ pub struct FitOptions {
     pub seed: u64,
     /// Epochs already done (when resuming): numbering and shuffles continue from here.
     pub start_epoch: usize,
+    /// When no validation set is given: the fraction of the training set
+    /// held out as one ([`data::validation_split`], stratified, from the
+    /// seed).
+    pub validation: Option<f64>,
+    /// Stop when the validation metric stops improving, and end with the
+    /// best epoch's weights.
+    pub early_stopping: Option<EarlyStopping>,
 }
 
-/// Loss, accuracy and confusion matrix of a model on a data set.
-#[derive(Clone, Debug)]
-pub struct Evaluation {
-    pub loss: f64,
-    pub accuracy: f64,
-    pub confusion: ConfusionMatrix,
+/// What a call of [`fit`] did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fitted {
+    /// One record per epoch trained.
+    pub records: Vec<EpochRecord>,
+    /// The epoch that did best on the validation split (none without one).
+    pub best: Option<BestEpoch>,
+    /// Early stopping ended training before the epochs ran out.
+    pub stopped_early: bool,
+}
+
+/// A model's weights (f32 parameters and statistics, and counters), kept
+/// to return to the best epoch's.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Snapshot {
+    pub values: Vec<f32>,
+    pub counters: Vec<i64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +85,12 @@ pub enum TrainError {
     Empty(String),
     #[error("interrupted during epoch {epoch}")]
     Interrupted { epoch: usize },
+    #[error("cannot hold out a validation split: {0}")]
+    Validation(#[source] DataError),
+    #[error(
+        "early stopping watches the validation split, and there is none; hold one out (`validation: 0.1` in the train block, or --val-split 0.1)"
+    )]
+    NoValidation,
     #[error(
         "batch normalization `{layer}` needs more than one value per channel in training, but a batch of {batch} gives it {batch}; use a batch size that does not leave a last batch of one sample (the training set has {samples})"
     )]
@@ -101,6 +134,10 @@ pub trait Trainee {
     fn seed_dropout(&mut self, seed: u64);
     /// Loss, accuracy and confusion matrix on `data`, in evaluation mode.
     fn evaluate(&mut self, data: &Dataset) -> Evaluation;
+    /// A copy of the weights, to come back to with [`Trainee::restore`].
+    fn snapshot(&self) -> Snapshot;
+    /// Puts back weights taken with [`Trainee::snapshot`].
+    fn restore(&mut self, snapshot: &Snapshot);
 }
 
 impl Trainee for Executor {
@@ -132,6 +169,14 @@ impl Trainee for Executor {
 
     fn evaluate(&mut self, data: &Dataset) -> Evaluation {
         evaluate(self, data)
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        self.weights_snapshot()
+    }
+
+    fn restore(&mut self, snapshot: &Snapshot) {
+        self.restore_weights(snapshot);
     }
 }
 
@@ -165,16 +210,17 @@ fn check_data(trainee: &dyn Trainee, data: &Dataset) -> Result<(), TrainError> {
     Ok(())
 }
 
-/// Trains for `options.epochs` epochs, evaluating on `test` after each.
+/// Trains for `options.epochs` epochs, evaluating on `validation` (or a
+/// split held out of `train` as `options.validation` says) after each.
 pub fn fit(
     exec: &mut Executor,
     train: &Dataset,
-    test: Option<&Dataset>,
+    validation: Option<&Dataset>,
     options: &FitOptions,
     observer: &mut dyn Observer,
-) -> Result<Vec<EpochRecord>, TrainError> {
+) -> Result<Fitted, TrainError> {
     check_batch_norm(exec, train.len(), options.batch.clamp(1, exec.capacity()))?;
-    fit_trainee(exec, train, test, options, observer)
+    fit_trainee(exec, train, validation, options, observer)
 }
 
 /// The training loop of [`fit`] for any [`Trainee`]: the same batches, in
@@ -182,56 +228,111 @@ pub fn fit(
 pub fn fit_trainee(
     trainee: &mut dyn Trainee,
     train: &Dataset,
-    test: Option<&Dataset>,
+    validation: Option<&Dataset>,
     options: &FitOptions,
     observer: &mut dyn Observer,
-) -> Result<Vec<EpochRecord>, TrainError> {
-    check_data(trainee, train)?;
-    if let Some(test) = test {
-        check_data(trainee, test)?;
+) -> Result<Fitted, TrainError> {
+    let held_out;
+    let (train, validation) = match (validation, options.validation) {
+        (Some(validation), _) => (train, Some(validation)),
+        (None, Some(fraction)) => {
+            held_out = data::validation_split(train, fraction, options.seed)
+                .map_err(TrainError::Validation)?;
+            (&held_out.train, Some(&held_out.test))
+        }
+        (None, None) => (train, None),
+    };
+    if options.early_stopping.is_some() && validation.is_none() {
+        return Err(TrainError::NoValidation);
     }
-    let batch = options.batch.clamp(1, trainee.capacity());
+    check_data(trainee, train)?;
+    if let Some(validation) = validation {
+        check_data(trainee, validation)?;
+    }
+    let mut selection = validation.map(|_| Selection::new(options.early_stopping));
+    let mut best_weights = None;
     let mut order = Vec::with_capacity(train.len());
     let mut records = Vec::with_capacity(options.epochs);
     for epoch in options.start_epoch + 1..=options.start_epoch + options.epochs {
-        let mut rng = epoch_rng(options.seed, epoch);
-        refill_permutation(&mut order, train.len(), &mut rng);
-        trainee.seed_dropout(rng.next_u64());
-        let batches = train.len().div_ceil(batch);
-        observer.epoch_started(epoch, batches);
-        let started = Instant::now();
-        let (mut loss_sum, mut correct) = (0.0f64, 0usize);
-        for (index, chunk) in order.chunks(batch).enumerate() {
-            let stats = trainee.train_batch(train, chunk);
-            if !stats.loss.is_finite() {
-                return Err(TrainError::Diverged {
-                    epoch,
-                    batch: index + 1,
-                    loss: stats.loss,
-                });
+        let record = train_epoch(
+            trainee, train, validation, options, epoch, &mut order, observer,
+        )?;
+        let verdict = match (&mut selection, record.val_loss, record.val_accuracy) {
+            (Some(selection), Some(loss), Some(accuracy)) => {
+                Some(selection.observe(epoch, selection.value(loss, accuracy)))
             }
-            loss_sum += stats.loss * chunk.len() as f64;
-            correct += stats.correct;
-            observer.batch_done(index + 1, stats.loss);
-            if observer.should_stop() {
-                return Err(TrainError::Interrupted { epoch });
+            _ => None,
+        };
+        records.push(record);
+        if let Some(verdict) = verdict {
+            if verdict.improved && options.early_stopping.is_some() {
+                best_weights = Some(trainee.snapshot());
+            }
+            if verdict.stop {
+                break;
             }
         }
-        let seconds = started.elapsed().as_secs_f64();
-        let evaluation = test.map(|test| trainee.evaluate(test));
-        let record = EpochRecord {
-            epoch,
-            train_loss: loss_sum / train.len() as f64,
-            train_accuracy: correct as f64 / train.len() as f64,
-            test_loss: evaluation.as_ref().map(|e| e.loss),
-            test_accuracy: evaluation.as_ref().map(|e| e.accuracy),
-            samples_per_s: train.len() as f64 / seconds.max(1e-9),
-            seconds,
-        };
-        observer.epoch_done(&record);
-        records.push(record);
     }
-    Ok(records)
+    if let Some(best) = &best_weights {
+        trainee.restore(best);
+    }
+    let stopped_early = selection.as_ref().is_some_and(|s| s.stopped);
+    Ok(Fitted {
+        records,
+        best: selection.and_then(|s| s.best),
+        stopped_early,
+    })
+}
+
+/// One epoch: a pass over `train` in the epoch's shuffled batches, then the
+/// validation metrics.
+fn train_epoch(
+    trainee: &mut dyn Trainee,
+    train: &Dataset,
+    validation: Option<&Dataset>,
+    options: &FitOptions,
+    epoch: usize,
+    order: &mut Vec<usize>,
+    observer: &mut dyn Observer,
+) -> Result<EpochRecord, TrainError> {
+    let batch = options.batch.clamp(1, trainee.capacity());
+    let mut rng = epoch_rng(options.seed, epoch);
+    refill_permutation(order, train.len(), &mut rng);
+    trainee.seed_dropout(rng.next_u64());
+    let batches = train.len().div_ceil(batch);
+    observer.epoch_started(epoch, batches);
+    let started = Instant::now();
+    let (mut loss_sum, mut correct) = (0.0f64, 0usize);
+    for (index, chunk) in order.chunks(batch).enumerate() {
+        let stats = trainee.train_batch(train, chunk);
+        if !stats.loss.is_finite() {
+            return Err(TrainError::Diverged {
+                epoch,
+                batch: index + 1,
+                loss: stats.loss,
+            });
+        }
+        loss_sum += stats.loss * chunk.len() as f64;
+        correct += stats.correct;
+        observer.batch_done(index + 1, stats.loss);
+        if observer.should_stop() {
+            return Err(TrainError::Interrupted { epoch });
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let evaluation = validation.map(|validation| trainee.evaluate(validation));
+    let record = EpochRecord {
+        epoch,
+        train_loss: loss_sum / train.len() as f64,
+        train_accuracy: correct as f64 / train.len() as f64,
+        val_loss: evaluation.as_ref().map(|e| e.loss),
+        val_accuracy: evaluation.as_ref().map(|e| e.accuracy),
+        lr: None,
+        samples_per_s: train.len() as f64 / seconds.max(1e-9),
+        seconds,
+    };
+    observer.epoch_done(&record);
+    Ok(record)
 }
 
 /// PyTorch refuses to normalize a single value per channel in training
@@ -263,61 +364,4 @@ fn check_batch_norm(exec: &Executor, samples: usize, batch: usize) -> Result<(),
 /// The shuffling stream of one epoch: a function of the seed and the epoch only.
 fn epoch_rng(seed: u64, epoch: usize) -> Rng {
     Rng::new(seed ^ 0x5348_5546_464C_4521).fork(epoch as u64)
-}
-
-/// Loss, accuracy and confusion matrix on `data`, in evaluation mode
-/// (dropout off, BatchNorm on running statistics), in batches of the
-/// executor's capacity.
-pub fn evaluate(exec: &mut Executor, data: &Dataset) -> Evaluation {
-    let loss = exec
-        .plan()
-        .loss
-        .expect("evaluation needs a plan with a loss");
-    let batch = exec.capacity();
-    evaluate_with(data, batch, loss.kind, &mut |x, out| {
-        let n = x.len() / data.sample_len().max(1);
-        exec.input_mut(n).copy_from_slice(x);
-        exec.forward(n, false);
-        out.copy_from_slice(exec.buffer(loss.output, n));
-    })
-}
-
-/// [`evaluate`] for any model: `forward` computes the outputs of a batch
-/// of at most `batch` samples (rows of `data`'s samples in, rows of the
-/// loss's length out).
-pub fn evaluate_with(
-    data: &Dataset,
-    batch: usize,
-    kind: LossKind,
-    forward: &mut dyn FnMut(&[f32], &mut [f32]),
-) -> Evaluation {
-    let classes = match kind {
-        LossKind::CrossEntropy { classes } => classes,
-        LossKind::Mse { len } => len,
-    };
-    let batch = batch.max(1);
-    let mut confusion = ConfusionMatrix::new(classes);
-    let mut loss_sum = 0.0f64;
-    let indices: Vec<usize> = (0..data.len()).collect();
-    let (mut x, mut labels, mut output, mut targets) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for chunk in indices.chunks(batch) {
-        let n = chunk.len();
-        x.resize(n * data.sample_len(), 0.0);
-        labels.resize(n, 0);
-        output.resize(n * classes, 0.0);
-        targets.resize(training::loss_scratch_len(kind, n), 0.0);
-        data.gather_batch(chunk, &mut x, &mut labels);
-        forward(&x, &mut output);
-        let stats = training::loss(kind, &output, &labels, None, &mut targets);
-        loss_sum += stats.loss * n as f64;
-        // Labels were range-checked by check_fits (or come from the same data).
-        let _ = confusion.add_logits(&labels, &output);
-    }
-    let total = data.len().max(1) as f64;
-    Evaluation {
-        loss: loss_sum / total,
-        accuracy: confusion.accuracy(),
-        confusion,
-    }
 }

@@ -1,0 +1,195 @@
+//! The validation split: per-epoch metrics and the choice of weights come
+//! from a share of the training data; the test split is scored once, after
+//! training, and changes nothing that training did.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+
+/// A small MNIST-format directory: `train` training images (the same for
+/// every `test_seed`) and 60 test images drawn from `test_seed`.
+fn idx_dir(name: &str, train: usize, test_seed: u64) -> std::path::PathBuf {
+    let dir = scratch(name);
+    // Each class has its own mean brightness over a noisy background, so
+    // a model can learn something in two epochs.
+    let images = |n: usize, seed: u64| {
+        let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+        let mut next = move || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) as u32
+        };
+        let mut bytes = vec![0, 0, 8, 3];
+        for d in [n as u32, 28, 28] {
+            bytes.extend(d.to_be_bytes());
+        }
+        let mut labels = vec![0, 0, 8, 1];
+        labels.extend((n as u32).to_be_bytes());
+        for i in 0..n {
+            let class = (i % 10) as u32;
+            labels.push(class as u8);
+            for _ in 0..28 * 28 {
+                bytes.push(((next() % 100) + class * 15) as u8);
+            }
+        }
+        (bytes, labels)
+    };
+    let (train_images, train_labels) = images(train, 1);
+    let (test_images, test_labels) = images(60, test_seed);
+    std::fs::write(dir.join("train-images-idx3-ubyte"), train_images).unwrap();
+    std::fs::write(dir.join("train-labels-idx1-ubyte"), train_labels).unwrap();
+    std::fs::write(dir.join("t10k-images-idx3-ubyte"), test_images).unwrap();
+    std::fs::write(dir.join("t10k-labels-idx1-ubyte"), test_labels).unwrap();
+    dir
+}
+
+/// The tensors of a safetensors file (header entries and data), without
+/// its metadata, which names the data set.
+fn tensors(path: &Path) -> (serde_json::Value, Vec<u8>) {
+    let bytes = std::fs::read(path).unwrap();
+    let len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let mut header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + len]).unwrap();
+    header.as_object_mut().unwrap().remove("__metadata__");
+    (header, bytes[8 + len..].to_vec())
+}
+
+/// What training decided, epoch by epoch (timings left out).
+fn trajectory(metrics: &serde_json::Value) -> Vec<serde_json::Value> {
+    metrics["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            let r_obj = r.as_object_mut().unwrap();
+            r_obj.remove("seconds");
+            r_obj.remove("samples_per_s");
+            r
+        })
+        .collect()
+}
+
+#[test]
+fn the_test_split_changes_nothing_training_does() {
+    let runs: Vec<_> = [11, 12]
+        .into_iter()
+        .map(|test_seed| {
+            let dir = idx_dir(&format!("validation-test-{test_seed}"), 300, test_seed);
+            let out_dir = dir.join("run");
+            let out = dslc(&[
+                "train",
+                "examples/mnist_mlp.nn",
+                "--data",
+                dir.to_str().unwrap(),
+                "--epochs",
+                "3",
+                "--val-split",
+                "0.2",
+                "--threads",
+                "1",
+                "--out",
+                out_dir.to_str().unwrap(),
+            ]);
+            assert_eq!(out.status.code(), Some(0), "{}", both(&out));
+            (out_dir, text(&out.stdout))
+        })
+        .collect();
+    let (a, b) = (&runs[0].0, &runs[1].0);
+    let (ma, mb) = (metrics(a), metrics(b));
+    // Two test sets: two test scores...
+    assert_ne!(ma["test_loss"], mb["test_loss"]);
+    // ...and the same training: per-epoch records, the best epoch, and the
+    // weights of the last and of the best epoch.
+    assert_eq!(trajectory(&ma), trajectory(&mb));
+    assert_eq!(ma["selection"], mb["selection"]);
+    for file in ["model.safetensors", "best.safetensors"] {
+        assert_eq!(tensors(&a.join(file)), tensors(&b.join(file)), "{file}");
+    }
+    // Per-epoch metrics are the validation split's; the history has no
+    // test values, and the test split is scored after the last epoch.
+    assert_eq!(ma["validation_samples"], 60);
+    assert_eq!(ma["test_samples"], 60);
+    for record in ma["history"].as_array().unwrap() {
+        assert!(record["val_loss"].is_f64(), "{record}");
+        assert!(
+            record
+                .as_object()
+                .unwrap()
+                .keys()
+                .all(|k| !k.starts_with("test")),
+            "{record}"
+        );
+    }
+    let stdout = &runs[0].1;
+    let last_epoch = stdout.rfind("epoch 3/3").expect("epoch lines");
+    let test_line = stdout.find("test: loss").expect("a test line");
+    assert!(test_line > last_epoch, "{stdout}");
+    assert_eq!(stdout.matches("test: loss").count(), 1, "{stdout}");
+}
+
+#[test]
+fn bad_validation_fractions_are_refused_before_training() {
+    let dir = scratch("validation-bad");
+    for (fraction, expected) in [
+        ("0", "strictly between 0 and 1"),
+        ("1", "strictly between 0 and 1"),
+        ("abc", "is not a number"),
+        ("0.9999", "leaves 0 training"),
+    ] {
+        let out = dslc(&[
+            "train",
+            "examples/digits_mlp.nn",
+            "--val-split",
+            fraction,
+            "--out",
+            dir.join(fraction).to_str().unwrap(),
+        ]);
+        assert_no_panic(&out, fraction);
+        assert_ne!(out.status.code(), Some(0), "{fraction}: {}", both(&out));
+        assert!(
+            text(&out.stderr).contains(expected),
+            "{fraction}: {}",
+            both(&out)
+        );
+        assert!(
+            !dir.join(fraction).join("model.safetensors").exists(),
+            "{fraction}: nothing is written"
+        );
+    }
+}
+
+#[test]
+fn resuming_keeps_the_validation_split() {
+    let dir = scratch("validation-resume");
+    let run = dir.join("run");
+    let train = |extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "examples/digits_mlp.nn",
+            "--threads",
+            "1",
+            "--out",
+            run.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        dslc(&args)
+    };
+    let out = train(&["--epochs", "1", "--val-split", "0.25"]);
+    assert_eq!(out.status.code(), Some(0), "{}", both(&out));
+    let out = train(&["--epochs", "2", "--resume", "--val-split", "0.1"]);
+    assert_eq!(out.status.code(), Some(1), "{}", both(&out));
+    assert!(
+        text(&out.stderr).contains("--val-split 0.1 differs from the checkpoint's 0.25"),
+        "{}",
+        both(&out)
+    );
+    let out = train(&["--epochs", "2", "--resume"]);
+    assert_eq!(out.status.code(), Some(0), "{}", both(&out));
+    let m = metrics(&run);
+    assert_eq!(m["history"].as_array().unwrap().len(), 2);
+    // 1437 training samples of the digits' 80/20 split, a quarter held out.
+    assert_eq!(m["validation_samples"], 360);
+}
