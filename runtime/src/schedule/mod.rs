@@ -32,6 +32,12 @@
 
 use serde::{Deserialize, Serialize};
 
+mod formulas;
+mod validate;
+
+use formulas::{Phase, cosine_lr, one_cycle_phases, pow_int};
+use validate::{describe, validate};
+
 /// A schedule and its PyTorch arguments (the checker's `ir::Schedule`;
 /// the runtime does not depend on the compiler, so it has its own copy).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -148,14 +154,6 @@ struct Progress {
 struct Saved {
     setup: Setup,
     progress: Progress,
-}
-
-/// One-cycle's phases, as `OneCycleLR.__init__` lays them out.
-#[derive(Clone, Copy, Debug, PartialEq)]
-struct Phase {
-    end_step: f64,
-    start_lr: f64,
-    end_lr: f64,
 }
 
 /// The learning rate of every optimizer step of a run.
@@ -428,208 +426,5 @@ impl LrScheduler {
             start_step = phase.end_step;
         }
         self.progress.lr
-    }
-}
-
-/// `x ** n` as Python computes it for a float and an int: C's `pow`
-/// (`x` itself for the exponent 1 of increasing milestones).
-fn pow_int(x: f64, n: usize) -> f64 {
-    x.powf(n as f64)
-}
-
-/// `CosineAnnealingLR.get_lr` at `last_epoch` ≥ 1, the recursive form.
-fn cosine_lr(lr: f64, base_lr: f64, t_max: usize, eta_min: f64, last_epoch: usize) -> f64 {
-    let pi = std::f64::consts::PI;
-    let (e, t) = (last_epoch as i64, t_max as i64);
-    if (e - 1 - t).rem_euclid(2 * t) == 0 {
-        lr + (base_lr - eta_min) * (1.0 - (pi / t_max as f64).cos()) / 2.0
-    } else {
-        (1.0 + (pi * last_epoch as f64 / t_max as f64).cos())
-            / (1.0 + (pi * (last_epoch - 1) as f64 / t_max as f64).cos())
-            * (lr - eta_min)
-            + eta_min
-    }
-}
-
-fn one_cycle_phases(
-    total_steps: usize,
-    max_lr: f64,
-    pct_start: f64,
-    div_factor: f64,
-    final_div_factor: f64,
-    three_phase: bool,
-) -> Vec<Phase> {
-    let initial_lr = max_lr / div_factor;
-    let min_lr = initial_lr / final_div_factor;
-    let total = total_steps as f64;
-    let last = (total_steps as f64) - 1.0;
-    if three_phase {
-        vec![
-            Phase {
-                end_step: pct_start * total - 1.0,
-                start_lr: initial_lr,
-                end_lr: max_lr,
-            },
-            Phase {
-                end_step: 2.0 * pct_start * total - 2.0,
-                start_lr: max_lr,
-                end_lr: initial_lr,
-            },
-            Phase {
-                end_step: last,
-                start_lr: initial_lr,
-                end_lr: min_lr,
-            },
-        ]
-    } else {
-        vec![
-            Phase {
-                end_step: pct_start * total - 1.0,
-                start_lr: initial_lr,
-                end_lr: max_lr,
-            },
-            Phase {
-                end_step: last,
-                start_lr: max_lr,
-                end_lr: min_lr,
-            },
-        ]
-    }
-}
-
-fn describe(setup: &Setup) -> String {
-    let schedule = setup.schedule.as_ref().map_or("none", Schedule::name);
-    format!(
-        "{schedule} (warmup {} epochs, lr {:?}, {} steps per epoch{})",
-        setup.warmup_epochs,
-        setup.base_lr,
-        setup.steps_per_epoch,
-        setup
-            .one_cycle_epochs
-            .map(|e| format!(", {e} epochs"))
-            .unwrap_or_default()
-    )
-}
-
-fn validate(
-    schedule: Option<&Schedule>,
-    warmup: usize,
-    base_lr: f64,
-    epochs: usize,
-    steps_per_epoch: usize,
-) -> Result<(), String> {
-    let finite = |name: &str, x: f64, min: f64| {
-        if x.is_finite() && x >= min {
-            Ok(())
-        } else {
-            Err(format!(
-                "{name} must be a finite number of at least {min}, found {x:?}"
-            ))
-        }
-    };
-    let positive = |name: &str, x: f64| {
-        if x.is_finite() && x > 0.0 {
-            Ok(())
-        } else {
-            Err(format!(
-                "{name} must be a finite number greater than 0, found {x:?}"
-            ))
-        }
-    };
-    finite("lr", base_lr, 0.0)?;
-    if epochs == 0 {
-        return Err("a learning-rate schedule needs at least one epoch".into());
-    }
-    if steps_per_epoch == 0 {
-        return Err("a learning-rate schedule needs at least one step per epoch".into());
-    }
-    if warmup > 0 && warmup >= epochs {
-        return Err(format!(
-            "a warmup of {warmup} epochs leaves none of the run's {epochs} epochs to train at the full learning rate"
-        ));
-    }
-    let Some(schedule) = schedule else {
-        return Ok(());
-    };
-    match schedule {
-        Schedule::Step { step_size, gamma } => {
-            if *step_size == 0 {
-                return Err("step: step_size must be at least 1".into());
-            }
-            positive("step: gamma", *gamma)
-        }
-        Schedule::MultiStep { milestones, gamma } => {
-            if milestones.is_empty() {
-                return Err("multistep: milestones must not be empty".into());
-            }
-            positive("multistep: gamma", *gamma)
-        }
-        Schedule::Exponential { gamma } => positive("exponential: gamma", *gamma),
-        Schedule::Cosine { t_max, eta_min } => {
-            if *t_max == 0 {
-                return Err("cosine: t_max must be at least 1".into());
-            }
-            finite("cosine: eta_min", *eta_min, 0.0)
-        }
-        Schedule::OneCycle {
-            max_lr,
-            pct_start,
-            div_factor,
-            final_div_factor,
-            three_phase,
-            ..
-        } => {
-            if warmup > 0 {
-                return Err(
-                    "one_cycle warms up by itself (the first pct_start of its steps); it cannot follow a warmup"
-                        .into(),
-                );
-            }
-            positive("one_cycle: max_lr", *max_lr)?;
-            positive("one_cycle: div_factor", *div_factor)?;
-            positive("one_cycle: final_div_factor", *final_div_factor)?;
-            if !(0.0..=1.0).contains(pct_start) {
-                return Err(format!(
-                    "one_cycle: pct_start must be in [0, 1], found {pct_start:?}"
-                ));
-            }
-            let total = epochs * steps_per_epoch;
-            let phases = one_cycle_phases(
-                total,
-                *max_lr,
-                *pct_start,
-                *div_factor,
-                *final_div_factor,
-                *three_phase,
-            );
-            // PyTorch divides by each phase's length in steps; a phase of
-            // none raises ZeroDivisionError there.
-            let mut start = 0.0;
-            for phase in &phases {
-                if phase.end_step - start == 0.0 {
-                    return Err(format!(
-                        "one_cycle: {total} steps ({epochs} epochs of {steps_per_epoch}) are too few for pct_start {pct_start:?}: a phase of the cycle would have no steps"
-                    ));
-                }
-                start = phase.end_step;
-            }
-            Ok(())
-        }
-        Schedule::Plateau {
-            factor,
-            threshold,
-            min_lr,
-            eps,
-            ..
-        } => {
-            if !(factor.is_finite() && (0.0..1.0).contains(factor)) {
-                return Err(format!(
-                    "plateau: factor must be in [0, 1), found {factor:?}"
-                ));
-            }
-            finite("plateau: threshold", *threshold, 0.0)?;
-            finite("plateau: min_lr", *min_lr, 0.0)?;
-            finite("plateau: eps", *eps, 0.0)
-        }
     }
 }
