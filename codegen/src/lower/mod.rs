@@ -21,9 +21,11 @@ use nnspec_runtime::plan::*;
 
 mod backward;
 mod forward;
+mod schedule;
 
 use backward::Backward;
 use forward::ForwardLowering;
+pub use schedule::lr_schedule;
 
 /// Lowers a checked model for inference (no loss, no backward).
 pub fn lower_inference(model: &ir::Model) -> Plan {
