@@ -33,9 +33,26 @@ fn every_diagnostic_code_is_documented() {
 }
 
 #[test]
-fn every_optimizer_and_clip_argument_is_documented() {
-    use dsl::check::{ADAM, ADAMW, CLIP_BY_VALUE, CLIP_NORM, SGD};
-    for signature in [SGD, ADAM, ADAMW, CLIP_NORM, CLIP_BY_VALUE] {
+fn every_optimizer_clip_schedule_and_early_stopping_argument_is_documented() {
+    use dsl::check::{
+        ADAM, ADAMW, CLIP_BY_VALUE, CLIP_NORM, COSINE, EXPONENTIAL, MULTISTEP, ONE_CYCLE, PLATEAU,
+        SGD, STEP, STOP_ON_VAL_ACCURACY, STOP_ON_VAL_LOSS,
+    };
+    for signature in [
+        SGD,
+        ADAM,
+        ADAMW,
+        CLIP_NORM,
+        CLIP_BY_VALUE,
+        STEP,
+        MULTISTEP,
+        EXPONENTIAL,
+        COSINE,
+        ONE_CYCLE,
+        PLATEAU,
+        STOP_ON_VAL_LOSS,
+        STOP_ON_VAL_ACCURACY,
+    ] {
         let row = REFERENCE
             .lines()
             .find(|line| line.starts_with(&format!("| `{}` |", signature.name)))

@@ -15,7 +15,7 @@ pub mod lower;
 pub mod onnx;
 
 pub use emit::{EmitError, RustOptions, Training, golden_test, rust_module};
-pub use lower::{early_stopping, lower_inference, lower_training};
+pub use lower::{early_stopping, lower_inference, lower_training, lr_schedule};
 
 /// The Rust module of a checked model: inference, and a `training` module
 /// when the model has a `train` block (`train`, as the checker matched it).

@@ -17,7 +17,7 @@ pub const CODES: &[&str] = &[
     "E0001", "E0002", "E0003", "E0004", "E0005", "E0006", "E0101", "E0102", "E0103", "E0104",
     "E0105", "E0106", "E0107", "E0108", "E0201", "E0202", "E0203", "E0204", "E0205", "E0206",
     "E0301", "E0302", "E0303", "E0304", "E0305", "E0306", "E0307", "E0308", "E0401", "E0402",
-    "E0501", "E0502", "E0503", "E0504", "E0505", "E0506", "E0507", "W0001", "W0002",
+    "E0501", "E0502", "E0503", "E0504", "E0505", "E0506", "E0507", "E0508", "W0001", "W0002",
 ];
 
 /// One operand of a shape complaint: where it is, its shape, how it got it.
@@ -237,6 +237,13 @@ pub enum Error {
         first: Span,
         model: String,
     },
+    /// Settings of a train block that cannot go together (E0508).
+    TrainConflict {
+        span: Span,
+        /// The other setting involved, where it is written.
+        related: Option<Span>,
+        conflict: TrainConflict,
+    },
 
     // ---- W00xx: warnings ----
     UnusedValue {
@@ -247,6 +254,30 @@ pub enum Error {
     SoftmaxBeforeCrossEntropy {
         span: Span,
         output: Span,
+    },
+}
+
+/// How a train block's settings conflict.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TrainConflict {
+    /// `warmup` as long as the run or longer.
+    WarmupTooLong { warmup: usize, epochs: usize },
+    /// `warmup` before `one_cycle`, which warms up by itself.
+    WarmupBeforeOneCycle,
+    /// `plateau` or `early_stopping` without `validation`.
+    NeedsValidation {
+        setting: &'static str,
+        watches: &'static str,
+    },
+    /// A decay the schedule never reaches: `what` is
+    /// "`multistep` milestone 40", `epochs` the schedule's epochs (the
+    /// run's after the warmup).
+    NeverReached {
+        what: String,
+        /// What to change: "every milestone", "`step_size`".
+        argument: &'static str,
+        epochs: usize,
+        warmup: usize,
     },
 }
 

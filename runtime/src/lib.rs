@@ -25,4 +25,5 @@ pub mod optim;
 pub mod parallel;
 pub mod plot;
 pub mod safetensors_file;
+pub mod schedule;
 pub mod train;

@@ -22,11 +22,13 @@ use nnspec_runtime::plan::*;
 mod backward;
 mod forward;
 mod run;
+mod schedule;
 
 pub use run::early_stopping;
 
 use backward::Backward;
 use forward::ForwardLowering;
+pub use schedule::lr_schedule;
 
 /// Lowers a checked model for inference (no loss, no backward).
 pub fn lower_inference(model: &ir::Model) -> Plan {

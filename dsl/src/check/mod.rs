@@ -15,9 +15,14 @@ use crate::suggest::did_you_mean;
 
 mod layer;
 mod model;
+mod schedule;
 mod train;
 
 use model::ModelChecker;
+pub use schedule::{
+    COSINE, EXPONENTIAL, MULTISTEP, ONE_CYCLE, PLATEAU, STEP, STOP_ON_VAL_ACCURACY,
+    STOP_ON_VAL_LOSS,
+};
 use train::check_train;
 pub use train::{ADAM, ADAMW, CLIP_BY_VALUE, CLIP_NORM, SGD, TRAIN_SETTINGS};
 

@@ -1,5 +1,6 @@
 //! Train blocks: the loss, the optimizer with PyTorch's arguments and
-//! defaults, the scalar settings, and whether the loss fits the model.
+//! defaults, the scalar settings, and whether the loss fits the model
+//! (schedules and early stopping are in `schedule.rs`).
 
 use std::collections::HashMap;
 
@@ -10,9 +11,22 @@ use crate::ops::{self, LossProblem};
 use crate::signature::{self, Default, Key, Range, Signature};
 use crate::suggest::did_you_mean;
 
+use super::schedule;
+
 // ---- train blocks ----
 
-const TRAIN_FIELDS: &[&str] = &["loss", "optimizer", "clip", "batch", "epochs", "seed"];
+const TRAIN_FIELDS: &[&str] = &[
+    "loss",
+    "optimizer",
+    "clip",
+    "schedule",
+    "warmup",
+    "validation",
+    "early_stopping",
+    "batch",
+    "epochs",
+    "seed",
+];
 const CLIPS: &[&str] = &["norm", "value"];
 const OPTIMIZERS: &[&str] = &["sgd", "adam", "adamw"];
 
@@ -136,10 +150,32 @@ const SEED: Key<usize> = Key::natural(
     "seed for initialization, shuffling and dropout",
 );
 
+const WARMUP: Key<usize> = Key::natural(
+    3,
+    "warmup",
+    Default::Int(0),
+    "epochs of linear warmup before the schedule",
+);
+// Optional: the default is never read, a validation split exists only
+// where the field is written (`Bound::span_of`).
+const VALIDATION: Key<f64> = Key::float(
+    4,
+    "validation",
+    Range::UnitOpen,
+    Default::Float(0.0),
+    "fraction of the training data held out",
+);
+
 /// The train block's scalar settings.
 pub const TRAIN_SETTINGS: Signature = Signature {
     name: "train",
-    args: &[BATCH.spec, EPOCHS.spec, SEED.spec],
+    args: &[
+        BATCH.spec,
+        EPOCHS.spec,
+        SEED.spec,
+        WARMUP.spec,
+        VALIDATION.spec,
+    ],
 };
 
 pub(super) fn check_train(
@@ -152,6 +188,8 @@ pub(super) fn check_train(
     let mut loss_field = None;
     let mut optimizer_field = None;
     let mut clip_field = None;
+    let mut schedule_field = None;
+    let mut early_stopping_field = None;
     let mut settings: Vec<Arg> = Vec::new();
     for field in &train.fields {
         let name = field.name.name.as_str();
@@ -176,6 +214,8 @@ pub(super) fn check_train(
             "loss" => loss_field = Some(field),
             "optimizer" => optimizer_field = Some(field),
             "clip" => clip_field = Some(field),
+            "schedule" => schedule_field = Some(field),
+            "early_stopping" => early_stopping_field = Some(field),
             _ => settings.push(Arg {
                 name: Some(field.name.clone()),
                 value: field.value.clone(),
@@ -197,8 +237,26 @@ pub(super) fn check_train(
     let loss = loss_field.and_then(|field| loss(&field.value, errors));
     let optimizer = optimizer_field.and_then(|field| optimizer(&field.value, errors));
     let clip = clip_field.map(|field| clip(&field.value, errors));
+    let schedule = schedule_field.map(|field| schedule::schedule(&field.value, errors));
+    let early_stopping =
+        early_stopping_field.map(|field| schedule::early_stopping(&field.value, errors));
     let settings_refs: Vec<&Arg> = settings.iter().collect();
     let bound = signature::bind(&TRAIN_SETTINGS, &settings_refs, train.model.span, errors);
+    if let Some(bound) = &bound {
+        let fit = schedule::Fit {
+            schedule: schedule.as_ref().and_then(Option::as_ref),
+            warmup: bound.get(&WARMUP),
+            warmup_span: bound.span_of(&WARMUP),
+            epochs: bound.get(&EPOCHS),
+            epochs_span: bound.span_of(&EPOCHS),
+            validation: bound.span_of(&VALIDATION).is_some(),
+            early_stopping: early_stopping
+                .flatten()
+                .zip(early_stopping_field)
+                .map(|(stop, field)| (field.value.span(), stop.monitor)),
+        };
+        schedule::check_fit(&fit, errors);
+    }
 
     if let (Some(loss), Some(model), Some(field)) = (loss, model, loss_field) {
         check_loss_fits(loss, model, field.value.span(), errors);
@@ -213,10 +271,10 @@ pub(super) fn check_train(
         loss: loss?,
         optimizer: optimizer?,
         clip: clip.flatten(),
-        schedule: None,
-        warmup: 0,
-        validation: None,
-        early_stopping: None,
+        schedule: schedule.flatten().map(|field| field.schedule),
+        warmup: bound.get(&WARMUP),
+        validation: bound.span_of(&VALIDATION).map(|_| bound.get(&VALIDATION)),
+        early_stopping: early_stopping.flatten(),
         batch: bound.get(&BATCH),
         epochs: bound.get(&EPOCHS),
         seed: bound.get(&SEED) as u64,
@@ -226,7 +284,7 @@ pub(super) fn check_train(
 
 /// A name from a fixed list (`cross_entropy`, `sgd`), possibly called with
 /// arguments (`sgd(lr: 0.1)`). Returns the name and the call's arguments.
-fn choice<'e>(
+pub(super) fn choice<'e>(
     value: &'e Expr,
     what: &'static str,
     expected: &'static str,

@@ -1,6 +1,7 @@
 //! How each [`Error`] reads: its message, labels, notes and help.
 
-use super::{Error, Operand};
+use super::{Error, Operand, TrainConflict};
+use crate::ast::Span;
 use crate::diagnostic::Diagnostic;
 use crate::ir::Shape;
 
@@ -375,6 +376,7 @@ impl Error {
                 "second train block",
             )
             .with_label(*first, "first train block"),
+            Error::TrainConflict { span, related, conflict } => conflict_diagnostic(*span, *related, conflict),
 
             Error::UnusedValue { span, name, is_input } => Diagnostic::warning(
                 "W0001",
@@ -433,5 +435,48 @@ impl OptionalNote for Diagnostic {
             Some(note) => self.with_note(note),
             None => self,
         }
+    }
+}
+
+fn conflict_diagnostic(span: Span, related: Option<Span>, conflict: &TrainConflict) -> Diagnostic {
+    let (message, label, related_label, help) = match conflict {
+        TrainConflict::WarmupTooLong { warmup, epochs } => (
+            format!("a warmup of {warmup} epochs leaves none of the {epochs} epochs to train after it"),
+            format!("{warmup} epochs of warmup"),
+            format!("the run has {epochs} epochs"),
+            "make `warmup` smaller than `epochs`".to_string(),
+        ),
+        TrainConflict::WarmupBeforeOneCycle => (
+            "`one_cycle` cannot follow a `warmup`".to_string(),
+            "warmup here".to_string(),
+            "`one_cycle` warms up by itself".to_string(),
+            "remove `warmup`: `one_cycle` rises from `max_lr / div_factor` to `max_lr` over its first `pct_start` of the steps".to_string(),
+        ),
+        TrainConflict::NeedsValidation { setting, watches } => (
+            format!("`{setting}` needs a validation split"),
+            format!("watches {watches}"),
+            String::new(),
+            "add `validation: 0.1` to hold out 10% of the training data".to_string(),
+        ),
+        TrainConflict::NeverReached {
+            what,
+            argument,
+            epochs,
+            warmup,
+        } => (
+            format!("{what} is never reached"),
+            format!(
+                "the schedule counts epochs 0 to {}{}",
+                epochs - 1,
+                if *warmup > 0 { format!(", after {warmup} of warmup") } else { String::new() }
+            ),
+            "the run's epochs".to_string(),
+            format!("make {argument} smaller than {epochs}, or raise `epochs`"),
+        ),
+    };
+    let diagnostic = Diagnostic::error("E0508", message, span, label).with_help(help);
+    match related {
+        Some(related) => diagnostic.with_label(related, related_label),
+        None => diagnostic,
     }
 }

@@ -288,4 +288,51 @@ train Mlp {
 }
 "#,
     },
+    Explanation {
+        code: "E0508",
+        title: "train settings that do not fit together",
+        text: r#"
+Two settings of a train block contradict each other, or a schedule does
+not fit the run:
+
+- `warmup` is as long as `epochs` or longer: no epoch would train at the
+  full learning rate;
+- `warmup` before `schedule: one_cycle(..)`: one-cycle starts low and rises
+  to `max_lr` by itself;
+- `schedule: plateau(..)` or `early_stopping` without `validation`: both
+  watch the validation split, and the block holds none out;
+- a `step` or `multistep` decay the schedule never reaches: the schedule
+  counts epochs from 0 once the warmup is over, so a milestone of 30 in a
+  30-epoch run never takes effect.
+
+Change one of the settings; the help says which.
+"#,
+        wrong: r#"
+model Mlp {
+    input x: f32[784];
+    output y = x -> dense(10);
+}
+
+train Mlp {
+    loss: cross_entropy,
+    optimizer: sgd(lr: 0.1),
+    schedule: plateau(patience: 2),
+    epochs: 20,
+}
+"#,
+        fixed: r#"
+model Mlp {
+    input x: f32[784];
+    output y = x -> dense(10);
+}
+
+train Mlp {
+    loss: cross_entropy,
+    optimizer: sgd(lr: 0.1),
+    schedule: plateau(patience: 2),
+    validation: 0.1,
+    epochs: 20,
+}
+"#,
+    },
 ];

@@ -144,6 +144,37 @@ impl Key<Vec<i64>> {
     }
 }
 
+impl Key<Vec<usize>> {
+    /// A non-empty list of integers ≥ 1.
+    pub const fn counts(
+        index: usize,
+        name: &'static str,
+        default: Default,
+        doc: &'static str,
+    ) -> Self {
+        Key::with(index, name, ArgType::Counts, default, doc)
+    }
+}
+
+/// A Rust enum written as one of a few bare words (`anneal: cos`).
+pub trait Word: Sized + 'static {
+    /// Every word, in the order of the variants.
+    const WORDS: &'static [&'static str];
+    fn from_word(word: &str) -> Option<Self>;
+}
+
+impl<T: Word> Key<T> {
+    /// One of `T`'s words; `default` is `Default::Word(..)` or `Required`.
+    pub const fn word(
+        index: usize,
+        name: &'static str,
+        default: Default,
+        doc: &'static str,
+    ) -> Self {
+        Key::with(index, name, ArgType::Word(T::WORDS), default, doc)
+    }
+}
+
 /// A Rust type an argument value converts to; one per [`ArgType`] family.
 pub trait FromArg: Sized {
     fn from_arg(value: &ArgValue) -> Self;
@@ -214,6 +245,25 @@ impl FromArg for Vec<i64> {
         match value {
             ArgValue::Ints(v) => v.clone(),
             other => mistyped(other, "a list"),
+        }
+    }
+}
+
+impl FromArg for Vec<usize> {
+    fn from_arg(value: &ArgValue) -> Self {
+        match value {
+            // The binder has checked every entry is at least 1.
+            ArgValue::Ints(v) => v.iter().map(|&n| n as usize).collect(),
+            other => mistyped(other, "a list of counts"),
+        }
+    }
+}
+
+impl<T: Word> FromArg for T {
+    fn from_arg(value: &ArgValue) -> Self {
+        match value {
+            ArgValue::Word(word) => T::from_word(word).unwrap_or_else(|| mistyped(value, "a word")),
+            other => mistyped(other, "a word"),
         }
     }
 }

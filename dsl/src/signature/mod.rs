@@ -12,7 +12,7 @@ use crate::suggest::did_you_mean;
 
 mod key;
 
-pub use key::{AxisArg, FromArg, Key};
+pub use key::{AxisArg, FromArg, Key, Word};
 
 /// The type (and valid range) of an argument.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -34,6 +34,11 @@ pub enum ArgType {
     Axis,
     /// A per-sample shape: positive integers, at most one -1.
     Shape,
+    /// A non-empty list of integers ≥ 1 (a schedule's milestones).
+    Counts,
+    /// One of a few bare words (`anneal: cos`), as PyTorch's string
+    /// arguments; the slice lists them.
+    Word(&'static [&'static str]),
 }
 
 impl ArgType {
@@ -49,7 +54,19 @@ impl ArgType {
             ArgType::Bool => "`true` or `false`".into(),
             ArgType::Axis => "an integer axis".into(),
             ArgType::Shape => "a list of dims such as `[16, 7, 7]`".into(),
+            ArgType::Counts => "a list of positive integers such as `[10, 20]`".into(),
+            ArgType::Word(words) => format!("one of {}", quoted(words)),
         }
+    }
+}
+
+/// `` `cos` or `linear` `` for messages.
+fn quoted(words: &[&str]) -> String {
+    let quoted: Vec<String> = words.iter().map(|w| format!("`{w}`")).collect();
+    match quoted.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
     }
 }
 
@@ -64,6 +81,8 @@ pub enum Range {
     UnitHalfOpen,
     /// [0, 1]
     Unit,
+    /// (0, 1)
+    UnitOpen,
 }
 
 impl Range {
@@ -75,6 +94,7 @@ impl Range {
                 Range::NonNegative => x >= 0.0,
                 Range::UnitHalfOpen => (0.0..1.0).contains(&x),
                 Range::Unit => (0.0..=1.0).contains(&x),
+                Range::UnitOpen => x > 0.0 && x < 1.0,
             }
     }
 
@@ -85,6 +105,7 @@ impl Range {
             Range::NonNegative => "of at least 0",
             Range::UnitHalfOpen => "in [0, 1)",
             Range::Unit => "in [0, 1]",
+            Range::UnitOpen => "strictly between 0 and 1",
         }
     }
 }
@@ -99,6 +120,8 @@ pub enum Default {
     Bool(bool),
     /// The value of an earlier argument (pooling's stride defaults to its kernel).
     SameAs(&'static str),
+    /// A word of an [`ArgType::Word`] argument.
+    Word(&'static str),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -141,6 +164,8 @@ pub enum ArgValue {
     Pair([usize; 2]),
     Bool(bool),
     Ints(Vec<i64>),
+    /// One of an [`ArgType::Word`]'s words.
+    Word(&'static str),
 }
 
 /// Arguments bound to a signature, defaults filled in, in signature order.
@@ -290,6 +315,7 @@ pub fn bind(
                 Default::Float(v) => Some((ArgValue::Float(v), None)),
                 Default::Floats(a, b) => Some((ArgValue::Floats([a, b]), None)),
                 Default::Bool(v) => Some((ArgValue::Bool(v), None)),
+                Default::Word(w) => Some((ArgValue::Word(w), None)),
                 Default::SameAs(other) => values
                     .iter()
                     .find(|(n, ..)| *n == other)
@@ -421,6 +447,30 @@ fn convert(ty: ArgType, expr: &Expr) -> Result<ArgValue, Problem> {
                 Ok(ArgValue::Ints(dims))
             }
             _ => Err(wrong_type(expr)),
+        },
+        ArgType::Counts => match expr {
+            Expr::List(items, _) => {
+                let counts = items
+                    .iter()
+                    .map(|item| at_least(int(item)?, 1))
+                    .collect::<Result<Vec<i64>, Problem>>()?;
+                if counts.is_empty() {
+                    return Err(Problem::Value("the list needs at least one entry".into()));
+                }
+                Ok(ArgValue::Ints(counts))
+            }
+            _ => Err(wrong_type(expr)),
+        },
+        ArgType::Word(words) => match expr {
+            Expr::Name(ident) => match words.iter().find(|w| **w == ident.name) {
+                Some(word) => Ok(ArgValue::Word(word)),
+                None => Err(Problem::Value(format!(
+                    "expected {}, found `{}`",
+                    quoted(words),
+                    ident.name
+                ))),
+            },
+            other => Err(wrong_type(other)),
         },
     }
 }
