@@ -38,6 +38,25 @@ nnspec::model! {
         epochs: 2,
         seed: 5,
     }
+
+    // The run settings around the steps: a validation split held out of
+    // the training data, a warmup then a plateau schedule driven by the
+    // validation loss, and early stopping that ends with the best weights.
+    model DigitsScheduled {
+        input x: f32[64];
+        output logits = x -> dense(32) as fc1 -> relu -> dense(10) as fc2;
+    }
+
+    train DigitsScheduled {
+        loss: cross_entropy,
+        optimizer: sgd(lr: 0.2, momentum: 0.9),
+        batch: 64,
+        epochs: 12,
+        validation: 0.25,
+        warmup: 1,
+        schedule: plateau(factor: 0.5, patience: 0),
+        early_stopping: val_loss(patience: 2, min_delta: 0.002),
+    }
 }
 
 /// The executor's f32 parameters in the generated layout.
@@ -50,7 +69,7 @@ fn executor_weights(exec: &Executor) -> Vec<f32> {
 }
 
 macro_rules! fit_agrees {
-    ($test:ident, $module:ident, $ty:ident, $name:literal) => {
+    ($test:ident, $module:ident, $ty:ident, $name:literal, $validation:ident) => {
         #[test]
         fn $test() {
             use $module::training;
@@ -60,31 +79,20 @@ macro_rules! fit_agrees {
             let plan = nnspec::codegen::lower_training(compiled.model($name).unwrap(), config);
             let mut exec = Executor::new(plan, config.batch, 2).unwrap();
             exec.init_params(config.seed);
-            let options = FitOptions {
-                epochs: config.epochs,
-                batch: config.batch,
-                seed: config.seed,
-                start_epoch: 0,
-                validation: config.validation,
-                early_stopping: nnspec::codegen::early_stopping(config),
-            };
-            let want = fit(
-                &mut exec,
-                &split.train,
-                Some(&split.test),
-                &options,
-                &mut Silent,
-            )
-            .unwrap()
-            .records;
+            let options = nnspec::codegen::fit_options(config);
+            let $validation = $validation(&split);
+            let fitted = fit(&mut exec, &split.train, $validation, &options, &mut Silent).unwrap();
+            let want = fitted.records;
 
             let mut net = $ty::new(training::SEED);
             let mut state = training::state(training::SEED);
             let par = nnspec::runtime::parallel::Parallel::new(2);
-            let got = net
-                .fit(&split.train, Some(&split.test), &mut state, &par)
-                .unwrap()
-                .records;
+            let got_fitted = net
+                .fit(&split.train, $validation, &mut state, &par)
+                .unwrap();
+            assert_eq!(got_fitted.best, fitted.best);
+            assert_eq!(got_fitted.stopped_early, fitted.stopped_early);
+            let got = got_fitted.records;
             assert_eq!(got.len(), want.len());
             for (g, w) in got.iter().zip(&want) {
                 assert_eq!(
@@ -96,6 +104,7 @@ macro_rules! fit_agrees {
                 assert_eq!(g.train_accuracy, w.train_accuracy, "epoch {}", w.epoch);
                 assert_eq!(g.val_loss, w.val_loss, "epoch {}", w.epoch);
                 assert_eq!(g.val_accuracy, w.val_accuracy, "epoch {}", w.epoch);
+                assert_eq!(g.lr, w.lr, "epoch {}", w.epoch);
             }
             assert!(want.last().unwrap().val_accuracy.unwrap() > 0.8, "{want:?}");
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
@@ -108,18 +117,68 @@ macro_rules! fit_agrees {
     };
 }
 
+/// Validation on the test split given explicitly.
+fn given(split: &nnspec::runtime::data::Split) -> Option<&nnspec::runtime::data::Dataset> {
+    Some(&split.test)
+}
+
+/// No validation set given: the train block's `validation` share is held out.
+fn held_out(_: &nnspec::runtime::data::Split) -> Option<&nnspec::runtime::data::Dataset> {
+    None
+}
+
 fit_agrees!(
     fit_trains_as_the_executor_does,
     digits_mlp,
     DigitsMlp,
-    "DigitsMlp"
+    "DigitsMlp",
+    given
 );
 fit_agrees!(
     fit_with_dropout_and_batchnorm_trains_as_the_executor_does,
     digits_dropout,
     DigitsDropout,
-    "DigitsDropout"
+    "DigitsDropout",
+    given
 );
+fit_agrees!(
+    fit_with_validation_schedule_and_early_stopping_trains_as_the_executor_does,
+    digits_scheduled,
+    DigitsScheduled,
+    "DigitsScheduled",
+    held_out
+);
+
+/// The scheduled model's run did what its block says: the warmup, the
+/// plateau's reductions and the stop are visible in its records.
+#[test]
+fn the_scheduled_model_warms_up_reduces_and_stops() {
+    let split = train_test_split(&digits(), 0.2, 0).unwrap();
+    let mut net = DigitsScheduled::new(digits_scheduled::training::SEED);
+    let mut state = digits_scheduled::training::state(digits_scheduled::training::SEED);
+    let par = nnspec::runtime::parallel::Parallel::new(2);
+    let fitted = net.fit(&split.train, None, &mut state, &par).unwrap();
+    let lrs: Vec<f64> = fitted.records.iter().map(|r| r.lr.unwrap()).collect();
+    eprintln!(
+        "{lrs:?} best {:?} stopped {}",
+        fitted.best, fitted.stopped_early
+    );
+    // The warmup's last step is below the lr; after it the lr is back
+    // (to PyTorch's rounding of its recursive LinearLR), then only falls.
+    assert!(lrs[0] < 0.19 && (lrs[1] - 0.2).abs() < 1e-12, "{lrs:?}");
+    assert!(
+        lrs.last().unwrap() < &0.1,
+        "the plateau reduced the lr: {lrs:?}"
+    );
+    assert!(fitted.stopped_early && fitted.records.len() < 12);
+    assert!(lrs.windows(2).skip(1).all(|w| w[1] <= w[0]), "{lrs:?}");
+    let best = fitted.best.unwrap();
+    assert_eq!(
+        best.value,
+        fitted.records[best.epoch - 1].val_loss.unwrap(),
+        "the best epoch's own loss"
+    );
+}
 
 fn trained_executor() -> Executor {
     let compiled = nnspec::dsl::compile(digits_mlp::SOURCE);

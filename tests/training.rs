@@ -39,7 +39,7 @@ fn train_digits(
         seed,
         start_epoch: 0,
         validation: Some(0.1),
-        early_stopping: None,
+        ..FitOptions::default()
     };
     let records = train::fit(&mut exec, &split.train, None, &options, &mut Silent)
         .expect("trains")

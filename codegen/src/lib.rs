@@ -15,7 +15,7 @@ pub mod lower;
 pub mod onnx;
 
 pub use emit::{EmitError, RustOptions, Training, golden_test, rust_module};
-pub use lower::{early_stopping, lower_inference, lower_training, lr_schedule};
+pub use lower::{early_stopping, fit_options, lower_inference, lower_training, lr_schedule};
 
 /// The Rust module of a checked model: inference, and a `training` module
 /// when the model has a `train` block (`train`, as the checker matched it).
@@ -35,6 +35,9 @@ pub fn model_module(
             seed: config.seed,
             validation: config.validation,
             early_stopping: early_stopping(config),
+            schedule: lr_schedule(config),
+            warmup: config.warmup,
+            base_lr: config.optimizer.lr(),
         });
     rust_module(&inference, training.as_ref(), options)
 }

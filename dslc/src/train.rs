@@ -19,7 +19,8 @@ use nnspec_runtime::data::{self, Split};
 use nnspec_runtime::exec::Executor;
 use nnspec_runtime::metrics::EpochRecord;
 use nnspec_runtime::plan::ParamKind;
-use nnspec_runtime::train::{self, FitOptions, Selection, TrainError};
+use nnspec_runtime::schedule::LrScheduler;
+use nnspec_runtime::train::{self, FitOptions, LrPlan, Selection, TrainError};
 
 use crate::check::plural;
 use crate::progress::Progress;
@@ -236,6 +237,22 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
     };
     let optimizer_kind = optimizer_kind(&config.optimizer);
 
+    // Built before training, so a schedule that does not fit the run is
+    // refused before anything is written.
+    let steps_per_epoch = train_set.len().div_ceil(config.batch.clamp(1, capacity));
+    let mut lr_scheduler = match (nnspec_codegen::lr_schedule(&config), config.warmup) {
+        (None, 0) => None,
+        (schedule, warmup) => Some(
+            LrScheduler::new(
+                schedule,
+                warmup,
+                config.optimizer.lr(),
+                config.epochs,
+                steps_per_epoch,
+            )
+            .map_err(|e| TrainError::Schedule(e).to_string())?,
+        ),
+    };
     let best_path = args.out.join(BEST);
     let mut history: Vec<EpochRecord> = Vec::new();
     let mut selection = Selection::new(nnspec_codegen::early_stopping(&config));
@@ -244,6 +261,17 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         (done, history) = resume(&mut exec, state, optimizer_kind)?;
         if let Some(saved) = saved_selection(state)? {
             selection = saved;
+        }
+        if let Some(scheduler) = &mut lr_scheduler {
+            let saved = state.metadata().get("lr_schedule").ok_or_else(|| {
+                format!(
+                    "{} was trained without a learning-rate schedule; the train block now has one: train afresh in another --out",
+                    state.origin()
+                )
+            })?;
+            scheduler
+                .restore(saved)
+                .map_err(|e| format!("{}: {e}; train afresh in another --out", state.origin()))?;
         }
         // The weights file may lag the state by an epoch (a kill between
         // the two saves): bring it up to date.
@@ -267,7 +295,7 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         config.epochs,
         plural(config.epochs),
         config.batch,
-        describe_optimizer(&config.optimizer),
+        describe_optimizer(&config),
         plural(threads)
     );
     if done >= config.epochs {
@@ -288,6 +316,13 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
             batch: config.batch,
             seed: config.seed,
             start_epoch: done,
+            lr: lr_scheduler.as_ref().map(|scheduler| LrPlan {
+                schedule: None,
+                warmup: 0,
+                base_lr: config.optimizer.lr(),
+                total_epochs: config.epochs,
+                scheduler: Some(scheduler.clone()),
+            }),
             ..FitOptions::default()
         };
         let record = match train::fit(
@@ -297,7 +332,10 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
             &options,
             &mut progress,
         ) {
-            Ok(mut fitted) => fitted.records.remove(0),
+            Ok(mut fitted) => {
+                lr_scheduler = fitted.lr_scheduler;
+                fitted.records.remove(0)
+            }
             Err(TrainError::Interrupted { .. }) => {
                 interrupted = true;
                 break;
@@ -315,6 +353,9 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         let mut state = checkpoint::training_state(&exec, done);
         info.write(&mut state);
         state.set_metadata("optimizer", optimizer_kind);
+        if let Some(scheduler) = &lr_scheduler {
+            state.set_metadata("lr_schedule", scheduler.state());
+        }
         state.set_metadata(
             "selection",
             serde_json::to_string(&selection).expect("selection serializes"),
@@ -418,8 +459,9 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
     })
 }
 
-fn describe_optimizer(optimizer: &nnspec_dsl::ir::Optimizer) -> String {
-    match optimizer {
+/// The optimizer with its lr, and the schedule if any.
+fn describe_optimizer(config: &nnspec_dsl::ir::TrainConfig) -> String {
+    let optimizer = match &config.optimizer {
         nnspec_dsl::ir::Optimizer::Sgd { lr, momentum, .. } if *momentum != 0.0 => {
             format!("sgd (lr {lr}, momentum {momentum})")
         }
@@ -430,7 +472,14 @@ fn describe_optimizer(optimizer: &nnspec_dsl::ir::Optimizer) -> String {
         } => {
             format!("adamw (lr {lr}, weight decay {weight_decay})")
         }
-    }
+    };
+    let schedule = nnspec_codegen::lr_schedule(config).map(|s| format!(", {} schedule", s.name()));
+    let warmup = (config.warmup > 0).then(|| format!(", {} warmup epochs", config.warmup));
+    format!(
+        "{optimizer}{}{}",
+        schedule.unwrap_or_default(),
+        warmup.unwrap_or_default()
+    )
 }
 
 /// `model.safetensors`: the `state_dict`, and in its metadata the run's

@@ -193,3 +193,140 @@ fn resuming_keeps_the_validation_split() {
     // 1437 training samples of the digits' 80/20 split, a quarter held out.
     assert_eq!(m["validation_samples"], 360);
 }
+
+/// The digits MLP with the run settings of a train block: a validation
+/// share, a warmup then a plateau schedule, and early stopping.
+const SCHEDULED: &str = "
+model DigitsMlp {
+    input x: f32[64];
+    output logits = x -> dense(32) as fc1 -> relu -> dense(10) as fc2;
+}
+
+train DigitsMlp {
+    loss: cross_entropy,
+    optimizer: sgd(lr: 0.2, momentum: 0.9),
+    batch: 64,
+    epochs: 12,
+    validation: 0.25,
+    warmup: 1,
+    schedule: plateau(factor: 0.5, patience: 0),
+    early_stopping: val_loss(patience: 2, min_delta: 0.002),
+}
+";
+
+fn train_scheduled(dir: &Path, extra: &[&str]) -> std::process::Output {
+    let file = dir.join("scheduled.nn");
+    std::fs::write(&file, SCHEDULED).unwrap();
+    let run = dir.join("run");
+    let mut args = vec![
+        "train",
+        file.to_str().unwrap(),
+        "--threads",
+        "1",
+        "--out",
+        run.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    dslc(&args)
+}
+
+#[test]
+fn early_stopping_ends_with_the_best_weights_and_resume_does_not_train_on() {
+    let dir = scratch("validation-early-stopping");
+    let run = dir.join("run");
+    let out = train_scheduled(&dir, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", both(&out));
+    let m = metrics(&run);
+    let selection = &m["selection"];
+    let trained = m["history"].as_array().unwrap().len();
+    assert_eq!(selection["stopped_early"], true, "{m}");
+    assert!(trained < 12, "{m}");
+    let best = selection["best_epoch"].as_u64().unwrap() as usize;
+    // Stopped `patience` epochs after the best.
+    assert_eq!(trained, best + 2, "{m}");
+    assert_eq!(
+        selection["best_value"],
+        m["history"][best - 1]["val_loss"],
+        "{m}"
+    );
+    assert_eq!(selection["weights_from"], "best");
+    assert_eq!(
+        tensors(&run.join("model.safetensors")),
+        tensors(&run.join("best.safetensors")),
+        "model.safetensors holds the best epoch's weights"
+    );
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("stopping early after epoch"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("best epoch on the validation split: {best} ")),
+        "{stdout}"
+    );
+    // The learning rate of every epoch is recorded: the warmup, then the
+    // plateau's halvings.
+    let lrs: Vec<f64> = m["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["lr"].as_f64().unwrap())
+        .collect();
+    assert!(lrs[0] < 0.19 && lrs.last().unwrap() < &0.2, "{lrs:?}");
+
+    // A resumed run that early stopping ended trains no further.
+    let before = std::fs::read(run.join("train_state.safetensors")).unwrap();
+    let out = train_scheduled(&dir, &["--resume", "--epochs", "20"]);
+    assert_eq!(out.status.code(), Some(0), "{}", both(&out));
+    assert!(
+        text(&out.stdout).contains("early stopping ended this run"),
+        "{}",
+        both(&out)
+    );
+    assert_eq!(metrics(&run)["history"].as_array().unwrap().len(), trained);
+    assert_eq!(
+        std::fs::read(run.join("train_state.safetensors")).unwrap(),
+        before
+    );
+    assert_eq!(
+        tensors(&run.join("model.safetensors")),
+        tensors(&run.join("best.safetensors"))
+    );
+}
+
+#[test]
+fn a_resumed_schedule_continues_exactly() {
+    let straight = scratch("validation-schedule-straight");
+    let out = train_scheduled(&straight, &["--epochs", "5"]);
+    assert_eq!(out.status.code(), Some(0), "{}", both(&out));
+    let resumed = scratch("validation-schedule-resumed");
+    let out = train_scheduled(&resumed, &["--epochs", "2"]);
+    assert_eq!(out.status.code(), Some(0), "{}", both(&out));
+    let out = train_scheduled(&resumed, &["--epochs", "5", "--resume"]);
+    assert_eq!(out.status.code(), Some(0), "{}", both(&out));
+    let (a, b) = (
+        metrics(&straight.join("run")),
+        metrics(&resumed.join("run")),
+    );
+    assert_eq!(trajectory(&a), trajectory(&b));
+    assert_eq!(a["selection"], b["selection"]);
+    for file in ["model.safetensors", "best.safetensors"] {
+        assert_eq!(
+            tensors(&straight.join("run").join(file)),
+            tensors(&resumed.join("run").join(file)),
+            "{file}"
+        );
+    }
+}
+
+#[test]
+fn a_schedule_that_does_not_fit_the_run_is_refused_before_anything_is_written() {
+    let dir = scratch("validation-schedule-misfit");
+    // The warmup takes the whole run once --epochs shortens it.
+    let out = train_scheduled(&dir, &["--epochs", "1"]);
+    assert_no_panic(&out, "warmup as long as the run");
+    assert_eq!(out.status.code(), Some(1), "{}", both(&out));
+    assert!(
+        text(&out.stderr).contains("learning-rate schedule does not fit"),
+        "{}",
+        both(&out)
+    );
+    assert!(!dir.join("run").join("model.safetensors").exists());
+}

@@ -6,8 +6,9 @@
 use nnspec_runtime::data::Dataset;
 use nnspec_runtime::exec::StepStats;
 use nnspec_runtime::metrics::ConfusionMatrix;
+use nnspec_runtime::schedule::{LrScheduler, Schedule, ThresholdMode};
 use nnspec_runtime::train::{
-    EarlyStopping, Evaluation, FitOptions, Monitor, Silent, Snapshot, TrainError, Trainee,
+    EarlyStopping, Evaluation, FitOptions, LrPlan, Monitor, Silent, Snapshot, TrainError, Trainee,
     fit_trainee,
 };
 
@@ -18,6 +19,8 @@ struct Scripted {
     curve: Vec<(f64, f64)>,
     epoch: usize,
     weights: Vec<f32>,
+    /// The learning rate of every step, as the loop set it.
+    lrs: Vec<f64>,
 }
 
 impl Trainee for Scripted {
@@ -36,6 +39,9 @@ impl Trainee for Scripted {
             loss: 1.0,
             correct: indices.len() / 2,
         }
+    }
+    fn set_lr(&mut self, lr: f64) {
+        self.lrs.push(lr);
     }
     fn seed_dropout(&mut self, _seed: u64) {
         // Called once at the start of every epoch.
@@ -74,6 +80,7 @@ fn run(curve: &[(f64, f64)], early_stopping: EarlyStopping) -> (usize, usize, bo
         curve: curve.to_vec(),
         epoch: 0,
         weights: vec![0.0],
+        lrs: Vec::new(),
     };
     let options = FitOptions {
         epochs: curve.len(),
@@ -154,6 +161,7 @@ fn early_stopping_without_a_validation_split_is_an_error() {
         curve: vec![(1.0, 0.5)],
         epoch: 0,
         weights: vec![0.0],
+        lrs: Vec::new(),
     };
     let options = FitOptions {
         epochs: 1,
@@ -168,4 +176,104 @@ fn early_stopping_without_a_validation_split_is_an_error() {
     let error = fit_trainee(&mut model, &data(8), None, &options, &mut Silent).unwrap_err();
     assert!(matches!(error, TrainError::NoValidation), "{error}");
     assert!(error.to_string().contains("validation: 0.1"), "{error}");
+}
+
+/// The loop steps a schedule as the scheduler documents: each step's lr
+/// before the step, `step_done` after it, `epoch_done` with the validation
+/// loss after the epoch; the records carry the epoch's last lr; and the
+/// scheduler it returns continues the run exactly.
+#[test]
+fn the_loop_steps_a_plateau_schedule_with_the_validation_loss() {
+    let curve: Vec<(f64, f64)> = [1.0, 0.9, 0.95, 0.97, 0.99, 0.5, 0.6, 0.7, 0.8]
+        .map(|loss| (loss, 0.5))
+        .to_vec();
+    let schedule = Schedule::Plateau {
+        factor: 0.5,
+        patience: 1,
+        threshold: 1e-4,
+        threshold_mode: ThresholdMode::Rel,
+        cooldown: 0,
+        min_lr: 0.0,
+        eps: 1e-8,
+    };
+    let (train, validation) = (data(8), data(4));
+    let steps = 2; // 8 samples in batches of 4
+    let plan = |scheduler| LrPlan {
+        schedule: Some(schedule.clone()),
+        warmup: 1,
+        base_lr: 0.1,
+        total_epochs: curve.len(),
+        scheduler,
+    };
+    // The run in two calls (4 epochs, then 5), the second continuing from
+    // the scheduler the first returned.
+    let mut model = Scripted {
+        curve: curve.clone(),
+        epoch: 0,
+        weights: vec![0.0],
+        lrs: Vec::new(),
+    };
+    let mut records = Vec::new();
+    let mut scheduler = None;
+    for (start, epochs) in [(0, 4), (4, 5)] {
+        let options = FitOptions {
+            epochs,
+            batch: 4,
+            start_epoch: start,
+            lr: Some(plan(scheduler.take())),
+            ..FitOptions::default()
+        };
+        let fitted =
+            fit_trainee(&mut model, &train, Some(&validation), &options, &mut Silent).unwrap();
+        scheduler = fitted.lr_scheduler;
+        records.extend(fitted.records);
+    }
+    // The same scheduler stepped by hand.
+    let mut expected =
+        LrScheduler::new(Some(schedule.clone()), 1, 0.1, curve.len(), steps).unwrap();
+    let mut lrs = Vec::new();
+    for &(loss, _) in &curve {
+        for _ in 0..steps {
+            lrs.push(expected.lr());
+            expected.step_done();
+        }
+        expected.epoch_done(Some(loss));
+    }
+    assert_eq!(model.lrs, lrs);
+    for (record, epoch_lrs) in records.iter().zip(lrs.chunks(steps)) {
+        assert_eq!(
+            record.lr,
+            Some(epoch_lrs[steps - 1]),
+            "epoch {}",
+            record.epoch
+        );
+    }
+    assert_eq!(scheduler.unwrap().state(), expected.state());
+    // The validation loss reduced the lr (epochs 3-5 did not improve on 0.9).
+    assert!(lrs.last().unwrap() < &0.1, "{lrs:?}");
+}
+
+#[test]
+fn a_schedule_that_does_not_fit_the_run_is_an_error_before_training() {
+    let mut model = Scripted {
+        curve: vec![(1.0, 0.5); 3],
+        epoch: 0,
+        weights: vec![0.0],
+        lrs: Vec::new(),
+    };
+    let options = FitOptions {
+        epochs: 3,
+        batch: 4,
+        lr: Some(LrPlan {
+            schedule: None,
+            warmup: 3,
+            base_lr: 0.1,
+            total_epochs: 3,
+            scheduler: None,
+        }),
+        ..FitOptions::default()
+    };
+    let error = fit_trainee(&mut model, &data(8), None, &options, &mut Silent).unwrap_err();
+    assert!(matches!(error, TrainError::Schedule(_)), "{error}");
+    assert_eq!(model.epoch, 0, "no epoch ran");
 }

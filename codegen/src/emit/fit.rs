@@ -9,6 +9,7 @@ use proc_macro2::{Ident, TokenStream};
 use quote::quote;
 
 use super::{EmitError, Emitter, Training};
+use nnspec_runtime::schedule::{Anneal, Schedule, ThresholdMode};
 use nnspec_runtime::train::Monitor;
 
 impl Emitter<'_> {
@@ -47,6 +48,27 @@ impl Emitter<'_> {
             }
             None => quote!(None),
         };
+        let lr = match (&training.schedule, training.warmup) {
+            (None, 0) => quote!(None),
+            (schedule, warmup) => {
+                let schedule = match schedule {
+                    Some(s) => {
+                        let s = schedule_tokens(&rt, s);
+                        quote!(Some(#s))
+                    }
+                    None => quote!(None),
+                };
+                let warmup = proc_macro2::Literal::usize_unsuffixed(warmup);
+                let base_lr = proc_macro2::Literal::f64_unsuffixed(training.base_lr);
+                quote!(Some(#rt::train::LrPlan {
+                    schedule: #schedule,
+                    warmup: #warmup,
+                    base_lr: #base_lr,
+                    total_epochs: training::EPOCHS,
+                    scheduler: None,
+                }))
+            }
+        };
         Ok(quote! {
             impl<W: AsRef<[f32]> + AsMut<[f32]>> #ty<W> {
                 /// Trains on `train` as the model's `train` block says
@@ -73,6 +95,7 @@ impl Emitter<'_> {
                         start_epoch: 0,
                         validation: #validation,
                         early_stopping: #early_stopping,
+                        lr: #lr,
                     };
                     let mut fitting = Fitting {
                         model: self,
@@ -129,6 +152,10 @@ impl Emitter<'_> {
                     self.state.seed_dropout(seed);
                 }
 
+                fn set_lr(&mut self, lr: f64) {
+                    self.state.set_lr(lr as f32);
+                }
+
                 fn evaluate(&mut self, data: &#rt::data::Dataset) -> #rt::train::Evaluation {
                     let (model, par, arena) = (&*self.model, self.par, &mut self.arena);
                     #rt::train::evaluate_with(data, training::BATCH, training::LOSS, &mut |x, out| {
@@ -151,5 +178,78 @@ impl Emitter<'_> {
                 }
             }
         })
+    }
+}
+
+/// A schedule as the expression that builds it.
+fn schedule_tokens(rt: &syn::Path, schedule: &Schedule) -> TokenStream {
+    let f = proc_macro2::Literal::f64_unsuffixed;
+    let n = proc_macro2::Literal::usize_unsuffixed;
+    let s = quote!(#rt::schedule::Schedule);
+    match schedule {
+        Schedule::Step { step_size, gamma } => {
+            let (step_size, gamma) = (n(*step_size), f(*gamma));
+            quote!(#s::Step { step_size: #step_size, gamma: #gamma })
+        }
+        Schedule::MultiStep { milestones, gamma } => {
+            let (milestones, gamma) = (milestones.iter().map(|&m| n(m)), f(*gamma));
+            quote!(#s::MultiStep { milestones: #rt::Vec::from([#(#milestones),*]), gamma: #gamma })
+        }
+        Schedule::Exponential { gamma } => {
+            let gamma = f(*gamma);
+            quote!(#s::Exponential { gamma: #gamma })
+        }
+        Schedule::Cosine { t_max, eta_min } => {
+            let (t_max, eta_min) = (n(*t_max), f(*eta_min));
+            quote!(#s::Cosine { t_max: #t_max, eta_min: #eta_min })
+        }
+        Schedule::OneCycle {
+            max_lr,
+            pct_start,
+            anneal,
+            div_factor,
+            final_div_factor,
+            three_phase,
+        } => {
+            let anneal = match anneal {
+                Anneal::Cos => quote!(Cos),
+                Anneal::Linear => quote!(Linear),
+            };
+            let (max_lr, pct_start) = (f(*max_lr), f(*pct_start));
+            let (div_factor, final_div_factor) = (f(*div_factor), f(*final_div_factor));
+            quote!(#s::OneCycle {
+                max_lr: #max_lr,
+                pct_start: #pct_start,
+                anneal: #rt::schedule::Anneal::#anneal,
+                div_factor: #div_factor,
+                final_div_factor: #final_div_factor,
+                three_phase: #three_phase,
+            })
+        }
+        Schedule::Plateau {
+            factor,
+            patience,
+            threshold,
+            threshold_mode,
+            cooldown,
+            min_lr,
+            eps,
+        } => {
+            let mode = match threshold_mode {
+                ThresholdMode::Rel => quote!(Rel),
+                ThresholdMode::Abs => quote!(Abs),
+            };
+            let (factor, patience, threshold) = (f(*factor), n(*patience), f(*threshold));
+            let (cooldown, min_lr, eps) = (n(*cooldown), f(*min_lr), f(*eps));
+            quote!(#s::Plateau {
+                factor: #factor,
+                patience: #patience,
+                threshold: #threshold,
+                threshold_mode: #rt::schedule::ThresholdMode::#mode,
+                cooldown: #cooldown,
+                min_lr: #min_lr,
+                eps: #eps,
+            })
+        }
     }
 }

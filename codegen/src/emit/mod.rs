@@ -69,7 +69,7 @@ impl Default for RustOptions {
 
 /// A model's training, for the generated `training` module: the plan
 /// from `lower_training` and the rest of its `train` block.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Training<'a> {
     pub plan: &'a Plan,
     pub batch: usize,
@@ -78,6 +78,11 @@ pub struct Training<'a> {
     /// `validation: 0.1`: the share of `fit`'s training set held out.
     pub validation: Option<f64>,
     pub early_stopping: Option<nnspec_runtime::train::EarlyStopping>,
+    /// The learning-rate schedule, its warmup epochs and the optimizer's
+    /// lr as written (f64, as the schedules compute).
+    pub schedule: Option<nnspec_runtime::schedule::Schedule>,
+    pub warmup: usize,
+    pub base_lr: f64,
 }
 
 /// The Rust module for inference `plan` (from `lower_inference`), with a

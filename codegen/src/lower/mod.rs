@@ -24,7 +24,7 @@ mod forward;
 mod run;
 mod schedule;
 
-pub use run::early_stopping;
+pub use run::{early_stopping, fit_options};
 
 use backward::Backward;
 use forward::ForwardLowering;

@@ -17,13 +17,15 @@ use std::time::Instant;
 pub use evaluate::{Evaluation, evaluate, evaluate_with};
 pub use selection::{BestEpoch, EarlyStopping, Monitor, Selection};
 
+use crate::schedule::{LrScheduler, Schedule};
+
 use crate::data::{self, DataError, Dataset, refill_permutation};
 use crate::exec::{Executor, StepStats};
 use crate::metrics::EpochRecord;
 use crate::plan::LossKind;
 use crate::rng::Rng;
 
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default)]
 pub struct FitOptions {
     /// Epochs to run in this call.
     pub epochs: usize,
@@ -38,10 +40,30 @@ pub struct FitOptions {
     /// Stop when the validation metric stops improving, and end with the
     /// best epoch's weights.
     pub early_stopping: Option<EarlyStopping>,
+    /// The learning rate over the run; `None`: the optimizer's throughout.
+    pub lr: Option<LrPlan>,
+}
+
+/// A learning-rate schedule for [`fit`]: PyTorch's schedulers, stepped as
+/// [`LrScheduler`] documents.
+#[derive(Clone, Debug)]
+pub struct LrPlan {
+    pub schedule: Option<Schedule>,
+    /// Epochs of linear warmup before the schedule.
+    pub warmup: usize,
+    /// The optimizer's learning rate, as the train block wrote it (the
+    /// schedules' arithmetic is in f64, as Python's).
+    pub base_lr: f64,
+    /// The epochs of the whole run, which the schedule spans (a run
+    /// trained in several calls of [`fit`] passes the same total to each).
+    pub total_epochs: usize,
+    /// Where to continue from: the previous call's scheduler
+    /// ([`Fitted::lr_scheduler`]) or a resumed run's; `None` starts afresh.
+    pub scheduler: Option<LrScheduler>,
 }
 
 /// What a call of [`fit`] did.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct Fitted {
     /// One record per epoch trained.
     pub records: Vec<EpochRecord>,
@@ -49,6 +71,9 @@ pub struct Fitted {
     pub best: Option<BestEpoch>,
     /// Early stopping ended training before the epochs ran out.
     pub stopped_early: bool,
+    /// The learning-rate scheduler after the last epoch, to continue from
+    /// (none without [`FitOptions::lr`]).
+    pub lr_scheduler: Option<LrScheduler>,
 }
 
 /// A model's weights (f32 parameters and statistics, and counters), kept
@@ -85,6 +110,8 @@ pub enum TrainError {
     Empty(String),
     #[error("interrupted during epoch {epoch}")]
     Interrupted { epoch: usize },
+    #[error("the learning-rate schedule does not fit this run: {0}")]
+    Schedule(String),
     #[error("cannot hold out a validation split: {0}")]
     Validation(#[source] DataError),
     #[error(
@@ -132,6 +159,8 @@ pub trait Trainee {
     fn train_batch(&mut self, data: &Dataset, indices: &[usize]) -> StepStats;
     /// Restarts the dropout stream (each epoch does, from its own seed).
     fn seed_dropout(&mut self, seed: u64);
+    /// Sets the optimizer's learning rate for the next steps (schedules).
+    fn set_lr(&mut self, lr: f64);
     /// Loss, accuracy and confusion matrix on `data`, in evaluation mode.
     fn evaluate(&mut self, data: &Dataset) -> Evaluation;
     /// A copy of the weights, to come back to with [`Trainee::restore`].
@@ -165,6 +194,12 @@ impl Trainee for Executor {
 
     fn seed_dropout(&mut self, seed: u64) {
         Executor::seed_dropout(self, seed);
+    }
+
+    fn set_lr(&mut self, lr: f64) {
+        if let Some(optimizer) = self.optimizer_state_mut() {
+            optimizer.set_lr(lr as f32);
+        }
     }
 
     fn evaluate(&mut self, data: &Dataset) -> Evaluation {
@@ -249,14 +284,38 @@ pub fn fit_trainee(
     if let Some(validation) = validation {
         check_data(trainee, validation)?;
     }
+    let batch = options.batch.clamp(1, trainee.capacity());
+    let mut scheduler = match &options.lr {
+        Some(plan) => Some(match &plan.scheduler {
+            Some(scheduler) => scheduler.clone(),
+            None => LrScheduler::new(
+                plan.schedule.clone(),
+                plan.warmup,
+                plan.base_lr,
+                plan.total_epochs,
+                train.len().div_ceil(batch),
+            )
+            .map_err(TrainError::Schedule)?,
+        }),
+        None => None,
+    };
     let mut selection = validation.map(|_| Selection::new(options.early_stopping));
     let mut best_weights = None;
     let mut order = Vec::with_capacity(train.len());
     let mut records = Vec::with_capacity(options.epochs);
     for epoch in options.start_epoch + 1..=options.start_epoch + options.epochs {
         let record = train_epoch(
-            trainee, train, validation, options, epoch, &mut order, observer,
+            trainee,
+            (train, validation),
+            options,
+            epoch,
+            &mut order,
+            scheduler.as_mut(),
+            observer,
         )?;
+        if let Some(scheduler) = &mut scheduler {
+            scheduler.epoch_done(record.val_loss);
+        }
         let verdict = match (&mut selection, record.val_loss, record.val_accuracy) {
             (Some(selection), Some(loss), Some(accuracy)) => {
                 Some(selection.observe(epoch, selection.value(loss, accuracy)))
@@ -281,18 +340,20 @@ pub fn fit_trainee(
         records,
         best: selection.and_then(|s| s.best),
         stopped_early,
+        lr_scheduler: scheduler,
     })
 }
 
-/// One epoch: a pass over `train` in the epoch's shuffled batches, then the
-/// validation metrics.
+/// One epoch: a pass over `train` in the epoch's shuffled batches (each
+/// at the scheduler's learning rate, if there is one), then the validation
+/// metrics. The scheduler's per-epoch step is the caller's.
 fn train_epoch(
     trainee: &mut dyn Trainee,
-    train: &Dataset,
-    validation: Option<&Dataset>,
+    (train, validation): (&Dataset, Option<&Dataset>),
     options: &FitOptions,
     epoch: usize,
     order: &mut Vec<usize>,
+    mut scheduler: Option<&mut LrScheduler>,
     observer: &mut dyn Observer,
 ) -> Result<EpochRecord, TrainError> {
     let batch = options.batch.clamp(1, trainee.capacity());
@@ -303,8 +364,16 @@ fn train_epoch(
     observer.epoch_started(epoch, batches);
     let started = Instant::now();
     let (mut loss_sum, mut correct) = (0.0f64, 0usize);
+    let mut lr = None;
     for (index, chunk) in order.chunks(batch).enumerate() {
+        if let Some(scheduler) = scheduler.as_deref_mut() {
+            lr = Some(scheduler.lr());
+            trainee.set_lr(scheduler.lr());
+        }
         let stats = trainee.train_batch(train, chunk);
+        if let Some(scheduler) = scheduler.as_deref_mut() {
+            scheduler.step_done();
+        }
         if !stats.loss.is_finite() {
             return Err(TrainError::Diverged {
                 epoch,
@@ -327,7 +396,7 @@ fn train_epoch(
         train_accuracy: correct as f64 / train.len() as f64,
         val_loss: evaluation.as_ref().map(|e| e.loss),
         val_accuracy: evaluation.as_ref().map(|e| e.accuracy),
-        lr: None,
+        lr,
         samples_per_s: train.len() as f64 / seconds.max(1e-9),
         seconds,
     };
