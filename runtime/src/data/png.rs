@@ -59,9 +59,12 @@ pub struct Images {
     pub pixels: Vec<u8>,
 }
 
-/// The channels wanted, and the image height and width when the input
-/// shape fixes them (`None` for a flat input of `N` values).
-fn layout(input: &[usize]) -> Result<(usize, Option<(usize, usize)>, usize), PngError> {
+/// The channels wanted, the image height and width when the input shape
+/// fixes them (`None` for a flat input of `N` values), and the values per
+/// image.
+type Layout = (usize, Option<(usize, usize)>, usize);
+
+fn layout(input: &[usize]) -> Result<Layout, PngError> {
     let not_image = || PngError::NotImageInput(input.to_vec());
     match *input {
         [c @ (1 | 3), h, w] => Ok((c, Some((h, w)), c * h * w)),
