@@ -95,9 +95,7 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
     }
     let class_names = session::class_names(&split.test, &plan);
     let capacity = (args.batch as usize).min(split.test.len()).max(1);
-    let mut exec = session::executor(plan, capacity, threads)?;
-    nnspec_runtime::checkpoint::load_state_dict(&mut exec, &checkpoint)
-        .map_err(|e| e.to_string())?;
+    let mut exec = session::restore(plan, &checkpoint, capacity, threads)?;
     train::check_fits(&exec, &split.test).map_err(|e| e.to_string())?;
     let evaluation = train::evaluate(&mut exec, &split.test);
     report::print_evaluation(&evaluation, class_names.as_deref());

@@ -14,6 +14,7 @@ mod export;
 mod format;
 mod interrupt;
 mod output;
+mod predict;
 mod progress;
 mod report;
 mod run_dir;
@@ -43,6 +44,9 @@ enum Command {
     Train(train::Args),
     /// Evaluate a trained model on a data set's test split
     Eval(eval::Args),
+    /// Predict with a trained model: classes and probabilities (or outputs) for unlabelled
+    /// inputs (CSV, IDX, .npy/.npz, PNG files), as CSV or JSON
+    Predict(predict::Args),
     /// Explain a diagnostic code (E0301) at length, with a wrong and a fixed example
     Explain(explain::Args),
     /// Generate code for a model: a Rust module (--emit rust), ONNX with the
@@ -59,6 +63,7 @@ fn main() -> ExitCode {
         Command::Fmt(args) => format::run(&args),
         Command::Train(args) => train::run(&args),
         Command::Eval(args) => eval::run(&args),
+        Command::Predict(args) => predict::run(&args),
         Command::Explain(args) => explain::run(&args),
         Command::Build(args) => build::run(&args),
         Command::Export(args) => export::run(&args),

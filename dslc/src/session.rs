@@ -76,7 +76,8 @@ pub fn load_job(file: &Path, model: Option<&str>, stopped: &str) -> Result<Job, 
 pub enum DataSource {
     /// The UCI digits embedded in nnspec (split 80/20 by the seed).
     Digits,
-    /// A directory of MNIST-format IDX files, or a CSV file (split 80/20).
+    /// A directory of MNIST-format IDX files, a CSV file (split 80/20),
+    /// or a NumPy `.npz` (split 80/20 unless it has `x_test`/`y_test`).
     Path(PathBuf),
 }
 
@@ -134,17 +135,21 @@ impl std::str::FromStr for Scaling {
 }
 
 impl Scaling {
-    /// The default for a source: the tutorial's for images and the digits,
-    /// values as stored for CSV files.
+    /// The default for a source: the tutorial's for images (IDX, and
+    /// `uint8` features of an `.npz`) and the digits, values as stored for
+    /// CSV files and float features.
     pub fn default_for(source: &DataSource) -> Scaling {
         match source {
+            DataSource::Path(path) if is_npz(path) && data::npz::npz_features_are_bytes(path) => {
+                Scaling::Tutorial
+            }
             DataSource::Path(path) if path.is_file() => Scaling::None,
             _ => Scaling::Tutorial,
         }
     }
 
     /// The normalization for values in `[0, max]`.
-    fn normalization(self, max: f32) -> Normalization {
+    pub fn normalization(self, max: f32) -> Normalization {
         match self {
             Scaling::Tutorial => Normalization::symmetric(max),
             Scaling::Unit => Normalization::Scale { max },
@@ -175,19 +180,27 @@ pub fn load_data(
             let names = fashion.then(idx::fashion_mnist_class_names);
             idx::load_dir(path, &scaling.normalization(255.0), names).map_err(|e| e.to_string())?
         }
+        DataSource::Path(path) if is_npz(path) => {
+            let npz = data::npz::load_npz(path).map_err(|e| e.to_string())?;
+            let mut parts = [Some(npz.train), npz.test];
+            let values = parts.iter().flatten().flat_map(|d| &d.features);
+            let max = if npz.bytes { 255.0 } else { largest(values) };
+            let norm = scaling_with_max(scaling, max, path)?;
+            for part in parts.iter_mut().flatten() {
+                norm.apply_slice(&mut part.features);
+            }
+            match parts {
+                [Some(train), Some(test)] => Split { train, test },
+                [Some(all), None] => {
+                    data::train_test_split(&all, TEST_FRACTION, seed).map_err(|e| e.to_string())?
+                }
+                _ => unreachable!("the training part is always there"),
+            }
+        }
         DataSource::Path(path) if path.is_file() => {
             let mut all =
                 data::csv::load_csv(path, &Normalization::None).map_err(|e| e.to_string())?;
-            let max = all.features.iter().fold(0.0f32, |m, &v| m.max(v.abs()));
-            if scaling != Scaling::None {
-                if max == 0.0 {
-                    return Err(format!(
-                        "data {}: every value is 0; nothing to scale (use --normalize none)",
-                        path.display()
-                    ));
-                }
-                scaling.normalization(max).apply_slice(&mut all.features);
-            }
+            scaling_with_max(scaling, largest(&all.features), path)?.apply_slice(&mut all.features);
             data::train_test_split(&all, TEST_FRACTION, seed).map_err(|e| e.to_string())?
         }
         DataSource::Path(path) => {
@@ -205,10 +218,40 @@ pub fn load_data(
     Ok(split)
 }
 
+/// Whether a data file is a NumPy archive (by its extension).
+pub fn is_npz(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("npz"))
+}
+
+/// The largest absolute value, the `max` that scales file data.
+pub fn largest<'a>(values: impl IntoIterator<Item = &'a f32>) -> f32 {
+    values.into_iter().fold(0.0f32, |m, &v| m.max(v.abs()))
+}
+
+/// `scaling` for data whose largest absolute value is `max`.
+pub fn scaling_with_max(scaling: Scaling, max: f32, path: &Path) -> Result<Normalization, String> {
+    if scaling != Scaling::None && max == 0.0 {
+        return Err(format!(
+            "data {}: every value is 0; nothing to scale (use --normalize none)",
+            path.display()
+        ));
+    }
+    Ok(scaling.normalization(max))
+}
+
 /// Class names for reports: the data's, numbered past their end when the
 /// model scores more classes than the data names (PyTorch allows that).
 pub fn class_names(
     data: &nnspec_runtime::data::Dataset,
+    plan: &nnspec_runtime::plan::Plan,
+) -> Option<Vec<String>> {
+    names_for_plan(data.class_names.clone(), plan)
+}
+
+/// `names` cut or numbered to the model's outputs (see [`class_names`]).
+pub fn names_for_plan(
+    names: Option<Vec<String>>,
     plan: &nnspec_runtime::plan::Plan,
 ) -> Option<Vec<String>> {
     use nnspec_runtime::plan::LossKind;
@@ -216,7 +259,7 @@ pub fn class_names(
         LossKind::CrossEntropy { classes } => classes,
         LossKind::Mse { len } => len,
     };
-    let mut names = data.class_names.clone()?;
+    let mut names = names?;
     names.truncate(classes);
     names.extend((names.len()..classes).map(|c| c.to_string()));
     Some(names)
@@ -225,6 +268,20 @@ pub fn class_names(
 /// Reads a checkpoint, with the file named in any error.
 pub fn read_checkpoint(path: &Path) -> Result<Checkpoint, String> {
     Checkpoint::load(path).map_err(|e| e.to_string())
+}
+
+/// The executor for `plan` with the weights of `checkpoint` (eval,
+/// predict).
+pub fn restore(
+    plan: nnspec_runtime::plan::Plan,
+    checkpoint: &Checkpoint,
+    capacity: usize,
+    threads: usize,
+) -> Result<Executor, String> {
+    let mut exec = executor(plan, capacity, threads)?;
+    nnspec_runtime::checkpoint::load_state_dict(&mut exec, checkpoint)
+        .map_err(|e| e.to_string())?;
+    Ok(exec)
 }
 
 /// Builds the executor, refusing a model whose memory would exceed what

@@ -47,6 +47,15 @@ pub enum CsvError {
         expected: usize,
         first_line: usize,
     },
+    #[error(
+        "line {line}: {found} columns; the model takes {width} features per row (a further \
+         last column, a label, is ignored)"
+    )]
+    Width {
+        line: usize,
+        found: usize,
+        width: usize,
+    },
     #[error("line {line}, column {column}: {text:?} is not a number")]
     NotANumber {
         line: usize,
@@ -290,4 +299,67 @@ fn parse_label(cell: &str, line: usize, column: usize) -> Result<u32, CsvError> 
     } else {
         Ok(v as u32)
     }
+}
+
+/// Features without labels, for inference: rows of `width` numbers, or of
+/// `width + 1` with the last (a label, as in a training file) ignored. A
+/// first line whose cells are all non-numeric (column names, or
+/// scikit-learn's `rows,features,names...`) is a header and skipped.
+/// Returns the features, row after row, and the number of rows.
+pub fn parse_features(
+    bytes: &[u8],
+    file: &str,
+    width: usize,
+) -> Result<(Vec<f32>, usize), DataError> {
+    let text = decompress_all(bytes, file)?;
+    let err = |error| DataError::Csv {
+        file: file.to_string(),
+        error,
+    };
+    let text = match std::str::from_utf8(&text) {
+        Ok(t) => t,
+        Err(e) => {
+            let offset = e.valid_up_to();
+            let line = 1 + text[..offset].iter().filter(|&&b| b == b'\n').count();
+            return Err(err(CsvError::NotUtf8 { line, offset }));
+        }
+    };
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut lines = text
+        .split('\n')
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.strip_suffix('\r').unwrap_or(l)))
+        .filter(|(_, l)| !l.trim().is_empty())
+        .peekable();
+    let Some(&(_, first)) = lines.peek() else {
+        return Err(err(CsvError::Empty));
+    };
+    let cells: Vec<&str> = first.split(',').map(str::trim).collect();
+    let header = cells.len() >= 3
+        && cells[0].parse::<usize>().is_ok()
+        && cells[1].parse::<usize>().is_ok()
+        && cells[2..].iter().all(|c| c.parse::<f64>().is_err());
+    if header || cells.iter().all(|c| c.parse::<f64>().is_err()) {
+        lines.next();
+    }
+    let mut features = Vec::new();
+    let mut rows = 0;
+    for (line, text) in lines {
+        let cells: Vec<&str> = text.split(',').map(str::trim).collect();
+        if cells.len() != width && cells.len() != width + 1 {
+            return Err(err(CsvError::Width {
+                line,
+                found: cells.len(),
+                width,
+            }));
+        }
+        for (c, cell) in cells[..width].iter().enumerate() {
+            features.push(parse_feature(cell, line, c + 1).map_err(err)?);
+        }
+        rows += 1;
+    }
+    if rows == 0 {
+        return Err(err(CsvError::NoRows));
+    }
+    Ok((features, rows))
 }

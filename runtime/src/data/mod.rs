@@ -8,6 +8,9 @@
 //!   or raw; [`idx::load_dir`] opens the four standard files of a directory.
 //! - [`csv`]: numeric features followed by an integer label per line, with an
 //!   optional header (scikit-learn's `iris.csv` header style included).
+//! - [`npy`], [`npz`]: NumPy `.npy` arrays and `.npz` archives (`x`/`y`,
+//!   or Keras' `x_train`... with their own test split).
+//! - [`png`]: PNG images as inference inputs, one file or a folder.
 //! - [`digits()`]: the embedded default data set (UCI optical digits, 1797
 //!   8x8 images), so examples run without any download.
 //!
@@ -24,6 +27,9 @@ pub mod digits;
 pub mod fingerprint;
 pub mod idx;
 pub mod normalize;
+pub mod npy;
+pub mod npz;
+pub mod png;
 
 use std::fmt;
 use std::io;
@@ -37,6 +43,8 @@ pub use csv::CsvError;
 pub use digits::{digits, digits_with};
 pub use idx::IdxError;
 pub use normalize::{Normalization, NormalizationError};
+pub use npy::NpyError;
+pub use png::PngError;
 
 /// Largest label the text loaders accept (so at most 65536 classes). A
 /// bigger "label" almost always means the label is not the last column.
@@ -98,6 +106,18 @@ pub enum DataError {
         file: String,
         #[source]
         error: CsvError,
+    },
+    #[error("{file}: {error}")]
+    Npy {
+        file: String,
+        #[source]
+        error: NpyError,
+    },
+    #[error("{file}: {error}")]
+    Png {
+        file: String,
+        #[source]
+        error: PngError,
     },
     #[error(
         "{}: missing data file(s) {}; looked for {}",
