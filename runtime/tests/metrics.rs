@@ -277,12 +277,20 @@ fn curves_png() {
     let p2 = dir.join("many.png");
     plot_curves(&p2, &records(150, true)).unwrap();
     assert_eq!(png_size(&p2), CURVES_SIZE);
+    // A schedule's learning rate: a third panel, small rates too.
+    let mut scheduled = records(30, true);
+    for r in &mut scheduled {
+        r.lr = Some(0.1 * 0.8f64.powi(r.epoch as i32));
+    }
+    let p3 = dir.join("lr.png");
+    plot_curves(&p3, &scheduled).unwrap();
+    assert_eq!(png_size(&p3), (CURVES_SIZE.0 * 3 / 2, CURVES_SIZE.1));
     // Nothing to plot.
     let err = plot_curves(dir.join("none.png"), &[]).unwrap_err();
     assert!(matches!(err, PlotError::Empty { .. }));
     assert!(err.to_string().contains("none.png"), "{err}");
-    // Only the three plots, no temporary files.
-    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 3);
+    // Only the four plots, no temporary files.
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 4);
 }
 
 #[test]

@@ -356,12 +356,44 @@ pub fn plot_curves(path: impl AsRef<Path>, records: &[EpochRecord]) -> Result<()
     };
     let pct = |v: f64| format!("{:.2}%", 100.0 * v);
 
-    let (w, h) = (CURVES_SIZE.0 as i32, CURVES_SIZE.1 as i32);
-    render(path, CURVES_SIZE, |p| {
+    // A schedule's learning rate gets a third panel.
+    let lr = [Line {
+        name: "learning rate",
+        color: TRAIN,
+        points: series(|r| r.lr, 1.0),
+    }];
+    let with_lr = !lr[0].points.is_empty();
+    let max_lr = values(&lr).into_iter().fold(0.0f64, f64::max);
+    let lr_top = if max_lr > 0.0 {
+        let step = nice_step(max_lr * 1.04, 5);
+        (max_lr * 1.04 / step).ceil() * step
+    } else {
+        1.0
+    };
+    let lr_format = |v: f64| {
+        if v != 0.0 && v.abs() < 1e-3 {
+            format!("{v:.1e}")
+        } else {
+            format!("{v:.6}")
+                .trim_end_matches('0')
+                .trim_end_matches('.')
+                .to_string()
+        }
+    };
+
+    let size = if with_lr {
+        (CURVES_SIZE.0 * 3 / 2, CURVES_SIZE.1)
+    } else {
+        CURVES_SIZE
+    };
+    let (w, h) = (size.0 as i32, size.1 as i32);
+    let panels = if with_lr { 3 } else { 2 };
+    let frame = |i: i32| (w * i / panels, 0, w * (i + 1) / panels, h);
+    render(path, size, |p| {
         draw_panel(
             p,
             &Panel {
-                frame: (0, 0, w / 2, h),
+                frame: frame(0),
                 title: "Loss",
                 subtitle: describe(last.train_loss, last.val_loss, &loss_fmt),
                 y_title: "loss",
@@ -376,7 +408,7 @@ pub fn plot_curves(path: impl AsRef<Path>, records: &[EpochRecord]) -> Result<()
         draw_panel(
             p,
             &Panel {
-                frame: (w / 2, 0, w, h),
+                frame: frame(1),
                 title: "Accuracy",
                 subtitle: describe(last.train_accuracy, last.val_accuracy, &pct),
                 y_title: "accuracy",
@@ -387,6 +419,28 @@ pub fn plot_curves(path: impl AsRef<Path>, records: &[EpochRecord]) -> Result<()
                 lines: &acc,
                 legend_top: false,
             },
-        )
+        )?;
+        if with_lr {
+            draw_panel(
+                p,
+                &Panel {
+                    frame: frame(2),
+                    title: "Learning rate",
+                    subtitle: format!(
+                        "epoch {}: {}",
+                        last.epoch,
+                        last.lr.map(lr_format).unwrap_or_default()
+                    ),
+                    y_title: "learning rate (last step of the epoch)",
+                    x_range,
+                    y_range: (0.0, lr_top),
+                    y_ticks: nice_ticks(0.0, lr_top, 5),
+                    y_format: &lr_format,
+                    lines: &lr,
+                    legend_top: true,
+                },
+            )?;
+        }
+        Ok(())
     })
 }
