@@ -292,6 +292,17 @@ fn restore_refuses_garbage_and_other_schedules() {
     // A tampered lr.
     let tampered = s.state().replace("\"lr\":0.1", "\"lr\":-1.0");
     assert!(s.restore(&tampered).is_err());
+    // Tampered counters do not make it panic.
+    for schedule in [Some(one_cycle(0.1)), Some(cosine()), Some(plateau_abs())] {
+        let mut t = scheduler(schedule, 0);
+        let state = t
+            .state()
+            .replace("\"steps\":0", &format!("\"steps\":{}", usize::MAX));
+        t.restore(&state).unwrap();
+        t.step_done();
+        t.epoch_done(Some(f64::NAN));
+        let _ = t.lr();
+    }
 }
 
 #[test]

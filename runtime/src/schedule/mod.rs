@@ -224,7 +224,7 @@ impl LrScheduler {
 
     /// Called after every optimizer step: the warmup and one-cycle advance.
     pub fn step_done(&mut self) {
-        self.progress.steps += 1;
+        self.progress.steps = self.progress.steps.saturating_add(1);
         let steps = self.progress.steps;
         if self.in_warmup() {
             self.progress.lr = self.warmup_lr(self.progress.lr, steps);
@@ -245,7 +245,7 @@ impl LrScheduler {
     /// schedule has not started and the loss is not looked at.
     pub fn epoch_done(&mut self, val_loss: Option<f64>) {
         let in_warmup = self.in_warmup();
-        self.progress.epochs += 1;
+        self.progress.epochs = self.progress.epochs.saturating_add(1);
         if in_warmup {
             return;
         }
@@ -255,7 +255,7 @@ impl LrScheduler {
         match &self.setup.schedule {
             None | Some(Schedule::OneCycle { .. }) => {}
             Some(Schedule::Step { step_size, gamma }) => {
-                if epoch % step_size == 0 {
+                if epoch.is_multiple_of(*step_size) {
                     self.progress.lr = lr * gamma;
                 }
             }
@@ -290,7 +290,7 @@ impl LrScheduler {
                         state.best_bits = current.to_bits();
                         state.num_bad_epochs = 0;
                     } else {
-                        state.num_bad_epochs += 1;
+                        state.num_bad_epochs = state.num_bad_epochs.saturating_add(1);
                     }
                     if state.cooldown_counter > 0 {
                         state.cooldown_counter -= 1;
