@@ -115,7 +115,7 @@ fn check_source(source: &str) {
             .cloned()
             .unwrap_or_else(|| dsl::ir::TrainConfig {
                 model: model.name.clone(),
-                loss: dsl::ir::Loss::CrossEntropy,
+                loss: dsl::ir::Loss::cross_entropy(),
                 optimizer: dsl::ir::Optimizer::Sgd {
                     lr: 0.1,
                     momentum: 0.0,

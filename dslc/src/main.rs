@@ -15,6 +15,7 @@ mod format;
 mod interrupt;
 mod output;
 mod progress;
+mod regression;
 mod report;
 mod run_dir;
 mod run_info;

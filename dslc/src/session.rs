@@ -163,8 +163,16 @@ pub fn load_data(
     seed: u64,
     input_shape: &[usize],
     scaling: Scaling,
+    target: Option<&crate::regression::TargetList>,
 ) -> Result<Split, String> {
     let mut split = match source {
+        // Float targets: only features are scaled, and the split is a
+        // plain seeded shuffle (there are no classes to stratify).
+        _ if let Some(target) = target => {
+            let mut all = crate::regression::load(source, target)?;
+            scale_csv(&mut all.features, scaling, source)?;
+            data::train_test_split(&all, TEST_FRACTION, seed).map_err(|e| e.to_string())?
+        }
         DataSource::Digits => {
             let digits = data::digits::digits_with(&scaling.normalization(16.0))
                 .map_err(|e| e.to_string())?;
@@ -178,16 +186,7 @@ pub fn load_data(
         DataSource::Path(path) if path.is_file() => {
             let mut all =
                 data::csv::load_csv(path, &Normalization::None).map_err(|e| e.to_string())?;
-            let max = all.features.iter().fold(0.0f32, |m, &v| m.max(v.abs()));
-            if scaling != Scaling::None {
-                if max == 0.0 {
-                    return Err(format!(
-                        "data {}: every value is 0; nothing to scale (use --normalize none)",
-                        path.display()
-                    ));
-                }
-                scaling.normalization(max).apply_slice(&mut all.features);
-            }
+            scale_csv(&mut all.features, scaling, source)?;
             data::train_test_split(&all, TEST_FRACTION, seed).map_err(|e| e.to_string())?
         }
         DataSource::Path(path) => {
@@ -205,17 +204,27 @@ pub fn load_data(
     Ok(split)
 }
 
+/// Scales a CSV file's features from `[0, max]`, `max` their largest magnitude.
+fn scale_csv(features: &mut [f32], scaling: Scaling, source: &DataSource) -> Result<(), String> {
+    let max = features.iter().fold(0.0f32, |m, &v| m.max(v.abs()));
+    if scaling != Scaling::None {
+        if max == 0.0 {
+            return Err(format!(
+                "data {source}: every value is 0; nothing to scale (use --normalize none)"
+            ));
+        }
+        scaling.normalization(max).apply_slice(features);
+    }
+    Ok(())
+}
+
 /// Class names for reports: the data's, numbered past their end when the
 /// model scores more classes than the data names (PyTorch allows that).
 pub fn class_names(
     data: &nnspec_runtime::data::Dataset,
     plan: &nnspec_runtime::plan::Plan,
 ) -> Option<Vec<String>> {
-    use nnspec_runtime::plan::LossKind;
-    let classes = match plan.loss?.kind {
-        LossKind::CrossEntropy { classes } => classes,
-        LossKind::Mse { len } => len,
-    };
+    let classes = plan.loss.as_ref()?.kind.len();
     let mut names = data.class_names.clone()?;
     names.truncate(classes);
     names.extend((names.len()..classes).map(|c| c.to_string()));

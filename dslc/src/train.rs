@@ -23,6 +23,7 @@ use nnspec_runtime::train::{self, FitOptions, Selection, TrainError};
 
 use crate::check::plural;
 use crate::progress::Progress;
+use crate::regression;
 use crate::report::{self, Metrics};
 use crate::run_dir::{self, BEST, MODEL, STATE};
 use crate::run_info::{self, RunInfo, Saved, agree};
@@ -57,6 +58,9 @@ pub struct Args {
     /// and no other)
     #[arg(long, value_parser = crate::positive_float, allow_negative_numbers = true)]
     lr: Option<f64>,
+    /// CSV columns of float targets for a regression loss: header names or numbers from 1
+    #[arg(long, value_name = "NAME[,NAME...]")]
+    target: Option<crate::regression::TargetList>,
     /// Input scaling (default: tutorial for images and the digits, none for CSV)
     #[arg(long, value_enum)]
     normalize: Option<Scaling>,
@@ -87,6 +91,9 @@ const INTERRUPTED: u8 = 130;
 
 pub fn run(args: &Args) -> Result<ExitCode, String> {
     let mut job = session::load_job(&args.file, args.model.as_deref(), "nothing to train")?;
+    if let (false, Some(target), Some(data)) = (args.resume, &args.target, &args.data) {
+        regression::check_data(data, target)?;
+    }
     // Found before any work: a directory that cannot be written, or that
     // holds another run.
     run_dir::prepare(&args.out, args.resume, args.force)?;
@@ -156,6 +163,14 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
             )?;
         }
     }
+    let target = agree(
+        "target",
+        args.target.clone(),
+        saved.target.clone(),
+        from,
+        regression::TARGET_WHY,
+    )?;
+    regression::check_loss(&config.loss, target.as_ref())?;
     let validation = validation_fraction(args, config.validation, &saved, from)?;
     if config.early_stopping.is_some() && validation.is_none() {
         return Err(TrainError::NoValidation.to_string());
@@ -176,7 +191,7 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
     let Split {
         train: train_set,
         test,
-    } = session::load_data(&data, config.seed, &input_shape, scaling)?;
+    } = session::load_data(&data, config.seed, &input_shape, scaling, target.as_ref())?;
     let class_names = session::class_names(&train_set, &plan);
     // The validation split comes out of the training split only: the test
     // split is scored once, after training, and chooses nothing.
@@ -233,6 +248,7 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         batch: config.batch,
         lr: config.optimizer.lr(),
         validation,
+        target: target.as_ref(),
     };
     let optimizer_kind = optimizer_kind(&config.optimizer);
 
@@ -384,8 +400,9 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         lr: Some(config.optimizer.lr()),
         seed: Some(config.seed),
         threads,
+        regression: regression::summary(&evaluation),
         confusion_matrix: report::confusion_rows(&evaluation),
-        report: evaluation.confusion.report(class_names.as_deref()),
+        report: report::classification(&evaluation, class_names.as_deref()),
         history: &history,
     };
     if let Some(summary) = &metrics.selection {

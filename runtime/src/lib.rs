@@ -24,5 +24,6 @@ pub mod metrics;
 pub mod optim;
 pub mod parallel;
 pub mod plot;
+pub mod regression;
 pub mod safetensors_file;
 pub mod train;

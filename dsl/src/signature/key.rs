@@ -144,6 +144,19 @@ impl Key<Vec<i64>> {
     }
 }
 
+impl Key<Vec<f64>> {
+    /// A list of floats; [`Default::Empty`] reads as an empty list.
+    pub const fn float_list(
+        index: usize,
+        name: &'static str,
+        range: Range,
+        default: Default,
+        doc: &'static str,
+    ) -> Self {
+        Key::with(index, name, ArgType::FloatList(range), default, doc)
+    }
+}
+
 /// A Rust type an argument value converts to; one per [`ArgType`] family.
 pub trait FromArg: Sized {
     fn from_arg(value: &ArgValue) -> Self;
@@ -214,6 +227,15 @@ impl FromArg for Vec<i64> {
         match value {
             ArgValue::Ints(v) => v.clone(),
             other => mistyped(other, "a list"),
+        }
+    }
+}
+
+impl FromArg for Vec<f64> {
+    fn from_arg(value: &ArgValue) -> Self {
+        match value {
+            ArgValue::FloatList(v) => v.clone(),
+            other => mistyped(other, "a list of floats"),
         }
     }
 }

@@ -34,6 +34,8 @@ pub enum ArgType {
     Axis,
     /// A per-sample shape: positive integers, at most one -1.
     Shape,
+    /// A non-empty list of floats within a range (class weights).
+    FloatList(Range),
 }
 
 impl ArgType {
@@ -49,6 +51,12 @@ impl ArgType {
             ArgType::Bool => "`true` or `false`".into(),
             ArgType::Axis => "an integer axis".into(),
             ArgType::Shape => "a list of dims such as `[16, 7, 7]`".into(),
+            ArgType::FloatList(range) => {
+                format!(
+                    "a list of numbers {} such as `[1.0, 2.0]`",
+                    range.describe()
+                )
+            }
         }
     }
 }
@@ -99,6 +107,8 @@ pub enum Default {
     Bool(bool),
     /// The value of an earlier argument (pooling's stride defaults to its kernel).
     SameAs(&'static str),
+    /// An empty list: the argument is absent (cross-entropy's `weight`).
+    Empty,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -141,6 +151,7 @@ pub enum ArgValue {
     Pair([usize; 2]),
     Bool(bool),
     Ints(Vec<i64>),
+    FloatList(Vec<f64>),
 }
 
 /// Arguments bound to a signature, defaults filled in, in signature order.
@@ -290,6 +301,7 @@ pub fn bind(
                 Default::Float(v) => Some((ArgValue::Float(v), None)),
                 Default::Floats(a, b) => Some((ArgValue::Floats([a, b]), None)),
                 Default::Bool(v) => Some((ArgValue::Bool(v), None)),
+                Default::Empty => Some((ArgValue::FloatList(Vec::new()), None)),
                 Default::SameAs(other) => values
                     .iter()
                     .find(|(n, ..)| *n == other)
@@ -419,6 +431,28 @@ fn convert(ty: ArgType, expr: &Expr) -> Result<ArgValue, Problem> {
                     return Err(Problem::Value("at most one dim may be -1".into()));
                 }
                 Ok(ArgValue::Ints(dims))
+            }
+            _ => Err(wrong_type(expr)),
+        },
+        ArgType::FloatList(range) => match expr {
+            Expr::List(items, _) => {
+                let values = items
+                    .iter()
+                    .map(float)
+                    .collect::<Result<Vec<f64>, Problem>>()?;
+                if values.is_empty() {
+                    return Err(Problem::Value(
+                        "the list needs at least one entry (leave the argument out for none)"
+                            .into(),
+                    ));
+                }
+                if let Some(bad) = values.iter().find(|&&v| !range.contains(v)) {
+                    return Err(Problem::Value(format!(
+                        "each entry must be {}, found {bad:?}",
+                        range.describe()
+                    )));
+                }
+                Ok(ArgValue::FloatList(values))
             }
             _ => Err(wrong_type(expr)),
         },
