@@ -95,11 +95,7 @@ pub fn rust_module(
     {
         return Err(EmitError::NotTheTrainingPlan);
     }
-    if let Some(loss) = training.and_then(|t| t.plan.loss.as_ref())
-        && let Some(unsupported) = train::unsupported_loss(loss)
-    {
-        return Err(EmitError::UnsupportedTrainingLoss { loss: unsupported });
-    }
+    train::check_loss(training)?;
     let runtime: syn::Path = syn::parse_str(&options.runtime_path)
         .map_err(|_| EmitError::bad_path("runtime", &options.runtime_path))?;
     let comments = Rc::new(RefCell::new(Vec::new()));

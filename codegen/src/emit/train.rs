@@ -452,9 +452,20 @@ fn optimizer_tokens(optimizer: Optimizer) -> TokenStream {
     }
 }
 
-/// The losses the generated `train_step` cannot train (it takes class
-/// labels and its loss is a constant without class weights), by name.
-pub(super) fn unsupported_loss(loss: &nnspec_runtime::plan::Loss) -> Option<String> {
+/// Refuses the losses the generated `train_step` cannot train: it takes
+/// class labels, and its loss is a constant without class weights.
+pub(super) fn check_loss(training: Option<&Training<'_>>) -> Result<(), super::EmitError> {
+    match training
+        .and_then(|t| t.plan.loss.as_ref())
+        .and_then(unsupported_loss)
+    {
+        Some(loss) => Err(super::EmitError::UnsupportedTrainingLoss { loss }),
+        None => Ok(()),
+    }
+}
+
+/// The name of a loss `check_loss` refuses.
+fn unsupported_loss(loss: &nnspec_runtime::plan::Loss) -> Option<String> {
     match loss.kind {
         LossKind::CrossEntropy { .. } if loss.weight.is_some() => {
             Some("cross_entropy with class weights".into())

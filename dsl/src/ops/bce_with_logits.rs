@@ -26,7 +26,7 @@ impl LossRules for BceWithLogits {
     }
 
     fn check_output(&self, _: &Loss, output: &Value) -> Result<(), LossProblem> {
-        flat_output(output, "one 0/1 target per logit")?;
+        flat_output(output, "k targets of 0 or 1 per sample")?;
         no_sigmoid_before(output)
     }
 

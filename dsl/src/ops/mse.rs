@@ -25,7 +25,10 @@ impl LossRules for Mse {
     }
 
     fn check_output(&self, _: &Loss, output: &Value) -> Result<(), LossProblem> {
-        flat_output(output, "one target value per element")
+        flat_output(
+            output,
+            "k target values per sample (the CSV columns `--target` picks)",
+        )
     }
 
     fn lower(&self, _: &Loss, elements: usize) -> (LossKind, Option<Vec<f32>>) {

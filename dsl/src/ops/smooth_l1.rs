@@ -35,7 +35,10 @@ impl LossRules for SmoothL1 {
     }
 
     fn check_output(&self, _: &Loss, output: &Value) -> Result<(), LossProblem> {
-        flat_output(output, "one target value per element")
+        flat_output(
+            output,
+            "k target values per sample (the CSV columns `--target` picks)",
+        )
     }
 
     fn lower(&self, loss: &Loss, elements: usize) -> (LossKind, Option<Vec<f32>>) {
