@@ -91,7 +91,7 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         from,
         crate::regression::TARGET_WHY,
     )?;
-    crate::regression::check_loss(&job.config.loss, target.as_ref())?;
+    crate::regression::check_loss(&job.config, target.as_ref())?;
     let threads = session::threads(args.threads.map(|t| t as usize));
     let plan = nnspec_codegen::lower_training(&job.model, &job.config);
     let split = session::load_data(

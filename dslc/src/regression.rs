@@ -13,7 +13,7 @@ use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
 
-use nnspec_dsl::ir::Loss;
+use nnspec_dsl::ir::{Loss, Monitor, TrainConfig};
 use nnspec_runtime::data::{self, Normalization};
 use nnspec_runtime::train::Evaluation;
 use serde::Serialize;
@@ -48,10 +48,21 @@ impl fmt::Display for TargetList {
 /// Why `--target` must agree with the checkpoint.
 pub const TARGET_WHY: &str = "the model was trained to predict those columns";
 
-/// Whether the loss and `--target` go together, before anything is read
+/// Whether the loss and `--target` go together (and early stopping with
+/// them: a regression has no accuracy to watch), before anything is read
 /// or written.
-pub fn check_loss(loss: &Loss, target: Option<&TargetList>) -> Result<(), String> {
-    match (loss, target) {
+pub fn check_loss(config: &TrainConfig, target: Option<&TargetList>) -> Result<(), String> {
+    if config.loss.is_regression()
+        && let Some(stopping) = config.early_stopping
+        && stopping.monitor == Monitor::ValAccuracy
+    {
+        return Err(format!(
+            "early_stopping watches val_accuracy, and the loss `{}` learns float targets, which \
+             have no accuracy; watch val_loss",
+            config.loss.name()
+        ));
+    }
+    match (&config.loss, target) {
         (loss, None) if loss.is_regression() => Err(format!(
             "the loss `{}` learns float targets: name the target column(s) of a CSV file with \
              --target NAME[,NAME...] (header names, or column numbers from 1)",

@@ -94,6 +94,15 @@ pub fn print_evaluation(evaluation: &Evaluation, class_names: Option<&[String]>)
     if crate::regression::print(evaluation) {
         return;
     }
+    if evaluation.confusion.classes() == 0 {
+        // Multi-label: a sample is right when all its labels are.
+        crate::outln!(
+            "\ntest: loss {:.4}, exact-match accuracy {:.2}%",
+            evaluation.loss,
+            evaluation.accuracy * 100.0
+        );
+        return;
+    }
     crate::outln!(
         "\ntest: loss {:.4}, accuracy {:.2}% ({} of {})\n",
         evaluation.loss,
@@ -106,7 +115,7 @@ pub fn print_evaluation(evaluation: &Evaluation, class_names: Option<&[String]>)
 
 /// The per-class report; none for a regression.
 pub fn classification(evaluation: &Evaluation, class_names: Option<&[String]>) -> Option<Report> {
-    (evaluation.regression.is_none()).then(|| evaluation.confusion.report(class_names))
+    (evaluation.confusion.classes() > 0).then(|| evaluation.confusion.report(class_names))
 }
 
 pub fn confusion_rows(evaluation: &Evaluation) -> Vec<Vec<u64>> {
@@ -131,6 +140,9 @@ pub fn write(
     }
     if let Some(scatter) = crate::regression::write_scatter(dir, evaluation)? {
         written.push(scatter);
+    }
+    // Float targets have no classes (regression, multi-label).
+    if evaluation.confusion.classes() == 0 {
         return Ok(written);
     }
     let confusion = dir.join("confusion.png");

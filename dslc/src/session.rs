@@ -224,7 +224,11 @@ pub fn class_names(
     data: &nnspec_runtime::data::Dataset,
     plan: &nnspec_runtime::plan::Plan,
 ) -> Option<Vec<String>> {
-    let classes = plan.loss.as_ref()?.kind.len();
+    let classes = match plan.loss.as_ref()?.kind {
+        // One logit: the classes 0 and 1.
+        nnspec_runtime::plan::LossKind::BceWithLogits { len: 1 } => 2,
+        kind => kind.len(),
+    };
     let mut names = data.class_names.clone()?;
     names.truncate(classes);
     names.extend((names.len()..classes).map(|c| c.to_string()));

@@ -170,7 +170,7 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         from,
         regression::TARGET_WHY,
     )?;
-    regression::check_loss(&config.loss, target.as_ref())?;
+    regression::check_loss(config, target.as_ref())?;
     let validation = validation_fraction(args, config.validation, &saved, from)?;
     if config.early_stopping.is_some() && validation.is_none() {
         return Err(TrainError::NoValidation.to_string());

@@ -159,3 +159,66 @@ fn a_bad_target_is_a_clear_error_and_an_earlier_run_survives_force() {
         both(&wrong)
     );
 }
+
+#[test]
+fn bce_with_logits_learns_binary_labels_and_multi_label_targets() {
+    let dir = scratch("regression-bce");
+    let mut binary = String::from("a,b,label\n");
+    let mut multi = String::from("a,b,y1,y2\n");
+    for i in 0..80 {
+        let (a, b) = ((i % 9) as f32 / 4.0 - 1.0, (i % 5) as f32 / 2.0 - 1.0);
+        binary += &format!("{a},{b},{}\n", u8::from(a + b > 0.0));
+        multi += &format!("{a},{b},{},{}\n", u8::from(a > 0.0), u8::from(b > 0.0));
+    }
+    let (bin_csv, multi_csv) = (dir.join("binary.csv"), dir.join("multi.csv"));
+    std::fs::write(&bin_csv, binary).unwrap();
+    std::fs::write(&multi_csv, multi).unwrap();
+    let model = |out: usize| {
+        let path = dir.join(format!("bce{out}.nn"));
+        std::fs::write(
+            &path,
+            format!(
+                "model B {{ input x: f32[2]; output y = x -> dense(8) -> relu -> dense({out}); }}
+                 train B {{ loss: bce_with_logits, optimizer: adam(lr: 0.05), batch: 8, epochs: 20 }}"
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let (one, two) = (model(1), model(2));
+    let out = dir.join("binary");
+    let run = dslc(&[
+        "train",
+        one.to_str().unwrap(),
+        "--data",
+        bin_csv.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(run.status.success(), "{}", both(&run));
+    let m = metrics(&out);
+    assert!(m["test_accuracy"].as_f64().unwrap() > 0.8, "{m}");
+    assert_eq!(m["confusion_matrix"].as_array().unwrap().len(), 2, "{m}");
+    assert!(out.join("confusion.png").exists());
+
+    let out = dir.join("multi");
+    let run = dslc(&[
+        "train",
+        two.to_str().unwrap(),
+        "--data",
+        multi_csv.to_str().unwrap(),
+        "--target",
+        "y1,y2",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(run.status.success(), "{}", both(&run));
+    assert!(
+        text(&run.stdout).contains("exact-match accuracy"),
+        "{}",
+        both(&run)
+    );
+    let m = metrics(&out);
+    assert!(m["test_accuracy"].as_f64().unwrap() > 0.6, "{m}");
+    assert!(m.get("confusion_matrix").is_none() && !out.join("confusion.png").exists());
+}

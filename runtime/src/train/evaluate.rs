@@ -70,7 +70,14 @@ pub fn evaluate_weighted(
     let len = kind.len();
     let float_targets = data.targets.is_some();
     let batch = batch.max(1);
-    let classes = if float_targets { 0 } else { len };
+    // One logit of `bce_with_logits` is a binary classifier: its classes
+    // are 0 and 1, predicted by the logit's sign.
+    let binary = matches!(kind, LossKind::BceWithLogits { len: 1 }) && !float_targets;
+    let classes = match () {
+        _ if float_targets => 0,
+        _ if binary => 2,
+        _ => len,
+    };
     let mut confusion = ConfusionMatrix::new(classes);
     let (mut loss_sum, mut correct) = (0.0f64, 0usize);
     let indices: Vec<usize> = (0..data.len()).collect();
@@ -99,7 +106,13 @@ pub fn evaluate_weighted(
             )
         } else {
             // Labels were range-checked by check_fits (or come from the same data).
-            let _ = confusion.add_logits(&labels, &output);
+            if binary {
+                for (&label, &logit) in labels.iter().zip(&output) {
+                    let _ = confusion.add(label as usize, usize::from(logit > 0.0));
+                }
+            } else {
+                let _ = confusion.add_logits(&labels, &output);
+            }
             training::loss_of(
                 kind,
                 weight,
@@ -115,8 +128,8 @@ pub fn evaluate_weighted(
     let total = data.len().max(1) as f64;
     let accuracy = match kind {
         _ if float_targets && kind.is_regression() => f64::NAN,
-        // Binary or multi-label: a logit's sign, not an argmax.
-        LossKind::BceWithLogits { .. } if float_targets || len == 1 => correct as f64 / total,
+        // Multi-label: every logit's sign right, not an argmax.
+        LossKind::BceWithLogits { .. } if float_targets => correct as f64 / total,
         _ => confusion.accuracy(),
     };
     let regression = data
