@@ -227,7 +227,7 @@ pub fn class_names(
     let classes = match plan.loss.as_ref()?.kind {
         // One logit: the classes 0 and 1.
         nnspec_runtime::plan::LossKind::BceWithLogits { len: 1 } => 2,
-        kind => kind.len(),
+        kind => kind.width(),
     };
     let mut names = data.class_names.clone()?;
     names.truncate(classes);

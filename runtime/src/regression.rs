@@ -30,7 +30,7 @@ impl RegressionMetrics {
         if width == 0
             || predicted.len() != actual.len()
             || actual.is_empty()
-            || actual.len() % width != 0
+            || !actual.len().is_multiple_of(width)
         {
             return None;
         }

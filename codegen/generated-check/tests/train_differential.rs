@@ -45,7 +45,7 @@ macro_rules! train_differential {
         fn $test() {
             use generated::$module as m;
             let plan = training_plan($file, $model);
-            let classes = plan.loss.as_ref().expect("trains").kind.len();
+            let classes = plan.loss.as_ref().expect("trains").kind.width();
             let mut rng = Rng::new(11);
             for batch in [5, 16] {
                 for threads in [1, 2] {

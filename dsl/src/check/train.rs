@@ -278,7 +278,7 @@ fn loss(value: &Expr, errors: &mut Vec<Error>) -> Option<ir::Loss> {
     let rules = ops::rules_named(name)?;
     let args: Vec<&Arg> = args.iter().collect();
     let bound = signature::bind(rules.signature(), &args, value.span(), errors)?;
-    Some(rules.from_bound(&bound))
+    Some(rules.with_arguments(&bound))
 }
 
 fn optimizer(value: &Expr, errors: &mut Vec<Error>) -> Option<ir::Optimizer> {

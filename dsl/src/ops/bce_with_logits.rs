@@ -21,7 +21,7 @@ impl LossRules for BceWithLogits {
         &SIGNATURE
     }
 
-    fn from_bound(&self, _: &Bound) -> Loss {
+    fn with_arguments(&self, _: &Bound) -> Loss {
         Loss::BceWithLogits
     }
 

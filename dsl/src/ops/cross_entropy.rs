@@ -37,7 +37,7 @@ impl LossRules for CrossEntropy {
         &SIGNATURE
     }
 
-    fn from_bound(&self, bound: &Bound) -> Loss {
+    fn with_arguments(&self, bound: &Bound) -> Loss {
         Loss::CrossEntropy {
             label_smoothing: bound.get(&LABEL_SMOOTHING),
             weight: bound.get(&WEIGHT),

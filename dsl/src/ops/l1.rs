@@ -19,7 +19,7 @@ impl LossRules for L1 {
         &SIGNATURE
     }
 
-    fn from_bound(&self, _: &Bound) -> Loss {
+    fn with_arguments(&self, _: &Bound) -> Loss {
         Loss::L1
     }
 

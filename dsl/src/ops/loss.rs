@@ -44,7 +44,7 @@ pub trait LossRules: Sync {
     /// Its arguments (the reduction is always the mean).
     fn signature(&self) -> &'static Signature;
     /// The loss with its bound arguments.
-    fn from_bound(&self, bound: &Bound) -> Loss;
+    fn with_arguments(&self, bound: &Bound) -> Loss;
     /// Whether the model's (single) output suits the loss (and its
     /// arguments: cross-entropy's weights, one per class).
     fn check_output(&self, loss: &Loss, output: &Value) -> Result<(), LossProblem>;
@@ -58,7 +58,7 @@ impl Loss {
     pub fn from_name(name: &str) -> Option<Loss> {
         let rules = rules_named(name)?;
         let bound = signature::bind(rules.signature(), &[], Default::default(), &mut Vec::new())?;
-        Some(rules.from_bound(&bound))
+        Some(rules.with_arguments(&bound))
     }
 
     pub fn rules(&self) -> &'static dyn LossRules {

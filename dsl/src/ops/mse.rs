@@ -20,7 +20,7 @@ impl LossRules for Mse {
         &SIGNATURE
     }
 
-    fn from_bound(&self, _: &Bound) -> Loss {
+    fn with_arguments(&self, _: &Bound) -> Loss {
         Loss::Mse
     }
 

@@ -28,7 +28,7 @@ impl LossRules for SmoothL1 {
         &SIGNATURE
     }
 
-    fn from_bound(&self, bound: &Bound) -> Loss {
+    fn with_arguments(&self, bound: &Bound) -> Loss {
         Loss::SmoothL1 {
             beta: bound.get(&BETA),
         }

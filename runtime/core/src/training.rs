@@ -77,7 +77,7 @@ pub fn loss_of(
     scratch: &mut [f32],
 ) -> StepStats {
     use kernels::{loss as plain, loss_targets as more};
-    let len = kind.len();
+    let len = kind.width();
     if let LossKind::CrossEntropy {
         classes,
         label_smoothing,

@@ -35,7 +35,7 @@ impl Executor {
         let output = self.range(loss.output, batch);
         let grad = self.range(loss.grad, batch);
         let targets = if self.float_targets {
-            training::Targets::Values(&self.batch_targets[..batch * loss.kind.len()])
+            training::Targets::Values(&self.batch_targets[..batch * loss.kind.width()])
         } else {
             training::Targets::Labels(&self.labels[..batch])
         };

@@ -67,7 +67,7 @@ pub fn evaluate_weighted(
     weight: Option<&[f32]>,
     forward: &mut dyn FnMut(&[f32], &mut [f32]),
 ) -> Evaluation {
-    let len = kind.len();
+    let len = kind.width();
     let float_targets = data.targets.is_some();
     let batch = batch.max(1);
     // One logit of `bce_with_logits` is a binary classifier: its classes

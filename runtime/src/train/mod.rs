@@ -157,7 +157,7 @@ impl Trainee for Executor {
             Some(LossKind::CrossEntropy { classes, .. }) => classes,
             // One logit: a binary label, 0 or 1.
             Some(LossKind::BceWithLogits { len: 1 }) => 2,
-            Some(kind) => kind.len(),
+            Some(kind) => kind.width(),
             // No loss: nothing to check labels against.
             None => usize::MAX,
         }
@@ -244,10 +244,10 @@ fn check_targets(kind: LossKind, data: &Dataset) -> Result<(), TrainError> {
              leave out --target, or use a regression loss (mse, l1, smooth_l1)"
                 .into(),
         )),
-        (Some(t), _) if t.width() != kind.len() => Err(problem(format!(
+        (Some(t), _) if t.width() != kind.width() => Err(problem(format!(
             "the model has {} output{} and the data set {} target{} ({}); give one output per target",
-            kind.len(),
-            if kind.len() == 1 { "" } else { "s" },
+            kind.width(),
+            if kind.width() == 1 { "" } else { "s" },
             t.width(),
             if t.width() == 1 { "" } else { "s" },
             t.names.join(", ")

@@ -132,7 +132,7 @@ pub enum LossKind {
 
 impl LossKind {
     /// Output values per sample.
-    pub fn len(&self) -> usize {
+    pub fn width(&self) -> usize {
         match *self {
             LossKind::CrossEntropy { classes: len, .. }
             | LossKind::Mse { len }
