@@ -91,8 +91,12 @@ const INTERRUPTED: u8 = 130;
 
 pub fn run(args: &Args) -> Result<ExitCode, String> {
     let mut job = session::load_job(&args.file, args.model.as_deref(), "nothing to train")?;
-    if let (false, Some(target), Some(data)) = (args.resume, &args.target, &args.data) {
-        regression::check_data(data, target)?;
+    // Before --force removes an earlier run: the loss and --target agree, and the targets read.
+    if !args.resume {
+        regression::check_loss(&job.config, args.target.as_ref())?;
+        if let Some(target) = &args.target {
+            regression::check_data(args.data.as_ref().unwrap_or(&DataSource::Digits), target)?;
+        }
     }
     // Found before any work: a directory that cannot be written, or that
     // holds another run.
