@@ -130,6 +130,23 @@ fn a_bad_target_is_a_clear_error_and_an_earlier_run_survives_force() {
         before
     );
     assert!(out.join("metrics.json").exists());
+    // So does a regression loss without --target, and --target on the digits.
+    let untargeted = dslc(&["train", model, "--data", data_s, "--out", out_s, "--force"]);
+    assert!(
+        text(&untargeted.stderr).contains("--target NAME"),
+        "{}",
+        both(&untargeted)
+    );
+    let digits = dslc(&["train", model, "--target", "y", "--out", out_s, "--force"]);
+    assert!(
+        text(&digits.stderr).contains("read from a CSV file"),
+        "{}",
+        both(&digits)
+    );
+    assert_eq!(
+        std::fs::read(out.join("model.safetensors")).unwrap(),
+        before
+    );
 
     let fresh = dir.join("fresh");
     let fresh = fresh.to_str().unwrap();
