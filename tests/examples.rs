@@ -119,7 +119,7 @@ fn the_tutorial_model_has_pytorch_names_and_counts() {
     let train = compiled.train("MnistMlp").expect("train block checks");
     assert_eq!(train.batch, 100);
     assert_eq!(train.epochs, 10);
-    assert_eq!(train.loss, dsl::ir::Loss::CrossEntropy);
+    assert_eq!(train.loss, dsl::ir::Loss::cross_entropy());
     assert_eq!(
         train.optimizer,
         dsl::ir::Optimizer::Sgd {

@@ -115,7 +115,7 @@ fn check_source(source: &str) {
             .cloned()
             .unwrap_or_else(|| dsl::ir::TrainConfig {
                 model: model.name.clone(),
-                loss: dsl::ir::Loss::CrossEntropy,
+                loss: dsl::ir::Loss::cross_entropy(),
                 optimizer: dsl::ir::Optimizer::Sgd {
                     lr: 0.1,
                     momentum: 0.0,
@@ -264,6 +264,46 @@ model Regress {
 train Regress {
     loss: mse,
     optimizer: adam,
+}
+";
+    check_source(source);
+}
+
+#[test]
+fn regression_and_binary_losses() {
+    // With class labels (as these checks feed), the element-wise losses
+    // take the one-hot encoding of the label as their targets.
+    let template = "
+model Regress {
+    input x: f32[4];
+    output y = x -> dense(8) -> tanh -> dense(3);
+}
+
+train Regress {
+    LOSS
+    optimizer: adam,
+}
+";
+    for loss in [
+        "loss: l1,",
+        "loss: smooth_l1(beta: 0.5),",
+        "loss: bce_with_logits,",
+    ] {
+        check_source(&template.replace("LOSS", loss));
+    }
+}
+
+#[test]
+fn cross_entropy_with_label_smoothing_and_class_weights() {
+    let source = "
+model Weighted {
+    input x: f32[4];
+    output y = x -> dense(8) -> relu -> dense(3);
+}
+
+train Weighted {
+    loss: cross_entropy(label_smoothing: 0.1, weight: [0.5, 2.0, 1.0]),
+    optimizer: sgd(lr: 0.1),
 }
 ";
     check_source(source);

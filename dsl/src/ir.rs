@@ -226,14 +226,46 @@ impl fmt::Display for Model {
     }
 }
 
-/// How the training loss is computed from the model's output. Each loss's
-/// rules are in its module under [`crate::ops`] (`Loss::rules`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// How the training loss is computed from the model's output, with its
+/// arguments. Each loss's rules are in its module under [`crate::ops`]
+/// (`Loss::rules`); every loss is PyTorch's with mean reduction.
+#[derive(Clone, Debug, PartialEq)]
 pub enum Loss {
-    /// `nn.CrossEntropyLoss()`: log-softmax + NLL, mean over the batch; labels are class indices.
-    CrossEntropy,
-    /// `nn.MSELoss()`: mean over every element; targets have the output's shape.
+    /// `nn.CrossEntropyLoss(weight, label_smoothing)`: log-softmax + NLL
+    /// on class scores; labels are class indices. `weight` is empty or
+    /// has one entry per class.
+    CrossEntropy {
+        label_smoothing: f64,
+        weight: Vec<f64>,
+    },
+    /// `nn.MSELoss()`: mean over every element; targets have the output's length.
     Mse,
+    /// `nn.L1Loss()`: mean absolute error over every element.
+    L1,
+    /// `nn.SmoothL1Loss(beta)`: quadratic below `beta`, linear above.
+    SmoothL1 { beta: f64 },
+    /// `nn.BCEWithLogitsLoss()`: sigmoid + binary cross-entropy per
+    /// element; targets are 0 or 1, one per output element.
+    BceWithLogits,
+}
+
+impl Loss {
+    /// Plain `cross_entropy`, without weights or smoothing (the default).
+    pub const fn cross_entropy() -> Loss {
+        Loss::CrossEntropy {
+            label_smoothing: 0.0,
+            weight: Vec::new(),
+        }
+    }
+
+    /// Whether the loss learns float targets (regression: `mse`, `l1`,
+    /// `smooth_l1`) rather than class labels.
+    pub fn is_regression(&self) -> bool {
+        match self {
+            Loss::Mse | Loss::L1 | Loss::SmoothL1 { .. } => true,
+            Loss::CrossEntropy { .. } | Loss::BceWithLogits => false,
+        }
+    }
 }
 
 /// An optimizer with every hyperparameter resolved (defaults are PyTorch's).

@@ -167,7 +167,15 @@ fn rust(args: &Args, model: &ir::Model, train: Option<&ir::TrainConfig>) -> Resu
             .map(|path| nnspec_codegen::emit::Nalgebra { path, gate: None }),
         std_runtime: args.std_runtime.clone(),
     };
-    let mut code = model_module(model, train, &options).map_err(|e| e.to_string())?;
+    let mut code = match model_module(model, train, &options) {
+        // The inference module is still of use (the model trains with
+        // `dslc train`); only its generated training is not supported.
+        Err(e @ nnspec_codegen::EmitError::UnsupportedTrainingLoss { .. }) => {
+            crate::errln!("warning: {e}; writing the inference module only");
+            model_module(model, None, &options).map_err(|e| e.to_string())?
+        }
+        result => result.map_err(|e| e.to_string())?,
+    };
     if args.with_test {
         code.push('\n');
         code.push_str(&golden_test(&plan).map_err(|e| e.to_string())?);

@@ -31,6 +31,9 @@ pub struct Args {
     /// block); it must be the model the checkpoint was trained from
     #[arg(long)]
     model: Option<String>,
+    /// CSV columns of float targets (default, and the only one accepted: the checkpoint's)
+    #[arg(long, value_name = "NAME[,NAME...]")]
+    target: Option<crate::regression::TargetList>,
     /// Input scaling (default, and the only one accepted: the one the checkpoint was trained with)
     #[arg(long, value_enum)]
     normalize: Option<Scaling>,
@@ -44,7 +47,7 @@ pub struct Args {
     /// Threads (default: every core; more than the cores are reduced to them)
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
     threads: Option<u64>,
-    /// Where to write metrics.json and confusion.png (default: an `eval` folder beside the weights)
+    /// Where to write metrics.json and confusion.png (scatter.png for a regression) (default: an `eval` folder beside the weights)
     #[arg(long)]
     out: Option<PathBuf>,
 }
@@ -81,9 +84,23 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         run_info::NORMALIZE_WHY,
     )?
     .unwrap_or_else(|| Scaling::default_for(&data));
+    let target = agree(
+        "target",
+        args.target.clone(),
+        saved.target.clone(),
+        from,
+        crate::regression::TARGET_WHY,
+    )?;
+    crate::regression::check_loss(&job.config, target.as_ref())?;
     let threads = session::threads(args.threads.map(|t| t as usize));
     let plan = nnspec_codegen::lower_training(&job.model, &job.config);
-    let split = session::load_data(&data, seed, &plan.input_shapes[0].clone(), scaling)?;
+    let split = session::load_data(
+        &data,
+        seed,
+        &plan.input_shapes[0].clone(),
+        scaling,
+        target.as_ref(),
+    )?;
     if same_data
         && let Some(old) = &saved.fingerprint
         && *old != run_info::fingerprint(&data)?
@@ -120,8 +137,9 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         lr: None,
         seed: Some(seed),
         threads,
+        regression: crate::regression::summary(&evaluation),
         confusion_matrix: report::confusion_rows(&evaluation),
-        report: evaluation.confusion.report(class_names.as_deref()),
+        report: report::classification(&evaluation, class_names.as_deref()),
         history: &[],
     };
     let written = report::write(&out, &metrics, &evaluation, class_names.as_deref())?;

@@ -16,6 +16,7 @@ mod interrupt;
 mod output;
 mod predict;
 mod progress;
+mod regression;
 mod report;
 mod run_dir;
 mod run_info;

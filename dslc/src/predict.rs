@@ -106,6 +106,7 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
     let input_shape = plan.input_shapes[0].clone();
     let kind = plan
         .loss
+        .as_ref()
         .ok_or_else(|| {
             format!(
                 "model `{}` has no loss; nothing to predict",
@@ -120,11 +121,8 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
     let threads = session::threads(args.threads.map(|t| t as usize));
     let capacity = (args.batch as usize).min(inputs.count).max(1);
     let mut exec = session::restore(plan, &checkpoint, capacity, threads)?;
-    let output_id = exec.plan().loss.expect("checked above").output;
-    let width = match kind {
-        LossKind::CrossEntropy { classes } => classes,
-        LossKind::Mse { len } => len,
-    };
+    let output_id = exec.plan().loss.as_ref().expect("checked above").output;
+    let width = kind.width();
     let sample_len = inputs.features.len() / inputs.count;
     let mut outputs = Vec::with_capacity(inputs.count * width);
     for chunk in inputs.features.chunks(capacity * sample_len) {

@@ -77,14 +77,23 @@ impl Observer for Progress {
 pub fn epoch_line(record: &EpochRecord, total_epochs: usize, width: Option<usize>) -> String {
     let mut parts = vec![
         format!("epoch {}/{total_epochs}", record.epoch),
-        format!(
-            "loss {:.4} acc {:.2}%",
-            record.train_loss,
-            record.train_accuracy * 100.0
-        ),
+        // Regression has no accuracy (NaN): the loss alone.
+        if record.train_accuracy.is_nan() {
+            format!("loss {:.4}", record.train_loss)
+        } else {
+            format!(
+                "loss {:.4} acc {:.2}%",
+                record.train_loss,
+                record.train_accuracy * 100.0
+            )
+        },
     ];
-    if let (Some(loss), Some(accuracy)) = (record.val_loss, record.val_accuracy) {
-        parts.push(format!("val loss {loss:.4} acc {:.2}%", accuracy * 100.0));
+    match (record.val_loss, record.val_accuracy) {
+        (Some(loss), Some(accuracy)) => {
+            parts.push(format!("val loss {loss:.4} acc {:.2}%", accuracy * 100.0));
+        }
+        (Some(loss), None) => parts.push(format!("val loss {loss:.4}")),
+        _ => {}
     }
     parts.push(format!("{} samples/s", thousands(record.samples_per_s)));
     parts.push(format!("{:.2} s", record.seconds));

@@ -12,6 +12,8 @@ use serde::Serialize;
 pub struct Metrics<'a> {
     pub model: &'a str,
     pub data: String,
+    /// NaN for a regression, and then left out.
+    #[serde(skip_serializing_if = "is_nan")]
     pub test_accuracy: f64,
     pub test_loss: f64,
     pub test_samples: usize,
@@ -34,8 +36,14 @@ pub struct Metrics<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
     pub threads: usize,
+    /// `test_mae`, `test_rmse`, `test_r2` and the target names, for a regression.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub regression: Option<crate::regression::TestRegression>,
+    /// Empty, and left out, for a regression.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub confusion_matrix: Vec<Vec<u64>>,
-    pub report: Report,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<Report>,
     #[serde(skip_serializing_if = "<[EpochRecord]>::is_empty")]
     pub history: &'a [EpochRecord],
 }
@@ -80,8 +88,21 @@ pub fn print_selection(summary: &SelectionSummary) {
     );
 }
 
-/// Prints the test metrics and the confusion matrix.
+/// Prints the test metrics and the confusion matrix (a regression's MAE,
+/// RMSE and R²).
 pub fn print_evaluation(evaluation: &Evaluation, class_names: Option<&[String]>) {
+    if crate::regression::print(evaluation) {
+        return;
+    }
+    if evaluation.confusion.classes() == 0 {
+        // Multi-label: a sample is right when all its labels are.
+        crate::outln!(
+            "\ntest: loss {:.4}, exact-match accuracy {:.2}%",
+            evaluation.loss,
+            evaluation.accuracy * 100.0
+        );
+        return;
+    }
     crate::outln!(
         "\ntest: loss {:.4}, accuracy {:.2}% ({} of {})\n",
         evaluation.loss,
@@ -90,6 +111,11 @@ pub fn print_evaluation(evaluation: &Evaluation, class_names: Option<&[String]>)
         evaluation.confusion.total()
     );
     crate::out!("{}", evaluation.confusion.render_table(class_names));
+}
+
+/// The per-class report; none for a regression.
+pub fn classification(evaluation: &Evaluation, class_names: Option<&[String]>) -> Option<Report> {
+    (evaluation.confusion.classes() > 0).then(|| evaluation.confusion.report(class_names))
 }
 
 pub fn confusion_rows(evaluation: &Evaluation) -> Vec<Vec<u64>> {
@@ -112,6 +138,13 @@ pub fn write(
         plot::plot_curves(&curves, metrics.history).map_err(|e| e.to_string())?;
         written.push(curves);
     }
+    if let Some(scatter) = crate::regression::write_scatter(dir, evaluation)? {
+        written.push(scatter);
+    }
+    // Float targets have no classes (regression, multi-label).
+    if evaluation.confusion.classes() == 0 {
+        return Ok(written);
+    }
     let confusion = dir.join("confusion.png");
     // A plot has room for a few words per class; the full names are in
     // metrics.json and the terminal report.
@@ -132,4 +165,8 @@ fn shorten(name: &str, max: usize) -> String {
         short.push('…');
         short
     }
+}
+
+fn is_nan(value: &f64) -> bool {
+    value.is_nan()
 }

@@ -16,7 +16,7 @@ const OLD_OPTIMIZER: &str = "optimizer.safetensors";
 /// The weights of the epoch that did best on the validation split.
 pub const BEST: &str = "best.safetensors";
 /// Every file a run writes.
-const RUN_FILES: [&str; 7] = [
+const RUN_FILES: [&str; 8] = [
     MODEL,
     STATE,
     BEST,
@@ -24,6 +24,7 @@ const RUN_FILES: [&str; 7] = [
     "metrics.json",
     "curves.png",
     "confusion.png",
+    "scatter.png",
 ];
 
 /// Creates `out` and makes sure files can be written there, before any

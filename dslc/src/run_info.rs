@@ -12,6 +12,7 @@ use std::str::FromStr;
 
 use nnspec_runtime::safetensors_file::Checkpoint;
 
+use crate::regression::TargetList;
 use crate::session::{DataSource, Scaling};
 
 /// What a checkpoint says about its run; `None` for what older
@@ -26,6 +27,8 @@ pub struct Saved {
     pub lr: Option<f64>,
     /// The validation fraction; `Some(None)`: recorded as none.
     pub validation: Option<Option<f64>>,
+    /// `--target`, recorded only by runs with float targets.
+    pub target: Option<TargetList>,
 }
 
 /// The settings of a run, as written into its checkpoints.
@@ -38,6 +41,8 @@ pub struct RunInfo<'a> {
     pub lr: f64,
     /// The share of the training split held out for validation.
     pub validation: Option<f64>,
+    /// The CSV columns of float targets, if any.
+    pub target: Option<&'a TargetList>,
 }
 
 impl RunInfo<'_> {
@@ -49,6 +54,9 @@ impl RunInfo<'_> {
         checkpoint.set_metadata("batch", self.batch.to_string());
         checkpoint.set_metadata("lr", self.lr.to_string());
         checkpoint.set_metadata("validation", Validation(self.validation).to_string());
+        if let Some(target) = self.target {
+            checkpoint.set_metadata("target", target.to_string());
+        }
     }
 }
 
@@ -66,6 +74,7 @@ impl Saved {
             batch: parse(meta.get("batch")),
             lr: parse(meta.get("lr")),
             validation: parse::<Validation>(meta.get("validation")).map(|v| v.0),
+            target: parse(meta.get("target")),
         }
     }
 }

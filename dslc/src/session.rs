@@ -168,8 +168,16 @@ pub fn load_data(
     seed: u64,
     input_shape: &[usize],
     scaling: Scaling,
+    target: Option<&crate::regression::TargetList>,
 ) -> Result<Split, String> {
     let mut split = match source {
+        // Float targets: only features are scaled, and the split is a
+        // plain seeded shuffle (there are no classes to stratify).
+        _ if let Some(target) = target => {
+            let mut all = crate::regression::load(source, target)?;
+            scale_csv(&mut all.features, scaling, source)?;
+            data::train_test_split(&all, TEST_FRACTION, seed).map_err(|e| e.to_string())?
+        }
         DataSource::Digits => {
             let digits = data::digits::digits_with(&scaling.normalization(16.0))
                 .map_err(|e| e.to_string())?;
@@ -240,6 +248,16 @@ pub fn scaling_with_max(scaling: Scaling, max: f32, path: &Path) -> Result<Norma
     Ok(scaling.normalization(max))
 }
 
+/// Scales a CSV file's features from `[0, max]`, `max` their largest magnitude.
+fn scale_csv(features: &mut [f32], scaling: Scaling, source: &DataSource) -> Result<(), String> {
+    let path = match source {
+        DataSource::Path(path) => path.as_path(),
+        DataSource::Digits => Path::new("digits"),
+    };
+    scaling_with_max(scaling, largest(&*features), path)?.apply_slice(features);
+    Ok(())
+}
+
 /// Class names for reports: the data's, numbered past their end when the
 /// model scores more classes than the data names (PyTorch allows that).
 pub fn class_names(
@@ -254,10 +272,10 @@ pub fn names_for_plan(
     names: Option<Vec<String>>,
     plan: &nnspec_runtime::plan::Plan,
 ) -> Option<Vec<String>> {
-    use nnspec_runtime::plan::LossKind;
-    let classes = match plan.loss?.kind {
-        LossKind::CrossEntropy { classes } => classes,
-        LossKind::Mse { len } => len,
+    let classes = match plan.loss.as_ref()?.kind {
+        // One logit: the classes 0 and 1.
+        nnspec_runtime::plan::LossKind::BceWithLogits { len: 1 } => 2,
+        kind => kind.width(),
     };
     let mut names = names?;
     names.truncate(classes);

@@ -149,3 +149,41 @@ fn with_test_and_nalgebra_add_to_the_module() {
         both(&out)
     );
 }
+
+#[test]
+fn a_loss_generated_training_cannot_take_gets_the_inference_module_only() {
+    // Generated `train_step`s take class labels; `l1` learns float targets.
+    let dir = scratch("build_regression");
+    let file = dir.join("reg.nn");
+    std::fs::write(
+        &file,
+        "model Reg { input x: f32[3]; output y = x -> dense(1); }
+         train Reg { loss: l1, optimizer: adam }",
+    )
+    .unwrap();
+    let out = dslc(&["build", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", both(&out));
+    assert!(
+        text(&out.stderr).contains("l1 is not supported there")
+            && text(&out.stderr).contains("writing the inference module only"),
+        "{}",
+        both(&out)
+    );
+    let code = text(&out.stdout);
+    assert!(
+        code.contains("pub fn forward") && !code.contains("pub mod training"),
+        "{code}"
+    );
+    // The library says why.
+    let compiled = nnspec_dsl::compile(&std::fs::read_to_string(&file).unwrap());
+    let error = nnspec_codegen::model_module(
+        &compiled.models[0],
+        compiled.train("Reg"),
+        &nnspec_codegen::RustOptions::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(
+        error,
+        nnspec_codegen::EmitError::UnsupportedTrainingLoss { .. }
+    ));
+}

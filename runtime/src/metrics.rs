@@ -462,7 +462,9 @@ pub struct EpochRecord {
     pub epoch: usize,
     /// Mean training loss over the epoch's samples.
     pub train_loss: f64,
-    /// Fraction of training samples classified correctly (0..1).
+    /// Fraction of training samples classified correctly (0..1); NaN
+    /// (`null` in JSON) for regression targets, which have no classes.
+    #[serde(with = "nan_as_null")]
     pub train_accuracy: f64,
     /// Loss on the validation split after the epoch.
     pub val_loss: Option<f64>,
@@ -497,4 +499,22 @@ pub fn save_json(path: &Path, value: &impl Serialize) -> Result<(), SaveJsonErro
         path: path.to_path_buf(),
         source,
     })
+}
+
+/// An f64 that is NaN when it does not apply, written as JSON `null`
+/// (JSON has no NaN) and read back as NaN.
+mod nan_as_null {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if value.is_nan() {
+            s.serialize_none()
+        } else {
+            s.serialize_f64(*value)
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+    }
 }

@@ -53,6 +53,7 @@ impl Trainee for Scripted {
             loss,
             accuracy,
             confusion: ConfusionMatrix::new(2),
+            regression: None,
         }
     }
     fn snapshot(&self) -> Snapshot {

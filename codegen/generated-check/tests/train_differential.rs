@@ -8,7 +8,7 @@
 use nnspec_generated_check as generated;
 use nnspec_runtime::exec::Executor;
 use nnspec_runtime::parallel::Parallel;
-use nnspec_runtime::plan::{LossKind, ParamId, ParamKind, Plan};
+use nnspec_runtime::plan::{ParamId, ParamKind, Plan};
 use nnspec_runtime::rng::Rng;
 
 fn training_plan(file: &str, model: &str) -> Plan {
@@ -45,10 +45,7 @@ macro_rules! train_differential {
         fn $test() {
             use generated::$module as m;
             let plan = training_plan($file, $model);
-            let classes = match plan.loss.expect("trains").kind {
-                LossKind::CrossEntropy { classes } => classes,
-                LossKind::Mse { len } => len,
-            };
+            let classes = plan.loss.as_ref().expect("trains").kind.width();
             let mut rng = Rng::new(11);
             for batch in [5, 16] {
                 for threads in [1, 2] {

@@ -13,6 +13,9 @@ pub enum EmitError {
     NotTheTrainingPlan,
     /// A golden test needs a model of one input and one output.
     GoldenShape,
+    /// The generated `train_step` takes class labels (`&[u32]`); this
+    /// loss (`loss`) learns float targets or class weights it cannot take.
+    UnsupportedTrainingLoss { loss: String },
 }
 
 impl std::fmt::Display for EmitError {
@@ -31,6 +34,13 @@ impl std::fmt::Display for EmitError {
             EmitError::NotTheTrainingPlan => write!(
                 f,
                 "the training plan must come from lower_training of the same model"
+            ),
+            EmitError::UnsupportedTrainingLoss { loss } => write!(
+                f,
+                "generated training code takes class labels (`labels: &[u32]`) and supports \
+                 cross_entropy without weights, and mse against one-hot labels; {loss} is not \
+                 supported there: train it with `dslc train`, and generate the inference module \
+                 only (without the train block)"
             ),
             EmitError::GoldenShape => write!(
                 f,

@@ -58,6 +58,7 @@ pub fn rust_module(
     {
         return Err(EmitError::NotTheTrainingPlan);
     }
+    train::check_loss(training)?;
     let runtime: syn::Path = syn::parse_str(&options.runtime_path)
         .map_err(|_| EmitError::bad_path("runtime", &options.runtime_path))?;
     let comments = Rc::new(RefCell::new(Vec::new()));

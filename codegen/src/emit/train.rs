@@ -44,7 +44,7 @@ impl Emitter<'_> {
         weights_len: usize,
     ) -> TokenStream {
         let plan = self.plan;
-        let loss = plan.loss.expect("a training plan has a loss");
+        let loss = plan.loss.as_ref().expect("a training plan has a loss");
         let mut code: Vec<StepCode> = plan
             .forward
             .iter()
@@ -274,8 +274,19 @@ impl Emitter<'_> {
             range(grad).expect("its gradient is in the arena"),
         );
         let text = match kind {
-            LossKind::CrossEntropy { classes } => format!("cross-entropy over {classes} classes"),
+            LossKind::CrossEntropy {
+                classes,
+                label_smoothing,
+            } if label_smoothing != 0.0 => {
+                format!("cross-entropy over {classes} classes, label smoothing {label_smoothing}")
+            }
+            LossKind::CrossEntropy { classes, .. } => {
+                format!("cross-entropy over {classes} classes")
+            }
             LossKind::Mse { len } => format!("mean squared error against one-hot targets of {len}"),
+            LossKind::L1 { .. } | LossKind::SmoothL1 { .. } | LossKind::BceWithLogits { .. } => {
+                unreachable!("refused by unsupported_loss")
+            }
         };
         let comment = self.comment(&format!(
             "The loss ({text}) of `{}`, and its gradient `{}`",
@@ -441,15 +452,47 @@ fn optimizer_tokens(optimizer: Optimizer) -> TokenStream {
     }
 }
 
+/// Refuses the losses the generated `train_step` cannot train: it takes
+/// class labels, and its loss is a constant without class weights.
+pub(super) fn check_loss(training: Option<&Training<'_>>) -> Result<(), super::EmitError> {
+    match training
+        .and_then(|t| t.plan.loss.as_ref())
+        .and_then(unsupported_loss)
+    {
+        Some(loss) => Err(super::EmitError::UnsupportedTrainingLoss { loss }),
+        None => Ok(()),
+    }
+}
+
+/// The name of a loss `check_loss` refuses.
+fn unsupported_loss(loss: &nnspec_runtime::plan::Loss) -> Option<String> {
+    match loss.kind {
+        LossKind::CrossEntropy { .. } if loss.weight.is_some() => {
+            Some("cross_entropy with class weights".into())
+        }
+        LossKind::CrossEntropy { .. } | LossKind::Mse { .. } => None,
+        LossKind::L1 { .. } => Some("l1".into()),
+        LossKind::SmoothL1 { .. } => Some("smooth_l1".into()),
+        LossKind::BceWithLogits { .. } => Some("bce_with_logits".into()),
+    }
+}
+
 fn loss_tokens(kind: LossKind) -> TokenStream {
     match kind {
-        LossKind::CrossEntropy { classes } => {
+        LossKind::CrossEntropy {
+            classes,
+            label_smoothing,
+        } => {
             let c = lit(classes);
-            quote!(LossKind::CrossEntropy { classes: #c })
+            let s = proc_macro2::Literal::f32_unsuffixed(label_smoothing);
+            quote!(LossKind::CrossEntropy { classes: #c, label_smoothing: #s })
         }
         LossKind::Mse { len } => {
             let l = lit(len);
             quote!(LossKind::Mse { len: #l })
+        }
+        LossKind::L1 { .. } | LossKind::SmoothL1 { .. } | LossKind::BceWithLogits { .. } => {
+            unreachable!("refused by unsupported_loss")
         }
     }
 }

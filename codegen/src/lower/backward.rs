@@ -74,9 +74,10 @@ impl<'l, 'm> Backward<'l, 'm> {
                 }
             }
         }
-        let kind = config.loss.rules().lower(elements);
+        let (kind, weight) = config.loss.rules().lower(&config.loss, elements);
         let loss = Loss {
             kind,
+            weight,
             output: output_buffer,
             grad: loss_grad,
         };

@@ -258,7 +258,7 @@ pub(super) fn check_train(
         schedule::check_fit(&fit, errors);
     }
 
-    if let (Some(loss), Some(model), Some(field)) = (loss, model, loss_field) {
+    if let (Some(loss), Some(model), Some(field)) = (&loss, model, loss_field) {
         check_loss_fits(loss, model, field.value.span(), errors);
     }
     let failed = errors[before..].iter().any(|e| !e.is_warning());
@@ -323,7 +323,8 @@ pub(super) fn choice<'e>(
     }
 }
 
-/// A loss; losses take no arguments (their reduction is always the mean).
+/// A loss with its arguments (`cross_entropy(label_smoothing: 0.1)`);
+/// every loss's reduction is the mean.
 fn loss(value: &Expr, errors: &mut Vec<Error>) -> Option<ir::Loss> {
     let (name, args) = choice(
         value,
@@ -332,10 +333,10 @@ fn loss(value: &Expr, errors: &mut Vec<Error>) -> Option<ir::Loss> {
         &ops::LOSS_NAMES,
         errors,
     )?;
-    let loss = ir::Loss::from_name(name)?;
+    let rules = ops::rules_named(name)?;
     let args: Vec<&Arg> = args.iter().collect();
-    signature::bind(loss.rules().signature(), &args, value.span(), errors)?;
-    Some(loss)
+    let bound = signature::bind(rules.signature(), &args, value.span(), errors)?;
+    Some(rules.with_arguments(&bound))
 }
 
 fn optimizer(value: &Expr, errors: &mut Vec<Error>) -> Option<ir::Optimizer> {
@@ -393,7 +394,7 @@ fn optimizer(value: &Expr, errors: &mut Vec<Error>) -> Option<ir::Optimizer> {
     })
 }
 
-fn check_loss_fits(loss: ir::Loss, model: &ir::Model, span: Span, errors: &mut Vec<Error>) {
+fn check_loss_fits(loss: &ir::Loss, model: &ir::Model, span: Span, errors: &mut Vec<Error>) {
     let [output] = model.outputs.as_slice() else {
         errors.push(Error::LossMismatch {
             span,
@@ -410,7 +411,7 @@ fn check_loss_fits(loss: ir::Loss, model: &ir::Model, span: Span, errors: &mut V
         return;
     };
     let value = model.value(output.value);
-    match loss.rules().check_output(value) {
+    match loss.rules().check_output(loss, value) {
         Ok(()) => {}
         Err(LossProblem::Mismatch { reason, help }) => errors.push(Error::LossMismatch {
             span,

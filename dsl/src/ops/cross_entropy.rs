@@ -1,17 +1,33 @@
-//! `cross_entropy`: PyTorch's `nn.CrossEntropyLoss()` (log-softmax and
-//! negative log-likelihood, mean over the batch) on class scores; labels
-//! are class indices.
+//! `cross_entropy(label_smoothing: 0.0, weight: [...])`: PyTorch's
+//! `nn.CrossEntropyLoss(weight, label_smoothing)` (log-softmax and
+//! negative log-likelihood, weighted mean over the batch) on class scores;
+//! labels are class indices.
 
 use nnspec_runtime::plan::LossKind;
 
 use super::Op;
 use super::loss::{LossProblem, LossRules};
-use crate::ir::Value;
-use crate::signature::Signature;
+use crate::ir::{Loss, Value};
+use crate::signature::{Bound, Default, Key, Range, Signature};
+
+const LABEL_SMOOTHING: Key<f64> = Key::float(
+    0,
+    "label_smoothing",
+    Range::Unit,
+    Default::Float(0.0),
+    "share of the target spread evenly over the classes",
+);
+const WEIGHT: Key<Vec<f64>> = Key::float_list(
+    1,
+    "weight",
+    Range::NonNegative,
+    Default::Empty,
+    "one weight per class (none: all 1)",
+);
 
 pub(super) const SIGNATURE: Signature = Signature {
     name: "cross_entropy",
-    args: &[],
+    args: &[LABEL_SMOOTHING.spec, WEIGHT.spec],
 };
 
 pub(super) struct CrossEntropy;
@@ -21,7 +37,14 @@ impl LossRules for CrossEntropy {
         &SIGNATURE
     }
 
-    fn check_output(&self, output: &Value) -> Result<(), LossProblem> {
+    fn with_arguments(&self, bound: &Bound) -> Loss {
+        Loss::CrossEntropy {
+            label_smoothing: bound.get(&LABEL_SMOOTHING),
+            weight: bound.get(&WEIGHT),
+        }
+    }
+
+    fn check_output(&self, loss: &Loss, output: &Value) -> Result<(), LossProblem> {
         if output.shape.rank() != 1 {
             return Err(LossProblem::Mismatch {
                 reason: format!(
@@ -31,13 +54,30 @@ impl LossRules for CrossEntropy {
                 help: Some("end the model with `-> flatten -> dense(CLASSES)`".into()),
             });
         }
-        if output.shape.0[0] < 2 {
+        let classes = output.shape.0[0];
+        if classes < 2 {
             return Err(LossProblem::Mismatch {
                 reason: format!(
                     "it needs at least 2 classes, the output is {}",
                     output.shape
                 ),
-                help: Some("give the output one score per class, e.g. `-> dense(CLASSES)`".into()),
+                help: Some(
+                    "give the output one score per class, e.g. `-> dense(CLASSES)`; \
+                     for one yes/no logit use `bce_with_logits`"
+                        .into(),
+                ),
+            });
+        }
+        if let Loss::CrossEntropy { weight, .. } = loss
+            && !weight.is_empty()
+            && weight.len() != classes
+        {
+            return Err(LossProblem::Mismatch {
+                reason: format!(
+                    "`weight` has {} entries, but the output has {classes} classes",
+                    weight.len()
+                ),
+                help: Some(format!("give one weight per class: {classes} numbers")),
             });
         }
         // The loss applies its own softmax: a second one squashes the scores.
@@ -47,7 +87,29 @@ impl LossRules for CrossEntropy {
         Ok(())
     }
 
-    fn lower(&self, elements: usize) -> LossKind {
-        LossKind::CrossEntropy { classes: elements }
+    fn lower(&self, loss: &Loss, elements: usize) -> (LossKind, Option<Vec<f32>>) {
+        let (label_smoothing, weight) = match loss {
+            Loss::CrossEntropy {
+                label_smoothing,
+                weight,
+            } => (*label_smoothing as f32, weight),
+            // `Loss::rules` sends only cross-entropy here.
+            Loss::Mse | Loss::L1 | Loss::SmoothL1 { .. } | Loss::BceWithLogits => {
+                return (
+                    LossKind::CrossEntropy {
+                        classes: elements,
+                        label_smoothing: 0.0,
+                    },
+                    None,
+                );
+            }
+        };
+        (
+            LossKind::CrossEntropy {
+                classes: elements,
+                label_smoothing,
+            },
+            (!weight.is_empty()).then(|| weight.iter().map(|&w| w as f32).collect()),
+        )
     }
 }

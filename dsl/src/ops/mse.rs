@@ -1,12 +1,12 @@
 //! `mse`: PyTorch's `nn.MSELoss()`, the mean over every element of the
-//! squared difference between the output and the one-hot encoding of the
-//! label (our loaders give class labels; regression targets are future work).
+//! squared difference between the output and the targets (float target
+//! columns; with class labels, their one-hot encoding).
 
 use nnspec_runtime::plan::LossKind;
 
-use super::loss::{LossProblem, LossRules};
-use crate::ir::Value;
-use crate::signature::Signature;
+use super::loss::{LossProblem, LossRules, flat_output};
+use crate::ir::{Loss, Value};
+use crate::signature::{Bound, Signature};
 
 pub(super) const SIGNATURE: Signature = Signature {
     name: "mse",
@@ -20,12 +20,18 @@ impl LossRules for Mse {
         &SIGNATURE
     }
 
-    /// Any output shape: the target is the output's shape.
-    fn check_output(&self, _: &Value) -> Result<(), LossProblem> {
-        Ok(())
+    fn with_arguments(&self, _: &Bound) -> Loss {
+        Loss::Mse
     }
 
-    fn lower(&self, elements: usize) -> LossKind {
-        LossKind::Mse { len: elements }
+    fn check_output(&self, _: &Loss, output: &Value) -> Result<(), LossProblem> {
+        flat_output(
+            output,
+            "k target values per sample (the CSV columns `--target` picks)",
+        )
+    }
+
+    fn lower(&self, _: &Loss, elements: usize) -> (LossKind, Option<Vec<f32>>) {
+        (LossKind::Mse { len: elements }, None)
     }
 }

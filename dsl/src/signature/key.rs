@@ -175,6 +175,19 @@ impl<T: Word> Key<T> {
     }
 }
 
+impl Key<Vec<f64>> {
+    /// A list of floats; [`Default::Empty`] reads as an empty list.
+    pub const fn float_list(
+        index: usize,
+        name: &'static str,
+        range: Range,
+        default: Default,
+        doc: &'static str,
+    ) -> Self {
+        Key::with(index, name, ArgType::FloatList(range), default, doc)
+    }
+}
+
 /// A Rust type an argument value converts to; one per [`ArgType`] family.
 pub trait FromArg: Sized {
     fn from_arg(value: &ArgValue) -> Self;
@@ -264,6 +277,15 @@ impl<T: Word> FromArg for T {
         match value {
             ArgValue::Word(word) => T::from_word(word).unwrap_or_else(|| mistyped(value, "a word")),
             other => mistyped(other, "a word"),
+        }
+    }
+}
+
+impl FromArg for Vec<f64> {
+    fn from_arg(value: &ArgValue) -> Self {
+        match value {
+            ArgValue::FloatList(v) => v.clone(),
+            other => mistyped(other, "a list of floats"),
         }
     }
 }

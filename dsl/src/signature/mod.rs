@@ -39,6 +39,8 @@ pub enum ArgType {
     /// One of a few bare words (`anneal: cos`), as PyTorch's string
     /// arguments; the slice lists them.
     Word(&'static [&'static str]),
+    /// A non-empty list of floats within a range (class weights).
+    FloatList(Range),
 }
 
 impl ArgType {
@@ -56,6 +58,12 @@ impl ArgType {
             ArgType::Shape => "a list of dims such as `[16, 7, 7]`".into(),
             ArgType::Counts => "a list of positive integers such as `[10, 20]`".into(),
             ArgType::Word(words) => format!("one of {}", quoted(words)),
+            ArgType::FloatList(range) => {
+                format!(
+                    "a list of numbers {} such as `[1.0, 2.0]`",
+                    range.describe()
+                )
+            }
         }
     }
 }
@@ -122,6 +130,8 @@ pub enum Default {
     SameAs(&'static str),
     /// A word of an [`ArgType::Word`] argument.
     Word(&'static str),
+    /// An empty list: the argument is absent (cross-entropy's `weight`).
+    Empty,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -166,6 +176,7 @@ pub enum ArgValue {
     Ints(Vec<i64>),
     /// One of an [`ArgType::Word`]'s words.
     Word(&'static str),
+    FloatList(Vec<f64>),
 }
 
 /// Arguments bound to a signature, defaults filled in, in signature order.
@@ -316,6 +327,7 @@ pub fn bind(
                 Default::Floats(a, b) => Some((ArgValue::Floats([a, b]), None)),
                 Default::Bool(v) => Some((ArgValue::Bool(v), None)),
                 Default::Word(w) => Some((ArgValue::Word(w), None)),
+                Default::Empty => Some((ArgValue::FloatList(Vec::new()), None)),
                 Default::SameAs(other) => values
                     .iter()
                     .find(|(n, ..)| *n == other)
@@ -471,6 +483,28 @@ fn convert(ty: ArgType, expr: &Expr) -> Result<ArgValue, Problem> {
                 ))),
             },
             other => Err(wrong_type(other)),
+        },
+        ArgType::FloatList(range) => match expr {
+            Expr::List(items, _) => {
+                let values = items
+                    .iter()
+                    .map(float)
+                    .collect::<Result<Vec<f64>, Problem>>()?;
+                if values.is_empty() {
+                    return Err(Problem::Value(
+                        "the list needs at least one entry (leave the argument out for none)"
+                            .into(),
+                    ));
+                }
+                if let Some(bad) = values.iter().find(|&&v| !range.contains(v)) {
+                    return Err(Problem::Value(format!(
+                        "each entry must be {}, found {bad:?}",
+                        range.describe()
+                    )));
+                }
+                Ok(ArgValue::FloatList(values))
+            }
+            _ => Err(wrong_type(expr)),
         },
     }
 }

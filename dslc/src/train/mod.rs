@@ -24,6 +24,7 @@ use nnspec_runtime::train::{self, FitOptions, LrPlan, Selection, TrainError};
 
 use crate::check::plural;
 use crate::progress::Progress;
+use crate::regression;
 use crate::report::{self, Metrics};
 use crate::run_dir::{self, BEST, MODEL, STATE};
 use crate::run_info::{self, RunInfo, Saved, agree};
@@ -62,6 +63,9 @@ pub struct Args {
     /// and no other)
     #[arg(long, value_parser = crate::positive_float, allow_negative_numbers = true)]
     lr: Option<f64>,
+    /// CSV columns of float targets for a regression loss: header names or numbers from 1
+    #[arg(long, value_name = "NAME[,NAME...]")]
+    target: Option<crate::regression::TargetList>,
     /// Input scaling (default: tutorial for images and the digits, none for CSV)
     #[arg(long, value_enum)]
     normalize: Option<Scaling>,
@@ -92,6 +96,13 @@ const INTERRUPTED: u8 = 130;
 
 pub fn run(args: &Args) -> Result<ExitCode, String> {
     let mut job = session::load_job(&args.file, args.model.as_deref(), "nothing to train")?;
+    // Before --force removes an earlier run: the loss and --target agree, and the targets read.
+    if !args.resume {
+        regression::check_loss(&job.config, args.target.as_ref())?;
+        if let Some(target) = &args.target {
+            regression::check_data(args.data.as_ref().unwrap_or(&DataSource::Digits), target)?;
+        }
+    }
     // Found before any work: a directory that cannot be written, or that
     // holds another run.
     run_dir::prepare(&args.out, args.resume, args.force)?;
@@ -161,6 +172,14 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
             )?;
         }
     }
+    let target = agree(
+        "target",
+        args.target.clone(),
+        saved.target.clone(),
+        from,
+        regression::TARGET_WHY,
+    )?;
+    regression::check_loss(config, target.as_ref())?;
     let validation = validation_fraction(args, config.validation, &saved, from)?;
     if config.early_stopping.is_some() && validation.is_none() {
         return Err(TrainError::NoValidation.to_string());
@@ -181,7 +200,7 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
     let Split {
         train: train_set,
         test,
-    } = session::load_data(&data, config.seed, &input_shape, scaling)?;
+    } = session::load_data(&data, config.seed, &input_shape, scaling, target.as_ref())?;
     let class_names = session::class_names(&train_set, &plan);
     // The validation split comes out of the training split only: the test
     // split is scored once, after training, and chooses nothing.
@@ -238,6 +257,7 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         batch: config.batch,
         lr: config.optimizer.lr(),
         validation,
+        target: target.as_ref(),
     };
     let optimizer_kind = optimizer_kind(&config.optimizer);
 
@@ -429,8 +449,9 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         lr: Some(config.optimizer.lr()),
         seed: Some(config.seed),
         threads,
+        regression: regression::summary(&evaluation),
         confusion_matrix: report::confusion_rows(&evaluation),
-        report: evaluation.confusion.report(class_names.as_deref()),
+        report: report::classification(&evaluation, class_names.as_deref()),
         history: &history,
     };
     if let Some(summary) = &metrics.selection {

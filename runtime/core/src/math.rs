@@ -68,3 +68,29 @@ pub fn powf(x: f64, y: f64) -> f64 {
         libm::pow(x, y)
     }
 }
+
+/// `eˣ` in double precision.
+#[inline]
+pub fn exp(x: f64) -> f64 {
+    #[cfg(feature = "std")]
+    {
+        x.exp()
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        libm::exp(x)
+    }
+}
+
+/// `ln(1 + x)` in double precision, accurate for small `x`.
+#[inline]
+pub fn ln_1p(x: f64) -> f64 {
+    #[cfg(feature = "std")]
+    {
+        x.ln_1p()
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        libm::log1p(x)
+    }
+}

@@ -28,43 +28,124 @@ pub fn dropout_stream(seed: u64) -> Rng {
     Rng::new(seed ^ 0xD0D0_D0D0_D0D0_D0D0)
 }
 
-/// Floats of scratch [`loss`] needs for a batch: the one-hot targets of
-/// `mse`, nothing for cross-entropy.
+/// Floats of scratch [`loss`] needs for a batch: the targets the
+/// element-wise losses make from class labels, nothing for cross-entropy.
 pub fn loss_scratch_len(kind: LossKind, batch: usize) -> usize {
     match kind {
         LossKind::CrossEntropy { .. } => 0,
-        LossKind::Mse { len } => batch * len,
+        LossKind::Mse { len }
+        | LossKind::L1 { len }
+        | LossKind::SmoothL1 { len, .. }
+        | LossKind::BceWithLogits { len } => batch * len,
     }
 }
 
-/// The loss of `output` (a batch of `labels.len()` samples) against the
-/// labels, with its gradient written to `grad` when given. `targets` is
-/// scratch of at least [`loss_scratch_len`] floats.
+/// What a batch is scored against.
+#[derive(Clone, Copy, Debug)]
+pub enum Targets<'a> {
+    /// One class index per sample. The element-wise losses take a label
+    /// as its one-hot encoding, or over a single output as the value 0 or 1.
+    Labels(&'a [u32]),
+    /// The loss's `len` float targets per sample (regression, multi-label).
+    Values(&'a [f32]),
+}
+
+/// The loss of `output` (a batch of `labels.len()` samples) against class
+/// labels, with its gradient written to `grad` when given. `scratch` holds
+/// at least [`loss_scratch_len`] floats.
 pub fn loss(
     kind: LossKind,
     output: &[f32],
     labels: &[u32],
     grad: Option<&mut [f32]>,
-    targets: &mut [f32],
+    scratch: &mut [f32],
 ) -> StepStats {
-    let batch = labels.len();
-    match kind {
-        LossKind::CrossEntropy { classes } => StepStats {
-            loss: kernels::loss::softmax_cross_entropy(output, labels, batch, classes, grad),
-            correct: kernels::loss::count_correct(output, labels, batch, classes),
-        },
-        LossKind::Mse { len } => {
-            let targets = &mut targets[..batch * len];
-            targets.fill(0.0);
-            for (row, &label) in targets.chunks_exact_mut(len).zip(labels) {
-                row[label as usize] = 1.0;
-            }
-            StepStats {
-                loss: kernels::loss::mse(output, targets, grad),
-                correct: kernels::loss::count_correct(output, labels, batch, len),
-            }
-        }
+    loss_of(kind, None, output, Targets::Labels(labels), grad, scratch)
+}
+
+/// [`loss`] against labels or float targets, with cross-entropy's class
+/// weights (`weight`, one per class) if any.
+///
+/// Panics if cross-entropy is given float targets (callers pair a data
+/// set with a loss before training).
+pub fn loss_of(
+    kind: LossKind,
+    weight: Option<&[f32]>,
+    output: &[f32],
+    targets: Targets<'_>,
+    grad: Option<&mut [f32]>,
+    scratch: &mut [f32],
+) -> StepStats {
+    use kernels::{loss as plain, loss_targets as more};
+    let len = kind.width();
+    if let LossKind::CrossEntropy {
+        classes,
+        label_smoothing,
+    } = kind
+    {
+        let Targets::Labels(labels) = targets else {
+            panic!("cross-entropy needs class labels, not float targets");
+        };
+        let batch = labels.len();
+        let loss = if label_smoothing == 0.0 && weight.is_none() {
+            plain::softmax_cross_entropy(output, labels, batch, classes, grad)
+        } else {
+            more::cross_entropy(output, labels, classes, label_smoothing, weight, grad)
+        };
+        return StepStats {
+            loss,
+            correct: plain::count_correct(output, labels, batch, classes),
+        };
     }
+    let (values, correct): (&[f32], usize) = match targets {
+        Targets::Labels(labels) => {
+            let batch = labels.len();
+            let values = &mut scratch[..batch * len];
+            values.fill(0.0);
+            for (row, &label) in values.chunks_exact_mut(len).zip(labels) {
+                if len == 1 {
+                    row[0] = label as f32;
+                } else {
+                    row[label as usize] = 1.0;
+                }
+            }
+            let correct = match kind {
+                // A logit above 0 is a probability above one half.
+                LossKind::BceWithLogits { .. } if len == 1 => output
+                    .iter()
+                    .zip(labels)
+                    .filter(|&(&y, &l)| (y > 0.0) == (l == 1))
+                    .count(),
+                _ if len == 1 => output
+                    .iter()
+                    .zip(labels)
+                    .filter(|&(&y, &l)| (y >= 0.5) == (l == 1))
+                    .count(),
+                _ => plain::count_correct(output, labels, batch, len),
+            };
+            (values, correct)
+        }
+        Targets::Values(values) => {
+            // Multi-label: a sample is right when every label is.
+            let correct = match kind {
+                LossKind::BceWithLogits { .. } => output
+                    .chunks_exact(len)
+                    .zip(values.chunks_exact(len))
+                    .filter(|(y, t)| y.iter().zip(*t).all(|(&y, &t)| (y > 0.0) == (t > 0.5)))
+                    .count(),
+                _ => 0,
+            };
+            (values, correct)
+        }
+    };
+    let loss = match kind {
+        LossKind::Mse { .. } => plain::mse(output, values, grad),
+        LossKind::L1 { .. } => more::l1(output, values, grad),
+        LossKind::SmoothL1 { beta, .. } => more::smooth_l1(output, values, beta, grad),
+        LossKind::BceWithLogits { .. } => more::bce_with_logits(output, values, grad),
+        LossKind::CrossEntropy { .. } => unreachable!("handled above"),
+    };
+    StepStats { loss, correct }
 }
 
 /// Clips the gradients of the parameters at `trained` (places in `grads`)

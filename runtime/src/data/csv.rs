@@ -85,6 +85,18 @@ pub enum CsvError {
         label: u32,
         classes: usize,
     },
+    #[error(
+        "line {line}, column {column} (target `{name}`): {text:?} is not a number; \
+         a regression target must be numeric (use it without --target if it is a class label)"
+    )]
+    BadTarget {
+        line: usize,
+        column: usize,
+        name: String,
+        text: String,
+    },
+    #[error("--target {target}: {problem}")]
+    UnknownTarget { target: String, problem: String },
     #[error("line 1: the header declares {declared} rows but the file has {found}")]
     HeaderRows { declared: usize, found: usize },
     #[error(
@@ -254,10 +266,11 @@ pub fn parse_csv(bytes: &[u8], file: &str, norm: &Normalization) -> Result<Datas
         class_names,
         source: file.to_string(),
         labels_source: None,
+        targets: None,
     })
 }
 
-fn parse_feature(cell: &str, line: usize, column: usize) -> Result<f32, CsvError> {
+pub(super) fn parse_feature(cell: &str, line: usize, column: usize) -> Result<f32, CsvError> {
     match cell.parse::<f32>() {
         Ok(v) if v.is_finite() => Ok(v),
         Ok(_) => Err(CsvError::NotFinite {

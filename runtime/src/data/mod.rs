@@ -23,6 +23,7 @@
 //! [`epoch_permutation`] or [`refill_permutation`].
 
 pub mod csv;
+mod csv_targets;
 pub mod digits;
 pub mod fingerprint;
 pub mod idx;
@@ -30,6 +31,7 @@ pub mod normalize;
 pub mod npy;
 pub mod npz;
 pub mod png;
+mod targets;
 
 use std::fmt;
 use std::io;
@@ -40,11 +42,13 @@ use thiserror::Error;
 use crate::rng::Rng;
 
 pub use csv::CsvError;
+pub use csv_targets::{TargetColumn, load_csv_targets, parse_csv_targets};
 pub use digits::{digits, digits_with};
 pub use idx::IdxError;
 pub use normalize::{Normalization, NormalizationError};
 pub use npy::NpyError;
 pub use png::PngError;
+pub use targets::TargetValues;
 
 /// Largest label the text loaders accept (so at most 65536 classes). A
 /// bigger "label" almost always means the label is not the last column.
@@ -70,6 +74,9 @@ pub struct Dataset {
     /// Where the labels came from, when not from `source` (an IDX labels
     /// file), so that a message about a label names the labels file.
     pub labels_source: Option<String>,
+    /// Float targets (regression, multi-label), when the data set has them
+    /// ([`Dataset::with_targets`]); its labels are then all 0, one class.
+    pub targets: Option<TargetValues>,
 }
 
 /// A training set and a test set.
@@ -269,6 +276,7 @@ impl Dataset {
             class_names,
             source,
             labels_source: None,
+            targets: None,
         };
         ds.check_classes(classes)?;
         Ok(ds)
@@ -410,6 +418,7 @@ impl Dataset {
             class_names: self.class_names.clone(),
             source: source.into(),
             labels_source: self.labels_source.clone(),
+            targets: self.targets.as_ref().map(|t| t.subset(indices)),
         }
     }
 }
@@ -423,7 +432,8 @@ impl Dataset {
 /// samples of a class go to the test set is decided by shuffling the class's
 /// indices with [`Rng::new(seed)`](Rng::new), class after class, so the
 /// split depends only on the labels, the fraction and the seed. Both halves
-/// keep the original sample order.
+/// keep the original sample order. A data set with float targets has no
+/// classes: its split is the same seeded shuffle over all samples.
 pub fn train_test_split(ds: &Dataset, test_fraction: f64, seed: u64) -> Result<Split, DataError> {
     held_out_split(ds, test_fraction, seed, "test")
 }
@@ -471,7 +481,10 @@ fn held_out_split(
         .max(ds.classes);
     let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); classes];
     for (i, &l) in ds.labels.iter().enumerate() {
-        by_class[l as usize].push(i);
+        // Float targets have no classes to stratify by: one group, so the
+        // split is a plain seeded shuffle.
+        let group = if ds.targets.is_some() { 0 } else { l as usize };
+        by_class[group].push(i);
     }
     // Quotas: floor of the exact share, then the remaining samples to the
     // classes with the largest fractional parts.

@@ -31,17 +31,22 @@ impl Executor {
     /// Loss of the last forward pass against the labels in the label slots,
     /// and the loss gradient (when `with_grad`); `None` for plans without a loss.
     pub fn loss(&mut self, batch: usize, with_grad: bool) -> Option<StepStats> {
-        let loss = self.plan.loss?;
+        let loss = self.plan.loss.as_ref()?;
         let output = self.range(loss.output, batch);
         let grad = self.range(loss.grad, batch);
-        let labels = &self.labels[..batch];
+        let targets = if self.float_targets {
+            training::Targets::Values(&self.batch_targets[..batch * loss.kind.width()])
+        } else {
+            training::Targets::Labels(&self.labels[..batch])
+        };
         let ([output], [grad]) = views(&mut self.arena, [output], [grad]);
         self.targets
             .resize(training::loss_scratch_len(loss.kind, batch), 0.0);
-        Some(training::loss(
+        Some(training::loss_of(
             loss.kind,
+            loss.weight.as_deref(),
             output,
-            labels,
+            targets,
             with_grad.then_some(grad),
             &mut self.targets,
         ))

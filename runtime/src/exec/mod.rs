@@ -79,9 +79,14 @@ pub struct Executor {
     /// Per-step scratch (im2col) for forward and backward steps.
     forward_scratch: Vec<Vec<f32>>,
     backward_scratch: Vec<Vec<f32>>,
-    /// Labels of the current batch, and one-hot targets for `mse`.
+    /// Labels of the current batch, and the targets the element-wise
+    /// losses make from them.
     labels: Vec<u32>,
     targets: Vec<f32>,
+    /// Float targets of the current batch, used instead of the labels when
+    /// `float_targets` (the batch came from a data set with targets).
+    batch_targets: Vec<f32>,
+    float_targets: bool,
     dropout_rng: Rng,
 }
 
@@ -124,6 +129,8 @@ impl Executor {
             backward_scratch: vec![Vec::new(); plan.backward.len()],
             labels: vec![0; capacity],
             targets: Vec::new(),
+            batch_targets: Vec::new(),
+            float_targets: false,
             dropout_rng: Rng::new(0),
             plan,
         })
@@ -139,15 +146,30 @@ impl Executor {
 
     /// The input buffer and the label slots of a batch, to fill together.
     pub fn batch_slots(&mut self, batch: usize) -> (&mut [f32], &mut [u32]) {
+        self.float_targets = false;
         let range = self.range(self.plan.inputs[0], batch);
         (&mut self.arena[range], &mut self.labels[..batch])
     }
 
-    /// Copies samples `indices` of `data` (and their labels) into the input
-    /// and label slots, split over the threads: the copy reads scattered
-    /// rows from memory and is bound by latency more than bandwidth.
+    /// The float target slots of a batch (`width` per sample); the next
+    /// loss is taken against them instead of the labels.
+    pub fn target_slots(&mut self, batch: usize, width: usize) -> &mut [f32] {
+        self.float_targets = true;
+        self.batch_targets.resize(batch * width, 0.0);
+        &mut self.batch_targets
+    }
+
+    /// Copies samples `indices` of `data` (and their labels, or float
+    /// targets if it has them) into the input and label slots, split over
+    /// the threads: the copy reads scattered rows from memory and is bound
+    /// by latency more than bandwidth.
     pub fn load_batch(&mut self, data: &crate::data::Dataset, indices: &[usize]) {
         let batch = indices.len();
+        self.float_targets = data.targets.is_some();
+        if self.float_targets {
+            self.batch_targets.resize(batch * data.target_width(), 0.0);
+            data.gather_targets(indices, &mut self.batch_targets);
+        }
         let sample = data.sample_len();
         let range = self.range(self.plan.inputs[0], batch);
         let x = &mut self.arena[range];

@@ -11,7 +11,7 @@ use crate::metrics::EpochRecord;
 
 /// A "nice" tick step for `span`: 1, 2, 2.5 or 5 times a power of ten,
 /// giving at most about `max_ticks` ticks.
-fn nice_step(span: f64, max_ticks: usize) -> f64 {
+pub(super) fn nice_step(span: f64, max_ticks: usize) -> f64 {
     let raw = span.max(1e-12) / max_ticks.max(1) as f64;
     let mag = 10f64.powf(raw.log10().floor());
     [1.0, 2.0, 2.5, 5.0, 10.0]
@@ -22,14 +22,14 @@ fn nice_step(span: f64, max_ticks: usize) -> f64 {
 }
 
 /// The multiples of [`nice_step`] within [lo, hi].
-fn nice_ticks(lo: f64, hi: f64, max_ticks: usize) -> Vec<f64> {
+pub(super) fn nice_ticks(lo: f64, hi: f64, max_ticks: usize) -> Vec<f64> {
     let step = nice_step(hi - lo, max_ticks);
     let first = (lo / step - 1e-9).ceil() as i64;
     let last = (hi / step + 1e-9).floor() as i64;
     (first..=last).map(|i| i as f64 * step).collect()
 }
 
-fn format_number(y: f64) -> String {
+pub(super) fn format_number(y: f64) -> String {
     let s = format!("{y:.4}");
     let s = s.trim_end_matches('0').trim_end_matches('.');
     if s == "-0" {
@@ -354,7 +354,14 @@ pub fn plot_curves(path: impl AsRef<Path>, records: &[EpochRecord]) -> Result<()
             format!("{v}")
         }
     };
-    let pct = |v: f64| format!("{:.2}%", 100.0 * v);
+    // Regression has no accuracy (NaN).
+    let pct = |v: f64| {
+        if v.is_nan() {
+            "n/a".to_string()
+        } else {
+            format!("{:.2}%", 100.0 * v)
+        }
+    };
 
     // A schedule's learning rate gets a third panel.
     let lr = [Line {

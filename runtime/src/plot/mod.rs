@@ -1,5 +1,5 @@
-//! PNG plots of a training run: loss and accuracy curves, and a confusion
-//! matrix heatmap.
+//! PNG plots of a training run: loss and accuracy curves, a confusion
+//! matrix heatmap, and a regression's predicted-against-true scatter.
 //!
 //! Shapes are drawn with plotters' bitmap backend. Text uses the embedded
 //! DejaVu Sans (`runtime/assets/DejaVuSans.ttf`, Bitstream Vera licence,
@@ -20,6 +20,7 @@
 mod confusion;
 mod curves;
 mod paint;
+mod scatter;
 
 use std::path::PathBuf;
 
@@ -27,6 +28,7 @@ use thiserror::Error;
 
 pub use confusion::plot_confusion;
 pub use curves::plot_curves;
+pub use scatter::plot_scatter;
 
 /// DejaVu Sans, the plots' font.
 pub const DEJAVU_SANS: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
@@ -36,6 +38,9 @@ pub const FONT: &str = "sans-serif";
 
 /// Size in pixels of [`plot_curves`]' image.
 pub const CURVES_SIZE: (u32, u32) = (1200, 520);
+
+/// Size in pixels of [`plot_scatter`]'s image.
+pub const SCATTER_SIZE: (u32, u32) = (760, 720);
 
 /// Size in pixels of [`plot_confusion`]'s image.
 pub const CONFUSION_SIZE: (u32, u32) = (860, 800);

@@ -14,7 +14,7 @@ pub mod selection;
 
 use std::time::Instant;
 
-pub use evaluate::{Evaluation, evaluate, evaluate_with};
+pub use evaluate::{Evaluation, evaluate, evaluate_weighted, evaluate_with};
 pub use selection::{BestEpoch, EarlyStopping, Monitor, Selection};
 
 use crate::schedule::{LrScheduler, Schedule};
@@ -108,6 +108,8 @@ pub enum TrainError {
     },
     #[error("{0} is empty")]
     Empty(String),
+    #[error("{data}: {reason}")]
+    Targets { data: String, reason: String },
     #[error("interrupted during epoch {epoch}")]
     Interrupted { epoch: usize },
     #[error("the learning-rate schedule does not fit this run: {0}")]
@@ -153,6 +155,11 @@ pub trait Trainee {
     /// Classes of the loss (cross-entropy's, or `mse`'s one-hot length):
     /// every label must be below.
     fn classes(&self) -> usize;
+    /// The loss, when known, to check that a data set's targets suit it
+    /// (float targets for a regression loss, labels for cross-entropy).
+    fn loss_kind(&self) -> Option<LossKind> {
+        None
+    }
     /// The largest batch it takes.
     fn capacity(&self) -> usize;
     /// One training step on samples `indices` of `data`.
@@ -175,12 +182,18 @@ impl Trainee for Executor {
     }
 
     fn classes(&self) -> usize {
-        match self.plan().loss.map(|l| l.kind) {
-            Some(LossKind::CrossEntropy { classes }) => classes,
-            Some(LossKind::Mse { len }) => len,
+        match self.plan().loss.as_ref().map(|l| l.kind) {
+            Some(LossKind::CrossEntropy { classes, .. }) => classes,
+            // One logit: a binary label, 0 or 1.
+            Some(LossKind::BceWithLogits { len: 1 }) => 2,
+            Some(kind) => kind.width(),
             // No loss: nothing to check labels against.
             None => usize::MAX,
         }
+    }
+
+    fn loss_kind(&self) -> Option<LossKind> {
+        self.plan().loss.as_ref().map(|l| l.kind)
     }
 
     fn capacity(&self) -> usize {
@@ -233,6 +246,9 @@ fn check_data(trainee: &dyn Trainee, data: &Dataset) -> Result<(), TrainError> {
             found: data.sample_len(),
         });
     }
+    if let Some(kind) = trainee.loss_kind() {
+        check_targets(kind, data)?;
+    }
     let classes = trainee.classes();
     let max = data.labels.iter().copied().max().unwrap_or(0) as usize;
     if max >= classes {
@@ -243,6 +259,36 @@ fn check_data(trainee: &dyn Trainee, data: &Dataset) -> Result<(), TrainError> {
         });
     }
     Ok(())
+}
+
+/// Float targets for a regression loss, as many as the output has;
+/// labels for cross-entropy; either for `bce_with_logits`.
+fn check_targets(kind: LossKind, data: &Dataset) -> Result<(), TrainError> {
+    let problem = |reason: String| TrainError::Targets {
+        data: data.source.clone(),
+        reason,
+    };
+    match (&data.targets, kind) {
+        (None, _) if kind.is_regression() => Err(problem(
+            "a regression loss learns float targets, and this data set has class labels; \
+             pick the target columns with --target"
+                .into(),
+        )),
+        (Some(_), LossKind::CrossEntropy { .. }) => Err(problem(
+            "cross_entropy learns class labels, and this data set has float targets; \
+             leave out --target, or use a regression loss (mse, l1, smooth_l1)"
+                .into(),
+        )),
+        (Some(t), _) if t.width() != kind.width() => Err(problem(format!(
+            "the model has {} output{} and the data set {} target{} ({}); give one output per target",
+            kind.width(),
+            if kind.width() == 1 { "" } else { "s" },
+            t.width(),
+            if t.width() == 1 { "" } else { "s" },
+            t.names.join(", ")
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// Trains for `options.epochs` epochs, evaluating on `validation` (or a
@@ -316,8 +362,10 @@ pub fn fit_trainee(
         if let Some(scheduler) = &mut scheduler {
             scheduler.epoch_done(record.val_loss);
         }
-        let verdict = match (&mut selection, record.val_loss, record.val_accuracy) {
-            (Some(selection), Some(loss), Some(accuracy)) => {
+        // Regression has no accuracy (NaN): only the loss can be watched.
+        let verdict = match (&mut selection, record.val_loss) {
+            (Some(selection), Some(loss)) => {
+                let accuracy = record.val_accuracy.unwrap_or(f64::NAN);
                 Some(selection.observe(epoch, selection.value(loss, accuracy)))
             }
             _ => None,
@@ -393,9 +441,18 @@ fn train_epoch(
     let record = EpochRecord {
         epoch,
         train_loss: loss_sum / train.len() as f64,
-        train_accuracy: correct as f64 / train.len() as f64,
+        train_accuracy: if train.targets.is_some()
+            && trainee.loss_kind().is_some_and(|k| k.is_regression())
+        {
+            f64::NAN
+        } else {
+            correct as f64 / train.len() as f64
+        },
         val_loss: evaluation.as_ref().map(|e| e.loss),
-        val_accuracy: evaluation.as_ref().map(|e| e.accuracy),
+        val_accuracy: evaluation
+            .as_ref()
+            .map(|e| e.accuracy)
+            .filter(|a| !a.is_nan()),
         lr,
         samples_per_s: train.len() as f64 / seconds.max(1e-9),
         seconds,

@@ -14,6 +14,7 @@ pub mod dense;
 pub mod dropout;
 pub mod elementwise;
 pub mod loss;
+pub mod loss_targets;
 pub mod pool;
 pub mod softmax;
 mod window;

@@ -107,18 +107,55 @@ mod text;
 
 pub use steps::{ConvShape, GradStep, PoolShape, Step};
 
-/// The training loss on the model's output.
+/// The training loss on the model's output (PyTorch's, mean reduction).
+///
+/// Targets are either class labels (`u32`) or float target values, one
+/// per output element. The element-wise losses take class labels as their
+/// one-hot encoding, or, over a single output, as the value 0 or 1.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum LossKind {
-    /// Labels are class indices in `0..classes`.
-    CrossEntropy { classes: usize },
-    /// Targets are the one-hot encoding of the labels (`len` = classes).
+    /// `nn.CrossEntropyLoss(label_smoothing)`; labels are class indices in
+    /// `0..classes`; class weights, if any, are [`Loss::weight`].
+    CrossEntropy {
+        classes: usize,
+        label_smoothing: f32,
+    },
+    /// `nn.MSELoss()` over `len` values per sample.
     Mse { len: usize },
+    /// `nn.L1Loss()`.
+    L1 { len: usize },
+    /// `nn.SmoothL1Loss(beta)`.
+    SmoothL1 { len: usize, beta: f32 },
+    /// `nn.BCEWithLogitsLoss()`; targets are 0 or 1.
+    BceWithLogits { len: usize },
 }
 
-#[derive(Clone, Copy, Debug, PartialEq)]
+impl LossKind {
+    /// Output values per sample.
+    pub fn width(&self) -> usize {
+        match *self {
+            LossKind::CrossEntropy { classes: len, .. }
+            | LossKind::Mse { len }
+            | LossKind::L1 { len }
+            | LossKind::SmoothL1 { len, .. }
+            | LossKind::BceWithLogits { len } => len,
+        }
+    }
+
+    /// Whether the loss learns float values (regression) rather than classes.
+    pub fn is_regression(&self) -> bool {
+        match self {
+            LossKind::Mse { .. } | LossKind::L1 { .. } | LossKind::SmoothL1 { .. } => true,
+            LossKind::CrossEntropy { .. } | LossKind::BceWithLogits { .. } => false,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
 pub struct Loss {
     pub kind: LossKind,
+    /// Cross-entropy's class weights (`classes` entries), if any.
+    pub weight: Option<Vec<f32>>,
     /// The output the loss is computed on.
     pub output: BufferId,
     /// Where its gradient goes (the start of backward).

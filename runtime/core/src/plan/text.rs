@@ -171,10 +171,23 @@ impl fmt::Display for Plan {
         }
         if let Some(loss) = &self.loss {
             let kind = match loss.kind {
-                LossKind::CrossEntropy { classes } => {
-                    format!("cross_entropy over {classes} classes")
+                LossKind::CrossEntropy {
+                    classes,
+                    label_smoothing,
+                } => {
+                    let mut text = format!("cross_entropy over {classes} classes");
+                    if label_smoothing != 0.0 {
+                        text += &format!(", label smoothing {label_smoothing}");
+                    }
+                    if let Some(weight) = &loss.weight {
+                        text += &format!(", weights {weight:?}");
+                    }
+                    text
                 }
                 LossKind::Mse { len } => format!("mse over {len}"),
+                LossKind::L1 { len } => format!("l1 over {len}"),
+                LossKind::SmoothL1 { len, beta } => format!("smooth_l1 over {len}, beta {beta}"),
+                LossKind::BceWithLogits { len } => format!("bce_with_logits over {len}"),
             };
             writeln!(
                 f,

@@ -333,6 +333,7 @@ impl Parsed {
             class_names,
             source: self.images_name,
             labels_source: Some(self.labels_name),
+            targets: None,
         })
     }
 }
