@@ -25,7 +25,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use nnspec_runtime::data::{self, Normalization, csv, idx, npy, npz};
+use nnspec_runtime::data::{self, csv, idx, npy, npz};
 use nnspec_runtime::metrics::argmax;
 use nnspec_runtime::plan::LossKind;
 
@@ -95,7 +95,7 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
     let scaling = saved
         .normalize
         .unwrap_or_else(|| Scaling::default_for(&source));
-    let norm = normalization_for(&source, scaling).map_err(|e| {
+    let norm = session::normalization_for(&source, scaling).map_err(|e| {
         format!(
             "{e}\n(the inputs are scaled as {} scaled its training data {source})",
             args.weights.display()
@@ -345,35 +345,6 @@ fn render_json(
     let mut text = serde_json::to_string_pretty(&Value::Object(doc)).unwrap_or_default();
     text.push('\n');
     text
-}
-
-/// The normalization `load_data` applies to `source` with `scaling`, for
-/// inputs given in the data's raw units (`predict`). For a CSV file or the
-/// float features of an `.npz`, the scale is the data's largest value,
-/// which is not recorded, so the file is read again (only when scaling).
-fn normalization_for(source: &DataSource, scaling: Scaling) -> Result<Normalization, String> {
-    let path = match source {
-        _ if scaling == Scaling::None => return Ok(Normalization::None),
-        DataSource::Digits => return Ok(scaling.normalization(16.0)),
-        DataSource::Path(path) if path.is_dir() => return Ok(scaling.normalization(255.0)),
-        DataSource::Path(path) => path,
-    };
-    let max = if session::is_npz(path) {
-        let npz = data::npz::load_npz(path).map_err(|e| e.to_string())?;
-        if npz.bytes {
-            255.0
-        } else {
-            let parts = std::iter::once(&npz.train).chain(&npz.test);
-            session::largest(parts.flat_map(|d| &d.features))
-        }
-    } else {
-        session::largest(
-            &data::csv::load_csv(path, &Normalization::None)
-                .map_err(|e| e.to_string())?
-                .features,
-        )
-    };
-    session::scaling_with_max(scaling, max, path)
 }
 
 /// The class names a data source has, without loading its samples:

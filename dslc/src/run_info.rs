@@ -27,6 +27,8 @@ pub struct Saved {
     pub lr: Option<f64>,
     /// The validation fraction; `Some(None)`: recorded as none.
     pub validation: Option<Option<f64>>,
+    /// The validation file (`--val-data`), absolute.
+    pub val_data: Option<String>,
     /// `--target`, recorded only by runs with float targets.
     pub target: Option<TargetList>,
 }
@@ -41,6 +43,8 @@ pub struct RunInfo<'a> {
     pub lr: f64,
     /// The share of the training split held out for validation.
     pub validation: Option<f64>,
+    /// Or the file validated on.
+    pub val_data: Option<String>,
     /// The CSV columns of float targets, if any.
     pub target: Option<&'a TargetList>,
 }
@@ -54,6 +58,9 @@ impl RunInfo<'_> {
         checkpoint.set_metadata("batch", self.batch.to_string());
         checkpoint.set_metadata("lr", self.lr.to_string());
         checkpoint.set_metadata("validation", Validation(self.validation).to_string());
+        if let Some(file) = &self.val_data {
+            checkpoint.set_metadata("val_data", file);
+        }
         if let Some(target) = self.target {
             checkpoint.set_metadata("target", target.to_string());
         }
@@ -74,6 +81,7 @@ impl Saved {
             batch: parse(meta.get("batch")),
             lr: parse(meta.get("lr")),
             validation: parse::<Validation>(meta.get("validation")).map(|v| v.0),
+            val_data: meta.get("val_data").cloned(),
             target: parse(meta.get("target")),
         }
     }

@@ -353,3 +353,32 @@ pub fn threads(flag: Option<usize>) -> usize {
         None => cores,
     }
 }
+
+/// The normalization `load_data` applies to `source` with `scaling`, for
+/// data given in its raw units (`predict`'s inputs, a validation file). For a CSV file or the
+/// float features of an `.npz`, the scale is the data's largest value,
+/// which is not recorded, so the file is read again (only when scaling).
+pub fn normalization_for(source: &DataSource, scaling: Scaling) -> Result<Normalization, String> {
+    let path = match source {
+        _ if scaling == Scaling::None => return Ok(Normalization::None),
+        DataSource::Digits => return Ok(scaling.normalization(16.0)),
+        DataSource::Path(path) if path.is_dir() => return Ok(scaling.normalization(255.0)),
+        DataSource::Path(path) => path,
+    };
+    let max = if is_npz(path) {
+        let npz = data::npz::load_npz(path).map_err(|e| e.to_string())?;
+        if npz.bytes {
+            255.0
+        } else {
+            let parts = std::iter::once(&npz.train).chain(&npz.test);
+            largest(parts.flat_map(|d| &d.features))
+        }
+    } else {
+        largest(
+            &data::csv::load_csv(path, &Normalization::None)
+                .map_err(|e| e.to_string())?
+                .features,
+        )
+    };
+    scaling_with_max(scaling, max, path)
+}

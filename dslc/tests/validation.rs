@@ -330,3 +330,108 @@ fn a_schedule_that_does_not_fit_the_run_is_refused_before_anything_is_written() 
     );
     assert!(!dir.join("run").join("model.safetensors").exists());
 }
+
+const IRIS_MODEL: &str = "
+model Iris {
+    input x: f32[4];
+    output logits = x -> dense(8) as fc1 -> relu -> dense(3) as fc2;
+}
+
+train Iris {
+    loss: cross_entropy,
+    optimizer: sgd(lr: 0.1, momentum: 0.9),
+    batch: 16,
+    epochs: 4,
+}
+";
+
+/// Iris rows `rows` as a CSV in the iris file's own format.
+fn iris_rows(path: &Path, rows: std::ops::Range<usize>) {
+    let text = std::fs::read_to_string(root().join("runtime/tests/data/iris.csv")).unwrap();
+    let lines: Vec<&str> = text.lines().skip(1).collect();
+    let mut out = format!("{},4,setosa,versicolor,virginica\n", rows.len());
+    for line in &lines[rows] {
+        out.push_str(line);
+        out.push('\n');
+    }
+    std::fs::write(path, out).unwrap();
+}
+
+#[test]
+fn a_validation_file_validates_and_changes_no_training() {
+    let dir = scratch("validation-file");
+    let model = dir.join("iris.nn");
+    std::fs::write(&model, IRIS_MODEL).unwrap();
+    let iris = root().join("runtime/tests/data/iris.csv");
+    let (first, last) = (dir.join("first.csv"), dir.join("last.csv"));
+    iris_rows(&first, 0..40);
+    iris_rows(&last, 110..150);
+    let train = |val: &Path, out: &str, extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            model.to_str().unwrap(),
+            "--data",
+            iris.to_str().unwrap(),
+            "--normalize",
+            "unit",
+            "--val-data",
+            val.to_str().unwrap(),
+            "--threads",
+            "1",
+            "--out",
+        ];
+        let out = dir.join(out);
+        let out = out.to_str().unwrap().to_string();
+        args.push(&out);
+        args.extend_from_slice(extra);
+        dslc(&args)
+    };
+    let (a, b) = (train(&first, "a", &[]), train(&last, "b", &[]));
+    assert_eq!(a.status.code(), Some(0), "{}", both(&a));
+    assert_eq!(b.status.code(), Some(0), "{}", both(&b));
+    let (ma, mb) = (metrics(&dir.join("a")), metrics(&dir.join("b")));
+    assert_eq!(ma["validation_samples"], 40);
+    // Every training sample trains (no share is held out), the same way
+    // whichever file validates.
+    assert!(text(&a.stdout).contains("120 training, 40 validation, 30 test"));
+    let losses = |m: &serde_json::Value| -> Vec<serde_json::Value> {
+        let history = m["history"].as_array().unwrap();
+        history.iter().map(|r| r["train_loss"].clone()).collect()
+    };
+    assert_eq!(losses(&ma), losses(&mb));
+    assert_eq!(
+        tensors(&dir.join("a/model.safetensors")),
+        tensors(&dir.join("b/model.safetensors"))
+    );
+    assert_ne!(ma["history"][3]["val_loss"], mb["history"][3]["val_loss"]);
+    assert_eq!(
+        safetensors_metadata(&dir.join("a/model.safetensors"))["val_data"],
+        std::fs::canonicalize(&first).unwrap().display().to_string()
+    );
+
+    // A resumed run keeps its file.
+    let out = train(&last, "a", &["--resume", "--epochs", "5"]);
+    assert_eq!(out.status.code(), Some(1), "{}", both(&out));
+    assert!(
+        text(&out.stderr).contains("--val-data") && text(&out.stderr).contains("differs"),
+        "{}",
+        both(&out)
+    );
+
+    // Files that cannot validate, refused before anything is written.
+    let five = dir.join("five.csv");
+    std::fs::write(&five, "1,2,3,4,5,0\n").unwrap();
+    for (val, expected) in [
+        (five.as_path(), "samples of 5 values"),
+        (dir.as_path(), "not a file"),
+        (Path::new("no-such.csv"), "no-such.csv"),
+    ] {
+        let out = train(val, "bad", &["--force"]);
+        assert_no_panic(&out, expected);
+        assert_eq!(out.status.code(), Some(1), "{}", both(&out));
+        assert!(text(&out.stderr).contains(expected), "{}", both(&out));
+        assert!(!dir.join("bad/model.safetensors").exists());
+    }
+    let out = train(&first, "both", &["--val-split", "0.1"]);
+    assert_eq!(out.status.code(), Some(2), "{}", both(&out));
+}

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use nnspec_runtime::checkpoint;
-use nnspec_runtime::data::{self, Split};
+use nnspec_runtime::data::Split;
 use nnspec_runtime::exec::Executor;
 use nnspec_runtime::metrics::EpochRecord;
 use nnspec_runtime::plan::ParamKind;
@@ -32,8 +32,9 @@ use crate::session::{self, DataSource, Scaling};
 use crate::{errln, outln};
 
 mod resume;
+mod validation;
 
-use resume::{optimizer_kind, resume, saved_selection, validation_fraction};
+use resume::{optimizer_kind, resume, saved_selection};
 
 #[derive(clap::Args)]
 #[command(
@@ -73,6 +74,10 @@ pub struct Args {
     /// epoch, early stopping); default: the train block's `validation`, else none
     #[arg(long, value_parser = crate::unit_fraction)]
     val_split: Option<f64>,
+    /// A labelled CSV or .npz file to validate on (every sample), instead of a share of the
+    /// training split; scaled as the training data
+    #[arg(long, conflicts_with = "val_split")]
+    val_data: Option<PathBuf>,
     /// Seed for initialization, shuffling, dropout and the train/test split
     #[arg(long, value_parser = crate::seed, allow_negative_numbers = true)]
     seed: Option<u64>,
@@ -180,7 +185,7 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         regression::TARGET_WHY,
     )?;
     regression::check_loss(config, target.as_ref())?;
-    let validation = validation_fraction(args, config.validation, &saved, from)?;
+    let validation = validation::choose(args, config.validation, &saved, from)?;
     if config.early_stopping.is_some() && validation.is_none() {
         return Err(TrainError::NoValidation.to_string());
     }
@@ -204,14 +209,13 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
     let class_names = session::class_names(&train_set, &plan);
     // The validation split comes out of the training split only: the test
     // split is scored once, after training, and chooses nothing.
-    let (train_set, val_set) = match validation {
-        Some(fraction) => {
-            let held_out = data::validation_split(&train_set, fraction, config.seed)
-                .map_err(|e| e.to_string())?;
-            (held_out.train, Some(held_out.test))
-        }
-        None => (train_set, None),
-    };
+    let (train_set, val_set) = validation::hold_out(
+        &validation,
+        train_set,
+        config.seed,
+        (&data, scaling, target.as_ref()),
+        &input_shape,
+    )?;
     let fingerprint = run_info::fingerprint(&data)?;
     if let Some(old) = &saved.fingerprint
         && *old != fingerprint
@@ -256,7 +260,8 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         normalize: scaling,
         batch: config.batch,
         lr: config.optimizer.lr(),
-        validation,
+        validation: validation.share(),
+        val_data: validation.file(),
         target: target.as_ref(),
     };
     let optimizer_kind = optimizer_kind(&config.optimizer);
