@@ -16,8 +16,10 @@
 //!   ignored), as [`nnspec_runtime::data::png`] describes.
 //!
 //! Output: per sample its index (and file, for PNGs), the predicted class
-//! and the softmax probability of each class (cross-entropy models), or
-//! the raw output values (mse models); CSV or JSON, written atomically to
+//! and the softmax probability of each class (cross-entropy models), the
+//! sigmoid probability of each logit (`bce_with_logits`; one logit also
+//! predicts class 1 at p >= 0.5), or the raw output values (regression);
+//! CSV or JSON, written atomically to
 //! `-o` or printed. Every input is read and checked before anything is
 //! written.
 
@@ -237,6 +239,62 @@ fn nonempty(name: &str, features: Vec<f32>, count: usize) -> Result<Inputs, Stri
     })
 }
 
+/// How a model's outputs read, by its loss.
+#[derive(Clone, Copy, PartialEq)]
+enum Reading {
+    /// Class scores: softmax probabilities, the most probable class.
+    Softmax,
+    /// Independent logits (`bce_with_logits`): a sigmoid probability each;
+    /// one logit is a binary classifier (class 1 when p >= 0.5).
+    Sigmoid { binary: bool },
+    /// Values as they are (regression).
+    Values,
+}
+
+impl Reading {
+    fn of(kind: LossKind) -> Reading {
+        match kind {
+            LossKind::CrossEntropy { .. } => Reading::Softmax,
+            LossKind::BceWithLogits { len } => Reading::Sigmoid { binary: len == 1 },
+            LossKind::Mse { .. } | LossKind::L1 { .. } | LossKind::SmoothL1 { .. } => {
+                Reading::Values
+            }
+        }
+    }
+
+    /// The column name of output `c`.
+    fn label(self, names: &Option<Vec<String>>, c: usize) -> String {
+        match self {
+            Reading::Softmax => format!("p_{}", class_name(names, c)),
+            Reading::Sigmoid { binary: true } => format!("p_{}", class_name(names, 1)),
+            Reading::Sigmoid { binary: false } => format!("p_{}", class_name(names, c)),
+            Reading::Values => format!("output_{c}"),
+        }
+    }
+
+    /// The predicted class, where there is one.
+    fn predicted(self, row: &[f32]) -> Option<usize> {
+        match self {
+            Reading::Softmax => Some(argmax(row)),
+            // A logit of at least 0 is a probability of at least 0.5.
+            Reading::Sigmoid { binary: true } => Some(usize::from(row[0] >= 0.0)),
+            Reading::Sigmoid { binary: false } | Reading::Values => None,
+        }
+    }
+
+    /// The row's probabilities, or its values.
+    fn values(self, row: &[f32]) -> Vec<f64> {
+        match self {
+            Reading::Softmax => softmax(row),
+            Reading::Sigmoid { .. } => row
+                .iter()
+                .map(|&x| 1.0 / (1.0 + (-f64::from(x)).exp()))
+                .collect(),
+            Reading::Values => row.iter().map(|&v| f64::from(v)).collect(),
+        }
+    }
+}
+
 /// Softmax in f64 (stable: the largest logit is subtracted first).
 fn softmax(logits: &[f32]) -> Vec<f64> {
     let max = logits
@@ -274,17 +332,13 @@ fn render_csv(
     if files.is_some() {
         text.push_str(",file");
     }
-    let classify = matches!(kind, LossKind::CrossEntropy { .. });
+    let reading = Reading::of(kind);
+    let classify = reading.predicted(&vec![0.0; width]).is_some();
     if classify {
         text.push_str(",predicted");
     }
     for c in 0..width {
-        let label = if classify {
-            format!("p_{}", class_name(names, c))
-        } else {
-            format!("output_{c}")
-        };
-        let _ = write!(text, ",{}", cell(&label));
+        let _ = write!(text, ",{}", cell(&reading.label(names, c)));
     }
     text.push('\n');
     for (i, row) in outputs.chunks_exact(width).enumerate() {
@@ -292,14 +346,17 @@ fn render_csv(
         if let Some(files) = files {
             let _ = write!(text, ",{}", cell(&files[i].display().to_string()));
         }
-        if classify {
-            let _ = write!(text, ",{}", cell(&class_name(names, argmax(row))));
-            for p in softmax(row) {
-                let _ = write!(text, ",{p}");
-            }
-        } else {
+        if let Some(class) = reading.predicted(row) {
+            let _ = write!(text, ",{}", cell(&class_name(names, class)));
+        }
+        if reading == Reading::Values {
+            // As computed (f32), not widened.
             for v in row {
                 let _ = write!(text, ",{v}");
+            }
+        } else {
+            for p in reading.values(row) {
+                let _ = write!(text, ",{p}");
             }
         }
         text.push('\n');
@@ -315,7 +372,7 @@ fn render_json(
     files: Option<&[PathBuf]>,
 ) -> String {
     use serde_json::{Value, json};
-    let classify = matches!(kind, LossKind::CrossEntropy { .. });
+    let reading = Reading::of(kind);
     let predictions: Vec<Value> = outputs
         .chunks_exact(width)
         .enumerate()
@@ -325,9 +382,11 @@ fn render_json(
             if let Some(files) = files {
                 entry.insert("file".into(), json!(files[i].display().to_string()));
             }
-            if classify {
-                entry.insert("predicted".into(), json!(class_name(names, argmax(row))));
-                entry.insert("probabilities".into(), json!(softmax(row)));
+            if let Some(class) = reading.predicted(row) {
+                entry.insert("predicted".into(), json!(class_name(names, class)));
+            }
+            if reading != Reading::Values {
+                entry.insert("probabilities".into(), json!(reading.values(row)));
             } else {
                 // Non-finite outputs have no JSON number; null says so.
                 let values: Vec<Value> = row.iter().map(|&v| json!(v)).collect();
@@ -337,7 +396,7 @@ fn render_json(
         })
         .collect();
     let mut doc = serde_json::Map::new();
-    if classify {
+    if reading == Reading::Softmax {
         let classes: Vec<String> = (0..width).map(|c| class_name(names, c)).collect();
         doc.insert("classes".into(), json!(classes));
     }

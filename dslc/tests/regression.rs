@@ -217,6 +217,45 @@ fn bce_with_logits_learns_binary_labels_and_multi_label_targets() {
     assert!(m["test_accuracy"].as_f64().unwrap() > 0.8, "{m}");
     assert_eq!(m["confusion_matrix"].as_array().unwrap().len(), 2, "{m}");
     assert!(out.join("confusion.png").exists());
+    // predict reads the one logit as a probability of class 1 and predicts
+    // class 1 from p >= 0.5: most rows of the file right, each prediction
+    // consistent with its probability.
+    let predictions = dir.join("binary.predictions.csv");
+    let run = dslc(&[
+        "predict",
+        one.to_str().unwrap(),
+        "--weights",
+        out.join("model.safetensors").to_str().unwrap(),
+        "--input",
+        bin_csv.to_str().unwrap(),
+        "-o",
+        predictions.to_str().unwrap(),
+    ]);
+    assert!(run.status.success(), "{}", both(&run));
+    let csv = std::fs::read_to_string(&predictions).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("index,predicted,p_1"));
+    let labels: Vec<u32> = std::fs::read_to_string(&bin_csv)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.rsplit(',').next().unwrap().parse().unwrap())
+        .collect();
+    let mut right = 0;
+    for (line, label) in lines.zip(&labels) {
+        let cells: Vec<&str> = line.split(',').collect();
+        let (class, p): (u32, f64) = (cells[1].parse().unwrap(), cells[2].parse().unwrap());
+        assert!(
+            (0.0..=1.0).contains(&p) && class == u32::from(p >= 0.5),
+            "{line}"
+        );
+        right += usize::from(class == *label);
+    }
+    assert!(
+        right * 10 >= labels.len() * 8,
+        "{right} of {}",
+        labels.len()
+    );
 
     let out = dir.join("multi");
     let run = dslc(&[
