@@ -1,6 +1,7 @@
 //! Feeds arbitrary bytes to the data set and checkpoint parsers.
 //!
-//! The first byte picks the parser (low bits) and whether the harness
+//! The first byte picks the parser (low bits; for CSV, bit 0x80 reads
+//! float target columns) and whether the harness
 //! gzip-compresses the input first (bit 0x40), so the parsers' gzip paths
 //! see interesting decompressed data; the rest is the input. Besides "never
 //! panics", it checks what an accepted input must satisfy: consistent
@@ -10,7 +11,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use nnspec_runtime::data::{Dataset, Normalization, csv, idx};
+use nnspec_runtime::data::{Dataset, Normalization, csv, idx, parse_csv_targets};
 use nnspec_runtime::safetensors_file::{Checkpoint, TensorData};
 
 fn check_dataset(ds: &Dataset) {
@@ -105,6 +106,26 @@ fuzz_target!(|input: &[u8]| {
                 names,
             ) {
                 Ok(ds) => check_dataset(&ds),
+                Err(e) => {
+                    let _ = e.to_string();
+                }
+            }
+        }
+        3 if selector & 0x80 != 0 => {
+            // Float target columns, by number or by header name.
+            let targets: Vec<String> = if data.len() % 2 == 0 {
+                vec!["1".into()]
+            } else {
+                vec!["y".into(), "3".into()]
+            };
+            match parse_csv_targets(&maybe_gzip(data), "fuzz.csv", &targets, &Normalization::None) {
+                Ok(ds) => {
+                    let t = ds.targets.as_ref().expect("a targets data set has targets");
+                    assert_eq!(t.names.len(), targets.len());
+                    assert_eq!(t.values.len(), ds.len() * t.width());
+                    assert!(t.values.iter().all(|x| x.is_finite()));
+                    assert_eq!(ds.features.len(), ds.len() * ds.sample_len());
+                }
                 Err(e) => {
                     let _ = e.to_string();
                 }
