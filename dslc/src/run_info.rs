@@ -10,6 +10,7 @@ use std::fmt::Display;
 use std::path::Path;
 use std::str::FromStr;
 
+use nnspec_dsl::ir::Clip;
 use nnspec_runtime::safetensors_file::Checkpoint;
 
 use crate::regression::TargetList;
@@ -31,6 +32,8 @@ pub struct Saved {
     pub val_data: Option<String>,
     /// `--target`, recorded only by runs with float targets.
     pub target: Option<TargetList>,
+    /// The gradient clipping; `Some(None)`: recorded as none.
+    pub clip: Option<Option<Clip>>,
 }
 
 /// The settings of a run, as written into its checkpoints.
@@ -47,10 +50,13 @@ pub struct RunInfo<'a> {
     pub val_data: Option<String>,
     /// The CSV columns of float targets, if any.
     pub target: Option<&'a TargetList>,
+    /// The gradient clipping of the train block.
+    pub clip: Option<Clip>,
 }
 
 impl RunInfo<'_> {
     pub fn write(&self, checkpoint: &mut Checkpoint) {
+        checkpoint.set_metadata("clip", ClipSetting(self.clip).to_string());
         checkpoint.set_metadata("seed", self.seed.to_string());
         checkpoint.set_metadata("data", self.data.to_string());
         checkpoint.set_metadata("data_fingerprint", self.fingerprint);
@@ -82,7 +88,38 @@ impl Saved {
             lr: parse(meta.get("lr")),
             validation: parse::<Validation>(meta.get("validation")).map(|v| v.0),
             val_data: meta.get("val_data").cloned(),
+            clip: parse::<ClipSetting>(meta.get("clip")).map(|c| c.0),
             target: parse(meta.get("target")),
+        }
+    }
+}
+
+/// Gradient clipping as recorded: `norm(1)`, `value(0.5)` or `none`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ClipSetting(pub Option<Clip>);
+
+impl Display for ClipSetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(Clip::Norm { max_norm }) => write!(f, "norm({max_norm})"),
+            Some(Clip::Value { clip_value }) => write!(f, "value({clip_value})"),
+            None => f.write_str("none"),
+        }
+    }
+}
+
+impl FromStr for ClipSetting {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        let number = |inner: &str| inner.strip_suffix(')')?.parse::<f64>().ok();
+        if s == "none" {
+            Ok(ClipSetting(None))
+        } else if let Some(max_norm) = s.strip_prefix("norm(").and_then(number) {
+            Ok(ClipSetting(Some(Clip::Norm { max_norm })))
+        } else if let Some(clip_value) = s.strip_prefix("value(").and_then(number) {
+            Ok(ClipSetting(Some(Clip::Value { clip_value })))
+        } else {
+            Err(())
         }
     }
 }

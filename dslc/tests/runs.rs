@@ -474,3 +474,57 @@ fn ctrl_c_reports_and_keeps_the_finished_epochs() {
     ]);
     assert!(resumed.status.success(), "{}", both(&resumed));
 }
+
+/// A train block whose clipping changed since the run started: the resumed
+/// run keeps the run's clipping (with a warning) and ends exactly where an
+/// uninterrupted run with that clipping ends.
+#[test]
+fn resume_keeps_the_runs_gradient_clipping() {
+    let dir = scratch("resume-clip");
+    let block = |clip: &str| {
+        format!(
+            "model M {{\n    input x: f32[64];\n    output y = x -> dense(16) -> relu -> dense(10);\n}}\n\ntrain M {{\n    loss: cross_entropy,\n    optimizer: sgd(lr: 0.5),\n    clip: {clip},\n    batch: 64,\n    epochs: 2,\n}}\n"
+        )
+    };
+    let (tight, loose) = (dir.join("tight.nn"), dir.join("loose.nn"));
+    std::fs::write(&tight, block("norm(max_norm: 0.05)")).unwrap();
+    std::fs::write(&loose, block("value(clip_value: 10.0)")).unwrap();
+    let run = |file: &Path, out: &str, extra: &[&str]| {
+        let out = dir.join(out);
+        let mut args = vec![
+            "train",
+            file.to_str().unwrap(),
+            "--threads",
+            "1",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        dslc(&args)
+    };
+    let straight = run(&tight, "straight", &[]);
+    assert!(straight.status.success(), "{}", both(&straight));
+    let first = run(&tight, "resumed", &["--epochs", "1"]);
+    assert!(first.status.success(), "{}", both(&first));
+    let resumed = run(&loose, "resumed", &["--resume"]);
+    assert!(resumed.status.success(), "{}", both(&resumed));
+    assert!(
+        text(&resumed.stderr).contains(
+            "the train block now says clip value(10); the resumed run keeps its clip norm(0.05)"
+        ),
+        "{}",
+        both(&resumed)
+    );
+    let losses = |m: serde_json::Value| -> Vec<serde_json::Value> {
+        let history = m["history"].as_array().unwrap().clone();
+        history.iter().map(|r| r["train_loss"].clone()).collect()
+    };
+    assert_eq!(
+        losses(metrics(&dir.join("straight"))),
+        losses(metrics(&dir.join("resumed")))
+    );
+    assert_eq!(
+        safetensors_metadata(&dir.join("resumed/model.safetensors"))["clip"],
+        "norm(0.05)"
+    );
+}

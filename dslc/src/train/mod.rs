@@ -153,6 +153,16 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
                 config.optimizer.lr()
             );
         }
+        if let Some(clip) = saved.clip
+            && clip != config.clip
+        {
+            errln!(
+                "warning: the train block now says clip {}; the resumed run keeps its clip {}",
+                run_info::ClipSetting(config.clip),
+                run_info::ClipSetting(clip)
+            );
+            config.clip = clip;
+        }
     }
     let data = match (&args.data, &saved.data) {
         (None, Some(text)) => run_info::saved_data(text, from)?,
@@ -263,6 +273,7 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         validation: validation.share(),
         val_data: validation.file(),
         target: target.as_ref(),
+        clip: config.clip,
     };
     let optimizer_kind = optimizer_kind(&config.optimizer);
 
