@@ -19,7 +19,7 @@ any row is not OK (or the table has no rows), else 0.
 
 Layer syntax (a name, optionally followed by arguments in parentheses;
 positional arguments come first, then `name: value` ones; values are integers,
-floats, `true`/`false`, or `[a, b, ...]` lists):
+floats, `true`/`false`, words such as `tanh`, or `[a, b, ...]` lists):
 
     dense(out, bias: B)                 nn.Linear on [in]
     conv2d(out_channels, kernel: K, stride: S, padding: P, dilation: D, bias: B)
@@ -30,6 +30,10 @@ floats, `true`/`false`, or `[a, b, ...]` lists):
     reshape([a, b, ...])                per-sample reshape, one entry may be -1
     relu, sigmoid, tanh                 nn.ReLU / nn.Sigmoid / nn.Tanh
     leaky_relu(negative_slope: F)       nn.LeakyReLU (PyTorch default slope 0.01)
+    gelu(approximate: none|tanh)        nn.GELU
+    silu, hardswish                     nn.SiLU / nn.Hardswish
+    elu(alpha: F)                       nn.ELU (default 1.0)
+    softplus(beta: F, threshold: F)     nn.Softplus (defaults 1.0, 20.0)
     softmax(axis: A)                    nn.Softmax over per-sample axis A (default: last)
     dropout(P)                          nn.Dropout(P)
     batchnorm                           nn.BatchNorm1d on [F], nn.BatchNorm2d on [C, H, W]
@@ -125,6 +129,10 @@ class Parser:
         if tok[0] in ("num", "bool"):
             self.next()
             return tok[1]
+        # A word (gelu's `approximate: tanh`), passed on as a string.
+        if tok[0] == "ident":
+            self.next()
+            return tok[1]
         if self.at_punct("["):
             self.next()
             items = [self.value()]
@@ -207,6 +215,11 @@ SIGNATURES = {
     "leaky_relu": ([], {"negative_slope"}),
     "sigmoid": ([], set()),
     "tanh": ([], set()),
+    "gelu": ([], {"approximate"}),
+    "silu": ([], set()),
+    "hardswish": ([], set()),
+    "elu": ([], {"alpha"}),
+    "softplus": ([], {"beta", "threshold"}),
     "softmax": ([], {"axis"}),
     "dropout": (["p"], set()),
     "batchnorm": ([], set()),
@@ -324,6 +337,26 @@ def build(in_dims, layer):
         return nn.Sigmoid()
     if name == "tanh":
         return nn.Tanh()
+
+    if name == "gelu":
+        approximate = args.get("approximate", "none")
+        if approximate not in ("none", "tanh"):
+            raise RowError(f"gelu: approximate must be none or tanh, got {approximate!r}")
+        return nn.GELU(approximate=approximate)
+    if name == "silu":
+        return nn.SiLU()
+    if name == "hardswish":
+        return nn.Hardswish()
+    if name == "elu":
+        alpha = args.get("alpha", 1.0)
+        if not is_number(alpha):
+            raise RowError(f"elu: alpha must be a number, got {alpha!r}")
+        return nn.ELU(alpha=float(alpha))
+    if name == "softplus":
+        beta, threshold = args.get("beta", 1.0), args.get("threshold", 20.0)
+        if not (is_number(beta) and is_number(threshold)):
+            raise RowError(f"softplus: beta and threshold must be numbers, got {beta!r}, {threshold!r}")
+        return nn.Softplus(beta=float(beta), threshold=float(threshold))
 
     if name == "leaky_relu":
         if "negative_slope" in args:

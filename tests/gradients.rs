@@ -308,3 +308,21 @@ train Weighted {
 ";
     check_source(source);
 }
+
+/// The smooth activations, each after a dense layer so its gradient
+/// reaches parameters; `gelu` in both forms, and arguments off their
+/// defaults.
+#[test]
+fn smooth_activations() {
+    check_source(
+        "
+model Smooth {
+    input x: f32[6];
+    let g = x -> dense(8) -> gelu -> dense(8) -> gelu(approximate: tanh);
+    let s = g -> dense(8) -> silu -> dense(8) -> hardswish;
+    let e = s -> dense(8) -> elu -> dense(8) -> elu(alpha: 0.5);
+    output y = e -> dense(8) -> softplus -> dense(8) -> softplus(beta: 2.0, threshold: 5.0) -> dense(3);
+}
+",
+    );
+}

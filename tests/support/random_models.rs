@@ -135,10 +135,19 @@ impl Gen<'_> {
             (0, 3) | (1, 3) => self.conv(&v),
             (2, 3) => self.pool(&v),
             (1, _) | (2, _) | (0, _) => {
-                let act = match self.rng.below(4) {
+                let act = match self.rng.below(10) {
                     0 => "relu".to_string(),
                     1 => format!("leaky_relu({})", self.float(0.0, 0.5)),
                     2 => "sigmoid".to_string(),
+                    3 => "gelu".to_string(),
+                    4 => "gelu(approximate: tanh)".to_string(),
+                    5 => "silu".to_string(),
+                    6 => "hardswish".to_string(),
+                    7 => format!("elu({})", self.float(0.1, 2.0)),
+                    8 => {
+                        let (beta, threshold) = (self.float(0.5, 3.0), self.float(0.5, 20.0));
+                        format!("softplus(beta: {beta}, threshold: {threshold})")
+                    }
                     _ => "tanh".to_string(),
                 };
                 self.bind(format!("{} -> {act}", v.name), v.shape.clone());

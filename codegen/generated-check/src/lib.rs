@@ -25,4 +25,5 @@ generated! {
     mini_inception: "MiniInception",
     extras: "Extras",
     residual_block: "ResidualBlock",
+    smooth: "Smooth",
 }

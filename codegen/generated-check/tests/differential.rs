@@ -169,6 +169,7 @@ differential!(
     X_LEN,
     PROBS_LEN
 );
+differential!(smooth, smooth, Smooth, "extras.nn", "Smooth", X_LEN, Y_LEN);
 
 #[test]
 fn memory_constants_describe_the_arena() {

@@ -153,6 +153,7 @@ train_differential!(
     X_LEN
 );
 train_differential!(extras, extras, Extras, "extras.nn", "Extras", X_LEN);
+train_differential!(smooth, smooth, Smooth, "extras.nn", "Smooth", X_LEN);
 train_differential!(
     residual_block,
     residual_block,

@@ -54,4 +54,5 @@ fn train_step_allocates_nothing() {
     no_alloc!(mini_inception, MiniInception, 10);
     no_alloc!(extras, Extras, 24);
     no_alloc!(residual_block, ResidualBlock, 64);
+    no_alloc!(smooth, Smooth, 4);
 }

@@ -8,7 +8,7 @@
 use proc_macro2::{Literal, TokenStream};
 use quote::quote;
 
-use nnspec_runtime::plan::{BufferId, GradStep, ParamId, Plan};
+use nnspec_runtime::plan::{BufferId, GeluApproximate, GradStep, ParamId, Plan};
 
 use super::memory::Access;
 use super::steps::{Names, StepCode, conv_geometry, pool_geometry, times_batch};
@@ -206,6 +206,41 @@ pub(super) fn backward_step(plan: &Plan, step: &GradStep, names: &dyn Names) -> 
             quote!(sigmoid::backward),
             quote!(),
         ),
+        GradStep::Gelu {
+            x,
+            dy,
+            dx,
+            approximate,
+        } => {
+            let (op, kernel) = match approximate {
+                GeluApproximate::None => ("gelu", quote!(gelu::backward)),
+                GeluApproximate::Tanh => ("gelu (tanh)", quote!(gelu_tanh::backward)),
+            };
+            elementwise(plan, names, op, [*x, *dy], *dx, kernel, quote!())
+        }
+        GradStep::Silu { x, dy, dx } => {
+            let kernel = quote!(silu::backward);
+            elementwise(plan, names, "silu", [*x, *dy], *dx, kernel, quote!())
+        }
+        GradStep::Hardswish { x, dy, dx } => {
+            let kernel = quote!(hardswish::backward);
+            elementwise(plan, names, "hardswish", [*x, *dy], *dx, kernel, quote!())
+        }
+        GradStep::Elu { x, dy, dx, alpha } => {
+            let (kernel, a) = (quote!(elu::backward), f(*alpha));
+            elementwise(plan, names, "elu", [*x, *dy], *dx, kernel, quote!(, #a))
+        }
+        GradStep::Softplus {
+            x,
+            dy,
+            dx,
+            beta,
+            threshold,
+        } => {
+            let (kernel, b, t) = (quote!(softplus::backward), f(*beta), f(*threshold));
+            let args = quote!(, #b, #t);
+            elementwise(plan, names, "softplus", [*x, *dy], *dx, kernel, args)
+        }
         GradStep::Tanh { y, dy, dx } => elementwise(
             plan,
             names,

@@ -9,7 +9,7 @@
 use proc_macro2::{Ident, Literal, TokenStream};
 use quote::quote;
 
-use nnspec_runtime::plan::{BufferId, ConvShape, ParamId, Plan, PoolShape, Step};
+use nnspec_runtime::plan::{BufferId, ConvShape, GeluApproximate, ParamId, Plan, PoolShape, Step};
 
 use super::memory::Access;
 
@@ -175,6 +175,40 @@ pub(super) fn forward_step(plan: &Plan, step: &Step, names: &dyn Names, mode: Mo
         Step::Relu { x, y } => unary(plan, names, "relu", *x, *y, quote!(relu::forward)),
         Step::Sigmoid { x, y } => unary(plan, names, "sigmoid", *x, *y, quote!(sigmoid::forward)),
         Step::Tanh { x, y } => unary(plan, names, "tanh", *x, *y, quote!(tanh::forward)),
+        Step::Gelu { x, y, approximate } => match approximate {
+            GeluApproximate::None => unary(plan, names, "gelu", *x, *y, quote!(gelu::forward)),
+            GeluApproximate::Tanh => unary(
+                plan,
+                names,
+                "gelu (tanh)",
+                *x,
+                *y,
+                quote!(gelu_tanh::forward),
+            ),
+        },
+        Step::Silu { x, y } => unary(plan, names, "silu", *x, *y, quote!(silu::forward)),
+        Step::Hardswish { x, y } => {
+            unary(plan, names, "hardswish", *x, *y, quote!(hardswish::forward))
+        }
+        Step::Elu { x, y, alpha } => {
+            let a = f(*alpha);
+            let kernel = quote!(elu::forward);
+            let mut code = unary_with(plan, names, "elu", *x, *y, kernel, quote!(, #a));
+            code.comment += &format!(", alpha {alpha}");
+            code
+        }
+        Step::Softplus {
+            x,
+            y,
+            beta,
+            threshold,
+        } => {
+            let (b, t) = (f(*beta), f(*threshold));
+            let (kernel, args) = (quote!(softplus::forward), quote!(, #b, #t));
+            let mut code = unary_with(plan, names, "softplus", *x, *y, kernel, args);
+            code.comment += &format!(", beta {beta}, threshold {threshold}");
+            code
+        }
         Step::LeakyRelu {
             x,
             y,
@@ -372,6 +406,19 @@ fn unary(
     y: BufferId,
     kernel: TokenStream,
 ) -> StepCode {
+    unary_with(plan, names, op, x, y, kernel, quote!())
+}
+
+/// [`unary`] with `extra` arguments after the buffers (`, alpha`).
+fn unary_with(
+    plan: &Plan,
+    names: &dyn Names,
+    op: &str,
+    x: BufferId,
+    y: BufferId,
+    kernel: TokenStream,
+    extra: TokenStream,
+) -> StepCode {
     let (xi, yi) = (names.buffer(plan.root(x)), names.buffer(plan.root(y)));
     StepCode {
         comment: format!(
@@ -384,7 +431,7 @@ fn unary(
             writes: vec![plan.root(y)],
         },
         scratch: None,
-        call: quote!(kernels::activation::#kernel(#xi, #yi);),
+        call: quote!(kernels::activation::#kernel(#xi, #yi #extra);),
     }
 }
 

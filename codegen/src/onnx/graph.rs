@@ -1,5 +1,5 @@
-//! The checked IR as an ONNX graph: one node per layer (as its
-//! `LayerRules::onnx` says), initializers for the parameters the nodes
+//! The checked IR as an ONNX graph: one node per layer, or a short chain
+//! of them (as its `LayerRules::onnx` says), initializers for the parameters the nodes
 //! read, and a type for every input, output and intermediate value.
 //!
 //! Tensor names: an input keeps its name (`x`), an output's value takes
@@ -16,7 +16,7 @@ use nnspec_dsl::ops::{OnnxAttr, OnnxInput, OnnxNode, OnnxRule};
 use nnspec_runtime::safetensors_file::{Checkpoint, CheckpointError};
 
 use super::proto::{AttributeProto, AttributeType, GraphProto, NodeProto};
-use super::tensors::{batched_value, initializer, ints};
+use super::tensors::{batched_bool, batched_value, float_scalar, initializer, ints};
 
 /// The graph of `model` with the parameters in `weights`.
 pub fn graph(model: &ir::Model, weights: &Checkpoint) -> Result<GraphProto, CheckpointError> {
@@ -86,26 +86,44 @@ impl<'m> Builder<'m> {
             .iter()
             .map(|&i| &self.model.value(i).shape)
             .collect();
-        let node = match rules.onnx(&input_shapes, &value.shape) {
+        let nodes = match rules.onnx(&input_shapes, &value.shape) {
             OnnxRule::Identity => {
                 self.tensor[id.index()] = Some(self.tensor_of(value.inputs[0]));
                 return Ok(());
             }
-            OnnxRule::Node(node) => node,
+            OnnxRule::Node(node) => vec![node],
+            OnnxRule::Nodes(nodes) => nodes,
         };
         let output = self.result_name(id);
-        let mut inputs = Vec::with_capacity(node.inputs.len());
-        for input in &node.inputs {
-            inputs.push(self.node_input(id, input, weights)?);
-        }
         let is_graph_output = self.model.outputs.iter().any(|o| o.name == output);
-        if !is_graph_output {
-            let info = batched_value(&output, value.dtype, &value.shape);
-            self.graph.value_info.push(info);
+        let mut outputs: Vec<String> = Vec::with_capacity(nodes.len());
+        for (k, node) in nodes.iter().enumerate() {
+            let mut inputs = Vec::with_capacity(node.inputs.len());
+            for input in &node.inputs {
+                inputs.push(self.node_input(id, input, &outputs, weights)?);
+            }
+            let last = k + 1 == nodes.len();
+            // Inner nodes of a chain are named `{layer}.{k}`; the last
+            // gives the layer's result its name.
+            let (tensor, name) = if last {
+                (output.clone(), value.layer.clone())
+            } else {
+                let name = self.unique(&format!("{}.{k}", value.layer));
+                (name.clone(), name)
+            };
+            if !(last && is_graph_output) {
+                let info = if node.bool_output {
+                    batched_bool(&tensor, &value.shape)
+                } else {
+                    batched_value(&tensor, value.dtype, &value.shape)
+                };
+                self.graph.value_info.push(info);
+            }
+            self.graph
+                .node
+                .push(node_proto(node, inputs, tensor.clone(), &name));
+            outputs.push(tensor);
         }
-        self.graph
-            .node
-            .push(node_proto(&node, inputs, output.clone(), &value.layer));
         self.tensor[id.index()] = Some(output);
         Ok(())
     }
@@ -146,6 +164,7 @@ impl<'m> Builder<'m> {
         &mut self,
         id: ValueId,
         input: &OnnxInput,
+        earlier: &[String],
         weights: &Checkpoint,
     ) -> Result<String, CheckpointError> {
         let value = self.model.value(id);
@@ -160,6 +179,12 @@ impl<'m> Builder<'m> {
             OnnxInput::Ints { suffix, values } => {
                 let name = self.unique(&format!("{}.{suffix}", value.layer));
                 self.graph.initializer.push(ints(&name, values));
+                name
+            }
+            OnnxInput::Node(k) => earlier[*k].clone(),
+            OnnxInput::Float { suffix, value: v } => {
+                let name = self.unique(&format!("{}.{suffix}", value.layer));
+                self.graph.initializer.push(float_scalar(&name, *v));
                 name
             }
         })

@@ -25,6 +25,15 @@ pub fn elem_type(dtype: Dtype) -> i32 {
 
 /// `name: dtype[batch, ...shape]`.
 pub fn batched_value(name: &str, dtype: Dtype, shape: &Shape) -> ValueInfoProto {
+    batched(name, elem_type(dtype), shape)
+}
+
+/// `name: bool[batch, ...shape]` (a comparison's result).
+pub fn batched_bool(name: &str, shape: &Shape) -> ValueInfoProto {
+    batched(name, data_type::BOOL, shape)
+}
+
+fn batched(name: &str, elem_type: i32, shape: &Shape) -> ValueInfoProto {
     use tensor_shape_proto::Dimension;
     use tensor_shape_proto::dimension::Value;
     let batch = Dimension {
@@ -36,7 +45,7 @@ pub fn batched_value(name: &str, dtype: Dtype, shape: &Shape) -> ValueInfoProto 
         denotation: String::new(),
     });
     let tensor = type_proto::Tensor {
-        elem_type: elem_type(dtype),
+        elem_type,
         shape: Some(TensorShapeProto {
             dim: std::iter::once(batch).chain(dims).collect(),
         }),
@@ -87,6 +96,18 @@ pub fn ints(name: &str, values: &[i64]) -> TensorProto {
         data_type: data_type::INT64,
         name: name.to_string(),
         raw_data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        ..TensorProto::default()
+    }
+}
+
+/// A constant f32 scalar (a rank-0 tensor), which ONNX's arithmetic
+/// operators broadcast.
+pub fn float_scalar(name: &str, value: f32) -> TensorProto {
+    TensorProto {
+        dims: Vec::new(),
+        data_type: data_type::FLOAT,
+        name: name.to_string(),
+        raw_data: value.to_le_bytes().to_vec(),
         ..TensorProto::default()
     }
 }

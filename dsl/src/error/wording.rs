@@ -80,7 +80,7 @@ impl Error {
                 } else {
                     diagnostic.with_help_opt(did_you_mean(suggestion)).with_note_if(
                         suggestion.is_none(),
-                        "layers are: dense, conv2d, maxpool2d, avgpool2d, flatten, reshape, relu, leaky_relu, sigmoid, tanh, softmax, dropout, batchnorm, add, concat",
+                        "layers are: dense, conv2d, maxpool2d, avgpool2d, flatten, reshape, relu, leaky_relu, sigmoid, tanh, gelu, silu, hardswish, elu, softplus, softmax, dropout, batchnorm, add, concat",
                     )
                 }
             }

@@ -38,7 +38,10 @@ mod conv2d;
 mod cross_entropy;
 mod dense;
 mod dropout;
+mod elu;
 mod flatten;
+mod gelu;
+mod hardswish;
 mod l1;
 mod leaky_relu;
 pub mod loss;
@@ -50,8 +53,10 @@ mod pool_window;
 mod relu;
 mod reshape;
 mod sigmoid;
+mod silu;
 mod smooth_l1;
 mod softmax;
+mod softplus;
 mod tanh;
 
 pub use add::Add;
@@ -61,7 +66,10 @@ pub use concat::Concat;
 pub use conv2d::Conv2d;
 pub use dense::Dense;
 pub use dropout::Dropout;
+pub use elu::Elu;
 pub use flatten::Flatten;
+pub use gelu::Gelu;
+pub use hardswish::Hardswish;
 pub use leaky_relu::LeakyRelu;
 pub use loss::{LOSS_NAMES, LossProblem, LossRules, rules_named};
 pub use lowering::{BackwardCx, ForwardCx};
@@ -71,7 +79,9 @@ pub use pool_window::PoolWindow;
 pub use relu::Relu;
 pub use reshape::Reshape;
 pub use sigmoid::Sigmoid;
+pub use silu::Silu;
 pub use softmax::Softmax;
+pub use softplus::Softplus;
 pub use tanh::Tanh;
 
 /// Every layer of the language, in the order the reference lists them.
@@ -86,6 +96,11 @@ pub const LAYERS: &[LayerSpec] = &[
     leaky_relu::SPEC,
     sigmoid::SPEC,
     tanh::SPEC,
+    gelu::SPEC,
+    silu::SPEC,
+    hardswish::SPEC,
+    elu::SPEC,
+    softplus::SPEC,
     softmax::SPEC,
     dropout::SPEC,
     batchnorm::SPEC,
@@ -109,6 +124,11 @@ pub enum Op {
     LeakyRelu(LeakyRelu),
     Sigmoid(Sigmoid),
     Tanh(Tanh),
+    Gelu(Gelu),
+    Silu(Silu),
+    Hardswish(Hardswish),
+    Elu(Elu),
+    Softplus(Softplus),
     Softmax(Softmax),
     Dropout(Dropout),
     BatchNorm(BatchNorm),
@@ -132,6 +152,11 @@ impl Op {
             Op::LeakyRelu(op) => op,
             Op::Sigmoid(op) => op,
             Op::Tanh(op) => op,
+            Op::Gelu(op) => op,
+            Op::Silu(op) => op,
+            Op::Hardswish(op) => op,
+            Op::Elu(op) => op,
+            Op::Softplus(op) => op,
             Op::Softmax(op) => op,
             Op::Dropout(op) => op,
             Op::BatchNorm(op) => op,

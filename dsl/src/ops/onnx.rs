@@ -13,6 +13,11 @@
 pub enum OnnxRule {
     /// One node of the standard (`ai.onnx`) domain.
     Node(OnnxNode),
+    /// Standard-domain nodes in order, for a layer opset 17 has no
+    /// operator for (`gelu`, `silu`, `softplus` with `beta`): each may
+    /// read an earlier one's output ([`OnnxInput::Node`]), and the last
+    /// one's output is the layer's result.
+    Nodes(Vec<OnnxNode>),
     /// No node: in inference the layer passes its input on unchanged
     /// (dropout), so its result is its input's tensor.
     Identity,
@@ -25,6 +30,9 @@ pub struct OnnxNode {
     pub op_type: &'static str,
     pub inputs: Vec<OnnxInput>,
     pub attributes: Vec<(&'static str, OnnxAttr)>,
+    /// Whether the output is a bool tensor (a comparison's) rather than
+    /// of the layer's dtype; it types the intermediate tensor.
+    pub bool_output: bool,
 }
 
 impl OnnxNode {
@@ -34,7 +42,24 @@ impl OnnxNode {
             op_type,
             inputs: (0..count).map(OnnxInput::Value).collect(),
             attributes: Vec::new(),
+            bool_output: false,
         }
+    }
+
+    /// A node over `inputs`, for one of a [`OnnxRule::Nodes`] chain.
+    pub fn new(op_type: &'static str, inputs: Vec<OnnxInput>) -> Self {
+        OnnxNode {
+            op_type,
+            inputs,
+            attributes: Vec::new(),
+            bool_output: false,
+        }
+    }
+
+    /// Marks the output as bool (`Greater`'s).
+    pub fn bool_output(mut self) -> Self {
+        self.bool_output = true;
+        self
     }
 
     /// Adds the layer's parameters at `positions` (declaration order) as
@@ -65,6 +90,11 @@ pub enum OnnxInput {
         suffix: &'static str,
         values: Vec<i64>,
     },
+    /// The output of node `k` of the layer's [`OnnxRule::Nodes`].
+    Node(usize),
+    /// A constant f32 scalar (broadcast by the arithmetic operators),
+    /// named `{layer}.{suffix}`.
+    Float { suffix: &'static str, value: f32 },
 }
 
 /// An attribute value.

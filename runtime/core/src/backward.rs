@@ -232,6 +232,40 @@ pub fn backward_step(
             let ([y, dy], [dx]) = views(&mut *arena, [r(*y), r(*dy)], [r(*dx)]);
             kernels::activation::tanh::backward(y, dy, dx);
         }
+        GradStep::Gelu {
+            x,
+            dy,
+            dx,
+            approximate,
+        } => {
+            let ([x, dy], [dx]) = views(&mut *arena, [r(*x), r(*dy)], [r(*dx)]);
+            match approximate {
+                GeluApproximate::None => kernels::activation::gelu::backward(x, dy, dx),
+                GeluApproximate::Tanh => kernels::activation::gelu_tanh::backward(x, dy, dx),
+            }
+        }
+        GradStep::Silu { x, dy, dx } => {
+            let ([x, dy], [dx]) = views(&mut *arena, [r(*x), r(*dy)], [r(*dx)]);
+            kernels::activation::silu::backward(x, dy, dx);
+        }
+        GradStep::Hardswish { x, dy, dx } => {
+            let ([x, dy], [dx]) = views(&mut *arena, [r(*x), r(*dy)], [r(*dx)]);
+            kernels::activation::hardswish::backward(x, dy, dx);
+        }
+        GradStep::Elu { x, dy, dx, alpha } => {
+            let ([x, dy], [dx]) = views(&mut *arena, [r(*x), r(*dy)], [r(*dx)]);
+            kernels::activation::elu::backward(x, dy, dx, *alpha);
+        }
+        GradStep::Softplus {
+            x,
+            dy,
+            dx,
+            beta,
+            threshold,
+        } => {
+            let ([x, dy], [dx]) = views(&mut *arena, [r(*x), r(*dy)], [r(*dx)]);
+            kernels::activation::softplus::backward(x, dy, dx, *beta, *threshold);
+        }
         GradStep::Softmax {
             y,
             dy,

@@ -78,6 +78,11 @@ pub fn scratch_len(step: &Step, batch: usize, threads: usize) -> usize {
         | Step::LeakyRelu { .. }
         | Step::Sigmoid { .. }
         | Step::Tanh { .. }
+        | Step::Gelu { .. }
+        | Step::Silu { .. }
+        | Step::Hardswish { .. }
+        | Step::Elu { .. }
+        | Step::Softplus { .. }
         | Step::Softmax { .. }
         | Step::Dropout { .. }
         | Step::BatchNorm { .. }
@@ -180,6 +185,34 @@ pub fn forward_step(
         Step::Tanh { x, y } => {
             let ([x], [y]) = views(arena, [r(*x)], [r(*y)]);
             kernels::activation::tanh::forward(x, y);
+        }
+        Step::Gelu { x, y, approximate } => {
+            let ([x], [y]) = views(arena, [r(*x)], [r(*y)]);
+            match approximate {
+                GeluApproximate::None => kernels::activation::gelu::forward(x, y),
+                GeluApproximate::Tanh => kernels::activation::gelu_tanh::forward(x, y),
+            }
+        }
+        Step::Silu { x, y } => {
+            let ([x], [y]) = views(arena, [r(*x)], [r(*y)]);
+            kernels::activation::silu::forward(x, y);
+        }
+        Step::Hardswish { x, y } => {
+            let ([x], [y]) = views(arena, [r(*x)], [r(*y)]);
+            kernels::activation::hardswish::forward(x, y);
+        }
+        Step::Elu { x, y, alpha } => {
+            let ([x], [y]) = views(arena, [r(*x)], [r(*y)]);
+            kernels::activation::elu::forward(x, y, *alpha);
+        }
+        Step::Softplus {
+            x,
+            y,
+            beta,
+            threshold,
+        } => {
+            let ([x], [y]) = views(arena, [r(*x)], [r(*y)]);
+            kernels::activation::softplus::forward(x, y, *beta, *threshold);
         }
         Step::Softmax {
             x,

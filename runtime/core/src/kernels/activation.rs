@@ -1,11 +1,18 @@
 //! Pointwise activations with PyTorch semantics: `relu`, `leaky_relu`,
-//! `sigmoid`, `tanh`.
+//! `sigmoid`, `tanh`, `gelu` (exact and tanh forms), `silu`, `hardswish`,
+//! `elu`, `softplus`.
 //!
 //! Each backward takes whichever saved tensor makes it cheapest, named in
 //! its doc comment: `relu`, `sigmoid` and `tanh` use the forward output `y`
 //! (so the input need not be kept), `leaky_relu` uses the input `x` (its
-//! output loses the sign when the slope is 0 or negative). All shapes are
-//! flat: any tensor, same length everywhere.
+//! output loses the sign when the slope is 0 or negative), and so do the
+//! smooth ones after `tanh` (their derivatives are not functions of `y`).
+//! All shapes are flat: any tensor, same length everywhere.
+//!
+//! The smooth activations follow ATen's CPU formulas operation by
+//! operation (same constants, same order), with libm's `erff`, `expf`,
+//! `expm1f`, `log1pf` and `tanhf` (each within 1 ulp) rather than the
+//! fast [`exp`], so they stay within a few ulps of PyTorch.
 
 use super::elementwise::{exp, multiversion};
 
@@ -155,6 +162,178 @@ pub mod tanh {
             assert!(y.len() == dx.len() && dy.len() == dx.len(), "tanh::backward: lengths");
             for ((dx, &y), &g) in dx.iter_mut().zip(y).zip(dy) {
                 *dx = g * (1.0 - y * y);
+            }
+        }
+    }
+}
+
+/// ATen's `M_SQRT1_2 · M_2_SQRTPI · 0.5`, the normal density's `1/√(2π)`.
+const INV_SQRT_2PI: f32 =
+    (core::f64::consts::FRAC_1_SQRT_2 * core::f64::consts::FRAC_2_SQRT_PI * 0.5) as f32;
+
+pub mod gelu {
+    use super::INV_SQRT_2PI;
+    use core::f32::consts::FRAC_1_SQRT_2;
+
+    super::multiversion! {
+        /// `y = x · 0.5 · (1 + erf(x / √2))`, `F.gelu(x)`.
+        pub fn forward(x: &[f32], y: &mut [f32]) {
+            assert_eq!(x.len(), y.len(), "gelu::forward: lengths");
+            for (y, &x) in y.iter_mut().zip(x) {
+                *y = x * 0.5 * (1.0 + libm::erff(x * FRAC_1_SQRT_2));
+            }
+        }
+    }
+
+    super::multiversion! {
+        /// `dx = dy · (Φ(x) + x · φ(x))`, from the forward **input** `x`.
+        pub fn backward(x: &[f32], dy: &[f32], dx: &mut [f32]) {
+            assert!(x.len() == dx.len() && dy.len() == dx.len(), "gelu::backward: lengths");
+            for ((dx, &x), &g) in dx.iter_mut().zip(x).zip(dy) {
+                let cdf = 0.5 * (1.0 + libm::erff(x * FRAC_1_SQRT_2));
+                let pdf = INV_SQRT_2PI * libm::expf(x * x * -0.5);
+                *dx = g * (cdf + x * pdf);
+            }
+        }
+    }
+}
+
+pub mod gelu_tanh {
+    /// ATen's `M_SQRT2 · M_2_SQRTPI · 0.5`, `√(2/π)`.
+    const BETA: f32 = (core::f64::consts::SQRT_2 * core::f64::consts::FRAC_2_SQRT_PI * 0.5) as f32;
+    const KAPPA: f32 = 0.044715;
+
+    super::multiversion! {
+        /// `y = 0.5 · x · (1 + tanh(√(2/π) · (x + 0.044715 · x³)))`,
+        /// `F.gelu(x, approximate='tanh')`.
+        pub fn forward(x: &[f32], y: &mut [f32]) {
+            assert_eq!(x.len(), y.len(), "gelu_tanh::forward: lengths");
+            for (y, &x) in y.iter_mut().zip(x) {
+                let inner = BETA * (x + KAPPA * (x * x * x));
+                *y = 0.5 * x * (1.0 + libm::tanhf(inner));
+            }
+        }
+    }
+
+    super::multiversion! {
+        /// The derivative of [`forward`] times `dy`, from the forward
+        /// **input** `x`.
+        pub fn backward(x: &[f32], dy: &[f32], dx: &mut [f32]) {
+            assert!(x.len() == dx.len() && dy.len() == dx.len(), "gelu_tanh::backward: lengths");
+            for ((dx, &x), &g) in dx.iter_mut().zip(x).zip(dy) {
+                let x_sq = x * x;
+                let inner = BETA * (x + KAPPA * (x_sq * x));
+                let t = libm::tanhf(inner);
+                let left = 0.5 * x;
+                let left_derivative = 0.5 * (1.0 + t);
+                let inner_derivative = BETA * (1.0 + 3.0 * KAPPA * x_sq);
+                let right_derivative = left * (1.0 - t * t) * inner_derivative;
+                *dx = g * (left_derivative + right_derivative);
+            }
+        }
+    }
+}
+
+pub mod silu {
+    super::multiversion! {
+        /// `y = x / (1 + e^-x)`, `F.silu(x)`.
+        pub fn forward(x: &[f32], y: &mut [f32]) {
+            assert_eq!(x.len(), y.len(), "silu::forward: lengths");
+            for (y, &x) in y.iter_mut().zip(x) {
+                *y = x / (1.0 + libm::expf(-x));
+            }
+        }
+    }
+
+    super::multiversion! {
+        /// `dx = dy · σ(x) · (1 + x · (1 - σ(x)))`, from the forward
+        /// **input** `x`.
+        pub fn backward(x: &[f32], dy: &[f32], dx: &mut [f32]) {
+            assert!(x.len() == dx.len() && dy.len() == dx.len(), "silu::backward: lengths");
+            for ((dx, &x), &g) in dx.iter_mut().zip(x).zip(dy) {
+                let s = 1.0 / (1.0 + libm::expf(-x));
+                *dx = g * s * (1.0 + x * (1.0 - s));
+            }
+        }
+    }
+}
+
+pub mod hardswish {
+    super::multiversion! {
+        /// `y = x · min(max(x + 3, 0), 6) / 6`, `F.hardswish(x)`.
+        pub fn forward(x: &[f32], y: &mut [f32]) {
+            assert_eq!(x.len(), y.len(), "hardswish::forward: lengths");
+            for (y, &x) in y.iter_mut().zip(x) {
+                *y = x * (x + 3.0).clamp(0.0, 6.0) / 6.0;
+            }
+        }
+    }
+
+    super::multiversion! {
+        /// `dx = 0` up to -3, `dy · (x/3 + 1/2)` below 3, `dy` from 3 on (at
+        /// the corners PyTorch takes the outer side's slope); from the
+        /// forward **input** `x`.
+        pub fn backward(x: &[f32], dy: &[f32], dx: &mut [f32]) {
+            assert!(x.len() == dx.len() && dy.len() == dx.len(), "hardswish::backward: lengths");
+            for ((dx, &x), &g) in dx.iter_mut().zip(x).zip(dy) {
+                *dx = if x <= -3.0 {
+                    0.0
+                } else if x < 3.0 {
+                    g * (x / 3.0 + 0.5)
+                } else {
+                    g
+                };
+            }
+        }
+    }
+}
+
+pub mod elu {
+    super::multiversion! {
+        /// `y = x` where `x > 0`, else `alpha · (e^x - 1)`, `F.elu(x, alpha)`
+        /// (`expm1`, as ATen's vectorized kernel, for accuracy near 0).
+        pub fn forward(x: &[f32], y: &mut [f32], alpha: f32) {
+            assert_eq!(x.len(), y.len(), "elu::forward: lengths");
+            for (y, &x) in y.iter_mut().zip(x) {
+                *y = if x <= 0.0 { libm::expm1f(x) * alpha } else { x };
+            }
+        }
+    }
+
+    super::multiversion! {
+        /// `dx = dy` where `x > 0`, else `dy · alpha · e^x`, from the forward
+        /// **input** `x` (the output loses `x` where `alpha` is 0).
+        pub fn backward(x: &[f32], dy: &[f32], dx: &mut [f32], alpha: f32) {
+            assert!(x.len() == dx.len() && dy.len() == dx.len(), "elu::backward: lengths");
+            for ((dx, &x), &g) in dx.iter_mut().zip(x).zip(dy) {
+                *dx = if x <= 0.0 { g * alpha * libm::expf(x) } else { g };
+            }
+        }
+    }
+}
+
+pub mod softplus {
+    super::multiversion! {
+        /// `y = log(1 + e^(beta·x)) / beta`, or `x` where `beta·x >
+        /// threshold`, `F.softplus(x, beta, threshold)`.
+        pub fn forward(x: &[f32], y: &mut [f32], beta: f32, threshold: f32) {
+            assert_eq!(x.len(), y.len(), "softplus::forward: lengths");
+            for (y, &x) in y.iter_mut().zip(x) {
+                let z = x * beta;
+                *y = if z > threshold { x } else { libm::log1pf(libm::expf(z)) / beta };
+            }
+        }
+    }
+
+    super::multiversion! {
+        /// `dx = dy · e^z / (e^z + 1)` with `z = beta·x`, or `dy` where
+        /// `z > threshold`; from the forward **input** `x`.
+        pub fn backward(x: &[f32], dy: &[f32], dx: &mut [f32], beta: f32, threshold: f32) {
+            assert!(x.len() == dx.len() && dy.len() == dx.len(), "softplus::backward: lengths");
+            for ((dx, &x), &g) in dx.iter_mut().zip(x).zip(dy) {
+                let z = x * beta;
+                let e = libm::expf(z);
+                *dx = if z > threshold { g } else { g * e / (e + 1.0) };
             }
         }
     }

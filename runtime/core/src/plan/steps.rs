@@ -9,6 +9,13 @@ use alloc::vec::Vec;
 
 use super::{BufferId, ParamId};
 
+/// Which GELU: PyTorch's `approximate='none'` (the erf form) or `'tanh'`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GeluApproximate {
+    None,
+    Tanh,
+}
+
 /// Per-sample geometry of a convolution (the executor adds the batch).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConvShape {
@@ -85,6 +92,30 @@ pub enum Step {
     Tanh {
         x: BufferId,
         y: BufferId,
+    },
+    Gelu {
+        x: BufferId,
+        y: BufferId,
+        approximate: GeluApproximate,
+    },
+    Silu {
+        x: BufferId,
+        y: BufferId,
+    },
+    Hardswish {
+        x: BufferId,
+        y: BufferId,
+    },
+    Elu {
+        x: BufferId,
+        y: BufferId,
+        alpha: f32,
+    },
+    Softplus {
+        x: BufferId,
+        y: BufferId,
+        beta: f32,
+        threshold: f32,
     },
     /// Softmax over the middle axis of a per-sample `[outer, axis_len, inner]` view.
     Softmax {
@@ -193,6 +224,35 @@ pub enum GradStep {
         dy: BufferId,
         dx: BufferId,
     },
+    Gelu {
+        x: BufferId,
+        dy: BufferId,
+        dx: BufferId,
+        approximate: GeluApproximate,
+    },
+    Silu {
+        x: BufferId,
+        dy: BufferId,
+        dx: BufferId,
+    },
+    Hardswish {
+        x: BufferId,
+        dy: BufferId,
+        dx: BufferId,
+    },
+    Elu {
+        x: BufferId,
+        dy: BufferId,
+        dx: BufferId,
+        alpha: f32,
+    },
+    Softplus {
+        x: BufferId,
+        dy: BufferId,
+        dx: BufferId,
+        beta: f32,
+        threshold: f32,
+    },
     Softmax {
         y: BufferId,
         dy: BufferId,
@@ -253,6 +313,11 @@ impl GradStep {
             | GradStep::LeakyRelu { .. }
             | GradStep::Sigmoid { .. }
             | GradStep::Tanh { .. }
+            | GradStep::Gelu { .. }
+            | GradStep::Silu { .. }
+            | GradStep::Hardswish { .. }
+            | GradStep::Elu { .. }
+            | GradStep::Softplus { .. }
             | GradStep::Softmax { .. }
             | GradStep::Dropout { .. }
             | GradStep::Concat { .. }

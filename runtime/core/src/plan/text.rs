@@ -108,6 +108,18 @@ impl fmt::Display for Plan {
                 }
                 Step::Sigmoid { x, y } => format!("{} = sigmoid({})", b(y), b(x)),
                 Step::Tanh { x, y } => format!("{} = tanh({})", b(y), b(x)),
+                Step::Gelu { x, y, approximate } => {
+                    format!("{} = gelu({}, {approximate:?})", b(y), b(x))
+                }
+                Step::Silu { x, y } => format!("{} = silu({})", b(y), b(x)),
+                Step::Hardswish { x, y } => format!("{} = hardswish({})", b(y), b(x)),
+                Step::Elu { x, y, alpha } => format!("{} = elu({}, {alpha})", b(y), b(x)),
+                Step::Softplus {
+                    x,
+                    y,
+                    beta,
+                    threshold,
+                } => format!("{} = softplus({}, {beta}, {threshold})", b(y), b(x)),
                 Step::Softmax {
                     x,
                     y,
@@ -259,6 +271,21 @@ impl fmt::Display for Plan {
                 }
                 GradStep::Tanh { y, dy, dx } => {
                     format!("{} = tanh_backward(y {}, dy {})", b(dx), b(y), b(dy))
+                }
+                GradStep::Gelu { x, dy, dx, .. } => {
+                    format!("{} = gelu_backward(x {}, dy {})", b(dx), b(x), b(dy))
+                }
+                GradStep::Silu { x, dy, dx } => {
+                    format!("{} = silu_backward(x {}, dy {})", b(dx), b(x), b(dy))
+                }
+                GradStep::Hardswish { x, dy, dx } => {
+                    format!("{} = hardswish_backward(x {}, dy {})", b(dx), b(x), b(dy))
+                }
+                GradStep::Elu { x, dy, dx, .. } => {
+                    format!("{} = elu_backward(x {}, dy {})", b(dx), b(x), b(dy))
+                }
+                GradStep::Softplus { x, dy, dx, .. } => {
+                    format!("{} = softplus_backward(x {}, dy {})", b(dx), b(x), b(dy))
                 }
                 GradStep::Softmax { y, dy, dx, .. } => {
                     format!("{} = softmax_backward(y {}, dy {})", b(dx), b(y), b(dy))

@@ -1,0 +1,105 @@
+//! `softplus`: `log(1 + exp(beta · x)) / beta`, linear where `beta · x >
+//! threshold`, PyTorch's `nn.Softplus`.
+
+use nnspec_runtime::plan::{GradStep, Step};
+
+use super::{
+    Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, OnnxInput, OnnxNode, OnnxRule, Op,
+    OpError, ParamDecl, emit, same_shape,
+};
+use crate::ir::Shape;
+use crate::shape::ShapeError;
+use crate::signature::{Bound, Default, Key, Range, Signature};
+
+// PyTorch takes any beta, but 0 divides by zero and a negative one turns
+// the function into a soft minimum: neither is a softplus.
+const BETA: Key<f64> = Key::float(0, "beta", Range::Positive, Default::Float(1.0), "sharpness");
+const THRESHOLD: Key<f64> = Key::float(
+    1,
+    "threshold",
+    Range::Any,
+    Default::Float(20.0),
+    "beta * x above which the result is x",
+);
+
+pub(super) const SPEC: LayerSpec = LayerSpec {
+    arity: Arity::One,
+    signature: Signature {
+        name: "softplus",
+        args: &[BETA.spec, THRESHOLD.spec],
+    },
+    summary: "log(1 + exp(beta * x)) / beta, x where beta * x > threshold",
+    build,
+};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Softplus {
+    pub beta: f64,
+    pub threshold: f64,
+}
+
+fn build(args: &Bound, inputs: &[&Shape]) -> Result<(Op, Shape), OpError> {
+    let op = Softplus {
+        beta: args.get(&BETA),
+        threshold: args.get(&THRESHOLD),
+    };
+    Ok((Op::Softplus(op), same_shape(inputs)))
+}
+
+impl LayerRules for Softplus {
+    fn spec(&self) -> &'static LayerSpec {
+        &SPEC
+    }
+
+    fn attributes(&self) -> String {
+        format!("beta: {:?}, threshold: {:?}", self.beta, self.threshold)
+    }
+
+    fn params(&self, _: &[&Shape]) -> Result<Vec<ParamDecl>, ShapeError> {
+        Ok(Vec::new())
+    }
+
+    /// ONNX's `Softplus` has neither `beta` nor `threshold`:
+    /// `Where(z > threshold, x, Softplus(z) / beta)` with `z = x · beta`.
+    fn onnx(&self, _: &[&Shape], _: &Shape) -> OnnxRule {
+        use OnnxInput::{Float, Node, Value};
+        let beta = || Float {
+            suffix: "beta",
+            value: self.beta as f32,
+        };
+        let threshold = Float {
+            suffix: "threshold",
+            value: self.threshold as f32,
+        };
+        OnnxRule::Nodes(vec![
+            OnnxNode::new("Mul", vec![Value(0), beta()]),
+            OnnxNode::new("Softplus", vec![Node(0)]),
+            OnnxNode::new("Div", vec![Node(1), beta()]),
+            OnnxNode::new("Greater", vec![Node(0), threshold]).bool_output(),
+            OnnxNode::new("Where", vec![Node(3), Value(0), Node(2)]),
+        ])
+    }
+
+    fn lower(&self, cx: &mut dyn ForwardCx) -> Option<Step> {
+        Some(Step::Softplus {
+            x: cx.input(0),
+            y: cx.output(),
+            beta: self.beta as f32,
+            threshold: self.threshold as f32,
+        })
+    }
+
+    /// From the input, as `F.softplus`'s backward.
+    fn differentiate(&self, cx: &mut dyn BackwardCx) {
+        if let Some((dx, accumulate)) = cx.contribution(0) {
+            let step = GradStep::Softplus {
+                x: cx.input(0),
+                dy: cx.dy(),
+                dx,
+                beta: self.beta as f32,
+                threshold: self.threshold as f32,
+            };
+            emit(cx, step, accumulate);
+        }
+    }
+}
