@@ -41,9 +41,10 @@ pub struct Args {
     /// (default, and the only one accepted: the one the checkpoint was trained with)
     #[arg(long, value_parser = crate::seed, allow_negative_numbers = true)]
     seed: Option<u64>,
-    /// Samples per forward pass
-    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
-    batch: u64,
+    /// Samples per forward pass (default: the batch the checkpoint was trained with, so that
+    /// eval reproduces train's test numbers to the bit on every kernel tier; else 256)
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    batch: Option<u64>,
     /// Threads (default: every core; more than the cores are reduced to them)
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
     threads: Option<u64>,
@@ -111,7 +112,10 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         );
     }
     let class_names = session::class_names(&split.test, &plan);
-    let capacity = (args.batch as usize).min(split.test.len()).max(1);
+    // Kernels may sum a row in another order at another batch size (the
+    // portable tier does): the training run's batch gives its numbers.
+    let batch = args.batch.map(|b| b as usize).or(saved.batch).unwrap_or(256);
+    let capacity = batch.min(split.test.len()).max(1);
     let mut exec = session::restore(plan, &checkpoint, capacity, threads)?;
     train::check_fits(&exec, &split.test).map_err(|e| e.to_string())?;
     let evaluation = train::evaluate(&mut exec, &split.test);

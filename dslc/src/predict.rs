@@ -97,12 +97,13 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
     let scaling = saved
         .normalize
         .unwrap_or_else(|| Scaling::default_for(&source));
-    let norm = session::normalization_for(&source, scaling).map_err(|e| {
-        format!(
-            "{e}\n(the inputs are scaled as {} scaled its training data {source})",
-            args.weights.display()
-        )
-    })?;
+    let norm =
+        session::normalization_for(&source, scaling, saved.target.as_ref()).map_err(|e| {
+            format!(
+                "{e}\n(the inputs are scaled as {} scaled its training data {source})",
+                args.weights.display()
+            )
+        })?;
 
     let plan = nnspec_codegen::lower_training(&job.model, &job.config);
     let input_shape = plan.input_shapes[0].clone();
@@ -272,6 +273,11 @@ impl Reading {
         }
     }
 
+    /// Whether the outputs name a class ([`Reading::predicted`] is some).
+    fn predicts(self) -> bool {
+        matches!(self, Reading::Softmax | Reading::Sigmoid { binary: true })
+    }
+
     /// The predicted class, where there is one.
     fn predicted(self, row: &[f32]) -> Option<usize> {
         match self {
@@ -333,7 +339,7 @@ fn render_csv(
         text.push_str(",file");
     }
     let reading = Reading::of(kind);
-    let classify = reading.predicted(&vec![0.0; width]).is_some();
+    let classify = reading.predicts();
     if classify {
         text.push_str(",predicted");
     }

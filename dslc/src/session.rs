@@ -208,7 +208,7 @@ pub fn load_data(
         DataSource::Path(path) if path.is_file() => {
             let mut all =
                 data::csv::load_csv(path, &Normalization::None).map_err(|e| e.to_string())?;
-            scaling_with_max(scaling, largest(&all.features), path)?.apply_slice(&mut all.features);
+            scale_csv(&mut all.features, scaling, source)?;
             data::train_test_split(&all, TEST_FRACTION, seed).map_err(|e| e.to_string())?
         }
         DataSource::Path(path) => {
@@ -358,14 +358,21 @@ pub fn threads(flag: Option<usize>) -> usize {
 /// data given in its raw units (`predict`'s inputs, a validation file). For a CSV file or the
 /// float features of an `.npz`, the scale is the data's largest value,
 /// which is not recorded, so the file is read again (only when scaling).
-pub fn normalization_for(source: &DataSource, scaling: Scaling) -> Result<Normalization, String> {
+pub fn normalization_for(
+    source: &DataSource,
+    scaling: Scaling,
+    target: Option<&crate::regression::TargetList>,
+) -> Result<Normalization, String> {
     let path = match source {
         _ if scaling == Scaling::None => return Ok(Normalization::None),
         DataSource::Digits => return Ok(scaling.normalization(16.0)),
         DataSource::Path(path) if path.is_dir() => return Ok(scaling.normalization(255.0)),
         DataSource::Path(path) => path,
     };
-    let max = if is_npz(path) {
+    let max = if let Some(target) = target {
+        // The features only: the target columns are not scaled.
+        largest(&crate::regression::load(source, target)?.features)
+    } else if is_npz(path) {
         let npz = data::npz::load_npz(path).map_err(|e| e.to_string())?;
         if npz.bytes {
             255.0

@@ -127,7 +127,7 @@ pub(super) fn hold_out(
             ));
         }
     };
-    session::normalization_for(source, scaling)?.apply_slice(&mut set.features);
+    session::normalization_for(source, scaling, target)?.apply_slice(&mut set.features);
     if set.sample_len() != train.sample_len() {
         return Err(format!(
             "--val-data {name}: samples of {} values, but the training data's have {}",
