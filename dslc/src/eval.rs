@@ -114,7 +114,11 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
     let class_names = session::class_names(&split.test, &plan);
     // Kernels may sum a row in another order at another batch size (the
     // portable tier does): the training run's batch gives its numbers.
-    let batch = args.batch.map(|b| b as usize).or(saved.batch).unwrap_or(256);
+    let batch = args
+        .batch
+        .map(|b| b as usize)
+        .or(saved.batch)
+        .unwrap_or(256);
     let capacity = batch.min(split.test.len()).max(1);
     let mut exec = session::restore(plan, &checkpoint, capacity, threads)?;
     train::check_fits(&exec, &split.test).map_err(|e| e.to_string())?;
