@@ -21,7 +21,7 @@ Layer syntax (a name, optionally followed by arguments in parentheses;
 positional arguments come first, then `name: value` ones; values are integers,
 floats, `true`/`false`, words such as `tanh`, or `[a, b, ...]` lists):
 
-    dense(out, bias: B)                 nn.Linear on [in]
+    dense(out, bias: B)                 nn.Linear on [in] or, at every position, [len, in]
     conv2d(out_channels, kernel: K, stride: S, padding: P, dilation: D, bias: B)
                                         nn.Conv2d on [C, H, W]
     maxpool2d(K, stride: S, padding: P) nn.MaxPool2d on [C, H, W]
@@ -37,6 +37,9 @@ floats, `true`/`false`, words such as `tanh`, or `[a, b, ...]` lists):
     softmax(axis: A)                    nn.Softmax over per-sample axis A (default: last)
     dropout(P)                          nn.Dropout(P)
     batchnorm                           nn.BatchNorm1d on [F], nn.BatchNorm2d on [C, H, W]
+    layernorm(eps: F, elementwise_affine: B)
+                                        nn.LayerNorm over the last dim
+    mean(axis: A)                       torch.mean over per-sample axis A, dropped
 
 K, S, P, D are an integer or a pair [h, w].
 """
@@ -223,7 +226,10 @@ SIGNATURES = {
     "softmax": ([], {"axis"}),
     "dropout": (["p"], set()),
     "batchnorm": ([], set()),
+    "layernorm": ([], {"eps", "elementwise_affine"}),
+    "mean": ([], {"axis"}),
     "add": ([], set()),
+    "mul": ([], set()),
     "concat": ([], {"axis"}),
 }
 
@@ -268,6 +274,17 @@ def require_rank(in_dims, ranks, name):
         raise RowError(f"{name} expects a per-sample input of {want}, got {in_dims}")
 
 
+class Mean(nn.Module):
+    """torch.mean over a per-sample axis (keepdim false)."""
+
+    def __init__(self, axis):
+        super().__init__()
+        self.dim = axis + 1 if axis >= 0 else axis
+
+    def forward(self, x):
+        return torch.mean(x, dim=self.dim)
+
+
 class Reshape(nn.Module):
     """Per-sample reshape, as the torch op x.reshape(batch, *shape)."""
 
@@ -293,8 +310,8 @@ def build(in_dims, layer):
     args.update(named)
 
     if name == "dense":
-        require_rank(in_dims, (1,), name)
-        return nn.Linear(in_dims[0], int_arg(args, "out", 1), bias=bool_arg(args, "bias", True))
+        require_rank(in_dims, (1, 2), name)
+        return nn.Linear(in_dims[-1], int_arg(args, "out", 1), bias=bool_arg(args, "bias", True))
 
     if name == "conv2d":
         require_rank(in_dims, (3,), name)
@@ -383,6 +400,19 @@ def build(in_dims, layer):
         require_rank(in_dims, (1, 3), name)
         return nn.BatchNorm1d(in_dims[0]) if len(in_dims) == 1 else nn.BatchNorm2d(in_dims[0])
 
+    if name == "layernorm":
+        eps = args.get("eps", 1e-5)
+        if not is_number(eps):
+            raise RowError(f"layernorm: eps must be a number, got {eps!r}")
+        affine = bool_arg(args, "elementwise_affine", True)
+        return nn.LayerNorm(in_dims[-1], eps=float(eps), elementwise_affine=affine)
+    if name == "mean":
+        axis = args.get("axis")
+        if not is_int(axis):
+            raise RowError(f"mean: axis must be an integer, got {axis!r}")
+        require_rank(in_dims, range(2, 8), name)
+        return Mean(axis)
+
     raise AssertionError(name)
 
 
@@ -394,6 +424,10 @@ def run_joining(in_dims, layer):
         if len(xs) != 2:
             raise RowError("add takes two inputs")
         return torch.add(xs[0], xs[1])
+    if name == "mul":
+        if len(xs) != 2:
+            raise RowError("mul takes two inputs")
+        return torch.mul(xs[0], xs[1])
     if name == "concat":
         axis = named.get("axis", 0)
         if not is_int(axis):
@@ -407,7 +441,7 @@ def run_pytorch(in_dims, layer):
     """Return (per-sample output dims, trainable parameter count) according to PyTorch."""
     module = None
     try:
-        if len(in_dims) > 1 or layer[0] in ("add", "concat"):
+        if len(in_dims) > 1 or layer[0] in ("add", "mul", "concat"):
             with torch.no_grad():
                 y = run_joining(in_dims, layer)
             x = y

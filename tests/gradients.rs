@@ -326,3 +326,20 @@ model Smooth {
 ",
     );
 }
+
+/// `layernorm` with and without its affine part, fed by a dense layer so
+/// its input gradient reaches parameters; the input is read twice (the
+/// layernorm and a residual sum), so two contributions accumulate.
+#[test]
+fn layer_norm() {
+    check_source(
+        "
+model LayerNorm {
+    input x: f32[4, 6];
+    let h = x -> flatten -> dense(24) -> reshape([4, 6]);
+    let n = h -> layernorm as ln -> layernorm(eps: 0.001, elementwise_affine: false);
+    output y = (n + h) -> flatten -> dense(3);
+}
+",
+    );
+}

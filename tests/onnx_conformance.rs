@@ -28,7 +28,7 @@ use serde_json::{Value, json};
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const BATCHES: [usize; 3] = [1, 7, 1000];
 const TOLERANCE: f64 = 1e-5;
-const RANDOM_MODELS: u64 = 60;
+const RANDOM_MODELS: u64 = 80;
 
 /// A model to export, with the file it came from.
 struct Case {
@@ -264,6 +264,8 @@ fn random_models_run_the_same_in_onnxruntime() {
         "Div",
         "Softmax",
         "BatchNormalization",
+        "LayerNormalization",
+        "ConstantOfShape",
         "Add",
         "Concat",
         "Identity",

@@ -108,9 +108,9 @@ pub enum ParamRole {
     Weight { fan_in: usize },
     /// Dense or conv bias: same bound as the weight.
     Bias { fan_in: usize },
-    /// BatchNorm weight (gamma), initialized to one.
+    /// BatchNorm or LayerNorm weight (gamma), initialized to one.
     Scale,
-    /// BatchNorm bias (beta), initialized to zero.
+    /// BatchNorm or LayerNorm bias (beta), initialized to zero.
     Shift,
     /// BatchNorm running mean buffer (zeros), not trained.
     RunningMean,

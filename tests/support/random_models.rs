@@ -122,7 +122,7 @@ impl Gen<'_> {
                 _ => self.conv(&v),
             };
         }
-        let choice = self.rng.below(14);
+        let choice = self.rng.below(15);
         match (choice, rank) {
             (0, 1) => {
                 let out = 2 + self.rng.below(15);
@@ -181,6 +181,18 @@ impl Gen<'_> {
                 self.bind(expr, shape);
             }
             (10, _) => self.bind(format!("{} -> flatten", v.name), vec![elements]),
+            (12, _) => {
+                // Large: a row of near-equal values (a relu's
+                // zeros and a small value) is scaled by up to 1/sqrt(eps),
+                // and with it the last-bit differences of its input.
+                let eps = ["0.1", "0.5"][self.rng.below(2)];
+                let affine = self.rng.below(3) != 0;
+                let expr = format!(
+                    "{} -> layernorm(eps: {eps}, elementwise_affine: {affine})",
+                    v.name
+                );
+                self.bind(expr, v.shape.clone());
+            }
             (11, _) => self.reshape(&v, elements),
             _ => {
                 let out = 2 + self.rng.below(12);

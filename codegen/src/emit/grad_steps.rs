@@ -341,6 +341,26 @@ pub(super) fn backward_step(plan: &Plan, step: &GradStep, names: &dyn Names) -> 
                 ),
             }
         }
+        GradStep::LayerNorm {
+            x,
+            dy,
+            dx,
+            weight,
+            bias,
+            save_mean,
+            save_rstd,
+            width,
+        } => {
+            let buffers = [*x, *dy, *save_mean, *save_rstd];
+            super::seq_steps::layer_norm_backward(plan, names, buffers, *dx, *weight, *bias, *width)
+        }
+        GradStep::Mean {
+            dy,
+            dx,
+            outer,
+            axis_len,
+            inner,
+        } => super::seq_steps::mean(plan, names, true, [*dy, *dx], [*outer, *axis_len, *inner]),
         GradStep::Concat {
             dy,
             dxs,

@@ -356,6 +356,26 @@ pub(super) fn forward_step(plan: &Plan, step: &Step, names: &dyn Names, mode: Mo
                 call: quote!(kernels::elementwise::add(#ai, #bi, #yi);),
             }
         }
+        Step::LayerNorm {
+            x,
+            y,
+            weight,
+            bias,
+            save_mean,
+            save_rstd,
+            width,
+            eps,
+        } => {
+            let buffers = [*x, *y, *save_mean, *save_rstd];
+            super::seq_steps::layer_norm(plan, names, mode, buffers, *weight, *bias, *width, *eps)
+        }
+        Step::Mean {
+            x,
+            y,
+            outer,
+            axis_len,
+            inner,
+        } => super::seq_steps::mean(plan, names, false, [*x, *y], [*outer, *axis_len, *inner]),
         Step::Concat {
             inputs,
             lens,

@@ -16,7 +16,9 @@ use nnspec_dsl::ops::{OnnxAttr, OnnxInput, OnnxNode, OnnxRule};
 use nnspec_runtime::safetensors_file::{Checkpoint, CheckpointError};
 
 use super::proto::{AttributeProto, AttributeType, GraphProto, NodeProto};
-use super::tensors::{batched_bool, batched_value, float_scalar, initializer, ints};
+use super::tensors::{
+    batched_bool, batched_value, constant_value, float_scalar, initializer, ints,
+};
 
 /// The graph of `model` with the parameters in `weights`.
 pub fn graph(model: &ir::Model, weights: &Checkpoint) -> Result<GraphProto, CheckpointError> {
@@ -112,7 +114,9 @@ impl<'m> Builder<'m> {
                 (name.clone(), name)
             };
             if !(last && is_graph_output) {
-                let info = if node.bool_output {
+                let info = if let Some(dims) = &node.constant {
+                    constant_value(&tensor, value.dtype, dims)
+                } else if node.bool_output {
                     batched_bool(&tensor, &value.shape)
                 } else {
                     batched_value(&tensor, value.dtype, &value.shape)

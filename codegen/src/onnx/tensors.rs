@@ -34,20 +34,29 @@ pub fn batched_bool(name: &str, shape: &Shape) -> ValueInfoProto {
 }
 
 fn batched(name: &str, elem_type: i32, shape: &Shape) -> ValueInfoProto {
+    typed(name, elem_type, true, shape.dims())
+}
+
+/// `name: dtype[...dims]`, a constant's type: no batch axis.
+pub fn constant_value(name: &str, dtype: Dtype, dims: &[usize]) -> ValueInfoProto {
+    typed(name, elem_type(dtype), false, dims)
+}
+
+fn typed(name: &str, elem_type: i32, batch: bool, dims: &[usize]) -> ValueInfoProto {
     use tensor_shape_proto::Dimension;
     use tensor_shape_proto::dimension::Value;
-    let batch = Dimension {
+    let batch = batch.then(|| Dimension {
         value: Some(Value::DimParam(BATCH.to_string())),
         denotation: String::new(),
-    };
-    let dims = shape.dims().iter().map(|&d| Dimension {
+    });
+    let dims = dims.iter().map(|&d| Dimension {
         value: Some(Value::DimValue(int(d))),
         denotation: String::new(),
     });
     let tensor = type_proto::Tensor {
         elem_type,
         shape: Some(TensorShapeProto {
-            dim: std::iter::once(batch).chain(dims).collect(),
+            dim: batch.into_iter().chain(dims).collect(),
         }),
     };
     ValueInfoProto {

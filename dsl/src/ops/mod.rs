@@ -43,6 +43,7 @@ mod flatten;
 mod gelu;
 mod hardswish;
 mod l1;
+mod layernorm;
 mod leaky_relu;
 pub mod loss;
 pub mod lowering;
@@ -70,6 +71,7 @@ pub use elu::Elu;
 pub use flatten::Flatten;
 pub use gelu::Gelu;
 pub use hardswish::Hardswish;
+pub use layernorm::LayerNorm;
 pub use leaky_relu::LeakyRelu;
 pub use loss::{LOSS_NAMES, LossProblem, LossRules, rules_named};
 pub use lowering::{BackwardCx, ForwardCx};
@@ -104,6 +106,7 @@ pub const LAYERS: &[LayerSpec] = &[
     softmax::SPEC,
     dropout::SPEC,
     batchnorm::SPEC,
+    layernorm::SPEC,
     add::SPEC,
     concat::SPEC,
 ];
@@ -132,6 +135,7 @@ pub enum Op {
     Softmax(Softmax),
     Dropout(Dropout),
     BatchNorm(BatchNorm),
+    LayerNorm(LayerNorm),
     Add(Add),
     Concat(Concat),
 }
@@ -160,6 +164,7 @@ impl Op {
             Op::Softmax(op) => op,
             Op::Dropout(op) => op,
             Op::BatchNorm(op) => op,
+            Op::LayerNorm(op) => op,
             Op::Add(op) => op,
             Op::Concat(op) => op,
         })

@@ -33,6 +33,10 @@ pub struct OnnxNode {
     /// Whether the output is a bool tensor (a comparison's) rather than
     /// of the layer's dtype; it types the intermediate tensor.
     pub bool_output: bool,
+    /// The output's whole shape (no batch axis) when it is a constant
+    /// rather than a value of the layer's shape: a transposed weight, a
+    /// tensor of ones.
+    pub constant: Option<Vec<usize>>,
 }
 
 impl OnnxNode {
@@ -43,6 +47,7 @@ impl OnnxNode {
             inputs: (0..count).map(OnnxInput::Value).collect(),
             attributes: Vec::new(),
             bool_output: false,
+            constant: None,
         }
     }
 
@@ -53,12 +58,19 @@ impl OnnxNode {
             inputs,
             attributes: Vec::new(),
             bool_output: false,
+            constant: None,
         }
     }
 
     /// Marks the output as bool (`Greater`'s).
     pub fn bool_output(mut self) -> Self {
         self.bool_output = true;
+        self
+    }
+
+    /// Marks the output as a constant of shape `dims`.
+    pub fn constant(mut self, dims: Vec<usize>) -> Self {
+        self.constant = Some(dims);
         self
     }
 

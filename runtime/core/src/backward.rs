@@ -318,6 +318,46 @@ pub fn backward_step(
                 }
             }
         }
+        GradStep::LayerNorm {
+            x,
+            dy,
+            dx,
+            weight,
+            bias,
+            save_mean,
+            save_rstd,
+            width,
+        } => {
+            let weight_values = weight.map(|w| &values[p(w)]);
+            let param_grads = match (weight, bias) {
+                (Some(w), Some(b)) => {
+                    let [dw, db] = views_mut2(&mut *grads, p(*w), p(*b));
+                    Some((dw, Some(db)))
+                }
+                (Some(w), None) => Some((&mut grads[p(*w)], None)),
+                (None, _) => None,
+            };
+            let reads = [r(*x), r(*dy), r(*save_mean), r(*save_rstd)];
+            let ([x, dy, mean, rstd], dx) = match dx {
+                Some(dx) => {
+                    let (reads, [dx]) = views(&mut *arena, reads, [r(*dx)]);
+                    (reads, Some(dx))
+                }
+                None => (views(&mut *arena, reads, []).0, None),
+            };
+            let (w, grads) = (weight_values, param_grads);
+            kernels::layernorm::backward(x, w, dy, mean, rstd, dx, grads, *width, par);
+        }
+        GradStep::Mean {
+            dy,
+            dx,
+            outer,
+            axis_len,
+            inner,
+        } => {
+            let ([dy], [dx]) = views(&mut *arena, [r(*dy)], [r(*dx)]);
+            kernels::reduce::mean::backward(dy, dx, outer * batch, *axis_len, *inner);
+        }
         GradStep::Concat {
             dy,
             dxs,

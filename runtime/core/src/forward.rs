@@ -87,6 +87,8 @@ pub fn scratch_len(step: &Step, batch: usize, threads: usize) -> usize {
         | Step::Dropout { .. }
         | Step::BatchNorm { .. }
         | Step::Add { .. }
+        | Step::LayerNorm { .. }
+        | Step::Mean { .. }
         | Step::Concat { .. } => 0,
     }
 }
@@ -305,6 +307,38 @@ pub fn forward_step(
         Step::Add { a, b, y } => {
             let ([a, b], [y]) = views(arena, [r(*a), r(*b)], [r(*y)]);
             kernels::elementwise::add(a, b, y);
+        }
+        Step::LayerNorm {
+            x,
+            y,
+            weight,
+            bias,
+            save_mean,
+            save_rstd,
+            width,
+            eps,
+        } => {
+            let values = params.read();
+            let (weight, bias) = (weight.map(|w| &values[p(w)]), bias.map(|b| &values[p(b)]));
+            if training.is_some() {
+                let saved = [r(*y), r(*save_mean), r(*save_rstd)];
+                let ([x], [y, mean, rstd]) = views(arena, [r(*x)], saved);
+                let stats = Some((mean, rstd));
+                kernels::layernorm::forward(x, weight, bias, y, stats, *width, *eps, par);
+            } else {
+                let ([x], [y]) = views(arena, [r(*x)], [r(*y)]);
+                kernels::layernorm::forward(x, weight, bias, y, None, *width, *eps, par);
+            }
+        }
+        Step::Mean {
+            x,
+            y,
+            outer,
+            axis_len,
+            inner,
+        } => {
+            let ([x], [y]) = views(arena, [r(*x)], [r(*y)]);
+            kernels::reduce::mean::forward(x, y, outer * batch, *axis_len, *inner);
         }
         Step::Concat {
             inputs,

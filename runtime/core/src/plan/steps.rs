@@ -154,6 +154,27 @@ pub enum Step {
         b: BufferId,
         y: BufferId,
     },
+    /// Layer normalization of each per-sample `[rows, width]` row; the
+    /// training pass saves each row's mean and `1/sqrt(var + eps)`.
+    LayerNorm {
+        x: BufferId,
+        y: BufferId,
+        weight: Option<ParamId>,
+        bias: Option<ParamId>,
+        save_mean: BufferId,
+        save_rstd: BufferId,
+        width: usize,
+        eps: f32,
+    },
+    /// The mean over the middle axis of a per-sample `[outer, axis_len,
+    /// inner]` view, dropping it.
+    Mean {
+        x: BufferId,
+        y: BufferId,
+        outer: usize,
+        axis_len: usize,
+        inner: usize,
+    },
     /// Joins inputs viewed as per-sample `[outer, lens[i], inner]`.
     Concat {
         inputs: Vec<BufferId>,
@@ -278,6 +299,25 @@ pub enum GradStep {
         channels: usize,
         spatial: usize,
     },
+    /// `dx` (unless `x` needs none), and the weight and bias gradients
+    /// when the layer has them (`weight` and `bias` are both or neither).
+    LayerNorm {
+        x: BufferId,
+        dy: BufferId,
+        dx: Option<BufferId>,
+        weight: Option<ParamId>,
+        bias: Option<ParamId>,
+        save_mean: BufferId,
+        save_rstd: BufferId,
+        width: usize,
+    },
+    Mean {
+        dy: BufferId,
+        dx: BufferId,
+        outer: usize,
+        axis_len: usize,
+        inner: usize,
+    },
     /// Splits `dy` back into its inputs' gradients (`None`: not needed).
     Concat {
         dy: BufferId,
@@ -307,6 +347,9 @@ impl GradStep {
                 core::iter::once(*weight).chain(*bias).collect()
             }
             GradStep::BatchNorm { weight, bias, .. } => vec![*weight, *bias],
+            GradStep::LayerNorm { weight, bias, .. } => {
+                weight.iter().chain(bias).copied().collect()
+            }
             GradStep::MaxPool2d { .. }
             | GradStep::AvgPool2d { .. }
             | GradStep::Relu { .. }
@@ -321,6 +364,7 @@ impl GradStep {
             | GradStep::Softmax { .. }
             | GradStep::Dropout { .. }
             | GradStep::Concat { .. }
+            | GradStep::Mean { .. }
             | GradStep::Copy { .. }
             | GradStep::Accumulate { .. } => Vec::new(),
         }

@@ -161,6 +161,31 @@ impl fmt::Display for Plan {
                     p(num_batches_tracked)
                 ),
                 Step::Add { a, b: rhs, y } => format!("{} = add({}, {})", b(y), b(a), b(rhs)),
+                Step::LayerNorm {
+                    x,
+                    y,
+                    weight,
+                    bias,
+                    save_mean,
+                    save_rstd,
+                    width,
+                    eps,
+                } => format!(
+                    "{}, {}, {} = layernorm({}, {}, {}) over {width} eps {eps}",
+                    b(y),
+                    b(save_mean),
+                    b(save_rstd),
+                    b(x),
+                    opt_p(weight),
+                    opt_p(bias)
+                ),
+                Step::Mean {
+                    x,
+                    y,
+                    outer,
+                    axis_len,
+                    inner,
+                } => format!("{} = mean({}) [{outer}×{axis_len}×{inner}]", b(y), b(x)),
                 Step::Concat {
                     inputs,
                     lens,
@@ -313,6 +338,18 @@ impl fmt::Display for Plan {
                     b(x),
                     b(dy)
                 ),
+                GradStep::LayerNorm {
+                    x, dy, dx, weight, ..
+                } => format!(
+                    "{}, d {} = layernorm_backward(x {}, dy {})",
+                    opt_b(dx),
+                    opt_p(weight),
+                    b(x),
+                    b(dy)
+                ),
+                GradStep::Mean { dy, dx, .. } => {
+                    format!("{} = mean_backward(dy {})", b(dx), b(dy))
+                }
                 GradStep::Concat { dy, dxs, .. } => {
                     let outs: Vec<String> = dxs.iter().map(opt_b).collect();
                     format!("{} = concat_backward(dy {})", outs.join(", "), b(dy))
