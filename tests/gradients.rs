@@ -343,3 +343,20 @@ model LayerNorm {
 ",
     );
 }
+
+/// `mean` over each axis of a `[len, features]` value and of an image,
+/// after dense layers so the gradient reaches parameters.
+#[test]
+fn mean_over_an_axis() {
+    check_source(
+        "
+model Mean {
+    input x: f32[12];
+    let s = x -> dense(20) -> tanh -> reshape([4, 5]);
+    let i = x -> dense(24) -> reshape([2, 3, 4]);
+    let p = concat(s -> mean(axis: 0), s -> mean(axis: -1), axis: 0);
+    output y = concat(p, i -> mean(axis: 1) -> flatten, axis: 0) -> dense(3);
+}
+",
+    );
+}

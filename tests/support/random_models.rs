@@ -122,7 +122,7 @@ impl Gen<'_> {
                 _ => self.conv(&v),
             };
         }
-        let choice = self.rng.below(15);
+        let choice = self.rng.below(16);
         match (choice, rank) {
             (0, 1) => {
                 let out = 2 + self.rng.below(15);
@@ -181,6 +181,12 @@ impl Gen<'_> {
                 self.bind(expr, shape);
             }
             (10, _) => self.bind(format!("{} -> flatten", v.name), vec![elements]),
+            (13, 2..) => {
+                let axis = self.rng.below(rank);
+                let mut shape = v.shape.clone();
+                shape.remove(axis);
+                self.bind(format!("{} -> mean(axis: {axis})", v.name), shape);
+            }
             (12, _) => {
                 // Large: a row of near-equal values (a relu's
                 // zeros and a small value) is scaled by up to 1/sqrt(eps),

@@ -48,6 +48,7 @@ mod leaky_relu;
 pub mod loss;
 pub mod lowering;
 mod maxpool2d;
+mod mean;
 mod mse;
 pub mod onnx;
 mod pool_window;
@@ -76,6 +77,7 @@ pub use leaky_relu::LeakyRelu;
 pub use loss::{LOSS_NAMES, LossProblem, LossRules, rules_named};
 pub use lowering::{BackwardCx, ForwardCx};
 pub use maxpool2d::MaxPool2d;
+pub use mean::Mean;
 pub use onnx::{OnnxAttr, OnnxInput, OnnxNode, OnnxRule};
 pub use pool_window::PoolWindow;
 pub use relu::Relu;
@@ -104,6 +106,7 @@ pub const LAYERS: &[LayerSpec] = &[
     elu::SPEC,
     softplus::SPEC,
     softmax::SPEC,
+    mean::SPEC,
     dropout::SPEC,
     batchnorm::SPEC,
     layernorm::SPEC,
@@ -133,6 +136,7 @@ pub enum Op {
     Elu(Elu),
     Softplus(Softplus),
     Softmax(Softmax),
+    Mean(Mean),
     Dropout(Dropout),
     BatchNorm(BatchNorm),
     LayerNorm(LayerNorm),
@@ -162,6 +166,7 @@ impl Op {
             Op::Elu(op) => op,
             Op::Softplus(op) => op,
             Op::Softmax(op) => op,
+            Op::Mean(op) => op,
             Op::Dropout(op) => op,
             Op::BatchNorm(op) => op,
             Op::LayerNorm(op) => op,
