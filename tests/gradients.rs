@@ -360,3 +360,20 @@ model Mean {
 ",
     );
 }
+
+/// Elementwise `*`: a GLU-style gate, a value times itself (both
+/// gradients land on one value), and a product of three.
+#[test]
+fn elementwise_product() {
+    check_source(
+        "
+model Gate {
+    input x: f32[6];
+    let h = x -> dense(8);
+    let g = h * x -> dense(8) -> sigmoid;
+    let s = g * g + h;
+    output y = (s * h * g) -> dense(3);
+}
+",
+    );
+}

@@ -70,3 +70,37 @@ fn long_sums_of_pipelines_wrap_one_term_per_line() {
         format!("{}", after.models[0])
     );
 }
+
+/// `->` binds tighter than `*`, and `*` tighter than `+`; parentheses
+/// written are kept.
+#[test]
+fn products_bind_between_pipelines_and_sums() {
+    let source = "model M { input x: f32[4]; output y = x * x -> relu + (x + x) * x; }";
+    let parsed = parse::parse(source);
+    assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
+    let Item::Model(model) = &without_spans(&parsed.file).items[0] else {
+        panic!("a model")
+    };
+    let Stmt::Output(binding) = &model.stmts[1] else {
+        panic!("the output")
+    };
+    let Expr::Sum(sum) = &binding.value else {
+        panic!("a sum: {:?}", binding.value)
+    };
+    let [Expr::Product(left), Expr::Product(right)] = &sum.terms[..] else {
+        panic!("two products: {:?}", sum.terms)
+    };
+    assert!(matches!(
+        left.factors[..],
+        [Expr::Name(_), Expr::Pipeline(_)]
+    ));
+    assert!(matches!(
+        right.factors[..],
+        [Expr::Paren(..), Expr::Name(_)]
+    ));
+    let text = dsl::format(source).unwrap();
+    assert!(
+        text.contains("output y = x * x -> relu + (x + x) * x;"),
+        "{text}"
+    );
+}

@@ -100,6 +100,8 @@ pub enum Expr {
     Pipeline(Pipeline),
     /// `a + b + c`
     Sum(Sum),
+    /// `a * b * c`, elementwise
+    Product(Product),
     /// `(expr)`, kept so that formatting reproduces the user's grouping.
     Paren(Box<Expr>, Span),
     Int(IntLit),
@@ -116,6 +118,7 @@ impl Expr {
             Expr::Call(call) => call.span,
             Expr::Pipeline(pipeline) => pipeline.span,
             Expr::Sum(sum) => sum.span,
+            Expr::Product(product) => product.span,
             Expr::Paren(_, span) | Expr::Bool(_, span) | Expr::List(_, span) => *span,
             Expr::Int(int) => int.span,
             Expr::Float(float) => float.span,
@@ -129,6 +132,7 @@ impl Expr {
             Expr::Call(_) => "layer call",
             Expr::Pipeline(_) => "pipeline",
             Expr::Sum(_) => "sum",
+            Expr::Product(_) => "product",
             Expr::Paren(inner, _) => inner.describe(),
             Expr::Int(_) => "integer literal",
             Expr::Float(_) => "float literal",
@@ -167,6 +171,14 @@ pub struct Stage {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Sum {
     pub terms: Vec<Expr>,
+    pub span: Span,
+}
+
+/// Factors of an elementwise product; none is a [`Sum`] unless
+/// parenthesized (`*` binds tighter than `+`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Product {
+    pub factors: Vec<Expr>,
     pub span: Span,
 }
 
@@ -268,6 +280,10 @@ fn clear_expr(expr: &mut Expr) {
         Expr::Sum(sum) => {
             sum.span = Span::default();
             sum.terms.iter_mut().for_each(clear_expr);
+        }
+        Expr::Product(product) => {
+            product.span = Span::default();
+            product.factors.iter_mut().for_each(clear_expr);
         }
         Expr::Paren(inner, span) => {
             *span = Span::default();

@@ -218,6 +218,12 @@ pub fn expr(e: &Expr) -> String {
             text
         }
         Expr::Sum(sum) => sum.terms.iter().map(expr).collect::<Vec<_>>().join(" + "),
+        Expr::Product(product) => product
+            .factors
+            .iter()
+            .map(expr)
+            .collect::<Vec<_>>()
+            .join(" * "),
         Expr::Paren(inner, _) => format!("({})", expr(inner)),
         Expr::Int(int) => int.value.to_string(),
         Expr::Float(float) => float_text(float.value),

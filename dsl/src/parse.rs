@@ -397,6 +397,7 @@ fn rule_name(rule: Rule) -> Option<&'static str> {
         Rule::float => "a number",
         Rule::arrow => "`->`",
         Rule::plus => "`+`",
+        Rule::star => "`*`",
         Rule::colon => "`:`",
         Rule::semi => "`;`",
         Rule::comma => "`,`",
@@ -414,7 +415,9 @@ fn rule_name(rule: Rule) -> Option<&'static str> {
         Rule::kw_output => "`output`",
         Rule::kw_as | Rule::alias => "`as`",
         Rule::kw_true | Rule::kw_false | Rule::bool => "`true` or `false`",
-        Rule::expr | Rule::pipeline | Rule::call | Rule::paren | Rule::list => "an expression",
+        Rule::expr | Rule::product | Rule::pipeline | Rule::call | Rule::paren | Rule::list => {
+            "an expression"
+        }
         Rule::stage => "a layer",
         Rule::arg | Rule::arg_name => "an argument",
         Rule::train_field => "a setting",

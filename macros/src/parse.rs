@@ -234,19 +234,37 @@ impl Parser<'_> {
         })
     }
 
-    /// `pipeline (+ pipeline)*`; one pipeline is itself.
+    /// `product (+ product)*`; one product is itself.
     fn expr(&mut self) -> Parsed<Expr> {
         let first = self.at;
-        let mut terms = vec![self.pipeline()?];
+        let mut terms = vec![self.product()?];
         while self.is_punct('+') {
             self.at += 1;
-            terms.push(self.pipeline()?);
+            terms.push(self.product()?);
         }
         Ok(if terms.len() == 1 {
             terms.pop().expect("one term")
         } else {
             Expr::Sum(Sum {
                 terms,
+                span: self.since(first),
+            })
+        })
+    }
+
+    /// `pipeline (* pipeline)*`; one pipeline is itself.
+    fn product(&mut self) -> Parsed<Expr> {
+        let first = self.at;
+        let mut factors = vec![self.pipeline()?];
+        while self.is_punct('*') {
+            self.at += 1;
+            factors.push(self.pipeline()?);
+        }
+        Ok(if factors.len() == 1 {
+            factors.pop().expect("one factor")
+        } else {
+            Expr::Product(Product {
+                factors,
                 span: self.since(first),
             })
         })

@@ -110,6 +110,10 @@ pub fn expr() -> impl Strategy<Value = Expr> {
                 terms,
                 span: Span::default()
             })),
+            prop::collection::vec(inner.clone(), 2..4).prop_map(|factors| Expr::Product(Product {
+                factors,
+                span: Span::default()
+            })),
             inner
                 .clone()
                 .prop_map(|e| Expr::Paren(Box::new(e), Span::default())),
@@ -149,9 +153,25 @@ pub fn flatten_safe(e: Expr) -> Expr {
                 .collect(),
             span: sum.span,
         }),
+        // `*` binds tighter than `+`: a sum or product factor needs parentheses.
+        Expr::Product(product) => Expr::Product(Product {
+            factors: product
+                .factors
+                .into_iter()
+                .map(flatten_safe)
+                .map(|f| {
+                    if matches!(f, Expr::Sum(_) | Expr::Product(_)) {
+                        paren(f)
+                    } else {
+                        f
+                    }
+                })
+                .collect(),
+            span: product.span,
+        }),
         Expr::Pipeline(pipeline) => {
             let head = flatten_safe(*pipeline.head);
-            let head = if matches!(head, Expr::Sum(_) | Expr::Pipeline(_)) {
+            let head = if matches!(head, Expr::Sum(_) | Expr::Product(_) | Expr::Pipeline(_)) {
                 paren(head)
             } else {
                 head

@@ -122,7 +122,7 @@ impl Gen<'_> {
                 _ => self.conv(&v),
             };
         }
-        let choice = self.rng.below(16);
+        let choice = self.rng.below(17);
         match (choice, rank) {
             (0, 1) => {
                 let out = 2 + self.rng.below(15);
@@ -186,6 +186,11 @@ impl Gen<'_> {
                 let mut shape = v.shape.clone();
                 shape.remove(axis);
                 self.bind(format!("{} -> mean(axis: {axis})", v.name), shape);
+            }
+            (14, _) => {
+                let other = self.same_shape(&v);
+                let expr = format!("{} * {other} -> sigmoid", v.name);
+                self.bind(expr, v.shape.clone());
             }
             (12, _) => {
                 // Large: a row of near-equal values (a relu's

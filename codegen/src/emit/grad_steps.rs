@@ -341,6 +341,9 @@ pub(super) fn backward_step(plan: &Plan, step: &GradStep, names: &dyn Names) -> 
                 ),
             }
         }
+        GradStep::Mul { a, b, dy, da, db } => {
+            super::seq_steps::mul_backward(plan, names, [*a, *b, *dy], [*da, *db])
+        }
         GradStep::LayerNorm {
             x,
             dy,

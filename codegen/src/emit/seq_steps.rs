@@ -172,3 +172,52 @@ pub(super) fn mean(
         call: quote!(kernels::reduce::mean::#kernel(#fi, #ti, #o, #a, #i);),
     }
 }
+
+/// `Step::Mul`: `y = a · b`.
+pub(super) fn mul(plan: &Plan, names: &dyn Names, [a, b]: [BufferId; 2], y: BufferId) -> StepCode {
+    let buf = |id: BufferId| names.buffer(plan.root(id));
+    let (ai, bi, yi) = (buf(a), buf(b), buf(y));
+    StepCode {
+        comment: format!(
+            "{} = {} * {}",
+            buffer_name(plan, y),
+            buffer_name(plan, a),
+            buffer_name(plan, b)
+        ),
+        access: access(plan, &[a, b], &[Some(y)]),
+        scratch: None,
+        call: quote!(kernels::elementwise::mul(#ai, #bi, #yi);),
+    }
+}
+
+/// `GradStep::Mul`: each wanted gradient is `dy` times the other factor.
+pub(super) fn mul_backward(
+    plan: &Plan,
+    names: &dyn Names,
+    [a, b, dy]: [BufferId; 3],
+    [da, db]: [Option<BufferId>; 2],
+) -> StepCode {
+    let buf = |id: BufferId| names.buffer(plan.root(id));
+    let dyi = buf(dy);
+    let mut calls = TokenStream::new();
+    let mut written = Vec::new();
+    for (d, other) in [(da, b), (db, a)] {
+        if let Some(d) = d {
+            let (di, oi) = (buf(d), buf(other));
+            calls.extend(quote!(kernels::elementwise::mul(#dyi, #oi, #di);));
+            written.push(buffer_name(plan, d));
+        }
+    }
+    StepCode {
+        comment: format!(
+            "{} = gradient of {} * {}, from {}",
+            written.join(", "),
+            buffer_name(plan, a),
+            buffer_name(plan, b),
+            buffer_name(plan, dy)
+        ),
+        access: access(plan, &[a, b, dy], &[da, db]),
+        scratch: None,
+        call: calls,
+    }
+}

@@ -356,6 +356,7 @@ pub(super) fn forward_step(plan: &Plan, step: &Step, names: &dyn Names, mode: Mo
                 call: quote!(kernels::elementwise::add(#ai, #bi, #yi);),
             }
         }
+        Step::Mul { a, b, y } => super::seq_steps::mul(plan, names, [*a, *b], *y),
         Step::LayerNorm {
             x,
             y,

@@ -41,14 +41,16 @@ impl ModelChecker<'_> {
         self.apply_spec(spec, &bound, &inputs, layer_name, span, whole)
     }
 
-    /// `left + right`, the `add` layer written as an operator.
-    pub(super) fn add(
+    /// `left + right` or `left * right`: the `add` or `mul` layer written
+    /// as an operator.
+    pub(super) fn binary(
         &mut self,
+        layer: &'static str,
         left: (ValueId, Span),
         right: (ValueId, Span),
         span: Span,
     ) -> Option<ValueId> {
-        let spec = ops::lookup("add").expect("add is a layer");
+        let spec = ops::lookup(layer).expect("the operators are layers");
         let layer_name = self.layer_name(spec.name(), None);
         let bound = signature::bind(&spec.signature, &[], span, self.errors)?;
         self.apply_spec(spec, &bound, &[left, right], layer_name, span, span)

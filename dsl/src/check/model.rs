@@ -247,22 +247,8 @@ impl<'a> ModelChecker<'a> {
                 }
                 current.map(|(id, _)| id)
             }
-            Expr::Sum(sum) => {
-                let terms: Vec<Option<ValueId>> = sum.terms.iter().map(|t| self.expr(t)).collect();
-                let mut acc: Option<(ValueId, Span)> = None;
-                for (i, (term, value)) in sum.terms.iter().zip(terms).enumerate() {
-                    let right = (value?, term.span());
-                    acc = match acc {
-                        None if i == 0 => Some(right),
-                        None => return None,
-                        Some(left) => {
-                            let span = left.1.to(right.1);
-                            Some((self.add(left, right, span)?, span))
-                        }
-                    };
-                }
-                acc.map(|(id, _)| id)
-            }
+            Expr::Sum(sum) => self.chain("add", &sum.terms),
+            Expr::Product(product) => self.chain("mul", &product.factors),
             Expr::Int(_) | Expr::Float(_) | Expr::Bool(..) | Expr::List(..) => {
                 self.errors.push(Error::ExpectedValue {
                     span: expr.span(),
@@ -272,6 +258,25 @@ impl<'a> ModelChecker<'a> {
                 None
             }
         }
+    }
+
+    /// `a + b + c` (`layer` "add") or `a * b * c` ("mul"), left to right:
+    /// every operand is checked, then joined pairwise.
+    fn chain(&mut self, layer: &'static str, operands: &[Expr]) -> Option<ValueId> {
+        let values: Vec<Option<ValueId>> = operands.iter().map(|t| self.expr(t)).collect();
+        let mut acc: Option<(ValueId, Span)> = None;
+        for (i, (operand, value)) in operands.iter().zip(values).enumerate() {
+            let right = (value?, operand.span());
+            acc = match acc {
+                None if i == 0 => Some(right),
+                None => return None,
+                Some(left) => {
+                    let span = left.1.to(right.1);
+                    Some((self.binary(layer, left, right, span)?, span))
+                }
+            };
+        }
+        acc.map(|(id, _)| id)
     }
 
     /// Marks the names in an expression used without checking it (it has
@@ -286,6 +291,7 @@ impl<'a> ModelChecker<'a> {
             Expr::Call(call) => call.args.iter().for_each(|a| self.mark_used(&a.value)),
             Expr::Pipeline(pipeline) => self.mark_used(&pipeline.head),
             Expr::Sum(sum) => sum.terms.iter().for_each(|t| self.mark_used(t)),
+            Expr::Product(product) => product.factors.iter().for_each(|f| self.mark_used(f)),
             Expr::Paren(inner, _) => self.mark_used(inner),
             Expr::List(items, _) => items.iter().for_each(|i| self.mark_used(i)),
             Expr::Int(_) | Expr::Float(_) | Expr::Bool(..) => {}
@@ -373,7 +379,9 @@ fn is_literal(expr: &Expr) -> bool {
     match expr {
         Expr::Int(_) | Expr::Float(_) | Expr::Bool(..) | Expr::List(..) => true,
         Expr::Paren(inner, _) => is_literal(inner),
-        Expr::Name(_) | Expr::Call(_) | Expr::Pipeline(_) | Expr::Sum(_) => false,
+        Expr::Name(_) | Expr::Call(_) | Expr::Pipeline(_) | Expr::Sum(_) | Expr::Product(_) => {
+            false
+        }
     }
 }
 
@@ -395,6 +403,7 @@ fn collect_aliases(model: &ast::Model, aliases: &mut HashSet<String>) {
                 }
             }
             Expr::Sum(sum) => sum.terms.iter().for_each(|t| walk(t, aliases)),
+            Expr::Product(product) => product.factors.iter().for_each(|f| walk(f, aliases)),
             Expr::Paren(inner, _) => walk(inner, aliases),
             Expr::Name(_) | Expr::Int(_) | Expr::Float(_) | Expr::Bool(..) | Expr::List(..) => {}
         }

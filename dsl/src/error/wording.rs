@@ -236,6 +236,7 @@ impl Error {
                 }
                 diagnostic = match (*op, axis) {
                     ("+", _) => diagnostic.with_help("`+` adds values of exactly the same shape; there is no broadcasting"),
+                    ("*", _) => diagnostic.with_help("`*` multiplies values of exactly the same shape; there is no broadcasting"),
                     ("concat", None) => diagnostic.with_help("`concat` joins values of the same rank"),
                     _ => diagnostic,
                 };

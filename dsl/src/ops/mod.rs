@@ -50,6 +50,7 @@ pub mod lowering;
 mod maxpool2d;
 mod mean;
 mod mse;
+mod mul;
 pub mod onnx;
 mod pool_window;
 mod relu;
@@ -78,6 +79,7 @@ pub use loss::{LOSS_NAMES, LossProblem, LossRules, rules_named};
 pub use lowering::{BackwardCx, ForwardCx};
 pub use maxpool2d::MaxPool2d;
 pub use mean::Mean;
+pub use mul::Mul;
 pub use onnx::{OnnxAttr, OnnxInput, OnnxNode, OnnxRule};
 pub use pool_window::PoolWindow;
 pub use relu::Relu;
@@ -111,6 +113,7 @@ pub const LAYERS: &[LayerSpec] = &[
     batchnorm::SPEC,
     layernorm::SPEC,
     add::SPEC,
+    mul::SPEC,
     concat::SPEC,
 ];
 
@@ -141,6 +144,7 @@ pub enum Op {
     BatchNorm(BatchNorm),
     LayerNorm(LayerNorm),
     Add(Add),
+    Mul(Mul),
     Concat(Concat),
 }
 
@@ -171,6 +175,7 @@ impl Op {
             Op::BatchNorm(op) => op,
             Op::LayerNorm(op) => op,
             Op::Add(op) => op,
+            Op::Mul(op) => op,
             Op::Concat(op) => op,
         })
     }

@@ -43,6 +43,7 @@ fn meaningful<'i>(pair: Pair<'i, Rule>) -> impl Iterator<Item = Pair<'i, Rule>> 
             p.as_rule(),
             Rule::arrow
                 | Rule::plus
+                | Rule::star
                 | Rule::colon
                 | Rule::semi
                 | Rule::comma
@@ -130,6 +131,16 @@ fn expr(pair: Pair<'_, Rule>, offset: usize) -> Result<Expr, Box<Error>> {
                 Ok(terms.pop().expect("one term"))
             } else {
                 Ok(Expr::Sum(Sum { terms, span }))
+            }
+        }
+        Rule::product => {
+            let mut factors = meaningful(pair)
+                .map(|p| expr(p, offset))
+                .collect::<Result<Vec<_>, _>>()?;
+            if factors.len() == 1 {
+                Ok(factors.pop().expect("one factor"))
+            } else {
+                Ok(Expr::Product(Product { factors, span }))
             }
         }
         Rule::pipeline => {

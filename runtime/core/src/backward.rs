@@ -348,6 +348,15 @@ pub fn backward_step(
             let (w, grads) = (weight_values, param_grads);
             kernels::layernorm::backward(x, w, dy, mean, rstd, dx, grads, *width, par);
         }
+        GradStep::Mul { a, b, dy, da, db } => {
+            // Each gradient is the other factor times `dy`.
+            for (d, other) in [(da, b), (db, a)] {
+                if let Some(d) = d {
+                    let ([dy, other], [d]) = views(&mut *arena, [r(*dy), r(*other)], [r(*d)]);
+                    kernels::elementwise::mul(dy, other, d);
+                }
+            }
+        }
         GradStep::Mean {
             dy,
             dx,

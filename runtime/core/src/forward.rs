@@ -88,6 +88,7 @@ pub fn scratch_len(step: &Step, batch: usize, threads: usize) -> usize {
         | Step::BatchNorm { .. }
         | Step::Add { .. }
         | Step::LayerNorm { .. }
+        | Step::Mul { .. }
         | Step::Mean { .. }
         | Step::Concat { .. } => 0,
     }
@@ -307,6 +308,10 @@ pub fn forward_step(
         Step::Add { a, b, y } => {
             let ([a, b], [y]) = views(arena, [r(*a), r(*b)], [r(*y)]);
             kernels::elementwise::add(a, b, y);
+        }
+        Step::Mul { a, b, y } => {
+            let ([a, b], [y]) = views(arena, [r(*a), r(*b)], [r(*y)]);
+            kernels::elementwise::mul(a, b, y);
         }
         Step::LayerNorm {
             x,

@@ -154,6 +154,12 @@ pub enum Step {
         b: BufferId,
         y: BufferId,
     },
+    /// `y = a · b` element by element.
+    Mul {
+        a: BufferId,
+        b: BufferId,
+        y: BufferId,
+    },
     /// Layer normalization of each per-sample `[rows, width]` row; the
     /// training pass saves each row's mean and `1/sqrt(var + eps)`.
     LayerNorm {
@@ -311,6 +317,14 @@ pub enum GradStep {
         save_rstd: BufferId,
         width: usize,
     },
+    /// `da = dy · b`, `db = dy · a` (`None`: not needed).
+    Mul {
+        a: BufferId,
+        b: BufferId,
+        dy: BufferId,
+        da: Option<BufferId>,
+        db: Option<BufferId>,
+    },
     Mean {
         dy: BufferId,
         dx: BufferId,
@@ -365,6 +379,7 @@ impl GradStep {
             | GradStep::Dropout { .. }
             | GradStep::Concat { .. }
             | GradStep::Mean { .. }
+            | GradStep::Mul { .. }
             | GradStep::Copy { .. }
             | GradStep::Accumulate { .. } => Vec::new(),
         }

@@ -161,6 +161,7 @@ impl fmt::Display for Plan {
                     p(num_batches_tracked)
                 ),
                 Step::Add { a, b: rhs, y } => format!("{} = add({}, {})", b(y), b(a), b(rhs)),
+                Step::Mul { a, b: rhs, y } => format!("{} = mul({}, {})", b(y), b(a), b(rhs)),
                 Step::LayerNorm {
                     x,
                     y,
@@ -345,6 +346,20 @@ impl fmt::Display for Plan {
                     opt_b(dx),
                     opt_p(weight),
                     b(x),
+                    b(dy)
+                ),
+                GradStep::Mul {
+                    a,
+                    b: rhs,
+                    dy,
+                    da,
+                    db,
+                } => format!(
+                    "{}, {} = mul_backward(a {}, b {}, dy {})",
+                    opt_b(da),
+                    opt_b(db),
+                    b(a),
+                    b(rhs),
                     b(dy)
                 ),
                 GradStep::Mean { dy, dx, .. } => {
