@@ -377,3 +377,20 @@ model Gate {
 ",
     );
 }
+
+/// `dense` at every position of a `[len, features]` value (with and
+/// without bias, fused with a relu or not), as in a transformer's MLP,
+/// with the residual `+` on `[len, f]`.
+#[test]
+fn dense_per_position() {
+    check_source(
+        "
+model PerPosition {
+    input x: f32[12];
+    let s = x -> reshape([4, 3]) -> dense(5) -> relu;
+    let f = s -> dense(6, bias: false) -> gelu -> dense(5);
+    output y = (s + f) -> mean(axis: 0) -> dense(3);
+}
+",
+    );
+}

@@ -267,6 +267,8 @@ fn random_models_run_the_same_in_onnxruntime() {
         "LayerNormalization",
         "ConstantOfShape",
         "ReduceMean",
+        "MatMul",
+        "Transpose",
         "Add",
         "Concat",
         "Identity",

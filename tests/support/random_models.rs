@@ -122,7 +122,7 @@ impl Gen<'_> {
                 _ => self.conv(&v),
             };
         }
-        let choice = self.rng.below(17);
+        let choice = self.rng.below(18);
         match (choice, rank) {
             (0, 1) => {
                 let out = 2 + self.rng.below(15);
@@ -186,6 +186,12 @@ impl Gen<'_> {
                 let mut shape = v.shape.clone();
                 shape.remove(axis);
                 self.bind(format!("{} -> mean(axis: {axis})", v.name), shape);
+            }
+            (15, 2) => {
+                let out = 2 + self.rng.below(10);
+                let bias = self.rng.below(3) != 0;
+                let expr = format!("{} -> dense({out}, bias: {bias})", v.name);
+                self.bind(expr, vec![v.shape[0], out]);
             }
             (14, _) => {
                 let other = self.same_shape(&v);

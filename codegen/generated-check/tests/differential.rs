@@ -170,6 +170,15 @@ differential!(
     PROBS_LEN
 );
 differential!(smooth, smooth, Smooth, "extras.nn", "Smooth", X_LEN, Y_LEN);
+differential!(
+    seq_blocks,
+    seq_blocks,
+    SeqBlocks,
+    "extras.nn",
+    "SeqBlocks",
+    X_LEN,
+    Y_LEN
+);
 
 #[test]
 fn memory_constants_describe_the_arena() {

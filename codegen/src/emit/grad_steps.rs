@@ -11,7 +11,7 @@ use quote::quote;
 use nnspec_runtime::plan::{BufferId, GeluApproximate, GradStep, ParamId, Plan};
 
 use super::memory::Access;
-use super::steps::{Names, StepCode, conv_geometry, pool_geometry, times_batch};
+use super::steps::{Names, StepCode, conv_geometry, dense_rows, pool_geometry, times_batch};
 
 /// `step` of `plan` as kernel calls.
 pub(super) fn backward_step(plan: &Plan, step: &GradStep, names: &dyn Names) -> StepCode {
@@ -81,19 +81,20 @@ pub(super) fn backward_step(plan: &Plan, step: &GradStep, names: &dyn Names) -> 
             let wt = weight(*w);
             let (grads, db) = grad_views(*w, *bias);
             let (i, o) = (n(*in_features), n(*out_features));
+            let rows = times_batch(dense_rows(plan, *x, *in_features));
             // The fused relu's backward multiplies `dy` by `[y > 0]` in place.
             let (call, reads, writes, through) = match relu_y {
                 Some(y) => {
                     let yi = buf(*y);
                     (
-                        quote!(kernels::dense::backward_relu(#xi, #wt, #yi, #dyi, #dxi, grad_w, #db, batch, #i, #o, par);),
+                        quote!(kernels::dense::backward_relu(#xi, #wt, #yi, #dyi, #dxi, grad_w, #db, #rows, #i, #o, par);),
                         vec![*x, *y],
                         vec![Some(*dy), *dx],
                         " -> relu",
                     )
                 }
                 None => (
-                    quote!(kernels::dense::backward(#xi, #wt, #dyi, #dxi, grad_w, #db, batch, #i, #o, par);),
+                    quote!(kernels::dense::backward(#xi, #wt, #dyi, #dxi, grad_w, #db, #rows, #i, #o, par);),
                     vec![*x, *dy],
                     vec![*dx],
                     "",

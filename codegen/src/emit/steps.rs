@@ -9,7 +9,9 @@
 use proc_macro2::{Ident, Literal, TokenStream};
 use quote::quote;
 
-use nnspec_runtime::plan::{BufferId, ConvShape, GeluApproximate, ParamId, Plan, PoolShape, Step};
+use nnspec_runtime::plan::{
+    BufferId, ConvShape, GeluApproximate, ParamId, Plan, PoolShape, Size, Step,
+};
 
 use super::memory::Access;
 
@@ -89,6 +91,7 @@ pub(super) fn forward_step(plan: &Plan, step: &Step, names: &dyn Names, mode: Mo
                 quote!(forward)
             };
             let (i, o) = (n(*in_features), n(*out_features));
+            let rows = times_batch(dense_rows(plan, *x, *in_features));
             StepCode {
                 comment: format!(
                     "{} = {} -> dense({out_features}){}: {in_features} -> {out_features}",
@@ -98,7 +101,7 @@ pub(super) fn forward_step(plan: &Plan, step: &Step, names: &dyn Names, mode: Mo
                 ),
                 access: access(&[*x], &[*y]),
                 scratch: None,
-                call: quote!(kernels::dense::#kernel(#xi, #wt, #bs, #yi, batch, #i, #o, par);),
+                call: quote!(kernels::dense::#kernel(#xi, #wt, #bs, #yi, #rows, #i, #o, par);),
             }
         }
         Step::Conv2d {
@@ -409,6 +412,14 @@ pub(super) fn forward_step(plan: &Plan, step: &Step, names: &dyn Names, mode: Mo
 }
 
 /// `count · batch` as an expression (`batch` alone for 1).
+/// The rows a dense step multiplies per sample: one for `[in]`, `len` for
+/// `[len, in]` (as the runtime's dispatch reads them off `x`).
+pub(super) fn dense_rows(plan: &Plan, x: BufferId, in_features: usize) -> usize {
+    match plan.buffer(plan.root(x)).size {
+        Size::PerSample(n) | Size::Fixed(n) => n / in_features.max(1),
+    }
+}
+
 pub(super) fn times_batch(count: usize) -> TokenStream {
     if count == 1 {
         quote!(batch)

@@ -38,7 +38,8 @@ model Residual {
         title: "input of the wrong rank for a layer",
         text: r#"
 A layer received a value of a rank it does not take. `dense` takes a vector
-`[features]`; `conv2d` and the pooling layers take an image
+`[features]` (or a sequence `[len, features]`, each position alike);
+`conv2d` and the pooling layers take an image
 `[channels, height, width]`; `batchnorm` takes rank 1, 2 or 3. Shapes are
 per sample: the batch dimension is implicit and never written.
 

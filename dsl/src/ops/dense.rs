@@ -1,10 +1,13 @@
-//! `dense`: a fully connected layer, PyTorch's `nn.Linear`, on `[in_features]`.
+//! `dense`: a fully connected layer, PyTorch's `nn.Linear`, on
+//! `[in_features]`, or at every position of `[len, in_features]` (the same
+//! weights for each, as `nn.Linear` on a 3-D tensor): each position is one
+//! more row of the kernels' matrix products.
 
 use nnspec_runtime::plan::{GradStep, Step};
 
 use super::{
-    Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, OnnxAttr, OnnxNode, OnnxRule, Op, OpError,
-    ParamDecl, emit,
+    Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, OnnxAttr, OnnxInput, OnnxNode, OnnxRule,
+    Op, OpError, ParamDecl, emit,
 };
 use crate::ir::{ParamRole, Shape};
 use crate::shape::{ShapeError, checked_shape, expect_rank};
@@ -24,7 +27,7 @@ pub(super) const SPEC: LayerSpec = LayerSpec {
         name: "dense",
         args: &[OUT_FEATURES.spec, BIAS.spec],
     },
-    summary: "fully connected layer (nn.Linear) on [in_features]",
+    summary: "fully connected layer (nn.Linear) on [in_features] or [len, in_features]",
     build,
 };
 
@@ -44,10 +47,18 @@ fn build(args: &Bound, inputs: &[&Shape]) -> Result<(Op, Shape), OpError> {
     Ok((Op::Dense(op), shape))
 }
 
-/// `[in] -> [out]`.
+/// `[in] -> [out]`, `[len, in] -> [len, out]`.
 pub(crate) fn output_shape(input: &Shape, out_features: usize) -> Result<Shape, ShapeError> {
-    expect_rank(input, 1, "[in_features]")?;
+    if input.rank() == 2 {
+        return checked_shape("output", &[input.0[0] as u128, out_features as u128]);
+    }
+    expect_rank(input, 1, "[in_features] or [len, in_features]")?;
     checked_shape("output", &[out_features as u128])
+}
+
+/// The features of each row: the last dim.
+fn in_features(input: &[usize]) -> usize {
+    input.last().copied().unwrap_or(1)
 }
 
 impl LayerRules for Dense {
@@ -64,7 +75,7 @@ impl LayerRules for Dense {
     }
 
     fn params(&self, inputs: &[&Shape]) -> Result<Vec<ParamDecl>, ShapeError> {
-        let fan_in = inputs[0].0[0];
+        let fan_in = in_features(&inputs[0].0);
         let weight = checked_shape("weight", &[self.out_features as u128, fan_in as u128])?;
         let mut params = vec![ParamDecl::f32(
             "weight",
@@ -79,8 +90,22 @@ impl LayerRules for Dense {
     }
 
     /// `Gemm(x, weight, bias)` with `transB`: the weight is `[out, in]`,
-    /// PyTorch's layout, and the batched input `[batch, in]`.
-    fn onnx(&self, _: &[&Shape], _: &Shape) -> OnnxRule {
+    /// PyTorch's layout, and the batched input `[batch, in]`. Gemm takes
+    /// matrices only, so on `[batch, len, in]`: `MatMul` by the weight
+    /// transposed, then `Add` the bias.
+    fn onnx(&self, inputs: &[&Shape], _: &Shape) -> OnnxRule {
+        if inputs[0].rank() == 2 {
+            use OnnxInput::{Node, Param, Value};
+            let in_features = in_features(&inputs[0].0);
+            let transposed = OnnxNode::new("Transpose", vec![Param(0)])
+                .attribute("perm", OnnxAttr::Ints(vec![1, 0]))
+                .constant(vec![in_features, self.out_features]);
+            let mut nodes = vec![transposed, OnnxNode::new("MatMul", vec![Value(0), Node(0)])];
+            if self.bias {
+                nodes.push(OnnxNode::new("Add", vec![Node(1), Param(1)]));
+            }
+            return OnnxRule::Nodes(nodes);
+        }
         let params = if self.bias { 0..2 } else { 0..1 };
         let node = OnnxNode::over_inputs("Gemm", 1)
             .params(params)
@@ -94,13 +119,16 @@ impl LayerRules for Dense {
             weight: cx.param(0),
             bias: self.bias.then(|| cx.param(1)),
             y: cx.output(),
-            in_features: cx.input_shape(0)[0],
+            in_features: in_features(cx.input_shape(0)),
             out_features: self.out_features,
             relu: cx.fused_relu(),
         })
     }
 
     fn differentiate(&self, cx: &mut dyn BackwardCx) {
+        let Step::Dense { in_features, .. } = cx.forward_step() else {
+            unreachable!("dense values have a dense step")
+        };
         let (dx, accumulate) = cx.contribution(0).unzip();
         let step = GradStep::Dense {
             x: cx.input(0),
@@ -109,7 +137,7 @@ impl LayerRules for Dense {
             dy: cx.dy(),
             dx,
             relu_y: cx.fused_relu_output(),
-            in_features: cx.input_elements(0),
+            in_features,
             out_features: self.out_features,
         };
         emit(cx, step, accumulate.flatten());

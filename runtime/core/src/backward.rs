@@ -65,6 +65,8 @@ pub fn backward_step(
             out_features,
         } => {
             let weight_values = &values[p(*weight)];
+            // A row per sample, or per position of a `[len, in]` input.
+            let rows = r(*x).len() / in_features.max(&1);
             let ([dweight], [dbias]) = match bias {
                 Some(b) => {
                     let [dw, db] = views_mut2(&mut *grads, p(*weight), p(*b));
@@ -83,7 +85,7 @@ pub fn backward_step(
                         Some(dx),
                         dweight,
                         dbias,
-                        batch,
+                        rows,
                         *in_features,
                         *out_features,
                         par,
@@ -99,7 +101,7 @@ pub fn backward_step(
                         None,
                         dweight,
                         dbias,
-                        batch,
+                        rows,
                         *in_features,
                         *out_features,
                         par,
@@ -114,7 +116,7 @@ pub fn backward_step(
                         Some(dx),
                         dweight,
                         dbias,
-                        batch,
+                        rows,
                         *in_features,
                         *out_features,
                         par,
@@ -129,7 +131,7 @@ pub fn backward_step(
                         None,
                         dweight,
                         dbias,
-                        batch,
+                        rows,
                         *in_features,
                         *out_features,
                         par,

@@ -132,7 +132,9 @@ pub fn forward_step(
             } else {
                 kernels::dense::forward
             };
-            run(x, weight, bias, y, batch, *in_features, *out_features, par);
+            // A row per sample, or per position of a `[len, in]` input.
+            let rows = x.len() / in_features.max(&1);
+            run(x, weight, bias, y, rows, *in_features, *out_features, par);
         }
         Step::Conv2d {
             x,
