@@ -412,6 +412,14 @@ fn rank_help(layer: &str, found: &Shape) -> Option<String> {
                     .to_string()
             })
         }
+        ("conv1d" | "maxpool1d" | "avgpool1d", 3) => Some(format!(
+            "`{layer}` takes a sequence [channels, len]; for an image use `{}`",
+            layer.replace("1d", "2d")
+        )),
+        ("conv1d" | "maxpool1d" | "avgpool1d", 1) => Some(format!(
+            "make the features a one-channel sequence first: `-> reshape([1, {}])`",
+            found.0[0]
+        )),
         _ => None,
     }
 }

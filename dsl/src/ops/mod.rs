@@ -30,10 +30,12 @@ use crate::shape::ShapeError;
 use crate::signature::{ArgSpec, Bound, Signature};
 
 mod add;
+mod avgpool1d;
 mod avgpool2d;
 mod batchnorm;
 mod bce_with_logits;
 mod concat;
+mod conv1d;
 mod conv2d;
 mod cross_entropy;
 mod dense;
@@ -46,9 +48,12 @@ mod l1;
 mod leaky_relu;
 pub mod loss;
 pub mod lowering;
+mod maxpool1d;
 mod maxpool2d;
 mod mse;
 pub mod onnx;
+mod one_row;
+mod pool1d_window;
 mod pool_window;
 mod relu;
 mod reshape;
@@ -60,9 +65,11 @@ mod softplus;
 mod tanh;
 
 pub use add::Add;
+pub use avgpool1d::AvgPool1d;
 pub use avgpool2d::AvgPool2d;
 pub use batchnorm::BatchNorm;
 pub use concat::Concat;
+pub use conv1d::Conv1d;
 pub use conv2d::Conv2d;
 pub use dense::Dense;
 pub use dropout::Dropout;
@@ -73,9 +80,11 @@ pub use hardswish::Hardswish;
 pub use leaky_relu::LeakyRelu;
 pub use loss::{LOSS_NAMES, LossProblem, LossRules, rules_named};
 pub use lowering::{BackwardCx, ForwardCx};
+pub use maxpool1d::MaxPool1d;
 pub use maxpool2d::MaxPool2d;
 pub use onnx::{OnnxAttr, OnnxInput, OnnxNode, OnnxRule};
 pub use pool_window::PoolWindow;
+pub use pool1d_window::Pool1dWindow;
 pub use relu::Relu;
 pub use reshape::Reshape;
 pub use sigmoid::Sigmoid;
@@ -90,6 +99,9 @@ pub const LAYERS: &[LayerSpec] = &[
     conv2d::SPEC,
     maxpool2d::SPEC,
     avgpool2d::SPEC,
+    conv1d::SPEC,
+    maxpool1d::SPEC,
+    avgpool1d::SPEC,
     flatten::SPEC,
     reshape::SPEC,
     relu::SPEC,
@@ -118,6 +130,9 @@ pub enum Op {
     Conv2d(Conv2d),
     MaxPool2d(MaxPool2d),
     AvgPool2d(AvgPool2d),
+    Conv1d(Conv1d),
+    MaxPool1d(MaxPool1d),
+    AvgPool1d(AvgPool1d),
     Flatten(Flatten),
     Reshape(Reshape),
     Relu(Relu),
@@ -146,6 +161,9 @@ impl Op {
             Op::Conv2d(op) => op,
             Op::MaxPool2d(op) => op,
             Op::AvgPool2d(op) => op,
+            Op::Conv1d(op) => op,
+            Op::MaxPool1d(op) => op,
+            Op::AvgPool1d(op) => op,
             Op::Flatten(op) => op,
             Op::Reshape(op) => op,
             Op::Relu(op) => op,
