@@ -89,7 +89,17 @@ impl Conv1dCase {
         let mut dw = vec![0.0; g.weight_len()];
         let mut db = vec![0.0; g.out_channels];
         let dbias = self.db.is_some().then_some(&mut db[..]);
-        conv2d_backward(&g, &x, &w, &dy, Some(&mut dx), &mut dw, dbias, &mut scratch, &par);
+        conv2d_backward(
+            &g,
+            &x,
+            &w,
+            &dy,
+            Some(&mut dx),
+            &mut dw,
+            dbias,
+            &mut scratch,
+            &par,
+        );
         assert_close(&what("dx"), &dx, self.dx);
         assert_close(&what("dweight"), &dw, self.dw);
         if let Some(want) = self.db {
@@ -172,10 +182,34 @@ type PoolCase = (
 
 fn pool_cases() -> [PoolCase; 4] {
     [
-        ("max, padded", true, [2, 3, 13, 3, 2, 1], &MAX_PADDED_Y, &MAX_PADDED_DX),
-        ("max, overlapping", true, [1, 2, 20, 4, 1, 2], &MAX_OVERLAP_Y, &MAX_OVERLAP_DX),
-        ("avg, padded", false, [2, 3, 13, 4, 3, 2], &AVG_PADDED_Y, &AVG_PADDED_DX),
-        ("avg, overlapping", false, [1, 2, 20, 3, 1, 1], &AVG_OVERLAP_Y, &AVG_OVERLAP_DX),
+        (
+            "max, padded",
+            true,
+            [2, 3, 13, 3, 2, 1],
+            &MAX_PADDED_Y,
+            &MAX_PADDED_DX,
+        ),
+        (
+            "max, overlapping",
+            true,
+            [1, 2, 20, 4, 1, 2],
+            &MAX_OVERLAP_Y,
+            &MAX_OVERLAP_DX,
+        ),
+        (
+            "avg, padded",
+            false,
+            [2, 3, 13, 4, 3, 2],
+            &AVG_PADDED_Y,
+            &AVG_PADDED_DX,
+        ),
+        (
+            "avg, overlapping",
+            false,
+            [1, 2, 20, 3, 1, 1],
+            &AVG_OVERLAP_Y,
+            &AVG_OVERLAP_DX,
+        ),
     ]
 }
 

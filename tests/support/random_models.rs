@@ -277,7 +277,11 @@ impl Gen<'_> {
                 "{} -> conv1d({out_channels}, kernel: {kernel}, stride: {stride}, padding: {padding}, dilation: {dilation}, bias: {bias})",
                 v.name
             );
-            (expr, out_channels, window(len, kernel, stride, padding, dilation))
+            (
+                expr,
+                out_channels,
+                window(len, kernel, stride, padding, dilation),
+            )
         } else {
             let padding = self.rng.below(kernel / 2 + 1);
             let op = if kind == 2 { "maxpool1d" } else { "avgpool1d" };

@@ -170,6 +170,15 @@ differential!(
     PROBS_LEN
 );
 differential!(smooth, smooth, Smooth, "extras.nn", "Smooth", X_LEN, Y_LEN);
+differential!(
+    sequence1d,
+    sequence1d,
+    Sequence1d,
+    "extras.nn",
+    "Sequence1d",
+    X_LEN,
+    Y_LEN
+);
 
 #[test]
 fn memory_constants_describe_the_arena() {

@@ -24,8 +24,7 @@ const STRIDE: Key<usize> = Key::count(
     Default::Int(1),
     "step between filter positions",
 );
-const PADDING: Key<usize> =
-    Key::natural(3, "padding", Default::Int(0), "zero padding on each end");
+const PADDING: Key<usize> = Key::natural(3, "padding", Default::Int(0), "zero padding on each end");
 const DILATION: Key<usize> = Key::count(
     4,
     "dilation",
@@ -83,13 +82,8 @@ fn build(args: &Bound, inputs: &[&Shape]) -> Result<(Op, Shape), OpError> {
 impl Conv1d {
     /// `[C, L] -> [out, L']` by PyTorch's window formula.
     pub(crate) fn output_shape(&self, input: &Shape) -> Result<Shape, ShapeError> {
-        let len = one_row::output_len(
-            input,
-            self.kernel,
-            self.stride,
-            self.padding,
-            self.dilation,
-        )?;
+        let len =
+            one_row::output_len(input, self.kernel, self.stride, self.padding, self.dilation)?;
         checked_shape("output", &[self.out_channels as u128, len])
     }
 
@@ -203,8 +197,21 @@ mod tests {
     }
 
     #[test]
+    fn parameters_are_conv1d_state_dict_with_its_fan_in() {
+        let params = conv(5, 1, 0, 1).params(&[&Shape(vec![3, 20])]).unwrap();
+        assert_eq!(params[0].shape, Shape(vec![4, 3, 5]));
+        assert_eq!(params[0].role, ParamRole::Weight { fan_in: 15 });
+        assert_eq!(params[1].shape, Shape(vec![4]));
+        assert_eq!(params[1].role, ParamRole::Bias { fan_in: 15 });
+    }
+
+    #[test]
     fn huge_inputs_are_errors_not_overflows() {
         let big = usize::MAX / 2;
-        assert!(conv(1, 1, big, 1).output_shape(&Shape(vec![1, big])).is_err());
+        assert!(
+            conv(1, 1, big, 1)
+                .output_shape(&Shape(vec![1, big]))
+                .is_err()
+        );
     }
 }

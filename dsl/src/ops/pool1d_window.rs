@@ -1,8 +1,8 @@
 //! The window `maxpool1d` and `avgpool1d` share: arguments, shape rule,
 //! ONNX attributes, and the one-row 2-D window they lower to.
 
-use super::onnx::{OnnxAttr, OnnxNode};
 use super::one_row::{self, widthwise};
+use super::onnx::{OnnxAttr, OnnxNode};
 use super::pool_window::PoolWindow;
 use crate::ir::Shape;
 use crate::shape::{ShapeError, checked_shape, expect_rank};
