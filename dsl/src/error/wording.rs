@@ -78,10 +78,11 @@ impl Error {
                         "`{name}` is a value; values start a pipeline or go in a call, e.g. `{name} -> relu` or `add({name}, y)`"
                     ))
                 } else {
-                    diagnostic.with_help_opt(did_you_mean(suggestion)).with_note_if(
-                        suggestion.is_none(),
-                        "layers are: dense, conv2d, maxpool2d, avgpool2d, flatten, reshape, relu, leaky_relu, sigmoid, tanh, gelu, silu, hardswish, elu, softplus, softmax, dropout, batchnorm, add, concat",
-                    )
+                    // Listed from the registry, so a new layer cannot be left out.
+                    let layers = crate::ops::names().collect::<Vec<_>>().join(", ");
+                    diagnostic
+                        .with_help_opt(did_you_mean(suggestion))
+                        .with_note_if(suggestion.is_none(), &format!("layers are: {layers}"))
                 }
             }
             Error::UnknownArgument {
