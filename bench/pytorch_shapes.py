@@ -26,6 +26,10 @@ floats, `true`/`false`, words such as `tanh`, or `[a, b, ...]` lists):
                                         nn.Conv2d on [C, H, W]
     maxpool2d(K, stride: S, padding: P) nn.MaxPool2d on [C, H, W]
     avgpool2d(K, stride: S, padding: P) nn.AvgPool2d on [C, H, W]
+    conv1d(out_channels, kernel: K, stride: S, padding: P, dilation: D, bias: B)
+                                        nn.Conv1d on [C, L] (integers only)
+    maxpool1d(K, stride: S, padding: P) nn.MaxPool1d on [C, L]
+    avgpool1d(K, stride: S, padding: P) nn.AvgPool1d on [C, L]
     flatten                             nn.Flatten()
     reshape([a, b, ...])                per-sample reshape, one entry may be -1
     relu, sigmoid, tanh                 nn.ReLU / nn.Sigmoid / nn.Tanh
@@ -212,6 +216,9 @@ SIGNATURES = {
     "conv2d": (["out_channels"], {"kernel", "stride", "padding", "dilation", "bias"}),
     "maxpool2d": (["kernel"], {"stride", "padding"}),
     "avgpool2d": (["kernel"], {"stride", "padding"}),
+    "conv1d": (["out_channels"], {"kernel", "stride", "padding", "dilation", "bias"}),
+    "maxpool1d": (["kernel"], {"stride", "padding"}),
+    "avgpool1d": (["kernel"], {"stride", "padding"}),
     "flatten": ([], set()),
     "reshape": (["shape"], set()),
     "relu": ([], set()),
@@ -335,6 +342,29 @@ def build(in_dims, layer):
             # stride=None is PyTorch's own "same as kernel_size" default
             stride=int_or_pair(args, "stride", 1) if "stride" in args else None,
             padding=int_or_pair(args, "padding", 0) if "padding" in args else 0,
+        )
+
+    if name == "conv1d":
+        require_rank(in_dims, (2,), name)
+        if "kernel" not in args:
+            raise RowError("conv1d: missing argument 'kernel'")
+        return nn.Conv1d(
+            in_dims[0],
+            int_arg(args, "out_channels", 1),
+            kernel_size=int_arg(args, "kernel", 1),
+            stride=int_arg(args, "stride", 1) if "stride" in args else 1,
+            padding=int_arg(args, "padding", 0) if "padding" in args else 0,
+            dilation=int_arg(args, "dilation", 1) if "dilation" in args else 1,
+            bias=bool_arg(args, "bias", True),
+        )
+
+    if name in ("maxpool1d", "avgpool1d"):
+        require_rank(in_dims, (2,), name)
+        cls = nn.MaxPool1d if name == "maxpool1d" else nn.AvgPool1d
+        return cls(
+            int_arg(args, "kernel", 1),
+            stride=int_arg(args, "stride", 1) if "stride" in args else None,
+            padding=int_arg(args, "padding", 0) if "padding" in args else 0,
         )
 
     if name == "flatten":

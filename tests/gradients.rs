@@ -394,3 +394,20 @@ model PerPosition {
 ",
     );
 }
+
+/// The 1-D layers on `[channels, len]`: conv1d with padding, stride and
+/// dilation (fused with its relu, and without bias), and both pools with
+/// padding. Max pooling's ties are measure-zero for random inputs.
+#[test]
+fn one_dimensional_layers() {
+    check_source(
+        "
+model Sequence {
+    input x: f32[3, 20];
+    let c = x -> conv1d(4, kernel: 3, padding: 1) -> relu -> maxpool1d(3, stride: 2, padding: 1);
+    let d = c -> conv1d(5, kernel: 3, stride: 2, dilation: 2, bias: false) -> avgpool1d(2, padding: 1);
+    output y = d -> flatten -> dense(3);
+}
+",
+    );
+}

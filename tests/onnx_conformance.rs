@@ -280,6 +280,17 @@ fn random_models_run_the_same_in_onnxruntime() {
     }
 }
 
+/// The random models meet the 1-D layers, which export to the same
+/// operators as the 2-D ones with one spatial axis.
+#[test]
+fn random_models_reach_the_1d_layers() {
+    let cases = random_cases();
+    for layer in ["conv1d", "maxpool1d", "avgpool1d"] {
+        let uses = |case: &Case| case.model.values.iter().any(|v| v.op.name() == layer);
+        assert!(cases.iter().any(uses), "no random model uses {layer}");
+    }
+}
+
 /// What the export promises, read back from its bytes: the standard
 /// domain at opset 17, initializers named and shaped as the checkpoint,
 /// a `batch` axis leading every input and output, a type for every

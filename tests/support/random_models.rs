@@ -122,6 +122,11 @@ impl Gen<'_> {
                 _ => self.conv(&v),
             };
         }
+        // `[C, L]` values get the 1-D windows the same way.
+        if rank == 2 && self.rng.below(3) == 0 {
+            return self.window_1d(&v);
+        }
+        let choice = self.rng.below(18);
         let choice = self.rng.below(18);
         match (choice, rank) {
             (0, 1) => {
@@ -285,6 +290,41 @@ impl Gen<'_> {
             list(&padding)
         );
         self.bind(expr, vec![c, oh, ow]);
+    }
+
+    /// conv1d (twice as often), maxpool1d or avgpool1d on a `[C, L]` value.
+    fn window_1d(&mut self, v: &Var) {
+        let (c, len) = (v.shape[0], v.shape[1]);
+        let kind = self.rng.below(4);
+        let kernel = 1 + self.rng.below(4);
+        let stride = 1 + self.rng.below(2);
+        let (expr, channels, out) = if kind < 2 {
+            let padding = self.rng.below(kernel);
+            let dilation = 1 + self.rng.below(2);
+            let out_channels = 1 + self.rng.below(4);
+            let bias = self.rng.below(4) != 0;
+            let expr = format!(
+                "{} -> conv1d({out_channels}, kernel: {kernel}, stride: {stride}, padding: {padding}, dilation: {dilation}, bias: {bias})",
+                v.name
+            );
+            (
+                expr,
+                out_channels,
+                window(len, kernel, stride, padding, dilation),
+            )
+        } else {
+            let padding = self.rng.below(kernel / 2 + 1);
+            let op = if kind == 2 { "maxpool1d" } else { "avgpool1d" };
+            let expr = format!(
+                "{} -> {op}({kernel}, stride: {stride}, padding: {padding})",
+                v.name
+            );
+            (expr, c, window(len, kernel, stride, padding, 1))
+        };
+        match out {
+            Some(out) => self.bind(expr, vec![channels, out]),
+            None => self.bind(format!("{} -> sigmoid", v.name), v.shape.clone()),
+        }
     }
 
     /// `[n]` into two or three factors, with a `-1` sometimes.

@@ -27,4 +27,5 @@ generated! {
     residual_block: "ResidualBlock",
     smooth: "Smooth",
     seq_blocks: "SeqBlocks",
+    sequence1d: "Sequence1d",
 }

@@ -176,6 +176,11 @@ differential!(
     SeqBlocks,
     "extras.nn",
     "SeqBlocks",
+    sequence1d,
+    sequence1d,
+    Sequence1d,
+    "extras.nn",
+    "Sequence1d",
     X_LEN,
     Y_LEN
 );

@@ -160,6 +160,11 @@ train_differential!(
     SeqBlocks,
     "extras.nn",
     "SeqBlocks",
+    sequence1d,
+    sequence1d,
+    Sequence1d,
+    "extras.nn",
+    "Sequence1d",
     X_LEN
 );
 train_differential!(

@@ -78,10 +78,11 @@ impl Error {
                         "`{name}` is a value; values start a pipeline or go in a call, e.g. `{name} -> relu` or `add({name}, y)`"
                     ))
                 } else {
-                    diagnostic.with_help_opt(did_you_mean(suggestion)).with_note_if(
-                        suggestion.is_none(),
-                        "layers are: dense, conv2d, maxpool2d, avgpool2d, flatten, reshape, relu, leaky_relu, sigmoid, tanh, gelu, silu, hardswish, elu, softplus, softmax, mean, dropout, batchnorm, layernorm, add, mul, concat",
-                    )
+                    // Listed from the registry, so a new layer cannot be left out.
+                    let layers = crate::ops::names().collect::<Vec<_>>().join(", ");
+                    diagnostic
+                        .with_help_opt(did_you_mean(suggestion))
+                        .with_note_if(suggestion.is_none(), &format!("layers are: {layers}"))
                 }
             }
             Error::UnknownArgument {
@@ -413,6 +414,14 @@ fn rank_help(layer: &str, found: &Shape) -> Option<String> {
                     .to_string()
             })
         }
+        ("conv1d" | "maxpool1d" | "avgpool1d", 3) => Some(format!(
+            "`{layer}` takes a sequence [channels, len]; for an image use `{}`",
+            layer.replace("1d", "2d")
+        )),
+        ("conv1d" | "maxpool1d" | "avgpool1d", 1) => Some(format!(
+            "make the features a one-channel sequence first: `-> reshape([1, {}])`",
+            found.0[0]
+        )),
         _ => None,
     }
 }

@@ -8,11 +8,9 @@ pub(super) const EXPLANATIONS: &[Explanation] = &[
         title: "unknown layer",
         text: r#"
 The name after `->` (or before the `(` of a call) is not a layer the
-language has. The layers are: dense, conv2d, maxpool2d, avgpool2d, flatten,
-reshape, relu, leaky_relu, sigmoid, tanh, gelu, silu, hardswish, elu,
-softplus, softmax, mean, dropout, batchnorm, layernorm, add, mul and concat.
-A name close to
-one of them gets a "did you mean" suggestion.
+language has; the error's note lists them all (dense, conv2d, conv1d,
+maxpool2d, relu, ...), and docs/language.md describes each. A name close
+to one of them gets a "did you mean" suggestion.
 
 Layers are built in rather than defined in the file, because each one comes
 with its shape rule, its parameters and its backward pass; an unknown name

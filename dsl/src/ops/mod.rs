@@ -30,10 +30,12 @@ use crate::shape::ShapeError;
 use crate::signature::{ArgSpec, Bound, Signature};
 
 mod add;
+mod avgpool1d;
 mod avgpool2d;
 mod batchnorm;
 mod bce_with_logits;
 mod concat;
+mod conv1d;
 mod conv2d;
 mod cross_entropy;
 mod dense;
@@ -47,11 +49,14 @@ mod layernorm;
 mod leaky_relu;
 pub mod loss;
 pub mod lowering;
+mod maxpool1d;
 mod maxpool2d;
 mod mean;
 mod mse;
 mod mul;
+mod one_row;
 pub mod onnx;
+mod pool1d_window;
 mod pool_window;
 mod relu;
 mod reshape;
@@ -63,9 +68,11 @@ mod softplus;
 mod tanh;
 
 pub use add::Add;
+pub use avgpool1d::AvgPool1d;
 pub use avgpool2d::AvgPool2d;
 pub use batchnorm::BatchNorm;
 pub use concat::Concat;
+pub use conv1d::Conv1d;
 pub use conv2d::Conv2d;
 pub use dense::Dense;
 pub use dropout::Dropout;
@@ -77,11 +84,13 @@ pub use layernorm::LayerNorm;
 pub use leaky_relu::LeakyRelu;
 pub use loss::{LOSS_NAMES, LossProblem, LossRules, rules_named};
 pub use lowering::{BackwardCx, ForwardCx};
+pub use maxpool1d::MaxPool1d;
 pub use maxpool2d::MaxPool2d;
 pub use mean::Mean;
 pub use mul::Mul;
 pub use onnx::{OnnxAttr, OnnxInput, OnnxNode, OnnxRule};
 pub use pool_window::PoolWindow;
+pub use pool1d_window::Pool1dWindow;
 pub use relu::Relu;
 pub use reshape::Reshape;
 pub use sigmoid::Sigmoid;
@@ -96,6 +105,9 @@ pub const LAYERS: &[LayerSpec] = &[
     conv2d::SPEC,
     maxpool2d::SPEC,
     avgpool2d::SPEC,
+    conv1d::SPEC,
+    maxpool1d::SPEC,
+    avgpool1d::SPEC,
     flatten::SPEC,
     reshape::SPEC,
     relu::SPEC,
@@ -127,6 +139,9 @@ pub enum Op {
     Conv2d(Conv2d),
     MaxPool2d(MaxPool2d),
     AvgPool2d(AvgPool2d),
+    Conv1d(Conv1d),
+    MaxPool1d(MaxPool1d),
+    AvgPool1d(AvgPool1d),
     Flatten(Flatten),
     Reshape(Reshape),
     Relu(Relu),
@@ -158,6 +173,9 @@ impl Op {
             Op::Conv2d(op) => op,
             Op::MaxPool2d(op) => op,
             Op::AvgPool2d(op) => op,
+            Op::Conv1d(op) => op,
+            Op::MaxPool1d(op) => op,
+            Op::AvgPool1d(op) => op,
             Op::Flatten(op) => op,
             Op::Reshape(op) => op,
             Op::Relu(op) => op,
