@@ -37,6 +37,8 @@ floats, `true`/`false`, words such as `tanh`, or `[a, b, ...]` lists):
     softmax(axis: A)                    nn.Softmax over per-sample axis A (default: last)
     dropout(P)                          nn.Dropout(P)
     batchnorm                           nn.BatchNorm1d on [F], nn.BatchNorm2d on [C, H, W]
+    attention(heads, causal: B)         nn.MultiheadAttention(F, heads, batch_first=True)
+                                        on [L, F], query = key = value
 
 K, S, P, D are an integer or a pair [h, w].
 """
@@ -223,6 +225,7 @@ SIGNATURES = {
     "softmax": ([], {"axis"}),
     "dropout": (["p"], set()),
     "batchnorm": ([], set()),
+    "attention": (["heads"], {"causal"}),
     "add": ([], set()),
     "concat": ([], {"axis"}),
 }
@@ -383,7 +386,24 @@ def build(in_dims, layer):
         require_rank(in_dims, (1, 3), name)
         return nn.BatchNorm1d(in_dims[0]) if len(in_dims) == 1 else nn.BatchNorm2d(in_dims[0])
 
+    if name == "attention":
+        require_rank(in_dims, (2,), name)
+        return SelfAttention(in_dims[0], in_dims[1], int_arg(args, "heads", 1), bool_arg(args, "causal", False))
+
     raise AssertionError(name)
+
+
+class SelfAttention(nn.Module):
+    """nnspec's `attention`: self-attention, the causal mask as an
+    upper-triangular -inf `attn_mask`."""
+
+    def __init__(self, length, features, heads, causal):
+        super().__init__()
+        self.attn = nn.MultiheadAttention(features, heads, batch_first=True)
+        self.mask = nn.Transformer.generate_square_subsequent_mask(length) if causal else None
+
+    def forward(self, x):
+        return self.attn(x, x, x, need_weights=False, attn_mask=self.mask, is_causal=self.mask is not None)[0]
 
 
 def run_joining(in_dims, layer):

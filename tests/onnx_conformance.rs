@@ -267,12 +267,36 @@ fn random_models_run_the_same_in_onnxruntime() {
         "Add",
         "Concat",
         "Identity",
+        "MatMul",
+        "Transpose",
+        "Slice",
     ] {
         assert!(
             operators.contains(&format!("{op} ")),
             "no random model exported to {op}: {operators}"
         );
     }
+}
+
+/// Attention's chain, causal and not, one head and several, on sequences
+/// of one position and more (the random models reach it too, but rarely
+/// every form).
+#[test]
+fn attention_runs_the_same_in_onnxruntime() {
+    let source = "
+model Attend {
+    input x: f32[6, 8];
+    let a = x -> attention(2) as attn;
+    let c = (x + a) -> attention(4, causal: true) as causal_attn;
+    output y = c -> attention(1, causal: true) as one_head;
+}
+
+model Single {
+    input x: f32[1, 6];
+    output y = x -> attention(3, causal: true);
+}
+";
+    conformance(&compile("attention.nn", source), "attention", 3);
 }
 
 /// What the export promises, read back from its bytes: the standard
@@ -318,10 +342,15 @@ fn exports_keep_checkpoint_names_and_a_dynamic_batch() {
             .filter(|p| !p.name.ends_with("num_batches_tracked"))
             .map(|p| p.name.as_str())
             .collect();
-        // Layer constants besides: Reshape's target `.shape`, and the
-        // scalars of formula chains (gelu's `.half`, softplus's `.beta`),
-        // rank 0 as no parameter is.
-        let constant = |t: &&proto::TensorProto| t.name.ends_with(".shape") || t.dims.is_empty();
+        // Layer constants besides: Reshape's target `.shape` and Slice's
+        // bounds (int64, as no parameter is), the scalars of formula chains
+        // (gelu's `.half`, softplus's `.beta`), rank 0 as no parameter is,
+        // and attention's `.causal_mask`.
+        let constant = |t: &&proto::TensorProto| {
+            t.data_type == proto::data_type::INT64
+                || t.dims.is_empty()
+                || t.name.ends_with(".causal_mask")
+        };
         let mut found: Vec<&str> = graph
             .initializer
             .iter()

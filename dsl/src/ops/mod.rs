@@ -30,6 +30,7 @@ use crate::shape::ShapeError;
 use crate::signature::{ArgSpec, Bound, Signature};
 
 mod add;
+mod attention;
 mod avgpool2d;
 mod batchnorm;
 mod bce_with_logits;
@@ -60,6 +61,7 @@ mod softplus;
 mod tanh;
 
 pub use add::Add;
+pub use attention::Attention;
 pub use avgpool2d::AvgPool2d;
 pub use batchnorm::BatchNorm;
 pub use concat::Concat;
@@ -74,7 +76,7 @@ pub use leaky_relu::LeakyRelu;
 pub use loss::{LOSS_NAMES, LossProblem, LossRules, rules_named};
 pub use lowering::{BackwardCx, ForwardCx};
 pub use maxpool2d::MaxPool2d;
-pub use onnx::{OnnxAttr, OnnxInput, OnnxNode, OnnxRule};
+pub use onnx::{OnnxAttr, OnnxInput, OnnxNode, OnnxRule, OnnxShape};
 pub use pool_window::PoolWindow;
 pub use relu::Relu;
 pub use reshape::Reshape;
@@ -106,6 +108,7 @@ pub const LAYERS: &[LayerSpec] = &[
     batchnorm::SPEC,
     add::SPEC,
     concat::SPEC,
+    attention::SPEC,
 ];
 
 /// The operation that computes a value: a model input, or one layer with
@@ -134,6 +137,7 @@ pub enum Op {
     BatchNorm(BatchNorm),
     Add(Add),
     Concat(Concat),
+    Attention(Attention),
 }
 
 impl Op {
@@ -162,6 +166,7 @@ impl Op {
             Op::BatchNorm(op) => op,
             Op::Add(op) => op,
             Op::Concat(op) => op,
+            Op::Attention(op) => op,
         })
     }
 

@@ -33,6 +33,20 @@ pub struct OnnxNode {
     /// Whether the output is a bool tensor (a comparison's) rather than
     /// of the layer's dtype; it types the intermediate tensor.
     pub bool_output: bool,
+    /// The output's shape, for an inner node of a chain whose tensors are
+    /// not shaped like the layer's result (attention's).
+    pub shape: OnnxShape,
+}
+
+/// The shape an inner node's output is declared with.
+#[derive(Clone, Debug, PartialEq)]
+pub enum OnnxShape {
+    /// The layer's result's.
+    Layer,
+    /// These per-sample dims after the batch axis.
+    Batched(Vec<usize>),
+    /// These dims and no batch axis (a transposed weight).
+    Fixed(Vec<usize>),
 }
 
 impl OnnxNode {
@@ -43,6 +57,7 @@ impl OnnxNode {
             inputs: (0..count).map(OnnxInput::Value).collect(),
             attributes: Vec::new(),
             bool_output: false,
+            shape: OnnxShape::Layer,
         }
     }
 
@@ -53,12 +68,25 @@ impl OnnxNode {
             inputs,
             attributes: Vec::new(),
             bool_output: false,
+            shape: OnnxShape::Layer,
         }
     }
 
     /// Marks the output as bool (`Greater`'s).
     pub fn bool_output(mut self) -> Self {
         self.bool_output = true;
+        self
+    }
+
+    /// Declares the output `[batch, ...dims]`.
+    pub fn batched(mut self, dims: &[usize]) -> Self {
+        self.shape = OnnxShape::Batched(dims.to_vec());
+        self
+    }
+
+    /// Declares the output `dims`, with no batch axis.
+    pub fn fixed(mut self, dims: &[usize]) -> Self {
+        self.shape = OnnxShape::Fixed(dims.to_vec());
         self
     }
 
@@ -95,6 +123,13 @@ pub enum OnnxInput {
     /// A constant f32 scalar (broadcast by the arithmetic operators),
     /// named `{layer}.{suffix}`.
     Float { suffix: &'static str, value: f32 },
+    /// A constant f32 tensor of shape `dims`, row-major `values` (the
+    /// causal mask), named `{layer}.{suffix}`.
+    Floats {
+        suffix: &'static str,
+        dims: Vec<usize>,
+        values: Vec<f32>,
+    },
 }
 
 /// An attribute value.
