@@ -170,6 +170,7 @@ differential!(
     PROBS_LEN
 );
 differential!(smooth, smooth, Smooth, "extras.nn", "Smooth", X_LEN, Y_LEN);
+differential!(attend, attend, Attend, "extras.nn", "Attend", X_LEN, Y_LEN);
 
 #[test]
 fn memory_constants_describe_the_arena() {

@@ -154,6 +154,7 @@ train_differential!(
 );
 train_differential!(extras, extras, Extras, "extras.nn", "Extras", X_LEN);
 train_differential!(smooth, smooth, Smooth, "extras.nn", "Smooth", X_LEN);
+train_differential!(attend, attend, Attend, "extras.nn", "Attend", X_LEN);
 train_differential!(
     residual_block,
     residual_block,
