@@ -173,16 +173,16 @@ multiversion! {
         for (i, row) in p.chunks_exact_mut(len).enumerate() {
             let (live, masked) = row.split_at_mut(if causal { i + 1 } else { len });
             masked.fill(0.0);
-            let mut max = f32::NEG_INFINITY;
+            // Separate passes, so the scaling and `exp` vectorize apart
+            // from the (ordered) maximum and sum.
             for v in live.iter_mut() {
                 *v *= scale;
-                max = max.max(*v);
             }
-            let mut sum = 0.0;
+            let max = live.iter().copied().fold(f32::NEG_INFINITY, f32::max);
             for v in live.iter_mut() {
                 *v = exp(*v - max);
-                sum += *v;
             }
+            let sum: f32 = live.iter().sum();
             let r = 1.0 / sum;
             for v in live.iter_mut() {
                 *v *= r;
