@@ -273,3 +273,60 @@ fn onnx_chain(s: AttentionShape) -> OnnxRule {
     nodes.extend(tail);
     OnnxRule::Nodes(nodes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chain(causal: bool) -> Vec<OnnxNode> {
+        let shape = AttentionShape {
+            len: 3,
+            dim: 8,
+            heads: 2,
+            causal,
+        };
+        let OnnxRule::Nodes(nodes) = onnx_chain(shape) else {
+            panic!("attention is a chain")
+        };
+        nodes
+    }
+
+    #[test]
+    fn the_chain_reads_only_earlier_nodes_and_ends_in_the_output_projection() {
+        for causal in [false, true] {
+            let nodes = chain(causal);
+            assert_eq!(nodes.len(), if causal { 22 } else { 21 });
+            for (k, node) in nodes.iter().enumerate() {
+                for input in &node.inputs {
+                    if let OnnxInput::Node(j) = input {
+                        assert!(*j < k, "node {k} reads node {j}");
+                    }
+                }
+            }
+            let last = nodes.last().unwrap();
+            assert_eq!(last.op_type, "Add");
+            assert_eq!(last.inputs[1], OnnxInput::Param(3));
+        }
+    }
+
+    #[test]
+    fn the_causal_mask_hides_the_future() {
+        let nodes = chain(true);
+        let mask = nodes
+            .iter()
+            .flat_map(|n| &n.inputs)
+            .find_map(|input| match input {
+                OnnxInput::Floats { dims, values, .. } => Some((dims.clone(), values.clone())),
+                _ => None,
+            })
+            .expect("a mask");
+        let inf = f32::NEG_INFINITY;
+        let want = vec![0.0, inf, inf, 0.0, 0.0, inf, 0.0, 0.0, 0.0];
+        assert_eq!(mask, (vec![3, 3], want));
+        assert!(chain(false).iter().all(|n| {
+            n.inputs
+                .iter()
+                .all(|i| !matches!(i, OnnxInput::Floats { .. }))
+        }));
+    }
+}
