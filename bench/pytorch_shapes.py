@@ -44,6 +44,8 @@ floats, `true`/`false`, words such as `tanh`, or `[a, b, ...]` lists):
     layernorm(eps: F, elementwise_affine: B)
                                         nn.LayerNorm over the last dim
     mean(axis: A)                       torch.mean over per-sample axis A, dropped
+    attention(heads, causal: B)         nn.MultiheadAttention(F, heads, batch_first=True)
+                                        on [L, F], query = key = value
 
 K, S, P, D are an integer or a pair [h, w].
 """
@@ -235,6 +237,7 @@ SIGNATURES = {
     "batchnorm": ([], set()),
     "layernorm": ([], {"eps", "elementwise_affine"}),
     "mean": ([], {"axis"}),
+    "attention": (["heads"], {"causal"}),
     "add": ([], set()),
     "mul": ([], set()),
     "concat": ([], {"axis"}),
@@ -442,8 +445,24 @@ def build(in_dims, layer):
             raise RowError(f"mean: axis must be an integer, got {axis!r}")
         require_rank(in_dims, range(2, 8), name)
         return Mean(axis)
+    if name == "attention":
+        require_rank(in_dims, (2,), name)
+        return SelfAttention(in_dims[0], in_dims[1], int_arg(args, "heads", 1), bool_arg(args, "causal", False))
 
     raise AssertionError(name)
+
+
+class SelfAttention(nn.Module):
+    """nnspec's `attention`: self-attention, the causal mask as an
+    upper-triangular -inf `attn_mask`."""
+
+    def __init__(self, length, features, heads, causal):
+        super().__init__()
+        self.attn = nn.MultiheadAttention(features, heads, batch_first=True)
+        self.mask = nn.Transformer.generate_square_subsequent_mask(length) if causal else None
+
+    def forward(self, x):
+        return self.attn(x, x, x, need_weights=False, attn_mask=self.mask, is_causal=self.mask is not None)[0]
 
 
 def run_joining(in_dims, layer):

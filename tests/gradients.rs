@@ -411,3 +411,20 @@ model Sequence {
 ",
     );
 }
+
+/// Self-attention, plain and causal, with a residual around one so `x`
+/// gets two contributions; three and two heads.
+#[test]
+fn attention() {
+    check_source(
+        "
+model Attend {
+    input x: f32[5, 6];
+    let a = x -> attention(3) as attn;
+    let h = x + a;
+    let c = h -> attention(2, causal: true) as causal_attn;
+    output y = c -> flatten -> dense(3);
+}
+",
+    );
+}

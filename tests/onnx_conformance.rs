@@ -272,6 +272,9 @@ fn random_models_run_the_same_in_onnxruntime() {
         "Add",
         "Concat",
         "Identity",
+        "MatMul",
+        "Transpose",
+        "Slice",
     ] {
         assert!(
             operators.contains(&format!("{op} ")),
@@ -334,10 +337,138 @@ fn exports_keep_checkpoint_names_and_a_dynamic_batch() {
             .filter(|p| !p.name.ends_with("num_batches_tracked"))
             .map(|p| p.name.as_str())
             .collect();
-        // Layer constants besides: Reshape's target `.shape`, and the
-        // scalars of formula chains (gelu's `.half`, softplus's `.beta`),
-        // rank 0 as no parameter is.
-        let constant = |t: &&proto::TensorProto| t.name.ends_with(".shape") || t.dims.is_empty();
+        // Layer constants besides: Reshape's target `.shape` and Slice's
+        // bounds (int64, as no parameter is), the scalars of formula chains
+        // (gelu's `.half`, softplus's `.beta`), rank 0 as no parameter is,
+        // and attention's `.causal_mask`.
+        let constant = |t: &&proto::TensorProto| {
+            t.data_type == proto::data_type::INT64
+                || t.dims.is_empty()
+                || t.name.ends_with(".causal_mask")
+        };
+        let mut found: Vec<&str> = graph
+            .initializer
+            .iter()
+            .filter(|t| !constant(t))
+            .map(|t| t.name.as_str())
+            .collect();
+        expected.sort();
+        found.sort();
+        assert_eq!(found, expected, "{what}: initializers");
+        for tensor in graph.initializer.iter().filter(|t| !constant(t)) {
+            let stored = weights.get(&tensor.name).expect("in the checkpoint");
+            let dims: Vec<i64> = stored.shape.iter().map(|&d| d as i64).collect();
+            assert_eq!(tensor.dims, dims, "{what}: {} dims", tensor.name);
+            let values: Vec<f32> = tensor
+                .raw_data
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            let original = weights.f32(&tensor.name, &stored.shape).expect("f32");
+            assert_eq!(values, original, "{what}: {} values", tensor.name);
+        }
+
+        use proto::tensor_shape_proto::dimension::Value as Dim;
+        for info in graph.input.iter().chain(&graph.output) {
+            let Some(proto::type_proto::Value::TensorType(tensor)) =
+                info.r#type.as_ref().and_then(|t| t.value.clone())
+            else {
+                panic!("{what}: {} has no tensor type", info.name)
+            };
+            let dims = tensor.shape.expect("a shape").dim;
+            assert_eq!(dims[0].value, Some(Dim::DimParam("batch".into())));
+            assert!(
+                dims[1..]
+                    .iter()
+                    .all(|d| matches!(d.value, Some(Dim::DimValue(n)) if n > 0))
+            );
+        }
+        let outputs: Vec<&str> = graph.output.iter().map(|o| o.name.as_str()).collect();
+        let wanted: Vec<&str> = case.model.outputs.iter().map(|o| o.name.as_str()).collect();
+        assert_eq!(outputs, wanted, "{what}: outputs keep their names");
+        let intermediate = graph
+            .node
+            .iter()
+            .flat_map(|n| &n.output)
+            .filter(|name| !outputs.contains(&name.as_str()))
+            .count();
+        assert_eq!(graph.value_info.len(), intermediate, "{what}: value_info");
+    }
+}
+
+/// Attention's chain, causal and not, one head and several, on sequences
+/// of one position and more (the random models reach it too, but rarely
+/// every form).
+#[test]
+fn attention_runs_the_same_in_onnxruntime() {
+    let source = "
+model Attend {
+    input x: f32[6, 8];
+    let a = x -> attention(2) as attn;
+    let c = (x + a) -> attention(4, causal: true) as causal_attn;
+    output y = c -> attention(1, causal: true) as one_head;
+}
+
+model Single {
+    input x: f32[1, 6];
+    output y = x -> attention(3, causal: true);
+}
+";
+    conformance(&compile("attention.nn", source), "attention", 3);
+}
+
+/// What the export promises, read back from its bytes: the standard
+/// domain at opset 17, initializers named and shaped as the checkpoint,
+/// a `batch` axis leading every input and output, a type for every
+/// intermediate tensor, and where the model came from.
+#[test]
+fn exports_keep_checkpoint_names_and_a_dynamic_batch() {
+    let mut rng = Rng::new(3);
+    for case in example_cases().iter().chain(&random_cases()) {
+        let exec = executor(&case.model, &mut rng);
+        let model = proto::ModelProto::decode(export(case, &exec).as_slice()).expect("decodes");
+        let what = &case.model.name;
+        assert_eq!(model.producer_name, "nnspec");
+        assert_eq!(model.ir_version, onnx::IR_VERSION);
+        assert_eq!(model.opset_import.len(), 1);
+        assert_eq!(model.opset_import[0].domain, "");
+        assert_eq!(model.opset_import[0].version, 17);
+        let meta = |key: &str| {
+            model
+                .metadata_props
+                .iter()
+                .find(|e| e.key == key)
+                .map(|e| e.value.clone())
+        };
+        assert_eq!(meta("model").as_deref(), Some(what.as_str()));
+        assert_eq!(
+            meta("source_sha256"),
+            Some(onnx::sha256_hex(case.source.as_bytes()))
+        );
+        assert_eq!(meta("source_sha256").unwrap().len(), 64);
+        let graph = model.graph.expect("a graph");
+        assert_eq!(&graph.name, what);
+        assert!(graph.node.iter().all(|n| n.domain.is_empty()), "{what}");
+
+        // Every parameter the inference graph reads, under its checkpoint
+        // name, shape and values (num_batches_tracked is read by none).
+        let weights = state_dict(&exec);
+        let mut expected: Vec<&str> = case
+            .model
+            .params
+            .iter()
+            .filter(|p| !p.name.ends_with("num_batches_tracked"))
+            .map(|p| p.name.as_str())
+            .collect();
+        // Layer constants besides: Reshape's target `.shape` and Slice's
+        // bounds (int64, as no parameter is), the scalars of formula chains
+        // (gelu's `.half`, softplus's `.beta`), rank 0 as no parameter is,
+        // and attention's `.causal_mask`.
+        let constant = |t: &&proto::TensorProto| {
+            t.data_type == proto::data_type::INT64
+                || t.dims.is_empty()
+                || t.name.ends_with(".causal_mask")
+        };
         let mut found: Vec<&str> = graph
             .initializer
             .iter()

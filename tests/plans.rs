@@ -38,3 +38,26 @@ train Shared {
     let plan = codegen::lower_training(&compiled.models[0], &compiled.trains[0]);
     insta::assert_snapshot!(plan.to_string());
 }
+
+/// Attention's parameters start as PyTorch's `_reset_parameters` leaves
+/// them (`in_proj_weight` xavier-uniform, `±√(6/(16+48))`; `out_proj.weight`
+/// `±1/√16`; zero biases); its step saves q/k/v, the probabilities and the
+/// joined heads, which its backward reads.
+#[test]
+fn attention_plan() {
+    let source = "
+model Attend {
+    input x: f32[4, 16];
+    output y = x -> attention(4, causal: true) as attn -> flatten -> dense(2) as out;
+}
+
+train Attend {
+    loss: cross_entropy,
+    optimizer: sgd(lr: 0.1),
+}
+";
+    let compiled = dsl::compile(source);
+    assert!(!compiled.has_errors(), "{}", compiled.render("attend.nn"));
+    let plan = codegen::lower_training(&compiled.models[0], &compiled.trains[0]);
+    insta::assert_snapshot!(plan.to_string());
+}

@@ -76,6 +76,7 @@ fn layer_label(model: &ir::Model, value: &ir::Value) -> String {
         match param.role {
             ParamRole::Weight { .. }
             | ParamRole::Bias { .. }
+            | ParamRole::Xavier { .. }
             | ParamRole::Scale
             | ParamRole::Shift => trained += n,
             ParamRole::RunningMean | ParamRole::RunningVar | ParamRole::NumBatchesTracked => {

@@ -108,9 +108,13 @@ pub enum ParamRole {
     Weight { fan_in: usize },
     /// Dense or conv bias: same bound as the weight.
     Bias { fan_in: usize },
+    /// `xavier_uniform_`: `U(-b, b)`, `b = sqrt(6 / (fan_in + fan_out))`
+    /// (attention's `in_proj_weight`).
+    Xavier { fan_in: usize, fan_out: usize },
     /// BatchNorm or LayerNorm weight (gamma), initialized to one.
     Scale,
-    /// BatchNorm or LayerNorm bias (beta), initialized to zero.
+    /// BatchNorm or LayerNorm bias (beta), or attention's biases:
+    /// initialized to zero.
     Shift,
     /// BatchNorm running mean buffer (zeros), not trained.
     RunningMean,
@@ -125,6 +129,7 @@ impl ParamRole {
         match self {
             ParamRole::Weight { .. }
             | ParamRole::Bias { .. }
+            | ParamRole::Xavier { .. }
             | ParamRole::Scale
             | ParamRole::Shift => true,
             ParamRole::RunningMean | ParamRole::RunningVar | ParamRole::NumBatchesTracked => false,

@@ -30,6 +30,8 @@ pub enum ShapeError {
     ReshapeCount { from: Shape, to: Vec<i64> },
     /// An axis outside `-rank..rank`.
     Axis { axis: i64, rank: usize },
+    /// Attention heads that do not divide the features.
+    HeadsDivide { heads: usize, features: usize },
 }
 
 /// Checks an element count against [`MAX_ELEMENTS`].

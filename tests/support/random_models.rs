@@ -1,5 +1,5 @@
 //! A seeded generator of valid `.nn` models: every layer of the language,
-//! on vectors, `[C, L]` and images, with residual sums, concatenations of
+//! on vectors, `[C, L]` (sequences, for attention) and images, with residual sums, concatenations of
 //! one value with another of its shape, reshapes, several inputs and
 //! several outputs. The generator tracks shapes itself so every model it
 //! writes checks (the tests assert that, so a drift between the two shows).
@@ -216,6 +216,18 @@ impl Gen<'_> {
                 self.bind(expr, v.shape.clone());
             }
             (11, _) => self.reshape(&v, elements),
+            (12, 2) => {
+                // Self-attention on a sequence [len, features]: heads that
+                // divide the features, the causal mask at times.
+                let features = v.shape[1];
+                let divisors: Vec<usize> = (1..=features)
+                    .filter(|h| features.is_multiple_of(*h))
+                    .collect();
+                let heads = divisors[self.rng.below(divisors.len())];
+                let causal = self.rng.below(2) == 0;
+                let expr = format!("{} -> attention({heads}, causal: {causal})", v.name);
+                self.bind(expr, v.shape.clone());
+            }
             _ => {
                 let out = 2 + self.rng.below(12);
                 let expr = format!("{} -> flatten -> dense({out}) -> relu", v.name);

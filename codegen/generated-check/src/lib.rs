@@ -28,4 +28,5 @@ generated! {
     smooth: "Smooth",
     seq_blocks: "SeqBlocks",
     sequence1d: "Sequence1d",
+    attend: "Attend",
 }

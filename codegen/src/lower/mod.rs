@@ -187,6 +187,9 @@ impl<'m> Lowering<'m> {
                     ParamRole::Weight { fan_in } | ParamRole::Bias { fan_in } => Init::Uniform {
                         bound: 1.0 / (fan_in as f32).sqrt(),
                     },
+                    ParamRole::Xavier { fan_in, fan_out } => Init::Uniform {
+                        bound: (6.0 / (fan_in + fan_out) as f64).sqrt() as f32,
+                    },
                     ParamRole::Scale | ParamRole::RunningVar => Init::Constant(1.0),
                     ParamRole::Shift | ParamRole::RunningMean | ParamRole::NumBatchesTracked => {
                         Init::Constant(0.0)
@@ -195,6 +198,7 @@ impl<'m> Lowering<'m> {
                 kind: match param.role {
                     ParamRole::Weight { .. }
                     | ParamRole::Bias { .. }
+                    | ParamRole::Xavier { .. }
                     | ParamRole::Scale
                     | ParamRole::Shift => ParamKind::Trainable,
                     ParamRole::RunningMean | ParamRole::RunningVar => ParamKind::State,

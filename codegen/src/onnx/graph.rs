@@ -11,13 +11,13 @@
 
 use std::collections::BTreeSet;
 
-use nnspec_dsl::ir::{self, ValueId};
-use nnspec_dsl::ops::{OnnxAttr, OnnxInput, OnnxNode, OnnxRule};
+use nnspec_dsl::ir::{self, Shape, ValueId};
+use nnspec_dsl::ops::{OnnxAttr, OnnxInput, OnnxNode, OnnxRule, OnnxShape};
 use nnspec_runtime::safetensors_file::{Checkpoint, CheckpointError};
 
 use super::proto::{AttributeProto, AttributeType, GraphProto, NodeProto};
 use super::tensors::{
-    batched_bool, batched_value, constant_value, float_scalar, initializer, ints,
+    batched_bool, batched_value, fixed_value, float_scalar, float_tensor, initializer, ints,
 };
 
 /// The graph of `model` with the parameters in `weights`.
@@ -114,12 +114,13 @@ impl<'m> Builder<'m> {
                 (name.clone(), name)
             };
             if !(last && is_graph_output) {
-                let info = if let Some(dims) = &node.constant {
-                    constant_value(&tensor, value.dtype, dims)
-                } else if node.bool_output {
-                    batched_bool(&tensor, &value.shape)
-                } else {
-                    batched_value(&tensor, value.dtype, &value.shape)
+                let info = match &node.shape {
+                    OnnxShape::Layer if node.bool_output => batched_bool(&tensor, &value.shape),
+                    OnnxShape::Layer => batched_value(&tensor, value.dtype, &value.shape),
+                    OnnxShape::Batched(dims) => {
+                        batched_value(&tensor, value.dtype, &Shape(dims.clone()))
+                    }
+                    OnnxShape::Fixed(dims) => fixed_value(&tensor, value.dtype, dims),
                 };
                 self.graph.value_info.push(info);
             }
@@ -189,6 +190,17 @@ impl<'m> Builder<'m> {
             OnnxInput::Float { suffix, value: v } => {
                 let name = self.unique(&format!("{}.{suffix}", value.layer));
                 self.graph.initializer.push(float_scalar(&name, *v));
+                name
+            }
+            OnnxInput::Floats {
+                suffix,
+                dims,
+                values,
+            } => {
+                let name = self.unique(&format!("{}.{suffix}", value.layer));
+                self.graph
+                    .initializer
+                    .push(float_tensor(&name, dims, values));
                 name
             }
         })

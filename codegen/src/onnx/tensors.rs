@@ -34,21 +34,28 @@ pub fn batched_bool(name: &str, shape: &Shape) -> ValueInfoProto {
 }
 
 fn batched(name: &str, elem_type: i32, shape: &Shape) -> ValueInfoProto {
-    typed(name, elem_type, true, shape.dims())
-}
-
-/// `name: dtype[...dims]`, a constant's type: no batch axis.
-pub fn constant_value(name: &str, dtype: Dtype, dims: &[usize]) -> ValueInfoProto {
-    typed(name, elem_type(dtype), false, dims)
-}
-
-fn typed(name: &str, elem_type: i32, batch: bool, dims: &[usize]) -> ValueInfoProto {
     use tensor_shape_proto::Dimension;
     use tensor_shape_proto::dimension::Value;
-    let batch = batch.then(|| Dimension {
+    let batch = Dimension {
         value: Some(Value::DimParam(BATCH.to_string())),
         denotation: String::new(),
-    });
+    };
+    value_info(name, elem_type, Some(batch), shape.dims())
+}
+
+/// `name: dtype[...dims]`, with no batch axis (a chain's transposed weight).
+pub fn fixed_value(name: &str, dtype: Dtype, dims: &[usize]) -> ValueInfoProto {
+    value_info(name, elem_type(dtype), None, dims)
+}
+
+fn value_info(
+    name: &str,
+    elem_type: i32,
+    batch: Option<tensor_shape_proto::Dimension>,
+    dims: &[usize],
+) -> ValueInfoProto {
+    use tensor_shape_proto::Dimension;
+    use tensor_shape_proto::dimension::Value;
     let dims = dims.iter().map(|&d| Dimension {
         value: Some(Value::DimValue(int(d))),
         denotation: String::new(),
@@ -103,6 +110,17 @@ pub fn ints(name: &str, values: &[i64]) -> TensorProto {
     TensorProto {
         dims: vec![int(values.len())],
         data_type: data_type::INT64,
+        name: name.to_string(),
+        raw_data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        ..TensorProto::default()
+    }
+}
+
+/// A constant f32 tensor of shape `dims` (attention's causal mask).
+pub fn float_tensor(name: &str, dims: &[usize], values: &[f32]) -> TensorProto {
+    TensorProto {
+        dims: dims.iter().map(|&d| int(d)).collect(),
+        data_type: data_type::FLOAT,
         name: name.to_string(),
         raw_data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
         ..TensorProto::default()

@@ -182,6 +182,11 @@ impl ModelChecker<'_> {
                 axis,
                 rank,
             },
+            ShapeError::HeadsDivide { heads, features } => Error::HeadsDivide {
+                span: arg_span("heads"),
+                heads,
+                features,
+            },
         };
         self.errors.push(error);
     }

@@ -307,6 +307,24 @@ impl Error {
                 *span,
                 format!("expected an axis in {}..{}", -(*rank as i64), rank),
             ),
+            Error::HeadsDivide {
+                span,
+                heads,
+                features,
+            } => {
+                let divisors: Vec<String> = (1..=*features)
+                    .filter(|d| features.is_multiple_of(*d))
+                    .map(|d| d.to_string())
+                    .collect();
+                Diagnostic::error(
+                    "E0309",
+                    format!("{heads} attention heads do not divide the {features} features"),
+                    *span,
+                    format!("{features} is not a multiple of {heads}"),
+                )
+                .with_note("each head takes an equal share of the features (embed_dim / num_heads)")
+                .with_help(format!("heads that divide {features}: {}", divisors.join(", ")))
+            }
 
             Error::NoOutput { span, model } => Diagnostic::error(
                 "E0401",
@@ -402,6 +420,11 @@ impl Error {
 fn rank_help(layer: &str, found: &Shape) -> Option<String> {
     match (layer, found.rank()) {
         ("dense", r) if r > 2 => Some("add `-> flatten` before `dense`".into()),
+        ("attention", _) => Some(
+            "attention relates the positions of a sequence, one row of features each: \
+             reshape the value to [len, features] first"
+                .into(),
+        ),
         ("conv2d" | "maxpool2d" | "avgpool2d", 1) => {
             let n = found.0[0];
             let side = (n as f64).sqrt().round() as usize;

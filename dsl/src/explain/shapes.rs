@@ -206,4 +206,26 @@ model Classes {
 }
 "#,
     },
+    Explanation {
+        code: "E0309",
+        title: "attention heads that do not divide the features",
+        text: r#"
+`attention(heads)` splits each position's features into `heads` equal
+parts, one per head (PyTorch's `embed_dim` must be divisible by
+`num_heads`). The number of heads must divide the feature count of its
+input `[len, features]`.
+"#,
+        wrong: r#"
+model Mixer {
+    input x: f32[8, 30];
+    output y = x -> attention(4);
+}
+"#,
+        fixed: r#"
+model Mixer {
+    input x: f32[8, 30];
+    output y = x -> attention(5);
+}
+"#,
+    },
 ];

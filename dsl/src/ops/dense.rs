@@ -99,7 +99,7 @@ impl LayerRules for Dense {
             let in_features = in_features(&inputs[0].0);
             let transposed = OnnxNode::new("Transpose", vec![Param(0)])
                 .attribute("perm", OnnxAttr::Ints(vec![1, 0]))
-                .constant(vec![in_features, self.out_features]);
+                .fixed(&[in_features, self.out_features]);
             let mut nodes = vec![transposed, OnnxNode::new("MatMul", vec![Value(0), Node(0)])];
             if self.bias {
                 nodes.push(OnnxNode::new("Add", vec![Node(1), Param(1)]));

@@ -102,12 +102,12 @@ impl LayerRules for LayerNorm {
                 values: vec![onnx::int(width)],
             }],
         )
-        .constant(vec![width]);
+        .fixed(&[width]);
         let one = OnnxInput::Float {
             suffix: "one",
             value: 1.0,
         };
-        let ones = OnnxNode::new("Add", vec![OnnxInput::Node(0), one]).constant(vec![width]);
+        let ones = OnnxNode::new("Add", vec![OnnxInput::Node(0), one]).fixed(&[width]);
         OnnxRule::Nodes(vec![zeros, ones, layer_norm(OnnxInput::Node(1))])
     }
 

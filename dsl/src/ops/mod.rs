@@ -30,6 +30,7 @@ use crate::shape::ShapeError;
 use crate::signature::{ArgSpec, Bound, Signature};
 
 mod add;
+mod attention;
 mod avgpool1d;
 mod avgpool2d;
 mod batchnorm;
@@ -68,6 +69,7 @@ mod softplus;
 mod tanh;
 
 pub use add::Add;
+pub use attention::Attention;
 pub use avgpool1d::AvgPool1d;
 pub use avgpool2d::AvgPool2d;
 pub use batchnorm::BatchNorm;
@@ -88,7 +90,7 @@ pub use maxpool1d::MaxPool1d;
 pub use maxpool2d::MaxPool2d;
 pub use mean::Mean;
 pub use mul::Mul;
-pub use onnx::{OnnxAttr, OnnxInput, OnnxNode, OnnxRule};
+pub use onnx::{OnnxAttr, OnnxInput, OnnxNode, OnnxRule, OnnxShape};
 pub use pool_window::PoolWindow;
 pub use pool1d_window::Pool1dWindow;
 pub use relu::Relu;
@@ -127,6 +129,7 @@ pub const LAYERS: &[LayerSpec] = &[
     add::SPEC,
     mul::SPEC,
     concat::SPEC,
+    attention::SPEC,
 ];
 
 /// The operation that computes a value: a model input, or one layer with
@@ -161,6 +164,7 @@ pub enum Op {
     Add(Add),
     Mul(Mul),
     Concat(Concat),
+    Attention(Attention),
 }
 
 impl Op {
@@ -195,6 +199,7 @@ impl Op {
             Op::Add(op) => op,
             Op::Mul(op) => op,
             Op::Concat(op) => op,
+            Op::Attention(op) => op,
         })
     }
 

@@ -33,10 +33,20 @@ pub struct OnnxNode {
     /// Whether the output is a bool tensor (a comparison's) rather than
     /// of the layer's dtype; it types the intermediate tensor.
     pub bool_output: bool,
-    /// The output's whole shape (no batch axis) when it is a constant
-    /// rather than a value of the layer's shape: a transposed weight, a
-    /// tensor of ones.
-    pub constant: Option<Vec<usize>>,
+    /// The output's shape, for an inner node of a chain whose tensors are
+    /// not shaped like the layer's result (attention's).
+    pub shape: OnnxShape,
+}
+
+/// The shape an inner node's output is declared with.
+#[derive(Clone, Debug, PartialEq)]
+pub enum OnnxShape {
+    /// The layer's result's.
+    Layer,
+    /// These per-sample dims after the batch axis.
+    Batched(Vec<usize>),
+    /// These dims and no batch axis (a transposed weight).
+    Fixed(Vec<usize>),
 }
 
 impl OnnxNode {
@@ -47,7 +57,7 @@ impl OnnxNode {
             inputs: (0..count).map(OnnxInput::Value).collect(),
             attributes: Vec::new(),
             bool_output: false,
-            constant: None,
+            shape: OnnxShape::Layer,
         }
     }
 
@@ -58,7 +68,7 @@ impl OnnxNode {
             inputs,
             attributes: Vec::new(),
             bool_output: false,
-            constant: None,
+            shape: OnnxShape::Layer,
         }
     }
 
@@ -68,9 +78,15 @@ impl OnnxNode {
         self
     }
 
-    /// Marks the output as a constant of shape `dims`.
-    pub fn constant(mut self, dims: Vec<usize>) -> Self {
-        self.constant = Some(dims);
+    /// Declares the output `[batch, ...dims]`.
+    pub fn batched(mut self, dims: &[usize]) -> Self {
+        self.shape = OnnxShape::Batched(dims.to_vec());
+        self
+    }
+
+    /// Declares the output `dims`, with no batch axis.
+    pub fn fixed(mut self, dims: &[usize]) -> Self {
+        self.shape = OnnxShape::Fixed(dims.to_vec());
         self
     }
 
@@ -107,6 +123,13 @@ pub enum OnnxInput {
     /// A constant f32 scalar (broadcast by the arithmetic operators),
     /// named `{layer}.{suffix}`.
     Float { suffix: &'static str, value: f32 },
+    /// A constant f32 tensor of shape `dims`, row-major `values` (the
+    /// causal mask), named `{layer}.{suffix}`.
+    Floats {
+        suffix: &'static str,
+        dims: Vec<usize>,
+        values: Vec<f32>,
+    },
 }
 
 /// An attribute value.
@@ -127,16 +150,6 @@ impl OnnxAttr {
     /// then every axis's end.
     pub fn pads(p: [usize; 2]) -> Self {
         OnnxAttr::Ints(vec![int(p[0]), int(p[1]), int(p[0]), int(p[1])])
-    }
-
-    /// One spatial axis's setting as ONNX's per-axis list (the 1-D layers).
-    pub fn single(v: usize) -> Self {
-        OnnxAttr::Ints(vec![int(v)])
-    }
-
-    /// Symmetric padding of one spatial axis as ONNX's `pads`: start, end.
-    pub fn pads_1d(p: usize) -> Self {
-        OnnxAttr::Ints(vec![int(p), int(p)])
     }
 }
 

@@ -13,7 +13,7 @@
 use alloc::vec::Vec;
 use core::ops::Range;
 
-use crate::forward::{Layout, conv_geometry, pool_geometry};
+use crate::forward::{Layout, attention_geometry, conv_geometry, pool_geometry};
 use crate::kernels::{self, batchnorm, conv2d, pool};
 use crate::plan::*;
 use crate::threads::Threads;
@@ -402,6 +402,42 @@ pub fn backward_step(
                 }
             }
             kernels::concat::backward(reads[0], lens, outer * batch, *inner, &mut outs);
+        }
+        GradStep::Attention {
+            x,
+            params: ids,
+            heads,
+            probs,
+            ctx,
+            dy,
+            dx,
+            shape,
+        } => {
+            let g = attention_geometry(shape, batch);
+            step_scratch.resize(kernels::attention::backward_scratch_len(&g), 0.0);
+            let weights = ids.map(|id| &values[p(id)]);
+            let ([], grads) = views(&mut *grads, [], ids.map(p));
+            let reads = [r(*x), r(*dy), r(*heads), r(*probs), r(*ctx)];
+            let run = |[x, dy, heads, probs, ctx]: [&[f32]; 5], dx| {
+                kernels::attention::backward(
+                    &g,
+                    x,
+                    weights,
+                    [heads, probs, ctx],
+                    dy,
+                    dx,
+                    grads,
+                    step_scratch,
+                    par,
+                );
+            };
+            match dx {
+                Some(dx) => {
+                    let (reads, [dx]) = views(&mut *arena, reads, [r(*dx)]);
+                    run(reads, Some(dx));
+                }
+                None => run(views(&mut *arena, reads, []).0, None),
+            }
         }
         GradStep::Copy { from, to } => {
             let ([from], [to]) = views(&mut *arena, [r(*from)], [r(*to)]);

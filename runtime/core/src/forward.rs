@@ -71,6 +71,9 @@ pub fn scratch_len(step: &Step, batch: usize, threads: usize) -> usize {
         Step::Conv2d { shape, .. } => {
             conv2d::forward_scratch_len(&conv_geometry(shape, batch), threads)
         }
+        Step::Attention { shape, .. } => {
+            kernels::attention::forward_scratch_len(&attention_geometry(shape, batch))
+        }
         Step::Dense { .. }
         | Step::MaxPool2d { .. }
         | Step::AvgPool2d { .. }
@@ -363,6 +366,36 @@ pub fn forward_step(
                 at += len;
             }
         }
+        Step::Attention {
+            x,
+            params: ids,
+            heads,
+            probs,
+            ctx,
+            y,
+            shape,
+        } => {
+            let ([x], [heads, probs, ctx, y]) =
+                views(arena, [r(*x)], [r(*heads), r(*probs), r(*ctx), r(*y)]);
+            let values = params.read();
+            let weights = ids.map(|id| &values[p(id)]);
+            let g = attention_geometry(shape, batch);
+            kernels::attention::forward(&g, x, weights, heads, probs, ctx, y, scratch, par);
+        }
+    }
+}
+
+/// The attention geometry of `shape` for a batch of `batch` samples.
+pub fn attention_geometry(
+    shape: &AttentionShape,
+    batch: usize,
+) -> kernels::attention::AttentionGeometry {
+    kernels::attention::AttentionGeometry {
+        batch,
+        len: shape.len,
+        dim: shape.dim,
+        heads: shape.heads,
+        causal: shape.causal,
     }
 }
 

@@ -7,6 +7,7 @@
 //! consumers, the Plan sums the per-consumer gradients with a separate step.
 
 pub mod activation;
+pub mod attention;
 pub mod batchnorm;
 pub mod concat;
 pub mod conv2d;

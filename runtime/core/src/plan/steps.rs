@@ -40,6 +40,16 @@ pub struct PoolShape {
     pub padding: [usize; 2],
 }
 
+/// Per-sample geometry of self-attention on `[len, dim]` (the executor
+/// adds the batch).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AttentionShape {
+    pub len: usize,
+    pub dim: usize,
+    pub heads: usize,
+    pub causal: bool,
+}
+
 /// A forward step. Inputs and outputs are buffers; `outer` counts are per
 /// sample (the executor multiplies by the batch).
 #[derive(Clone, Debug, PartialEq)]
@@ -188,6 +198,18 @@ pub enum Step {
         outer: usize,
         inner: usize,
         y: BufferId,
+    },
+    /// Multi-head self-attention; `params` are in_proj weight and bias,
+    /// out_proj weight and bias. Saves the per-head q, k, v (`heads`), the
+    /// attention probabilities and the heads' joined outputs (`ctx`).
+    Attention {
+        x: BufferId,
+        params: [ParamId; 4],
+        heads: BufferId,
+        probs: BufferId,
+        ctx: BufferId,
+        y: BufferId,
+        shape: AttentionShape,
     },
 }
 
@@ -340,6 +362,17 @@ pub enum GradStep {
         outer: usize,
         inner: usize,
     },
+    /// From the forward step's saved `heads`, `probs` and `ctx`.
+    Attention {
+        x: BufferId,
+        params: [ParamId; 4],
+        heads: BufferId,
+        probs: BufferId,
+        ctx: BufferId,
+        dy: BufferId,
+        dx: Option<BufferId>,
+        shape: AttentionShape,
+    },
     Copy {
         from: BufferId,
         to: BufferId,
@@ -364,6 +397,7 @@ impl GradStep {
             GradStep::LayerNorm { weight, bias, .. } => {
                 weight.iter().chain(bias).copied().collect()
             }
+            GradStep::Attention { params, .. } => params.to_vec(),
             GradStep::MaxPool2d { .. }
             | GradStep::AvgPool2d { .. }
             | GradStep::Relu { .. }

@@ -201,6 +201,24 @@ impl fmt::Display for Plan {
                         xs.join(", ")
                     )
                 }
+                Step::Attention {
+                    x,
+                    params,
+                    heads,
+                    probs,
+                    ctx,
+                    y,
+                    shape,
+                } => format!(
+                    "{}, {}, {}, {} = attention({}, {}) {}",
+                    b(y),
+                    b(heads),
+                    b(probs),
+                    b(ctx),
+                    b(x),
+                    params.iter().map(p).collect::<Vec<_>>().join(", "),
+                    attention_text(shape)
+                ),
             };
             writeln!(f, "    {line}")?;
         }
@@ -369,6 +387,26 @@ impl fmt::Display for Plan {
                     let outs: Vec<String> = dxs.iter().map(opt_b).collect();
                     format!("{} = concat_backward(dy {})", outs.join(", "), b(dy))
                 }
+                GradStep::Attention {
+                    x,
+                    params,
+                    heads,
+                    probs,
+                    ctx,
+                    dy,
+                    dx,
+                    shape,
+                } => format!(
+                    "{}, d {} = attention_backward(x {}, saved {}, {}, {}, dy {}) {}",
+                    opt_b(dx),
+                    params.iter().map(p).collect::<Vec<_>>().join(", d "),
+                    b(x),
+                    b(heads),
+                    b(probs),
+                    b(ctx),
+                    b(dy),
+                    attention_text(shape)
+                ),
                 GradStep::Copy { from, to } => format!("{} = copy({})", b(to), b(from)),
                 GradStep::Accumulate { into, from } => format!("{} += {}", b(into), b(from)),
             };
@@ -379,6 +417,16 @@ impl fmt::Display for Plan {
         }
         writeln!(f, "}}")
     }
+}
+
+fn attention_text(s: &AttentionShape) -> String {
+    format!(
+        "[{}, {}] heads {}{}",
+        s.len,
+        s.dim,
+        s.heads,
+        if s.causal { " causal" } else { "" }
+    )
 }
 
 fn conv_text(s: &ConvShape) -> String {
