@@ -126,8 +126,7 @@ impl Gen<'_> {
         if rank == 2 && self.rng.below(3) == 0 {
             return self.window_1d(&v);
         }
-        let choice = self.rng.below(18);
-        let choice = self.rng.below(18);
+        let choice = self.rng.below(19);
         match (choice, rank) {
             (0, 1) => {
                 let out = 2 + self.rng.below(15);
@@ -216,7 +215,7 @@ impl Gen<'_> {
                 self.bind(expr, v.shape.clone());
             }
             (11, _) => self.reshape(&v, elements),
-            (12, 2) => {
+            (18, 2) => {
                 // Self-attention on a sequence [len, features]: heads that
                 // divide the features, the causal mask at times.
                 let features = v.shape[1];

@@ -151,6 +151,16 @@ impl OnnxAttr {
     pub fn pads(p: [usize; 2]) -> Self {
         OnnxAttr::Ints(vec![int(p[0]), int(p[1]), int(p[0]), int(p[1])])
     }
+
+    /// One spatial axis's setting as ONNX's per-axis list (the 1-D layers).
+    pub fn single(v: usize) -> Self {
+        OnnxAttr::Ints(vec![int(v)])
+    }
+
+    /// Symmetric padding of one spatial axis as ONNX's `pads`: start, end.
+    pub fn pads_1d(p: usize) -> Self {
+        OnnxAttr::Ints(vec![int(p), int(p)])
+    }
 }
 
 /// `n` as ONNX's int64. Shapes and attributes are bounded by the checker
