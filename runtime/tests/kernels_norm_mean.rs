@@ -181,7 +181,9 @@ fn layer_norm_backward_matches_finite_differences() {
 fn mean_matches_pytorch() {
     // [2, 3, 4] per sample batch of 2: axis 0 is `[outer 1, 3, inner 4]`,
     // axis 1 is `[outer 3, 4, inner 1]`, each times the batch.
-    let cases: [(&[f32], &[f32], &[f32], [usize; 3]); 2] = [
+    // (y, dy, dx, [outer, axis_len, inner]) of each axis.
+    type Case<'a> = (&'a [f32], &'a [f32], &'a [f32], [usize; 3]);
+    let cases: [Case; 2] = [
         (&MEAN0_Y, &MEAN0_DY, &MEAN0_DX, [2, 3, 4]),
         (&MEAN1_Y, &MEAN1_DY, &MEAN1_DX, [6, 4, 1]),
     ];

@@ -22,13 +22,13 @@ multiversion! {
     /// `stats`, saves each row's mean and `1/sqrt(var + eps)` (training).
     fn forward_rows(
         x: &[f32],
-        weight: Option<&[f32]>,
-        bias: Option<&[f32]>,
+        affine: (Option<&[f32]>, Option<&[f32]>),
         y: &mut [f32],
         stats: Option<(&mut [f32], &mut [f32])>,
         width: usize,
         eps: f32,
     ) {
+        let (weight, bias) = affine;
         let n = width as f64;
         let mut stats = stats;
         let rows = x.chunks_exact(width).zip(y.chunks_exact_mut(width));
@@ -74,7 +74,7 @@ pub fn forward(
     par: &dyn Threads,
 ) {
     assert!(
-        width > 0 && x.len() == y.len() && x.len() % width == 0,
+        width > 0 && x.len() == y.len() && x.len().is_multiple_of(width),
         "layernorm: lengths"
     );
     let rows = x.len() / width;
@@ -89,7 +89,7 @@ pub fn forward(
     }
     let parts = parts(x.len(), rows, par);
     if parts == 1 {
-        return forward_rows(x, weight, bias, y, stats, width, eps);
+        return forward_rows(x, (weight, bias), y, stats, width, eps);
     }
     // Consecutive row ranges, one per part, each with its slices.
     let (mut y_rest, mut stats_rest) = (y, stats);
@@ -112,7 +112,7 @@ pub fn forward(
     });
     run_items(par, chunks, |(range, y, stats)| {
         let x = &x[range.start * width..range.end * width];
-        forward_rows(x, weight, bias, y, stats, width, eps);
+        forward_rows(x, (weight, bias), y, stats, width, eps);
     });
 }
 
@@ -123,11 +123,11 @@ multiversion! {
         x: &[f32],
         weight: Option<&[f32]>,
         dy: &[f32],
-        mean: &[f32],
-        rstd: &[f32],
+        stats: (&[f32], &[f32]),
         dx: &mut [f32],
         width: usize,
     ) {
+        let (mean, rstd) = stats;
         let n = width as f64;
         let rows = x.chunks_exact(width).zip(dy.chunks_exact(width));
         for (r, ((x, dy), dx)) in rows.zip(dx.chunks_exact_mut(width)).enumerate() {
@@ -157,13 +157,12 @@ multiversion! {
     fn param_grads_columns(
         x: &[f32],
         dy: &[f32],
-        mean: &[f32],
-        rstd: &[f32],
-        dweight: &mut [f32],
-        dbias: Option<&mut [f32]>,
+        stats: (&[f32], &[f32]),
+        grads: (&mut [f32], Option<&mut [f32]>),
         width: usize,
         c0: usize,
     ) {
+        let ((mean, rstd), (dweight, dbias)) = (stats, grads);
         let cols = c0..c0 + dweight.len();
         dweight.fill(0.0);
         let rows = x.chunks_exact(width).zip(dy.chunks_exact(width));
@@ -201,7 +200,7 @@ pub fn backward(
     par: &dyn Threads,
 ) {
     assert!(
-        width > 0 && x.len() == dy.len() && x.len() % width == 0,
+        width > 0 && x.len() == dy.len() && x.len().is_multiple_of(width),
         "layernorm: lengths"
     );
     let rows = x.len() / width;
@@ -213,7 +212,7 @@ pub fn backward(
     if let Some(dx) = dx {
         assert_eq!(dx.len(), x.len(), "layernorm: dx length");
         if parts == 1 {
-            backward_rows(x, weight, dy, mean, rstd, dx, width);
+            backward_rows(x, weight, dy, (mean, rstd), dx, width);
         } else {
             let mut rest = dx;
             let mut part = 0;
@@ -230,7 +229,7 @@ pub fn backward(
             run_items(par, chunks, |(range, dx)| {
                 let (x, dy) = (&x[range.start * width..], &dy[range.start * width..]);
                 let (m, s) = (&mean[range.clone()], &rstd[range.clone()]);
-                backward_rows(x, weight, dy, m, s, dx, width);
+                backward_rows(x, weight, dy, (m, s), dx, width);
             });
         }
     }
@@ -245,7 +244,7 @@ pub fn backward(
         parts.min(width.div_ceil(LANES))
     };
     if col_parts == 1 {
-        return param_grads_columns(x, dy, mean, rstd, dweight, dbias, width, 0);
+        return param_grads_columns(x, dy, (mean, rstd), (dweight, dbias), width, 0);
     }
     let (mut w_rest, mut b_rest) = (dweight, dbias);
     let mut part = 0;
@@ -265,7 +264,7 @@ pub fn backward(
         Some((r.start, w, b))
     });
     run_items(par, chunks, |(c0, w, b)| {
-        param_grads_columns(x, dy, mean, rstd, w, b, width, c0);
+        param_grads_columns(x, dy, (mean, rstd), (w, b), width, c0);
     });
 }
 
