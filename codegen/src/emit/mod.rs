@@ -29,6 +29,7 @@ mod memory;
 mod nalgebra;
 mod names;
 mod options;
+mod sequence;
 mod steps;
 mod tables;
 mod train;

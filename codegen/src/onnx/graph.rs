@@ -16,7 +16,7 @@ use nnspec_dsl::ops::{OnnxAttr, OnnxInput, OnnxNode, OnnxRule};
 use nnspec_runtime::safetensors_file::{Checkpoint, CheckpointError};
 
 use super::proto::{AttributeProto, AttributeType, GraphProto, NodeProto};
-use super::tensors::{batched_bool, batched_value, float_scalar, initializer, ints};
+use super::tensors::{batched_bool, batched_value, float_scalar, floats, initializer, ints};
 
 /// The graph of `model` with the parameters in `weights`.
 pub fn graph(model: &ir::Model, weights: &Checkpoint) -> Result<GraphProto, CheckpointError> {
@@ -111,7 +111,7 @@ impl<'m> Builder<'m> {
                 let name = self.unique(&format!("{}.{k}", value.layer));
                 (name.clone(), name)
             };
-            if !(last && is_graph_output) {
+            if !(last && is_graph_output) && !node.other_shape {
                 let info = if node.bool_output {
                     batched_bool(&tensor, &value.shape)
                 } else {
@@ -182,6 +182,17 @@ impl<'m> Builder<'m> {
                 name
             }
             OnnxInput::Node(k) => earlier[*k].clone(),
+            OnnxInput::Gathered { name, dims, runs } => {
+                let name = self.unique(&format!("{}.{name}", value.layer));
+                let mut data = Vec::new();
+                for (position, run) in runs {
+                    let param = self.model.param(value.params[*position]);
+                    let all = weights.f32(&param.name, param.shape.dims())?;
+                    data.extend_from_slice(&all[run.clone()]);
+                }
+                self.graph.initializer.push(floats(&name, dims, &data));
+                name
+            }
             OnnxInput::Float { suffix, value: v } => {
                 let name = self.unique(&format!("{}.{suffix}", value.layer));
                 self.graph.initializer.push(float_scalar(&name, *v));

@@ -111,3 +111,14 @@ pub fn float_scalar(name: &str, value: f32) -> TensorProto {
         ..TensorProto::default()
     }
 }
+
+/// A constant f32 tensor of shape `dims` (rearranged weights).
+pub fn floats(name: &str, dims: &[usize], values: &[f32]) -> TensorProto {
+    TensorProto {
+        dims: dims.iter().map(|&d| int(d)).collect(),
+        data_type: data_type::FLOAT,
+        name: name.to_string(),
+        raw_data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        ..TensorProto::default()
+    }
+}

@@ -21,6 +21,7 @@
 // matched: no catch-all arm may swallow it (issue 6).
 #![deny(clippy::wildcard_enum_match_arm)]
 
+use std::borrow::Cow;
 use std::fmt;
 
 use nnspec_runtime::plan::{GradStep, Step};
@@ -43,9 +44,11 @@ mod flatten;
 mod gelu;
 mod hardswish;
 mod l1;
+mod last;
 mod leaky_relu;
 pub mod loss;
 pub mod lowering;
+mod lstm;
 mod maxpool2d;
 mod mse;
 pub mod onnx;
@@ -70,9 +73,11 @@ pub use elu::Elu;
 pub use flatten::Flatten;
 pub use gelu::Gelu;
 pub use hardswish::Hardswish;
+pub use last::Last;
 pub use leaky_relu::LeakyRelu;
 pub use loss::{LOSS_NAMES, LossProblem, LossRules, rules_named};
 pub use lowering::{BackwardCx, ForwardCx};
+pub use lstm::Lstm;
 pub use maxpool2d::MaxPool2d;
 pub use onnx::{OnnxAttr, OnnxInput, OnnxNode, OnnxRule};
 pub use pool_window::PoolWindow;
@@ -106,6 +111,8 @@ pub const LAYERS: &[LayerSpec] = &[
     batchnorm::SPEC,
     add::SPEC,
     concat::SPEC,
+    lstm::SPEC,
+    last::SPEC,
 ];
 
 /// The operation that computes a value: a model input, or one layer with
@@ -134,6 +141,8 @@ pub enum Op {
     BatchNorm(BatchNorm),
     Add(Add),
     Concat(Concat),
+    Lstm(Lstm),
+    Last(Last),
 }
 
 impl Op {
@@ -162,6 +171,8 @@ impl Op {
             Op::BatchNorm(op) => op,
             Op::Add(op) => op,
             Op::Concat(op) => op,
+            Op::Lstm(op) => op,
+            Op::Last(op) => op,
         })
     }
 
@@ -274,8 +285,9 @@ impl From<ShapeError> for OpError {
 /// One parameter (or buffer) a layer declares, in `state_dict` order.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ParamDecl {
-    /// After the layer's name: `weight` makes `fc1.weight`.
-    pub suffix: &'static str,
+    /// After the layer's name: `weight` makes `fc1.weight` (owned where
+    /// it is numbered: `weight_ih_l0`).
+    pub suffix: Cow<'static, str>,
     pub shape: Shape,
     /// Its initialization and whether the optimizer trains it.
     pub role: ParamRole,
@@ -283,9 +295,9 @@ pub struct ParamDecl {
 }
 
 impl ParamDecl {
-    pub fn f32(suffix: &'static str, shape: Shape, role: ParamRole) -> Self {
+    pub fn f32(suffix: impl Into<Cow<'static, str>>, shape: Shape, role: ParamRole) -> Self {
         ParamDecl {
-            suffix,
+            suffix: suffix.into(),
             shape,
             role,
             dtype: Dtype::F32,

@@ -33,6 +33,10 @@ pub struct OnnxNode {
     /// Whether the output is a bool tensor (a comparison's) rather than
     /// of the layer's dtype; it types the intermediate tensor.
     pub bool_output: bool,
+    /// Whether an intermediate output's shape differs from the layer's
+    /// (a time-major or unsqueezed tensor): it is then left untyped, for
+    /// the runtime's shape inference.
+    pub other_shape: bool,
 }
 
 impl OnnxNode {
@@ -43,6 +47,7 @@ impl OnnxNode {
             inputs: (0..count).map(OnnxInput::Value).collect(),
             attributes: Vec::new(),
             bool_output: false,
+            other_shape: false,
         }
     }
 
@@ -53,12 +58,19 @@ impl OnnxNode {
             inputs,
             attributes: Vec::new(),
             bool_output: false,
+            other_shape: false,
         }
     }
 
     /// Marks the output as bool (`Greater`'s).
     pub fn bool_output(mut self) -> Self {
         self.bool_output = true;
+        self
+    }
+
+    /// Marks an intermediate output as shaped unlike the layer's result.
+    pub fn other_shape(mut self) -> Self {
+        self.other_shape = true;
         self
     }
 
@@ -95,6 +107,16 @@ pub enum OnnxInput {
     /// A constant f32 scalar (broadcast by the arithmetic operators),
     /// named `{layer}.{suffix}`.
     Float { suffix: &'static str, value: f32 },
+    /// A constant f32 tensor of shape `dims` whose elements are the
+    /// listed runs of the layer's parameters (each flattened: position,
+    /// element range), in order: weights an operator wants rearranged
+    /// (LSTM's gates in another order, an extra axis). Named
+    /// `{layer}.{name}`.
+    Gathered {
+        name: String,
+        dims: Vec<usize>,
+        runs: Vec<(usize, std::ops::Range<usize>)>,
+    },
 }
 
 /// An attribute value.

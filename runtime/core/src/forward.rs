@@ -87,7 +87,9 @@ pub fn scratch_len(step: &Step, batch: usize, threads: usize) -> usize {
         | Step::Dropout { .. }
         | Step::BatchNorm { .. }
         | Step::Add { .. }
-        | Step::Concat { .. } => 0,
+        | Step::Concat { .. }
+        | Step::Lstm { .. }
+        | Step::Last { .. } => 0,
     }
 }
 
@@ -322,6 +324,45 @@ pub fn forward_step(
                 at += len;
             }
         }
+        Step::Lstm {
+            x,
+            y,
+            params: ids,
+            saved,
+            shape,
+        } => {
+            let [input, gates, cells, hidden] = saved.map(r);
+            let writes = [r(*y), input, gates, cells, hidden];
+            let ([x], [y, input, gates, cells, hidden]) = views(arena, [r(*x)], writes);
+            let state = kernels::lstm::LstmState {
+                input,
+                gates,
+                cells,
+                hidden,
+            };
+            let g = lstm_geometry(shape, batch);
+            kernels::lstm::forward(&g, x, params.read(), &|i| p(ids[i]), y, state, par);
+        }
+        Step::Last {
+            x,
+            y,
+            len,
+            features,
+        } => {
+            let ([x], [y]) = views(arena, [r(*x)], [r(*y)]);
+            kernels::last::forward(x, y, *len, *features);
+        }
+    }
+}
+
+/// The LSTM geometry of `shape` for a batch of `batch` samples.
+pub fn lstm_geometry(shape: &LstmShape, batch: usize) -> kernels::lstm::LstmGeometry {
+    kernels::lstm::LstmGeometry {
+        batch,
+        len: shape.len,
+        input: shape.input,
+        hidden: shape.hidden,
+        layers: shape.layers,
     }
 }
 
