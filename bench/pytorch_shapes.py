@@ -37,6 +37,8 @@ floats, `true`/`false`, words such as `tanh`, or `[a, b, ...]` lists):
     softmax(axis: A)                    nn.Softmax over per-sample axis A (default: last)
     dropout(P)                          nn.Dropout(P)
     batchnorm                           nn.BatchNorm1d on [F], nn.BatchNorm2d on [C, H, W]
+    lstm(hidden, layers: L)             nn.LSTM(batch_first=True) on [len, F], its output sequence
+    last                                x[:, -1] on [len, F]
 
 K, S, P, D are an integer or a pair [h, w].
 """
@@ -225,6 +227,8 @@ SIGNATURES = {
     "batchnorm": ([], set()),
     "add": ([], set()),
     "concat": ([], {"axis"}),
+    "lstm": (["hidden"], {"layers"}),
+    "last": ([], set()),
 }
 
 
@@ -277,6 +281,24 @@ class Reshape(nn.Module):
 
     def forward(self, x):
         return x.reshape(x.shape[0], *self.shape)
+
+
+class LstmSequence(nn.Module):
+    """nn.LSTM's output sequence (the module returns it with the final state)."""
+
+    def __init__(self, features, hidden, layers):
+        super().__init__()
+        self.lstm = nn.LSTM(features, hidden, num_layers=layers, batch_first=True)
+
+    def forward(self, x):
+        return self.lstm(x)[0]
+
+
+class Last(nn.Module):
+    """The last step of a batch-first sequence."""
+
+    def forward(self, x):
+        return x[:, -1]
 
 
 def build(in_dims, layer):
@@ -382,6 +404,14 @@ def build(in_dims, layer):
     if name == "batchnorm":
         require_rank(in_dims, (1, 3), name)
         return nn.BatchNorm1d(in_dims[0]) if len(in_dims) == 1 else nn.BatchNorm2d(in_dims[0])
+
+    if name == "lstm":
+        require_rank(in_dims, (2,), name)
+        layers = int_arg(args, "layers", 1) if "layers" in args else 1
+        return LstmSequence(in_dims[1], int_arg(args, "hidden", 1), layers)
+    if name == "last":
+        require_rank(in_dims, (2,), name)
+        return Last()
 
     raise AssertionError(name)
 

@@ -78,9 +78,10 @@ impl Error {
                         "`{name}` is a value; values start a pipeline or go in a call, e.g. `{name} -> relu` or `add({name}, y)`"
                     ))
                 } else {
+                    let layers = crate::ops::names().collect::<Vec<_>>().join(", ");
                     diagnostic.with_help_opt(did_you_mean(suggestion)).with_note_if(
                         suggestion.is_none(),
-                        "layers are: dense, conv2d, maxpool2d, avgpool2d, flatten, reshape, relu, leaky_relu, sigmoid, tanh, gelu, silu, hardswish, elu, softplus, softmax, dropout, batchnorm, add, concat",
+                        &format!("layers are: {layers}"),
                     )
                 }
             }
@@ -400,6 +401,16 @@ impl Error {
 fn rank_help(layer: &str, found: &Shape) -> Option<String> {
     match (layer, found.rank()) {
         ("dense", r) if r > 1 => Some("add `-> flatten` before `dense`".into()),
+        // A sequence has one row of features per step.
+        ("lstm" | "last", 1) => Some(format!(
+            "one feature per step is `-> reshape([{}, 1])`",
+            found.0[0]
+        )),
+        ("lstm" | "last", 3) => Some(format!(
+            "an image read row by row is `-> reshape([{}, {}])`",
+            found.0[1],
+            found.0[0] * found.0[2]
+        )),
         ("conv2d" | "maxpool2d" | "avgpool2d", 1) => {
             let n = found.0[0];
             let side = (n as f64).sqrt().round() as usize;
