@@ -16,7 +16,9 @@ use nnspec_dsl::ops::{OnnxAttr, OnnxInput, OnnxNode, OnnxRule};
 use nnspec_runtime::safetensors_file::{Checkpoint, CheckpointError};
 
 use super::proto::{AttributeProto, AttributeType, GraphProto, NodeProto};
-use super::tensors::{batched_bool, batched_value, float_scalar, floats, initializer, ints};
+use super::tensors::{
+    batched_at, batched_bool, batched_value, elem_type, float_scalar, floats, initializer, ints,
+};
 
 /// The graph of `model` with the parameters in `weights`.
 pub fn graph(model: &ir::Model, weights: &Checkpoint) -> Result<GraphProto, CheckpointError> {
@@ -111,9 +113,11 @@ impl<'m> Builder<'m> {
                 let name = self.unique(&format!("{}.{k}", value.layer));
                 (name.clone(), name)
             };
-            if !(last && is_graph_output) && !node.other_shape {
+            if !(last && is_graph_output) {
                 let info = if node.bool_output {
                     batched_bool(&tensor, &value.shape)
+                } else if let Some((axis, dims)) = &node.output_shape {
+                    batched_at(&tensor, elem_type(value.dtype), *axis, dims)
                 } else {
                     batched_value(&tensor, value.dtype, &value.shape)
                 };

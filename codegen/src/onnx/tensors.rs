@@ -34,21 +34,29 @@ pub fn batched_bool(name: &str, shape: &Shape) -> ValueInfoProto {
 }
 
 fn batched(name: &str, elem_type: i32, shape: &Shape) -> ValueInfoProto {
+    batched_at(name, elem_type, 0, shape.dims())
+}
+
+/// `name: elem_type[...dims]` with the batch axis inserted at `axis` (a
+/// time-major sequence inside a layer's chain of nodes has it second).
+pub fn batched_at(name: &str, elem_type: i32, axis: usize, dims: &[usize]) -> ValueInfoProto {
     use tensor_shape_proto::Dimension;
     use tensor_shape_proto::dimension::Value;
     let batch = Dimension {
         value: Some(Value::DimParam(BATCH.to_string())),
         denotation: String::new(),
     };
-    let dims = shape.dims().iter().map(|&d| Dimension {
-        value: Some(Value::DimValue(int(d))),
-        denotation: String::new(),
-    });
+    let mut dim: Vec<Dimension> = dims
+        .iter()
+        .map(|&d| Dimension {
+            value: Some(Value::DimValue(int(d))),
+            denotation: String::new(),
+        })
+        .collect();
+    dim.insert(axis.min(dim.len()), batch);
     let tensor = type_proto::Tensor {
         elem_type,
-        shape: Some(TensorShapeProto {
-            dim: std::iter::once(batch).chain(dims).collect(),
-        }),
+        shape: Some(TensorShapeProto { dim }),
     };
     ValueInfoProto {
         name: name.to_string(),

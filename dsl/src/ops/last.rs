@@ -44,7 +44,7 @@ impl LayerRules for Last {
 
     /// `Gather` of index -1 along the sequence axis; a scalar index would
     /// drop the axis itself, but index tensors here are 1-D, so `Squeeze`.
-    fn onnx(&self, _: &[&Shape], _: &Shape) -> OnnxRule {
+    fn onnx(&self, _: &[&Shape], output: &Shape) -> OnnxRule {
         use OnnxInput::{Ints, Node, Value};
         let index = Ints {
             suffix: "index",
@@ -57,7 +57,7 @@ impl LayerRules for Last {
         OnnxRule::Nodes(vec![
             OnnxNode::new("Gather", vec![Value(0), index])
                 .attribute("axis", OnnxAttr::Int(1))
-                .other_shape(),
+                .shaped(0, vec![1, output.0[0]]),
             OnnxNode::new("Squeeze", vec![Node(0), axes]),
         ])
     }

@@ -114,12 +114,13 @@ impl LayerRules for Lstm {
     /// direction axis and ONNX's gate order, `B` both biases.
     fn onnx(&self, inputs: &[&Shape], _: &Shape) -> OnnxRule {
         use OnnxInput::{Gathered, Ints, Node, Value};
-        let (h, features) = (self.hidden, inputs[0].0[1]);
+        let (len, features) = (inputs[0].0[0], inputs[0].0[1]);
+        let h = self.hidden;
         let swap = || OnnxAttr::Ints(vec![1, 0, 2]);
         let mut nodes = vec![
             OnnxNode::new("Transpose", vec![Value(0)])
                 .attribute("perm", swap())
-                .other_shape(),
+                .shaped(1, vec![len, features]),
         ];
         for k in 0..self.layers {
             let width = if k == 0 { features } else { h };
@@ -138,13 +139,14 @@ impl LayerRules for Lstm {
             nodes.push(
                 OnnxNode::new("LSTM", vec![previous, w, r, b])
                     .attribute("hidden_size", OnnxAttr::Int(onnx::int(h)))
-                    .other_shape(),
+                    .shaped(2, vec![len, 1, h]),
             );
             let axes = Ints {
                 suffix: "axes",
                 values: vec![1],
             };
-            nodes.push(OnnxNode::new("Squeeze", vec![Node(nodes.len() - 1), axes]).other_shape());
+            let squeeze = OnnxNode::new("Squeeze", vec![Node(nodes.len() - 1), axes]);
+            nodes.push(squeeze.shaped(1, vec![len, h]));
         }
         let top = Node(nodes.len() - 1);
         nodes.push(OnnxNode::new("Transpose", vec![top]).attribute("perm", swap()));

@@ -33,10 +33,10 @@ pub struct OnnxNode {
     /// Whether the output is a bool tensor (a comparison's) rather than
     /// of the layer's dtype; it types the intermediate tensor.
     pub bool_output: bool,
-    /// Whether an intermediate output's shape differs from the layer's
-    /// (a time-major or unsqueezed tensor): it is then left untyped, for
-    /// the runtime's shape inference.
-    pub other_shape: bool,
+    /// An intermediate output shaped unlike the layer's result (a
+    /// time-major sequence, an unsqueezed axis): its dims with the batch
+    /// axis inserted at the given position.
+    pub output_shape: Option<(usize, Vec<usize>)>,
 }
 
 impl OnnxNode {
@@ -47,7 +47,7 @@ impl OnnxNode {
             inputs: (0..count).map(OnnxInput::Value).collect(),
             attributes: Vec::new(),
             bool_output: false,
-            other_shape: false,
+            output_shape: None,
         }
     }
 
@@ -58,7 +58,7 @@ impl OnnxNode {
             inputs,
             attributes: Vec::new(),
             bool_output: false,
-            other_shape: false,
+            output_shape: None,
         }
     }
 
@@ -68,9 +68,10 @@ impl OnnxNode {
         self
     }
 
-    /// Marks an intermediate output as shaped unlike the layer's result.
-    pub fn other_shape(mut self) -> Self {
-        self.other_shape = true;
+    /// Shapes an intermediate output unlike the layer's result: `dims`
+    /// with the batch axis at `batch_axis`.
+    pub fn shaped(mut self, batch_axis: usize, dims: Vec<usize>) -> Self {
+        self.output_shape = Some((batch_axis, dims));
         self
     }
 
