@@ -155,6 +155,14 @@ train_differential!(
 train_differential!(extras, extras, Extras, "extras.nn", "Extras", X_LEN);
 train_differential!(smooth, smooth, Smooth, "extras.nn", "Smooth", X_LEN);
 train_differential!(
+    recurrent,
+    recurrent,
+    Recurrent,
+    "extras.nn",
+    "Recurrent",
+    X_LEN
+);
+train_differential!(
     residual_block,
     residual_block,
     ResidualBlock,
