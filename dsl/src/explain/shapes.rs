@@ -39,7 +39,8 @@ model Residual {
         text: r#"
 A layer received a value of a rank it does not take. `dense` takes a vector
 `[features]`; `conv2d` and the pooling layers take an image
-`[channels, height, width]`; `batchnorm` takes rank 1, 2 or 3. Shapes are
+`[channels, height, width]`; `batchnorm` takes rank 1, 2 or 3; `lstm`
+and `last` take a sequence `[len, features]`, one row per step. Shapes are
 per sample: the batch dimension is implicit and never written.
 
 Layers do not flatten or reshape implicitly, because guessing the layout
