@@ -76,7 +76,8 @@ pub struct LstmState<'a> {
     pub hidden: &'a mut [f32],
 }
 
-/// Rows of a step above which its gate pass is split over the threads.
+/// Cells of a step (batch · hidden) from which its gate pass is split over
+/// the threads.
 const PARALLEL_MIN_ELEMENTS: usize = 16 * 1024;
 
 /// `y [batch, len, h]`: the top layer's hidden state at every step of `x
