@@ -46,6 +46,8 @@ floats, `true`/`false`, words such as `tanh`, or `[a, b, ...]` lists):
     mean(axis: A)                       torch.mean over per-sample axis A, dropped
     attention(heads, causal: B)         nn.MultiheadAttention(F, heads, batch_first=True)
                                         on [L, F], query = key = value
+    lstm(hidden, layers: L)             nn.LSTM(batch_first=True) on [len, F], its output sequence
+    last                                x[:, -1] on [len, F]
 
 K, S, P, D are an integer or a pair [h, w].
 """
@@ -241,6 +243,8 @@ SIGNATURES = {
     "add": ([], set()),
     "mul": ([], set()),
     "concat": ([], {"axis"}),
+    "lstm": (["hidden"], {"layers"}),
+    "last": ([], set()),
 }
 
 
@@ -304,6 +308,24 @@ class Reshape(nn.Module):
 
     def forward(self, x):
         return x.reshape(x.shape[0], *self.shape)
+
+
+class LstmSequence(nn.Module):
+    """nn.LSTM's output sequence (the module returns it with the final state)."""
+
+    def __init__(self, features, hidden, layers):
+        super().__init__()
+        self.lstm = nn.LSTM(features, hidden, num_layers=layers, batch_first=True)
+
+    def forward(self, x):
+        return self.lstm(x)[0]
+
+
+class Last(nn.Module):
+    """The last step of a batch-first sequence."""
+
+    def forward(self, x):
+        return x[:, -1]
 
 
 def build(in_dims, layer):
@@ -448,6 +470,13 @@ def build(in_dims, layer):
     if name == "attention":
         require_rank(in_dims, (2,), name)
         return SelfAttention(in_dims[0], in_dims[1], int_arg(args, "heads", 1), bool_arg(args, "causal", False))
+    if name == "lstm":
+        require_rank(in_dims, (2,), name)
+        layers = int_arg(args, "layers", 1) if "layers" in args else 1
+        return LstmSequence(in_dims[1], int_arg(args, "hidden", 1), layers)
+    if name == "last":
+        require_rank(in_dims, (2,), name)
+        return Last()
 
     raise AssertionError(name)
 

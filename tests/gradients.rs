@@ -428,3 +428,19 @@ model Attend {
 ",
     );
 }
+
+/// `lstm` of one and of two layers (every parameter reaches the loss
+/// through the recurrence) and `last`, which leaves the earlier steps'
+/// outputs without a gradient of their own.
+#[test]
+fn sequences() {
+    check_source(
+        "
+model Recurrent {
+    input x: f32[5, 4];
+    let s = x -> lstm(6, layers: 2) as rnn -> tanh -> lstm(3) as head;
+    output y = s -> last -> dense(3);
+}
+",
+    );
+}

@@ -1,5 +1,5 @@
 //! A seeded generator of valid `.nn` models: every layer of the language,
-//! on vectors, `[C, L]` (sequences, for attention) and images, with residual sums, concatenations of
+//! on vectors, `[C, L]` (also read as `[len, features]` sequences) and images, with residual sums, concatenations of
 //! one value with another of its shape, reshapes, several inputs and
 //! several outputs. The generator tracks shapes itself so every model it
 //! writes checks (the tests assert that, so a drift between the two shows).
@@ -126,7 +126,7 @@ impl Gen<'_> {
         if rank == 2 && self.rng.below(3) == 0 {
             return self.window_1d(&v);
         }
-        let choice = self.rng.below(19);
+        let choice = self.rng.below(21);
         match (choice, rank) {
             (0, 1) => {
                 let out = 2 + self.rng.below(15);
@@ -227,6 +227,13 @@ impl Gen<'_> {
                 let expr = format!("{} -> attention({heads}, causal: {causal})", v.name);
                 self.bind(expr, v.shape.clone());
             }
+            // A [len, features] value read as a sequence.
+            (19, 2) => {
+                let (hidden, layers) = (1 + self.rng.below(6), 1 + self.rng.below(2));
+                let expr = format!("{} -> lstm({hidden}, layers: {layers})", v.name);
+                self.bind(expr, vec![v.shape[0], hidden]);
+            }
+            (20, 2) => self.bind(format!("{} -> last", v.name), vec![v.shape[1]]),
             _ => {
                 let out = 2 + self.rng.below(12);
                 let expr = format!("{} -> flatten -> dense({out}) -> relu", v.name);

@@ -29,4 +29,5 @@ generated! {
     seq_blocks: "SeqBlocks",
     sequence1d: "Sequence1d",
     attend: "Attend",
+    recurrent: "Recurrent",
 }

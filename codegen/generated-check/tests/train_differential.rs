@@ -158,6 +158,14 @@ train_differential!(attend, attend, Attend, "extras.nn", "Attend", X_LEN);
 train_differential!(seq_blocks, seq_blocks, SeqBlocks, "extras.nn", "SeqBlocks", X_LEN);
 train_differential!(sequence1d, sequence1d, Sequence1d, "extras.nn", "Sequence1d", X_LEN);
 train_differential!(
+    recurrent,
+    recurrent,
+    Recurrent,
+    "extras.nn",
+    "Recurrent",
+    X_LEN
+);
+train_differential!(
     residual_block,
     residual_block,
     ResidualBlock,

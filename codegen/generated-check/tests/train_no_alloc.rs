@@ -58,4 +58,5 @@ fn train_step_allocates_nothing() {
     no_alloc!(seq_blocks, SeqBlocks, 4);
     no_alloc!(sequence1d, Sequence1d, 5);
     no_alloc!(attend, Attend, 4);
+    no_alloc!(recurrent, Recurrent, 3);
 }

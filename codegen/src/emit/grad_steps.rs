@@ -475,6 +475,19 @@ pub(super) fn backward_step(plan: &Plan, step: &GradStep, names: &dyn Names) -> 
                 call: quote!(kernels::elementwise::add_assign(#si, #fi);),
             }
         }
+        GradStep::Lstm {
+            dy,
+            dx,
+            params,
+            saved,
+            shape,
+        } => super::sequence::lstm_backward(plan, names, (*dy, *dx), params, saved, shape),
+        GradStep::Last {
+            dy,
+            dx,
+            len,
+            features,
+        } => super::sequence::last(plan, names, (*dy, *dx), (*len, *features), true),
     }
 }
 

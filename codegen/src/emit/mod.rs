@@ -30,6 +30,7 @@ mod nalgebra;
 mod names;
 mod options;
 mod seq_steps;
+mod sequence;
 mod steps;
 mod tables;
 mod train;

@@ -435,6 +435,19 @@ pub(super) fn forward_step(plan: &Plan, step: &Step, names: &dyn Names, mode: Mo
                 call: quote!(#(#calls)*),
             }
         }
+        Step::Lstm {
+            x,
+            y,
+            params,
+            saved,
+            shape,
+        } => super::sequence::lstm_forward(plan, names, (*x, *y), params, saved, shape),
+        Step::Last {
+            x,
+            y,
+            len,
+            features,
+        } => super::sequence::last(plan, names, (*x, *y), (*len, *features), false),
     }
 }
 

@@ -11,13 +11,14 @@
 
 use std::collections::BTreeSet;
 
-use nnspec_dsl::ir::{self, Shape, ValueId};
+use nnspec_dsl::ir::{self, ValueId};
 use nnspec_dsl::ops::{OnnxAttr, OnnxInput, OnnxNode, OnnxRule, OnnxShape};
 use nnspec_runtime::safetensors_file::{Checkpoint, CheckpointError};
 
 use super::proto::{AttributeProto, AttributeType, GraphProto, NodeProto};
 use super::tensors::{
-    batched_bool, batched_value, fixed_value, float_scalar, float_tensor, initializer, ints,
+    batched_at, batched_bool, batched_value, fixed_value, float_scalar, float_tensor, initializer,
+    ints,
 };
 
 /// The graph of `model` with the parameters in `weights`.
@@ -117,8 +118,8 @@ impl<'m> Builder<'m> {
                 let info = match &node.shape {
                     OnnxShape::Layer if node.bool_output => batched_bool(&tensor, &value.shape),
                     OnnxShape::Layer => batched_value(&tensor, value.dtype, &value.shape),
-                    OnnxShape::Batched(dims) => {
-                        batched_value(&tensor, value.dtype, &Shape(dims.clone()))
+                    OnnxShape::Batched { axis, dims } => {
+                        batched_at(&tensor, value.dtype, *axis, dims)
                     }
                     OnnxShape::Fixed(dims) => fixed_value(&tensor, value.dtype, dims),
                 };
@@ -187,6 +188,17 @@ impl<'m> Builder<'m> {
                 name
             }
             OnnxInput::Node(k) => earlier[*k].clone(),
+            OnnxInput::Gathered { name, dims, runs } => {
+                let name = self.unique(&format!("{}.{name}", value.layer));
+                let mut data = Vec::new();
+                for (position, run) in runs {
+                    let param = self.model.param(value.params[*position]);
+                    let all = weights.f32(&param.name, param.shape.dims())?;
+                    data.extend_from_slice(&all[run.clone()]);
+                }
+                self.graph.initializer.push(float_tensor(&name, dims, &data));
+                name
+            }
             OnnxInput::Float { suffix, value: v } => {
                 let name = self.unique(&format!("{}.{suffix}", value.layer));
                 self.graph.initializer.push(float_scalar(&name, *v));

@@ -25,22 +25,18 @@ pub fn elem_type(dtype: Dtype) -> i32 {
 
 /// `name: dtype[batch, ...shape]`.
 pub fn batched_value(name: &str, dtype: Dtype, shape: &Shape) -> ValueInfoProto {
-    batched(name, elem_type(dtype), shape)
+    value_info(name, elem_type(dtype), Some(0), shape.dims())
 }
 
 /// `name: bool[batch, ...shape]` (a comparison's result).
 pub fn batched_bool(name: &str, shape: &Shape) -> ValueInfoProto {
-    batched(name, data_type::BOOL, shape)
+    value_info(name, data_type::BOOL, Some(0), shape.dims())
 }
 
-fn batched(name: &str, elem_type: i32, shape: &Shape) -> ValueInfoProto {
-    use tensor_shape_proto::Dimension;
-    use tensor_shape_proto::dimension::Value;
-    let batch = Dimension {
-        value: Some(Value::DimParam(BATCH.to_string())),
-        denotation: String::new(),
-    };
-    value_info(name, elem_type, Some(batch), shape.dims())
+/// `name: dtype[...dims]` with the batch axis inserted at `axis` (a
+/// time-major sequence inside a layer's chain of nodes has it second).
+pub fn batched_at(name: &str, dtype: Dtype, axis: usize, dims: &[usize]) -> ValueInfoProto {
+    value_info(name, elem_type(dtype), Some(axis), dims)
 }
 
 /// `name: dtype[...dims]`, with no batch axis (a chain's transposed weight).
@@ -48,23 +44,33 @@ pub fn fixed_value(name: &str, dtype: Dtype, dims: &[usize]) -> ValueInfoProto {
     value_info(name, elem_type(dtype), None, dims)
 }
 
+/// `name: elem_type[...dims]`, with the dynamic batch axis inserted at
+/// `batch_axis` when there is one.
 fn value_info(
     name: &str,
     elem_type: i32,
-    batch: Option<tensor_shape_proto::Dimension>,
+    batch_axis: Option<usize>,
     dims: &[usize],
 ) -> ValueInfoProto {
     use tensor_shape_proto::Dimension;
     use tensor_shape_proto::dimension::Value;
-    let dims = dims.iter().map(|&d| Dimension {
-        value: Some(Value::DimValue(int(d))),
-        denotation: String::new(),
-    });
+    let mut dim: Vec<Dimension> = dims
+        .iter()
+        .map(|&d| Dimension {
+            value: Some(Value::DimValue(int(d))),
+            denotation: String::new(),
+        })
+        .collect();
+    if let Some(axis) = batch_axis {
+        let batch = Dimension {
+            value: Some(Value::DimParam(BATCH.to_string())),
+            denotation: String::new(),
+        };
+        dim.insert(axis.min(dim.len()), batch);
+    }
     let tensor = type_proto::Tensor {
         elem_type,
-        shape: Some(TensorShapeProto {
-            dim: batch.into_iter().chain(dims).collect(),
-        }),
+        shape: Some(TensorShapeProto { dim }),
     };
     ValueInfoProto {
         name: name.to_string(),

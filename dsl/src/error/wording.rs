@@ -425,6 +425,16 @@ fn rank_help(layer: &str, found: &Shape) -> Option<String> {
              reshape the value to [len, features] first"
                 .into(),
         ),
+        // A sequence has one row of features per step.
+        ("lstm" | "last", 1) => Some(format!(
+            "one feature per step is `-> reshape([{}, 1])`",
+            found.0[0]
+        )),
+        ("lstm" | "last", 3) => Some(format!(
+            "an image read row by row is `-> reshape([{}, {}])`",
+            found.0[1],
+            found.0[0] * found.0[2]
+        )),
         ("conv2d" | "maxpool2d" | "avgpool2d", 1) => {
             let n = found.0[0];
             let side = (n as f64).sqrt().round() as usize;

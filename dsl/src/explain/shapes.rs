@@ -40,7 +40,8 @@ model Residual {
 A layer received a value of a rank it does not take. `dense` takes a vector
 `[features]` (or a sequence `[len, features]`, each position alike);
 `conv2d` and the pooling layers take an image
-`[channels, height, width]`; `batchnorm` takes rank 1, 2 or 3. Shapes are
+`[channels, height, width]`; `batchnorm` takes rank 1, 2 or 3; `lstm`
+and `last` take a sequence `[len, features]`, one row per step. Shapes are
 per sample: the batch dimension is implicit and never written.
 
 Layers do not flatten or reshape implicitly, because guessing the layout

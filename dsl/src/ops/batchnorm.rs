@@ -79,7 +79,7 @@ impl LayerRules for BatchNorm {
             ParamDecl::f32("running_mean", channels.clone(), ParamRole::RunningMean),
             ParamDecl::f32("running_var", channels, ParamRole::RunningVar),
             ParamDecl {
-                suffix: "num_batches_tracked",
+                suffix: "num_batches_tracked".into(),
                 shape: Shape(vec![]),
                 role: ParamRole::NumBatchesTracked,
                 dtype: Dtype::I64,

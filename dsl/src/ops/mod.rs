@@ -21,6 +21,7 @@
 // matched: no catch-all arm may swallow it (issue 6).
 #![deny(clippy::wildcard_enum_match_arm)]
 
+use std::borrow::Cow;
 use std::fmt;
 
 use nnspec_runtime::plan::{GradStep, Step};
@@ -46,10 +47,12 @@ mod flatten;
 mod gelu;
 mod hardswish;
 mod l1;
+mod last;
 mod layernorm;
 mod leaky_relu;
 pub mod loss;
 pub mod lowering;
+mod lstm;
 mod maxpool1d;
 mod maxpool2d;
 mod mean;
@@ -82,10 +85,12 @@ pub use elu::Elu;
 pub use flatten::Flatten;
 pub use gelu::Gelu;
 pub use hardswish::Hardswish;
+pub use last::Last;
 pub use layernorm::LayerNorm;
 pub use leaky_relu::LeakyRelu;
 pub use loss::{LOSS_NAMES, LossProblem, LossRules, rules_named};
 pub use lowering::{BackwardCx, ForwardCx};
+pub use lstm::Lstm;
 pub use maxpool1d::MaxPool1d;
 pub use maxpool2d::MaxPool2d;
 pub use mean::Mean;
@@ -130,6 +135,8 @@ pub const LAYERS: &[LayerSpec] = &[
     mul::SPEC,
     concat::SPEC,
     attention::SPEC,
+    lstm::SPEC,
+    last::SPEC,
 ];
 
 /// The operation that computes a value: a model input, or one layer with
@@ -165,6 +172,8 @@ pub enum Op {
     Mul(Mul),
     Concat(Concat),
     Attention(Attention),
+    Lstm(Lstm),
+    Last(Last),
 }
 
 impl Op {
@@ -200,6 +209,8 @@ impl Op {
             Op::Mul(op) => op,
             Op::Concat(op) => op,
             Op::Attention(op) => op,
+            Op::Lstm(op) => op,
+            Op::Last(op) => op,
         })
     }
 
@@ -312,8 +323,9 @@ impl From<ShapeError> for OpError {
 /// One parameter (or buffer) a layer declares, in `state_dict` order.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ParamDecl {
-    /// After the layer's name: `weight` makes `fc1.weight`.
-    pub suffix: &'static str,
+    /// After the layer's name: `weight` makes `fc1.weight` (owned where
+    /// it is numbered: `weight_ih_l0`).
+    pub suffix: Cow<'static, str>,
     pub shape: Shape,
     /// Its initialization and whether the optimizer trains it.
     pub role: ParamRole,
@@ -321,9 +333,9 @@ pub struct ParamDecl {
 }
 
 impl ParamDecl {
-    pub fn f32(suffix: &'static str, shape: Shape, role: ParamRole) -> Self {
+    pub fn f32(suffix: impl Into<Cow<'static, str>>, shape: Shape, role: ParamRole) -> Self {
         ParamDecl {
-            suffix,
+            suffix: suffix.into(),
             shape,
             role,
             dtype: Dtype::F32,

@@ -43,8 +43,9 @@ pub struct OnnxNode {
 pub enum OnnxShape {
     /// The layer's result's.
     Layer,
-    /// These per-sample dims after the batch axis.
-    Batched(Vec<usize>),
+    /// These dims with the batch axis inserted at `axis` (0: the
+    /// per-sample dims after it; a time-major sequence has it second).
+    Batched { axis: usize, dims: Vec<usize> },
     /// These dims and no batch axis (a transposed weight).
     Fixed(Vec<usize>),
 }
@@ -79,8 +80,16 @@ impl OnnxNode {
     }
 
     /// Declares the output `[batch, ...dims]`.
-    pub fn batched(mut self, dims: &[usize]) -> Self {
-        self.shape = OnnxShape::Batched(dims.to_vec());
+    pub fn batched(self, dims: &[usize]) -> Self {
+        self.shaped(0, dims.to_vec())
+    }
+
+    /// Declares the output `dims` with the batch axis at `batch_axis`.
+    pub fn shaped(mut self, batch_axis: usize, dims: Vec<usize>) -> Self {
+        self.shape = OnnxShape::Batched {
+            axis: batch_axis,
+            dims,
+        };
         self
     }
 
@@ -129,6 +138,16 @@ pub enum OnnxInput {
         suffix: &'static str,
         dims: Vec<usize>,
         values: Vec<f32>,
+    },
+    /// A constant f32 tensor of shape `dims` whose elements are the
+    /// listed runs of the layer's parameters (each flattened: position,
+    /// element range), in order: weights an operator wants rearranged
+    /// (LSTM's gates in another order, an extra axis). Named
+    /// `{layer}.{name}`.
+    Gathered {
+        name: String,
+        dims: Vec<usize>,
+        runs: Vec<(usize, std::ops::Range<usize>)>,
     },
 }
 

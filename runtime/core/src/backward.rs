@@ -13,7 +13,7 @@
 use alloc::vec::Vec;
 use core::ops::Range;
 
-use crate::forward::{Layout, attention_geometry, conv_geometry, pool_geometry};
+use crate::forward::{Layout, attention_geometry, conv_geometry, lstm_geometry, pool_geometry};
 use crate::kernels::{self, batchnorm, conv2d, pool};
 use crate::plan::*;
 use crate::threads::Threads;
@@ -438,6 +438,47 @@ pub fn backward_step(
                 }
                 None => run(views(&mut *arena, reads, []).0, None),
             }
+        }
+        GradStep::Lstm {
+            dy,
+            dx,
+            params: ids,
+            saved,
+            shape,
+        } => {
+            let g = lstm_geometry(shape, batch);
+            let scratch = &mut *step_scratch;
+            scratch.resize(kernels::lstm::backward_scratch_len(&g), 0.0);
+            let [input, gates, cells, hidden] = saved.map(r);
+            let reads = [r(*dy), input, cells, hidden];
+            let (dy, saved, gates, dx) = match dx {
+                Some(dx) => {
+                    let ([dy, input, cells, hidden], [gates, dx]) =
+                        views(&mut *arena, reads, [gates, r(*dx)]);
+                    (dy, [input, cells, hidden], gates, Some(dx))
+                }
+                None => {
+                    let ([dy, input, cells, hidden], [gates]) = views(&mut *arena, reads, [gates]);
+                    (dy, [input, cells, hidden], gates, None)
+                }
+            };
+            let [input, cells, hidden] = saved;
+            let saved = kernels::lstm::LstmSaved {
+                input,
+                cells,
+                hidden,
+            };
+            let at = |i: usize| p(ids[i]);
+            kernels::lstm::backward(&g, values, &at, dy, dx, grads, saved, gates, scratch, par);
+        }
+        GradStep::Last {
+            dy,
+            dx,
+            len,
+            features,
+        } => {
+            let ([dy], [dx]) = views(&mut *arena, [r(*dy)], [r(*dx)]);
+            kernels::last::backward(dy, dx, *len, *features);
         }
         GradStep::Copy { from, to } => {
             let ([from], [to]) = views(&mut *arena, [r(*from)], [r(*to)]);

@@ -93,7 +93,9 @@ pub fn scratch_len(step: &Step, batch: usize, threads: usize) -> usize {
         | Step::LayerNorm { .. }
         | Step::Mul { .. }
         | Step::Mean { .. }
-        | Step::Concat { .. } => 0,
+        | Step::Concat { .. }
+        | Step::Lstm { .. }
+        | Step::Last { .. } => 0,
     }
 }
 
@@ -382,6 +384,34 @@ pub fn forward_step(
             let g = attention_geometry(shape, batch);
             kernels::attention::forward(&g, x, weights, heads, probs, ctx, y, scratch, par);
         }
+        Step::Lstm {
+            x,
+            y,
+            params: ids,
+            saved,
+            shape,
+        } => {
+            let [input, gates, cells, hidden] = saved.map(r);
+            let writes = [r(*y), input, gates, cells, hidden];
+            let ([x], [y, input, gates, cells, hidden]) = views(arena, [r(*x)], writes);
+            let state = kernels::lstm::LstmState {
+                input,
+                gates,
+                cells,
+                hidden,
+            };
+            let g = lstm_geometry(shape, batch);
+            kernels::lstm::forward(&g, x, params.read(), &|i| p(ids[i]), y, state, par);
+        }
+        Step::Last {
+            x,
+            y,
+            len,
+            features,
+        } => {
+            let ([x], [y]) = views(arena, [r(*x)], [r(*y)]);
+            kernels::last::forward(x, y, *len, *features);
+        }
     }
 }
 
@@ -396,6 +426,17 @@ pub fn attention_geometry(
         dim: shape.dim,
         heads: shape.heads,
         causal: shape.causal,
+    }
+}
+
+/// The LSTM geometry of `shape` for a batch of `batch` samples.
+pub fn lstm_geometry(shape: &LstmShape, batch: usize) -> kernels::lstm::LstmGeometry {
+    kernels::lstm::LstmGeometry {
+        batch,
+        len: shape.len,
+        input: shape.input,
+        hidden: shape.hidden,
+        layers: shape.layers,
     }
 }
 

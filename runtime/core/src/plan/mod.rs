@@ -105,7 +105,7 @@ impl Param {
 mod steps;
 mod text;
 
-pub use steps::{AttentionShape, ConvShape, GeluApproximate, GradStep, PoolShape, Step};
+pub use steps::{AttentionShape, ConvShape, GeluApproximate, GradStep, LstmShape, PoolShape, Step};
 
 /// The training loss on the model's output (PyTorch's, mean reduction).
 ///

@@ -29,6 +29,15 @@ pub struct ConvShape {
     pub dilation: [usize; 2],
 }
 
+/// Per-sample geometry of a stacked LSTM (`nn.LSTM`, batch first).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LstmShape {
+    pub len: usize,
+    pub input: usize,
+    pub hidden: usize,
+    pub layers: usize,
+}
+
 /// Per-sample geometry of a pooling window.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PoolShape {
@@ -211,6 +220,24 @@ pub enum Step {
         y: BufferId,
         shape: AttentionShape,
     },
+    /// `nn.LSTM` over `[len, input]`, the top layer's output at every
+    /// step; `params` are `weight_ih, weight_hh, bias_ih, bias_hh` of each
+    /// layer in turn; the other buffers are the state saved for backward
+    /// (`kernels::lstm::LstmState`).
+    Lstm {
+        x: BufferId,
+        y: BufferId,
+        params: Vec<ParamId>,
+        saved: [BufferId; 4],
+        shape: LstmShape,
+    },
+    /// `x[:, -1, :]` of a per-sample `[len, features]`.
+    Last {
+        x: BufferId,
+        y: BufferId,
+        len: usize,
+        features: usize,
+    },
 }
 
 /// A backward step. Every step overwrites its outputs; where a value feeds
@@ -373,6 +400,21 @@ pub enum GradStep {
         dx: Option<BufferId>,
         shape: AttentionShape,
     },
+    /// Every parameter's gradient and `dx` (unless `x` needs none); the
+    /// saved gates are overwritten.
+    Lstm {
+        dy: BufferId,
+        dx: Option<BufferId>,
+        params: Vec<ParamId>,
+        saved: [BufferId; 4],
+        shape: LstmShape,
+    },
+    Last {
+        dy: BufferId,
+        dx: BufferId,
+        len: usize,
+        features: usize,
+    },
     Copy {
         from: BufferId,
         to: BufferId,
@@ -398,6 +440,7 @@ impl GradStep {
                 weight.iter().chain(bias).copied().collect()
             }
             GradStep::Attention { params, .. } => params.to_vec(),
+            GradStep::Lstm { params, .. } => params.clone(),
             GradStep::MaxPool2d { .. }
             | GradStep::AvgPool2d { .. }
             | GradStep::Relu { .. }
@@ -414,6 +457,7 @@ impl GradStep {
             | GradStep::Concat { .. }
             | GradStep::Mean { .. }
             | GradStep::Mul { .. }
+            | GradStep::Last { .. }
             | GradStep::Copy { .. }
             | GradStep::Accumulate { .. } => Vec::new(),
         }

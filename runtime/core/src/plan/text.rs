@@ -219,6 +219,23 @@ impl fmt::Display for Plan {
                     params.iter().map(p).collect::<Vec<_>>().join(", "),
                     attention_text(shape)
                 ),
+                Step::Lstm {
+                    x, y, saved, shape, ..
+                } => {
+                    let saved: Vec<String> = saved.iter().map(b).collect();
+                    let s = shape;
+                    format!(
+                        "{} = lstm({}) len {} {} -> {} layers {} saves {}",
+                        b(y),
+                        b(x),
+                        s.len,
+                        s.input,
+                        s.hidden,
+                        s.layers,
+                        saved.join(", ")
+                    )
+                }
+                Step::Last { x, y, .. } => format!("{} = last({})", b(y), b(x)),
             };
             writeln!(f, "    {line}")?;
         }
@@ -407,6 +424,18 @@ impl fmt::Display for Plan {
                     b(dy),
                     attention_text(shape)
                 ),
+                GradStep::Lstm { dy, dx, params, .. } => {
+                    let ps: Vec<String> = params.iter().map(|id| format!("d {}", p(id))).collect();
+                    format!(
+                        "{}, {} = lstm_backward(dy {})",
+                        opt_b(dx),
+                        ps.join(", "),
+                        b(dy)
+                    )
+                }
+                GradStep::Last { dy, dx, .. } => {
+                    format!("{} = last_backward(dy {})", b(dx), b(dy))
+                }
                 GradStep::Copy { from, to } => format!("{} = copy({})", b(to), b(from)),
                 GradStep::Accumulate { into, from } => format!("{} += {}", b(into), b(from)),
             };
