@@ -315,9 +315,11 @@ mod tests {
         let mask = nodes
             .iter()
             .flat_map(|n| &n.inputs)
-            .find_map(|input| match input {
-                OnnxInput::Floats { dims, values, .. } => Some((dims.clone(), values.clone())),
-                _ => None,
+            .find_map(|input| {
+                let OnnxInput::Floats { dims, values, .. } = input else {
+                    return None;
+                };
+                Some((dims.clone(), values.clone()))
             })
             .expect("a mask");
         let inf = f32::NEG_INFINITY;
