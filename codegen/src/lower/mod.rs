@@ -188,6 +188,7 @@ impl<'m> Lowering<'m> {
                         bound: 1.0 / (fan_in as f32).sqrt(),
                     },
                     ParamRole::Scale | ParamRole::RunningVar => Init::Constant(1.0),
+                    ParamRole::Embedding => Init::Normal { std: 1.0 },
                     ParamRole::Shift | ParamRole::RunningMean | ParamRole::NumBatchesTracked => {
                         Init::Constant(0.0)
                     }
@@ -196,7 +197,8 @@ impl<'m> Lowering<'m> {
                     ParamRole::Weight { .. }
                     | ParamRole::Bias { .. }
                     | ParamRole::Scale
-                    | ParamRole::Shift => ParamKind::Trainable,
+                    | ParamRole::Shift
+                    | ParamRole::Embedding => ParamKind::Trainable,
                     ParamRole::RunningMean | ParamRole::RunningVar => ParamKind::State,
                     ParamRole::NumBatchesTracked => ParamKind::Counter,
                 },

@@ -39,6 +39,7 @@ mod cross_entropy;
 mod dense;
 mod dropout;
 mod elu;
+mod embedding;
 mod flatten;
 mod gelu;
 mod hardswish;
@@ -67,6 +68,7 @@ pub use conv2d::Conv2d;
 pub use dense::Dense;
 pub use dropout::Dropout;
 pub use elu::Elu;
+pub use embedding::{Embedding, MAX_NUM_EMBEDDINGS};
 pub use flatten::Flatten;
 pub use gelu::Gelu;
 pub use hardswish::Hardswish;
@@ -106,6 +108,7 @@ pub const LAYERS: &[LayerSpec] = &[
     batchnorm::SPEC,
     add::SPEC,
     concat::SPEC,
+    embedding::SPEC,
 ];
 
 /// The operation that computes a value: a model input, or one layer with
@@ -134,6 +137,7 @@ pub enum Op {
     BatchNorm(BatchNorm),
     Add(Add),
     Concat(Concat),
+    Embedding(Embedding),
 }
 
 impl Op {
@@ -162,6 +166,7 @@ impl Op {
             Op::BatchNorm(op) => op,
             Op::Add(op) => op,
             Op::Concat(op) => op,
+            Op::Embedding(op) => op,
         })
     }
 
@@ -240,6 +245,19 @@ impl LayerSpec {
     }
 }
 
+/// The layers that read token ids (i64 values); every other layer
+/// computes with f32 values.
+const TOKEN_LAYERS: &[&LayerSpec] = &[&embedding::SPEC];
+
+/// The element type a layer's inputs must have.
+pub fn input_dtype(spec: &LayerSpec) -> Dtype {
+    if TOKEN_LAYERS.iter().any(|t| t.name() == spec.name()) {
+        Dtype::I64
+    } else {
+        Dtype::F32
+    }
+}
+
 pub fn lookup(name: &str) -> Option<&'static LayerSpec> {
     LAYERS.iter().find(|spec| spec.name() == name)
 }
@@ -263,6 +281,8 @@ pub enum OpError {
     /// A rule over all the inputs together failed: reported over the whole
     /// call.
     Joined(ShapeError),
+    /// An argument's value is out of the layer's range (reported at it).
+    Argument { name: &'static str, reason: String },
 }
 
 impl From<ShapeError> for OpError {

@@ -87,7 +87,8 @@ pub fn scratch_len(step: &Step, batch: usize, threads: usize) -> usize {
         | Step::Dropout { .. }
         | Step::BatchNorm { .. }
         | Step::Add { .. }
-        | Step::Concat { .. } => 0,
+        | Step::Concat { .. }
+        | Step::Embedding { .. } => 0,
     }
 }
 
@@ -321,6 +322,18 @@ pub fn forward_step(
                 concat::forward_one(x, at, len, total, outer * batch, *inner, y);
                 at += len;
             }
+        }
+        Step::Embedding {
+            ids,
+            weight,
+            y,
+            num,
+            dim,
+            ..
+        } => {
+            let ([ids], [y]) = views(arena, [r(*ids)], [r(*y)]);
+            let weight = &params.read()[p(*weight)];
+            kernels::embedding::forward(ids, weight, y, *num, *dim, par);
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod conv2d;
 pub mod dense;
 pub mod dropout;
 pub mod elementwise;
+pub mod embedding;
 pub mod loss;
 pub mod loss_targets;
 pub mod pool;

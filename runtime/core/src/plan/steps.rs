@@ -162,6 +162,16 @@ pub enum Step {
         inner: usize,
         y: BufferId,
     },
+    /// Rows of the `[num, dim]` table `weight` picked by token ids (exact
+    /// integers stored as f32), `ids_per_sample` of them per sample.
+    Embedding {
+        ids: BufferId,
+        weight: ParamId,
+        y: BufferId,
+        ids_per_sample: usize,
+        num: usize,
+        dim: usize,
+    },
 }
 
 /// A backward step. Every step overwrites its outputs; where a value feeds
@@ -295,6 +305,16 @@ pub enum GradStep {
         into: BufferId,
         from: BufferId,
     },
+    /// The table's gradient: `dy` added into the rows the ids picked.
+    /// Token ids have no gradient.
+    Embedding {
+        ids: BufferId,
+        dy: BufferId,
+        weight: ParamId,
+        ids_per_sample: usize,
+        num: usize,
+        dim: usize,
+    },
 }
 
 impl GradStep {
@@ -307,6 +327,7 @@ impl GradStep {
                 core::iter::once(*weight).chain(*bias).collect()
             }
             GradStep::BatchNorm { weight, bias, .. } => vec![*weight, *bias],
+            GradStep::Embedding { weight, .. } => vec![*weight],
             GradStep::MaxPool2d { .. }
             | GradStep::AvgPool2d { .. }
             | GradStep::Relu { .. }
