@@ -304,11 +304,35 @@ impl<'p> Emitter<'p> {
         let first_input = &input_args[0];
         let first_const = &input_consts[0];
 
-        // forward (one sample): arrays in, arrays out.
-        let sample_inputs = input_args
+        // forward (one sample): arrays in, arrays out. Token ids come in
+        // as i64, checked against their table and written as the f32 the
+        // arena carries them in (`forward_batch` takes them so).
+        let token_bounds: Vec<Option<usize>> =
+            (0..inputs.len()).map(|i| plan.token_bound(i)).collect();
+        let sample_inputs =
+            input_args
+                .iter()
+                .zip(&input_consts)
+                .zip(&token_bounds)
+                .map(|((a, c), tokens)| match tokens {
+                    Some(_) => quote!(#a: &[i64; #c]),
+                    None => quote!(#a: &[f32; #c]),
+                });
+        let token_checks = input_args
             .iter()
             .zip(&input_consts)
-            .map(|(a, c)| quote!(#a: &[f32; #c]));
+            .zip(&token_bounds)
+            .filter_map(|((a, c), tokens)| {
+                let num = lit((*tokens)?);
+                Some(quote! {
+                    let #a = {
+                        let mut ids = [0.0f32; #c];
+                        kernels::embedding::ids_to_f32(#a, #num, &mut ids)?;
+                        ids
+                    };
+                })
+            });
+        let takes_tokens = token_bounds.iter().any(Option::is_some);
         let out_arrays: Vec<TokenStream> =
             output_consts.iter().map(|c| quote!([f32; #c])).collect();
         let out_locals: Vec<Ident> = output_args
@@ -322,6 +346,14 @@ impl<'p> Emitter<'p> {
             })
         } else {
             (quote!((#(#out_arrays),*)), quote!((#(#out_locals),*)))
+        };
+        let (ret_ty, ret_val) = if takes_tokens {
+            (
+                quote!(Result<#ret_ty, kernels::embedding::TokenError>),
+                quote!(Ok(#ret_val)),
+            )
+        } else {
+            (ret_ty, ret_val)
         };
         let sample_out_decls = out_locals
             .iter()
@@ -382,6 +414,18 @@ impl<'p> Emitter<'p> {
             input_names.join(", "),
             output_names.join(", ")
         );
+        let (one_doc, batch_doc) = if takes_tokens {
+            (
+                format!(
+                    "{one_doc} Token ids (i64) are checked: one outside its embedding's `0..num_embeddings` is an `Err`, nothing runs."
+                ),
+                format!(
+                    "{batch_doc} Token ids come as f32 integers (exact below 2^24), unchecked: an id outside its embedding's table gives NaN outputs, never a read out of bounds; [`kernels::embedding::ids_to_f32`] checks and converts them."
+                ),
+            )
+        } else {
+            (one_doc, batch_doc)
+        };
 
         let nalgebra_impl = match nalgebra {
             Some(options) => self.nalgebra_impl(options, &input_consts[0], &output_consts[0])?,
@@ -466,6 +510,7 @@ impl<'p> Emitter<'p> {
 
                 #[doc = #one_doc]
                 pub fn forward(&self, #(#sample_inputs),*) -> #ret_ty {
+                    #(#token_checks)*
                     let mut arena = [0.0f32; ARENA_LEN];
                     #(#sample_out_decls)*
                     self.forward_batch(#(#sample_call_inputs,)* #(#sample_call_outputs,)* &mut arena, &Serial);

@@ -8,6 +8,8 @@
 //! output is NaN (so it shows rather than passing for a token) and its
 //! gradient is dropped. Nothing is ever read out of bounds.
 
+use core::fmt;
+
 use crate::threads::{Threads, for_each_chunk_mut};
 
 /// The row of the table `id` picks, if it is an integer in `0..num`.
@@ -35,6 +37,42 @@ pub fn check_ids(ids: &[f32], num: usize) -> Result<(), BadId> {
             value: ids[position],
         }),
     }
+}
+
+/// A token id refused at a public boundary (the executor's
+/// `set_tokens`, a generated model's `forward`): its position among the
+/// ids given, its value, and how many ids the table has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TokenError {
+    pub position: usize,
+    pub id: i64,
+    pub num: usize,
+}
+
+impl fmt::Display for TokenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "token id {} at position {} is not in 0..{} (the embedding's num_embeddings)",
+            self.id, self.position, self.num
+        )
+    }
+}
+
+impl core::error::Error for TokenError {}
+
+/// Writes token ids as the f32 the arena carries them in (exact: ids are
+/// below `num` ≤ 2^24), refusing any outside `0..num`; `out` is then
+/// untouched past the first bad id.
+pub fn ids_to_f32(ids: &[i64], num: usize, out: &mut [f32]) -> Result<(), TokenError> {
+    assert_eq!(ids.len(), out.len(), "ids_to_f32: lengths");
+    for (position, (&id, out)) in ids.iter().zip(out).enumerate() {
+        if !(0..num as i64).contains(&id) {
+            return Err(TokenError { position, id, num });
+        }
+        *out = id as f32;
+    }
+    Ok(())
 }
 
 /// `y[i, :] = weight[ids[i], :]` for every id (all samples' ids in a row).
