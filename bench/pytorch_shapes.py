@@ -37,6 +37,7 @@ floats, `true`/`false`, words such as `tanh`, or `[a, b, ...]` lists):
     softmax(axis: A)                    nn.Softmax over per-sample axis A (default: last)
     dropout(P)                          nn.Dropout(P)
     batchnorm                           nn.BatchNorm1d on [F], nn.BatchNorm2d on [C, H, W]
+    embedding(num, dim)                 nn.Embedding on int64 token ids of any shape
 
 K, S, P, D are an integer or a pair [h, w].
 """
@@ -225,6 +226,7 @@ SIGNATURES = {
     "batchnorm": ([], set()),
     "add": ([], set()),
     "concat": ([], {"axis"}),
+    "embedding": (["num", "dim"], set()),
 }
 
 
@@ -383,6 +385,9 @@ def build(in_dims, layer):
         require_rank(in_dims, (1, 3), name)
         return nn.BatchNorm1d(in_dims[0]) if len(in_dims) == 1 else nn.BatchNorm2d(in_dims[0])
 
+    if name == "embedding":
+        return nn.Embedding(int_arg(args, "num", 1), int_arg(args, "dim", 1))
+
     raise AssertionError(name)
 
 
@@ -414,7 +419,11 @@ def run_pytorch(in_dims, layer):
         else:
             module = build(in_dims[0], layer)
             module.train()
-            x = torch.randn(BATCH, *in_dims[0])
+            if isinstance(module, nn.Embedding):
+                # Token ids: int64, in the table's range.
+                x = torch.randint(0, module.num_embeddings, (BATCH, *in_dims[0]))
+            else:
+                x = torch.randn(BATCH, *in_dims[0])
             with torch.no_grad():
                 y = module(x)
     except RowError:
