@@ -223,11 +223,13 @@ pub fn load_data(
         _ if let Some(target) = target => {
             let mut all = crate::regression::load(source, target)?;
             scale_csv(&mut all.features, scaling, source)?;
+            check_tokens(&all, tokens)?;
             data::train_test_split(&all, TEST_FRACTION, seed).map_err(|e| e.to_string())?
         }
         DataSource::Digits => {
             let digits = data::digits::digits_with(&scaling.normalization(16.0))
                 .map_err(|e| e.to_string())?;
+            check_tokens(&digits, tokens)?;
             data::train_test_split(&digits, TEST_FRACTION, seed).map_err(|e| e.to_string())?
         }
         DataSource::Path(path) if path.is_dir() => {
@@ -243,6 +245,7 @@ pub fn load_data(
             let norm = scaling_with_max(scaling, max, path)?;
             for part in parts.iter_mut().flatten() {
                 norm.apply_slice(&mut part.features);
+                check_tokens(part, tokens)?;
             }
             match parts {
                 [Some(train), Some(test)] => Split { train, test },
@@ -256,6 +259,7 @@ pub fn load_data(
             let mut all =
                 data::csv::load_csv(path, &Normalization::None).map_err(|e| e.to_string())?;
             scale_csv(&mut all.features, scaling, source)?;
+            check_tokens(&all, tokens)?;
             data::train_test_split(&all, TEST_FRACTION, seed).map_err(|e| e.to_string())?
         }
         DataSource::Path(path) => {
@@ -265,8 +269,13 @@ pub fn load_data(
             ));
         }
     };
+    // Checked before splitting, so samples are counted in the file; IDX
+    // files come split.
+    if matches!(source, DataSource::Path(path) if path.is_dir()) {
+        check_tokens(&split.train, tokens)?;
+        check_tokens(&split.test, tokens)?;
+    }
     for part in [&mut split.train, &mut split.test] {
-        check_tokens(part, tokens)?;
         if part.sample_shape != input_shape {
             part.reshape_to(input_shape).map_err(|e| e.to_string())?;
         }
