@@ -10,7 +10,8 @@
 //! - a CSV file: one sample per row, the model's number of features, or
 //!   one more (a label column, ignored); an all-text first line is a header;
 //! - an IDX images file (MNIST's `t10k-images-idx3-ubyte`, raw or gzip);
-//! - a `.npy` array `[N, ...]` (N samples) of float32, float64 or uint8, or
+//! - a `.npy` array `[N, ...]` (N samples) of float32, float64 or uint8
+//!   (any integer type for a model reading token ids), or
 //!   an `.npz` holding one as `x`, `x_test`, or as its only array;
 //! - a PNG image or a directory of them (sorted by name; other files
 //!   ignored), as [`nnspec_runtime::data::png`] describes.

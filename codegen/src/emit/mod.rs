@@ -31,6 +31,7 @@ mod names;
 mod options;
 mod steps;
 mod tables;
+mod tokens;
 mod train;
 
 pub use error::EmitError;
@@ -149,7 +150,7 @@ fn ident(s: &str) -> Ident {
     Ident::new(s, Span::call_site())
 }
 
-fn lit(v: usize) -> Literal {
+pub(super) fn lit(v: usize) -> Literal {
     Literal::usize_unsuffixed(v)
 }
 
@@ -304,35 +305,12 @@ impl<'p> Emitter<'p> {
         let first_input = &input_args[0];
         let first_const = &input_consts[0];
 
-        // forward (one sample): arrays in, arrays out. Token ids come in
-        // as i64, checked against their table and written as the f32 the
-        // arena carries them in (`forward_batch` takes them so).
-        let token_bounds: Vec<Option<usize>> =
-            (0..inputs.len()).map(|i| plan.token_bound(i)).collect();
-        let sample_inputs =
-            input_args
-                .iter()
-                .zip(&input_consts)
-                .zip(&token_bounds)
-                .map(|((a, c), tokens)| match tokens {
-                    Some(_) => quote!(#a: &[i64; #c]),
-                    None => quote!(#a: &[f32; #c]),
-                });
-        let token_checks = input_args
-            .iter()
-            .zip(&input_consts)
-            .zip(&token_bounds)
-            .filter_map(|((a, c), tokens)| {
-                let num = lit((*tokens)?);
-                Some(quote! {
-                    let #a = {
-                        let mut ids = [0.0f32; #c];
-                        kernels::embedding::ids_to_f32(#a, #num, &mut ids)?;
-                        ids
-                    };
-                })
-            });
-        let takes_tokens = token_bounds.iter().any(Option::is_some);
+        // forward (one sample): arrays in, arrays out (token ids as i64).
+        let tokens::SampleInputs {
+            params: sample_inputs,
+            checks: token_checks,
+            takes_tokens,
+        } = tokens::sample_inputs(plan, &input_args, &input_consts);
         let out_arrays: Vec<TokenStream> =
             output_consts.iter().map(|c| quote!([f32; #c])).collect();
         let out_locals: Vec<Ident> = output_args
@@ -347,14 +325,7 @@ impl<'p> Emitter<'p> {
         } else {
             (quote!((#(#out_arrays),*)), quote!((#(#out_locals),*)))
         };
-        let (ret_ty, ret_val) = if takes_tokens {
-            (
-                quote!(Result<#ret_ty, kernels::embedding::TokenError>),
-                quote!(Ok(#ret_val)),
-            )
-        } else {
-            (ret_ty, ret_val)
-        };
+        let (ret_ty, ret_val) = tokens::returns(takes_tokens, ret_ty, ret_val);
         let sample_out_decls = out_locals
             .iter()
             .zip(&output_consts)
@@ -414,18 +385,7 @@ impl<'p> Emitter<'p> {
             input_names.join(", "),
             output_names.join(", ")
         );
-        let (one_doc, batch_doc) = if takes_tokens {
-            (
-                format!(
-                    "{one_doc} Token ids (i64) are checked: one outside its embedding's `0..num_embeddings` is an `Err`, nothing runs."
-                ),
-                format!(
-                    "{batch_doc} Token ids come as f32 integers (exact below 2^24), unchecked: an id outside its embedding's table gives NaN outputs, never a read out of bounds; [`kernels::embedding::ids_to_f32`] checks and converts them."
-                ),
-            )
-        } else {
-            (one_doc, batch_doc)
-        };
+        let (one_doc, batch_doc) = tokens::docs(takes_tokens, one_doc, batch_doc);
 
         let nalgebra_impl = match nalgebra {
             Some(options) => self.nalgebra_impl(options, &input_consts[0], &output_consts[0])?,
