@@ -35,6 +35,8 @@ pub const WORDS: &[&str] = &[
     "elu",
     "softplus",
     "approximate",
+    "embedding",
+    "i64",
     "kernel",
     "stride",
     "padding",

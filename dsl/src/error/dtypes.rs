@@ -25,12 +25,18 @@ pub(super) fn dtype_mismatch(
         )
         .with_help("token ids come from an input declared i64: `input tokens: i64[16];`"),
         Dtype::F32 => {
-            let message = if layer == "add" {
-                format!("cannot add {found} token ids to f32 values")
+            let (message, label) = if layer == "add" {
+                (
+                    format!("cannot add {found} token ids to f32 values"),
+                    "`+` adds f32 values",
+                )
             } else {
-                format!("`{layer}` takes f32 values, found {found} token ids")
+                (
+                    format!("`{layer}` takes f32 values, found {found} token ids"),
+                    "expects f32 values",
+                )
             };
-            Diagnostic::error("E0309", message, span, "expects f32 values").with_help(
+            Diagnostic::error("E0309", message, span, label).with_help(
                     "token ids are indices, not numbers: map them to vectors first, e.g. `tokens -> embedding(1000, 64)`",
                 )
         }
