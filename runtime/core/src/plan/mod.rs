@@ -267,9 +267,15 @@ impl Plan {
         let input = self.root(*self.inputs.get(i)?);
         self.forward
             .iter()
-            .filter_map(|step| match step {
-                Step::Embedding { ids, num, .. } if self.root(*ids) == input => Some(*num),
-                _ => None,
+            .filter_map(|step| {
+                // Only embeddings read token ids (the checker's rule).
+                if let Step::Embedding { ids, num, .. } = step
+                    && self.root(*ids) == input
+                {
+                    Some(*num)
+                } else {
+                    None
+                }
             })
             .min()
     }
