@@ -48,6 +48,7 @@ floats, `true`/`false`, words such as `tanh`, or `[a, b, ...]` lists):
                                         on [L, F], query = key = value
     lstm(hidden, layers: L)             nn.LSTM(batch_first=True) on [len, F], its output sequence
     last                                x[:, -1] on [len, F]
+    embedding(num, dim)                 nn.Embedding on int64 token ids of any shape
 
 K, S, P, D are an integer or a pair [h, w].
 """
@@ -245,6 +246,7 @@ SIGNATURES = {
     "concat": ([], {"axis"}),
     "lstm": (["hidden"], {"layers"}),
     "last": ([], set()),
+    "embedding": (["num", "dim"], set()),
 }
 
 
@@ -477,6 +479,8 @@ def build(in_dims, layer):
     if name == "last":
         require_rank(in_dims, (2,), name)
         return Last()
+    if name == "embedding":
+        return nn.Embedding(int_arg(args, "num", 1), int_arg(args, "dim", 1))
 
     raise AssertionError(name)
 
@@ -526,7 +530,11 @@ def run_pytorch(in_dims, layer):
         else:
             module = build(in_dims[0], layer)
             module.train()
-            x = torch.randn(BATCH, *in_dims[0])
+            if isinstance(module, nn.Embedding):
+                # Token ids: int64, in the table's range.
+                x = torch.randint(0, module.num_embeddings, (BATCH, *in_dims[0]))
+            else:
+                x = torch.randn(BATCH, *in_dims[0])
             with torch.no_grad():
                 y = module(x)
     except RowError:

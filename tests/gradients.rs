@@ -23,8 +23,14 @@ fn check_model(model: &dsl::ir::Model, config: &dsl::ir::TrainConfig) {
     let mut exec = Executor::new(plan, BATCH, 1).expect("fits in memory");
     exec.init_params(11);
     let mut rng = Rng::new(5);
+    // Token ids are not perturbed (they have no gradient): the ones given
+    // are drawn from the table's ids.
+    let tokens = exec.plan().token_bound(0);
     let inputs: Vec<f32> = (0..BATCH * input_len)
-        .map(|_| rng.uniform(-1.0, 1.0))
+        .map(|_| match tokens {
+            Some(num) => rng.below(num) as f32,
+            None => rng.uniform(-1.0, 1.0),
+        })
         .collect();
     let labels: Vec<u32> = (0..BATCH).map(|_| rng.below(classes) as u32).collect();
 
@@ -440,6 +446,29 @@ model Recurrent {
     input x: f32[5, 4];
     let s = x -> lstm(6, layers: 2) as rnn -> tanh -> lstm(3) as head;
     output y = s -> last -> dense(3);
+}
+",
+    );
+}
+
+/// Token ids through embeddings: few ids per table, so ids repeat within
+/// a sample and across the batch (their rows' gradients add up), and two
+/// tables reading one input.
+#[test]
+fn embeddings() {
+    check_source(
+        "
+model Tokens {
+    input tokens: i64[6];
+    let e = tokens -> embedding(5, 3) as emb;
+    output y = e -> flatten -> tanh -> dense(4);
+}
+
+model TwoTables {
+    input tokens: i64[2, 3];
+    let a = tokens -> embedding(4, 2) as first -> flatten;
+    let b = tokens -> embedding(3, 2) as second -> flatten -> sigmoid;
+    output y = (a + b) -> dense(3);
 }
 ",
     );

@@ -136,14 +136,29 @@ fn write_case(dir: &Path, index: usize, case: &Case, rng: &mut Rng) -> Value {
         let mut inputs = Vec::new();
         for (i, &input) in case.model.inputs.iter().enumerate() {
             let values = exec.buffer_mut(plan.inputs[i], batch);
-            values.iter_mut().for_each(|v| *v = rng.uniform(-1.0, 1.0));
             let file = format!("{name}.b{batch}.in{i}");
-            write_f32(&dir.join(&file), values);
+            // Token ids: drawn from their table's, an int64 graph input.
+            let dtype = match plan.token_bound(i) {
+                Some(num) => {
+                    values.iter_mut().for_each(|v| *v = rng.below(num) as f32);
+                    let bytes: Vec<u8> = values
+                        .iter()
+                        .flat_map(|&v| (v as i64).to_le_bytes())
+                        .collect();
+                    std::fs::write(dir.join(&file), bytes).expect("write");
+                    "int64"
+                }
+                None => {
+                    values.iter_mut().for_each(|v| *v = rng.uniform(-1.0, 1.0));
+                    write_f32(&dir.join(&file), values);
+                    "float32"
+                }
+            };
             let value = case.model.value(input);
             let mut shape = vec![batch];
             shape.extend(value.shape.dims());
             let binding = value.binding.clone().expect("inputs are named");
-            inputs.push(json!({"name": binding, "file": file, "shape": shape}));
+            inputs.push(json!({"name": binding, "file": file, "shape": shape, "dtype": dtype}));
         }
         exec.forward(batch, false);
         let mut outputs = Vec::new();

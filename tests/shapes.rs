@@ -48,8 +48,14 @@ fn rows() -> Vec<Row> {
 fn source(row: &Row) -> String {
     let inputs: Vec<&str> = row.input.split(" + ").collect();
     if inputs.len() == 1 {
+        // Token ids are i64, the input of `embedding`.
+        let dtype = if row.layer.starts_with("embedding") {
+            "i64"
+        } else {
+            "f32"
+        };
         return format!(
-            "model M {{\n    input x: f32{};\n    output y = x -> {};\n}}\n",
+            "model M {{\n    input x: {dtype}{};\n    output y = x -> {};\n}}\n",
             row.input, row.layer
         );
     }

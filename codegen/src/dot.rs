@@ -78,7 +78,8 @@ fn layer_label(model: &ir::Model, value: &ir::Value) -> String {
             | ParamRole::Bias { .. }
             | ParamRole::Xavier { .. }
             | ParamRole::Scale
-            | ParamRole::Shift => trained += n,
+            | ParamRole::Shift
+            | ParamRole::Embedding => trained += n,
             ParamRole::RunningMean | ParamRole::RunningVar | ParamRole::NumBatchesTracked => {
                 buffers += n
             }

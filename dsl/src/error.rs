@@ -6,17 +6,18 @@
 //! explained at length by `dslc explain`): E00xx syntax, E01xx arguments,
 //! E02xx names, E03xx shapes, E04xx models, E05xx training, W00xx warnings.
 
+mod dtypes;
 mod wording;
 
 use crate::ast::Span;
-use crate::ir::Shape;
+use crate::ir::{Dtype, Shape};
 
 /// Every diagnostic code, in order: the one list (docs/language.md, the
 /// UI tests and `dslc explain` are all checked against it).
 pub const CODES: &[&str] = &[
     "E0001", "E0002", "E0003", "E0004", "E0005", "E0006", "E0101", "E0102", "E0103", "E0104",
     "E0105", "E0106", "E0107", "E0108", "E0201", "E0202", "E0203", "E0204", "E0205", "E0206",
-    "E0301", "E0302", "E0303", "E0304", "E0305", "E0306", "E0307", "E0308", "E0309", "E0401",
+    "E0301", "E0302", "E0303", "E0304", "E0305", "E0306", "E0307", "E0308", "E0309", "E0310", "E0401",
     "E0402", "E0501", "E0502", "E0503", "E0504", "E0505", "E0506", "E0507", "E0508", "W0001",
     "W0002",
 ];
@@ -192,6 +193,16 @@ pub enum Error {
         span: Span,
         heads: usize,
         features: usize,
+    },
+    /// A value of the wrong element type for a layer (E0310): f32 values
+    /// into `embedding`, or token ids (i64) into a layer that computes
+    /// with floats.
+    DtypeMismatch {
+        span: Span,
+        layer: &'static str,
+        expected: Dtype,
+        found: Dtype,
+        input: Operand,
     },
 
     // ---- E04xx: models ----

@@ -39,7 +39,8 @@ impl ParamId {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Dtype {
     F32,
-    /// Only BatchNorm's `num_batches_tracked` counter, as in PyTorch.
+    /// Token ids (inputs read by `embedding`), and BatchNorm's
+    /// `num_batches_tracked` counter, as in PyTorch.
     I64,
 }
 
@@ -122,6 +123,8 @@ pub enum ParamRole {
     RunningVar,
     /// BatchNorm's i64 count of training batches, not trained.
     NumBatchesTracked,
+    /// An embedding table: PyTorch's `N(0, 1)`.
+    Embedding,
 }
 
 impl ParamRole {
@@ -131,7 +134,8 @@ impl ParamRole {
             | ParamRole::Bias { .. }
             | ParamRole::Xavier { .. }
             | ParamRole::Scale
-            | ParamRole::Shift => true,
+            | ParamRole::Shift
+            | ParamRole::Embedding => true,
             ParamRole::RunningMean | ParamRole::RunningVar | ParamRole::NumBatchesTracked => false,
         }
     }

@@ -77,14 +77,19 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
             from.display()
         );
     }
-    let scaling = agree(
-        "normalize",
-        args.normalize,
-        saved.normalize,
-        from,
-        run_info::NORMALIZE_WHY,
-    )?
-    .unwrap_or_else(|| Scaling::default_for(&data));
+    let plan = nnspec_codegen::lower_training(&job.model, &job.config);
+    let tokens = session::token_bound(&job.model, &plan);
+    let scaling = session::input_scaling(
+        agree(
+            "normalize",
+            args.normalize,
+            saved.normalize,
+            from,
+            run_info::NORMALIZE_WHY,
+        )?,
+        tokens,
+        || Scaling::default_for(&data),
+    )?;
     let target = agree(
         "target",
         args.target.clone(),
@@ -94,11 +99,10 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
     )?;
     crate::regression::check_loss(&job.config, target.as_ref())?;
     let threads = session::threads(args.threads.map(|t| t as usize));
-    let plan = nnspec_codegen::lower_training(&job.model, &job.config);
     let split = session::load_data(
         &data,
         seed,
-        &plan.input_shapes[0].clone(),
+        (&plan.input_shapes[0].clone(), tokens),
         scaling,
         target.as_ref(),
     )?;

@@ -10,7 +10,8 @@
 //! - a CSV file: one sample per row, the model's number of features, or
 //!   one more (a label column, ignored); an all-text first line is a header;
 //! - an IDX images file (MNIST's `t10k-images-idx3-ubyte`, raw or gzip);
-//! - a `.npy` array `[N, ...]` (N samples) of float32, float64 or uint8, or
+//! - a `.npy` array `[N, ...]` (N samples) of float32, float64 or uint8
+//!   (any integer type for a model reading token ids), or
 //!   an `.npz` holding one as `x`, `x_test`, or as its only array;
 //! - a PNG image or a directory of them (sorted by name; other files
 //!   ignored), as [`nnspec_runtime::data::png`] describes.
@@ -94,9 +95,11 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         })?,
         None => DataSource::Digits,
     };
-    let scaling = saved
-        .normalize
-        .unwrap_or_else(|| Scaling::default_for(&source));
+    let plan = nnspec_codegen::lower_training(&job.model, &job.config);
+    let tokens = session::token_bound(&job.model, &plan);
+    // Token ids are never scaled, whatever a checkpoint from elsewhere says.
+    let scaling = session::input_scaling(saved.normalize, tokens, || Scaling::default_for(&source))
+        .unwrap_or(Scaling::None);
     let norm =
         session::normalization_for(&source, scaling, saved.target.as_ref()).map_err(|e| {
             format!(
@@ -105,7 +108,6 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
             )
         })?;
 
-    let plan = nnspec_codegen::lower_training(&job.model, &job.config);
     let input_shape = plan.input_shapes[0].clone();
     let kind = plan
         .loss
@@ -118,8 +120,18 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         })?
         .kind;
     let names = session::names_for_plan(source_class_names(&source), &plan);
-    let mut inputs = read_inputs(&args.input, &input_shape)?;
+    let mut inputs = read_inputs(&args.input, &input_shape, tokens.is_some())?;
     norm.apply_slice(&mut inputs.features);
+    if let Some(num) = tokens {
+        let name = args.input.display().to_string();
+        data::tokens::check_tokens(
+            &inputs.features,
+            inputs.features.len() / inputs.count,
+            num,
+            &name,
+        )
+        .map_err(|e| e.to_string())?;
+    }
 
     let threads = session::threads(args.threads.map(|t| t as usize));
     let capacity = (args.batch as usize).min(inputs.count).max(1);
@@ -169,7 +181,9 @@ fn output_format(flag: Option<Format>, output: Option<&Path>) -> Result<Format, 
 }
 
 /// Reads the inputs at `path` for a model input of shape `input`.
-fn read_inputs(path: &Path, input: &[usize]) -> Result<Inputs, String> {
+/// `tokens`: the model reads token ids, so `.npy`/`.npz` arrays of any
+/// integer type are read too.
+fn read_inputs(path: &Path, input: &[usize], tokens: bool) -> Result<Inputs, String> {
     let sample_len: usize = input.iter().product();
     let name = path.display().to_string();
     let ext = path
@@ -198,8 +212,12 @@ fn read_inputs(path: &Path, input: &[usize]) -> Result<Inputs, String> {
         _ => None,
     };
     if let Some(array) = array {
-        let (features, _) =
-            npz::features(&array, "features").map_err(|err| format!("{name}: {err}"))?;
+        let read = if tokens {
+            npz::token_features
+        } else {
+            npz::features
+        };
+        let (features, _) = read(&array, "features").map_err(|err| format!("{name}: {err}"))?;
         let count = match array.shape.split_first() {
             Some((&n, rest)) if rest.iter().product::<usize>() == sample_len => n,
             _ => {

@@ -158,15 +158,62 @@ impl Scaling {
     }
 }
 
+/// How many token ids the model's input takes (`0..n`), if its input is
+/// token ids (declared i64, read by an embedding).
+pub fn token_bound(model: &ir::Model, plan: &nnspec_runtime::plan::Plan) -> Option<usize> {
+    let input = model.value(*model.inputs.first()?);
+    (input.dtype == ir::Dtype::I64).then(|| {
+        plan.token_bound(0)
+            .unwrap_or(nnspec_dsl::ops::MAX_NUM_EMBEDDINGS)
+    })
+}
+
+/// The scaling of a model's inputs: token ids are never scaled, so for
+/// them `--normalize` may only be `none`.
+pub fn input_scaling(
+    asked: Option<Scaling>,
+    tokens: Option<usize>,
+    default: impl FnOnce() -> Scaling,
+) -> Result<Scaling, String> {
+    match (tokens, asked) {
+        (None, asked) => Ok(asked.unwrap_or_else(default)),
+        (Some(_), None | Some(Scaling::None)) => Ok(Scaling::None),
+        (Some(_), Some(other)) => Err(format!(
+            "--normalize {other}: the model's input is token ids (i64), which are never scaled; leave --normalize out"
+        )),
+    }
+}
+
+/// Loads an `.npz` archive: token ids of any integer type when the model
+/// reads tokens, features otherwise.
+pub fn load_npz(path: &Path, tokens: Option<usize>) -> Result<data::npz::NpzData, String> {
+    match tokens {
+        Some(_) => data::npz::load_npz_tokens(path),
+        None => data::npz::load_npz(path),
+    }
+    .map_err(|e| e.to_string())
+}
+
+/// Refuses data whose values are not token ids in `0..num` (when the model
+/// reads tokens), naming the file, sample and column.
+pub fn check_tokens(set: &data::Dataset, tokens: Option<usize>) -> Result<(), String> {
+    match tokens {
+        Some(num) => set.check_tokens(num).map_err(|e| e.to_string()),
+        None => Ok(()),
+    }
+}
+
 /// Loads the data and shapes the samples like the model's input.
 ///
 /// `scaling` maps values from `[0, max]`, where `max` is 255 for IDX pixels,
 /// 16 for the digits, and the largest value of the file for CSV data. A
 /// directory whose name contains "fashion" gets Fashion-MNIST's class names.
+/// With `tokens` (the model reads token ids `0..n`), every value must be
+/// one ([`check_tokens`]).
 pub fn load_data(
     source: &DataSource,
     seed: u64,
-    input_shape: &[usize],
+    (input_shape, tokens): (&[usize], Option<usize>),
     scaling: Scaling,
     target: Option<&crate::regression::TargetList>,
 ) -> Result<Split, String> {
@@ -176,11 +223,13 @@ pub fn load_data(
         _ if let Some(target) = target => {
             let mut all = crate::regression::load(source, target)?;
             scale_csv(&mut all.features, scaling, source)?;
+            check_tokens(&all, tokens)?;
             data::train_test_split(&all, TEST_FRACTION, seed).map_err(|e| e.to_string())?
         }
         DataSource::Digits => {
             let digits = data::digits::digits_with(&scaling.normalization(16.0))
                 .map_err(|e| e.to_string())?;
+            check_tokens(&digits, tokens)?;
             data::train_test_split(&digits, TEST_FRACTION, seed).map_err(|e| e.to_string())?
         }
         DataSource::Path(path) if path.is_dir() => {
@@ -189,13 +238,14 @@ pub fn load_data(
             idx::load_dir(path, &scaling.normalization(255.0), names).map_err(|e| e.to_string())?
         }
         DataSource::Path(path) if is_npz(path) => {
-            let npz = data::npz::load_npz(path).map_err(|e| e.to_string())?;
+            let npz = load_npz(path, tokens)?;
             let mut parts = [Some(npz.train), npz.test];
             let values = parts.iter().flatten().flat_map(|d| &d.features);
             let max = if npz.bytes { 255.0 } else { largest(values) };
             let norm = scaling_with_max(scaling, max, path)?;
             for part in parts.iter_mut().flatten() {
                 norm.apply_slice(&mut part.features);
+                check_tokens(part, tokens)?;
             }
             match parts {
                 [Some(train), Some(test)] => Split { train, test },
@@ -209,6 +259,7 @@ pub fn load_data(
             let mut all =
                 data::csv::load_csv(path, &Normalization::None).map_err(|e| e.to_string())?;
             scale_csv(&mut all.features, scaling, source)?;
+            check_tokens(&all, tokens)?;
             data::train_test_split(&all, TEST_FRACTION, seed).map_err(|e| e.to_string())?
         }
         DataSource::Path(path) => {
@@ -218,6 +269,12 @@ pub fn load_data(
             ));
         }
     };
+    // Checked before splitting, so samples are counted in the file; IDX
+    // files come split.
+    if matches!(source, DataSource::Path(path) if path.is_dir()) {
+        check_tokens(&split.train, tokens)?;
+        check_tokens(&split.test, tokens)?;
+    }
     for part in [&mut split.train, &mut split.test] {
         if part.sample_shape != input_shape {
             part.reshape_to(input_shape).map_err(|e| e.to_string())?;

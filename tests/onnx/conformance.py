@@ -4,7 +4,8 @@
 
 DIR holds manifest.json and the files it names, written by the Rust test:
 for each model, its .onnx export and, per batch size, the inputs and the
-outputs nnspec's executor computed from them (raw little-endian float32).
+outputs nnspec's executor computed from them (raw little-endian float32;
+token-id inputs, marked "dtype": "int64", as little-endian int64).
 Each model must pass the ONNX checker with full_check (strict shape
 inference over the declared value_info), import only the standard domain,
 and give in onnxruntime the executor's outputs within the manifest's
@@ -22,7 +23,9 @@ import onnxruntime as ort
 
 
 def load_array(root, entry):
-    data = np.fromfile(root / entry["file"], dtype="<f4")
+    # Token ids are int64, everything else float32.
+    dtype = "<i8" if entry.get("dtype") == "int64" else "<f4"
+    data = np.fromfile(root / entry["file"], dtype=dtype)
     return data.reshape(entry["shape"])
 
 

@@ -63,6 +63,19 @@ pub fn random_model(rng: &mut Rng, name: &str) -> String {
         g.lines
             .push(format!("    output w = {last} -> dropout(0.3);"));
     }
+    // Some models read token ids: `x` becomes an embedding of an i64
+    // input, of the same shape. Chosen by the name, not drawn, so adding
+    // them left every other model (and the draws after it) unchanged.
+    let hash = name
+        .bytes()
+        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+    if hash % 4 == 1 {
+        let elements: usize = g.vars[0].shape.iter().product();
+        let num = 2 + elements % 29;
+        g.lines[0] = format!(
+            "    input tokens: i64{dims};\n    let x = tokens -> embedding({num}, 1) -> reshape({dims});"
+        );
+    }
     format!("model {name} {{\n{}\n}}\n", g.lines.join("\n"))
 }
 

@@ -45,6 +45,8 @@ pub const WORDS: &[&str] = &[
     "last",
     "hidden",
     "layers",
+    "embedding",
+    "i64",
     "kernel",
     "stride",
     "padding",

@@ -30,4 +30,5 @@ generated! {
     sequence1d: "Sequence1d",
     attend: "Attend",
     recurrent: "Recurrent",
+    tokens: "Tokens",
 }

@@ -23,6 +23,16 @@ fn training_plan(file: &str, model: &str) -> Plan {
     nnspec_codegen::lower_training(compiled.model(model).expect("model"), config)
 }
 
+/// `len` input values: token ids drawn from their table's ids (as the
+/// f32 the arena carries them in) for a model reading tokens, else floats
+/// in [-1, 1).
+fn inputs(rng: &mut Rng, plan: &Plan, len: usize) -> Vec<f32> {
+    match plan.token_bound(0) {
+        Some(num) => (0..len).map(|_| rng.below(num) as f32).collect(),
+        None => (0..len).map(|_| rng.uniform(-1.0, 1.0)).collect(),
+    }
+}
+
 fn bits(v: &[f32]) -> Vec<u32> {
     v.iter().map(|x| x.to_bits()).collect()
 }
@@ -59,9 +69,7 @@ macro_rules! train_differential {
                     let mut arena = vec![f32::NAN; m::training::arena_len(batch, threads)];
                     for step in 0..3 {
                         let at = format!("{at}, step {step}");
-                        let x: Vec<f32> = (0..batch * m::$input)
-                            .map(|_| rng.uniform(-1.0, 1.0))
-                            .collect();
+                        let x = inputs(&mut rng, &plan, batch * m::$input);
                         let labels: Vec<u32> =
                             (0..batch).map(|_| rng.below(classes) as u32).collect();
                         let (x_slot, label_slot) = exec.batch_slots(batch);
@@ -103,9 +111,7 @@ macro_rules! train_differential {
                     }
 
                     // The trained model's outputs.
-                    let x: Vec<f32> = (0..batch * m::$input)
-                        .map(|_| rng.uniform(-1.0, 1.0))
-                        .collect();
+                    let x = inputs(&mut rng, &plan, batch * m::$input);
                     exec.input_mut(batch).copy_from_slice(&x);
                     exec.forward(batch, false);
                     let want = exec.output(0, batch).to_vec();
@@ -165,6 +171,7 @@ train_differential!(
     "Recurrent",
     X_LEN
 );
+train_differential!(tokens, tokens, Tokens, "extras.nn", "Tokens", TOKENS_LEN);
 train_differential!(
     residual_block,
     residual_block,

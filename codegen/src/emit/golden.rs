@@ -29,11 +29,16 @@ pub fn golden_test(plan: &Plan) -> Result<String, EmitError> {
     let mut exec = Executor::new(plan.clone(), 1, 1).map_err(|_| EmitError::GoldenShape)?;
     exec.init_params(SEED);
     let mut rng = Rng::new(SEED);
+    // Token ids are drawn from their table's ids, floats from [-1, 1).
+    let tokens = plan.token_bound(0);
     let input: Vec<f32> = exec
         .input_mut(1)
         .iter_mut()
         .map(|v| {
-            *v = rng.uniform(-1.0, 1.0);
+            *v = match tokens {
+                Some(num) => rng.below(num) as f32,
+                None => rng.uniform(-1.0, 1.0),
+            };
             *v
         })
         .collect();
@@ -44,6 +49,17 @@ pub fn golden_test(plan: &Plan) -> Result<String, EmitError> {
     let floats =
         |v: &[f32]| -> Vec<Literal> { v.iter().map(|&x| Literal::f32_suffixed(x)).collect() };
     let (input_lits, output_lits) = (floats(&input), floats(&output));
+    let (input_ty, input_lits, call) = match tokens {
+        Some(_) => (
+            quote!(i64),
+            input
+                .iter()
+                .map(|&x| Literal::i64_unsuffixed(x as i64))
+                .collect(),
+            quote!(model.forward(&INPUT).expect("the ids are the table's")),
+        ),
+        None => (quote!(f32), input_lits, quote!(model.forward(&INPUT))),
+    };
     let (n_in, n_out) = (
         Literal::usize_unsuffixed(input.len()),
         Literal::usize_unsuffixed(output.len()),
@@ -59,13 +75,13 @@ pub fn golden_test(plan: &Plan) -> Result<String, EmitError> {
         mod golden {
             use super::*;
 
-            const INPUT: [f32; #n_in] = [#(#input_lits),*];
+            const INPUT: [#input_ty; #n_in] = [#(#input_lits),*];
             const OUTPUT: [f32; #n_out] = [#(#output_lits),*];
 
             #[test]
             fn forward_matches_the_executor() {
                 let model = #ty::new(#seed);
-                let got = model.forward(&INPUT);
+                let got = #call;
                 for (i, (&g, &w)) in got.iter().zip(OUTPUT.iter()).enumerate() {
                     // Another kernel tier sums in another order.
                     let tolerance = 1e-5 + 1e-4 * w.abs();

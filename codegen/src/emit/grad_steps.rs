@@ -488,6 +488,28 @@ pub(super) fn backward_step(plan: &Plan, step: &GradStep, names: &dyn Names) -> 
             len,
             features,
         } => super::sequence::last(plan, names, (*dy, *dx), (*len, *features), true),
+        GradStep::Embedding {
+            ids,
+            dy,
+            weight: w,
+            num,
+            dim,
+            ..
+        } => {
+            let (ii, dyi, wp) = (buf(*ids), buf(*dy), param(*w));
+            let (nm, dm) = (n(*num), n(*dim));
+            StepCode {
+                comment: format!(
+                    "{}: backward of embedding({num}, {dim}) on {}, from {}",
+                    outputs(None, *w),
+                    name(*ids),
+                    name(*dy)
+                ),
+                access: access(&[*ids, *dy], &[]),
+                scratch: None,
+                call: quote!(kernels::embedding::backward(#ii, #dyi, &mut grads[#wp], #nm, #dm, par);),
+            }
+        }
     }
 }
 

@@ -33,6 +33,7 @@ mod seq_steps;
 mod sequence;
 mod steps;
 mod tables;
+mod tokens;
 mod train;
 
 pub use error::EmitError;
@@ -151,7 +152,7 @@ fn ident(s: &str) -> Ident {
     Ident::new(s, Span::call_site())
 }
 
-fn lit(v: usize) -> Literal {
+pub(super) fn lit(v: usize) -> Literal {
     Literal::usize_unsuffixed(v)
 }
 
@@ -306,11 +307,12 @@ impl<'p> Emitter<'p> {
         let first_input = &input_args[0];
         let first_const = &input_consts[0];
 
-        // forward (one sample): arrays in, arrays out.
-        let sample_inputs = input_args
-            .iter()
-            .zip(&input_consts)
-            .map(|(a, c)| quote!(#a: &[f32; #c]));
+        // forward (one sample): arrays in, arrays out (token ids as i64).
+        let tokens::SampleInputs {
+            params: sample_inputs,
+            checks: token_checks,
+            takes_tokens,
+        } = tokens::sample_inputs(plan, &input_args, &input_consts);
         let out_arrays: Vec<TokenStream> =
             output_consts.iter().map(|c| quote!([f32; #c])).collect();
         let out_locals: Vec<Ident> = output_args
@@ -325,6 +327,7 @@ impl<'p> Emitter<'p> {
         } else {
             (quote!((#(#out_arrays),*)), quote!((#(#out_locals),*)))
         };
+        let (ret_ty, ret_val) = tokens::returns(takes_tokens, ret_ty, ret_val);
         let sample_out_decls = out_locals
             .iter()
             .zip(&output_consts)
@@ -384,6 +387,7 @@ impl<'p> Emitter<'p> {
             input_names.join(", "),
             output_names.join(", ")
         );
+        let (one_doc, batch_doc) = tokens::docs(takes_tokens, one_doc, batch_doc);
 
         let nalgebra_impl = match nalgebra {
             Some(options) => self.nalgebra_impl(options, &input_consts[0], &output_consts[0])?,
@@ -468,6 +472,7 @@ impl<'p> Emitter<'p> {
 
                 #[doc = #one_doc]
                 pub fn forward(&self, #(#sample_inputs),*) -> #ret_ty {
+                    #(#token_checks)*
                     let mut arena = [0.0f32; ARENA_LEN];
                     #(#sample_out_decls)*
                     self.forward_batch(#(#sample_call_inputs,)* #(#sample_call_outputs,)* &mut arena, &Serial);

@@ -448,6 +448,23 @@ pub(super) fn forward_step(plan: &Plan, step: &Step, names: &dyn Names, mode: Mo
             len,
             features,
         } => super::sequence::last(plan, names, (*x, *y), (*len, *features), false),
+        Step::Embedding {
+            ids,
+            weight: w,
+            y,
+            num,
+            dim,
+            ..
+        } => {
+            let (ii, yi, wt) = (buf(*ids), buf(*y), weight(*w));
+            let (nm, dm) = (n(*num), n(*dim));
+            StepCode {
+                comment: format!("{} = {} -> embedding({num}, {dim})", name(*y), name(*ids)),
+                access: access(&[*ids], &[*y]),
+                scratch: None,
+                call: quote!(kernels::embedding::forward(#ii, #wt, #yi, #nm, #dm, par);),
+            }
+        }
     }
 }
 

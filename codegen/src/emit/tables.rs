@@ -93,6 +93,10 @@ impl Emitter<'_> {
                     let v = Literal::f32_unsuffixed(v);
                     quote!(Init::Constant(#v))
                 }
+                nnspec_runtime::plan::Init::Normal { std } => {
+                    let std = Literal::f32_unsuffixed(std);
+                    quote!(Init::Normal { std: #std })
+                }
             };
             quote!(init::fill(&mut weights[params::#c], #init, #name, seed);)
         });

@@ -191,6 +191,7 @@ impl<'m> Lowering<'m> {
                         bound: (6.0 / (fan_in + fan_out) as f64).sqrt() as f32,
                     },
                     ParamRole::Scale | ParamRole::RunningVar => Init::Constant(1.0),
+                    ParamRole::Embedding => Init::Normal { std: 1.0 },
                     ParamRole::Shift | ParamRole::RunningMean | ParamRole::NumBatchesTracked => {
                         Init::Constant(0.0)
                     }
@@ -200,7 +201,8 @@ impl<'m> Lowering<'m> {
                     | ParamRole::Bias { .. }
                     | ParamRole::Xavier { .. }
                     | ParamRole::Scale
-                    | ParamRole::Shift => ParamKind::Trainable,
+                    | ParamRole::Shift
+                    | ParamRole::Embedding => ParamKind::Trainable,
                     ParamRole::RunningMean | ParamRole::RunningVar => ParamKind::State,
                     ParamRole::NumBatchesTracked => ParamKind::Counter,
                 },

@@ -67,6 +67,20 @@ impl ModelChecker<'_> {
         span: Span,
         whole: Span,
     ) -> Option<ValueId> {
+        // Element types before shapes: a shape complaint about token ids
+        // fed to `conv2d` would miss the point.
+        let wanted = ops::input_dtype(spec);
+        let at = if spec.arity == ops::Arity::One {
+            span
+        } else {
+            whole
+        };
+        if !inputs
+            .iter()
+            .all(|&input| self.expect_dtype(spec.name(), wanted, input, at))
+        {
+            return None;
+        }
         let shapes: Vec<Shape> = inputs
             .iter()
             .map(|(id, _)| self.values[id.index()].shape.clone())
@@ -91,6 +105,15 @@ impl ModelChecker<'_> {
             }
             Err(OpError::Joined(error)) => {
                 self.shape_error(error, whole, spec.name(), Some(bound), None);
+                return None;
+            }
+            Err(OpError::Argument { name, reason }) => {
+                self.errors.push(Error::InvalidArgumentValue {
+                    span: bound.span(name).unwrap_or(span),
+                    callee: spec.name(),
+                    name,
+                    reason,
+                });
                 return None;
             }
         };
@@ -130,6 +153,29 @@ impl ModelChecker<'_> {
             self.values[id.index()].params.push(param);
         }
         Some(id)
+    }
+
+    /// Whether `input` has the element type `layer` takes; reports it
+    /// (at `span`) if not.
+    pub(super) fn expect_dtype(
+        &mut self,
+        layer: &'static str,
+        wanted: Dtype,
+        input: (ValueId, Span),
+        span: Span,
+    ) -> bool {
+        let found = self.values[input.0.index()].dtype;
+        if found != wanted {
+            let input = self.operand(input);
+            self.errors.push(Error::DtypeMismatch {
+                span,
+                layer,
+                expected: wanted,
+                found,
+                input,
+            });
+        }
+        found == wanted
     }
 
     pub(super) fn shape_error(

@@ -76,6 +76,7 @@ impl<'a> ModelChecker<'a> {
                 }
                 ast::Stmt::Output(binding) => {
                     let value = self.expr(&binding.value);
+                    let value = value.and_then(|id| self.f32_output(id, binding.value.span()));
                     let bound = self.bind(&binding.name, value, BindingKind::Output);
                     outputs.push((binding.name.name.clone(), value.filter(|_| bound)));
                 }
@@ -154,13 +155,18 @@ impl<'a> ModelChecker<'a> {
 
     fn input(&mut self, input: &ast::Input) -> Option<ValueId> {
         let mut ok = true;
-        if input.dtype.name != "f32" {
-            self.errors.push(Error::UnknownDtype {
-                span: input.dtype.span,
-                name: input.dtype.name.clone(),
-            });
-            ok = false;
-        }
+        let dtype = match input.dtype.name.as_str() {
+            "f32" => Dtype::F32,
+            "i64" => Dtype::I64,
+            _ => {
+                self.errors.push(Error::UnknownDtype {
+                    span: input.dtype.span,
+                    name: input.dtype.name.clone(),
+                });
+                ok = false;
+                Dtype::F32
+            }
+        };
         for dim in &input.dims {
             if dim.value <= 0 {
                 self.errors.push(Error::InvalidDim {
@@ -189,7 +195,7 @@ impl<'a> ModelChecker<'a> {
         let id = self.push(Value {
             op: Op::Input,
             inputs: Vec::new(),
-            dtype: Dtype::F32,
+            dtype,
             shape,
             layer: input.name.name.clone(),
             binding: None,
@@ -197,6 +203,12 @@ impl<'a> ModelChecker<'a> {
             span: input.span,
         });
         self.bind(&input.name, Some(id), BindingKind::Input)
+            .then_some(id)
+    }
+
+    /// An output is f32: token ids are the model's to read, not to return.
+    fn f32_output(&mut self, id: ValueId, span: Span) -> Option<ValueId> {
+        self.expect_dtype("output", Dtype::F32, (id, span), span)
             .then_some(id)
     }
 

@@ -9,7 +9,7 @@ fn did_you_mean(suggestion: &Option<String>) -> Option<String> {
     suggestion.as_ref().map(|s| format!("did you mean `{s}`?"))
 }
 
-fn derivation_note(operand: &Operand) -> Option<String> {
+pub(super) fn derivation_note(operand: &Operand) -> Option<String> {
     // A bare input or named value explains itself.
     operand
         .derivation
@@ -209,7 +209,8 @@ impl Error {
             )
             .with_note("values are inputs, names bound with `let`, or layer calls"),
             Error::UnknownDtype { span, name } => {
-                Diagnostic::error("E0206", format!("unknown element type `{name}`"), *span, "expected `f32`")
+                Diagnostic::error("E0206", format!("unknown element type `{name}`"), *span, "expected `f32` or `i64`")
+                    .with_note("`f32` for numbers, `i64` for token ids (the input of `embedding`)")
             }
 
             Error::ShapeMismatch {
@@ -324,6 +325,9 @@ impl Error {
                 )
                 .with_note("each head takes an equal share of the features (embed_dim / num_heads)")
                 .with_help(format!("heads that divide {features}: {}", divisors.join(", ")))
+            }
+            Error::DtypeMismatch { span, layer, expected, found, input } => {
+                super::dtypes::dtype_mismatch(*span, layer, *expected, *found, input)
             }
 
             Error::NoOutput { span, model } => Diagnostic::error(
@@ -459,7 +463,7 @@ fn rank_help(layer: &str, found: &Shape) -> Option<String> {
     }
 }
 
-trait OptionalNote {
+pub(super) trait OptionalNote {
     fn with_note_if(self, condition: bool, note: &str) -> Self;
     fn with_note_opt(self, note: Option<String>) -> Self;
 }

@@ -142,9 +142,10 @@ model Shift {
         code: "E0206",
         title: "unknown element type",
         text: r#"
-An input's element type is not one the language has. `f32` is the only one:
-the kernels, the optimizers and the checkpoints all work in 32-bit floats,
-as PyTorch does by default.
+An input's element type is not one the language has. There are two: `f32`
+for numbers (the kernels, the optimizers and the checkpoints all work in
+32-bit floats, as PyTorch does by default), and `i64` for token ids, the
+input of `embedding`.
 "#,
         wrong: r#"
 model Mlp {

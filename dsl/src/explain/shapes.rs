@@ -229,4 +229,29 @@ model Mixer {
 }
 "#,
     },
+    Explanation {
+        code: "E0310",
+        title: "a value of the wrong element type",
+        text: r#"
+Values are f32 numbers or i64 token ids. Token ids come from an input
+declared `i64` and are indices into a table, not quantities: `embedding`
+is the one layer that reads them, and it reads nothing else. Every other
+layer (and `+`) computes with f32 values, and a model's outputs are f32.
+
+Map token ids to vectors with `embedding(num_embeddings, embedding_dim)`
+before any other layer; feed `embedding` from an i64 input.
+"#,
+        wrong: r#"
+model Bag {
+    input tokens: i64[16];
+    output y = tokens -> dense(4);
+}
+"#,
+        fixed: r#"
+model Bag {
+    input tokens: i64[16];
+    output y = tokens -> embedding(100, 8) -> flatten -> dense(4);
+}
+"#,
+    },
 ];

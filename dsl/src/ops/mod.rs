@@ -43,6 +43,7 @@ mod cross_entropy;
 mod dense;
 mod dropout;
 mod elu;
+mod embedding;
 mod flatten;
 mod gelu;
 mod hardswish;
@@ -82,6 +83,7 @@ pub use conv2d::Conv2d;
 pub use dense::Dense;
 pub use dropout::Dropout;
 pub use elu::Elu;
+pub use embedding::{Embedding, MAX_NUM_EMBEDDINGS};
 pub use flatten::Flatten;
 pub use gelu::Gelu;
 pub use hardswish::Hardswish;
@@ -137,6 +139,7 @@ pub const LAYERS: &[LayerSpec] = &[
     attention::SPEC,
     lstm::SPEC,
     last::SPEC,
+    embedding::SPEC,
 ];
 
 /// The operation that computes a value: a model input, or one layer with
@@ -174,6 +177,7 @@ pub enum Op {
     Attention(Attention),
     Lstm(Lstm),
     Last(Last),
+    Embedding(Embedding),
 }
 
 impl Op {
@@ -211,6 +215,7 @@ impl Op {
             Op::Attention(op) => op,
             Op::Lstm(op) => op,
             Op::Last(op) => op,
+            Op::Embedding(op) => op,
         })
     }
 
@@ -289,6 +294,19 @@ impl LayerSpec {
     }
 }
 
+/// The layers that read token ids (i64 values); every other layer
+/// computes with f32 values.
+const TOKEN_LAYERS: &[&LayerSpec] = &[&embedding::SPEC];
+
+/// The element type a layer's inputs must have.
+pub fn input_dtype(spec: &LayerSpec) -> Dtype {
+    if TOKEN_LAYERS.iter().any(|t| t.name() == spec.name()) {
+        Dtype::I64
+    } else {
+        Dtype::F32
+    }
+}
+
 pub fn lookup(name: &str) -> Option<&'static LayerSpec> {
     LAYERS.iter().find(|spec| spec.name() == name)
 }
@@ -312,6 +330,8 @@ pub enum OpError {
     /// A rule over all the inputs together failed: reported over the whole
     /// call.
     Joined(ShapeError),
+    /// An argument's value is out of the layer's range (reported at it).
+    Argument { name: &'static str, reason: String },
 }
 
 impl From<ShapeError> for OpError {

@@ -199,23 +199,32 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
     if config.early_stopping.is_some() && validation.is_none() {
         return Err(TrainError::NoValidation.to_string());
     }
-    let scaling = agree(
-        "normalize",
-        args.normalize,
-        saved.normalize,
-        from,
-        run_info::NORMALIZE_WHY,
-    )?
-    .unwrap_or_else(|| Scaling::default_for(&data));
-
     let config = job.config.clone();
     let threads = session::threads(args.threads.map(|t| t as usize));
     let plan = nnspec_codegen::lower_training(&job.model, &config);
+    let tokens = session::token_bound(&job.model, &plan);
+    let scaling = session::input_scaling(
+        agree(
+            "normalize",
+            args.normalize,
+            saved.normalize,
+            from,
+            run_info::NORMALIZE_WHY,
+        )?,
+        tokens,
+        || Scaling::default_for(&data),
+    )?;
     let input_shape = plan.input_shapes[0].clone();
     let Split {
         train: train_set,
         test,
-    } = session::load_data(&data, config.seed, &input_shape, scaling, target.as_ref())?;
+    } = session::load_data(
+        &data,
+        config.seed,
+        (&input_shape, tokens),
+        scaling,
+        target.as_ref(),
+    )?;
     let class_names = session::class_names(&train_set, &plan);
     // The validation split comes out of the training split only: the test
     // split is scored once, after training, and chooses nothing.
@@ -224,7 +233,7 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         train_set,
         config.seed,
         (&data, scaling, target.as_ref()),
-        &input_shape,
+        (&input_shape, tokens),
     )?;
     let fingerprint = run_info::fingerprint(&data)?;
     if let Some(old) = &saved.fingerprint

@@ -95,7 +95,7 @@ pub(super) fn hold_out(
     train: Dataset,
     seed: u64,
     (source, scaling, target): (&DataSource, Scaling, Option<&TargetList>),
-    input_shape: &[usize],
+    (input_shape, tokens): (&[usize], Option<usize>),
 ) -> Result<(Dataset, Option<Dataset>), String> {
     let path = match validation {
         Validation::None => return Ok((train, None)),
@@ -110,7 +110,7 @@ pub(super) fn hold_out(
     let mut set = match target {
         Some(target) => regression::load(&DataSource::Path(path.clone()), target)?,
         None if session::is_npz(path) => {
-            let npz = data::npz::load_npz(path).map_err(|e| e.to_string())?;
+            let npz = session::load_npz(path, tokens)?;
             if npz.test.is_some() {
                 return Err(format!(
                     "--val-data {name}: the archive holds a training and a test part; give one with `x` and `y` (every sample validates)"
@@ -128,6 +128,7 @@ pub(super) fn hold_out(
         }
     };
     session::normalization_for(source, scaling, target)?.apply_slice(&mut set.features);
+    session::check_tokens(&set, tokens)?;
     if set.sample_len() != train.sample_len() {
         return Err(format!(
             "--val-data {name}: samples of {} values, but the training data's have {}",

@@ -488,5 +488,16 @@ pub fn backward_step(
             let ([from], [into]) = views(&mut *arena, [r(*from)], [r(*into)]);
             kernels::elementwise::add_assign(into, from);
         }
+        GradStep::Embedding {
+            ids,
+            dy,
+            weight,
+            num,
+            dim,
+            ..
+        } => {
+            let ([ids, dy], []) = views(&mut *arena, [r(*ids), r(*dy)], []);
+            kernels::embedding::backward(ids, dy, &mut grads[p(*weight)], *num, *dim, par);
+        }
     }
 }

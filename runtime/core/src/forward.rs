@@ -95,7 +95,8 @@ pub fn scratch_len(step: &Step, batch: usize, threads: usize) -> usize {
         | Step::Mean { .. }
         | Step::Concat { .. }
         | Step::Lstm { .. }
-        | Step::Last { .. } => 0,
+        | Step::Last { .. }
+        | Step::Embedding { .. } => 0,
     }
 }
 
@@ -411,6 +412,18 @@ pub fn forward_step(
         } => {
             let ([x], [y]) = views(arena, [r(*x)], [r(*y)]);
             kernels::last::forward(x, y, *len, *features);
+        }
+        Step::Embedding {
+            ids,
+            weight,
+            y,
+            num,
+            dim,
+            ..
+        } => {
+            let ([ids], [y]) = views(arena, [r(*ids)], [r(*y)]);
+            let weight = &params.read()[p(*weight)];
+            kernels::embedding::forward(ids, weight, y, *num, *dim, par);
         }
     }
 }

@@ -24,5 +24,9 @@ pub fn fill(values: &mut [f32], init: Init, name: &str, seed: u64) {
                 .iter_mut()
                 .for_each(|v| *v = rng.uniform(-bound, bound));
         }
+        Init::Normal { std } => {
+            let mut rng = Rng::new(seed ^ name_hash(name));
+            values.iter_mut().for_each(|v| *v = std * rng.normal());
+        }
     }
 }

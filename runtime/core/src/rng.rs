@@ -57,6 +57,19 @@ impl Rng {
         low + (high - low) * self.next_f32()
     }
 
+    /// A standard normal draw (Box-Muller, in f64 so the tails are right;
+    /// the second value of each pair is not kept, so every draw takes two
+    /// uniforms and a stream's values do not depend on where it started).
+    /// libm's functions in every build, so a deploy build's `new(seed)`
+    /// draws the same table as training.
+    pub fn normal(&mut self) -> f32 {
+        // 53-bit uniforms; `u1` in (0, 1] keeps the logarithm finite.
+        let u1 = 1.0 - (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
+        let u2 = (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
+        let radius = libm::sqrt(-2.0 * libm::log(u1));
+        (radius * libm::cos(core::f64::consts::TAU * u2)) as f32
+    }
+
     /// Uniform integer in [0, n), without modulo bias (Lemire's method).
     pub fn below(&mut self, n: usize) -> usize {
         assert!(n > 0, "Rng::below(0)");

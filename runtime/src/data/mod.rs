@@ -33,6 +33,7 @@ pub mod npz;
 pub mod png;
 mod split;
 mod targets;
+pub mod tokens;
 
 use std::fmt;
 use std::io;
@@ -183,6 +184,17 @@ pub enum DataError {
         dataset: String,
         #[source]
         error: NormalizationError,
+    },
+    #[error(
+        "{dataset}: sample {sample} (row {sample} of the data), column {column}: {value} is \
+         not a token id; the model's embedding takes integers in 0..{num}"
+    )]
+    BadToken {
+        dataset: String,
+        sample: usize,
+        column: usize,
+        value: f32,
+        num: usize,
     },
     #[error("{dataset}: inconsistent data set: {reason}")]
     Inconsistent { dataset: String, reason: String },

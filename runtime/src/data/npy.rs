@@ -70,6 +70,15 @@ pub enum NpyError {
         index: usize,
         value: f64,
     },
+    #[error(
+        "{what}: element {index} is {value}, beyond ±2^24, where f32 (and so a token id) \
+         is not exact"
+    )]
+    NotExact {
+        what: &'static str,
+        index: usize,
+        value: i128,
+    },
     #[error("labels: element {index} is {value}; labels are class indices 0..={MAX_LABEL}")]
     BadLabel { index: usize, value: i128 },
     #[error("not a readable .npz (zip) archive: {0}")]

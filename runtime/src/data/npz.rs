@@ -43,6 +43,24 @@ pub fn features(array: &NpyArray, what: &'static str) -> Result<(Vec<f32>, bool)
     }
 }
 
+/// The elements of `array` as token ids, for a model whose input is i64:
+/// any integer type (each exact as f32, within ±2^24), or floats (whole
+/// numbers, as a CSV's `3.0`; `tokens::check_tokens` refuses others). The
+/// flag is false: token ids are never scaled.
+pub fn token_features(array: &NpyArray, what: &'static str) -> Result<(Vec<f32>, bool), NpyError> {
+    match &array.values {
+        Values::Int(v) => match v.iter().position(|&x| x.unsigned_abs() > 1 << 24) {
+            Some(index) => Err(NpyError::NotExact {
+                what,
+                index,
+                value: v[index],
+            }),
+            None => Ok((v.iter().map(|&x| x as f32).collect(), false)),
+        },
+        Values::F32(_) | Values::F64(_) => features(array, what).map(|(v, _)| (v, false)),
+    }
+}
+
 /// The elements of `array` as class labels: any integer type, each in
 /// `0..=MAX_LABEL`.
 pub fn labels(array: &NpyArray) -> Result<Vec<u32>, NpyError> {
@@ -108,12 +126,29 @@ fn npz_arrays(bytes: &[u8]) -> Result<Vec<(String, NpyArray)>, NpyError> {
 /// shape. The number of classes is the largest label (of both parts) plus
 /// one.
 pub fn load_npz(path: &Path) -> Result<NpzData, DataError> {
-    let file = path.display().to_string();
-    let arrays = parse_npz(&read_file(path)?, &file)?;
-    npz_dataset(arrays, &file).map_err(|error| npy_error(&file, error))
+    load_npz_reading(path, features)
 }
 
-fn npz_dataset(arrays: Vec<(String, NpyArray)>, file: &str) -> Result<NpzData, NpyError> {
+/// [`load_npz`] for a model whose input is token ids: features of any
+/// integer type ([`token_features`]).
+pub fn load_npz_tokens(path: &Path) -> Result<NpzData, DataError> {
+    load_npz_reading(path, token_features)
+}
+
+/// How an archive's features array becomes f32 features.
+type ReadFeatures = fn(&NpyArray, &'static str) -> Result<(Vec<f32>, bool), NpyError>;
+
+fn load_npz_reading(path: &Path, read: ReadFeatures) -> Result<NpzData, DataError> {
+    let file = path.display().to_string();
+    let arrays = parse_npz(&read_file(path)?, &file)?;
+    npz_dataset(arrays, &file, read).map_err(|error| npy_error(&file, error))
+}
+
+fn npz_dataset(
+    arrays: Vec<(String, NpyArray)>,
+    file: &str,
+    read: ReadFeatures,
+) -> Result<NpzData, NpyError> {
     let get = |name: &str| arrays.iter().rev().find(|(n, _)| n == name).map(|(_, a)| a);
     let names: Vec<String> = arrays.iter().map(|(n, _)| n.clone()).collect();
     let missing = || NpyError::MissingArrays {
@@ -138,7 +173,7 @@ fn npz_dataset(arrays: Vec<(String, NpyArray)>, file: &str) -> Result<NpzData, N
             member: format!("{xn}/{yn}"),
             error: Box::new(error),
         };
-        let (features, bytes) = features(x, "features").map_err(member)?;
+        let (features, bytes) = read(x, "features").map_err(member)?;
         let labels = labels(y).map_err(member)?;
         let Some((&n, sample_shape)) = x.shape.split_first() else {
             return Err(member(NpyError::WrongShape {

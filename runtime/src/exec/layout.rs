@@ -107,6 +107,27 @@ impl Executor {
         self.buffer_mut(input, batch)
     }
 
+    /// Writes a batch of token ids (`batch × input elements`) into the
+    /// model's (first) input, which an embedding reads: as the exact f32
+    /// integers the arena carries them in, after checking every id is in
+    /// its table's `0..num_embeddings`. An input no embedding reads takes
+    /// any id below 2^24.
+    pub fn set_tokens(
+        &mut self,
+        batch: usize,
+        ids: &[i64],
+    ) -> Result<(), nnspec_runtime_core::kernels::embedding::TokenError> {
+        let num = self.plan.token_bound(0).unwrap_or(1 << 24);
+        let input = self.input_mut(batch);
+        assert_eq!(
+            ids.len(),
+            input.len(),
+            "set_tokens: {} ids for a batch of {batch} samples",
+            ids.len()
+        );
+        nnspec_runtime_core::kernels::embedding::ids_to_f32(ids, num, input)
+    }
+
     /// Output `index` after the last forward pass.
     pub fn output(&self, index: usize, batch: usize) -> &[f32] {
         self.buffer(self.plan.outputs[index].1, batch)

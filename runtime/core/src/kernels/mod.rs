@@ -14,6 +14,7 @@ pub mod conv2d;
 pub mod dense;
 pub mod dropout;
 pub mod elementwise;
+pub mod embedding;
 pub mod layernorm;
 pub mod last;
 pub mod loss;

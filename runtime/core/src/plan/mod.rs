@@ -71,6 +71,8 @@ pub enum Init {
     Uniform { bound: f32 },
     /// A constant (BatchNorm: weight 1, bias 0, running mean 0, running var 1).
     Constant(f32),
+    /// `N(0, std²)`: PyTorch's default for Embedding tables (`std` 1).
+    Normal { std: f32 },
 }
 
 /// What the optimizer does with a parameter.
@@ -257,5 +259,24 @@ impl Plan {
 
     pub fn trains(&self) -> bool {
         self.loss.is_some()
+    }
+
+    /// How many token ids input `i` takes (its ids are `0..n`), if it is
+    /// token ids (read by an embedding): the smallest table reading it.
+    pub fn token_bound(&self, i: usize) -> Option<usize> {
+        let input = self.root(*self.inputs.get(i)?);
+        self.forward
+            .iter()
+            .filter_map(|step| {
+                // Only embeddings read token ids (the checker's rule).
+                if let Step::Embedding { ids, num, .. } = step
+                    && self.root(*ids) == input
+                {
+                    Some(*num)
+                } else {
+                    None
+                }
+            })
+            .min()
     }
 }

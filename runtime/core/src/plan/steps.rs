@@ -238,6 +238,16 @@ pub enum Step {
         len: usize,
         features: usize,
     },
+    /// Rows of the `[num, dim]` table `weight` picked by token ids (exact
+    /// integers stored as f32), `ids_per_sample` of them per sample.
+    Embedding {
+        ids: BufferId,
+        weight: ParamId,
+        y: BufferId,
+        ids_per_sample: usize,
+        num: usize,
+        dim: usize,
+    },
 }
 
 /// A backward step. Every step overwrites its outputs; where a value feeds
@@ -424,6 +434,16 @@ pub enum GradStep {
         into: BufferId,
         from: BufferId,
     },
+    /// The table's gradient: `dy` added into the rows the ids picked.
+    /// Token ids have no gradient.
+    Embedding {
+        ids: BufferId,
+        dy: BufferId,
+        weight: ParamId,
+        ids_per_sample: usize,
+        num: usize,
+        dim: usize,
+    },
 }
 
 impl GradStep {
@@ -441,6 +461,7 @@ impl GradStep {
             }
             GradStep::Attention { params, .. } => params.to_vec(),
             GradStep::Lstm { params, .. } => params.clone(),
+            GradStep::Embedding { weight, .. } => vec![*weight],
             GradStep::MaxPool2d { .. }
             | GradStep::AvgPool2d { .. }
             | GradStep::Relu { .. }

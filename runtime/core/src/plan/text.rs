@@ -36,6 +36,7 @@ impl fmt::Display for Plan {
             let init = match param.init {
                 Init::Uniform { bound } => format!("uniform(±{bound:.6})"),
                 Init::Constant(c) => format!("constant({c})"),
+                Init::Normal { std } => format!("normal(0, {std})"),
             };
             let kind = match param.kind {
                 ParamKind::Trainable => "",
@@ -236,6 +237,9 @@ impl fmt::Display for Plan {
                     )
                 }
                 Step::Last { x, y, .. } => format!("{} = last({})", b(y), b(x)),
+                Step::Embedding { ids, weight, y, .. } => {
+                    format!("{} = embedding({}, {})", b(y), p(weight), b(ids))
+                }
             };
             writeln!(f, "    {line}")?;
         }
@@ -438,6 +442,14 @@ impl fmt::Display for Plan {
                 }
                 GradStep::Copy { from, to } => format!("{} = copy({})", b(to), b(from)),
                 GradStep::Accumulate { into, from } => format!("{} += {}", b(into), b(from)),
+                GradStep::Embedding {
+                    ids, dy, weight, ..
+                } => format!(
+                    "d.{} = embedding_backward(ids {}, dy {})",
+                    p(weight),
+                    b(ids),
+                    b(dy)
+                ),
             };
             writeln!(f, "    {line}")?;
         }
