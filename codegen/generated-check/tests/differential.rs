@@ -170,8 +170,24 @@ differential!(
     PROBS_LEN
 );
 differential!(smooth, smooth, Smooth, "extras.nn", "Smooth", X_LEN, Y_LEN);
-differential!(seq_blocks, seq_blocks, SeqBlocks, "extras.nn", "SeqBlocks", X_LEN, Y_LEN);
-differential!(sequence1d, sequence1d, Sequence1d, "extras.nn", "Sequence1d", X_LEN, Y_LEN);
+differential!(
+    seq_blocks,
+    seq_blocks,
+    SeqBlocks,
+    "extras.nn",
+    "SeqBlocks",
+    X_LEN,
+    Y_LEN
+);
+differential!(
+    sequence1d,
+    sequence1d,
+    Sequence1d,
+    "extras.nn",
+    "Sequence1d",
+    X_LEN,
+    Y_LEN
+);
 differential!(attend, attend, Attend, "extras.nn", "Attend", X_LEN, Y_LEN);
 differential!(
     recurrent,

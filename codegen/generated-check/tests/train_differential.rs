@@ -161,8 +161,22 @@ train_differential!(
 train_differential!(extras, extras, Extras, "extras.nn", "Extras", X_LEN);
 train_differential!(smooth, smooth, Smooth, "extras.nn", "Smooth", X_LEN);
 train_differential!(attend, attend, Attend, "extras.nn", "Attend", X_LEN);
-train_differential!(seq_blocks, seq_blocks, SeqBlocks, "extras.nn", "SeqBlocks", X_LEN);
-train_differential!(sequence1d, sequence1d, Sequence1d, "extras.nn", "Sequence1d", X_LEN);
+train_differential!(
+    seq_blocks,
+    seq_blocks,
+    SeqBlocks,
+    "extras.nn",
+    "SeqBlocks",
+    X_LEN
+);
+train_differential!(
+    sequence1d,
+    sequence1d,
+    Sequence1d,
+    "extras.nn",
+    "Sequence1d",
+    X_LEN
+);
 train_differential!(
     recurrent,
     recurrent,

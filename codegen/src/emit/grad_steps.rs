@@ -11,9 +11,7 @@ use quote::quote;
 use nnspec_runtime::plan::{BufferId, GeluApproximate, GradStep, ParamId, Plan};
 
 use super::memory::Access;
-use super::steps::{
-    Names, StepCode, attention_geometry, conv_geometry, dense_rows, pool_geometry, times_batch,
-};
+use super::steps::{Names, StepCode, conv_geometry, dense_rows, pool_geometry, times_batch};
 
 /// `step` of `plan` as kernel calls.
 pub(super) fn backward_step(plan: &Plan, step: &GradStep, names: &dyn Names) -> StepCode {
@@ -302,7 +300,7 @@ pub(super) fn backward_step(plan: &Plan, step: &GradStep, names: &dyn Names) -> 
         }
         GradStep::Attention {
             x,
-            params: ids,
+            params,
             heads,
             probs,
             ctx,
@@ -310,27 +308,13 @@ pub(super) fn backward_step(plan: &Plan, step: &GradStep, names: &dyn Names) -> 
             dx,
             shape,
         } => {
-            let [xi, hi, pi, ci, dyi] = [x, heads, probs, ctx, dy].map(|id| buf(*id));
-            let dxi = optional(*dx);
-            let [p0, p1, p2, p3] = ids.map(param);
-            let [w0, w1, w2, w3] = ids.map(weight);
-            let g = attention_geometry(shape);
-            StepCode {
-                comment: format!(
-                    "{}{}'s gradients: backward of attention({}) on {}, from {}",
-                    dx.map_or(String::new(), |dx| format!("{} and ", name(dx))),
-                    plan.param(ids[0]).name.trim_end_matches(".in_proj_weight"),
-                    shape.heads,
-                    name(*x),
-                    name(*dy)
-                ),
-                access: access(&[*x, *heads, *probs, *ctx, *dy], &[*dx]),
-                call: quote!(
-                    let ([], attention_grads) = views(grads, [], [#p0, #p1, #p2, #p3]);
-                    kernels::attention::backward(&#g, #xi, [#w0, #w1, #w2, #w3], [#hi, #pi, #ci], #dyi, #dxi, attention_grads, scratch, par);
-                ),
-                scratch: Some(quote!(kernels::attention::backward_scratch_len(&#g))),
-            }
+            let saved = super::attention::Saved {
+                x: *x,
+                heads: *heads,
+                probs: *probs,
+                ctx: *ctx,
+            };
+            super::attention::backward(plan, names, saved, (*dy, *dx), params, shape)
         }
         GradStep::BatchNorm {
             x,

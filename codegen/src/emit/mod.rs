@@ -18,6 +18,7 @@ use quote::quote;
 
 use nnspec_runtime::plan::{BufferId, Param, ParamId, ParamKind, Plan};
 
+mod attention;
 mod checkpoint_io;
 mod error;
 mod fit;

@@ -10,7 +10,7 @@ use proc_macro2::{Ident, Literal, TokenStream};
 use quote::quote;
 
 use nnspec_runtime::plan::{
-    AttentionShape, BufferId, ConvShape, GeluApproximate, ParamId, Plan, PoolShape, Size, Step,
+    BufferId, ConvShape, GeluApproximate, ParamId, Plan, PoolShape, Size, Step,
 };
 
 use super::memory::Access;
@@ -281,30 +281,20 @@ pub(super) fn forward_step(plan: &Plan, step: &Step, names: &dyn Names, mode: Mo
         }
         Step::Attention {
             x,
-            params: ids,
+            params,
             heads,
             probs,
             ctx,
             y,
             shape,
         } => {
-            let [xi, hi, pi, ci, yi] = [x, heads, probs, ctx, y].map(|id| buf(*id));
-            let [p0, p1, p2, p3] = ids.map(weight);
-            let g = attention_geometry(shape);
-            StepCode {
-                comment: format!(
-                    "{} = {} -> attention({}{}) on [{}, {}]",
-                    name(*y),
-                    name(*x),
-                    shape.heads,
-                    if shape.causal { ", causal" } else { "" },
-                    shape.len,
-                    shape.dim
-                ),
-                access: access(&[*x], &[*heads, *probs, *ctx, *y]),
-                call: quote!(kernels::attention::forward(&#g, #xi, [#p0, #p1, #p2, #p3], #hi, #pi, #ci, #yi, scratch, par);),
-                scratch: Some(quote!(kernels::attention::forward_scratch_len(&#g))),
-            }
+            let saved = super::attention::Saved {
+                x: *x,
+                heads: *heads,
+                probs: *probs,
+                ctx: *ctx,
+            };
+            super::attention::forward(plan, names, saved, *y, params, shape)
         }
         Step::BatchNorm {
             x,
@@ -525,18 +515,6 @@ fn unary_with(
 }
 
 /// The kernels' convolution geometry for a batch named `batch`.
-pub(super) fn attention_geometry(s: &AttentionShape) -> TokenStream {
-    let n = |v: usize| Literal::usize_unsuffixed(v);
-    let (len, dim, heads, causal) = (n(s.len), n(s.dim), n(s.heads), s.causal);
-    quote!(kernels::attention::AttentionGeometry {
-        batch,
-        len: #len,
-        dim: #dim,
-        heads: #heads,
-        causal: #causal,
-    })
-}
-
 pub(super) fn conv_geometry(s: &ConvShape) -> TokenStream {
     let n = |v: usize| Literal::usize_unsuffixed(v);
     let pair = |p: [usize; 2]| {

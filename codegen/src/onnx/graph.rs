@@ -196,7 +196,9 @@ impl<'m> Builder<'m> {
                     let all = weights.f32(&param.name, param.shape.dims())?;
                     data.extend_from_slice(&all[run.clone()]);
                 }
-                self.graph.initializer.push(float_tensor(&name, dims, &data));
+                self.graph
+                    .initializer
+                    .push(float_tensor(&name, dims, &data));
                 name
             }
             OnnxInput::Float { suffix, value: v } => {
