@@ -22,7 +22,7 @@ positional arguments come first, then `name: value` ones; values are integers,
 floats, `true`/`false`, words such as `tanh`, or `[a, b, ...]` lists):
 
     dense(out, bias: B)                 nn.Linear on [in]
-    conv2d(out_channels, kernel: K, stride: S, padding: P, dilation: D, bias: B)
+    conv2d(out_channels, kernel: K, stride: S, padding: P, dilation: D, bias: B, groups: G)
                                         nn.Conv2d on [C, H, W]
     maxpool2d(K, stride: S, padding: P) nn.MaxPool2d on [C, H, W]
     avgpool2d(K, stride: S, padding: P) nn.AvgPool2d on [C, H, W]
@@ -206,7 +206,7 @@ def parse_row(line):
 # name -> (required positional argument names, allowed named arguments)
 SIGNATURES = {
     "dense": (["out"], {"bias"}),
-    "conv2d": (["out_channels"], {"kernel", "stride", "padding", "dilation", "bias"}),
+    "conv2d": (["out_channels"], {"kernel", "stride", "padding", "dilation", "bias", "groups"}),
     "maxpool2d": (["kernel"], {"stride", "padding"}),
     "avgpool2d": (["kernel"], {"stride", "padding"}),
     "flatten": ([], set()),
@@ -308,6 +308,7 @@ def build(in_dims, layer):
             padding=int_or_pair(args, "padding", 0) if "padding" in args else 0,
             dilation=int_or_pair(args, "dilation", 1) if "dilation" in args else 1,
             bias=bool_arg(args, "bias", True),
+            groups=int_arg(args, "groups", 1) if "groups" in args else 1,
         )
 
     if name in ("maxpool2d", "avgpool2d"):

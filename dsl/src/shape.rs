@@ -30,6 +30,14 @@ pub enum ShapeError {
     ReshapeCount { from: Shape, to: Vec<i64> },
     /// An axis outside `-rank..rank`.
     Axis { axis: i64, rank: usize },
+    /// A count the argument `arg` must divide and does not (`conv2d`'s
+    /// `groups` and its channels): `what` is "input channels".
+    NotDivisible {
+        what: &'static str,
+        value: usize,
+        arg: &'static str,
+        divisor: usize,
+    },
 }
 
 /// Checks an element count against [`MAX_ELEMENTS`].

@@ -202,8 +202,22 @@ impl Gen<'_> {
     }
 
     fn conv(&mut self, v: &Var) {
-        let (h, w) = (v.shape[1], v.shape[2]);
-        let out = 1 + self.rng.below(4);
+        let (c, h, w) = (v.shape[0], v.shape[1], v.shape[2]);
+        // Grouped a third of the time (depthwise when the divisor drawn is
+        // `c`), with one or two filters per group.
+        let divisors: Vec<usize> = (1..=c).filter(|&d| c.is_multiple_of(d)).collect();
+        let groups = match self.rng.below(3) {
+            0 => divisors[self.rng.below(divisors.len())],
+            _ => 1,
+        };
+        let out = match groups {
+            1 => 1 + self.rng.below(4),
+            g => g * (1 + self.rng.below(2)),
+        };
+        let grouping = match groups {
+            1 => String::new(),
+            g => format!(", groups: {g}"),
+        };
         for _ in 0..8 {
             let kernel = [1 + self.rng.below(3), 1 + self.rng.below(3)];
             let stride = [1 + self.rng.below(2), 1 + self.rng.below(2)];
@@ -217,7 +231,7 @@ impl Gen<'_> {
             };
             let bias = self.rng.below(4) != 0;
             let expr = format!(
-                "{} -> conv2d({out}, kernel: {}, stride: {}, padding: {}, dilation: {}, bias: {bias})",
+                "{} -> conv2d({out}, kernel: {}, stride: {}, padding: {}, dilation: {}, bias: {bias}{grouping})",
                 v.name,
                 list(&kernel),
                 list(&stride),

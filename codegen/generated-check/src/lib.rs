@@ -26,4 +26,5 @@ generated! {
     extras: "Extras",
     residual_block: "ResidualBlock",
     smooth: "Smooth",
+    grouped: "Grouped",
 }

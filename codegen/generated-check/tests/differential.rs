@@ -170,6 +170,15 @@ differential!(
     PROBS_LEN
 );
 differential!(smooth, smooth, Smooth, "extras.nn", "Smooth", X_LEN, Y_LEN);
+differential!(
+    grouped,
+    grouped,
+    Grouped,
+    "extras.nn",
+    "Grouped",
+    X_LEN,
+    LOGITS_LEN
+);
 
 #[test]
 fn memory_constants_describe_the_arena() {

@@ -154,6 +154,7 @@ train_differential!(
 );
 train_differential!(extras, extras, Extras, "extras.nn", "Extras", X_LEN);
 train_differential!(smooth, smooth, Smooth, "extras.nn", "Smooth", X_LEN);
+train_differential!(grouped, grouped, Grouped, "extras.nn", "Grouped", X_LEN);
 train_differential!(
     residual_block,
     residual_block,

@@ -55,4 +55,5 @@ fn train_step_allocates_nothing() {
     no_alloc!(extras, Extras, 24);
     no_alloc!(residual_block, ResidualBlock, 64);
     no_alloc!(smooth, Smooth, 4);
+    no_alloc!(grouped, Grouped, 5);
 }

@@ -137,6 +137,43 @@ pub(super) fn forward_step(plan: &Plan, step: &Step, names: &dyn Names, mode: Mo
                 scratch: Some(quote!(kernels::conv2d::forward_scratch_len(&#g, threads))),
             }
         }
+        Step::GroupedConv2d {
+            x,
+            weight: w,
+            bias: b,
+            y,
+            shape,
+            groups,
+            relu,
+        } => {
+            let (xi, yi) = (buf(*x), buf(*y));
+            let (wt, bs) = (weight(*w), bias(*b));
+            let g = grouped_geometry(shape, *groups);
+            let kernel = if *relu {
+                quote!(grouped_conv2d_relu_forward_in)
+            } else {
+                quote!(grouped_conv2d_forward_in)
+            };
+            StepCode {
+                comment: format!(
+                    "{} = {} -> conv2d{}: [{}, {}, {}] -> {} channels in {groups} groups, kernel {:?}, stride {:?}, padding {:?}, dilation {:?}",
+                    name(*y),
+                    name(*x),
+                    if *relu { " -> relu" } else { "" },
+                    shape.in_channels,
+                    shape.in_h,
+                    shape.in_w,
+                    shape.out_channels,
+                    shape.kernel,
+                    shape.stride,
+                    shape.padding,
+                    shape.dilation
+                ),
+                access: access(&[*x], &[*y]),
+                call: quote!(kernels::conv2d::#kernel(&#g, #xi, #wt, #bs, #yi, scratch, par);),
+                scratch: Some(quote!(kernels::conv2d::grouped_forward_scratch_len(&#g, threads))),
+            }
+        }
         Step::MaxPool2d {
             x,
             y,
@@ -460,6 +497,12 @@ pub(super) fn conv_geometry(s: &ConvShape) -> TokenStream {
         padding: #p,
         dilation: #d,
     })
+}
+
+/// [`conv_geometry`] in `groups` groups.
+pub(super) fn grouped_geometry(s: &ConvShape, groups: usize) -> TokenStream {
+    let (conv, groups) = (conv_geometry(s), Literal::usize_unsuffixed(groups));
+    quote!(kernels::conv2d::GroupedConv2dGeometry { conv: #conv, groups: #groups })
 }
 
 pub(super) fn pool_geometry(s: &PoolShape) -> TokenStream {

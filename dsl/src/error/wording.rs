@@ -305,6 +305,33 @@ impl Error {
                 *span,
                 format!("expected an axis in {}..{}", -(*rank as i64), rank),
             ),
+            Error::NotDivisible {
+                span,
+                layer,
+                what,
+                value,
+                arg,
+                divisor,
+                input,
+            } => {
+                let mut diagnostic = Diagnostic::error(
+                    "E0309",
+                    format!("`{layer}`: {what} {value} is not divisible by `{arg}` {divisor}"),
+                    *span,
+                    format!("does not divide {value}"),
+                );
+                if let Some(input) = input {
+                    diagnostic = diagnostic
+                        .with_label(input.span, format!("input is {}", input.shape))
+                        .with_note_opt(derivation_note(input));
+                }
+                match *arg {
+                    "groups" => diagnostic.with_help(
+                        "`groups` must divide both the input channels and `out_channels`; a depthwise convolution has `groups` equal to the input channels",
+                    ),
+                    _ => diagnostic,
+                }
+            }
 
             Error::NoOutput { span, model } => Diagnostic::error(
                 "E0401",

@@ -71,6 +71,9 @@ pub fn scratch_len(step: &Step, batch: usize, threads: usize) -> usize {
         Step::Conv2d { shape, .. } => {
             conv2d::forward_scratch_len(&conv_geometry(shape, batch), threads)
         }
+        Step::GroupedConv2d { shape, groups, .. } => {
+            conv2d::grouped_forward_scratch_len(&grouped_geometry(shape, *groups, batch), threads)
+        }
         Step::Dense { .. }
         | Step::MaxPool2d { .. }
         | Step::AvgPool2d { .. }
@@ -148,6 +151,27 @@ pub fn forward_step(
                 conv2d::conv2d_relu_forward_in
             } else {
                 conv2d::conv2d_forward_in
+            };
+            run(&geometry, x, weight, bias, y, scratch, par);
+        }
+        Step::GroupedConv2d {
+            x,
+            weight,
+            bias,
+            y,
+            shape,
+            groups,
+            relu,
+        } => {
+            let ([x], [y]) = views(arena, [r(*x)], [r(*y)]);
+            let geometry = grouped_geometry(shape, *groups, batch);
+            let values = params.read();
+            let weight = &values[p(*weight)];
+            let bias = bias.map(|b| &values[p(b)]);
+            let run = if *relu {
+                conv2d::grouped_conv2d_relu_forward_in
+            } else {
+                conv2d::grouped_conv2d_forward_in
             };
             run(&geometry, x, weight, bias, y, scratch, par);
         }
@@ -337,6 +361,18 @@ pub fn conv_geometry(shape: &ConvShape, batch: usize) -> conv2d::Conv2dGeometry 
         stride: shape.stride,
         padding: shape.padding,
         dilation: shape.dilation,
+    }
+}
+
+/// The grouped convolution geometry of `shape` for a batch of `batch` samples.
+pub fn grouped_geometry(
+    shape: &ConvShape,
+    groups: usize,
+    batch: usize,
+) -> conv2d::GroupedConv2dGeometry {
+    conv2d::GroupedConv2dGeometry {
+        conv: conv_geometry(shape, batch),
+        groups,
     }
 }
 

@@ -65,6 +65,18 @@ pub enum Step {
         shape: ConvShape,
         relu: bool,
     },
+    /// A convolution of `groups` > 1 groups (`shape` counts every
+    /// channel; the weight is `[out, in/groups, kh, kw]`), then `max(y, 0)`
+    /// when `relu`.
+    GroupedConv2d {
+        x: BufferId,
+        weight: ParamId,
+        bias: Option<ParamId>,
+        y: BufferId,
+        shape: ConvShape,
+        groups: usize,
+        relu: bool,
+    },
     MaxPool2d {
         x: BufferId,
         y: BufferId,
@@ -192,6 +204,17 @@ pub enum GradStep {
         relu_y: Option<BufferId>,
         shape: ConvShape,
     },
+    /// As [`GradStep::Conv2d`], for [`Step::GroupedConv2d`].
+    GroupedConv2d {
+        x: BufferId,
+        weight: ParamId,
+        bias: Option<ParamId>,
+        dy: BufferId,
+        dx: Option<BufferId>,
+        relu_y: Option<BufferId>,
+        shape: ConvShape,
+        groups: usize,
+    },
     MaxPool2d {
         dy: BufferId,
         indices: BufferId,
@@ -303,7 +326,9 @@ impl GradStep {
     /// no gradient and, as in PyTorch, no update, not even weight decay).
     pub fn param_grads(&self) -> Vec<ParamId> {
         match self {
-            GradStep::Dense { weight, bias, .. } | GradStep::Conv2d { weight, bias, .. } => {
+            GradStep::Dense { weight, bias, .. }
+            | GradStep::Conv2d { weight, bias, .. }
+            | GradStep::GroupedConv2d { weight, bias, .. } => {
                 core::iter::once(*weight).chain(*bias).collect()
             }
             GradStep::BatchNorm { weight, bias, .. } => vec![*weight, *bias],

@@ -81,6 +81,23 @@ impl fmt::Display for Plan {
                     opt_p(bias),
                     conv_text(shape)
                 ),
+                Step::GroupedConv2d {
+                    x,
+                    weight,
+                    bias,
+                    y,
+                    shape,
+                    groups,
+                    relu,
+                } => format!(
+                    "{} = {}({}, {}, {}) {} groups {groups}",
+                    b(y),
+                    if *relu { "conv2d_relu" } else { "conv2d" },
+                    b(x),
+                    p(weight),
+                    opt_p(bias),
+                    conv_text(shape)
+                ),
                 Step::MaxPool2d {
                     x,
                     y,
@@ -240,6 +257,24 @@ impl fmt::Display for Plan {
                     ..
                 } => format!(
                     "{}, d {}, d {} = conv2d_backward(x {}, dy {}{})",
+                    opt_b(dx),
+                    p(weight),
+                    opt_p(bias),
+                    b(x),
+                    b(dy),
+                    relu_y.map_or(String::new(), |y| format!(", relu mask {}", b(&y)))
+                ),
+                GradStep::GroupedConv2d {
+                    x,
+                    weight,
+                    bias,
+                    dy,
+                    dx,
+                    relu_y,
+                    groups,
+                    ..
+                } => format!(
+                    "{}, d {}, d {} = conv2d_backward(x {}, dy {}{}) groups {groups}",
                     opt_b(dx),
                     p(weight),
                     opt_p(bias),
