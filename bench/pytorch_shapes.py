@@ -37,6 +37,8 @@ floats, `true`/`false`, words such as `tanh`, or `[a, b, ...]` lists):
     softmax(axis: A)                    nn.Softmax over per-sample axis A (default: last)
     dropout(P)                          nn.Dropout(P)
     batchnorm                           nn.BatchNorm1d on [F], nn.BatchNorm2d on [C, H, W]
+    global_avgpool2d                    nn.AdaptiveAvgPool2d(1) on [C, H, W]
+    adaptive_avgpool2d(out: O)          nn.AdaptiveAvgPool2d(O) on [C, H, W], O an integer or [h, w]
 
 K, S, P, D are an integer or a pair [h, w].
 """
@@ -223,6 +225,8 @@ SIGNATURES = {
     "softmax": ([], {"axis"}),
     "dropout": (["p"], set()),
     "batchnorm": ([], set()),
+    "global_avgpool2d": ([], set()),
+    "adaptive_avgpool2d": (["out"], set()),
     "add": ([], set()),
     "concat": ([], {"axis"}),
 }
@@ -379,6 +383,13 @@ def build(in_dims, layer):
         if not is_number(p) or not 0 <= p <= 1:
             raise RowError(f"dropout: expected a probability in [0, 1], got {p!r}")
         return nn.Dropout(float(p))
+
+    if name == "global_avgpool2d":
+        require_rank(in_dims, (3,), name)
+        return nn.AdaptiveAvgPool2d(1)
+    if name == "adaptive_avgpool2d":
+        require_rank(in_dims, (3,), name)
+        return nn.AdaptiveAvgPool2d(int_or_pair(args, "out", 1))
 
     if name == "batchnorm":
         require_rank(in_dims, (1, 3), name)

@@ -245,6 +245,19 @@ impl Gen<'_> {
 
     fn pool(&mut self, v: &Var) {
         let (c, h, w) = (v.shape[0], v.shape[1], v.shape[2]);
+        if self.rng.below(5) == 0 {
+            return self.bind(format!("{} -> global_avgpool2d", v.name), vec![c, 1, 1]);
+        }
+        if self.rng.below(5) == 0 {
+            // Windows of one size (ONNX has no operator for others).
+            let divisor = |rng: &mut Rng, n: usize| {
+                let d: Vec<usize> = (1..=n).filter(|&d| n.is_multiple_of(d)).collect();
+                d[rng.below(d.len())]
+            };
+            let out = [divisor(self.rng, h), divisor(self.rng, w)];
+            let expr = format!("{} -> adaptive_avgpool2d({})", v.name, list(&out));
+            return self.bind(expr, vec![c, out[0], out[1]]);
+        }
         let kernel = [2 + self.rng.below(2), 2 + self.rng.below(2)];
         let stride = [1 + self.rng.below(2), 1 + self.rng.below(2)];
         let padding = [

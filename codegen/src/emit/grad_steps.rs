@@ -10,8 +10,9 @@ use quote::quote;
 
 use nnspec_runtime::plan::{BufferId, GeluApproximate, GradStep, ParamId, Plan};
 
+use super::geometry::{adaptive_geometry, conv_geometry, grouped_geometry, pool_geometry};
 use super::memory::Access;
-use super::steps::{Names, StepCode, conv_geometry, grouped_geometry, pool_geometry, times_batch};
+use super::steps::{Names, StepCode, times_batch};
 
 /// `step` of `plan` as kernel calls.
 pub(super) fn backward_step(plan: &Plan, step: &GradStep, names: &dyn Names) -> StepCode {
@@ -233,6 +234,26 @@ pub(super) fn backward_step(plan: &Plan, step: &GradStep, names: &dyn Names) -> 
                 access: access(&[*dy], &[Some(*dx)]),
                 scratch: None,
                 call: quote!(kernels::pool::avg_pool2d_backward(&#g, true, #dyi, #dxi, par);),
+            }
+        }
+        GradStep::AdaptiveAvgPool2d {
+            dy,
+            dx,
+            channels,
+            in_hw,
+            out_hw,
+        } => {
+            let (dyi, dxi) = (buf(*dy), buf(*dx));
+            let g = adaptive_geometry(*channels, *in_hw, *out_hw);
+            StepCode {
+                comment: format!(
+                    "{} = gradient of adaptive_avgpool2d, from {}",
+                    name(*dx),
+                    name(*dy)
+                ),
+                access: access(&[*dy], &[Some(*dx)]),
+                scratch: None,
+                call: quote!(kernels::pool::adaptive_avg_pool2d_backward(&#g, #dyi, #dxi, par);),
             }
         }
         GradStep::Relu { y, dy, dx } => elementwise(

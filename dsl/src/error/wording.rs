@@ -80,7 +80,7 @@ impl Error {
                 } else {
                     diagnostic.with_help_opt(did_you_mean(suggestion)).with_note_if(
                         suggestion.is_none(),
-                        "layers are: dense, conv2d, maxpool2d, avgpool2d, flatten, reshape, relu, leaky_relu, sigmoid, tanh, gelu, silu, hardswish, elu, softplus, softmax, dropout, batchnorm, add, concat",
+                        "layers are: dense, conv2d, maxpool2d, avgpool2d, global_avgpool2d, adaptive_avgpool2d, flatten, reshape, relu, leaky_relu, sigmoid, tanh, gelu, silu, hardswish, elu, softplus, softmax, dropout, batchnorm, add, concat",
                     )
                 }
             }
@@ -427,7 +427,7 @@ impl Error {
 fn rank_help(layer: &str, found: &Shape) -> Option<String> {
     match (layer, found.rank()) {
         ("dense", r) if r > 1 => Some("add `-> flatten` before `dense`".into()),
-        ("conv2d" | "maxpool2d" | "avgpool2d", 1) => {
+        ("conv2d" | "maxpool2d" | "avgpool2d" | "global_avgpool2d" | "adaptive_avgpool2d", 1) => {
             let n = found.0[0];
             let side = (n as f64).sqrt().round() as usize;
             Some(if side * side == n {

@@ -8,10 +8,11 @@ pub(super) const EXPLANATIONS: &[Explanation] = &[
         title: "unknown layer",
         text: r#"
 The name after `->` (or before the `(` of a call) is not a layer the
-language has. The layers are: dense, conv2d, maxpool2d, avgpool2d, flatten,
-reshape, relu, leaky_relu, sigmoid, tanh, gelu, silu, hardswish, elu,
-softplus, softmax, dropout, batchnorm, add and concat. A name close to one
-of them gets a "did you mean" suggestion.
+language has. The layers are: dense, conv2d, maxpool2d, avgpool2d,
+global_avgpool2d, adaptive_avgpool2d, flatten, reshape, relu, leaky_relu,
+sigmoid, tanh, gelu, silu, hardswish, elu, softplus, softmax, dropout,
+batchnorm, add and concat. A name close to one of them gets a "did you
+mean" suggestion.
 
 Layers are built in rather than defined in the file, because each one comes
 with its shape rule, its parameters and its backward pass; an unknown name

@@ -29,6 +29,7 @@ use crate::ir::{Dtype, ParamRole, Shape};
 use crate::shape::ShapeError;
 use crate::signature::{ArgSpec, Bound, Signature};
 
+mod adaptive_avgpool2d;
 mod add;
 mod avgpool2d;
 mod batchnorm;
@@ -41,6 +42,7 @@ mod dropout;
 mod elu;
 mod flatten;
 mod gelu;
+mod global_avgpool2d;
 mod hardswish;
 mod l1;
 mod leaky_relu;
@@ -59,6 +61,7 @@ mod softmax;
 mod softplus;
 mod tanh;
 
+pub use adaptive_avgpool2d::AdaptiveAvgPool2d;
 pub use add::Add;
 pub use avgpool2d::AvgPool2d;
 pub use batchnorm::BatchNorm;
@@ -69,6 +72,7 @@ pub use dropout::Dropout;
 pub use elu::Elu;
 pub use flatten::Flatten;
 pub use gelu::Gelu;
+pub use global_avgpool2d::GlobalAvgPool2d;
 pub use hardswish::Hardswish;
 pub use leaky_relu::LeakyRelu;
 pub use loss::{LOSS_NAMES, LossProblem, LossRules, rules_named};
@@ -90,6 +94,8 @@ pub const LAYERS: &[LayerSpec] = &[
     conv2d::SPEC,
     maxpool2d::SPEC,
     avgpool2d::SPEC,
+    global_avgpool2d::SPEC,
+    adaptive_avgpool2d::SPEC,
     flatten::SPEC,
     reshape::SPEC,
     relu::SPEC,
@@ -118,6 +124,8 @@ pub enum Op {
     Conv2d(Conv2d),
     MaxPool2d(MaxPool2d),
     AvgPool2d(AvgPool2d),
+    GlobalAvgPool2d(GlobalAvgPool2d),
+    AdaptiveAvgPool2d(AdaptiveAvgPool2d),
     Flatten(Flatten),
     Reshape(Reshape),
     Relu(Relu),
@@ -146,6 +154,8 @@ impl Op {
             Op::Conv2d(op) => op,
             Op::MaxPool2d(op) => op,
             Op::AvgPool2d(op) => op,
+            Op::GlobalAvgPool2d(op) => op,
+            Op::AdaptiveAvgPool2d(op) => op,
             Op::Flatten(op) => op,
             Op::Reshape(op) => op,
             Op::Relu(op) => op,

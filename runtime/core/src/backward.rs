@@ -13,7 +13,7 @@
 use alloc::vec::Vec;
 use core::ops::Range;
 
-use crate::forward::{Layout, conv_geometry, grouped_geometry, pool_geometry};
+use crate::forward::{Layout, adaptive_geometry, conv_geometry, grouped_geometry, pool_geometry};
 use crate::kernels::{self, batchnorm, conv2d, pool};
 use crate::plan::*;
 use crate::threads::Threads;
@@ -248,6 +248,17 @@ pub fn backward_step(
                 dx,
                 par,
             );
+        }
+        GradStep::AdaptiveAvgPool2d {
+            dy,
+            dx,
+            channels,
+            in_hw,
+            out_hw,
+        } => {
+            let ([dy], [dx]) = views(&mut *arena, [r(*dy)], [r(*dx)]);
+            let geometry = adaptive_geometry(*channels, *in_hw, *out_hw, batch);
+            pool::adaptive_avg_pool2d_backward(&geometry, dy, dx, par);
         }
         GradStep::AvgPool2d { dy, dx, shape } => {
             let ([dy], [dx]) = views(&mut *arena, [r(*dy)], [r(*dx)]);

@@ -77,6 +77,7 @@ pub fn scratch_len(step: &Step, batch: usize, threads: usize) -> usize {
         Step::Dense { .. }
         | Step::MaxPool2d { .. }
         | Step::AvgPool2d { .. }
+        | Step::AdaptiveAvgPool2d { .. }
         | Step::Relu { .. }
         | Step::LeakyRelu { .. }
         | Step::Sigmoid { .. }
@@ -189,6 +190,17 @@ pub fn forward_step(
         Step::AvgPool2d { x, y, shape } => {
             let ([x], [y]) = views(arena, [r(*x)], [r(*y)]);
             pool::avg_pool2d_forward(&pool_geometry(shape, batch), true, x, y, par);
+        }
+        Step::AdaptiveAvgPool2d {
+            x,
+            y,
+            channels,
+            in_hw,
+            out_hw,
+        } => {
+            let ([x], [y]) = views(arena, [r(*x)], [r(*y)]);
+            let geometry = adaptive_geometry(*channels, *in_hw, *out_hw, batch);
+            pool::adaptive_avg_pool2d_forward(&geometry, x, y, par);
         }
         Step::Relu { x, y } => {
             let ([x], [y]) = views(arena, [r(*x)], [r(*y)]);
@@ -373,6 +385,21 @@ pub fn grouped_geometry(
     conv2d::GroupedConv2dGeometry {
         conv: conv_geometry(shape, batch),
         groups,
+    }
+}
+
+/// The adaptive pooling geometry of one sample's planes for a batch of `batch` samples.
+pub fn adaptive_geometry(
+    channels: usize,
+    in_hw: [usize; 2],
+    out_hw: [usize; 2],
+    batch: usize,
+) -> pool::AdaptivePool2dGeometry {
+    pool::AdaptivePool2dGeometry {
+        batch,
+        channels,
+        in_hw,
+        out_hw,
     }
 }
 

@@ -88,6 +88,14 @@ pub enum Step {
         y: BufferId,
         shape: PoolShape,
     },
+    /// `nn.AdaptiveAvgPool2d(out_hw)` on `[channels, in_hw]` planes.
+    AdaptiveAvgPool2d {
+        x: BufferId,
+        y: BufferId,
+        channels: usize,
+        in_hw: [usize; 2],
+        out_hw: [usize; 2],
+    },
     Relu {
         x: BufferId,
         y: BufferId,
@@ -226,6 +234,13 @@ pub enum GradStep {
         dx: BufferId,
         shape: PoolShape,
     },
+    AdaptiveAvgPool2d {
+        dy: BufferId,
+        dx: BufferId,
+        channels: usize,
+        in_hw: [usize; 2],
+        out_hw: [usize; 2],
+    },
     Relu {
         y: BufferId,
         dy: BufferId,
@@ -334,6 +349,7 @@ impl GradStep {
             GradStep::BatchNorm { weight, bias, .. } => vec![*weight, *bias],
             GradStep::MaxPool2d { .. }
             | GradStep::AvgPool2d { .. }
+            | GradStep::AdaptiveAvgPool2d { .. }
             | GradStep::Relu { .. }
             | GradStep::LeakyRelu { .. }
             | GradStep::Sigmoid { .. }

@@ -115,6 +115,19 @@ impl fmt::Display for Plan {
                 Step::AvgPool2d { x, y, shape } => {
                     format!("{} = avgpool2d({}) {}", b(y), b(x), pool_text(shape))
                 }
+                Step::AdaptiveAvgPool2d {
+                    x,
+                    y,
+                    channels,
+                    in_hw,
+                    out_hw,
+                } => format!(
+                    "{} = adaptive_avgpool2d({}) [{channels}, {}, {}] -> {out_hw:?}",
+                    b(y),
+                    b(x),
+                    in_hw[0],
+                    in_hw[1]
+                ),
                 Step::Relu { x, y } => format!("{} = relu({})", b(y), b(x)),
                 Step::LeakyRelu {
                     x,
@@ -291,6 +304,9 @@ impl fmt::Display for Plan {
                         b(dy),
                         b(indices)
                     )
+                }
+                GradStep::AdaptiveAvgPool2d { dy, dx, .. } => {
+                    format!("{} = adaptive_avgpool2d_backward(dy {})", b(dx), b(dy))
                 }
                 GradStep::AvgPool2d { dy, dx, .. } => {
                     format!("{} = avgpool2d_backward(dy {})", b(dx), b(dy))
