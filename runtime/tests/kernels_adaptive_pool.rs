@@ -73,7 +73,9 @@ fn windows_follow_pytorchs_formula() {
 #[test]
 fn forward_and_gradient_match_pytorch() {
     use pytorch::*;
-    let cases: [(&str, [usize; 4], [usize; 2], &[f32], &[f32]); 5] = [
+    /// Name, input shape, output size, PyTorch's output and input gradient.
+    type Case<'a> = (&'a str, [usize; 4], [usize; 2], &'a [f32], &'a [f32]);
+    let cases: [Case; 5] = [
         (
             "overlapping",
             [2, 3, 7, 5],
