@@ -44,13 +44,13 @@ fn every_code_is_explained() {
 
 #[test]
 fn an_unknown_code_exits_2_naming_the_nearest() {
-    let out = dslc(&["explain", "E0309"]);
+    let out = dslc(&["explain", "E0319"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
     let stderr = text(&out.stderr);
     assert!(
-        stderr.contains("no diagnostic code E0309")
-            && stderr.contains("the nearest codes are: E0306, E0307, E0308")
+        stderr.contains("no diagnostic code E0319")
+            && stderr.contains("the nearest codes are: E0307, E0308, E0309")
             && stderr.contains("dslc explain --list"),
         "{stderr}"
     );
