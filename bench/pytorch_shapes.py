@@ -49,6 +49,8 @@ floats, `true`/`false`, words such as `tanh`, or `[a, b, ...]` lists):
     lstm(hidden, layers: L)             nn.LSTM(batch_first=True) on [len, F], its output sequence
     last                                x[:, -1] on [len, F]
     embedding(num, dim)                 nn.Embedding on int64 token ids of any shape
+    global_avgpool2d                    nn.AdaptiveAvgPool2d(1) on [C, H, W]
+    adaptive_avgpool2d(out: O)          nn.AdaptiveAvgPool2d(O) on [C, H, W], O an integer or [h, w]
 
 K, S, P, D are an integer or a pair [h, w].
 """
@@ -218,7 +220,7 @@ def parse_row(line):
 # name -> (required positional argument names, allowed named arguments)
 SIGNATURES = {
     "dense": (["out"], {"bias"}),
-    "conv2d": (["out_channels"], {"kernel", "stride", "padding", "dilation", "bias"}),
+    "conv2d": (["out_channels"], {"kernel", "stride", "padding", "dilation", "bias", "groups"}),
     "maxpool2d": (["kernel"], {"stride", "padding"}),
     "avgpool2d": (["kernel"], {"stride", "padding"}),
     "conv1d": (["out_channels"], {"kernel", "stride", "padding", "dilation", "bias"}),
@@ -241,6 +243,8 @@ SIGNATURES = {
     "layernorm": ([], {"eps", "elementwise_affine"}),
     "mean": ([], {"axis"}),
     "attention": (["heads"], {"causal"}),
+    "global_avgpool2d": ([], set()),
+    "adaptive_avgpool2d": (["out"], set()),
     "add": ([], set()),
     "mul": ([], set()),
     "concat": ([], {"axis"}),
@@ -359,6 +363,7 @@ def build(in_dims, layer):
             padding=int_or_pair(args, "padding", 0) if "padding" in args else 0,
             dilation=int_or_pair(args, "dilation", 1) if "dilation" in args else 1,
             bias=bool_arg(args, "bias", True),
+            groups=int_arg(args, "groups", 1) if "groups" in args else 1,
         )
 
     if name in ("maxpool2d", "avgpool2d"):
@@ -452,6 +457,13 @@ def build(in_dims, layer):
         if not is_number(p) or not 0 <= p <= 1:
             raise RowError(f"dropout: expected a probability in [0, 1], got {p!r}")
         return nn.Dropout(float(p))
+
+    if name == "global_avgpool2d":
+        require_rank(in_dims, (3,), name)
+        return nn.AdaptiveAvgPool2d(1)
+    if name == "adaptive_avgpool2d":
+        require_rank(in_dims, (3,), name)
+        return nn.AdaptiveAvgPool2d(int_or_pair(args, "out", 1))
 
     if name == "batchnorm":
         require_rank(in_dims, (1, 3), name)

@@ -473,3 +473,27 @@ model TwoTables {
 ",
     );
 }
+
+#[test]
+fn grouped_and_depthwise_convolutions() {
+    // Depthwise with a multiplier and a fused relu, two groups strided
+    // without bias, four groups of two channels dilated: the gradients of
+    // the layers before them go through every grouped path's dx.
+    check_source(
+        "
+model Grouped {
+    input x: f32[2, 7, 7];
+    let a = x -> conv2d(4, kernel: 3, padding: 1);
+    let d = a -> conv2d(8, kernel: 3, padding: 1, groups: 4) -> relu -> conv2d(8, kernel: 3, stride: 2, groups: 2, bias: false);
+    output y = d -> conv2d(4, kernel: [2, 3], dilation: [1, 2], padding: 1, groups: 4) -> hardswish -> flatten -> dense(3);
+}
+
+model Pooled {
+    input x: f32[2, 5, 6];
+    let c = x -> conv2d(6, kernel: 3, padding: 1) -> tanh;
+    let a = c -> adaptive_avgpool2d([3, 4]) -> flatten -> dense(3);
+    output y = c -> global_avgpool2d -> flatten -> dense(3) + a;
+}
+",
+    );
+}

@@ -263,6 +263,7 @@ fn random_models_run_the_same_in_onnxruntime() {
         "Conv",
         "MaxPool",
         "AveragePool",
+        "GlobalAveragePool",
         "Flatten",
         "Reshape",
         "Relu",
@@ -453,4 +454,43 @@ fn exports_keep_checkpoint_names_and_a_dynamic_batch() {
             .count();
         assert_eq!(graph.value_info.len(), intermediate, "{what}: value_info");
     }
+}
+
+/// Adaptive pooling exports when its windows have one size, and is
+/// refused, naming the layer, when they do not (no ONNX operator computes
+/// windows of several sizes).
+#[test]
+fn adaptive_pooling_exports_only_uniform_windows() {
+    let source = "model P {
+    input x: f32[2, 6, 6];
+    let u = x -> adaptive_avgpool2d([3, 2]) as uniform -> flatten;
+    output y = x -> adaptive_avgpool2d([4, 4]) as uneven -> flatten -> dense(12) + u;
+}
+";
+    let case = compile("p.nn", source).remove(0);
+    let exec = executor(&case.model, &mut Rng::new(1));
+    let provenance = Provenance {
+        source_file: &case.file,
+        source: case.source.as_bytes(),
+        weights: "test".into(),
+    };
+    let error = onnx::export(&case.model, &state_dict(&exec), &provenance)
+        .expect_err("windows of several sizes");
+    let message = error.to_string();
+    assert!(
+        message.starts_with("layer `uneven` cannot be exported")
+            && message.contains("6x6 to 4x4 has windows of several sizes"),
+        "{message}"
+    );
+    let uniform = source.replace("[4, 4]", "[2, 3]");
+    let case = compile("p.nn", &uniform).remove(0);
+    let exec = executor(&case.model, &mut Rng::new(1));
+    let model = proto::ModelProto::decode(export(&case, &exec).as_slice()).expect("decodes");
+    let graph = model.graph.expect("a graph");
+    let pools: Vec<_> = graph
+        .node
+        .iter()
+        .filter(|n| n.op_type == "AveragePool")
+        .collect();
+    assert_eq!(pools.len(), 2, "both adaptive pools are AveragePool nodes");
 }

@@ -18,8 +18,8 @@ pub const CODES: &[&str] = &[
     "E0001", "E0002", "E0003", "E0004", "E0005", "E0006", "E0101", "E0102", "E0103", "E0104",
     "E0105", "E0106", "E0107", "E0108", "E0201", "E0202", "E0203", "E0204", "E0205", "E0206",
     "E0301", "E0302", "E0303", "E0304", "E0305", "E0306", "E0307", "E0308", "E0309", "E0310",
-    "E0401", "E0402", "E0501", "E0502", "E0503", "E0504", "E0505", "E0506", "E0507", "E0508",
-    "W0001", "W0002",
+    "E0311", "E0401", "E0402", "E0501", "E0502", "E0503", "E0504", "E0505", "E0506", "E0507",
+    "E0508", "W0001", "W0002",
 ];
 
 /// One operand of a shape complaint: where it is, its shape, how it got it.
@@ -203,6 +203,17 @@ pub enum Error {
         expected: Dtype,
         found: Dtype,
         input: Operand,
+    },
+    /// A layer's argument `arg` does not divide a count it must (`groups`
+    /// and a convolution's channels); `input` when the count is the input's.
+    NotDivisible {
+        span: Span,
+        layer: &'static str,
+        what: &'static str,
+        value: usize,
+        arg: &'static str,
+        divisor: usize,
+        input: Option<Operand>,
     },
 
     // ---- E04xx: models ----

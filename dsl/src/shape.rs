@@ -32,6 +32,14 @@ pub enum ShapeError {
     Axis { axis: i64, rank: usize },
     /// Attention heads that do not divide the features.
     HeadsDivide { heads: usize, features: usize },
+    /// A count the argument `arg` must divide and does not (`conv2d`'s
+    /// `groups` and its channels): `what` is "input channels".
+    NotDivisible {
+        what: &'static str,
+        value: usize,
+        arg: &'static str,
+        divisor: usize,
+    },
 }
 
 /// Checks an element count against [`MAX_ELEMENTS`].

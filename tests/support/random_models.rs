@@ -267,8 +267,22 @@ impl Gen<'_> {
     }
 
     fn conv(&mut self, v: &Var) {
-        let (h, w) = (v.shape[1], v.shape[2]);
-        let out = 1 + self.rng.below(4);
+        let (c, h, w) = (v.shape[0], v.shape[1], v.shape[2]);
+        // Grouped a third of the time (depthwise when the divisor drawn is
+        // `c`), with one or two filters per group.
+        let divisors: Vec<usize> = (1..=c).filter(|&d| c.is_multiple_of(d)).collect();
+        let groups = match self.rng.below(3) {
+            0 => divisors[self.rng.below(divisors.len())],
+            _ => 1,
+        };
+        let out = match groups {
+            1 => 1 + self.rng.below(4),
+            g => g * (1 + self.rng.below(2)),
+        };
+        let grouping = match groups {
+            1 => String::new(),
+            g => format!(", groups: {g}"),
+        };
         for _ in 0..8 {
             let kernel = [1 + self.rng.below(3), 1 + self.rng.below(3)];
             let stride = [1 + self.rng.below(2), 1 + self.rng.below(2)];
@@ -282,7 +296,7 @@ impl Gen<'_> {
             };
             let bias = self.rng.below(4) != 0;
             let expr = format!(
-                "{} -> conv2d({out}, kernel: {}, stride: {}, padding: {}, dilation: {}, bias: {bias})",
+                "{} -> conv2d({out}, kernel: {}, stride: {}, padding: {}, dilation: {}, bias: {bias}{grouping})",
                 v.name,
                 list(&kernel),
                 list(&stride),
@@ -296,6 +310,19 @@ impl Gen<'_> {
 
     fn pool(&mut self, v: &Var) {
         let (c, h, w) = (v.shape[0], v.shape[1], v.shape[2]);
+        if self.rng.below(5) == 0 {
+            return self.bind(format!("{} -> global_avgpool2d", v.name), vec![c, 1, 1]);
+        }
+        if self.rng.below(5) == 0 {
+            // Windows of one size (ONNX has no operator for others).
+            let divisor = |rng: &mut Rng, n: usize| {
+                let d: Vec<usize> = (1..=n).filter(|&d| n.is_multiple_of(d)).collect();
+                d[rng.below(d.len())]
+            };
+            let out = [divisor(self.rng, h), divisor(self.rng, w)];
+            let expr = format!("{} -> adaptive_avgpool2d({})", v.name, list(&out));
+            return self.bind(expr, vec![c, out[0], out[1]]);
+        }
         let kernel = [2 + self.rng.below(2), 2 + self.rng.below(2)];
         let stride = [1 + self.rng.below(2), 1 + self.rng.below(2)];
         let padding = [

@@ -31,4 +31,5 @@ generated! {
     attend: "Attend",
     recurrent: "Recurrent",
     tokens: "Tokens",
+    grouped: "Grouped",
 }

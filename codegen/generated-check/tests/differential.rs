@@ -199,6 +199,15 @@ differential!(
     Y_LEN
 );
 
+differential!(
+    grouped,
+    grouped,
+    Grouped,
+    "extras.nn",
+    "Grouped",
+    X_LEN,
+    LOGITS_LEN
+);
 #[test]
 fn memory_constants_describe_the_arena() {
     use generated::lenet as m;

@@ -186,6 +186,7 @@ train_differential!(
     X_LEN
 );
 train_differential!(tokens, tokens, Tokens, "extras.nn", "Tokens", TOKENS_LEN);
+train_differential!(grouped, grouped, Grouped, "extras.nn", "Grouped", X_LEN);
 train_differential!(
     residual_block,
     residual_block,

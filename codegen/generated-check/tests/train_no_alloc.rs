@@ -65,4 +65,5 @@ fn train_step_allocates_nothing() {
     no_alloc!(attend, Attend, 4);
     no_alloc!(recurrent, Recurrent, 3);
     no_alloc!(tokens, Tokens, 3, TOKENS_LEN);
+    no_alloc!(grouped, Grouped, 5);
 }

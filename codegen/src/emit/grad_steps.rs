@@ -10,8 +10,9 @@ use quote::quote;
 
 use nnspec_runtime::plan::{BufferId, GeluApproximate, GradStep, ParamId, Plan};
 
+use super::geometry::{adaptive_geometry, conv_geometry, grouped_geometry, pool_geometry};
 use super::memory::Access;
-use super::steps::{Names, StepCode, conv_geometry, dense_rows, pool_geometry, times_batch};
+use super::steps::{Names, StepCode, dense_rows, times_batch};
 
 /// `step` of `plan` as kernel calls.
 pub(super) fn backward_step(plan: &Plan, step: &GradStep, names: &dyn Names) -> StepCode {
@@ -158,6 +159,53 @@ pub(super) fn backward_step(plan: &Plan, step: &GradStep, names: &dyn Names) -> 
                 ),
             }
         }
+        GradStep::GroupedConv2d {
+            x,
+            weight: w,
+            bias,
+            dy,
+            dx,
+            relu_y,
+            shape,
+            groups,
+        } => {
+            let (xi, dyi, dxi) = (buf(*x), buf(*dy), optional(*dx));
+            let wt = weight(*w);
+            let g = grouped_geometry(shape, *groups);
+            let (grads, db) = grad_views(*w, *bias);
+            let (relu, reads, writes) = match relu_y {
+                // The fused relu's backward: `dy · [y > 0]`, in place.
+                Some(y) => {
+                    let yi = buf(*y);
+                    (
+                        quote!(kernels::activation::relu::backward_inplace_par(#yi, #dyi, par);),
+                        vec![*x, *y],
+                        vec![Some(*dy), *dx],
+                    )
+                }
+                None => (quote!(), vec![*x, *dy], vec![*dx]),
+            };
+            let has_bias = bias.is_some();
+            StepCode {
+                comment: format!(
+                    "{}: backward of conv2d({}, groups: {groups}){} on {}, from {}",
+                    outputs(*dx, *w),
+                    shape.out_channels,
+                    if relu_y.is_some() { " -> relu" } else { "" },
+                    name(*x),
+                    name(*dy)
+                ),
+                access: access(&reads, &writes),
+                call: quote!(
+                    #relu
+                    #grads
+                    kernels::conv2d::grouped_conv2d_backward_in(&#g, #xi, #wt, #dyi, #dxi, grad_w, #db, scratch, par);
+                ),
+                scratch: Some(
+                    quote!(kernels::conv2d::grouped_backward_scratch_len(&#g, #has_bias, threads)),
+                ),
+            }
+        }
         GradStep::MaxPool2d {
             dy,
             indices,
@@ -187,6 +235,26 @@ pub(super) fn backward_step(plan: &Plan, step: &GradStep, names: &dyn Names) -> 
                 access: access(&[*dy], &[Some(*dx)]),
                 scratch: None,
                 call: quote!(kernels::pool::avg_pool2d_backward(&#g, true, #dyi, #dxi, par);),
+            }
+        }
+        GradStep::AdaptiveAvgPool2d {
+            dy,
+            dx,
+            channels,
+            in_hw,
+            out_hw,
+        } => {
+            let (dyi, dxi) = (buf(*dy), buf(*dx));
+            let g = adaptive_geometry(*channels, *in_hw, *out_hw);
+            StepCode {
+                comment: format!(
+                    "{} = gradient of adaptive_avgpool2d, from {}",
+                    name(*dx),
+                    name(*dy)
+                ),
+                access: access(&[*dy], &[Some(*dx)]),
+                scratch: None,
+                call: quote!(kernels::pool::adaptive_avg_pool2d_backward(&#g, #dyi, #dxi, par);),
             }
         }
         GradStep::Relu { y, dy, dx } => elementwise(

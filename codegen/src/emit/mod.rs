@@ -24,6 +24,7 @@ mod error;
 mod fit;
 mod format;
 mod forward;
+mod geometry;
 mod golden;
 mod grad_steps;
 mod memory;

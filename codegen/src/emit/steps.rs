@@ -9,9 +9,9 @@
 use proc_macro2::{Ident, Literal, TokenStream};
 use quote::quote;
 
-use nnspec_runtime::plan::{
-    BufferId, ConvShape, GeluApproximate, ParamId, Plan, PoolShape, Size, Step,
-};
+use nnspec_runtime::plan::{BufferId, GeluApproximate, ParamId, Plan, PoolShape, Size, Step};
+
+use super::geometry::{adaptive_geometry, conv_geometry, grouped_geometry, pool_geometry};
 
 use super::memory::Access;
 
@@ -140,6 +140,43 @@ pub(super) fn forward_step(plan: &Plan, step: &Step, names: &dyn Names, mode: Mo
                 scratch: Some(quote!(kernels::conv2d::forward_scratch_len(&#g, threads))),
             }
         }
+        Step::GroupedConv2d {
+            x,
+            weight: w,
+            bias: b,
+            y,
+            shape,
+            groups,
+            relu,
+        } => {
+            let (xi, yi) = (buf(*x), buf(*y));
+            let (wt, bs) = (weight(*w), bias(*b));
+            let g = grouped_geometry(shape, *groups);
+            let kernel = if *relu {
+                quote!(grouped_conv2d_relu_forward_in)
+            } else {
+                quote!(grouped_conv2d_forward_in)
+            };
+            StepCode {
+                comment: format!(
+                    "{} = {} -> conv2d{}: [{}, {}, {}] -> {} channels in {groups} groups, kernel {:?}, stride {:?}, padding {:?}, dilation {:?}",
+                    name(*y),
+                    name(*x),
+                    if *relu { " -> relu" } else { "" },
+                    shape.in_channels,
+                    shape.in_h,
+                    shape.in_w,
+                    shape.out_channels,
+                    shape.kernel,
+                    shape.stride,
+                    shape.padding,
+                    shape.dilation
+                ),
+                access: access(&[*x], &[*y]),
+                call: quote!(kernels::conv2d::#kernel(&#g, #xi, #wt, #bs, #yi, scratch, par);),
+                scratch: Some(quote!(kernels::conv2d::grouped_forward_scratch_len(&#g, threads))),
+            }
+        }
         Step::MaxPool2d {
             x,
             y,
@@ -173,6 +210,29 @@ pub(super) fn forward_step(plan: &Plan, step: &Step, names: &dyn Names, mode: Mo
                 access: access(&[*x], &[*y]),
                 scratch: None,
                 call: quote!(kernels::pool::avg_pool2d_forward(&#g, true, #xi, #yi, par);),
+            }
+        }
+        Step::AdaptiveAvgPool2d {
+            x,
+            y,
+            channels,
+            in_hw,
+            out_hw,
+        } => {
+            let (xi, yi) = (buf(*x), buf(*y));
+            let g = adaptive_geometry(*channels, *in_hw, *out_hw);
+            StepCode {
+                comment: format!(
+                    "{} = adaptive_avgpool2d({}): [{channels}, {}, {}] -> {:?}",
+                    name(*y),
+                    name(*x),
+                    in_hw[0],
+                    in_hw[1],
+                    out_hw
+                ),
+                access: access(&[*x], &[*y]),
+                scratch: None,
+                call: quote!(kernels::pool::adaptive_avg_pool2d_forward(&#g, #xi, #yi, par);),
             }
         }
         Step::Relu { x, y } => unary(plan, names, "relu", *x, *y, quote!(relu::forward)),
@@ -512,53 +572,6 @@ fn unary_with(
         scratch: None,
         call: quote!(kernels::activation::#kernel(#xi, #yi #extra);),
     }
-}
-
-/// The kernels' convolution geometry for a batch named `batch`.
-pub(super) fn conv_geometry(s: &ConvShape) -> TokenStream {
-    let n = |v: usize| Literal::usize_unsuffixed(v);
-    let pair = |p: [usize; 2]| {
-        let (a, b) = (n(p[0]), n(p[1]));
-        quote!([#a, #b])
-    };
-    let (ci, h, wd, co) = (n(s.in_channels), n(s.in_h), n(s.in_w), n(s.out_channels));
-    let (k, st, p, d) = (
-        pair(s.kernel),
-        pair(s.stride),
-        pair(s.padding),
-        pair(s.dilation),
-    );
-    quote!(kernels::conv2d::Conv2dGeometry {
-        batch,
-        in_channels: #ci,
-        in_h: #h,
-        in_w: #wd,
-        out_channels: #co,
-        kernel: #k,
-        stride: #st,
-        padding: #p,
-        dilation: #d,
-    })
-}
-
-pub(super) fn pool_geometry(s: &PoolShape) -> TokenStream {
-    let n = |v: usize| Literal::usize_unsuffixed(v);
-    let pair = |p: [usize; 2]| {
-        let (a, b) = (n(p[0]), n(p[1]));
-        quote!([#a, #b])
-    };
-    let (c, h, wd) = (n(s.channels), n(s.in_h), n(s.in_w));
-    let (k, st, p) = (pair(s.kernel), pair(s.stride), pair(s.padding));
-    quote!(kernels::pool::Pool2dGeometry {
-        batch,
-        channels: #c,
-        in_h: #h,
-        in_w: #wd,
-        kernel: #k,
-        stride: #st,
-        padding: #p,
-        ceil_mode: false,
-    })
 }
 
 fn pool_text(s: &PoolShape) -> String {

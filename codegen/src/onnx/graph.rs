@@ -15,6 +15,7 @@ use nnspec_dsl::ir::{self, ValueId};
 use nnspec_dsl::ops::{OnnxAttr, OnnxInput, OnnxNode, OnnxRule, OnnxShape};
 use nnspec_runtime::safetensors_file::{Checkpoint, CheckpointError};
 
+use super::ExportError;
 use super::proto::{AttributeProto, AttributeType, GraphProto, NodeProto};
 use super::tensors::{
     batched_at, batched_bool, batched_value, fixed_value, float_scalar, float_tensor, initializer,
@@ -22,7 +23,7 @@ use super::tensors::{
 };
 
 /// The graph of `model` with the parameters in `weights`.
-pub fn graph(model: &ir::Model, weights: &Checkpoint) -> Result<GraphProto, CheckpointError> {
+pub fn graph(model: &ir::Model, weights: &Checkpoint) -> Result<GraphProto, ExportError> {
     let mut builder = Builder::new(model);
     builder.inputs();
     for index in 0..model.values.len() {
@@ -78,7 +79,7 @@ impl<'m> Builder<'m> {
             .expect("values come in topological order")
     }
 
-    fn value(&mut self, id: ValueId, weights: &Checkpoint) -> Result<(), CheckpointError> {
+    fn value(&mut self, id: ValueId, weights: &Checkpoint) -> Result<(), ExportError> {
         let value = &self.model.values[id.index()];
         let Some(rules) = value.op.rules() else {
             // A model input, named already.
@@ -96,6 +97,10 @@ impl<'m> Builder<'m> {
             }
             OnnxRule::Node(node) => vec![node],
             OnnxRule::Nodes(nodes) => nodes,
+            OnnxRule::Unsupported(reason) => {
+                let layer = value.layer.clone();
+                return Err(ExportError::Unsupported { layer, reason });
+            }
         };
         let output = self.result_name(id);
         let is_graph_output = self.model.outputs.iter().any(|o| o.name == output);

@@ -66,6 +66,8 @@ pub enum ExportError {
     Weights(CheckpointError),
     /// The model is too large for one protobuf message.
     TooLarge { bytes: usize },
+    /// A layer ONNX cannot express with its shapes.
+    Unsupported { layer: String, reason: String },
 }
 
 impl fmt::Display for ExportError {
@@ -77,6 +79,9 @@ impl fmt::Display for ExportError {
                 "the ONNX model would be {bytes} bytes; protobuf messages are limited to 2 GiB \
                  and nnspec does not write external data"
             ),
+            ExportError::Unsupported { layer, reason } => {
+                write!(f, "layer `{layer}` cannot be exported: {reason}")
+            }
         }
     }
 }
@@ -85,7 +90,7 @@ impl std::error::Error for ExportError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             ExportError::Weights(error) => Some(error),
-            ExportError::TooLarge { .. } => None,
+            ExportError::TooLarge { .. } | ExportError::Unsupported { .. } => None,
         }
     }
 }

@@ -233,6 +233,20 @@ impl ModelChecker<'_> {
                 heads,
                 features,
             },
+            ShapeError::NotDivisible {
+                what,
+                value,
+                arg,
+                divisor,
+            } => Error::NotDivisible {
+                span: arg_span(arg),
+                layer,
+                what,
+                value,
+                arg,
+                divisor,
+                input: input.filter(|_| what.starts_with("input")),
+            },
         };
         self.errors.push(error);
     }

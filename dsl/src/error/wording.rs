@@ -329,6 +329,33 @@ impl Error {
             Error::DtypeMismatch { span, layer, expected, found, input } => {
                 super::dtypes::dtype_mismatch(*span, layer, *expected, *found, input)
             }
+            Error::NotDivisible {
+                span,
+                layer,
+                what,
+                value,
+                arg,
+                divisor,
+                input,
+            } => {
+                let mut diagnostic = Diagnostic::error(
+                    "E0311",
+                    format!("`{layer}`: {what} {value} is not divisible by `{arg}` {divisor}"),
+                    *span,
+                    format!("does not divide {value}"),
+                );
+                if let Some(input) = input {
+                    diagnostic = diagnostic
+                        .with_label(input.span, format!("input is {}", input.shape))
+                        .with_note_opt(derivation_note(input));
+                }
+                match *arg {
+                    "groups" => diagnostic.with_help(
+                        "`groups` must divide both the input channels and `out_channels`; a depthwise convolution has `groups` equal to the input channels",
+                    ),
+                    _ => diagnostic,
+                }
+            }
 
             Error::NoOutput { span, model } => Diagnostic::error(
                 "E0401",
@@ -439,7 +466,7 @@ fn rank_help(layer: &str, found: &Shape) -> Option<String> {
             found.0[1],
             found.0[0] * found.0[2]
         )),
-        ("conv2d" | "maxpool2d" | "avgpool2d", 1) => {
+        ("conv2d" | "maxpool2d" | "avgpool2d" | "global_avgpool2d" | "adaptive_avgpool2d", 1) => {
             let n = found.0[0];
             let side = (n as f64).sqrt().round() as usize;
             Some(if side * side == n {

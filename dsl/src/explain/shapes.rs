@@ -254,4 +254,27 @@ model Bag {
 }
 "#,
     },
+    Explanation {
+        code: "E0311",
+        title: "a count not divisible by the argument that splits it",
+        text: r#"
+`conv2d(..., groups: g)` splits the input channels and the output channels
+into `g` groups, each convolved on its own (as `nn.Conv2d` does), so `g`
+must divide both. A depthwise convolution, one input channel per group,
+has `groups` equal to the input's channels and `out_channels` a multiple
+of it. The message names the count that does not divide.
+"#,
+        wrong: r#"
+model Depthwise {
+    input x: f32[6, 28, 28];
+    output y = x -> conv2d(6, kernel: 3, groups: 4) -> flatten -> dense(10);
+}
+"#,
+        fixed: r#"
+model Depthwise {
+    input x: f32[6, 28, 28];
+    output y = x -> conv2d(6, kernel: 3, groups: 6) -> flatten -> dense(10);
+}
+"#,
+    },
 ];

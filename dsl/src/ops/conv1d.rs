@@ -95,6 +95,8 @@ impl Conv1d {
             stride: widthwise(self.stride, 1),
             padding: widthwise(self.padding, 0),
             dilation: widthwise(self.dilation, 1),
+            // conv1d takes no `groups` yet (issue 11 lists it for conv2d).
+            groups: 1,
             bias: self.bias,
         }
     }

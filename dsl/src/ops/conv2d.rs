@@ -1,4 +1,5 @@
-//! `conv2d`: 2-D convolution, PyTorch's `nn.Conv2d`, on `[channels, height, width]`.
+//! `conv2d`: 2-D convolution, PyTorch's `nn.Conv2d`, on `[channels, height, width]`,
+//! grouped (`groups`, depthwise when it equals the input's channels) or not.
 
 use nnspec_runtime::plan::{ConvShape, GradStep, Step};
 
@@ -33,6 +34,14 @@ const BIAS: Key<bool> = Key::bool(
     Default::Bool(true),
     "whether to add a learned bias",
 );
+// After `bias` (PyTorch has it before): positional calls written before
+// groups existed keep their meaning.
+const GROUPS: Key<usize> = Key::count(
+    6,
+    "groups",
+    Default::Int(1),
+    "channel groups, each convolved on its own",
+);
 
 pub(super) const SPEC: LayerSpec = LayerSpec {
     arity: Arity::One,
@@ -45,13 +54,14 @@ pub(super) const SPEC: LayerSpec = LayerSpec {
             PADDING.spec,
             DILATION.spec,
             BIAS.spec,
+            GROUPS.spec,
         ],
     },
     summary: "2-D convolution (nn.Conv2d) on [channels, height, width]",
     build,
 };
 
-/// Weight `[out, in, kh, kw]`, bias `[out]`. Pairs are `[h, w]`.
+/// Weight `[out, in/groups, kh, kw]`, bias `[out]`. Pairs are `[h, w]`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Conv2d {
     pub out_channels: usize,
@@ -60,6 +70,7 @@ pub struct Conv2d {
     pub padding: [usize; 2],
     pub dilation: [usize; 2],
     pub bias: bool,
+    pub groups: usize,
 }
 
 fn build(args: &Bound, inputs: &[&Shape]) -> Result<(Op, Shape), OpError> {
@@ -70,6 +81,7 @@ fn build(args: &Bound, inputs: &[&Shape]) -> Result<(Op, Shape), OpError> {
         padding: args.get(&PADDING),
         dilation: args.get(&DILATION),
         bias: args.get(&BIAS),
+        groups: args.get(&GROUPS),
     };
     let shape = op.output_shape(inputs[0])?;
     Ok((Op::Conv2d(op), shape))
@@ -79,6 +91,19 @@ impl Conv2d {
     /// `[C, H, W] -> [out, H', W']`, each spatial axis by PyTorch's window formula.
     pub(crate) fn output_shape(&self, input: &Shape) -> Result<Shape, ShapeError> {
         expect_rank(input, 3, "[channels, height, width]")?;
+        for (what, channels) in [
+            ("input channels", input.0[0]),
+            ("out_channels", self.out_channels),
+        ] {
+            if !channels.is_multiple_of(self.groups) {
+                return Err(ShapeError::NotDivisible {
+                    what,
+                    value: channels,
+                    arg: "groups",
+                    divisor: self.groups,
+                });
+            }
+        }
         let axis = |name, a: usize| {
             let (k, s, p, d) = (
                 self.kernel[a],
@@ -104,18 +129,21 @@ impl LayerRules for Conv2d {
 
     fn attributes(&self) -> String {
         format!(
-            "out_channels: {}, kernel: {}, stride: {}, padding: {}, dilation: {}, bias: {}",
+            "out_channels: {}, kernel: {}, stride: {}, padding: {}, dilation: {}, groups: {}, bias: {}",
             self.out_channels,
             pair_text(self.kernel),
             pair_text(self.stride),
             pair_text(self.padding),
             pair_text(self.dilation),
+            self.groups,
             self.bias
         )
     }
 
+    /// As `nn.Conv2d`: each output channel sees `in/groups` input
+    /// channels, which is also the fan-in of its initialization.
     fn params(&self, inputs: &[&Shape]) -> Result<Vec<ParamDecl>, ShapeError> {
-        let in_channels = inputs[0].0[0];
+        let in_channels = inputs[0].0[0] / self.groups;
         let [kh, kw] = self.kernel;
         let weight = checked_shape(
             "weight",
@@ -139,7 +167,7 @@ impl LayerRules for Conv2d {
         Ok(params)
     }
 
-    /// `Conv(x, weight, bias)`; the weight is `[out, in, kh, kw]` in both.
+    /// `Conv(x, weight, bias)`; the weight is `[out, in/groups, kh, kw]` in both.
     fn onnx(&self, _: &[&Shape], _: &Shape) -> OnnxRule {
         let params = if self.bias { 0..2 } else { 0..1 };
         let node = OnnxNode::over_inputs("Conv", 1)
@@ -148,7 +176,7 @@ impl LayerRules for Conv2d {
             .attribute("strides", OnnxAttr::pair(self.stride))
             .attribute("pads", OnnxAttr::pads(self.padding))
             .attribute("dilations", OnnxAttr::pair(self.dilation))
-            .attribute("group", OnnxAttr::Int(1));
+            .attribute("group", OnnxAttr::Int(self.groups as i64));
         OnnxRule::Node(node)
     }
 
@@ -164,35 +192,73 @@ impl LayerRules for Conv2d {
             padding: self.padding,
             dilation: self.dilation,
         };
-        Some(Step::Conv2d {
-            x: cx.input(0),
-            weight: cx.param(0),
-            bias: self.bias.then(|| cx.param(1)),
-            y: cx.output(),
-            shape,
-            relu: cx.fused_relu(),
+        let (x, weight, y) = (cx.input(0), cx.param(0), cx.output());
+        let (bias, relu) = (self.bias.then(|| cx.param(1)), cx.fused_relu());
+        Some(match self.groups {
+            1 => Step::Conv2d {
+                x,
+                weight,
+                bias,
+                y,
+                shape,
+                relu,
+            },
+            groups => Step::GroupedConv2d {
+                x,
+                weight,
+                bias,
+                y,
+                shape,
+                groups,
+                relu,
+            },
         })
     }
 
     fn differentiate(&self, cx: &mut dyn BackwardCx) {
-        let Step::Conv2d {
+        let step = cx.forward_step();
+        let (shape, weight, bias, groups) = if let Step::Conv2d {
             shape,
             bias,
             weight,
             ..
-        } = cx.forward_step()
-        else {
+        } = step
+        {
+            (shape, weight, bias, 1)
+        } else if let Step::GroupedConv2d {
+            shape,
+            bias,
+            weight,
+            groups,
+            ..
+        } = step
+        {
+            (shape, weight, bias, groups)
+        } else {
             unreachable!("conv2d values have a conv2d step")
         };
         let (dx, accumulate) = cx.contribution(0).unzip();
-        let step = GradStep::Conv2d {
-            x: cx.input(0),
-            weight,
-            bias,
-            dy: cx.dy(),
-            dx,
-            relu_y: cx.fused_relu_output(),
-            shape,
+        let (x, dy, relu_y) = (cx.input(0), cx.dy(), cx.fused_relu_output());
+        let step = match groups {
+            1 => GradStep::Conv2d {
+                x,
+                weight,
+                bias,
+                dy,
+                dx,
+                relu_y,
+                shape,
+            },
+            groups => GradStep::GroupedConv2d {
+                x,
+                weight,
+                bias,
+                dy,
+                dx,
+                relu_y,
+                shape,
+                groups,
+            },
         };
         emit(cx, step, accumulate.flatten());
     }
@@ -210,6 +276,7 @@ mod tests {
             padding: [padding; 2],
             dilation: [dilation; 2],
             bias: true,
+            groups: 1,
         }
     }
 
@@ -232,6 +299,40 @@ mod tests {
         assert!(matches!(
             conv(5, 1, 0, 1).output_shape(&Shape(vec![3, 4, 4])),
             Err(ShapeError::Empty { .. })
+        ));
+    }
+
+    #[test]
+    fn groups_split_the_weight_and_its_fan_in_as_pytorch_does() {
+        // nn.Conv2d(32, 64, 3, groups=32): weight [64, 1, 3, 3], fan_in 9.
+        let depthwise = Conv2d {
+            out_channels: 64,
+            groups: 32,
+            ..conv(3, 1, 1, 1)
+        };
+        let input = Shape(vec![32, 14, 14]);
+        let params = depthwise.params(&[&input]).unwrap();
+        assert_eq!(params[0].shape, Shape(vec![64, 1, 3, 3]));
+        assert_eq!(params[0].role, ParamRole::Weight { fan_in: 9 });
+        assert_eq!(params[1].role, ParamRole::Bias { fan_in: 9 });
+        assert_eq!(depthwise.output_shape(&input), Ok(Shape(vec![64, 14, 14])));
+        let refused = |in_channels: usize, what| {
+            let input = Shape(vec![in_channels, 8, 8]);
+            matches!(depthwise.output_shape(&input),
+                Err(ShapeError::NotDivisible { what: w, divisor: 32, .. }) if w == what)
+        };
+        assert!(refused(48, "input channels"));
+        let odd_out = Conv2d {
+            out_channels: 48,
+            ..depthwise.clone()
+        };
+        assert!(matches!(
+            odd_out.output_shape(&input),
+            Err(ShapeError::NotDivisible {
+                what: "out_channels",
+                value: 48,
+                ..
+            })
         ));
     }
 

@@ -30,6 +30,7 @@ use crate::ir::{Dtype, ParamRole, Shape};
 use crate::shape::ShapeError;
 use crate::signature::{ArgSpec, Bound, Signature};
 
+mod adaptive_avgpool2d;
 mod add;
 mod attention;
 mod avgpool1d;
@@ -46,6 +47,7 @@ mod elu;
 mod embedding;
 mod flatten;
 mod gelu;
+mod global_avgpool2d;
 mod hardswish;
 mod l1;
 mod last;
@@ -72,6 +74,7 @@ mod softmax;
 mod softplus;
 mod tanh;
 
+pub use adaptive_avgpool2d::AdaptiveAvgPool2d;
 pub use add::Add;
 pub use attention::Attention;
 pub use avgpool1d::AvgPool1d;
@@ -86,6 +89,7 @@ pub use elu::Elu;
 pub use embedding::{Embedding, MAX_NUM_EMBEDDINGS};
 pub use flatten::Flatten;
 pub use gelu::Gelu;
+pub use global_avgpool2d::GlobalAvgPool2d;
 pub use hardswish::Hardswish;
 pub use last::Last;
 pub use layernorm::LayerNorm;
@@ -117,6 +121,8 @@ pub const LAYERS: &[LayerSpec] = &[
     conv1d::SPEC,
     maxpool1d::SPEC,
     avgpool1d::SPEC,
+    global_avgpool2d::SPEC,
+    adaptive_avgpool2d::SPEC,
     flatten::SPEC,
     reshape::SPEC,
     relu::SPEC,
@@ -155,6 +161,8 @@ pub enum Op {
     Conv1d(Conv1d),
     MaxPool1d(MaxPool1d),
     AvgPool1d(AvgPool1d),
+    GlobalAvgPool2d(GlobalAvgPool2d),
+    AdaptiveAvgPool2d(AdaptiveAvgPool2d),
     Flatten(Flatten),
     Reshape(Reshape),
     Relu(Relu),
@@ -193,6 +201,8 @@ impl Op {
             Op::Conv1d(op) => op,
             Op::MaxPool1d(op) => op,
             Op::AvgPool1d(op) => op,
+            Op::GlobalAvgPool2d(op) => op,
+            Op::AdaptiveAvgPool2d(op) => op,
             Op::Flatten(op) => op,
             Op::Reshape(op) => op,
             Op::Relu(op) => op,

@@ -21,6 +21,10 @@ pub enum OnnxRule {
     /// No node: in inference the layer passes its input on unchanged
     /// (dropout), so its result is its input's tensor.
     Identity,
+    /// The layer cannot be written in ONNX with these shapes; the export
+    /// fails with this reason (`adaptive_avgpool2d`'s windows of several
+    /// sizes).
+    Unsupported(String),
 }
 
 /// One standard-domain node: its operator, inputs in the operator's

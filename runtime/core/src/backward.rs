@@ -13,7 +13,10 @@
 use alloc::vec::Vec;
 use core::ops::Range;
 
-use crate::forward::{Layout, attention_geometry, conv_geometry, lstm_geometry, pool_geometry};
+use crate::forward::{
+    Layout, adaptive_geometry, attention_geometry, conv_geometry, grouped_geometry, lstm_geometry,
+    pool_geometry,
+};
 use crate::kernels::{self, batchnorm, conv2d, pool};
 use crate::plan::*;
 use crate::threads::Threads;
@@ -194,6 +197,48 @@ pub fn backward_step(
                 }
             }
         }
+        GradStep::GroupedConv2d {
+            x,
+            weight,
+            bias,
+            dy,
+            dx,
+            relu_y,
+            shape,
+            groups,
+        } => {
+            let geometry = grouped_geometry(shape, *groups, batch);
+            if let Some(y) = relu_y {
+                // The fused relu's backward: `dy · [y > 0]`, in place.
+                let ([y], [dy]) = views(&mut *arena, [r(*y)], [r(*dy)]);
+                kernels::activation::relu::backward_inplace_par(y, dy, par);
+            }
+            let weight_values = &values[p(*weight)];
+            let (dweight, dbias) = match bias {
+                Some(b) => {
+                    let [dw, db] = views_mut2(&mut *grads, p(*weight), p(*b));
+                    (dw, Some(db))
+                }
+                None => (&mut grads[p(*weight)], None),
+            };
+            let scratch = &mut *step_scratch;
+            match dx {
+                Some(dx) => {
+                    let ([x, dy], [dx]) = views(&mut *arena, [r(*x), r(*dy)], [r(*dx)]);
+                    let (w, dx) = (weight_values, Some(dx));
+                    conv2d::grouped_conv2d_backward(
+                        &geometry, x, w, dy, dx, dweight, dbias, scratch, par,
+                    );
+                }
+                None => {
+                    let ([x, dy], []) = views(&mut *arena, [r(*x), r(*dy)], []);
+                    let w = weight_values;
+                    conv2d::grouped_conv2d_backward(
+                        &geometry, x, w, dy, None, dweight, dbias, scratch, par,
+                    );
+                }
+            }
+        }
         GradStep::MaxPool2d {
             dy,
             indices: index_buffer,
@@ -208,6 +253,17 @@ pub fn backward_step(
                 dx,
                 par,
             );
+        }
+        GradStep::AdaptiveAvgPool2d {
+            dy,
+            dx,
+            channels,
+            in_hw,
+            out_hw,
+        } => {
+            let ([dy], [dx]) = views(&mut *arena, [r(*dy)], [r(*dx)]);
+            let geometry = adaptive_geometry(*channels, *in_hw, *out_hw, batch);
+            pool::adaptive_avg_pool2d_backward(&geometry, dy, dx, par);
         }
         GradStep::AvgPool2d { dy, dx, shape } => {
             let ([dy], [dx]) = views(&mut *arena, [r(*dy)], [r(*dx)]);

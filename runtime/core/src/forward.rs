@@ -74,9 +74,13 @@ pub fn scratch_len(step: &Step, batch: usize, threads: usize) -> usize {
         Step::Attention { shape, .. } => {
             kernels::attention::forward_scratch_len(&attention_geometry(shape, batch))
         }
+        Step::GroupedConv2d { shape, groups, .. } => {
+            conv2d::grouped_forward_scratch_len(&grouped_geometry(shape, *groups, batch), threads)
+        }
         Step::Dense { .. }
         | Step::MaxPool2d { .. }
         | Step::AvgPool2d { .. }
+        | Step::AdaptiveAvgPool2d { .. }
         | Step::Relu { .. }
         | Step::LeakyRelu { .. }
         | Step::Sigmoid { .. }
@@ -162,6 +166,27 @@ pub fn forward_step(
             };
             run(&geometry, x, weight, bias, y, scratch, par);
         }
+        Step::GroupedConv2d {
+            x,
+            weight,
+            bias,
+            y,
+            shape,
+            groups,
+            relu,
+        } => {
+            let ([x], [y]) = views(arena, [r(*x)], [r(*y)]);
+            let geometry = grouped_geometry(shape, *groups, batch);
+            let values = params.read();
+            let weight = &values[p(*weight)];
+            let bias = bias.map(|b| &values[p(b)]);
+            let run = if *relu {
+                conv2d::grouped_conv2d_relu_forward_in
+            } else {
+                conv2d::grouped_conv2d_forward_in
+            };
+            run(&geometry, x, weight, bias, y, scratch, par);
+        }
         Step::MaxPool2d {
             x,
             y,
@@ -176,6 +201,17 @@ pub fn forward_step(
         Step::AvgPool2d { x, y, shape } => {
             let ([x], [y]) = views(arena, [r(*x)], [r(*y)]);
             pool::avg_pool2d_forward(&pool_geometry(shape, batch), true, x, y, par);
+        }
+        Step::AdaptiveAvgPool2d {
+            x,
+            y,
+            channels,
+            in_hw,
+            out_hw,
+        } => {
+            let ([x], [y]) = views(arena, [r(*x)], [r(*y)]);
+            let geometry = adaptive_geometry(*channels, *in_hw, *out_hw, batch);
+            pool::adaptive_avg_pool2d_forward(&geometry, x, y, par);
         }
         Step::Relu { x, y } => {
             let ([x], [y]) = views(arena, [r(*x)], [r(*y)]);
@@ -465,6 +501,33 @@ pub fn conv_geometry(shape: &ConvShape, batch: usize) -> conv2d::Conv2dGeometry 
         stride: shape.stride,
         padding: shape.padding,
         dilation: shape.dilation,
+    }
+}
+
+/// The grouped convolution geometry of `shape` for a batch of `batch` samples.
+pub fn grouped_geometry(
+    shape: &ConvShape,
+    groups: usize,
+    batch: usize,
+) -> conv2d::GroupedConv2dGeometry {
+    conv2d::GroupedConv2dGeometry {
+        conv: conv_geometry(shape, batch),
+        groups,
+    }
+}
+
+/// The adaptive pooling geometry of one sample's planes for a batch of `batch` samples.
+pub fn adaptive_geometry(
+    channels: usize,
+    in_hw: [usize; 2],
+    out_hw: [usize; 2],
+    batch: usize,
+) -> pool::AdaptivePool2dGeometry {
+    pool::AdaptivePool2dGeometry {
+        batch,
+        channels,
+        in_hw,
+        out_hw,
     }
 }
 

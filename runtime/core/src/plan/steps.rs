@@ -84,6 +84,18 @@ pub enum Step {
         shape: ConvShape,
         relu: bool,
     },
+    /// A convolution of `groups` > 1 groups (`shape` counts every
+    /// channel; the weight is `[out, in/groups, kh, kw]`), then `max(y, 0)`
+    /// when `relu`.
+    GroupedConv2d {
+        x: BufferId,
+        weight: ParamId,
+        bias: Option<ParamId>,
+        y: BufferId,
+        shape: ConvShape,
+        groups: usize,
+        relu: bool,
+    },
     MaxPool2d {
         x: BufferId,
         y: BufferId,
@@ -94,6 +106,14 @@ pub enum Step {
         x: BufferId,
         y: BufferId,
         shape: PoolShape,
+    },
+    /// `nn.AdaptiveAvgPool2d(out_hw)` on `[channels, in_hw]` planes.
+    AdaptiveAvgPool2d {
+        x: BufferId,
+        y: BufferId,
+        channels: usize,
+        in_hw: [usize; 2],
+        out_hw: [usize; 2],
     },
     Relu {
         x: BufferId,
@@ -278,6 +298,17 @@ pub enum GradStep {
         relu_y: Option<BufferId>,
         shape: ConvShape,
     },
+    /// As [`GradStep::Conv2d`], for [`Step::GroupedConv2d`].
+    GroupedConv2d {
+        x: BufferId,
+        weight: ParamId,
+        bias: Option<ParamId>,
+        dy: BufferId,
+        dx: Option<BufferId>,
+        relu_y: Option<BufferId>,
+        shape: ConvShape,
+        groups: usize,
+    },
     MaxPool2d {
         dy: BufferId,
         indices: BufferId,
@@ -288,6 +319,13 @@ pub enum GradStep {
         dy: BufferId,
         dx: BufferId,
         shape: PoolShape,
+    },
+    AdaptiveAvgPool2d {
+        dy: BufferId,
+        dx: BufferId,
+        channels: usize,
+        in_hw: [usize; 2],
+        out_hw: [usize; 2],
     },
     Relu {
         y: BufferId,
@@ -452,7 +490,9 @@ impl GradStep {
     /// no gradient and, as in PyTorch, no update, not even weight decay).
     pub fn param_grads(&self) -> Vec<ParamId> {
         match self {
-            GradStep::Dense { weight, bias, .. } | GradStep::Conv2d { weight, bias, .. } => {
+            GradStep::Dense { weight, bias, .. }
+            | GradStep::Conv2d { weight, bias, .. }
+            | GradStep::GroupedConv2d { weight, bias, .. } => {
                 core::iter::once(*weight).chain(*bias).collect()
             }
             GradStep::BatchNorm { weight, bias, .. } => vec![*weight, *bias],
@@ -464,6 +504,7 @@ impl GradStep {
             GradStep::Embedding { weight, .. } => vec![*weight],
             GradStep::MaxPool2d { .. }
             | GradStep::AvgPool2d { .. }
+            | GradStep::AdaptiveAvgPool2d { .. }
             | GradStep::Relu { .. }
             | GradStep::LeakyRelu { .. }
             | GradStep::Sigmoid { .. }

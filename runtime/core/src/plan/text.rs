@@ -82,6 +82,23 @@ impl fmt::Display for Plan {
                     opt_p(bias),
                     conv_text(shape)
                 ),
+                Step::GroupedConv2d {
+                    x,
+                    weight,
+                    bias,
+                    y,
+                    shape,
+                    groups,
+                    relu,
+                } => format!(
+                    "{} = {}({}, {}, {}) {} groups {groups}",
+                    b(y),
+                    if *relu { "conv2d_relu" } else { "conv2d" },
+                    b(x),
+                    p(weight),
+                    opt_p(bias),
+                    conv_text(shape)
+                ),
                 Step::MaxPool2d {
                     x,
                     y,
@@ -99,6 +116,19 @@ impl fmt::Display for Plan {
                 Step::AvgPool2d { x, y, shape } => {
                     format!("{} = avgpool2d({}) {}", b(y), b(x), pool_text(shape))
                 }
+                Step::AdaptiveAvgPool2d {
+                    x,
+                    y,
+                    channels,
+                    in_hw,
+                    out_hw,
+                } => format!(
+                    "{} = adaptive_avgpool2d({}) [{channels}, {}, {}] -> {out_hw:?}",
+                    b(y),
+                    b(x),
+                    in_hw[0],
+                    in_hw[1]
+                ),
                 Step::Relu { x, y } => format!("{} = relu({})", b(y), b(x)),
                 Step::LeakyRelu {
                     x,
@@ -312,6 +342,24 @@ impl fmt::Display for Plan {
                     b(dy),
                     relu_y.map_or(String::new(), |y| format!(", relu mask {}", b(&y)))
                 ),
+                GradStep::GroupedConv2d {
+                    x,
+                    weight,
+                    bias,
+                    dy,
+                    dx,
+                    relu_y,
+                    groups,
+                    ..
+                } => format!(
+                    "{}, d {}, d {} = conv2d_backward(x {}, dy {}{}) groups {groups}",
+                    opt_b(dx),
+                    p(weight),
+                    opt_p(bias),
+                    b(x),
+                    b(dy),
+                    relu_y.map_or(String::new(), |y| format!(", relu mask {}", b(&y)))
+                ),
                 GradStep::MaxPool2d {
                     dy, indices, dx, ..
                 } => {
@@ -321,6 +369,9 @@ impl fmt::Display for Plan {
                         b(dy),
                         b(indices)
                     )
+                }
+                GradStep::AdaptiveAvgPool2d { dy, dx, .. } => {
+                    format!("{} = adaptive_avgpool2d_backward(dy {})", b(dx), b(dy))
                 }
                 GradStep::AvgPool2d { dy, dx, .. } => {
                     format!("{} = avgpool2d_backward(dy {})", b(dx), b(dy))

@@ -258,7 +258,7 @@ pub fn conv2d_backward_in(
 
 /// `Σ v` in f64 with eight independent accumulators: vectorizes, unlike a
 /// plain sequential sum, and stays accurate over long rows.
-fn sum_f64(v: &[f32]) -> f64 {
+pub(super) fn sum_f64(v: &[f32]) -> f64 {
     let mut acc = [0.0f64; 8];
     let (chunks, rest) = v.as_chunks::<8>();
     for c in chunks {
@@ -271,7 +271,10 @@ fn sum_f64(v: &[f32]) -> f64 {
 
 /// `Some(chunk)` per chunk of `s`, or endless `None`s when there is no `s`,
 /// so an optional output can be zipped with the required ones.
-fn optional_chunks(s: Option<&mut [f32]>, size: usize) -> impl Iterator<Item = Option<&mut [f32]>> {
+pub(super) fn optional_chunks(
+    s: Option<&mut [f32]>,
+    size: usize,
+) -> impl Iterator<Item = Option<&mut [f32]>> {
     let mut chunks = s.map(|s| s.chunks_mut(size));
     core::iter::from_fn(move || match &mut chunks {
         Some(it) => it.next().map(Some),

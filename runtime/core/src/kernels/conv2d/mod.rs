@@ -1,4 +1,5 @@
-//! 2-D convolution with PyTorch `nn.Conv2d` semantics (groups = 1).
+//! 2-D convolution with PyTorch `nn.Conv2d` semantics; groups other than
+//! 1 in `grouped` (and its `depthwise` kernel).
 //!
 //! Forward and backward lower to matrix products over an im2col matrix:
 //! for one image the receptive fields become the columns of a `K×P` matrix
@@ -27,11 +28,18 @@ use crate::gemm::{Trans, sgemm, sgemm_windows_nn};
 use crate::threads::{Threads, run_items_with};
 
 mod backward;
+mod depthwise;
+mod grouped;
 mod im2col;
 mod runs;
 mod wide;
 
 pub use backward::{backward_scratch_len, conv2d_backward, conv2d_backward_in};
+pub use grouped::{
+    GroupedConv2dGeometry, grouped_backward_scratch_len, grouped_conv2d_backward,
+    grouped_conv2d_backward_in, grouped_conv2d_forward, grouped_conv2d_forward_in,
+    grouped_conv2d_relu_forward_in, grouped_forward_scratch_len,
+};
 
 use im2col::im2col;
 use wide::Wide;

@@ -14,11 +14,16 @@
 //! work split, the row-wise loop order's spans and gathers); `max` and
 //! `avg` hold the kernels.
 
+mod adaptive;
 mod avg;
 mod max;
 #[cfg(target_arch = "x86_64")]
 mod max_2x2_avx2;
 
+pub use adaptive::{
+    AdaptivePool2dGeometry, adaptive_avg_pool2d_backward, adaptive_avg_pool2d_forward,
+    adaptive_window,
+};
 pub use avg::{avg_pool2d_backward, avg_pool2d_forward};
 pub use max::{max_pool2d_backward, max_pool2d_forward};
 
