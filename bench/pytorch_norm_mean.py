@@ -10,7 +10,15 @@ and `eps=1e-3`; and `torch.mean` over dim 1 and dim 2 of a [2, 3, 4] input
 `sum(y * dy)` with a fixed `dy`.
 
     /work/venv-bench/bin/python bench/pytorch_norm_mean.py
+    /work/venv-bench/bin/python bench/pytorch_norm_mean.py --time
+
+`--time` instead prints PyTorch's forward + backward time of nn.LayerNorm
+at the shapes of runtime/tests/kernels_norm_mean.rs's `layer_norm_speed`,
+one thread.
 """
+
+import sys
+import time
 
 import torch
 
@@ -82,5 +90,25 @@ def main():
         emit(f"MEAN{axis}_DX", mg.grad)
 
 
+def timing():
+    torch.set_num_threads(1)
+    for rows, width in [(64 * 16, 32), (64 * 16, 256), (64 * 128, 512)]:
+        ln = torch.nn.LayerNorm(width)
+        x = torch.randn(rows, width, requires_grad=True)
+        dy = torch.randn(rows, width)
+
+        def step():
+            y = ln(x)
+            y.backward(dy)
+
+        step()
+        runs = max(20_000_000 // (rows * width), 3)
+        start = time.perf_counter()
+        for _ in range(runs):
+            step()
+        micros = (time.perf_counter() - start) * 1e6 / runs
+        print(f"torch {torch.__version__} layernorm [{rows}, {width}] forward + backward: {micros:.1f} us")
+
+
 if __name__ == "__main__":
-    main()
+    timing() if "--time" in sys.argv else main()
