@@ -1,12 +1,14 @@
 //! Every problem the front end can report, as data.
 //!
 //! Passes push [`Error`] values and keep going; [`Error::to_diagnostic`]
-//! (in `error/wording.rs`) is the only place that decides how a problem
+//! (in `error/wording.rs`, which leaves two families to `error/dtypes.rs`
+//! and `error/ranks.rs`) is the only place that decides how a problem
 //! reads. Each kind has a stable code (listed in docs/language.md and
 //! explained at length by `dslc explain`): E00xx syntax, E01xx arguments,
 //! E02xx names, E03xx shapes, E04xx models, E05xx training, W00xx warnings.
 
 mod dtypes;
+mod ranks;
 mod wording;
 
 use crate::ast::Span;

@@ -66,7 +66,10 @@ fn write_npz(path: &Path, descr: &str, shape: &[usize], encode: impl Fn(&[u32]) 
     let options = zip::write::SimpleFileOptions::default();
     for (part, set) in [("train", train), ("test", test)] {
         let x: Vec<u8> = set.iter().flat_map(|(p, _)| encode(p)).collect();
-        let y: Vec<u8> = set.iter().flat_map(|(_, l)| i64::from(*l).to_le_bytes()).collect();
+        let y: Vec<u8> = set
+            .iter()
+            .flat_map(|(_, l)| i64::from(*l).to_le_bytes())
+            .collect();
         let mut dims = vec![set.len()];
         dims.extend(shape);
         zip.start_file(format!("x_{part}.npy"), options).unwrap();

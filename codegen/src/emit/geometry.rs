@@ -1,10 +1,11 @@
-//! The kernels' geometry structs as generated code: every size a
-//! literal, the batch the generated function's `batch`.
+//! The kernels' geometry as generated code: their geometry structs with
+//! every size a literal, and row counts as expressions of the generated
+//! function's `batch`.
 
 use proc_macro2::{Literal, TokenStream};
 use quote::quote;
 
-use nnspec_runtime::plan::{ConvShape, PoolShape};
+use nnspec_runtime::plan::{BufferId, ConvShape, Plan, PoolShape, Size};
 
 /// The kernels' convolution geometry for a batch named `batch`.
 pub(super) fn conv_geometry(s: &ConvShape) -> TokenStream {
@@ -79,4 +80,22 @@ pub(super) fn pool_geometry(s: &PoolShape) -> TokenStream {
         padding: #p,
         ceil_mode: false,
     })
+}
+
+/// The rows a dense step multiplies per sample: one for `[in]`, `len` for
+/// `[len, in]` (as the runtime's dispatch reads them off `x`).
+pub(super) fn dense_rows(plan: &Plan, x: BufferId, in_features: usize) -> usize {
+    match plan.buffer(plan.root(x)).size {
+        Size::PerSample(n) | Size::Fixed(n) => n / in_features.max(1),
+    }
+}
+
+/// `count · batch` as an expression (`batch` alone for 1).
+pub(super) fn times_batch(count: usize) -> TokenStream {
+    if count == 1 {
+        quote!(batch)
+    } else {
+        let count = Literal::usize_unsuffixed(count);
+        quote!(#count * batch)
+    }
 }

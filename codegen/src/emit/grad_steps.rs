@@ -10,9 +10,12 @@ use quote::quote;
 
 use nnspec_runtime::plan::{BufferId, GeluApproximate, GradStep, ParamId, Plan};
 
-use super::geometry::{adaptive_geometry, conv_geometry, grouped_geometry, pool_geometry};
+use super::geometry::{
+    adaptive_geometry, conv_geometry, dense_rows, grouped_geometry, pool_geometry, times_batch,
+};
 use super::memory::Access;
-use super::steps::{Names, StepCode, dense_rows, times_batch};
+use super::pointwise::elementwise;
+use super::steps::{Names, StepCode};
 
 /// `step` of `plan` as kernel calls.
 pub(super) fn backward_step(plan: &Plan, step: &GradStep, names: &dyn Names) -> StepCode {
@@ -257,24 +260,14 @@ pub(super) fn backward_step(plan: &Plan, step: &GradStep, names: &dyn Names) -> 
                 call: quote!(kernels::pool::adaptive_avg_pool2d_backward(&#g, #dyi, #dxi, par);),
             }
         }
-        GradStep::Relu { y, dy, dx } => elementwise(
-            plan,
-            names,
-            "relu",
-            [*y, *dy],
-            *dx,
-            quote!(relu::backward),
-            quote!(),
-        ),
-        GradStep::Sigmoid { y, dy, dx } => elementwise(
-            plan,
-            names,
-            "sigmoid",
-            [*y, *dy],
-            *dx,
-            quote!(sigmoid::backward),
-            quote!(),
-        ),
+        GradStep::Relu { y, dy, dx } => {
+            let kernel = quote!(relu::backward);
+            elementwise(plan, names, "relu", [*y, *dy], *dx, kernel, quote!())
+        }
+        GradStep::Sigmoid { y, dy, dx } => {
+            let kernel = quote!(sigmoid::backward);
+            elementwise(plan, names, "sigmoid", [*y, *dy], *dx, kernel, quote!())
+        }
         GradStep::Gelu {
             x,
             dy,
@@ -310,15 +303,10 @@ pub(super) fn backward_step(plan: &Plan, step: &GradStep, names: &dyn Names) -> 
             let args = quote!(, #b, #t);
             elementwise(plan, names, "softplus", [*x, *dy], *dx, kernel, args)
         }
-        GradStep::Tanh { y, dy, dx } => elementwise(
-            plan,
-            names,
-            "tanh",
-            [*y, *dy],
-            *dx,
-            quote!(tanh::backward),
-            quote!(),
-        ),
+        GradStep::Tanh { y, dy, dx } => {
+            let kernel = quote!(tanh::backward);
+            elementwise(plan, names, "tanh", [*y, *dy], *dx, kernel, quote!())
+        }
         GradStep::LeakyRelu {
             x,
             dy,
@@ -457,57 +445,7 @@ pub(super) fn backward_step(plan: &Plan, step: &GradStep, names: &dyn Names) -> 
             lens,
             outer,
             inner,
-        } => {
-            let dyi = buf(*dy);
-            let (o, i) = (times_batch(*outer), n(*inner));
-            let lens_lit: Vec<Literal> = lens.iter().map(|&l| n(l)).collect();
-            // Inputs that need no gradient get consecutive slices of scratch.
-            let mut spare = 0usize;
-            let mut takes = Vec::new();
-            let outs: Vec<TokenStream> = dxs
-                .iter()
-                .zip(lens)
-                .map(|(d, &len)| match d {
-                    Some(d) => {
-                        let di = buf(*d);
-                        quote!(#di)
-                    }
-                    None => {
-                        let piece = proc_macro2::Ident::new(
-                            &format!("spare_{}", takes.len()),
-                            proc_macro2::Span::call_site(),
-                        );
-                        let l = n(len * outer * inner);
-                        takes.push(
-                            quote!(let (#piece, scratch) = scratch.split_at_mut(#l * batch);),
-                        );
-                        spare += len * outer * inner;
-                        quote!(#piece)
-                    }
-                })
-                .collect();
-            let wanted: Vec<Option<BufferId>> = dxs.to_vec();
-            let from: Vec<String> = dxs
-                .iter()
-                .map(|d| d.map_or("_".to_string(), name))
-                .collect();
-            StepCode {
-                comment: format!(
-                    "({}) = gradient of concat, {} split",
-                    from.join(", "),
-                    name(*dy)
-                ),
-                access: access(&[*dy], &wanted),
-                scratch: (spare > 0).then(|| {
-                    let s = n(spare);
-                    quote!(#s * batch)
-                }),
-                call: quote!(
-                    #(#takes)*
-                    kernels::concat::backward(#dyi, &[#(#lens_lit),*], #o, #i, &mut [#(#outs),*]);
-                ),
-            }
-        }
+        } => super::concat::backward(plan, names, *dy, dxs, lens, (*outer, *inner)),
         GradStep::Copy { from, to } => {
             let (fi, ti) = (buf(*from), buf(*to));
             StepCode {
@@ -562,34 +500,5 @@ pub(super) fn backward_step(plan: &Plan, step: &GradStep, names: &dyn Names) -> 
                 call: quote!(kernels::embedding::backward(#ii, #dyi, &mut grads[#wp], #nm, #dm, par);),
             }
         }
-    }
-}
-
-/// An activation's gradient, element by element: `dx` from `inputs`
-/// (its output or input, and `dy`).
-fn elementwise(
-    plan: &Plan,
-    names: &dyn Names,
-    op: &str,
-    inputs: [BufferId; 2],
-    dx: BufferId,
-    kernel: TokenStream,
-    extra: TokenStream,
-) -> StepCode {
-    let [a, dy] = inputs.map(|b| plan.root(b));
-    let dx = plan.root(dx);
-    let (ai, dyi, dxi) = (names.buffer(a), names.buffer(dy), names.buffer(dx));
-    StepCode {
-        comment: format!(
-            "{} = gradient of {op}, from {}",
-            plan.buffer(dx).name,
-            plan.buffer(dy).name
-        ),
-        access: Access {
-            reads: vec![a, dy],
-            writes: vec![dx],
-        },
-        scratch: None,
-        call: quote!(kernels::activation::#kernel(#ai, #dyi, #dxi #extra);),
     }
 }

@@ -20,6 +20,7 @@ use nnspec_runtime::plan::{BufferId, Param, ParamId, ParamKind, Plan};
 
 mod attention;
 mod checkpoint_io;
+mod concat;
 mod error;
 mod fit;
 mod format;
@@ -31,6 +32,7 @@ mod memory;
 mod nalgebra;
 mod names;
 mod options;
+mod pointwise;
 mod seq_steps;
 mod sequence;
 mod steps;

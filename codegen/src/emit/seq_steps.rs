@@ -7,8 +7,9 @@ use quote::quote;
 
 use nnspec_runtime::plan::{BufferId, ParamId, Plan};
 
+use super::geometry::times_batch;
 use super::memory::Access;
-use super::steps::{Mode, Names, StepCode, times_batch};
+use super::steps::{Mode, Names, StepCode};
 
 fn access(plan: &Plan, reads: &[BufferId], writes: &[Option<BufferId>]) -> Access {
     Access {

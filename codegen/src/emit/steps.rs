@@ -9,11 +9,13 @@
 use proc_macro2::{Ident, Literal, TokenStream};
 use quote::quote;
 
-use nnspec_runtime::plan::{BufferId, GeluApproximate, ParamId, Plan, PoolShape, Size, Step};
+use nnspec_runtime::plan::{BufferId, GeluApproximate, ParamId, Plan, PoolShape, Step};
 
-use super::geometry::{adaptive_geometry, conv_geometry, grouped_geometry, pool_geometry};
-
+use super::geometry::{
+    adaptive_geometry, conv_geometry, dense_rows, grouped_geometry, pool_geometry, times_batch,
+};
 use super::memory::Access;
+use super::pointwise::{unary, unary_with};
 
 /// What the emitter knows of names: a local for each root buffer, a
 /// constant (in the generated `params` module) for each parameter, a
@@ -463,28 +465,7 @@ pub(super) fn forward_step(plan: &Plan, step: &Step, names: &dyn Names, mode: Mo
             outer,
             inner,
             y,
-        } => {
-            let yi = buf(*y);
-            let total: usize = lens.iter().sum();
-            let mut at = 0;
-            let calls: Vec<TokenStream> = inputs
-                .iter()
-                .zip(lens)
-                .map(|(&input, &len)| {
-                    let xi = buf(input);
-                    let (a, l, t, o, i) = (n(at), n(len), n(total), times_batch(*outer), n(*inner));
-                    at += len;
-                    quote!(kernels::concat::forward_one(#xi, #a, #l, #t, #o, #i, #yi);)
-                })
-                .collect();
-            let from: Vec<String> = inputs.iter().map(|&i| name(i)).collect();
-            StepCode {
-                comment: format!("{} = concat({})", name(*y), from.join(", ")),
-                access: access(inputs, &[*y]),
-                scratch: None,
-                call: quote!(#(#calls)*),
-            }
-        }
+        } => super::concat::forward(plan, names, inputs, lens, (*outer, *inner), *y),
         Step::Lstm {
             x,
             y,
@@ -515,62 +496,6 @@ pub(super) fn forward_step(plan: &Plan, step: &Step, names: &dyn Names, mode: Mo
                 call: quote!(kernels::embedding::forward(#ii, #wt, #yi, #nm, #dm, par);),
             }
         }
-    }
-}
-
-/// `count · batch` as an expression (`batch` alone for 1).
-/// The rows a dense step multiplies per sample: one for `[in]`, `len` for
-/// `[len, in]` (as the runtime's dispatch reads them off `x`).
-pub(super) fn dense_rows(plan: &Plan, x: BufferId, in_features: usize) -> usize {
-    match plan.buffer(plan.root(x)).size {
-        Size::PerSample(n) | Size::Fixed(n) => n / in_features.max(1),
-    }
-}
-
-pub(super) fn times_batch(count: usize) -> TokenStream {
-    if count == 1 {
-        quote!(batch)
-    } else {
-        let count = Literal::usize_unsuffixed(count);
-        quote!(#count * batch)
-    }
-}
-
-/// An activation applied element by element.
-fn unary(
-    plan: &Plan,
-    names: &dyn Names,
-    op: &str,
-    x: BufferId,
-    y: BufferId,
-    kernel: TokenStream,
-) -> StepCode {
-    unary_with(plan, names, op, x, y, kernel, quote!())
-}
-
-/// [`unary`] with `extra` arguments after the buffers (`, alpha`).
-fn unary_with(
-    plan: &Plan,
-    names: &dyn Names,
-    op: &str,
-    x: BufferId,
-    y: BufferId,
-    kernel: TokenStream,
-    extra: TokenStream,
-) -> StepCode {
-    let (xi, yi) = (names.buffer(plan.root(x)), names.buffer(plan.root(y)));
-    StepCode {
-        comment: format!(
-            "{} = {op}({})",
-            plan.buffer(plan.root(y)).name,
-            plan.buffer(plan.root(x)).name
-        ),
-        access: Access {
-            reads: vec![plan.root(x)],
-            writes: vec![plan.root(y)],
-        },
-        scratch: None,
-        call: quote!(kernels::activation::#kernel(#xi, #yi #extra);),
     }
 }
 

@@ -6,6 +6,8 @@
 //! gradients nobody needs). The training executor of `nnspec-runtime` runs
 //! it over its own storage. Unlike inference, a backward step may grow its
 //! scratch (training allocates; deploy builds never run backward steps).
+//! The layers that multiply by a weight (`dense` and the convolutions)
+//! have theirs in [`weighted`].
 // A new op must be handled explicitly wherever ops (or their steps) are
 // matched: no catch-all arm may swallow it (issue 6).
 #![deny(clippy::wildcard_enum_match_arm)]
@@ -17,10 +19,12 @@ use crate::forward::{
     Layout, adaptive_geometry, attention_geometry, conv_geometry, grouped_geometry, lstm_geometry,
     pool_geometry,
 };
-use crate::kernels::{self, batchnorm, conv2d, pool};
+use crate::kernels::{self, batchnorm, pool};
 use crate::plan::*;
 use crate::threads::Threads;
 use crate::views::{views, views_dyn, views_mut2};
+
+mod weighted;
 
 /// The memory a backward step works in.
 pub struct GradMemory<'a> {
@@ -39,6 +43,32 @@ pub struct GradMemory<'a> {
     pub scratch: &'a mut Vec<f32>,
 }
 
+/// Where a backward step's buffers and parameters are, for a batch of
+/// `batch` samples, and the threads it runs on.
+struct Place<'a, L> {
+    layout: &'a L,
+    batch: usize,
+    par: &'a dyn Threads,
+}
+
+impl<L> Clone for Place<'_, L> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<L> Copy for Place<'_, L> {}
+
+impl<L: Layout> Place<'_, L> {
+    fn buffer(&self, id: BufferId) -> Range<usize> {
+        self.layout.buffer(id, self.batch)
+    }
+
+    fn param(&self, id: ParamId) -> Range<usize> {
+        self.layout.param(id)
+    }
+}
+
 /// Runs gradient step `step` on a batch of `batch` samples.
 pub fn backward_step(
     step: &GradStep,
@@ -47,8 +77,9 @@ pub fn backward_step(
     mem: GradMemory<'_>,
     par: &dyn Threads,
 ) {
-    let r = |id: BufferId| layout.buffer(id, batch);
-    let p = |id: ParamId| layout.param(id);
+    let place = Place { layout, batch, par };
+    let r = |id: BufferId| place.buffer(id);
+    let p = |id: ParamId| place.param(id);
     let GradMemory {
         arena,
         indices,
@@ -67,80 +98,16 @@ pub fn backward_step(
             in_features,
             out_features,
         } => {
-            let weight_values = &values[p(*weight)];
-            // A row per sample, or per position of a `[len, in]` input.
-            let rows = r(*x).len() / in_features.max(&1);
-            let ([dweight], [dbias]) = match bias {
-                Some(b) => {
-                    let [dw, db] = views_mut2(&mut *grads, p(*weight), p(*b));
-                    ([dw], [Some(db)])
-                }
-                None => ([&mut grads[p(*weight)]], [None]),
+            let mem = GradMemory {
+                arena,
+                indices,
+                values,
+                grads,
+                scratch: step_scratch,
             };
-            match (relu_y, dx) {
-                (Some(y), Some(dx)) => {
-                    let ([x, y], [dy, dx]) = views(&mut *arena, [r(*x), r(*y)], [r(*dy), r(*dx)]);
-                    kernels::dense::backward_relu(
-                        x,
-                        weight_values,
-                        y,
-                        dy,
-                        Some(dx),
-                        dweight,
-                        dbias,
-                        rows,
-                        *in_features,
-                        *out_features,
-                        par,
-                    );
-                }
-                (Some(y), None) => {
-                    let ([x, y], [dy]) = views(&mut *arena, [r(*x), r(*y)], [r(*dy)]);
-                    kernels::dense::backward_relu(
-                        x,
-                        weight_values,
-                        y,
-                        dy,
-                        None,
-                        dweight,
-                        dbias,
-                        rows,
-                        *in_features,
-                        *out_features,
-                        par,
-                    );
-                }
-                (None, Some(dx)) => {
-                    let ([x, dy], [dx]) = views(&mut *arena, [r(*x), r(*dy)], [r(*dx)]);
-                    kernels::dense::backward(
-                        x,
-                        weight_values,
-                        dy,
-                        Some(dx),
-                        dweight,
-                        dbias,
-                        rows,
-                        *in_features,
-                        *out_features,
-                        par,
-                    );
-                }
-                (None, None) => {
-                    let ([x, dy], []) = views(&mut *arena, [r(*x), r(*dy)], []);
-                    kernels::dense::backward(
-                        x,
-                        weight_values,
-                        dy,
-                        None,
-                        dweight,
-                        dbias,
-                        rows,
-                        *in_features,
-                        *out_features,
-                        par,
-                    );
-                }
-            }
+            let (buffers, params) = ((*x, *dy, *dx), (*weight, *bias));
+            let features = (*in_features, *out_features);
+            weighted::dense(place, mem, buffers, params, *relu_y, features);
         }
         GradStep::Conv2d {
             x,
@@ -151,51 +118,16 @@ pub fn backward_step(
             relu_y,
             shape,
         } => {
-            let geometry = conv_geometry(shape, batch);
-            if let Some(y) = relu_y {
-                // The fused relu's backward: `dy · [y > 0]`, in place.
-                let ([y], [dy]) = views(&mut *arena, [r(*y)], [r(*dy)]);
-                kernels::activation::relu::backward_inplace_par(y, dy, par);
-            }
-            let weight_values = &values[p(*weight)];
-            let (dweight, dbias) = match bias {
-                Some(b) => {
-                    let [dw, db] = views_mut2(&mut *grads, p(*weight), p(*b));
-                    (dw, Some(db))
-                }
-                None => (&mut grads[p(*weight)], None),
+            let mem = GradMemory {
+                arena,
+                indices,
+                values,
+                grads,
+                scratch: step_scratch,
             };
-            let scratch = &mut *step_scratch;
-            match dx {
-                Some(dx) => {
-                    let ([x, dy], [dx]) = views(&mut *arena, [r(*x), r(*dy)], [r(*dx)]);
-                    conv2d::conv2d_backward(
-                        &geometry,
-                        x,
-                        weight_values,
-                        dy,
-                        Some(dx),
-                        dweight,
-                        dbias,
-                        scratch,
-                        par,
-                    );
-                }
-                None => {
-                    let ([x, dy], []) = views(&mut *arena, [r(*x), r(*dy)], []);
-                    conv2d::conv2d_backward(
-                        &geometry,
-                        x,
-                        weight_values,
-                        dy,
-                        None,
-                        dweight,
-                        dbias,
-                        scratch,
-                        par,
-                    );
-                }
-            }
+            let (buffers, params) = ((*x, *dy, *dx), (*weight, *bias));
+            let geometry = conv_geometry(shape, batch);
+            weighted::conv2d(place, mem, buffers, params, *relu_y, &geometry);
         }
         GradStep::GroupedConv2d {
             x,
@@ -207,37 +139,16 @@ pub fn backward_step(
             shape,
             groups,
         } => {
-            let geometry = grouped_geometry(shape, *groups, batch);
-            if let Some(y) = relu_y {
-                // The fused relu's backward: `dy · [y > 0]`, in place.
-                let ([y], [dy]) = views(&mut *arena, [r(*y)], [r(*dy)]);
-                kernels::activation::relu::backward_inplace_par(y, dy, par);
-            }
-            let weight_values = &values[p(*weight)];
-            let (dweight, dbias) = match bias {
-                Some(b) => {
-                    let [dw, db] = views_mut2(&mut *grads, p(*weight), p(*b));
-                    (dw, Some(db))
-                }
-                None => (&mut grads[p(*weight)], None),
+            let mem = GradMemory {
+                arena,
+                indices,
+                values,
+                grads,
+                scratch: step_scratch,
             };
-            let scratch = &mut *step_scratch;
-            match dx {
-                Some(dx) => {
-                    let ([x, dy], [dx]) = views(&mut *arena, [r(*x), r(*dy)], [r(*dx)]);
-                    let (w, dx) = (weight_values, Some(dx));
-                    conv2d::grouped_conv2d_backward(
-                        &geometry, x, w, dy, dx, dweight, dbias, scratch, par,
-                    );
-                }
-                None => {
-                    let ([x, dy], []) = views(&mut *arena, [r(*x), r(*dy)], []);
-                    let w = weight_values;
-                    conv2d::grouped_conv2d_backward(
-                        &geometry, x, w, dy, None, dweight, dbias, scratch, par,
-                    );
-                }
-            }
+            let (buffers, params) = ((*x, *dy, *dx), (*weight, *bias));
+            let geometry = grouped_geometry(shape, *groups, batch);
+            weighted::grouped_conv2d(place, mem, buffers, params, *relu_y, &geometry);
         }
         GradStep::MaxPool2d {
             dy,
