@@ -2,53 +2,10 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::Path;
 
-use common::{both, dslc, metrics, safetensors_metadata, scratch, text};
+use common::{both, dslc, metrics, npy, npz, safetensors_metadata, scratch, text};
 use nnspec_runtime::data::{self, Dataset, Normalization};
-
-/// An `.npy` file's bytes (format 1.0) for `descr` and `shape`.
-fn npy(descr: &str, shape: &[usize], data: &[u8]) -> Vec<u8> {
-    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    let shape = match dims.len() {
-        1 => format!("({},)", dims[0]),
-        _ => format!("({})", dims.join(", ")),
-    };
-    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
-    // numpy pads the header so the data start on a multiple of 64.
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend((header.len() as u16).to_le_bytes());
-    out.extend(header.as_bytes());
-    out.extend(data);
-    out
-}
-
-fn f32_bytes(xs: &[f32]) -> Vec<u8> {
-    xs.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
-fn i64_bytes(xs: &[u32]) -> Vec<u8> {
-    xs.iter()
-        .flat_map(|&x| i64::from(x).to_le_bytes())
-        .collect()
-}
-
-/// An `.npz` of `(name, npy bytes)` members, deflated like `savez_compressed`.
-fn npz(path: &Path, members: &[(&str, Vec<u8>)]) {
-    let mut zip = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
-    let options = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated);
-    for (name, bytes) in members {
-        zip.start_file(format!("{name}.npy"), options).unwrap();
-        zip.write_all(bytes).unwrap();
-    }
-    zip.finish().unwrap();
-}
 
 fn write_png(path: &Path, width: u32, height: u32, colour: png::ColorType, pixels: &[u8]) {
     let file = std::fs::File::create(path).unwrap();
@@ -79,6 +36,16 @@ fn predicted(csv: &str) -> (Vec<String>, Vec<String>) {
 
 /// Acceptance: predict on the test split reproduces eval's accuracy, from
 /// its own CSV, whichever input format carries the images.
+fn f32_bytes(xs: &[f32]) -> Vec<u8> {
+    xs.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn i64_bytes(xs: &[u32]) -> Vec<u8> {
+    xs.iter()
+        .flat_map(|&x| i64::from(x).to_le_bytes())
+        .collect()
+}
+
 #[test]
 fn predict_reproduces_eval_accuracy() {
     let dir = scratch("predict-accuracy");

@@ -18,30 +18,11 @@ mod common;
 use std::io::Write;
 use std::path::Path;
 
-use common::{both, dslc, metrics, root, scratch};
+use common::{both, dslc, metrics, npy, root, scratch};
 use nnspec_runtime::data::{Normalization, digits_with};
 use nnspec_runtime::rng::Rng;
 
 const TEST_SAMPLES: usize = 360;
-
-/// `.npy` bytes (format 1.0) of `data` with numpy's `descr` and `shape`.
-fn npy(descr: &str, shape: &[usize], data: &[u8]) -> Vec<u8> {
-    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    let shape = match dims.len() {
-        1 => format!("({},)", dims[0]),
-        _ => format!("({})", dims.join(", ")),
-    };
-    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend((header.len() as u16).to_le_bytes());
-    out.extend(header.as_bytes());
-    out.extend(data);
-    out
-}
 
 /// The digits as `(pixels 0..16 per sample, label)`, in a seeded order.
 fn shuffled_digits() -> Vec<(Vec<u32>, u32)> {

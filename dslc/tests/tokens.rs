@@ -6,10 +6,9 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::Path;
 
-use common::{assert_no_panic, both, dslc, metrics, scratch};
+use common::{assert_no_panic, both, dslc, metrics, npy, npz, scratch};
 use nnspec_runtime::rng::Rng;
 
 /// Six ids in 0..10 per sample; the class says whether the first is
@@ -46,35 +45,6 @@ fn csv(ids: &[i64], labels: &[i64]) -> String {
         text += &format!("{},{label}\n", cells.join(","));
     }
     text
-}
-
-/// An `.npy` file's bytes (format 1.0) for `descr` and `shape`.
-fn npy(descr: &str, shape: &[usize], data: &[u8]) -> Vec<u8> {
-    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    let shape = match dims.len() {
-        1 => format!("({},)", dims[0]),
-        _ => format!("({})", dims.join(", ")),
-    };
-    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend((header.len() as u16).to_le_bytes());
-    out.extend(header.as_bytes());
-    out.extend(data);
-    out
-}
-
-fn npz(path: &Path, members: &[(&str, Vec<u8>)]) {
-    let mut zip = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
-    let options = zip::write::SimpleFileOptions::default();
-    for (name, bytes) in members {
-        zip.start_file(format!("{name}.npy"), options).unwrap();
-        zip.write_all(bytes).unwrap();
-    }
-    zip.finish().unwrap();
 }
 
 fn train(dir: &Path, model: &Path, data: &Path, extra: &[&str]) -> std::process::Output {
