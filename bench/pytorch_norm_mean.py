@@ -13,7 +13,7 @@ and `eps=1e-3`; and `torch.mean` over dim 1 and dim 2 of a [2, 3, 4] input
     /work/venv-bench/bin/python bench/pytorch_norm_mean.py --time
 
 `--time` instead prints PyTorch's forward + backward time of nn.LayerNorm
-at the shapes of runtime/tests/kernels_norm_mean.rs's `layer_norm_speed`,
+at transformer shapes ([1024, 32], [1024, 256], [8192, 512]),
 one thread.
 """
 

@@ -213,38 +213,3 @@ fn mean_backward_matches_finite_differences() {
         check_gradient("mean dx", &x, &dx, loss, 1e-2, 1e-4, 1e-3);
     }
 }
-
-/// Forward plus backward time of layernorm at transformer shapes, one
-/// thread (`cargo test --release -p nnspec-runtime --test kernels_norm_mean
-/// -- --ignored --nocapture`; `bench/pytorch_norm_mean.py --time` times
-/// PyTorch on the same shapes).
-#[test]
-#[ignore = "a measurement, not a check"]
-fn layer_norm_speed() {
-    let par = Parallel::single();
-    for (rows, width) in [(64 * 16, 32), (64 * 16, 256), (64 * 128, 512)] {
-        let mut rng = Rng::new(1);
-        let (x, dy) = (
-            random(rows * width, &mut rng),
-            random(rows * width, &mut rng),
-        );
-        let (w, b) = (random(width, &mut rng), random(width, &mut rng));
-        let mut y = vec![0.0; x.len()];
-        let (mut m, mut s) = (vec![0.0; rows], vec![0.0; rows]);
-        let (mut dx, mut dw, mut db) = (vec![0.0; x.len()], vec![0.0; width], vec![0.0; width]);
-        let mut step = || {
-            let stats = Some((&mut m[..], &mut s[..]));
-            layernorm::forward(&x, Some(&w), Some(&b), &mut y, stats, width, 1e-5, &par);
-            let grads = Some((&mut dw[..], Some(&mut db[..])));
-            layernorm::backward(&x, Some(&w), &dy, &m, &s, Some(&mut dx), grads, width, &par);
-        };
-        step();
-        let runs = (20_000_000 / (rows * width)).max(3);
-        let start = std::time::Instant::now();
-        for _ in 0..runs {
-            step();
-        }
-        let micros = start.elapsed().as_secs_f64() * 1e6 / runs as f64;
-        println!("layernorm [{rows}, {width}] forward + backward: {micros:.1} µs");
-    }
-}
