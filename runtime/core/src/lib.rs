@@ -29,6 +29,7 @@ pub mod kernels;
 pub mod math;
 pub mod optim_rules;
 pub mod plan;
+pub mod quant;
 pub mod rng;
 #[cfg(target_arch = "x86_64")]
 mod simd;
