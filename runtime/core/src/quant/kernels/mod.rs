@@ -7,11 +7,64 @@
 //! tier computes the same integers as [`portable`] (the sums are exact
 //! `i32`s; see [`crate::quant`]).
 
+mod conv;
+mod driver;
+mod elementwise;
+mod epilogue;
 pub mod portable;
+pub mod tier;
+#[cfg(target_arch = "x86_64")]
+mod x86;
+
+pub use tier::{Int8Tier, force_int8_tier, int8_tier, supported_int8_tiers, unforce_int8_tier};
 
 use super::scheme::{QuantParams, Requant};
 use crate::plan::{ConvShape, PoolShape};
-use crate::threads::Threads;
+use crate::threads::{Threads, for_each_chunk_mut};
+
+/// The micro-kernels of the tier running now.
+fn kernel() -> &'static driver::Kernel {
+    kernel_of(int8_tier())
+}
+
+fn kernel_of(t: Int8Tier) -> &'static driver::Kernel {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // `int8_tier` never names a tier the CPU lacks.
+        match t {
+            Int8Tier::Avx512Vnni => return &x86::vnni512::KERNEL,
+            Int8Tier::AvxVnni if tier::vex_vnni() => return &x86::vnni_vex::KERNEL,
+            Int8Tier::AvxVnni => return &x86::vnni_evex::KERNEL,
+            Int8Tier::Avx2 => return &x86::avx2::KERNEL,
+            Int8Tier::Portable => {}
+        }
+    }
+    let _ = t;
+    &driver::PORTABLE
+}
+
+/// Rows below which a dense layer runs on the calling thread (waking the
+/// others costs more than a few small rows).
+const PARALLEL_MIN_ROWS: usize = 32;
+
+/// Panics unless `layer`'s slices have the lengths its `n` and `k` imply
+/// (the kernels read them through raw pointers).
+fn check_layer(layer: &PackedLayer<'_>) {
+    let n = layer.n;
+    assert!(
+        layer.packed.len() >= packed_len(n, layer.k)
+            && layer.weight_sums.len() >= n
+            && layer.bias.len() >= n
+            && layer.requant.len() >= n,
+        "int8 layer [{n}, {}]: packed {} bytes (want {}), {} weight sums, {} biases, {} multipliers",
+        layer.k,
+        layer.packed.len(),
+        packed_len(n, layer.k),
+        layer.weight_sums.len(),
+        layer.bias.len(),
+        layer.requant.len()
+    );
+}
 
 /// Output channels per packed block: one 512-bit register of `i32` sums.
 pub const BLOCK_N: usize = 16;
@@ -89,9 +142,34 @@ pub fn dense(
     y_zp: u8,
     relu: bool,
     y: &mut [u8],
-    _par: &dyn Threads,
+    par: &dyn Threads,
 ) {
-    portable::dense(x, rows, layer, x_zp, y_zp, relu, y);
+    let (n, k) = (layer.n, layer.k);
+    check_layer(layer);
+    assert!(x.len() >= rows * k, "int8 dense: {} inputs for {rows} rows of {k}", x.len());
+    assert!(y.len() >= rows * n, "int8 dense: {} outputs for {rows} rows of {n}", y.len());
+    let kernel = kernel();
+    let lo = if relu { y_zp } else { 0 };
+    let y = &mut y[..rows * n];
+    let run = |first_row: usize, y: &mut [u8]| {
+        let out = driver::Out {
+            ptr: y.as_mut_ptr(),
+            rows: n,
+            cols: 1,
+        };
+        let rows = y.len() / n.max(1);
+        // SAFETY: the layer and the lengths were checked above; `y` holds
+        // these rows' outputs.
+        unsafe { driver::run(kernel, &x[first_row * k..], rows, layer, x_zp, y_zp, lo, out) };
+    };
+    if rows >= PARALLEL_MIN_ROWS && par.threads() > 1 && n > 0 {
+        // Whole tiles of rows per thread.
+        for_each_chunk_mut(par, y, n * kernel.mr, &|tile, chunk| {
+            run(tile * kernel.mr, chunk)
+        });
+    } else {
+        run(0, y);
+    }
 }
 
 /// Scratch bytes [`conv2d`] needs for one image.
@@ -113,26 +191,34 @@ pub fn conv2d(
     relu: bool,
     y: &mut [u8],
     scratch: &mut [u8],
-    _par: &dyn Threads,
+    par: &dyn Threads,
 ) {
-    portable::conv2d(x, batch, shape, layer, x_zp, y_zp, relu, y, scratch);
+    conv::conv2d(
+        kernel(),
+        x,
+        batch,
+        shape,
+        layer,
+        x_zp,
+        y_zp,
+        relu,
+        y,
+        scratch,
+        par,
+    );
 }
 
 /// Max pooling over `batch` `u8` images (padding never wins).
 pub fn maxpool2d(x: &[u8], batch: usize, shape: &PoolShape, y: &mut [u8]) {
-    portable::maxpool2d(x, batch, shape, y);
+    elementwise::maxpool2d(x, batch, shape, y);
 }
 
 /// ONNX `QuantizeLinear` over a slice (to `0..=ACT_MAX`).
 pub fn quantize(x: &[f32], q: QuantParams, y: &mut [u8]) {
-    for (y, &x) in y.iter_mut().zip(x) {
-        *y = q.quantize(x);
-    }
+    elementwise::quantize(x, q, y, int8_tier());
 }
 
 /// ONNX `DequantizeLinear` over a slice.
 pub fn dequantize(x: &[u8], q: QuantParams, y: &mut [f32]) {
-    for (y, &x) in y.iter_mut().zip(x) {
-        *y = q.dequantize(x);
-    }
+    elementwise::dequantize(x, q, y, int8_tier());
 }

@@ -1,0 +1,118 @@
+//! Convolution as the int8 GEMM: one image's windows copied pixel-major
+//! (im2col, padding reading the input's zero point), multiplied by the
+//! `[out_channels, in_channels·kh·kw]` weight, and written channel-major
+//! straight from the epilogue (no transpose pass). Images are split over
+//! the threads, each with its own im2col buffer.
+
+use super::driver::{self, Kernel, Out};
+use super::{PackedLayer, check_layer, conv2d_scratch_len};
+use crate::plan::ConvShape;
+use crate::threads::{Threads, run_items_with};
+
+/// Output height and width.
+pub(super) fn out_size(shape: &ConvShape) -> (usize, usize) {
+    let out = |size: usize, i: usize| {
+        (size + 2 * shape.padding[i] - shape.dilation[i] * (shape.kernel[i] - 1) - 1)
+            / shape.stride[i]
+            + 1
+    };
+    (out(shape.in_h, 0), out(shape.in_w, 1))
+}
+
+/// Row `p` of `cols` (`k` bytes per row) = the window of output pixel `p`,
+/// in PyTorch's weight order (channel, then kernel row, then column).
+fn im2col(image: &[u8], shape: &ConvShape, x_zp: u8, cols: &mut [u8]) {
+    let (oh, ow) = out_size(shape);
+    let (kh, kw) = (shape.kernel[0], shape.kernel[1]);
+    let (h, w) = (shape.in_h, shape.in_w);
+    let k = shape.in_channels * kh * kw;
+    for oy in 0..oh {
+        for ox in 0..ow {
+            let row = &mut cols[(oy * ow + ox) * k..][..k];
+            let x0 = (ox * shape.stride[1]) as isize - shape.padding[1] as isize;
+            for ci in 0..shape.in_channels {
+                let plane = &image[ci * h * w..(ci + 1) * h * w];
+                for dy in 0..kh {
+                    let iy = (oy * shape.stride[0] + dy * shape.dilation[0]) as isize
+                        - shape.padding[0] as isize;
+                    let dst = &mut row[(ci * kh + dy) * kw..][..kw];
+                    if iy < 0 || iy as usize >= h {
+                        dst.fill(x_zp);
+                        continue;
+                    }
+                    let src = &plane[iy as usize * w..][..w];
+                    for (dx, d) in dst.iter_mut().enumerate() {
+                        let ix = x0 + (dx * shape.dilation[1]) as isize;
+                        *d = if ix >= 0 && (ix as usize) < w {
+                            src[ix as usize]
+                        } else {
+                            x_zp
+                        };
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// See [`super::conv2d`].
+#[allow(clippy::too_many_arguments)]
+pub(super) fn conv2d(
+    kernel: &Kernel,
+    x: &[u8],
+    batch: usize,
+    shape: &ConvShape,
+    layer: &PackedLayer<'_>,
+    x_zp: u8,
+    y_zp: u8,
+    relu: bool,
+    y: &mut [u8],
+    scratch: &mut [u8],
+    par: &dyn Threads,
+) {
+    let (oh, ow) = out_size(shape);
+    let pixels = oh * ow;
+    let k = shape.in_channels * shape.kernel[0] * shape.kernel[1];
+    let in_len = shape.in_channels * shape.in_h * shape.in_w;
+    let out_len = shape.out_channels * pixels;
+    assert!(
+        layer.n == shape.out_channels && layer.k == k,
+        "int8 conv2d: a [{}, {}] weight for a {}→{} convolution with {}×{} kernels",
+        layer.n,
+        layer.k,
+        shape.in_channels,
+        shape.out_channels,
+        shape.kernel[0],
+        shape.kernel[1]
+    );
+    check_layer(layer);
+    assert!(x.len() >= batch * in_len, "int8 conv2d: input length");
+    assert!(y.len() >= batch * out_len, "int8 conv2d: output length");
+    assert!(
+        scratch.len() >= conv2d_scratch_len(shape),
+        "int8 conv2d: scratch length"
+    );
+    if batch == 0 || out_len == 0 {
+        return;
+    }
+    let lo = if relu { y_zp } else { 0 };
+    let cols_len = pixels * k;
+    let one_image = |(b, dst): (usize, &mut [u8]), cols: &mut &mut [u8]| {
+        let cols = &mut cols[..cols_len];
+        im2col(&x[b * in_len..(b + 1) * in_len], shape, x_zp, cols);
+        let out = Out {
+            ptr: dst.as_mut_ptr(),
+            rows: 1,
+            cols: pixels,
+        };
+        // SAFETY: `cols` holds `pixels` rows of `k`, the layer was checked,
+        // and `dst` holds the image's `out_channels × pixels` outputs.
+        unsafe { driver::run(kernel, cols, pixels, layer, x_zp, y_zp, lo, out) };
+    };
+    let images = y[..batch * out_len].chunks_mut(out_len).enumerate();
+    let threads = par.threads().min(batch);
+    // The caller's scratch serves one thread; the others get their own.
+    let mut extra = alloc::vec![0u8; (threads - 1) * cols_len];
+    let scratches = core::iter::once(&mut scratch[..cols_len]).chain(extra.chunks_mut(cols_len.max(1)));
+    run_items_with(par, images, scratches, one_image);
+}

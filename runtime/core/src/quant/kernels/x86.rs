@@ -1,0 +1,197 @@
+//! The x86-64 micro-kernels (see [`super::driver`]): a block of 16 output
+//! channels is two `ymm` or one `zmm` of `i32` sums; each step adds, per
+//! lane, four `u8 × i8` products of one input group.
+//!
+//! * `avx2`: `vpmaddubsw` (pairs into `i16`, exact: `2·127·127 < 2^15`)
+//!   then `vpmaddwd` against ones (into `i32`), then `vpaddd`.
+//! * `avxvnni` / `avx512vl` + `avx512vnni`: 256-bit `vpdpbusd`, VEX or
+//!   EVEX encoded (the same code compiled twice).
+//! * `avx512vnni`: 512-bit `vpdpbusd`.
+//!
+//! Tile shapes keep accumulators and the panel's weight vectors in
+//! registers: 16 `ymm` for the 256-bit kernels (VEX has no more), 32 `zmm`
+//! for the 512-bit one.
+
+use super::driver::{Kernel, Tile, pick};
+use super::epilogue::x86::{Clamp, requant8, store16};
+use super::{BLOCK_N, GROUP_K};
+use core::arch::x86_64::*;
+
+/// The activations of row `r`, group `g`, broadcast: four bytes read at
+/// once for a full group, gathered one by one (zeros after the end) for
+/// the ragged last group.
+///
+/// # Safety
+/// Row `r` holds `t.k` bytes.
+#[inline(always)]
+unsafe fn group_word(t: &Tile, r: usize, g: usize) -> i32 {
+    let start = r * t.x_stride + g * GROUP_K;
+    if g * GROUP_K + GROUP_K <= t.k {
+        // SAFETY: the group lies inside the row.
+        unsafe { (t.x.add(start) as *const i32).read_unaligned() }
+    } else {
+        let mut word = [0u8; GROUP_K];
+        for (j, v) in word.iter_mut().enumerate().take(t.k - g * GROUP_K) {
+            // SAFETY: inside the row.
+            *v = unsafe { *t.x.add(start + j) };
+        }
+        i32::from_le_bytes(word)
+    }
+}
+
+/// A 256-bit micro-kernel module over the step `$dot(acc, x, w)`.
+macro_rules! kernel256 {
+    ($name:ident, $features:literal, $dot:path, mr: $mr:literal,
+     nb: $nb:expr, shapes: [$($shapes:tt)*]) => {
+        pub(super) mod $name {
+            use super::*;
+
+            /// # Safety
+            /// As [`super::super::driver::TileFn`]; the CPU has `$features`.
+            #[target_feature(enable = $features)]
+            unsafe fn tile<const MR: usize, const NB: usize>(t: &Tile) {
+                let mut acc = [[[_mm256_setzero_si256(); 2]; NB]; MR];
+                let groups = t.k.div_ceil(GROUP_K);
+                for g in 0..groups {
+                    let mut w = [[_mm256_setzero_si256(); 2]; NB];
+                    for (b, wb) in w.iter_mut().enumerate() {
+                        // SAFETY: block b has `groups` groups of 64 bytes.
+                        let p = unsafe { t.w.add(b * t.w_stride + g * BLOCK_N * GROUP_K) };
+                        unsafe {
+                            wb[0] = _mm256_loadu_si256(p as *const __m256i);
+                            wb[1] = _mm256_loadu_si256(p.add(32) as *const __m256i);
+                        }
+                    }
+                    for (r, acc_r) in acc.iter_mut().enumerate() {
+                        // SAFETY: row r of the tile exists.
+                        let xv = _mm256_set1_epi32(unsafe { group_word(t, r, g) });
+                        for (a, wb) in acc_r.iter_mut().zip(&w) {
+                            a[0] = $dot(a[0], xv, wb[0]);
+                            a[1] = $dot(a[1], xv, wb[1]);
+                        }
+                    }
+                }
+                let clamp = Clamp::new(t.y_zp, t.lo);
+                for (r, acc_r) in acc.iter().enumerate() {
+                    for (b, a) in acc_r.iter().enumerate() {
+                        let col = b * BLOCK_N;
+                        if col >= t.cols {
+                            break;
+                        }
+                        // SAFETY: one Epi per block; the output covers the
+                        // tile's valid channels.
+                        unsafe {
+                            let e = &*t.epi.add(b);
+                            let lo = requant8(a[0], e, 0, clamp);
+                            let hi = requant8(a[1], e, 1, clamp);
+                            let out = t.out.add(r * t.out_rows + col * t.out_cols);
+                            store16(lo, hi, out, t.out_cols, (t.cols - col).min(BLOCK_N));
+                        }
+                    }
+                }
+            }
+
+            pub(in super::super) static KERNEL: Kernel = Kernel {
+                mr: $mr,
+                nb: $nb,
+                tile: |rows, nb| pick!(tile, rows, nb; $($shapes)*),
+            };
+        }
+    };
+}
+
+/// `vpmaddubsw` + `vpmaddwd` + `vpaddd`.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn dot_avx2(acc: __m256i, x: __m256i, w: __m256i) -> __m256i {
+    let pairs = _mm256_maddubs_epi16(x, w);
+    _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, _mm256_set1_epi16(1)))
+}
+
+#[inline]
+#[target_feature(enable = "avxvnni")]
+fn dot_vex(acc: __m256i, x: __m256i, w: __m256i) -> __m256i {
+    _mm256_dpbusd_avx_epi32(acc, x, w)
+}
+
+#[inline]
+#[target_feature(enable = "avx512vnni,avx512vl")]
+fn dot_evex(acc: __m256i, x: __m256i, w: __m256i) -> __m256i {
+    _mm256_dpbusd_epi32(acc, x, w)
+}
+
+// 4 rows × 1 block: 8 accumulators, 2 weights, the broadcast, ones and a
+// temporary. One row: 4 blocks (8 independent sums).
+kernel256!(avx2, "avx2,fma", dot_avx2, mr: 4,
+    nb: |rows| match rows { 1 => 4, 2 => 2, _ => 1 },
+    shapes: [1 => [1, 2, 3, 4]; 2 => [1, 2]; 3 => [1]; 4 => [1]]);
+
+// 3 rows × 2 blocks: 12 accumulators, 2 weights (the others straight from
+// memory), the broadcast.
+kernel256!(vnni_vex, "avx2,fma,avxvnni", dot_vex, mr: 3,
+    nb: |rows| match rows { 1 => 4, _ => 2 },
+    shapes: [1 => [1, 2, 3, 4]; 2 => [1, 2]; 3 => [1, 2]]);
+
+kernel256!(vnni_evex, "avx2,fma,avx512f,avx512vl,avx512vnni", dot_evex, mr: 3,
+    nb: |rows| match rows { 1 => 4, _ => 2 },
+    shapes: [1 => [1, 2, 3, 4]; 2 => [1, 2]; 3 => [1, 2]]);
+
+/// 512-bit `vpdpbusd`: 6 rows × 4 blocks (24 accumulators, 4 weights, the
+/// broadcast); one or two rows take 8 blocks so a GEMV has 8 independent
+/// sums in flight.
+pub(super) mod vnni512 {
+    use super::*;
+
+    /// # Safety
+    /// As [`super::super::driver::TileFn`]; the CPU has AVX512-VNNI.
+    #[target_feature(enable = "avx2,fma,avx512f,avx512vl,avx512vnni")]
+    unsafe fn tile<const MR: usize, const NB: usize>(t: &Tile) {
+        let mut acc = [[_mm512_setzero_si512(); NB]; MR];
+        let groups = t.k.div_ceil(GROUP_K);
+        for g in 0..groups {
+            let mut w = [_mm512_setzero_si512(); NB];
+            for (b, wb) in w.iter_mut().enumerate() {
+                // SAFETY: block b has `groups` groups of 64 bytes.
+                *wb = unsafe {
+                    _mm512_loadu_si512(t.w.add(b * t.w_stride + g * BLOCK_N * GROUP_K) as *const _)
+                };
+            }
+            for (r, acc_r) in acc.iter_mut().enumerate() {
+                // SAFETY: row r of the tile exists.
+                let xv = _mm512_set1_epi32(unsafe { group_word(t, r, g) });
+                for (a, &wb) in acc_r.iter_mut().zip(&w) {
+                    *a = _mm512_dpbusd_epi32(*a, xv, wb);
+                }
+            }
+        }
+        let clamp = Clamp::new(t.y_zp, t.lo);
+        for (r, acc_r) in acc.iter().enumerate() {
+            for (b, &a) in acc_r.iter().enumerate() {
+                let col = b * BLOCK_N;
+                if col >= t.cols {
+                    break;
+                }
+                // SAFETY: one Epi per block; the output covers the tile's
+                // valid channels.
+                unsafe {
+                    let e = &*t.epi.add(b);
+                    let lo = requant8(_mm512_castsi512_si256(a), e, 0, clamp);
+                    let hi = requant8(_mm512_extracti64x4_epi64(a, 1), e, 1, clamp);
+                    let out = t.out.add(r * t.out_rows + col * t.out_cols);
+                    store16(lo, hi, out, t.out_cols, (t.cols - col).min(BLOCK_N));
+                }
+            }
+        }
+    }
+
+    pub(in super::super) static KERNEL: Kernel = Kernel {
+        mr: 6,
+        nb: |rows| if rows <= 2 { 8 } else { 4 },
+        tile: |rows, nb| {
+            pick!(tile, rows, nb;
+                1 => [1, 2, 3, 4, 5, 6, 7, 8];
+                2 => [1, 2, 3, 4, 5, 6, 7, 8];
+                3 => [1, 2, 3, 4]; 4 => [1, 2, 3, 4]; 5 => [1, 2, 3, 4]; 6 => [1, 2, 3, 4])
+        },
+    };
+}
