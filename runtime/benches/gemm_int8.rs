@@ -51,7 +51,9 @@ struct Int8Layer {
 
 impl Int8Layer {
     fn new(n: usize, k: usize, rng: &mut Rng) -> Int8Layer {
-        let weight: Vec<i8> = (0..n * k).map(|_| (rng.below(255) as i32 - 127) as i8).collect();
+        let weight: Vec<i8> = (0..n * k)
+            .map(|_| (rng.below(255) as i32 - 127) as i8)
+            .collect();
         Int8Layer {
             n,
             k,
@@ -79,11 +81,18 @@ fn main() {
     let tiers: Vec<_> = supported_int8_tiers().collect();
     println!(
         "int8 tiers this CPU runs: {}; f32 tier {}",
-        tiers.iter().map(|t| t.name()).collect::<Vec<_>>().join(", "),
+        tiers
+            .iter()
+            .map(|t| t.name())
+            .collect::<Vec<_>>()
+            .join(", "),
         cpu::tier()
     );
     let shapes = [(784usize, 128usize), (128, 10)];
-    let layers: Vec<Int8Layer> = shapes.iter().map(|&(k, n)| Int8Layer::new(n, k, &mut rng)).collect();
+    let layers: Vec<Int8Layer> = shapes
+        .iter()
+        .map(|&(k, n)| Int8Layer::new(n, k, &mut rng))
+        .collect();
     println!("\nGOP/s (2·rows·n·k per call), one thread");
     print!("{:<18}", "layer");
     for t in &tiers {
@@ -100,7 +109,16 @@ fn main() {
             for &t in &tiers {
                 force_int8_tier(t);
                 let secs = time_per_call(|| {
-                    kernels::dense(black_box(&x), rows, &layer.view(), 3, 0, true, &mut y, &Serial);
+                    kernels::dense(
+                        black_box(&x),
+                        rows,
+                        &layer.view(),
+                        3,
+                        0,
+                        true,
+                        &mut y,
+                        &Serial,
+                    );
                     black_box(&y);
                 });
                 best = best.max(ops / secs);
@@ -117,16 +135,35 @@ fn main() {
             println!("{:>12.1}{:>11.2}x", ops / secs / 1e9, best / (ops / secs));
         }
     }
-    println!("\nbatch-1 int8 MLP forward (quantize 784, 784->128 relu, 128->10, dequantize 10), one thread");
+    println!(
+        "\nbatch-1 int8 MLP forward (quantize 784, 784->128 relu, 128->10, dequantize 10), one thread"
+    );
     let input: Vec<f32> = (0..784).map(|_| rng.uniform(0.0, 1.0)).collect();
     let q_in = QuantParams::from_range(0.0, 1.0);
-    let q_out = QuantParams { scale: 0.1, zero_point: 64 };
-    let (mut xq, mut h, mut o, mut logits) = (vec![0u8; 784], vec![0u8; 128], vec![0u8; 10], vec![0f32; 10]);
+    let q_out = QuantParams {
+        scale: 0.1,
+        zero_point: 64,
+    };
+    let (mut xq, mut h, mut o, mut logits) = (
+        vec![0u8; 784],
+        vec![0u8; 128],
+        vec![0u8; 10],
+        vec![0f32; 10],
+    );
     for &t in &tiers {
         force_int8_tier(t);
         let secs = time_per_call(|| {
             kernels::quantize(black_box(&input), q_in, &mut xq);
-            kernels::dense(&xq, 1, &layers[0].view(), q_in.zero_point, 0, true, &mut h, &Serial);
+            kernels::dense(
+                &xq,
+                1,
+                &layers[0].view(),
+                q_in.zero_point,
+                0,
+                true,
+                &mut h,
+                &Serial,
+            );
             kernels::dense(&h, 1, &layers[1].view(), 0, 64, false, &mut o, &Serial);
             kernels::dequantize(&o, q_out, &mut logits);
             black_box(&logits);

@@ -101,14 +101,25 @@ fn random_requant(rng: &mut Rng) -> Requant {
 }
 
 fn random_weight(len: usize, rng: &mut Rng) -> Vec<i8> {
-    (0..len).map(|_| (rng.below(255) as i32 - 127) as i8).collect()
+    (0..len)
+        .map(|_| (rng.below(255) as i32 - 127) as i8)
+        .collect()
 }
 
 fn random_acts(len: usize, rng: &mut Rng) -> Vec<u8> {
-    (0..len).map(|_| rng.below(ACT_MAX as usize + 1) as u8).collect()
+    (0..len)
+        .map(|_| rng.below(ACT_MAX as usize + 1) as u8)
+        .collect()
 }
 
-fn run_dense(layer: &Layer, x: &[u8], rows: usize, zps: (u8, u8), relu: bool, par: &dyn Threads) -> Vec<u8> {
+fn run_dense(
+    layer: &Layer,
+    x: &[u8],
+    rows: usize,
+    zps: (u8, u8),
+    relu: bool,
+    par: &dyn Threads,
+) -> Vec<u8> {
     let mut y = vec![0xEEu8; rows * layer.n];
     kernels::dense(x, rows, &layer.packed(), zps.0, zps.1, relu, &mut y, par);
     y
@@ -121,7 +132,15 @@ fn check_dense(layer: &Layer, x: &[u8], rows: usize, zps: (u8, u8), relu: bool, 
         .map(|i| layer.reference(&x[i / n * k..][..k], i % n, zps.0, zps.1, relu))
         .collect();
     let mut portable_y = vec![0u8; rows * n];
-    portable::dense(x, rows, &layer.packed(), zps.0, zps.1, relu, &mut portable_y);
+    portable::dense(
+        x,
+        rows,
+        &layer.packed(),
+        zps.0,
+        zps.1,
+        relu,
+        &mut portable_y,
+    );
     assert_eq!(portable_y, want, "portable::dense, {what}");
     let two = Parallel::new(2);
     for tier in supported_int8_tiers() {
@@ -146,10 +165,20 @@ fn check_dense(layer: &Layer, x: &[u8], rows: usize, zps: (u8, u8), relu: bool, 
 fn dense_matches_the_reference_on_every_tier() {
     let _guard = lock();
     let mut rng = Rng::new(12);
-    let mut shapes = vec![(1, 128, 784), (1, 10, 128), (70, 128, 784), (1, 1, 1), (3, 17, 5)];
+    let mut shapes = vec![
+        (1, 128, 784),
+        (1, 10, 128),
+        (70, 128, 784),
+        (1, 1, 1),
+        (3, 17, 5),
+    ];
     for _ in 0..40 {
         let n = 1 + rng.below(70);
-        let k = if rng.below(4) == 0 { 1 + rng.below(3000) } else { 1 + rng.below(300) };
+        let k = if rng.below(4) == 0 {
+            1 + rng.below(3000)
+        } else {
+            1 + rng.below(300)
+        };
         shapes.push((1 + rng.below(70), n, k));
     }
     for (i, &(rows, n, k)) in shapes.iter().enumerate() {
@@ -158,7 +187,14 @@ fn dense_matches_the_reference_on_every_tier() {
         let x_zp = [0, 63, 127][i % 3];
         let y_zp = [0, 63, 127][(i / 3) % 3];
         let relu = i % 2 == 0;
-        check_dense(&layer, &x, rows, (x_zp, y_zp), relu, &format!("{rows}x{k} -> {n}, zero points {x_zp}/{y_zp}, relu {relu}"));
+        check_dense(
+            &layer,
+            &x,
+            rows,
+            (x_zp, y_zp),
+            relu,
+            &format!("{rows}x{k} -> {n}, zero points {x_zp}/{y_zp}, relu {relu}"),
+        );
     }
     unforce_int8_tier();
 }
@@ -185,7 +221,14 @@ fn extreme_values_never_saturate() {
             }
             layer.bias.iter_mut().for_each(|b| *b = 0);
             let x = vec![ACT_MAX; rows * k];
-            check_dense(&layer, &x, rows, (0, 64), false, &format!("pattern {p}, {rows}x{k} -> {n}"));
+            check_dense(
+                &layer,
+                &x,
+                rows,
+                (0, 64),
+                false,
+                &format!("pattern {p}, {rows}x{k} -> {n}"),
+            );
         }
     }
     unforce_int8_tier();
@@ -204,9 +247,12 @@ fn conv_reference(layer: &Layer, x: &[u8], s: &ConvShape, zps: (u8, u8), relu: b
             for ci in 0..s.in_channels {
                 for dy in 0..s.kernel[0] {
                     for dx in 0..s.kernel[1] {
-                        let iy = (oy * s.stride[0] + dy * s.dilation[0]) as isize - s.padding[0] as isize;
-                        let ix = (ox * s.stride[1] + dx * s.dilation[1]) as isize - s.padding[1] as isize;
-                        let inside = iy >= 0 && ix >= 0 && (iy as usize) < s.in_h && (ix as usize) < s.in_w;
+                        let iy = (oy * s.stride[0] + dy * s.dilation[0]) as isize
+                            - s.padding[0] as isize;
+                        let ix = (ox * s.stride[1] + dx * s.dilation[1]) as isize
+                            - s.padding[1] as isize;
+                        let inside =
+                            iy >= 0 && ix >= 0 && (iy as usize) < s.in_h && (ix as usize) < s.in_w;
                         window[(ci * s.kernel[0] + dy) * s.kernel[1] + dx] = if inside {
                             x[(ci * s.in_h + iy as usize) * s.in_w + ix as usize]
                         } else {
@@ -228,8 +274,14 @@ fn conv2d_matches_the_reference_on_every_tier() {
     let _guard = lock();
     let mut rng = Rng::new(5);
     let lenet = ConvShape {
-        in_channels: 1, in_h: 28, in_w: 28, out_channels: 6,
-        kernel: [5, 5], stride: [1, 1], padding: [2, 2], dilation: [1, 1],
+        in_channels: 1,
+        in_h: 28,
+        in_w: 28,
+        out_channels: 6,
+        kernel: [5, 5],
+        stride: [1, 1],
+        padding: [2, 2],
+        dilation: [1, 1],
     };
     let mut shapes = vec![lenet];
     for _ in 0..12 {
@@ -250,7 +302,12 @@ fn conv2d_matches_the_reference_on_every_tier() {
     let two = Parallel::new(2);
     for (i, s) in shapes.iter().enumerate() {
         let k = s.in_channels * s.kernel[0] * s.kernel[1];
-        let layer = Layer::new(s.out_channels, k, random_weight(s.out_channels * k, &mut rng), &mut rng);
+        let layer = Layer::new(
+            s.out_channels,
+            k,
+            random_weight(s.out_channels * k, &mut rng),
+            &mut rng,
+        );
         let batch = 1 + rng.below(4);
         let in_len = s.in_channels * s.in_h * s.in_w;
         let x = random_acts(batch * in_len, &mut rng);
@@ -265,8 +322,23 @@ fn conv2d_matches_the_reference_on_every_tier() {
             for par in [&Serial as &dyn Threads, &two] {
                 let mut y = vec![0xEEu8; want.len()];
                 let mut scratch = vec![0u8; kernels::conv2d_scratch_len(s)];
-                kernels::conv2d(&x, batch, s, &layer.packed(), zps.0, zps.1, relu, &mut y, &mut scratch, par);
-                assert!(y == want, "{tier}, {} threads, batch {batch}, {s:?}", par.threads());
+                kernels::conv2d(
+                    &x,
+                    batch,
+                    s,
+                    &layer.packed(),
+                    zps.0,
+                    zps.1,
+                    relu,
+                    &mut y,
+                    &mut scratch,
+                    par,
+                );
+                assert!(
+                    y == want,
+                    "{tier}, {} threads, batch {batch}, {s:?}",
+                    par.threads()
+                );
             }
         }
     }
@@ -278,15 +350,46 @@ fn quantize_dequantize_and_maxpool_match_the_scalar_definitions() {
     let _guard = lock();
     let mut rng = Rng::new(3);
     let mut x: Vec<f32> = (0..1003).map(|_| rng.uniform(-3.0, 3.0)).collect();
-    x.extend([f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -0.0, 0.5, 1.5, 2.5, -2.5, 1e30, -1e30]);
+    x.extend([
+        f32::NAN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        -0.0,
+        0.5,
+        1.5,
+        2.5,
+        -2.5,
+        1e30,
+        -1e30,
+    ]);
     // Exact halves of the scale, where rounding to even matters.
     x.extend((0..40).map(|i| (i as f32 - 20.0 + 0.5) * 0.02));
-    let pool = PoolShape { channels: 3, in_h: 9, in_w: 8, kernel: [2, 3], stride: [2, 2], padding: [0, 0] };
-    let padded = PoolShape { padding: [1, 1], ..pool };
+    let pool = PoolShape {
+        channels: 3,
+        in_h: 9,
+        in_w: 8,
+        kernel: [2, 3],
+        stride: [2, 2],
+        padding: [0, 0],
+    };
+    let padded = PoolShape {
+        padding: [1, 1],
+        ..pool
+    };
     let acts = random_acts(2 * 3 * 9 * 8, &mut rng);
     for tier in supported_int8_tiers() {
         force_int8_tier(tier);
-        for q in [QuantParams::from_range(-1.0, 1.5), QuantParams { scale: 0.02, zero_point: 63 }, QuantParams { scale: 0.1, zero_point: 0 }] {
+        for q in [
+            QuantParams::from_range(-1.0, 1.5),
+            QuantParams {
+                scale: 0.02,
+                zero_point: 63,
+            },
+            QuantParams {
+                scale: 0.1,
+                zero_point: 0,
+            },
+        ] {
             let mut y = vec![0u8; x.len()];
             kernels::quantize(&x, q, &mut y);
             for (i, (&v, &got)) in x.iter().zip(&y).enumerate() {
@@ -295,17 +398,24 @@ fn quantize_dequantize_and_maxpool_match_the_scalar_definitions() {
             let mut back = vec![0f32; y.len()];
             kernels::dequantize(&y, q, &mut back);
             for (&v, &got) in y.iter().zip(&back) {
-                assert_eq!(got.to_bits(), q.dequantize(v).to_bits(), "{tier}: dequantize({v})");
+                assert_eq!(
+                    got.to_bits(),
+                    q.dequantize(v).to_bits(),
+                    "{tier}: dequantize({v})"
+                );
             }
         }
         for shape in [pool, padded] {
-            let out = |i: usize, size: usize| (size + 2 * shape.padding[i] - shape.kernel[i]) / shape.stride[i] + 1;
+            let out = |i: usize, size: usize| {
+                (size + 2 * shape.padding[i] - shape.kernel[i]) / shape.stride[i] + 1
+            };
             let len = 2 * 3 * out(0, 9) * out(1, 8);
             let (mut got, mut want) = (vec![0u8; len], vec![0u8; len]);
             kernels::maxpool2d(&acts, 2, &shape, &mut got);
             portable::maxpool2d(&acts, 2, &shape, &mut want);
             // An independent check of one window: the top-left maximum.
-            let first = (0..2).flat_map(|dy| (0..2).map(move |dx| (dy, dx)))
+            let first = (0..2)
+                .flat_map(|dy| (0..2).map(move |dx| (dy, dx)))
                 .filter(|&(dy, dx)| shape.padding == [0, 0] || (dy > 0 && dx > 0))
                 .map(|(dy, dx)| acts[(dy - shape.padding[0]) * 8 + dx - shape.padding[1]])
                 .max();
@@ -323,7 +433,10 @@ fn the_chosen_tier_is_reported_and_impossible_tiers_fall_back() {
     let _guard = lock();
     let supported: Vec<Int8Tier> = supported_int8_tiers().collect();
     let best = supported[0];
-    eprintln!("int8 tiers this CPU runs: {supported:?}; f32 tier {}", cpu::tier());
+    eprintln!(
+        "int8 tiers this CPU runs: {supported:?}; f32 tier {}",
+        cpu::tier()
+    );
     assert_eq!(supported.last(), Some(&Int8Tier::Portable));
     for t in Int8Tier::ALL {
         let got = force_int8_tier(t);
@@ -337,7 +450,11 @@ fn the_chosen_tier_is_reported_and_impossible_tiers_fall_back() {
     assert!(int8_tier() <= Int8Tier::cap_for(f32_tier));
     for t in cpu::supported_tiers() {
         cpu::force_tier(t);
-        assert!(int8_tier() <= Int8Tier::cap_for(t), "f32 tier {t}: int8 {}", int8_tier());
+        assert!(
+            int8_tier() <= Int8Tier::cap_for(t),
+            "f32 tier {t}: int8 {}",
+            int8_tier()
+        );
     }
     cpu::force_tier(Tier::Portable);
     assert_eq!(int8_tier(), Int8Tier::Portable);

@@ -113,6 +113,7 @@ pub(super) fn conv2d(
     let threads = par.threads().min(batch);
     // The caller's scratch serves one thread; the others get their own.
     let mut extra = alloc::vec![0u8; (threads - 1) * cols_len];
-    let scratches = core::iter::once(&mut scratch[..cols_len]).chain(extra.chunks_mut(cols_len.max(1)));
+    let scratches =
+        core::iter::once(&mut scratch[..cols_len]).chain(extra.chunks_mut(cols_len.max(1)));
     run_items_with(par, images, scratches, one_image);
 }

@@ -39,7 +39,8 @@ impl Epi {
         let first = block * BLOCK_N;
         for lane in 0..BLOCK_N.min(layer.n.saturating_sub(first)) {
             let c = first + lane;
-            e.adj[lane] = layer.bias[c].wrapping_sub((x_zp as i32).wrapping_mul(layer.weight_sums[c]));
+            e.adj[lane] =
+                layer.bias[c].wrapping_sub((x_zp as i32).wrapping_mul(layer.weight_sums[c]));
             let Requant { multiplier, shift } = layer.requant[c];
             e.mult[lane] = multiplier;
             e.left[lane] = shift.clamp(0, 31);

@@ -146,8 +146,16 @@ pub fn dense(
 ) {
     let (n, k) = (layer.n, layer.k);
     check_layer(layer);
-    assert!(x.len() >= rows * k, "int8 dense: {} inputs for {rows} rows of {k}", x.len());
-    assert!(y.len() >= rows * n, "int8 dense: {} outputs for {rows} rows of {n}", y.len());
+    assert!(
+        x.len() >= rows * k,
+        "int8 dense: {} inputs for {rows} rows of {k}",
+        x.len()
+    );
+    assert!(
+        y.len() >= rows * n,
+        "int8 dense: {} outputs for {rows} rows of {n}",
+        y.len()
+    );
     let kernel = kernel();
     let lo = if relu { y_zp } else { 0 };
     let y = &mut y[..rows * n];
@@ -160,7 +168,18 @@ pub fn dense(
         let rows = y.len() / n.max(1);
         // SAFETY: the layer and the lengths were checked above; `y` holds
         // these rows' outputs.
-        unsafe { driver::run(kernel, &x[first_row * k..], rows, layer, x_zp, y_zp, lo, out) };
+        unsafe {
+            driver::run(
+                kernel,
+                &x[first_row * k..],
+                rows,
+                layer,
+                x_zp,
+                y_zp,
+                lo,
+                out,
+            )
+        };
     };
     if rows >= PARALLEL_MIN_ROWS && par.threads() > 1 && n > 0 {
         // Whole tiles of rows per thread.

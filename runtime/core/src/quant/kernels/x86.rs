@@ -17,25 +17,51 @@ use super::epilogue::x86::{Clamp, requant8, store16};
 use super::{BLOCK_N, GROUP_K};
 use core::arch::x86_64::*;
 
-/// The activations of row `r`, group `g`, broadcast: four bytes read at
-/// once for a full group, gathered one by one (zeros after the end) for
-/// the ragged last group.
+/// The activations of row `r` (of the tile), group `g`, as one word: four
+/// bytes read at once for a full group, gathered one by one (zeros past
+/// the end) for the `ragged` last one.
 ///
 /// # Safety
-/// Row `r` holds `t.k` bytes.
+/// Row `r` holds `t.k` bytes at `t.x + r·t.x_stride`.
 #[inline(always)]
-unsafe fn group_word(t: &Tile, r: usize, g: usize) -> i32 {
+unsafe fn word(t: &Tile, r: usize, g: usize, ragged: bool) -> i32 {
     let start = r * t.x_stride + g * GROUP_K;
-    if g * GROUP_K + GROUP_K <= t.k {
-        // SAFETY: the group lies inside the row.
-        unsafe { (t.x.add(start) as *const i32).read_unaligned() }
-    } else {
-        let mut word = [0u8; GROUP_K];
-        for (j, v) in word.iter_mut().enumerate().take(t.k - g * GROUP_K) {
-            // SAFETY: inside the row.
-            *v = unsafe { *t.x.add(start + j) };
+    if !ragged {
+        // SAFETY: a full group lies inside the row.
+        return unsafe { (t.x.add(start) as *const i32).read_unaligned() };
+    }
+    let mut bytes = [0u8; GROUP_K];
+    for (j, v) in bytes.iter_mut().enumerate().take(t.k - g * GROUP_K) {
+        // SAFETY: inside the row.
+        *v = unsafe { *t.x.add(start + j) };
+    }
+    i32::from_le_bytes(bytes)
+}
+
+/// Requantizes and stores a tile's sums: block `b` of row `r` at
+/// `sums[r·nb + b]`.
+///
+/// # Safety
+/// As [`super::driver::TileFn`]; the CPU has AVX2.
+#[target_feature(enable = "avx2")]
+unsafe fn epilogue(t: &Tile, sums: &[[i32; BLOCK_N]], nb: usize) {
+    let clamp = Clamp::new(t.y_zp, t.lo);
+    for (i, s) in sums.iter().enumerate() {
+        let (r, b) = (i / nb, i % nb);
+        let col = b * BLOCK_N;
+        if col >= t.cols {
+            continue;
         }
-        i32::from_le_bytes(word)
+        // SAFETY: one Epi per block; the output covers the tile's valid
+        // channels.
+        unsafe {
+            let e = &*t.epi.add(b);
+            let p = s.as_ptr() as *const __m256i;
+            let lo = requant8(_mm256_loadu_si256(p), e, 0, clamp);
+            let hi = requant8(_mm256_loadu_si256(p.add(1)), e, 1, clamp);
+            let out = t.out.add(r * t.out_rows + col * t.out_cols);
+            store16(lo, hi, out, t.out_cols, (t.cols - col).min(BLOCK_N));
+        }
     }
 }
 
@@ -51,44 +77,50 @@ macro_rules! kernel256 {
             #[target_feature(enable = $features)]
             unsafe fn tile<const MR: usize, const NB: usize>(t: &Tile) {
                 let mut acc = [[[_mm256_setzero_si256(); 2]; NB]; MR];
+                // Full groups, then the ragged last one (its word gathered
+                // byte by byte): the branch stays out of the hot loop.
+                let full = t.k / GROUP_K;
                 let groups = t.k.div_ceil(GROUP_K);
-                for g in 0..groups {
+                let mut step = |g: usize, ragged: bool| {
                     let mut w = [[_mm256_setzero_si256(); 2]; NB];
-                    for (b, wb) in w.iter_mut().enumerate() {
+                    for b in 0..NB {
                         // SAFETY: block b has `groups` groups of 64 bytes.
-                        let p = unsafe { t.w.add(b * t.w_stride + g * BLOCK_N * GROUP_K) };
                         unsafe {
-                            wb[0] = _mm256_loadu_si256(p as *const __m256i);
-                            wb[1] = _mm256_loadu_si256(p.add(32) as *const __m256i);
+                            let p = t.w.add(b * t.w_stride + g * BLOCK_N * GROUP_K);
+                            w[b][0] = _mm256_loadu_si256(p as *const __m256i);
+                            w[b][1] = _mm256_loadu_si256(p.add(32) as *const __m256i);
                         }
                     }
-                    for (r, acc_r) in acc.iter_mut().enumerate() {
+                    for r in 0..MR {
                         // SAFETY: row r of the tile exists.
-                        let xv = _mm256_set1_epi32(unsafe { group_word(t, r, g) });
-                        for (a, wb) in acc_r.iter_mut().zip(&w) {
-                            a[0] = $dot(a[0], xv, wb[0]);
-                            a[1] = $dot(a[1], xv, wb[1]);
+                let xv = _mm256_set1_epi32(unsafe { word(t, r, g, ragged) });
+                        for b in 0..NB {
+                            acc[r][b][0] = $dot(acc[r][b][0], xv, w[b][0]);
+                            acc[r][b][1] = $dot(acc[r][b][1], xv, w[b][1]);
                         }
                     }
+                };
+                for g in 0..full {
+                    step(g, false);
                 }
-                let clamp = Clamp::new(t.y_zp, t.lo);
-                for (r, acc_r) in acc.iter().enumerate() {
-                    for (b, a) in acc_r.iter().enumerate() {
-                        let col = b * BLOCK_N;
-                        if col >= t.cols {
-                            break;
-                        }
-                        // SAFETY: one Epi per block; the output covers the
-                        // tile's valid channels.
+                if full < groups {
+                    step(full, true);
+                }
+                // Spilled once, so the epilogue's loop need not be unrolled
+                // for the accumulators to stay in registers.
+                let mut sums = [[[0i32; BLOCK_N]; NB]; MR];
+                for r in 0..MR {
+                    for b in 0..NB {
+                        // SAFETY: 64 bytes per block of sums.
                         unsafe {
-                            let e = &*t.epi.add(b);
-                            let lo = requant8(a[0], e, 0, clamp);
-                            let hi = requant8(a[1], e, 1, clamp);
-                            let out = t.out.add(r * t.out_rows + col * t.out_cols);
-                            store16(lo, hi, out, t.out_cols, (t.cols - col).min(BLOCK_N));
+                            let p = sums[r][b].as_mut_ptr() as *mut __m256i;
+                            _mm256_storeu_si256(p, acc[r][b][0]);
+                            _mm256_storeu_si256(p.add(1), acc[r][b][1]);
                         }
                     }
                 }
+                // SAFETY: forwarded.
+                unsafe { epilogue(t, sums.as_flattened(), NB) };
             }
 
             pub(in super::super) static KERNEL: Kernel = Kernel {
@@ -147,41 +179,39 @@ pub(super) mod vnni512 {
     #[target_feature(enable = "avx2,fma,avx512f,avx512vl,avx512vnni")]
     unsafe fn tile<const MR: usize, const NB: usize>(t: &Tile) {
         let mut acc = [[_mm512_setzero_si512(); NB]; MR];
+        let full = t.k / GROUP_K;
         let groups = t.k.div_ceil(GROUP_K);
-        for g in 0..groups {
+        let mut step = |g: usize, ragged: bool| {
             let mut w = [_mm512_setzero_si512(); NB];
-            for (b, wb) in w.iter_mut().enumerate() {
+            for b in 0..NB {
                 // SAFETY: block b has `groups` groups of 64 bytes.
-                *wb = unsafe {
+                w[b] = unsafe {
                     _mm512_loadu_si512(t.w.add(b * t.w_stride + g * BLOCK_N * GROUP_K) as *const _)
                 };
             }
-            for (r, acc_r) in acc.iter_mut().enumerate() {
+            for r in 0..MR {
                 // SAFETY: row r of the tile exists.
-                let xv = _mm512_set1_epi32(unsafe { group_word(t, r, g) });
-                for (a, &wb) in acc_r.iter_mut().zip(&w) {
-                    *a = _mm512_dpbusd_epi32(*a, xv, wb);
+                let xv = _mm512_set1_epi32(unsafe { word(t, r, g, ragged) });
+                for b in 0..NB {
+                    acc[r][b] = _mm512_dpbusd_epi32(acc[r][b], xv, w[b]);
                 }
             }
+        };
+        for g in 0..full {
+            step(g, false);
         }
-        let clamp = Clamp::new(t.y_zp, t.lo);
-        for (r, acc_r) in acc.iter().enumerate() {
-            for (b, &a) in acc_r.iter().enumerate() {
-                let col = b * BLOCK_N;
-                if col >= t.cols {
-                    break;
-                }
-                // SAFETY: one Epi per block; the output covers the tile's
-                // valid channels.
-                unsafe {
-                    let e = &*t.epi.add(b);
-                    let lo = requant8(_mm512_castsi512_si256(a), e, 0, clamp);
-                    let hi = requant8(_mm512_extracti64x4_epi64(a, 1), e, 1, clamp);
-                    let out = t.out.add(r * t.out_rows + col * t.out_cols);
-                    store16(lo, hi, out, t.out_cols, (t.cols - col).min(BLOCK_N));
-                }
+        if full < groups {
+            step(full, true);
+        }
+        let mut sums = [[[0i32; BLOCK_N]; NB]; MR];
+        for r in 0..MR {
+            for b in 0..NB {
+                // SAFETY: 64 bytes per block of sums.
+                unsafe { _mm512_storeu_si512(sums[r][b].as_mut_ptr() as *mut _, acc[r][b]) };
             }
         }
+        // SAFETY: forwarded.
+        unsafe { epilogue(t, sums.as_flattened(), NB) };
     }
 
     pub(in super::super) static KERNEL: Kernel = Kernel {
