@@ -113,7 +113,7 @@ fn check_inputs(plan: &Plan, inputs: &[f32]) -> Result<usize, CalibrationError> 
     if inputs.is_empty() {
         return Err(CalibrationError::Empty);
     }
-    if width == 0 || inputs.len() % width != 0 {
+    if width == 0 || !inputs.len().is_multiple_of(width) {
         return Err(CalibrationError::Width {
             len: inputs.len(),
             width,
