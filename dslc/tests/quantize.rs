@@ -5,9 +5,12 @@
 use nnspec_runtime::exec::Executor;
 use nnspec_runtime::plan::Plan;
 use nnspec_runtime::quant::run;
-use nnspec_runtime::quant::scheme::ACT_MAX;
-use nnspec_runtime::quantize::{self, CalibrationMethod, QPlan, QStep};
+
+#[path = "quantize/reference.rs"]
+mod reference;
+use nnspec_runtime::quantize::{self, CalibrationMethod, QPlan};
 use nnspec_runtime::threads::Serial;
+use reference::reference_u8;
 
 /// The first model of `source`, lowered for training (as `dslc` does).
 fn lowered(source: &str) -> Plan {
@@ -44,42 +47,6 @@ fn executor_u8(q: &QPlan, inputs: &[f32], batch: usize) -> (Vec<u8>, Vec<f32>) {
         u[run::u8_output_range(q, batch, 0).unwrap()].to_vec(),
         f[run::output_range(q, batch, 0)].to_vec(),
     )
-}
-
-/// A naive reference for dense-only int8 plans, one sample at a time,
-/// from the plan's integers: `Σ (x − x_zp)·w + bias`, requantized.
-fn reference_u8(q: &QPlan, sample: &[f32]) -> Vec<u8> {
-    let mut values: Vec<Option<Vec<u8>>> = vec![None; q.tensors.len()];
-    for step in &q.steps {
-        match step {
-            QStep::Quantize { y, .. } => {
-                let p = q.tensor(*y).q;
-                values[y.index()] = Some(sample.iter().map(|&v| p.quantize(v)).collect());
-            }
-            QStep::Dense { x, layer, y, relu } => {
-                let l = &q.layers[*layer];
-                let xs = values[x.index()].clone().unwrap();
-                let (x_zp, y_zp) = (q.tensor(*x).q.zero_point as i64, q.tensor(*y).q.zero_point);
-                let out = (0..l.n)
-                    .map(|c| {
-                        let acc: i64 = (0..l.k)
-                            .map(|i| (xs[i] as i64 - x_zp) * l.weight[c * l.k + i] as i64)
-                            .sum::<i64>()
-                            + l.bias[c] as i64;
-                        let v = l.requant[c].apply(i32::try_from(acc).unwrap()) + y_zp as i32;
-                        let lo = if *relu { y_zp as i32 } else { 0 };
-                        v.clamp(lo, ACT_MAX as i32) as u8
-                    })
-                    .collect();
-                values[y.index()] = Some(out);
-            }
-            QStep::Dequantize { .. } => {}
-            other => panic!("the reference runs dense plans, not {other:?}"),
-        }
-    }
-    values[run::output_tensor(q, 0).unwrap().index()]
-        .clone()
-        .unwrap()
 }
 
 #[test]
@@ -534,4 +501,70 @@ fn quantize_command_refuses_bad_arguments_clearly() {
     common::assert_no_panic(&run, "another model");
     assert!(!run.status.success());
     assert!(!int8.join("model.int8.safetensors").exists());
+}
+
+/// A LeNet-shaped plan with weights from a seed and BatchNorms whose
+/// statistics and affine parameters are far from the identity.
+fn small_lenet_with_batchnorm() -> (Plan, Vec<f32>) {
+    let plan = lowered(
+        "model ConvNet {
+    input x: f32[1, 8, 8];
+    let f = x -> conv2d(6, kernel: 3, padding: 1) -> batchnorm -> relu -> maxpool2d(2)
+              -> conv2d(12, kernel: 3, stride: 2, padding: 1) -> batchnorm -> relu;
+    output logits = f -> flatten -> dense(10);
+}",
+    );
+    let mut params = initial_params(&plan, 21);
+    let mut changed = 0;
+    for (i, p) in plan.params.iter().enumerate() {
+        let range =
+            nnspec_runtime::infer::param_range(&plan, nnspec_runtime::plan::ParamId(i as u32));
+        let wave =
+            |j: usize, lo: f32, hi: f32| lo + (hi - lo) * ((j * 7 + i * 3) % 11) as f32 / 10.0;
+        let set: Option<(f32, f32)> = if p.name.ends_with("running_mean") {
+            Some((-0.3, 0.3))
+        } else if p.name.ends_with("running_var") {
+            Some((0.2, 2.0))
+        } else if p.name.starts_with("batchnorm") && p.name.ends_with("weight") {
+            Some((0.5, 1.5))
+        } else if p.name.starts_with("batchnorm") && p.name.ends_with("bias") {
+            Some((-0.2, 0.2))
+        } else {
+            None
+        };
+        if let Some((lo, hi)) = set {
+            changed += 1;
+            for (j, v) in params[range].iter_mut().enumerate() {
+                *v = wave(j, lo, hi);
+            }
+        }
+    }
+    assert_eq!(changed, 8, "two BatchNorms' four tensors each");
+    (plan, params)
+}
+
+/// Convolutions (BatchNorm folded, ReLU fused, padding, stride) and max
+/// pooling: the executor's integers equal the direct-loop reference's, and
+/// the int8 values follow the float plan's.
+#[test]
+fn conv_int8_outputs_equal_a_naive_reference_and_follow_the_float_plan() {
+    let (plan, params) = small_lenet_with_batchnorm();
+    assert!(plan.params.iter().any(|p| p.name.ends_with("running_var")));
+    let data = nnspec_runtime::data::digits::digits();
+    let inputs = &data.features[..300 * 64];
+    let cal = quantize::calibrate(&plan, &params, inputs, 300, CalibrationMethod::MinMax).unwrap();
+    let q = quantize::build(&plan, &params, &cal).unwrap();
+    assert!(quantize::float_step_names(&q).is_empty(), "{:#?}", q.steps);
+    let batch = 9;
+    let (got, _) = executor_u8(&q, &inputs[..batch * 64], batch);
+    for s in 0..batch {
+        let want = reference_u8(&q, &inputs[s * 64..(s + 1) * 64]);
+        assert_eq!(&got[s * 10..(s + 1) * 10], want.as_slice(), "sample {s}");
+    }
+    let report = quantize::report(&plan, &params, &q, inputs).unwrap();
+    assert_eq!(report.layers.len(), 3, "{report:?}");
+    for layer in &report.layers {
+        assert!(layer.sqnr_db > 20.0, "{layer:?}");
+    }
+    assert!(report.argmax_agreement >= 0.9, "{report:?}");
 }
