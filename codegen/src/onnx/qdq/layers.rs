@@ -32,7 +32,7 @@ impl<'m> Qdq<'m> {
     ) -> Result<(), ExportError> {
         let layer = self.layer(layer)?;
         let per_sample = self.qplan.tensor(x).per_sample;
-        if layer.k == 0 || per_sample % layer.k != 0 {
+        if layer.k == 0 || !per_sample.is_multiple_of(layer.k) {
             return Err(self.mismatch(format!(
                 "dense layer `{}` reads {} inputs per row from a tensor of {per_sample}",
                 layer.name, layer.k
