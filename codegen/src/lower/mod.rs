@@ -35,6 +35,15 @@ pub fn lower_inference(model: &ir::Model) -> Plan {
     Lowering::new(model, false).finish(None)
 }
 
+/// [`lower_inference`]'s plan and the buffer holding each value's result
+/// (a layer fused into its relu: the relu's), for exports that start from
+/// a plan and need each step's layer (the int8 ONNX export).
+pub fn lower_inference_with_values(model: &ir::Model) -> (Plan, Vec<Option<BufferId>>) {
+    let lowering = Lowering::new(model, false);
+    let values = lowering.value_buffer.clone();
+    (lowering.finish(None), values)
+}
+
 /// Lowers a checked model for training with `config` (which the checker
 /// has matched to the model: one output, a loss that fits it).
 pub fn lower_training(model: &ir::Model, config: &ir::TrainConfig) -> Plan {

@@ -33,20 +33,20 @@ pub fn graph(model: &ir::Model, weights: &Checkpoint) -> Result<GraphProto, Expo
     Ok(builder.graph)
 }
 
-struct Builder<'m> {
+pub(super) struct Builder<'m> {
     model: &'m ir::Model,
-    graph: GraphProto,
+    pub(super) graph: GraphProto,
     /// Every tensor name given out so far, and those reserved from the
     /// start: the parameters' and the outputs'.
     taken: BTreeSet<String>,
     /// The tensor holding each value (`None` until it is built).
-    tensor: Vec<Option<String>>,
+    pub(super) tensor: Vec<Option<String>>,
     /// Whether output `i` already names its value's tensor.
-    output_named: Vec<bool>,
+    pub(super) output_named: Vec<bool>,
 }
 
 impl<'m> Builder<'m> {
-    fn new(model: &'m ir::Model) -> Self {
+    pub(super) fn new(model: &'m ir::Model) -> Self {
         let params = model.params.iter().map(|p| p.name.clone());
         let outputs = model.outputs.iter().map(|o| o.name.clone());
         Builder {
@@ -62,7 +62,7 @@ impl<'m> Builder<'m> {
     }
 
     /// `wanted`, or `wanted_2`, `wanted_3`, ... if it is taken.
-    fn unique(&mut self, wanted: &str) -> String {
+    pub(super) fn unique(&mut self, wanted: &str) -> String {
         let mut name = wanted.to_string();
         let mut n = 2;
         while self.taken.contains(&name) {
@@ -79,7 +79,7 @@ impl<'m> Builder<'m> {
             .expect("values come in topological order")
     }
 
-    fn value(&mut self, id: ValueId, weights: &Checkpoint) -> Result<(), ExportError> {
+    pub(super) fn value(&mut self, id: ValueId, weights: &Checkpoint) -> Result<(), ExportError> {
         let value = &self.model.values[id.index()];
         let Some(rules) = value.op.rules() else {
             // A model input, named already.
@@ -140,7 +140,7 @@ impl<'m> Builder<'m> {
     }
 
     /// The graph inputs, in the model's order, named by their bindings.
-    fn inputs(&mut self) {
+    pub(super) fn inputs(&mut self) {
         for &input in &self.model.inputs {
             let value = self.model.value(input);
             let wanted = value.binding.as_ref().unwrap_or(&value.layer);
@@ -226,7 +226,7 @@ impl<'m> Builder<'m> {
     }
 
     /// The graph outputs, each a distinct tensor named as the output.
-    fn outputs(&mut self) {
+    pub(super) fn outputs(&mut self) {
         for (i, output) in self.model.outputs.iter().enumerate() {
             let value = self.model.value(output.value);
             if !self.output_named[i] {
@@ -245,7 +245,12 @@ impl<'m> Builder<'m> {
     }
 }
 
-fn node_proto(node: &OnnxNode, input: Vec<String>, output: String, layer: &str) -> NodeProto {
+pub(super) fn node_proto(
+    node: &OnnxNode,
+    input: Vec<String>,
+    output: String,
+    layer: &str,
+) -> NodeProto {
     NodeProto {
         input,
         output: vec![output],

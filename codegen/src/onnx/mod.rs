@@ -7,7 +7,9 @@
 //! - [`tensors`]: typed values (a dynamic `batch` axis first) and
 //!   initializers from the weights;
 //! - [`weights`]: the weights of a seed's initialization, for an export
-//!   without a checkpoint.
+//!   without a checkpoint;
+//! - [`qdq`]: an int8 plan as a QDQ graph (`QuantizeLinear` and
+//!   `DequantizeLinear` around float operators), [`qdq_model`].
 //!
 //! The model imports the standard domain alone, at [`OPSET`]; parameters
 //! are initializers named as in the checkpoint (`fc1.weight`), so a
@@ -20,6 +22,7 @@
 
 mod graph;
 pub mod proto;
+mod qdq;
 mod tensors;
 mod weights;
 
@@ -27,6 +30,7 @@ use std::fmt;
 
 use nnspec_dsl::ir;
 use nnspec_runtime::safetensors_file::{Checkpoint, CheckpointError};
+use nnspec_runtime_core::quant::plan::QPlan;
 use prost::Message;
 use sha2::{Digest, Sha256};
 
@@ -68,6 +72,8 @@ pub enum ExportError {
     TooLarge { bytes: usize },
     /// A layer ONNX cannot express with its shapes.
     Unsupported { layer: String, reason: String },
+    /// An int8 plan that does not fit the model it is exported with.
+    Mismatch(String),
 }
 
 impl fmt::Display for ExportError {
@@ -82,6 +88,7 @@ impl fmt::Display for ExportError {
             ExportError::Unsupported { layer, reason } => {
                 write!(f, "layer `{layer}` cannot be exported: {reason}")
             }
+            ExportError::Mismatch(reason) => write!(f, "{reason}"),
         }
     }
 }
@@ -90,7 +97,9 @@ impl std::error::Error for ExportError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             ExportError::Weights(error) => Some(error),
-            ExportError::TooLarge { .. } | ExportError::Unsupported { .. } => None,
+            ExportError::TooLarge { .. }
+            | ExportError::Unsupported { .. }
+            | ExportError::Mismatch(_) => None,
         }
     }
 }
@@ -109,6 +118,36 @@ pub fn export(
     provenance: &Provenance<'_>,
 ) -> Result<ModelProto, ExportError> {
     let graph = graph::graph(model, weights)?;
+    model_proto(model, graph, provenance, Vec::new())
+}
+
+/// The int8 `qplan`, quantized from `model`, as a standard QDQ model
+/// (see [`qdq`]): the same inputs and outputs as [`export`]'s, f32, with
+/// `QuantizeLinear` and `DequantizeLinear` around the float operators of
+/// the int8 layers, which onnxruntime fuses into its integer kernels. The
+/// metadata says `quantization: int8 QDQ`.
+pub fn qdq_model(
+    model: &ir::Model,
+    qplan: &QPlan,
+    provenance: &Provenance<'_>,
+) -> Result<ModelProto, ExportError> {
+    let graph = qdq::graph(model, qplan)?;
+    let quantization = StringStringEntryProto {
+        key: "quantization".to_string(),
+        value: "int8 QDQ: u8 activations (nnspec uses 0..=127), per-channel i8 weights, \
+                i32 biases"
+            .to_string(),
+    };
+    model_proto(model, graph, provenance, vec![quantization])
+}
+
+/// The model around `graph`, with its provenance (and `extra`) as metadata.
+fn model_proto(
+    model: &ir::Model,
+    graph: proto::GraphProto,
+    provenance: &Provenance<'_>,
+    extra: Vec<StringStringEntryProto>,
+) -> Result<ModelProto, ExportError> {
     let entry = |key: &str, value: String| StringStringEntryProto {
         key: key.to_string(),
         value,
@@ -126,12 +165,15 @@ pub fn export(
             model.name, provenance.source_file
         ),
         graph: Some(graph),
-        metadata_props: vec![
+        metadata_props: [
             entry("model", model.name.clone()),
             entry("source_file", provenance.source_file.to_string()),
             entry("source_sha256", sha256_hex(provenance.source)),
             entry("weights", provenance.weights.clone()),
-        ],
+        ]
+        .into_iter()
+        .chain(extra)
+        .collect(),
         ..ModelProto::default()
     };
     let bytes = proto.encoded_len();

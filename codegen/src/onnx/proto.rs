@@ -117,6 +117,12 @@ pub struct AttributeProto {
 /// `onnx.TensorProto.DataType`: element types, the ones nnspec uses.
 pub mod data_type {
     pub const FLOAT: i32 = 1;
+    /// Quantized activations (the int8 export's `QuantizeLinear` outputs).
+    pub const UINT8: i32 = 2;
+    /// Quantized weights.
+    pub const INT8: i32 = 3;
+    /// Quantized biases.
+    pub const INT32: i32 = 6;
     pub const INT64: i32 = 7;
     pub const BOOL: i32 = 9;
 }

@@ -46,7 +46,7 @@ pub fn fixed_value(name: &str, dtype: Dtype, dims: &[usize]) -> ValueInfoProto {
 
 /// `name: elem_type[...dims]`, with the dynamic batch axis inserted at
 /// `batch_axis` when there is one.
-fn value_info(
+pub(super) fn value_info(
     name: &str,
     elem_type: i32,
     batch_axis: Option<usize>,

@@ -1,0 +1,130 @@
+//! From an int8 plan back to the model: which IR values each buffer of
+//! the QPlan's float plan holds (so a [`QStep::Float`] step exports
+//! through its layer's ONNX rule), and the float parameters as a
+//! checkpoint those rules read.
+//!
+//! [`QStep::Float`]: nnspec_runtime_core::quant::plan::QStep::Float
+
+use nnspec_dsl::ir::{self, ValueId};
+use nnspec_dsl::ops::OnnxRule;
+use nnspec_runtime::infer::param_range;
+use nnspec_runtime::plan::{BufferId, ParamId, ParamKind, Plan};
+use nnspec_runtime::safetensors_file::Checkpoint;
+use nnspec_runtime_core::quant::plan::QPlan;
+
+use super::super::ExportError;
+
+/// The model's values against the buffers of the plan it lowers to.
+pub(super) struct PlanMap {
+    /// The buffer holding each value's result.
+    value_buffer: Vec<Option<BufferId>>,
+    /// Per buffer, the values whose result it holds, in the IR's order (a
+    /// dense layer and the relu fused into it share one).
+    buffer_values: Vec<Vec<ValueId>>,
+}
+
+impl PlanMap {
+    /// Lowers `model` again and checks that `qplan` was quantized from
+    /// that plan: same steps, buffers, parameters, inputs and outputs.
+    pub(super) fn new(model: &ir::Model, qplan: &QPlan) -> Result<PlanMap, ExportError> {
+        let (plan, value_buffer) = crate::lower::lower_inference_with_values(model);
+        let float = &qplan.float;
+        let mismatch = |what: &str| {
+            Err(ExportError::Mismatch(format!(
+                "the int8 plan was not quantized from model `{}`: its {what} differ from the \
+                 model's",
+                model.name
+            )))
+        };
+        if float.forward != plan.forward {
+            return mismatch("forward steps");
+        }
+        // The QPlan's float plan may keep buffers past the inference ones
+        // (a training plan's gradients); the forward ones must be these.
+        if float.buffers.get(..plan.buffers.len()) != Some(&plan.buffers[..]) {
+            return mismatch("buffers");
+        }
+        if float.params != plan.params {
+            return mismatch("parameters");
+        }
+        if float.inputs != plan.inputs || float.outputs != plan.outputs {
+            return mismatch("inputs or outputs");
+        }
+        let mut buffer_values = vec![Vec::new(); plan.buffers.len()];
+        for (index, buffer) in value_buffer.iter().enumerate() {
+            if let Some(buffer) = buffer {
+                buffer_values[buffer.index()].push(ValueId(index as u32));
+            }
+        }
+        Ok(PlanMap {
+            value_buffer,
+            buffer_values,
+        })
+    }
+
+    pub(super) fn buffer_of(&self, value: ValueId) -> BufferId {
+        self.value_buffer[value.index()].expect("lowering gives every value a buffer")
+    }
+
+    /// The values whose result `buffer` holds (empty for a saved buffer).
+    pub(super) fn values_of(&self, buffer: BufferId) -> &[ValueId] {
+        self.buffer_values
+            .get(buffer.index())
+            .map_or(&[], |values| values.as_slice())
+    }
+
+    /// The per-sample dims of `buffer`: its (last) value's shape.
+    pub(super) fn dims(&self, model: &ir::Model, buffer: BufferId) -> Option<Vec<usize>> {
+        let value = *self.values_of(buffer).last()?;
+        Some(model.value(value).shape.dims().to_vec())
+    }
+}
+
+/// The buffer `buffer` is a view of, or itself.
+pub(super) fn root(plan: &Plan, buffer: BufferId) -> BufferId {
+    let mut buffer = buffer;
+    while let Some(of) = plan.buffers[buffer.index()].alias_of {
+        buffer = of;
+    }
+    buffer
+}
+
+/// Whether `value` passes its input through at inference (dropout): its
+/// ONNX rule is `Identity`.
+pub(super) fn passes_through(model: &ir::Model, value: ValueId) -> bool {
+    let value = model.value(value);
+    let Some(rules) = value.op.rules() else {
+        return false;
+    };
+    let inputs: Vec<&ir::Shape> = value
+        .inputs
+        .iter()
+        .map(|&i| &model.value(i).shape)
+        .collect();
+    matches!(rules.onnx(&inputs, &value.shape), OnnxRule::Identity)
+}
+
+/// The QPlan's float parameters as the checkpoint the float export reads
+/// (counters, which inference never reads, are left out).
+pub(super) fn float_weights(qplan: &QPlan) -> Result<Checkpoint, ExportError> {
+    let plan = &qplan.float;
+    let mut checkpoint = Checkpoint::new();
+    for (index, param) in plan.params.iter().enumerate() {
+        match param.kind {
+            ParamKind::Counter => continue,
+            ParamKind::Trainable | ParamKind::State => {}
+        }
+        let range = param_range(plan, ParamId(index as u32));
+        let Some(values) = qplan.float_params.get(range.clone()) else {
+            return Err(ExportError::Mismatch(format!(
+                "the int8 plan holds {} float parameters; `{}` needs {}..{}",
+                qplan.float_params.len(),
+                param.name,
+                range.start,
+                range.end
+            )));
+        };
+        checkpoint.insert_f32(&param.name, &param.shape, values)?;
+    }
+    Ok(checkpoint)
+}

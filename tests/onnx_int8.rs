@@ -1,0 +1,299 @@
+//! The int8 QDQ export against onnxruntime: every example model that takes
+//! float inputs and classifies is trained briefly on the embedded digits
+//! (28x28 models on the digits scaled up), calibrated and quantized by
+//! nnspec; its QDQ export must pass `onnx.checker.check_model(full_check)`
+//! and, run by onnxruntime with all graph optimizations, give the argmax
+//! of nnspec's int8 executor on at least 99% of the held-out samples, with
+//! onnxruntime fusing every int8 layer into an integer operator
+//! (tests/onnx/qdq_agreement.py prints the agreement and the fused ops).
+//!
+//! Training is short (a few epochs): agreement between two int8 runtimes
+//! needs a model whose classes are separated, not a good one.
+//!
+//! Like tests/onnx_conformance.rs, the Python side needs `NNSPEC_PYTHON`
+//! (onnx, onnxruntime, numpy); without it the comparison is skipped with
+//! a note, except under CI (`CI` set), where it fails. The export itself
+//! and the int8 executor run either way.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use nnspec::codegen::onnx::{self, Provenance};
+use nnspec::dsl::{self, ir};
+use nnspec::runtime::checkpoint::state_dict;
+use nnspec::runtime::data::{self, Dataset};
+use nnspec::runtime::exec::Executor;
+use nnspec::runtime::quant::run::output_tensor;
+use nnspec::runtime::quantize::{
+    self, CalibrationMethod, QPlan, calibrate, inference_plan, params_from_checkpoint, run_int8,
+};
+use nnspec::runtime::train::{self, FitOptions, Silent};
+use serde_json::{Value, json};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+/// Epochs of training at most (the examples ask for up to 30).
+const EPOCHS: usize = 3;
+/// Calibration samples, from the training split.
+const CALIBRATION: usize = 500;
+const MIN_AGREEMENT: f64 = 0.99;
+
+/// A trained example model, quantized.
+struct Case {
+    file: String,
+    source: String,
+    model: ir::Model,
+    qplan: QPlan,
+    /// Held-out inputs, row-major.
+    test: Vec<f32>,
+    samples: usize,
+}
+
+/// Every model of examples/*.nn that has a train block, f32 inputs and a
+/// cross-entropy loss.
+fn examples() -> Vec<(String, String, ir::Model, ir::TrainConfig)> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(Path::new(ROOT).join("examples"))
+        .expect("examples/")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "nn"))
+        .collect();
+    files.sort();
+    let mut found = Vec::new();
+    for path in files {
+        let source = std::fs::read_to_string(&path).expect("example");
+        let file = path.file_name().unwrap().to_string_lossy().into_owned();
+        let compiled = dsl::compile(&source);
+        assert!(!compiled.has_errors(), "{}", compiled.render(&file));
+        for model in &compiled.models {
+            let Some(config) = compiled.train(&model.name) else {
+                continue;
+            };
+            let float_inputs = model
+                .inputs
+                .iter()
+                .all(|&i| model.value(i).dtype == ir::Dtype::F32);
+            let classifies = matches!(config.loss, ir::Loss::CrossEntropy { .. });
+            if float_inputs && classifies {
+                found.push((file.clone(), source.clone(), model.clone(), config.clone()));
+            }
+        }
+    }
+    found
+}
+
+/// The digits shaped as `shape`: as they are (64 values, or 8x8), or
+/// scaled up to 28x28 by nearest neighbour.
+fn digits_as(shape: &[usize]) -> Dataset {
+    let digits = data::digits::digits();
+    let elements: usize = shape.iter().product();
+    if elements == 64 {
+        let mut digits = digits;
+        digits.reshape_to(shape).expect("64 values");
+        return digits;
+    }
+    assert_eq!(
+        elements,
+        28 * 28,
+        "a digits-sized or 28x28 input: {shape:?}"
+    );
+    let mut features = Vec::with_capacity(digits.len() * elements);
+    for i in 0..digits.len() {
+        let image = digits.sample(i);
+        for y in 0..28 {
+            for x in 0..28 {
+                features.push(image[(y * 8 / 28) * 8 + x * 8 / 28]);
+            }
+        }
+    }
+    Dataset::new(
+        features,
+        digits.labels.clone(),
+        shape.to_vec(),
+        10,
+        None,
+        "digits at 28x28",
+    )
+    .expect("data")
+}
+
+/// Trains `model` for a few epochs and quantizes it (min/max calibration
+/// on training samples).
+fn quantized(file: String, source: String, model: ir::Model, config: ir::TrainConfig) -> Case {
+    let plan = nnspec::codegen::lower_training(&model, &config);
+    let split = data::train_test_split(&digits_as(&plan.input_shapes[0]), 0.3, 0).expect("split");
+    let mut exec = Executor::new(plan.clone(), config.batch, 2).expect("fits in memory");
+    exec.init_params(0);
+    let options = FitOptions {
+        epochs: config.epochs.min(EPOCHS),
+        batch: config.batch,
+        seed: 0,
+        start_epoch: 0,
+        ..FitOptions::default()
+    };
+    train::fit(&mut exec, &split.train, None, &options, &mut Silent).expect("trains");
+    let evaluation = train::evaluate(&mut exec, &split.test);
+    let inference = inference_plan(&plan);
+    let params = params_from_checkpoint(&inference, &state_dict(&exec)).expect("params");
+    let training = split.train.features.clone();
+    let samples = CALIBRATION.min(split.train.len());
+    let calibration = calibrate(
+        &plan,
+        &params,
+        &training,
+        samples,
+        CalibrationMethod::MinMax,
+    )
+    .expect("calibrates");
+    let qplan = quantize::build(&plan, &params, &calibration).expect("quantizes");
+    eprintln!(
+        "{}: f32 test accuracy {:.3} after {} epochs; {} int8 layers",
+        model.name,
+        evaluation.accuracy,
+        options.epochs,
+        qplan.layers.len()
+    );
+    Case {
+        file,
+        source,
+        model,
+        qplan,
+        test: split.test.features.clone(),
+        samples: split.test.len(),
+    }
+}
+
+fn export(case: &Case) -> Vec<u8> {
+    let provenance = Provenance {
+        source_file: &case.file,
+        source: case.source.as_bytes(),
+        weights: "trained by tests/onnx_int8.rs".into(),
+    };
+    let proto = onnx::qdq_model(&case.model, &case.qplan, &provenance)
+        .unwrap_or_else(|e| panic!("{}: {e}", case.model.name));
+    onnx::to_bytes(&proto)
+}
+
+fn write_f32(path: &Path, values: &[f32]) {
+    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    std::fs::write(path, bytes).expect("write");
+}
+
+/// Writes the export, the test inputs, and nnspec's int8 outputs and
+/// their argmax; returns the manifest entry.
+fn write_case(dir: &Path, case: &Case) -> Value {
+    let name = case.model.name.clone();
+    std::fs::write(dir.join(format!("{name}.onnx")), export(case)).expect("write");
+    let outputs = run_int8(&case.qplan, &case.test).expect("int8 run");
+    let classes = outputs.len() / case.samples;
+    let argmax: Vec<u8> = outputs
+        .chunks_exact(classes)
+        .flat_map(|row| {
+            // The first of equal maxima, as numpy's argmax.
+            let best = (0..row.len()).fold(0, |b, i| if row[i] > row[b] { i } else { b });
+            (best as i32).to_le_bytes()
+        })
+        .collect();
+    std::fs::write(dir.join(format!("{name}.argmax")), argmax).expect("write");
+    write_f32(&dir.join(format!("{name}.outputs")), &outputs);
+    write_f32(&dir.join(format!("{name}.input")), &case.test);
+    let input = case.model.value(case.model.inputs[0]);
+    let mut shape = vec![case.samples];
+    shape.extend(input.shape.dims());
+    let output_scale = output_tensor(&case.qplan, 0).map_or(1.0, |t| case.qplan.tensor(t).q.scale);
+    json!({
+        "name": name,
+        "onnx": format!("{name}.onnx"),
+        "input": {
+            "name": input.binding.clone().expect("inputs are named"),
+            "file": format!("{name}.input"),
+            "shape": shape,
+        },
+        "output": case.model.outputs[0].name,
+        "outputs": format!("{name}.outputs"),
+        "argmax": format!("{name}.argmax"),
+        "output_scale": output_scale,
+        "int8_layers": case.qplan.layers.len(),
+    })
+}
+
+/// The interpreter with onnx and onnxruntime, or why there is none.
+fn python() -> Result<PathBuf, String> {
+    let python = std::env::var_os("NNSPEC_PYTHON")
+        .map(PathBuf::from)
+        .ok_or("NNSPEC_PYTHON is not set (.ci/run sets it to its virtual environment)")?;
+    let probe = Command::new(&python)
+        .args(["-c", "import onnx, onnxruntime, numpy"])
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
+    if !probe.status.success() {
+        return Err(format!(
+            "{} cannot import onnx, onnxruntime and numpy: {}",
+            python.display(),
+            String::from_utf8_lossy(&probe.stderr)
+        ));
+    }
+    Ok(python)
+}
+
+#[test]
+fn onnxruntime_agrees_with_the_int8_executor_on_every_example() {
+    let examples = examples();
+    let names: Vec<&str> = examples.iter().map(|e| e.2.name.as_str()).collect();
+    // Every float-input classifier of examples/ (the transformer reads
+    // token ids; `Residual` has no train block).
+    assert_eq!(
+        names,
+        [
+            "DigitsLstm",
+            "DigitsMlp",
+            "MiniInception",
+            "LeNet",
+            "MnistMlp",
+            "MobileNet",
+            "DigitsResNet"
+        ]
+    );
+    let python = python();
+    let cases: Vec<Case> = examples
+        .into_iter()
+        .map(|(file, source, model, config)| quantized(file, source, model, config))
+        .collect();
+    let dir = std::env::temp_dir().join(format!("nnspec-onnx-int8-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let models: Vec<Value> = cases.iter().map(|case| write_case(&dir, case)).collect();
+    let python = match python {
+        Ok(python) => python,
+        Err(why) => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "{why}; CI is set, and CI installs them (.ci/run)"
+            );
+            eprintln!("onnxruntime comparison of the int8 exports skipped: {why}");
+            let _ = std::fs::remove_dir_all(&dir);
+            return;
+        }
+    };
+    let manifest = json!({"min_agreement": MIN_AGREEMENT, "models": models});
+    std::fs::write(dir.join("manifest.json"), manifest.to_string()).expect("write");
+    let output = Command::new(&python)
+        .arg(Path::new(ROOT).join("tests/onnx/qdq_agreement.py"))
+        .arg(&dir)
+        .output()
+        .expect("run qdq_agreement.py");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    println!("{report}");
+    assert!(
+        output.status.success(),
+        "onnxruntime disagrees with nnspec's int8 executor (files kept in {}):\n{report}",
+        dir.display()
+    );
+    assert!(
+        report.contains(&format!("{} models, 0 failures", cases.len())),
+        "every model was checked:\n{report}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
