@@ -16,6 +16,7 @@ mod interrupt;
 mod output;
 mod predict;
 mod progress;
+mod prune;
 mod regression;
 mod report;
 mod run_dir;
@@ -55,6 +56,9 @@ enum Command {
     Build(build::Args),
     /// Export a trained model (or its initial weights) as ONNX
     Export(export::Args),
+    /// Prune a trained model by weight magnitude (--structured: remove neurons and channels,
+    /// writing a smaller model), optionally fine-tune it and store it in half precision
+    Prune(prune::Args),
 }
 
 fn main() -> ExitCode {
@@ -68,6 +72,7 @@ fn main() -> ExitCode {
         Command::Explain(args) => explain::run(&args),
         Command::Build(args) => build::run(&args),
         Command::Export(args) => export::run(&args),
+        Command::Prune(args) => prune::run(&args),
     };
     match result {
         Ok(code) => code,

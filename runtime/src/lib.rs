@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod optim;
 pub mod parallel;
 pub mod plot;
+pub mod prune;
 pub mod regression;
 pub mod safetensors_file;
 pub mod schedule;

@@ -8,12 +8,20 @@ use super::{Checkpoint, CheckpointError, Tensor, TensorData};
 use crate::atomic_write::write_atomically;
 
 impl Checkpoint {
-    /// The order tensors take in a file: 8-byte dtypes first, then 4-byte,
-    /// insertion order within each.
+    /// The order tensors take in a file: 8-byte dtypes first, then 4-byte
+    /// (or 2-byte F16), insertion order within each.
     fn file_order(&self) -> impl Iterator<Item = &(String, Tensor)> {
         let wide = self.tensors.iter().filter(|(_, t)| t.dtype().size() == 8);
         let narrow = self.tensors.iter().filter(|(_, t)| t.dtype().size() != 8);
         wide.chain(narrow)
+    }
+
+    /// The dtype name and element size a tensor is written with.
+    fn stored(&self, t: &Tensor) -> (&'static str, usize) {
+        match t.data {
+            TensorData::F32(_) if self.half_floats => ("F16", 2),
+            _ => (t.dtype().name(), t.dtype().size()),
+        }
     }
 
     /// The safetensors header (JSON padded with spaces to a multiple of 8).
@@ -38,12 +46,13 @@ impl Checkpoint {
                 h.push(',');
             }
             first = false;
-            let bytes = t.numel() * t.dtype().size();
+            let (dtype, size) = self.stored(t);
+            let bytes = t.numel() * size;
             let shape: Vec<String> = t.shape.iter().map(|d| d.to_string()).collect();
             h.push_str(&format!(
                 "{}:{{\"dtype\":\"{}\",\"shape\":[{}],\"data_offsets\":[{},{}]}}",
                 json(name),
-                t.dtype(),
+                dtype,
                 shape.join(","),
                 offset,
                 offset + bytes
@@ -65,6 +74,9 @@ impl Checkpoint {
         for (_, t) in self.file_order() {
             buf.clear();
             match &t.data {
+                TensorData::F32(v) if self.half_floats => {
+                    buf.extend(v.iter().flat_map(|&x| half::f16::from_f32(x).to_le_bytes()))
+                }
                 TensorData::F32(v) => buf.extend(v.iter().flat_map(|x| x.to_le_bytes())),
                 TensorData::I64(v) => buf.extend(v.iter().flat_map(|x| x.to_le_bytes())),
             }
