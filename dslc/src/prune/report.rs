@@ -79,9 +79,12 @@ pub struct Summary<'a> {
     pub accuracy_pruned: f64,
     /// Of the written checkpoint (after fine-tuning, if any).
     pub accuracy_after: f64,
-    /// Test-set inference, samples per second (eval's batch, this machine).
+    /// Test-set inference, samples per second (batches of 1000, best pass).
     pub inference_before: f64,
     pub inference_after: f64,
+    /// The f32 kernel tier and threads the speeds were measured with.
+    pub tier: &'static str,
+    pub threads: usize,
     pub finetune: Vec<EpochRecord>,
     pub fp16: Option<Half>,
     pub test_samples: usize,
@@ -152,7 +155,10 @@ pub fn print(s: &Summary) {
         }
     );
     outln!(
-        "inference: {} samples/s before, {} after",
+        "inference (batch 1000, {} kernels, {} thread{}): {} samples/s before, {} after",
+        s.tier,
+        s.threads,
+        crate::check::plural(s.threads),
         crate::progress::thousands(s.inference_before),
         crate::progress::thousands(s.inference_after)
     );

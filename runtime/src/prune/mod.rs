@@ -196,3 +196,55 @@ pub fn half_range(checkpoint: &Checkpoint) -> Option<(String, usize, f32)> {
 pub fn count_zeros(values: &[f32]) -> usize {
     values.iter().filter(|v| **v == 0.0).count()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prunes_exactly_the_share_smallest_first() {
+        let mut w = [0.5, -0.1, 0.3, -0.3, 2.0, 0.0];
+        let mask = prune_smallest(&mut w, 0.5);
+        // Three of six: 0.0, -0.1, then the first of the tied 0.3s.
+        assert_eq!(w, [0.5, 0.0, 0.0, -0.3, 2.0, 0.0]);
+        assert_eq!(mask, [false, true, true, false, false, true]);
+        let mut same = [1.5f32, -2.5];
+        assert_eq!(prune_smallest(&mut same, 0.0), [false, false]);
+        assert_eq!(same, [1.5, -2.5]);
+        let (mut a, mut b) = (vec![1.0f32, 2.0], vec![0.5f32, 3.0, 0.25]);
+        let masks = prune_smallest_global(&mut [&mut a, &mut b], 0.6);
+        assert_eq!((a, b), (vec![0.0, 2.0], vec![0.0, 3.0, 0.0]));
+        assert_eq!(masks, vec![vec![true, false], vec![true, false, true]]);
+        assert_eq!(pruned_count(7, 1.0), 7);
+        assert_eq!(pruned_count(7, 0.5), 4);
+    }
+
+    #[test]
+    fn half_float_storage_rounds_to_nearest_even_and_reads_back_as_f32() {
+        let mut ck = Checkpoint::new();
+        // 0.1 is 0x2E66 in half (0.0999755859375); 1 + 2^-11 is a tie
+        // that rounds to even (1.0); 2^-24 is the smallest subnormal.
+        let values = [0.1f32, 1.0 + 2f32.powi(-11), 65504.0, 2f32.powi(-24), -3.0];
+        ck.insert_f32("w", &[5], &values).unwrap();
+        ck.insert_i64("n", &[], &[7]).unwrap();
+        assert_eq!(half_range(&ck), None);
+        ck.set_half_floats(true);
+        let bytes = ck.to_bytes();
+        let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        let header = std::str::from_utf8(&bytes[8..8 + header_len]).unwrap();
+        assert!(
+            header.contains(r#""w":{"dtype":"F16","shape":[5]"#),
+            "{header}"
+        );
+        assert!(header.contains(r#""n":{"dtype":"I64""#), "{header}");
+        assert_eq!(bytes.len(), 8 + header_len + 8 + 5 * 2);
+        let back = Checkpoint::from_bytes(&bytes, "half").unwrap();
+        assert!(back.half_floats());
+        let read = back.f32("w", &[5]).unwrap();
+        assert_eq!(read, [0.0999755859375, 1.0, 65504.0, 2f32.powi(-24), -3.0]);
+        assert_eq!(back.i64("n", &[]).unwrap(), [7]);
+        let mut big = Checkpoint::new();
+        big.insert_f32("b", &[2], &[1.0, -70000.0]).unwrap();
+        assert_eq!(half_range(&big), Some(("b".to_string(), 1, -70000.0)));
+    }
+}
