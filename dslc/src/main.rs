@@ -17,6 +17,7 @@ mod output;
 mod predict;
 mod progress;
 mod quantize;
+mod prune;
 mod regression;
 mod report;
 mod run_dir;
@@ -58,6 +59,9 @@ enum Command {
     Export(export::Args),
     /// Quantize a trained model to int8: calibrate, write the int8 checkpoint, report the error
     Quantize(quantize::Args),
+    /// Prune a trained model by weight magnitude (--structured: remove neurons and channels,
+    /// writing a smaller model), optionally fine-tune it and store it in half precision
+    Prune(prune::Args),
 }
 
 fn main() -> ExitCode {
@@ -72,6 +76,7 @@ fn main() -> ExitCode {
         Command::Build(args) => build::run(&args),
         Command::Export(args) => export::run(&args),
         Command::Quantize(args) => quantize::run(&args),
+        Command::Prune(args) => prune::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -26,6 +26,7 @@ pub mod metrics;
 pub mod optim;
 pub mod parallel;
 pub mod plot;
+pub mod prune;
 pub mod quantize;
 pub mod regression;
 pub mod safetensors_file;

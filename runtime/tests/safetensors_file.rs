@@ -465,18 +465,18 @@ fn bad_entries() {
 #[test]
 fn unsupported_dtype() {
     let e = load_bad(
-        "f16",
+        "bf16",
         &st(
-            r#"{"half":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}}"#,
+            r#"{"half":{"dtype":"BF16","shape":[2],"data_offsets":[0,4]}}"#,
             &[0; 4],
         ),
     );
     assert!(
-        matches!(&e, FormatError::UnsupportedDtype { name, dtype } if name == "half" && dtype == "F16")
+        matches!(&e, FormatError::UnsupportedDtype { name, dtype } if name == "half" && dtype == "BF16")
     );
     assert_eq!(
         e.to_string(),
-        "tensor \"half\" has dtype F16, which nnspec does not support (only F32 and I64)"
+        "tensor \"half\" has dtype BF16, which nnspec does not support (only F32, I64, and F16 read as F32)"
     );
 }
 

@@ -43,7 +43,9 @@ pub enum FormatError {
     BadEntry { name: String, reason: String },
     #[error("header \"__metadata__\": {reason}")]
     BadMetadata { reason: String },
-    #[error("tensor {name:?} has dtype {dtype}, which nnspec does not support (only F32 and I64)")]
+    #[error(
+        "tensor {name:?} has dtype {dtype}, which nnspec does not support (only F32, I64, and F16 read as F32)"
+    )]
     UnsupportedDtype { name: String, dtype: String },
     #[error("tensor {name:?}: shape {shape:?} has more elements than fit in memory")]
     Overflow { name: String, shape: Vec<usize> },

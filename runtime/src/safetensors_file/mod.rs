@@ -7,7 +7,10 @@
 //! `safetensors.torch.save_file(model.state_dict(), path)` loads here.
 //! Tensors are `f32` or `i64` (BatchNorm's `num_batches_tracked` is an
 //! `i64` scalar in PyTorch); other dtypes are rejected with an error naming
-//! the tensor.
+//! the tensor, except `F16`, which is widened to `f32` when read (exactly:
+//! every half is an f32) so a half-precision checkpoint loads wherever an
+//! f32 one does. [`Checkpoint::set_half_floats`] writes the `f32` tensors
+//! as `F16`, rounded to nearest even, for half the size.
 //!
 //! # Order
 //!
@@ -145,6 +148,8 @@ pub struct Checkpoint {
     tensors: Vec<(String, Tensor)>,
     index: HashMap<String, usize>,
     metadata: BTreeMap<String, String>,
+    /// Whether the f32 tensors are (to be) stored as F16 in the file.
+    half_floats: bool,
 }
 
 impl Default for Checkpoint {
@@ -161,7 +166,21 @@ impl Checkpoint {
             tensors: Vec::new(),
             index: HashMap::new(),
             metadata: BTreeMap::new(),
+            half_floats: false,
         }
+    }
+
+    /// Stores the `f32` tensors as IEEE half floats (`F16`) when written
+    /// (rounded to nearest even; a magnitude above 65504 becomes infinite,
+    /// which loading refuses, so check the range first). A loaded file
+    /// with any `F16` tensor has this set.
+    pub fn set_half_floats(&mut self, half: bool) {
+        self.half_floats = half;
+    }
+
+    /// Whether the `f32` tensors are stored as `F16` (see [`Self::set_half_floats`]).
+    pub fn half_floats(&self) -> bool {
+        self.half_floats
     }
 
     /// Where the checkpoint came from, as used in messages.

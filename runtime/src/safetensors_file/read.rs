@@ -79,11 +79,13 @@ fn parse(bytes: &[u8]) -> Result<Checkpoint, FormatError> {
     struct Entry {
         name: String,
         dtype: Dtype,
+        half: bool,
         shape: Vec<usize>,
         start: u64,
         end: u64,
     }
     let mut entries = Vec::new();
+    let mut half_floats = false;
     for (name, entry) in map {
         if name == "__metadata__" {
             // `null` is how the reference implementation spells "none".
@@ -116,6 +118,8 @@ fn parse(bytes: &[u8]) -> Result<Checkpoint, FormatError> {
         let Value::Object(fields) = entry else {
             return Err(bad("not an object with dtype, shape and data_offsets"));
         };
+        // `F16` is read as F32 (widened below); `half` remembers the file's.
+        let mut half = false;
         let dtype = match fields.get("dtype") {
             Some(Value::String(s)) => match s.as_str() {
                 "F32" => Dtype::F32,
@@ -123,6 +127,10 @@ fn parse(bytes: &[u8]) -> Result<Checkpoint, FormatError> {
                 "I8" => Dtype::I8,
                 "U8" => Dtype::U8,
                 "I32" => Dtype::I32,
+                "F16" => {
+                    half = true;
+                    Dtype::F32
+                }
                 other => {
                     return Err(FormatError::UnsupportedDtype {
                         name,
@@ -151,9 +159,11 @@ fn parse(bytes: &[u8]) -> Result<Checkpoint, FormatError> {
                 ));
             }
         };
+        half_floats |= half;
         entries.push(Entry {
             name,
             dtype,
+            half,
             shape,
             start,
             end,
@@ -176,7 +186,7 @@ fn parse(bytes: &[u8]) -> Result<Checkpoint, FormatError> {
             .shape
             .iter()
             .try_fold(1u64, |a, &d| a.checked_mul(d as u64))
-            .and_then(|n| n.checked_mul(e.dtype.size() as u64))
+            .and_then(|n| n.checked_mul(if e.half { 2 } else { e.dtype.size() as u64 }))
             .ok_or_else(|| FormatError::Overflow {
                 name: e.name.clone(),
                 shape: e.shape.clone(),
@@ -217,9 +227,15 @@ fn parse(bytes: &[u8]) -> Result<Checkpoint, FormatError> {
 
     let mut ck = Checkpoint::new();
     ck.metadata = metadata;
+    ck.half_floats = half_floats;
     for e in entries {
         let raw = &data[e.start as usize..e.end as usize];
         let data = match e.dtype {
+            Dtype::F32 if e.half => TensorData::F32(
+                raw.chunks_exact(2)
+                    .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+                    .collect(),
+            ),
             Dtype::F32 => TensorData::F32(
                 raw.chunks_exact(4)
                     .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))

@@ -8,15 +8,23 @@ use super::{Checkpoint, CheckpointError, Tensor, TensorData};
 use crate::atomic_write::write_atomically;
 
 impl Checkpoint {
-    /// The order tensors take in a file: wider dtypes first (8-byte, then
-    /// 4-byte, then 1-byte), insertion order within each, so every tensor
-    /// starts at a multiple of its element size.
+    /// The order tensors take in a file: wider stored elements first
+    /// (8-byte, then 4-byte, 2-byte F16, 1-byte), insertion order within
+    /// each, so every tensor starts at a multiple of its element size.
     fn file_order(&self) -> impl Iterator<Item = &(String, Tensor)> {
         [8, 4, 2, 1].into_iter().flat_map(move |size| {
             self.tensors
                 .iter()
-                .filter(move |(_, t)| t.dtype().size() == size)
+                .filter(move |(_, t)| self.stored(t).1 == size)
         })
+    }
+
+    /// The dtype name and element size a tensor is written with.
+    fn stored(&self, t: &Tensor) -> (&'static str, usize) {
+        match t.data {
+            TensorData::F32(_) if self.half_floats => ("F16", 2),
+            _ => (t.dtype().name(), t.dtype().size()),
+        }
     }
 
     /// The safetensors header (JSON padded with spaces to a multiple of 8).
@@ -41,12 +49,13 @@ impl Checkpoint {
                 h.push(',');
             }
             first = false;
-            let bytes = t.numel() * t.dtype().size();
+            let (dtype, size) = self.stored(t);
+            let bytes = t.numel() * size;
             let shape: Vec<String> = t.shape.iter().map(|d| d.to_string()).collect();
             h.push_str(&format!(
                 "{}:{{\"dtype\":\"{}\",\"shape\":[{}],\"data_offsets\":[{},{}]}}",
                 json(name),
-                t.dtype(),
+                dtype,
                 shape.join(","),
                 offset,
                 offset + bytes
@@ -68,6 +77,9 @@ impl Checkpoint {
         for (_, t) in self.file_order() {
             buf.clear();
             match &t.data {
+                TensorData::F32(v) if self.half_floats => {
+                    buf.extend(v.iter().flat_map(|&x| half::f16::from_f32(x).to_le_bytes()))
+                }
                 TensorData::F32(v) => buf.extend(v.iter().flat_map(|x| x.to_le_bytes())),
                 TensorData::I64(v) => buf.extend(v.iter().flat_map(|x| x.to_le_bytes())),
                 TensorData::I8(v) => buf.extend(v.iter().map(|&x| x as u8)),
