@@ -8,6 +8,7 @@
 mod build;
 mod check;
 mod colour;
+mod deploy;
 mod eval;
 mod explain;
 mod export;
@@ -55,6 +56,8 @@ enum Command {
     Build(build::Args),
     /// Export a trained model (or its initial weights) as ONNX
     Export(export::Args),
+    /// Deploy a trained model: a Cortex-M4F firmware crate (--target thumbv7em-none-eabihf)
+    Deploy(deploy::Args),
 }
 
 fn main() -> ExitCode {
@@ -68,6 +71,7 @@ fn main() -> ExitCode {
         Command::Explain(args) => explain::run(&args),
         Command::Build(args) => build::run(&args),
         Command::Export(args) => export::run(&args),
+        Command::Deploy(args) => deploy::run(&args),
     };
     match result {
         Ok(code) => code,

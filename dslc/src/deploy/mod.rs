@@ -1,0 +1,98 @@
+//! `dslc deploy FILE --target TARGET --weights CKPT -o DIR`: a trained model
+//! made ready for where it runs.
+//!
+//! One module per kind of target: [`firmware`] writes a `#![no_std]`
+//! firmware crate for a microcontroller (`thumbv7em-none-eabihf`, a
+//! Cortex-M4F), which QEMU's emulated MPS2-AN386 board runs; [`elf`] reads
+//! the flash and RAM a linked firmware takes, for the deploy table. The
+//! inputs the firmware carries come from [`samples`].
+
+pub mod elf;
+mod firmware;
+mod samples;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::errln;
+
+/// Where a deployed model runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Target {
+    /// A Cortex-M4F microcontroller: a `#![no_std]` firmware crate
+    /// (cortex-m-rt, semihosting output) for QEMU's MPS2-AN386 or a board
+    #[value(name = "thumbv7em-none-eabihf")]
+    ThumbV7emNoneEabihf,
+}
+
+impl Target {
+    /// The Rust target triple the output builds for.
+    pub fn triple(self) -> &'static str {
+        match self {
+            Target::ThumbV7emNoneEabihf => "thumbv7em-none-eabihf",
+        }
+    }
+}
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The model file
+    file: PathBuf,
+    /// What to deploy for
+    #[arg(long, value_enum)]
+    target: Target,
+    /// The trained checkpoint (model.safetensors)
+    #[arg(long)]
+    weights: PathBuf,
+    /// The directory to write (created; files in it are replaced)
+    #[arg(short = 'o', long = "out")]
+    out: PathBuf,
+    /// Inputs the firmware runs and prints the outputs of, in raw units as `dslc predict
+    /// --input` reads them (CSV, IDX, .npy/.npz, PNG), or `digits` for the embedded digits
+    /// (default: `digits` when the checkpoint was trained on them)
+    #[arg(long)]
+    samples: Option<String>,
+    /// How many samples to embed: the first N of --samples
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=samples::MAX_SAMPLES as u64))]
+    count: u64,
+    /// Which model of the file (default: the only one)
+    #[arg(long)]
+    model: Option<String>,
+    /// The nnspec-runtime-core source directory the firmware depends on
+    /// (default: the one of the nnspec tree this dslc was built from)
+    #[arg(long, value_name = "DIR")]
+    runtime_core: Option<PathBuf>,
+}
+
+pub fn run(args: &Args) -> Result<ExitCode, String> {
+    let job = crate::session::load_job(&args.file, args.model.as_deref(), "deploy stopped")?;
+    let checkpoint = crate::session::read_checkpoint(&args.weights)?;
+    nnspec_runtime::checkpoint::check_model(&checkpoint, &job.config.model)
+        .map_err(|e| e.to_string())?;
+    match args.target {
+        Target::ThumbV7emNoneEabihf => {
+            let inputs = samples::read(args, &job, &checkpoint)?;
+            let runtime_core = firmware::runtime_core(args.runtime_core.as_deref())?;
+            let written = firmware::write(&firmware::Firmware {
+                model: &job.model,
+                source: &args.file,
+                checkpoint: &checkpoint,
+                inputs: &inputs,
+                runtime_core: &runtime_core,
+                out: &args.out,
+            })?;
+            errln!(
+                "wrote the {} firmware crate for model `{}` ({} samples) to {}",
+                args.target.triple(),
+                job.model.name,
+                inputs.count,
+                written.display()
+            );
+            errln!(
+                "build and run it on QEMU's MPS2-AN386: cd {} && cargo run --release",
+                written.display()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
