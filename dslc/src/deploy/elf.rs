@@ -109,13 +109,13 @@ mod tests {
     #[test]
     fn flash_is_the_loaded_contents_and_ram_the_writable_sections() {
         let image = elf(&[
-            (PROGBITS, SHF_ALLOC, 0x400),                   // .vector_table
-            (PROGBITS, SHF_ALLOC | EXEC, 10_000),           // .text
-            (PROGBITS, SHF_ALLOC, 20_000),                  // .rodata
-            (PROGBITS, SHF_ALLOC | SHF_WRITE, 300),         // .data
-            (SHT_NOBITS, SHF_ALLOC | SHF_WRITE, 4_000),     // .bss
-            (PROGBITS, 0, 99_999),                          // .debug_info
-            (3, 0, 500),                                    // .shstrtab
+            (PROGBITS, SHF_ALLOC, 0x400),               // .vector_table
+            (PROGBITS, SHF_ALLOC | EXEC, 10_000),       // .text
+            (PROGBITS, SHF_ALLOC, 20_000),              // .rodata
+            (PROGBITS, SHF_ALLOC | SHF_WRITE, 300),     // .data
+            (SHT_NOBITS, SHF_ALLOC | SHF_WRITE, 4_000), // .bss
+            (PROGBITS, 0, 99_999),                      // .debug_info
+            (3, 0, 500),                                // .shstrtab
         ]);
         assert_eq!(
             footprint(&image),
@@ -133,7 +133,11 @@ mod tests {
         wide[4] = 2;
         assert!(footprint(&wide).unwrap_err().contains("32-bit"));
         let image = elf(&[(PROGBITS, SHF_ALLOC, 8)]);
-        assert!(footprint(&image[..image.len() - 30]).unwrap_err().contains("ends before"));
+        assert!(
+            footprint(&image[..image.len() - 30])
+                .unwrap_err()
+                .contains("ends before")
+        );
         let mut far = elf(&[]);
         far[0x20..0x24].copy_from_slice(&u32::MAX.to_le_bytes());
         far[0x30] = 1;

@@ -22,7 +22,10 @@ use super::samples::Inputs;
 const TEMPLATE: [(&str, &str); 7] = [
     ("Cargo.toml", include_str!("firmware/Cargo.toml")),
     ("Cargo.lock", include_str!("firmware/Cargo.lock")),
-    (".cargo/config.toml", include_str!("firmware/.cargo/config.toml")),
+    (
+        ".cargo/config.toml",
+        include_str!("firmware/.cargo/config.toml"),
+    ),
     ("memory.x", include_str!("firmware/memory.x")),
     ("build.rs", include_str!("firmware/build.rs")),
     ("src/main.rs", include_str!("firmware/src/main.rs")),
@@ -110,7 +113,8 @@ pub fn write(firmware: &Firmware) -> Result<PathBuf, String> {
     for (path, text) in &files {
         let path = firmware.out.join(path);
         let dir = path.parent().expect("every file is in the crate");
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         nnspec_runtime::atomic_write::write_atomically(&path, |w| w.write_all(text.as_bytes()))
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }

@@ -7,6 +7,7 @@
 //! the flash and RAM a linked firmware takes, for the deploy table. The
 //! inputs the firmware carries come from [`samples`].
 
+mod build;
 pub mod elf;
 mod firmware;
 mod samples;
@@ -58,6 +59,9 @@ pub struct Args {
     /// Which model of the file (default: the only one)
     #[arg(long)]
     model: Option<String>,
+    /// Also build the firmware (cargo, release) and print the flash and RAM it takes
+    #[arg(long)]
+    build: bool,
     /// The nnspec-runtime-core source directory the firmware depends on
     /// (default: the one of the nnspec tree this dslc was built from)
     #[arg(long, value_name = "DIR")]
@@ -88,8 +92,17 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
                 inputs.count,
                 written.display()
             );
+            if args.build {
+                let (elf, footprint) = build::build(&written, args.target.triple())?;
+                crate::outln!(
+                    "firmware {}\nflash {} bytes\nram {} bytes (statics; the firmware prints its stack's high-water mark)",
+                    elf.display(),
+                    footprint.flash,
+                    footprint.ram
+                );
+            }
             errln!(
-                "build and run it on QEMU's MPS2-AN386: cd {} && cargo run --release",
+                "run it on QEMU's MPS2-AN386: cd {} && cargo run --release",
                 written.display()
             );
         }
