@@ -26,6 +26,7 @@ fn trained(model: &ir::Model) -> Checkpoint {
         let data = match &tensor.data {
             TensorData::F32(v) => TensorData::F32(v.iter().map(|x| x + 0.25 + i as f32).collect()),
             TensorData::I64(v) => TensorData::I64(v.iter().map(|x| x + 9).collect()),
+            TensorData::I8(_) | TensorData::U8(_) | TensorData::I32(_) => tensor.data.clone(),
         };
         let shape = tensor.shape.clone();
         moved.insert(name, Tensor { shape, data }).unwrap();

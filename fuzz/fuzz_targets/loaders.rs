@@ -48,6 +48,9 @@ fn checkpoint(data: &[u8]) {
                 let bytes: Vec<u8> = match &t.data {
                     TensorData::F32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
                     TensorData::I64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+                    TensorData::I8(v) => v.iter().map(|&x| x as u8).collect(),
+                    TensorData::U8(v) => v.clone(),
+                    TensorData::I32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
                 };
                 assert_eq!(view.data(), bytes.as_slice());
             }

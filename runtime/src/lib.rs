@@ -15,6 +15,8 @@ pub use nnspec_runtime_core::{
     Vec, cpu, forward, gemm, infer, init, kernels, math, optim_rules, plan, rng, threads, training,
     views,
 };
+// The int8 scheme, plan and executor (issue 12).
+pub use nnspec_runtime_core::quant;
 
 pub mod atomic_write;
 pub mod checkpoint;
@@ -24,6 +26,7 @@ pub mod metrics;
 pub mod optim;
 pub mod parallel;
 pub mod plot;
+pub mod quantize;
 pub mod regression;
 pub mod safetensors_file;
 pub mod schedule;

@@ -50,6 +50,10 @@ pub use read::MAX_HEADER_LEN;
 pub enum Dtype {
     F32,
     I64,
+    /// int8 checkpoints (`dslc quantize`): weights, biases, zero points.
+    I8,
+    U8,
+    I32,
 }
 
 impl Dtype {
@@ -58,14 +62,18 @@ impl Dtype {
         match self {
             Dtype::F32 => "F32",
             Dtype::I64 => "I64",
+            Dtype::I8 => "I8",
+            Dtype::U8 => "U8",
+            Dtype::I32 => "I32",
         }
     }
 
     /// Bytes per element.
     pub fn size(self) -> usize {
         match self {
-            Dtype::F32 => 4,
+            Dtype::F32 | Dtype::I32 => 4,
             Dtype::I64 => 8,
+            Dtype::I8 | Dtype::U8 => 1,
         }
     }
 }
@@ -81,6 +89,9 @@ impl fmt::Display for Dtype {
 pub enum TensorData {
     F32(Vec<f32>),
     I64(Vec<i64>),
+    I8(Vec<i8>),
+    U8(Vec<u8>),
+    I32(Vec<i32>),
 }
 
 impl TensorData {
@@ -88,6 +99,9 @@ impl TensorData {
         match self {
             TensorData::F32(_) => Dtype::F32,
             TensorData::I64(_) => Dtype::I64,
+            TensorData::I8(_) => Dtype::I8,
+            TensorData::U8(_) => Dtype::U8,
+            TensorData::I32(_) => Dtype::I32,
         }
     }
 
@@ -95,6 +109,9 @@ impl TensorData {
         match self {
             TensorData::F32(v) => v.len(),
             TensorData::I64(v) => v.len(),
+            TensorData::I8(v) => v.len(),
+            TensorData::U8(v) => v.len(),
+            TensorData::I32(v) => v.len(),
         }
     }
 
@@ -283,7 +300,7 @@ impl Checkpoint {
     pub fn f32(&self, name: &str, expected: &[usize]) -> Result<&[f32], CheckpointError> {
         match &self.typed(name, expected, Dtype::F32)?.data {
             TensorData::F32(v) => Ok(v),
-            TensorData::I64(_) => unreachable!("dtype checked"),
+            _ => unreachable!("dtype checked"),
         }
     }
 
@@ -292,7 +309,31 @@ impl Checkpoint {
     pub fn i64(&self, name: &str, expected: &[usize]) -> Result<&[i64], CheckpointError> {
         match &self.typed(name, expected, Dtype::I64)?.data {
             TensorData::I64(v) => Ok(v),
-            TensorData::F32(_) => unreachable!("dtype checked"),
+            _ => unreachable!("dtype checked"),
+        }
+    }
+
+    /// The data of `i8` tensor `name`, checked as [`Checkpoint::f32`] does.
+    pub fn i8(&self, name: &str, expected: &[usize]) -> Result<&[i8], CheckpointError> {
+        match &self.typed(name, expected, Dtype::I8)?.data {
+            TensorData::I8(v) => Ok(v),
+            _ => unreachable!("dtype checked"),
+        }
+    }
+
+    /// The data of `u8` tensor `name`, checked as [`Checkpoint::f32`] does.
+    pub fn u8(&self, name: &str, expected: &[usize]) -> Result<&[u8], CheckpointError> {
+        match &self.typed(name, expected, Dtype::U8)?.data {
+            TensorData::U8(v) => Ok(v),
+            _ => unreachable!("dtype checked"),
+        }
+    }
+
+    /// The data of `i32` tensor `name`, checked as [`Checkpoint::f32`] does.
+    pub fn i32(&self, name: &str, expected: &[usize]) -> Result<&[i32], CheckpointError> {
+        match &self.typed(name, expected, Dtype::I32)?.data {
+            TensorData::I32(v) => Ok(v),
+            _ => unreachable!("dtype checked"),
         }
     }
 

@@ -120,6 +120,9 @@ fn parse(bytes: &[u8]) -> Result<Checkpoint, FormatError> {
             Some(Value::String(s)) => match s.as_str() {
                 "F32" => Dtype::F32,
                 "I64" => Dtype::I64,
+                "I8" => Dtype::I8,
+                "U8" => Dtype::U8,
+                "I32" => Dtype::I32,
                 other => {
                     return Err(FormatError::UnsupportedDtype {
                         name,
@@ -225,6 +228,13 @@ fn parse(bytes: &[u8]) -> Result<Checkpoint, FormatError> {
             Dtype::I64 => TensorData::I64(
                 raw.chunks_exact(8)
                     .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")))
+                    .collect(),
+            ),
+            Dtype::I8 => TensorData::I8(raw.iter().map(|&b| b as i8).collect()),
+            Dtype::U8 => TensorData::U8(raw.to_vec()),
+            Dtype::I32 => TensorData::I32(
+                raw.chunks_exact(4)
+                    .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                     .collect(),
             ),
         };

@@ -8,12 +8,15 @@ use super::{Checkpoint, CheckpointError, Tensor, TensorData};
 use crate::atomic_write::write_atomically;
 
 impl Checkpoint {
-    /// The order tensors take in a file: 8-byte dtypes first, then 4-byte,
-    /// insertion order within each.
+    /// The order tensors take in a file: wider dtypes first (8-byte, then
+    /// 4-byte, then 1-byte), insertion order within each, so every tensor
+    /// starts at a multiple of its element size.
     fn file_order(&self) -> impl Iterator<Item = &(String, Tensor)> {
-        let wide = self.tensors.iter().filter(|(_, t)| t.dtype().size() == 8);
-        let narrow = self.tensors.iter().filter(|(_, t)| t.dtype().size() != 8);
-        wide.chain(narrow)
+        [8, 4, 2, 1].into_iter().flat_map(move |size| {
+            self.tensors
+                .iter()
+                .filter(move |(_, t)| t.dtype().size() == size)
+        })
     }
 
     /// The safetensors header (JSON padded with spaces to a multiple of 8).
@@ -67,6 +70,9 @@ impl Checkpoint {
             match &t.data {
                 TensorData::F32(v) => buf.extend(v.iter().flat_map(|x| x.to_le_bytes())),
                 TensorData::I64(v) => buf.extend(v.iter().flat_map(|x| x.to_le_bytes())),
+                TensorData::I8(v) => buf.extend(v.iter().map(|&x| x as u8)),
+                TensorData::U8(v) => buf.extend_from_slice(v),
+                TensorData::I32(v) => buf.extend(v.iter().flat_map(|x| x.to_le_bytes())),
             }
             w.write_all(&buf)?;
         }

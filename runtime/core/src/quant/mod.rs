@@ -28,6 +28,7 @@
 
 pub mod kernels;
 pub mod plan;
+pub mod run;
 pub mod scheme;
 
 pub use scheme::{ACT_MAX, QuantParams, Requant};
