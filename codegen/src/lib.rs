@@ -14,6 +14,7 @@ pub mod emit;
 pub mod lower;
 pub mod onnx;
 
+pub use emit::int8::{Int8EmitError, int8_module};
 pub use emit::{EmitError, RustOptions, Training, golden_test, rust_module};
 pub use lower::{early_stopping, fit_options, lower_inference, lower_training, lr_schedule};
 

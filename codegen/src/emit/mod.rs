@@ -28,6 +28,7 @@ mod forward;
 mod geometry;
 mod golden;
 mod grad_steps;
+pub mod int8;
 mod memory;
 mod nalgebra;
 mod names;
