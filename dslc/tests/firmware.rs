@@ -1,7 +1,9 @@
 //! The microcontroller deploy, for real: `dslc deploy --target
-//! thumbv7em-none-eabihf --build` writes and builds the digits MLP's
-//! firmware, QEMU runs it on the emulated MPS2-AN386 (Cortex-M4F), and
-//! what it prints is held to the host's executor.
+//! thumbv7em-none-eabihf --int8 --build` writes and builds the digits MLP's
+//! firmware (the f32 and the int8 module), QEMU runs it on the emulated
+//! MPS2-AN386 (Cortex-M4F), and what it prints is held to the host: f32
+//! outputs within 1e-5 of the executor's with the same class, int8 outputs
+//! equal to the int8 executor's, bit for bit.
 //!
 //! It needs the Rust target (`rustup target add thumbv7em-none-eabihf`),
 //! Debian's `qemu-system-arm` and the cortex-m crates from crates.io
@@ -100,20 +102,48 @@ fn run_on_qemu(elf: &Path, limit: Duration) -> (String, bool) {
 
 /// The `f32 SAMPLE BITS... argmax CLASS` lines: outputs and class.
 fn f32_lines(output: &str) -> Vec<(Vec<f32>, usize)> {
+    lines(output, "f32 ")
+        .into_iter()
+        .map(|(words, class)| {
+            let values = words
+                .iter()
+                .map(|w| f32::from_bits(u32::from_str_radix(w, 16).expect("hex bits")))
+                .collect();
+            (values, class)
+        })
+        .collect()
+}
+
+/// The `u8 SAMPLE HEX... argmax CLASS` lines: the int8 outputs and class.
+fn u8_lines(output: &str) -> Vec<(Vec<u8>, usize)> {
+    lines(output, "u8 ")
+        .into_iter()
+        .map(|(words, class)| {
+            let values = words
+                .iter()
+                .map(|w| u8::from_str_radix(w, 16).expect("hex"))
+                .collect();
+            (values, class)
+        })
+        .collect()
+}
+
+/// The lines starting with `prefix`: their value words and class, the
+/// samples checked to come in order.
+fn lines<'a>(output: &'a str, prefix: &str) -> Vec<(Vec<&'a str>, usize)> {
     output
         .lines()
-        .filter_map(|l| l.strip_prefix("f32 "))
+        .filter_map(|l| l.strip_prefix(prefix))
         .enumerate()
         .map(|(i, rest)| {
             let words: Vec<&str> = rest.split_whitespace().collect();
             assert_eq!(words[0], i.to_string(), "samples in order: {rest}");
             let n = words.len();
             assert_eq!(words[n - 2], "argmax", "{rest}");
-            let values = words[1..n - 2]
-                .iter()
-                .map(|w| f32::from_bits(u32::from_str_radix(w, 16).expect("hex bits")))
-                .collect();
-            (values, words[n - 1].parse().expect("a class"))
+            (
+                words[1..n - 2].to_vec(),
+                words[n - 1].parse().expect("a class"),
+            )
         })
         .collect()
 }
@@ -151,7 +181,42 @@ fn host_outputs(weights: &Path, count: usize) -> Vec<Vec<f32>> {
         .collect()
 }
 
-fn argmax(values: &[f32]) -> usize {
+/// The portable int8 executor's `u8` outputs for the first `count`
+/// embedded digits, the model quantized as `dslc deploy --int8` does:
+/// min/max calibration on the first 1000 digits, scaled as trained.
+fn host_int8_outputs(weights: &Path, count: usize) -> Vec<Vec<u8>> {
+    use nnspec_runtime::quant::run;
+    use nnspec_runtime::quantize::{self, CalibrationMethod};
+    let source = std::fs::read(root().join("examples/digits_mlp.nn")).unwrap();
+    let compiled = nnspec_dsl::compile_bytes(&source);
+    let plan = nnspec_codegen::lower_inference(&compiled.models[0]);
+    let checkpoint = nnspec_runtime::safetensors_file::Checkpoint::load(weights).unwrap();
+    let params = quantize::params_from_checkpoint(&plan, &checkpoint).unwrap();
+    let digits = nnspec_runtime::data::digits();
+    let calibration = &digits.features[..1000 * 64];
+    let ranges =
+        quantize::calibrate(&plan, &params, calibration, 1000, CalibrationMethod::MinMax).unwrap();
+    let q = quantize::build(&plan, &params, &ranges).unwrap();
+    let sizes = run::arena_sizes(&q, count, 1).unwrap();
+    let mut floats = vec![f32::NAN; sizes.f32_len];
+    let mut bytes = vec![0xAAu8; sizes.u8_len];
+    let mut scratch = vec![0u8; sizes.scratch_len];
+    floats[run::input_range(&q, count)].copy_from_slice(&digits.features[..count * 64]);
+    run::run(
+        &q,
+        &mut floats,
+        &mut bytes,
+        &mut scratch,
+        count,
+        &nnspec_runtime::threads::Serial,
+    );
+    bytes[run::u8_output_range(&q, count, 0).unwrap()]
+        .chunks(10)
+        .map(<[u8]>::to_vec)
+        .collect()
+}
+
+fn argmax<T: PartialOrd>(values: &[T]) -> usize {
     (0..values.len()).fold(0, |best, i| if values[i] > values[best] { i } else { best })
 }
 
@@ -190,6 +255,7 @@ fn digits_mlp_firmware_on_the_emulated_cortex_m4_matches_the_host() {
         &count,
         "-o",
         crate_dir.to_str().unwrap(),
+        "--int8",
         "--build",
     ]);
     // The firmware's build outlives the scratch directory (the cortex-m
@@ -228,6 +294,26 @@ fn digits_mlp_firmware_on_the_emulated_cortex_m4_matches_the_host() {
         assert_eq!(*class, argmax(values), "sample {i}: the printed argmax");
         assert_eq!(*class, argmax(expected), "sample {i}: the host's class");
     }
+
+    // The int8 module on the device gives the host executor's integers.
+    let device_u8 = u8_lines(&output);
+    let host_u8 = host_int8_outputs(&weights, SAMPLES);
+    assert_eq!(device_u8.len(), SAMPLES, "{output}");
+    let mut int8_agrees = 0;
+    for (i, ((values, class), expected)) in device_u8.iter().zip(&host_u8).enumerate() {
+        assert_eq!(
+            values, expected,
+            "sample {i}: int8 outputs, Cortex-M4 against host"
+        );
+        assert_eq!(
+            *class,
+            argmax(values),
+            "sample {i}: the printed int8 argmax"
+        );
+        int8_agrees += usize::from(*class == argmax(&host[i]));
+    }
+    // A trained model's int8 classes are the f32 ones on nearly all digits.
+    assert!(int8_agrees + 1 >= SAMPLES, "int8 and f32 classes: {output}");
 
     let stack = bytes_line(&output, "stack");
     eprintln!(

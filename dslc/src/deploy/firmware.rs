@@ -44,6 +44,8 @@ pub struct Firmware<'a> {
     pub source: &'a Path,
     pub checkpoint: &'a Checkpoint,
     pub inputs: &'a Inputs,
+    /// The int8 module's code, when the firmware also runs int8.
+    pub int8: Option<&'a str>,
     /// The `nnspec-runtime-core` directory the crate depends on.
     pub runtime_core: &'a Path,
     pub out: &'a Path,
@@ -108,8 +110,16 @@ pub fn write(firmware: &Firmware) -> Result<PathBuf, String> {
     files.push(("src/samples.rs".into(), samples_rs(firmware.inputs)));
     files.push((
         "src/glue.rs".into(),
-        glue_rs(&firmware.model.name, input_len, output_len),
+        glue_rs(
+            &firmware.model.name,
+            input_len,
+            output_len,
+            firmware.int8.is_some(),
+        ),
     ));
+    if let Some(code) = firmware.int8 {
+        files.push(("src/model_int8.rs".into(), code.to_string()));
+    }
     for (path, text) in &files {
         let path = firmware.out.join(path);
         let dir = path.parent().expect("every file is in the crate");
@@ -219,8 +229,27 @@ fn samples_rs(inputs: &Inputs) -> String {
     )
 }
 
-fn glue_rs(model: &str, input_len: usize, output_len: usize) -> String {
+fn glue_rs(model: &str, input_len: usize, output_len: usize, int8: bool) -> String {
     let ty = nnspec_codegen::emit::model_type_name(model);
+    let int8_fn = if int8 {
+        format!(
+            "/// The int8 module (`dslc deploy --int8`), its weights static data.\n\
+             #[allow(dead_code, unused_imports, clippy::all)]\n\
+             #[path = \"model_int8.rs\"]\n\
+             mod model_int8;\n\n\
+             /// One sample's int8 outputs: the `u8` integers the outputs are\n\
+             /// dequantized from.\n\
+             pub fn int8(sample: &[f32; INPUT_LEN]) -> Option<[u8; OUTPUT_LEN]> {{\n    \
+             Some(model_int8::{ty}.forward_u8(sample))\n\
+             }}\n"
+        )
+    } else {
+        "/// No int8 module was deployed (`dslc deploy --int8` adds one).\n\
+         pub fn int8(_sample: &[f32; INPUT_LEN]) -> Option<[u8; OUTPUT_LEN]> {\n    \
+         None\n\
+         }\n"
+        .to_string()
+    };
     format!(
         "{GENERATED}//! What `main.rs` needs to know of the model.\n\n\
          /// The model's name in its `.nn` file.\n\
@@ -230,7 +259,8 @@ fn glue_rs(model: &str, input_len: usize, output_len: usize) -> String {
          /// Floats of one sample's input.\n\
          pub const INPUT_LEN: usize = {input_len};\n\
          /// Floats of one sample's output.\n\
-         pub const OUTPUT_LEN: usize = {output_len};\n"
+         pub const OUTPUT_LEN: usize = {output_len};\n\n\
+         {int8_fn}"
     )
 }
 

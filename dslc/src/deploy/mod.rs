@@ -10,6 +10,7 @@
 mod build;
 pub mod elf;
 mod firmware;
+mod int8;
 mod samples;
 
 use std::path::PathBuf;
@@ -56,6 +57,13 @@ pub struct Args {
     /// How many samples to embed: the first N of --samples
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=samples::MAX_SAMPLES as u64))]
     count: u64,
+    /// Also quantize the model to int8 and run the int8 module beside the f32 one
+    #[arg(long)]
+    int8: bool,
+    /// The int8 calibration data, read as --samples is (default: as for --samples); its
+    /// first 1000 samples calibrate the activation ranges (min/max)
+    #[arg(long, requires = "int8")]
+    calibration: Option<String>,
     /// Which model of the file (default: the only one)
     #[arg(long)]
     model: Option<String>,
@@ -74,38 +82,68 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
     nnspec_runtime::checkpoint::check_model(&checkpoint, &job.config.model)
         .map_err(|e| e.to_string())?;
     match args.target {
-        Target::ThumbV7emNoneEabihf => {
-            let inputs = samples::read(args, &job, &checkpoint)?;
-            let runtime_core = firmware::runtime_core(args.runtime_core.as_deref())?;
-            let written = firmware::write(&firmware::Firmware {
-                model: &job.model,
-                source: &args.file,
-                checkpoint: &checkpoint,
-                inputs: &inputs,
-                runtime_core: &runtime_core,
-                out: &args.out,
-            })?;
-            errln!(
-                "wrote the {} firmware crate for model `{}` ({} samples) to {}",
-                args.target.triple(),
-                job.model.name,
-                inputs.count,
-                written.display()
-            );
-            if args.build {
-                let (elf, footprint) = build::build(&written, args.target.triple())?;
-                crate::outln!(
-                    "firmware {}\nflash {} bytes\nram {} bytes (statics; the firmware prints its stack's high-water mark)",
-                    elf.display(),
-                    footprint.flash,
-                    footprint.ram
-                );
-            }
-            errln!(
-                "run it on QEMU's MPS2-AN386: cd {} && cargo run --release",
-                written.display()
-            );
-        }
+        Target::ThumbV7emNoneEabihf => deploy_firmware(args, &job, &checkpoint)?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--target thumbv7em-none-eabihf`: the firmware crate, and with
+/// `--build` its flash and RAM.
+fn deploy_firmware(
+    args: &Args,
+    job: &crate::session::Job,
+    checkpoint: &nnspec_runtime::safetensors_file::Checkpoint,
+) -> Result<(), String> {
+    let request = samples::Request {
+        source: args.samples.as_deref(),
+        flag: "--samples",
+        count: args.count as usize,
+        weights: &args.weights,
+    };
+    let inputs = samples::read(&request, job, checkpoint)?;
+    let int8 = if args.int8 {
+        let request = samples::Request {
+            source: args.calibration.as_deref().or(args.samples.as_deref()),
+            flag: "--calibration",
+            count: int8::CALIBRATION_SAMPLES,
+            weights: &args.weights,
+        };
+        let calibration = samples::read(&request, job, checkpoint)?;
+        let q = int8::quantize(&job.model, checkpoint, &calibration)?;
+        Some(int8::module(&q, &args.file.display().to_string())?)
+    } else {
+        None
+    };
+    let runtime_core = firmware::runtime_core(args.runtime_core.as_deref())?;
+    let written = firmware::write(&firmware::Firmware {
+        model: &job.model,
+        source: &args.file,
+        checkpoint,
+        inputs: &inputs,
+        int8: int8.as_deref(),
+        runtime_core: &runtime_core,
+        out: &args.out,
+    })?;
+    errln!(
+        "wrote the {} firmware crate for model `{}` (f32{}, {} samples) to {}",
+        args.target.triple(),
+        job.model.name,
+        if int8.is_some() { " and int8" } else { "" },
+        inputs.count,
+        written.display()
+    );
+    if args.build {
+        let (elf, footprint) = build::build(&written, args.target.triple())?;
+        crate::outln!(
+            "firmware {}\nflash {} bytes\nram {} bytes (statics; the firmware prints its stack's high-water mark)",
+            elf.display(),
+            footprint.flash,
+            footprint.ram
+        );
+    }
+    errln!(
+        "run it on QEMU's MPS2-AN386: cd {} && cargo run --release",
+        written.display()
+    );
+    Ok(())
 }

@@ -5,7 +5,6 @@
 use nnspec_runtime::data::{self, Normalization};
 use nnspec_runtime::safetensors_file::Checkpoint;
 
-use super::Args;
 use crate::run_info::Saved;
 use crate::session::{self, DataSource, Job, Scaling};
 
@@ -20,14 +19,28 @@ pub struct Inputs {
     pub len: usize,
 }
 
-/// The first `--count` samples of `--samples`, scaled.
-pub fn read(args: &Args, job: &Job, checkpoint: &Checkpoint) -> Result<Inputs, String> {
+/// Where samples come from and how many to take.
+pub struct Request<'a> {
+    /// `digits`, a file, or `None` for the checkpoint's data when they are
+    /// the digits.
+    pub source: Option<&'a str>,
+    /// The flag that named the source, for messages (`--samples`).
+    pub flag: &'a str,
+    /// Take the first `count` samples (or every one, when fewer).
+    pub count: usize,
+    /// The checkpoint's path, for messages.
+    pub weights: &'a std::path::Path,
+}
+
+/// The first `request.count` samples of `request.source`, scaled as the
+/// checkpoint's training data were.
+pub fn read(request: &Request, job: &Job, checkpoint: &Checkpoint) -> Result<Inputs, String> {
     let saved = Saved::read(checkpoint);
     let source = match &saved.data {
         Some(text) => text.parse::<DataSource>().map_err(|e| {
             format!(
                 "data `{text}` from checkpoint {}: {e}",
-                args.weights.display()
+                request.weights.display()
             )
         })?,
         None => DataSource::Digits,
@@ -37,14 +50,15 @@ pub fn read(args: &Args, job: &Job, checkpoint: &Checkpoint) -> Result<Inputs, S
     let len: usize = shape.iter().product();
     let training_plan = nnspec_codegen::lower_training(&job.model, &job.config);
     let tokens = session::token_bound(&job.model, &training_plan);
-    let asked = match (&args.samples, &source) {
-        (Some(text), _) => text.clone(),
+    let asked = match (request.source, &source) {
+        (Some(text), _) => text.to_string(),
         (None, DataSource::Digits) => "digits".to_string(),
         (None, DataSource::Path(path)) => {
             return Err(format!(
-                "{} was trained on {}: give the samples the firmware runs with --samples FILE (raw inputs, as `dslc predict --input` reads them)",
-                args.weights.display(),
-                path.display()
+                "{} was trained on {}: give {} FILE (raw inputs, as `dslc predict --input` reads them)",
+                request.weights.display(),
+                path.display(),
+                request.flag
             ));
         }
     };
@@ -52,8 +66,8 @@ pub fn read(args: &Args, job: &Job, checkpoint: &Checkpoint) -> Result<Inputs, S
         let digits = data::digits_with(&Normalization::None).map_err(|e| e.to_string())?;
         if len != 64 {
             return Err(format!(
-                "--samples digits: the digits have 64 values per sample, but model `{}` takes input of shape {shape:?} ({len} values)",
-                job.model.name
+                "{} digits: the digits have 64 values per sample, but model `{}` takes input of shape {shape:?} ({len} values)",
+                request.flag, job.model.name
             ));
         }
         let count = digits.features.len() / 64;
@@ -63,7 +77,7 @@ pub fn read(args: &Args, job: &Job, checkpoint: &Checkpoint) -> Result<Inputs, S
         let inputs = crate::predict::read_inputs(path, &shape, tokens.is_some())?;
         (inputs.features, inputs.count)
     };
-    let count = (args.count as usize).min(available);
+    let count = request.count.min(available);
     features.truncate(count * len);
     let scaling = session::input_scaling(saved.normalize, tokens, || Scaling::default_for(&source))
         .unwrap_or(Scaling::None);
@@ -71,7 +85,7 @@ pub fn read(args: &Args, job: &Job, checkpoint: &Checkpoint) -> Result<Inputs, S
         session::normalization_for(&source, scaling, saved.target.as_ref()).map_err(|e| {
             format!(
                 "{e}\n(the samples are scaled as {} scaled its training data {source})",
-                args.weights.display()
+                request.weights.display()
             )
         })?;
     norm.apply_slice(&mut features);

@@ -1,11 +1,14 @@
 //! Firmware written by `dslc deploy --target thumbv7em-none-eabihf`: the
-//! model's generated inference module (`model.rs`), its trained weights and
+//! model's generated inference module (`model.rs`; with `--int8` also the
+//! int8 module `model_int8.rs`, declared in `glue.rs`), its trained weights and
 //! a few samples as static data in flash (`weights.rs`, `samples.rs`), and
 //! this program, which runs every sample and prints the outputs through
 //! semihosting, then ends the run with a semihosting exit.
 //!
 //! Each output line reads `f32 SAMPLE BITS... argmax CLASS`, every output
-//! an f32's bits in hex, so the host compares them exactly. Run it on
+//! an f32's bits in hex, so the host compares them exactly; with an int8
+//! module (`dslc deploy --int8`), `u8 SAMPLE HEX... argmax CLASS` follow,
+//! the integers the int8 outputs are dequantized from. Run it on
 //! QEMU's emulated MPS2-AN386 (Cortex-M4F) with `cargo run --release`
 //! (see `.cargo/config.toml`), or flash it to a Cortex-M4F board whose
 //! memory map `memory.x` describes.
@@ -69,9 +72,18 @@ fn main() -> ! {
         hprintln!(" argmax {}", argmax(&outputs));
     }
 
-    // INT8 HOOK: when `dslc deploy` has an int8 module for the model
-    // (`nnspec_codegen::int8_module`), it runs here over the same samples
-    // and prints `u8 SAMPLE HEX... argmax CLASS`.
+    // The int8 module, when deployed with `--int8`: the same samples, the
+    // u8 integers its outputs are dequantized from.
+    for (i, sample) in samples::SAMPLES.iter().enumerate() {
+        let Some(outputs) = glue::int8(sample) else {
+            break;
+        };
+        hprint!("u8 {}", i);
+        for value in outputs {
+            hprint!(" {:02x}", value);
+        }
+        hprintln!(" argmax {}", argmax_u8(&outputs));
+    }
 
     hprintln!("stack {} bytes", stack::used(stack_guard));
     hprintln!("done");
@@ -82,6 +94,17 @@ fn main() -> ! {
 
 /// The first largest output (NaN never wins).
 fn argmax(values: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &v) in values.iter().enumerate() {
+        if v > values[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// The first largest integer.
+fn argmax_u8(values: &[u8]) -> usize {
     let mut best = 0;
     for (i, &v) in values.iter().enumerate() {
         if v > values[best] {
