@@ -377,3 +377,78 @@ fn readelf_sizes(elf: &Path) -> Option<(u64, u64)> {
     }
     Some((flash, ram))
 }
+
+/// What `dslc deploy` refuses, with messages naming the problem; none of
+/// it needs QEMU or the target.
+#[test]
+fn deploy_refuses_bad_inputs_clearly() {
+    let dir = scratch("firmware-errors");
+    let weights = train(&dir.join("run"));
+    let w = weights.to_str().unwrap();
+    let out_dir = dir.join("fw");
+    let o = out_dir.to_str().unwrap();
+    let base = [
+        "deploy",
+        "examples/digits_mlp.nn",
+        "--target",
+        TARGET,
+        "--weights",
+        w,
+        "-o",
+        o,
+    ];
+    let refused = |extra: &[&str], expected: &str| {
+        let args: Vec<&str> = base.iter().chain(extra).copied().collect();
+        let out = dslc(&args);
+        common::assert_no_panic(&out, expected);
+        assert!(!out.status.success(), "{extra:?}: {}", both(&out));
+        assert!(
+            text(&out.stderr).contains(expected),
+            "{extra:?} should say `{expected}`: {}",
+            both(&out)
+        );
+    };
+    // Samples of the wrong width, named with the file.
+    let narrow = dir.join("narrow.csv");
+    std::fs::write(&narrow, "1,2,3\n4,5,6\n").unwrap();
+    refused(&["--samples", narrow.to_str().unwrap()], "narrow.csv");
+    refused(&["--samples", "no-such-file.csv"], "no such file");
+    refused(&["--runtime-core", dir.to_str().unwrap()], "--runtime-core");
+    refused(&["--calibration", "digits"], "--int8");
+    refused(&["--count", "0"], "--count");
+    let other = [
+        "deploy",
+        "examples/lenet.nn",
+        "--target",
+        TARGET,
+        "--weights",
+        w,
+        "-o",
+        o,
+    ];
+    let out = dslc(&other);
+    common::assert_no_panic(&out, "lenet with the MLP's weights");
+    assert!(!out.status.success(), "{}", both(&out));
+    assert!(!out_dir.exists(), "nothing is written after an error");
+
+    // Without --build it writes the crate, its runtime core named by path.
+    let out = dslc(&base);
+    assert!(out.status.success(), "{}", both(&out));
+    let manifest = std::fs::read_to_string(out_dir.join("Cargo.toml")).unwrap();
+    let core = root().join("runtime/core").canonicalize().unwrap();
+    assert!(
+        manifest.contains(&format!("path = \"{}\"", core.display())),
+        "{manifest}"
+    );
+    assert!(manifest.contains("[workspace]"), "{manifest}");
+    for file in [
+        "src/model.rs",
+        "src/weights.rs",
+        "src/samples.rs",
+        "Cargo.lock",
+        "memory.x",
+    ] {
+        assert!(out_dir.join(file).is_file(), "{file}");
+    }
+    assert!(!out_dir.join("src/model_int8.rs").exists());
+}
