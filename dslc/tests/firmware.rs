@@ -197,6 +197,9 @@ fn host_int8_outputs(weights: &Path, count: usize) -> Vec<Vec<u8>> {
     let ranges =
         quantize::calibrate(&plan, &params, calibration, 1000, CalibrationMethod::MinMax).unwrap();
     let q = quantize::build(&plan, &params, &ranges).unwrap();
+    // The kernels here are the portable ones. MERGE NOTE: once the int8
+    // tiers land (branch int8k), pin the portable tier for this run with
+    // `quant::kernels::force_int8_tier(Int8Tier::Portable)`.
     let sizes = run::arena_sizes(&q, count, 1).unwrap();
     let mut floats = vec![f32::NAN; sizes.f32_len];
     let mut bytes = vec![0xAAu8; sizes.u8_len];
