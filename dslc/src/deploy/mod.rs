@@ -1,11 +1,15 @@
 //! `dslc deploy FILE --target TARGET --weights CKPT -o DIR`: a trained model
-//! made ready for where it runs.
+//! made ready for where it runs (docs/deploy.md).
 //!
-//! One module per kind of target: [`firmware`] writes a `#![no_std]`
-//! firmware crate for a microcontroller (`thumbv7em-none-eabihf`, a
-//! Cortex-M4F), which QEMU's emulated MPS2-AN386 board runs; [`elf`] reads
-//! the flash and RAM a linked firmware takes, for the deploy table. The
-//! inputs the firmware carries come from [`samples`].
+//! One function per kind of target beside [`run`]'s dispatch (a `host`
+//! variant of [`Target`] fits the same way): [`deploy_firmware`] writes a
+//! `#![no_std]` firmware crate for a Cortex-M4F (`thumbv7em-none-eabihf`)
+//! through [`firmware`], which QEMU's emulated MPS2-AN386 board runs, with
+//! the int8 module of [`int8`] beside the f32 one when asked; [`build`]
+//! builds it with cargo, and [`elf`] reads the flash and RAM a linked
+//! firmware takes (the deploy table's columns: [`elf::footprint_of_file`]).
+//! The inputs the firmware carries, and the calibration data, come from
+//! [`samples`].
 
 mod build;
 pub mod elf;
