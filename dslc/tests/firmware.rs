@@ -1,5 +1,5 @@
 //! The microcontroller deploy, for real: `dslc deploy --target
-//! thumbv7em-none-eabihf --int8 --build` writes and builds the digits MLP's
+//! thumbv7em-none-eabihf --int8 --run` writes, builds and runs the digits MLP's
 //! firmware (the f32 and the int8 module), QEMU runs it on the emulated
 //! MPS2-AN386 (Cortex-M4F), and what it prints is held to the host: f32
 //! outputs within 1e-5 of the executor's with the same class, int8 outputs
@@ -259,7 +259,7 @@ fn digits_mlp_firmware_on_the_emulated_cortex_m4_matches_the_host() {
         "-o",
         crate_dir.to_str().unwrap(),
         "--int8",
-        "--build",
+        "--run",
     ]);
     // The firmware's build outlives the scratch directory (the cortex-m
     // crates compile once), in a target directory of its own.
@@ -319,6 +319,11 @@ fn digits_mlp_firmware_on_the_emulated_cortex_m4_matches_the_host() {
     assert!(int8_agrees + 1 >= SAMPLES, "int8 and f32 classes: {output}");
 
     let stack = bytes_line(&output, "stack");
+    // `--run` ran the same firmware, and counts the stack it measured in.
+    assert!(
+        report.contains(&format!("ram {} bytes with the stack", ram + stack)),
+        "{report}"
+    );
     eprintln!(
         "{SAMPLES} samples: largest |Cortex-M4 - host| = {worst:e}; flash {flash} bytes, RAM {ram} bytes + {stack} bytes of stack"
     );

@@ -7,7 +7,9 @@
 //! through [`firmware`], which QEMU's emulated MPS2-AN386 board runs, with
 //! the int8 module of [`int8`] beside the f32 one when asked; [`build`]
 //! builds it with cargo, and [`elf`] reads the flash and RAM a linked
-//! firmware takes (the deploy table's columns: [`elf::footprint_of_file`]).
+//! firmware takes (the deploy table's columns: [`elf::footprint_of_file`]);
+//! [`qemu`] runs it on the emulated board and reads its stack's
+//! high-water mark.
 //! The inputs the firmware carries, and the calibration data, come from
 //! [`samples`].
 
@@ -15,6 +17,7 @@ mod build;
 pub mod elf;
 mod firmware;
 mod int8;
+mod qemu;
 mod samples;
 
 use std::path::PathBuf;
@@ -74,6 +77,10 @@ pub struct Args {
     /// Also build the firmware (cargo, release) and print the flash and RAM it takes
     #[arg(long)]
     build: bool,
+    /// Also run the built firmware on QEMU's emulated MPS2-AN386 (implies --build), print its
+    /// output, and count its measured stack into the RAM
+    #[arg(long)]
+    run: bool,
     /// The nnspec-runtime-core source directory the firmware depends on
     /// (default: the one of the nnspec tree this dslc was built from)
     #[arg(long, value_name = "DIR")]
@@ -136,7 +143,7 @@ fn deploy_firmware(
         inputs.count,
         written.display()
     );
-    if args.build {
+    if args.build || args.run {
         let (elf, footprint) = build::build(&written, args.target.triple())?;
         crate::outln!(
             "firmware {}\nflash {} bytes\nram {} bytes (statics; the firmware prints its stack's high-water mark)",
@@ -144,6 +151,17 @@ fn deploy_firmware(
             footprint.flash,
             footprint.ram
         );
+        if args.run {
+            let output = qemu::run(&elf, std::time::Duration::from_secs(120))?;
+            crate::out!("{output}");
+            let stack =
+                qemu::stack_bytes(&output).ok_or("the firmware printed no `stack N bytes` line")?;
+            crate::outln!(
+                "ram {} bytes with the stack ({} of statics, {stack} of stack)",
+                footprint.ram + stack,
+                footprint.ram
+            );
+        }
     }
     errln!(
         "run it on QEMU's MPS2-AN386: cd {} && cargo run --release",
