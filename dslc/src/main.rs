@@ -8,6 +8,7 @@
 mod build;
 mod check;
 mod colour;
+mod deploy;
 mod eval;
 mod explain;
 mod export;
@@ -62,6 +63,8 @@ enum Command {
     /// Prune a trained model by weight magnitude (--structured: remove neurons and channels,
     /// writing a smaller model), optionally fine-tune it and store it in half precision
     Prune(prune::Args),
+    /// Deploy a trained model: a Cortex-M4F firmware crate (--target thumbv7em-none-eabihf)
+    Deploy(deploy::Args),
 }
 
 fn main() -> ExitCode {
@@ -77,6 +80,7 @@ fn main() -> ExitCode {
         Command::Export(args) => export::run(&args),
         Command::Quantize(args) => quantize::run(&args),
         Command::Prune(args) => prune::run(&args),
+        Command::Deploy(args) => deploy::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -72,9 +72,9 @@ pub struct Args {
 }
 
 /// The inputs, in raw units, one sample after another.
-struct Inputs {
-    features: Vec<f32>,
-    count: usize,
+pub(crate) struct Inputs {
+    pub(crate) features: Vec<f32>,
+    pub(crate) count: usize,
     /// The file of each sample (PNG inputs).
     files: Option<Vec<PathBuf>>,
 }
@@ -183,7 +183,7 @@ fn output_format(flag: Option<Format>, output: Option<&Path>) -> Result<Format, 
 /// Reads the inputs at `path` for a model input of shape `input`.
 /// `tokens`: the model reads token ids, so `.npy`/`.npz` arrays of any
 /// integer type are read too.
-fn read_inputs(path: &Path, input: &[usize], tokens: bool) -> Result<Inputs, String> {
+pub(crate) fn read_inputs(path: &Path, input: &[usize], tokens: bool) -> Result<Inputs, String> {
     let sample_len: usize = input.iter().product();
     let name = path.display().to_string();
     let ext = path
