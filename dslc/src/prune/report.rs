@@ -51,7 +51,7 @@ pub fn parameter_count(checkpoint: &Checkpoint) -> (usize, usize) {
         .iter()
         .filter_map(|(_, t)| match &t.data {
             TensorData::F32(v) => Some((v.len(), count_zeros(v))),
-            TensorData::I64(_) => None,
+            TensorData::I64(_) | TensorData::I8(_) | TensorData::U8(_) | TensorData::I32(_) => None,
         })
         .fold((0, 0), |(n, z), (a, b)| (n + a, z + b))
 }

@@ -188,7 +188,7 @@ pub fn half_range(checkpoint: &Checkpoint) -> Option<(String, usize, f32)> {
                     .position(|v| !half::f16::from_f32(*v).is_finite())?;
                 Some((name.to_string(), bad, values[bad]))
             }
-            TensorData::I64(_) => None,
+            TensorData::I64(_) | TensorData::I8(_) | TensorData::U8(_) | TensorData::I32(_) => None,
         })
 }
 
