@@ -17,6 +17,7 @@ mod interrupt;
 mod output;
 mod predict;
 mod progress;
+mod quantize;
 mod regression;
 mod report;
 mod run_dir;
@@ -56,6 +57,8 @@ enum Command {
     Build(build::Args),
     /// Export a trained model (or its initial weights) as ONNX
     Export(export::Args),
+    /// Quantize a trained model to int8: calibrate, write the int8 checkpoint, report the error
+    Quantize(quantize::Args),
     /// Deploy a trained model: a Cortex-M4F firmware crate (--target thumbv7em-none-eabihf)
     Deploy(deploy::Args),
 }
@@ -71,6 +74,7 @@ fn main() -> ExitCode {
         Command::Explain(args) => explain::run(&args),
         Command::Build(args) => build::run(&args),
         Command::Export(args) => export::run(&args),
+        Command::Quantize(args) => quantize::run(&args),
         Command::Deploy(args) => deploy::run(&args),
     };
     match result {

@@ -5,9 +5,12 @@
 use nnspec_runtime::exec::Executor;
 use nnspec_runtime::plan::Plan;
 use nnspec_runtime::quant::run;
-use nnspec_runtime::quant::scheme::ACT_MAX;
-use nnspec_runtime::quantize::{self, CalibrationMethod, QPlan, QStep};
+
+#[path = "quantize/reference.rs"]
+mod reference;
+use nnspec_runtime::quantize::{self, CalibrationMethod, QPlan};
 use nnspec_runtime::threads::Serial;
+use reference::reference_u8;
 
 /// The first model of `source`, lowered for training (as `dslc` does).
 fn lowered(source: &str) -> Plan {
@@ -46,42 +49,6 @@ fn executor_u8(q: &QPlan, inputs: &[f32], batch: usize) -> (Vec<u8>, Vec<f32>) {
     )
 }
 
-/// A naive reference for dense-only int8 plans, one sample at a time,
-/// from the plan's integers: `Σ (x − x_zp)·w + bias`, requantized.
-fn reference_u8(q: &QPlan, sample: &[f32]) -> Vec<u8> {
-    let mut values: Vec<Option<Vec<u8>>> = vec![None; q.tensors.len()];
-    for step in &q.steps {
-        match step {
-            QStep::Quantize { y, .. } => {
-                let p = q.tensor(*y).q;
-                values[y.index()] = Some(sample.iter().map(|&v| p.quantize(v)).collect());
-            }
-            QStep::Dense { x, layer, y, relu } => {
-                let l = &q.layers[*layer];
-                let xs = values[x.index()].clone().unwrap();
-                let (x_zp, y_zp) = (q.tensor(*x).q.zero_point as i64, q.tensor(*y).q.zero_point);
-                let out = (0..l.n)
-                    .map(|c| {
-                        let acc: i64 = (0..l.k)
-                            .map(|i| (xs[i] as i64 - x_zp) * l.weight[c * l.k + i] as i64)
-                            .sum::<i64>()
-                            + l.bias[c] as i64;
-                        let v = l.requant[c].apply(i32::try_from(acc).unwrap()) + y_zp as i32;
-                        let lo = if *relu { y_zp as i32 } else { 0 };
-                        v.clamp(lo, ACT_MAX as i32) as u8
-                    })
-                    .collect();
-                values[y.index()] = Some(out);
-            }
-            QStep::Dequantize { .. } => {}
-            other => panic!("the reference runs dense plans, not {other:?}"),
-        }
-    }
-    values[run::output_tensor(q, 0).unwrap().index()]
-        .clone()
-        .unwrap()
-}
-
 #[test]
 fn dense_int8_outputs_equal_a_naive_reference() {
     let plan = digits_mlp();
@@ -105,4 +72,499 @@ fn dense_int8_outputs_equal_a_naive_reference() {
         got.iter().any(|&v| v > 10)
             && got.iter().collect::<std::collections::HashSet<_>>().len() > 20
     );
+}
+
+mod common;
+use common::{both, dslc, scratch};
+use std::path::Path;
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Bytes of tensor data in a safetensors file (without its header).
+fn payload_bytes(path: &Path) -> usize {
+    let ck = nnspec_runtime::safetensors_file::Checkpoint::load(path).unwrap();
+    ck.iter().map(|(_, t)| t.numel() * t.dtype().size()).sum()
+}
+
+/// Trains `model` on the embedded digits into `dir` and quantizes it into
+/// `dir/int8`; returns `quantize.json`.
+fn train_and_quantize(
+    model: &str,
+    dir: &Path,
+    train: &[&str],
+    quantize: &[&str],
+) -> serde_json::Value {
+    let out = dir.to_str().unwrap();
+    let run = dslc(&[&["train", model, "--out", out], train].concat());
+    assert!(run.status.success(), "{}", both(&run));
+    let weights = dir.join("model.safetensors");
+    let int8 = dir.join("int8");
+    let run = dslc(
+        &[
+            &[
+                "quantize",
+                model,
+                "--weights",
+                weights.to_str().unwrap(),
+                "-o",
+                int8.to_str().unwrap(),
+            ],
+            quantize,
+        ]
+        .concat(),
+    );
+    assert!(run.status.success(), "{}", both(&run));
+    let stdout = common::text(&run.stdout);
+    assert!(
+        stdout.contains("SQNR") && stdout.contains("test accuracy"),
+        "{stdout}"
+    );
+    json(&int8.join("quantize.json"))
+}
+
+/// Issue 12, acceptance 1 (CI part): the digits MLP loses at most half a
+/// point in int8, and its int8 weights take at most 30% of the f32 ones.
+#[test]
+fn digits_mlp_int8_keeps_accuracy_at_under_a_third_of_the_size() {
+    let dir = scratch("quantize_digits_mlp");
+    let report = train_and_quantize("examples/digits_mlp.nn", &dir, &[], &[]);
+    let (f, q) = (
+        report["f32_accuracy"].as_f64().unwrap(),
+        report["int8_accuracy"].as_f64().unwrap(),
+    );
+    assert!(f > 0.9, "the float model trained: {report}");
+    assert!(q >= f - 0.005, "int8 {q} vs f32 {f}");
+    assert!(
+        report["argmax_agreement"].as_f64().unwrap() >= 0.98,
+        "{report}"
+    );
+    assert_eq!(report["float_steps"], serde_json::json!([]));
+    for layer in report["layers"].as_array().unwrap() {
+        assert!(layer["sqnr_db"].as_f64().unwrap() > 25.0, "{layer}");
+    }
+    let f32_file = dir.join("model.safetensors");
+    let int8_file = dir.join("int8/model.int8.safetensors");
+    let ratio = payload_bytes(&int8_file) as f64 / payload_bytes(&f32_file) as f64;
+    assert!(ratio <= 0.30, "int8 tensors are {ratio:.3} of f32");
+    // The reported sizes are the files'.
+    let on_disk = std::fs::metadata(&int8_file).unwrap().len();
+    assert_eq!(report["int8_bytes"].as_u64(), Some(on_disk));
+
+    // The file rebuilds the plan: same outputs as quantizing again would.
+    let plan = digits_mlp();
+    let int8 = nnspec_runtime::safetensors_file::Checkpoint::load(&int8_file).unwrap();
+    let q = quantize::load(&plan, &int8).unwrap();
+    let f32_ck = nnspec_runtime::safetensors_file::Checkpoint::load(&f32_file).unwrap();
+    let params = quantize::params_from_checkpoint(&plan, &f32_ck).unwrap();
+    let data = nnspec_runtime::data::digits::digits();
+    let again = quantize::report(&plan, &params, &q, &data.features[..300 * 64]).unwrap();
+    assert!(again.argmax_agreement >= 0.97, "{again:?}");
+}
+
+/// The tutorial MLP's int8 checkpoint file is at most 30% of its f32 one
+/// (sizes do not depend on training: the initial weights).
+#[test]
+fn tutorial_mlp_int8_file_is_under_30_percent() {
+    let plan = lowered(include_str!("../../examples/mnist_mlp.nn"));
+    let params = initial_params(&plan, 3);
+    let mut exec = Executor::new(plan.clone(), 1, 1).unwrap();
+    exec.init_params(3);
+    let f32_bytes = nnspec_runtime::checkpoint::state_dict(&exec)
+        .to_bytes()
+        .len();
+    let inputs: Vec<f32> = (0..16 * 784)
+        .map(|i| ((i * 37) % 255) as f32 / 255.0)
+        .collect();
+    let cal = quantize::calibrate(&plan, &params, &inputs, 16, CalibrationMethod::MinMax).unwrap();
+    let q = quantize::build(&plan, &params, &cal).unwrap();
+    let int8_bytes = quantize::to_checkpoint(&q).unwrap().to_bytes().len();
+    let ratio = int8_bytes as f64 / f32_bytes as f64;
+    assert!(ratio <= 0.30, "{int8_bytes} / {f32_bytes} = {ratio:.3}");
+}
+
+#[test]
+fn int8_checkpoint_round_trips_and_refuses_mismatches() {
+    let plan = digits_mlp();
+    let params = initial_params(&plan, 11);
+    let data = nnspec_runtime::data::digits::digits();
+    let cal = quantize::calibrate(
+        &plan,
+        &params,
+        &data.features,
+        100,
+        CalibrationMethod::Percentile(99.9),
+    )
+    .unwrap();
+    let q = quantize::build(&plan, &params, &cal).unwrap();
+    let bytes = quantize::to_checkpoint(&q).unwrap().to_bytes();
+    let ck = nnspec_runtime::safetensors_file::Checkpoint::from_bytes(&bytes, "int8.safetensors")
+        .unwrap();
+    assert_eq!(quantize::load(&plan, &ck).unwrap(), q);
+
+    // Another model.
+    let other = lowered(include_str!("../../examples/mnist_mlp.nn"));
+    let e = quantize::load(&other, &ck).unwrap_err().to_string();
+    assert!(
+        e.contains("int8.safetensors") && e.contains("DigitsMlp") && e.contains("MnistMlp"),
+        "{e}"
+    );
+    // A float checkpoint.
+    let mut exec = Executor::new(plan.clone(), 1, 1).unwrap();
+    exec.init_params(1);
+    let e = quantize::load(&plan, &nnspec_runtime::checkpoint::state_dict(&exec))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not an int8 checkpoint"), "{e}");
+    // A weight of -128, a zero scale, a missing tensor.
+    use nnspec_runtime::safetensors_file::TensorData;
+    let tamper = |name: &str, f: &dyn Fn(&mut TensorData)| {
+        let mut ck = ck.clone();
+        let mut t = ck.get(name).unwrap().clone();
+        f(&mut t.data);
+        ck.insert(name, t).unwrap();
+        quantize::load(&plan, &ck).unwrap_err().to_string()
+    };
+    let e = tamper("fc1.weight", &|d| {
+        if let TensorData::I8(v) = d {
+            v[5] = -128
+        }
+    });
+    assert!(e.contains("fc1.weight") && e.contains("-128"), "{e}");
+    let e = tamper("fc2.weight_scale", &|d| {
+        if let TensorData::F32(v) = d {
+            v[0] = 0.0
+        }
+    });
+    assert!(e.contains("fc2.weight_scale"), "{e}");
+    let e = tamper("fc2.bias", &|d| *d = TensorData::F32(vec![0.0; 10]));
+    assert!(e.contains("fc2.bias") && e.contains("I32"), "{e}");
+}
+
+/// Issue 12, acceptance 7: malformed calibration data gives clear errors.
+#[test]
+fn malformed_calibration_data_is_refused_clearly() {
+    use quantize::CalibrationError as E;
+    let plan = digits_mlp();
+    let params = initial_params(&plan, 5);
+    let good: Vec<f32> = (0..10 * 64).map(|i| (i % 7) as f32 / 7.0).collect();
+    let cal =
+        |x: &[f32], n: usize| quantize::calibrate(&plan, &params, x, n, CalibrationMethod::MinMax);
+    assert_eq!(cal(&[], 1).unwrap_err(), E::Empty);
+    assert_eq!(
+        cal(&good[..100], 1).unwrap_err(),
+        E::Width {
+            len: 100,
+            width: 64
+        }
+    );
+    assert_eq!(
+        cal(&good, 11).unwrap_err(),
+        E::TooFewSamples {
+            wanted: 11,
+            have: 10
+        }
+    );
+    assert_eq!(cal(&good, 0).unwrap_err(), E::ZeroSamples);
+    let mut nan = good.clone();
+    nan[3 * 64 + 9] = f32::NAN;
+    let e = cal(&nan, 10).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            E::NotFinite {
+                sample: 3,
+                index: 9,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("sample 3, value 9"), "{e}");
+    // Samples past the ones asked for are not read.
+    assert!(cal(&nan, 3).is_ok());
+    let e =
+        quantize::calibrate(&plan, &params[1..], &good, 1, CalibrationMethod::MinMax).unwrap_err();
+    assert!(matches!(e, E::Params { .. }), "{e:?}");
+    assert!("percentile:0".parse::<CalibrationMethod>().is_err());
+    assert!("percentile:101".parse::<CalibrationMethod>().is_err());
+    assert!(
+        "max"
+            .parse::<CalibrationMethod>()
+            .unwrap_err()
+            .contains("minmax")
+    );
+    assert_eq!(
+        "percentile:99.99".parse::<CalibrationMethod>(),
+        Ok(CalibrationMethod::Percentile(99.99))
+    );
+}
+
+/// Issue 12, acceptance 7: a layer whose weights and bias are all zero
+/// quantizes without NaN and computes zeros.
+#[test]
+fn constant_zero_layer_quantizes_to_zeros() {
+    let plan = digits_mlp();
+    let mut params = initial_params(&plan, 9);
+    let fc2 = plan
+        .params
+        .iter()
+        .position(|p| p.name == "fc2.weight")
+        .unwrap();
+    for id in [fc2, fc2 + 1] {
+        let range =
+            nnspec_runtime::infer::param_range(&plan, nnspec_runtime::plan::ParamId(id as u32));
+        params[range].fill(0.0);
+    }
+    let data = nnspec_runtime::data::digits::digits();
+    let inputs = &data.features[..50 * 64];
+    let cal = quantize::calibrate(&plan, &params, inputs, 50, CalibrationMethod::MinMax).unwrap();
+    let q = quantize::build(&plan, &params, &cal).unwrap();
+    let layer = q.layers.iter().find(|l| l.name == "fc2").unwrap();
+    assert!(layer.weight.iter().all(|&w| w == 0) && layer.bias.iter().all(|&b| b == 0));
+    assert!(layer.weight_scale.iter().all(|s| s.is_finite() && *s > 0.0));
+    let (_, out) = executor_u8(&q, &inputs[..5 * 64], 5);
+    assert!(out.iter().all(|&v| v == 0.0), "{out:?}");
+    let report = quantize::report(&plan, &params, &q, inputs).unwrap();
+    assert!(
+        report
+            .layers
+            .iter()
+            .all(|l| !l.sqnr_db.is_nan() && !l.max_abs_error.is_nan())
+    );
+    // Saved and loaded too.
+    let ck = quantize::to_checkpoint(&q).unwrap();
+    assert_eq!(quantize::load(&plan, &ck).unwrap(), q);
+}
+
+/// k so large that 127·127·k could overflow i32 is refused by name.
+#[test]
+fn too_many_inputs_per_output_is_refused() {
+    let plan = lowered("model Wide { input x: f32[140000]; output y = x -> dense(1) as wide; }");
+    let params = vec![0.01f32; nnspec_runtime::infer::params_len(&plan)];
+    let cal = quantize::calibrate(
+        &plan,
+        &params,
+        &vec![0.5f32; 140000],
+        1,
+        CalibrationMethod::MinMax,
+    )
+    .unwrap();
+    let e = quantize::build(&plan, &params, &cal)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("`wide`") && e.contains("140000"), "{e}");
+}
+
+/// Steps without an int8 kernel run in f32 between dequantize and quantize
+/// steps, consecutive ones without converting in between.
+#[test]
+fn float_steps_run_between_dequantize_and_quantize() {
+    let plan = lowered(
+        "model Mixed { input x: f32[64]; output y = x -> dense(32) as fc1 -> sigmoid -> tanh -> dense(10) as fc2 -> softmax; }",
+    );
+    let params = initial_params(&plan, 4);
+    let data = nnspec_runtime::data::digits::digits();
+    let inputs = &data.features[..200 * 64];
+    let cal = quantize::calibrate(&plan, &params, inputs, 200, CalibrationMethod::MinMax).unwrap();
+    let q = quantize::build(&plan, &params, &cal).unwrap();
+    let kinds: Vec<String> = q
+        .steps
+        .iter()
+        .map(|s| {
+            format!("{s:?}")
+                .split([' ', '(', '{'])
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "Quantize",
+            "Dense",
+            "Dequantize",
+            "Float",
+            "Float",
+            "Quantize",
+            "Dense",
+            "Dequantize",
+            "Float",
+            "Quantize"
+        ],
+        "{:#?}",
+        q.steps
+    );
+    assert_eq!(quantize::float_step_names(&q).len(), 3);
+    let float = quantize::run_float(&plan, &params, inputs).unwrap();
+    let int8 = quantize::run_int8(&q, inputs).unwrap();
+    let worst = float
+        .iter()
+        .zip(&int8)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
+    assert!(worst < 0.05, "probabilities differ by {worst}");
+    // The u8 output is the softmax's, quantized.
+    let (u, f) = executor_u8(&q, &inputs[..64], 1);
+    let p = q.tensor(run::output_tensor(&q, 0).unwrap()).q;
+    for (u, f) in u.iter().zip(&f) {
+        assert_eq!(*u, p.quantize(*f));
+    }
+}
+
+/// LeNet-shaped: convolutions with BatchNorm folded and ReLU fused, max
+/// pooling on u8, a flatten view, dense layers: nothing runs in f32, and
+/// the int8 plan follows the float one.
+#[test]
+fn lenet_shaped_conv_batchnorm_folds_and_follows_the_float_plan() {
+    let dir = scratch("quantize_lenet");
+    let model = dir.join("small_lenet.nn");
+    std::fs::write(
+        &model,
+        "model SmallLeNet {
+    input x: f32[1, 8, 8];
+    let f = x -> conv2d(6, kernel: 3, padding: 1) -> batchnorm -> relu -> maxpool2d(2)
+              -> conv2d(12, kernel: 3) -> batchnorm -> relu;
+    output logits = f -> flatten -> dropout(p: 0.1) -> dense(32) -> relu -> dense(10);
+}
+train SmallLeNet { loss: cross_entropy, optimizer: sgd(lr: 0.05, momentum: 0.9), batch: 32, epochs: 4 }
+",
+    )
+    .unwrap();
+    let report = train_and_quantize(model.to_str().unwrap(), &dir, &[], &["--samples", "300"]);
+    assert_eq!(report["float_steps"], serde_json::json!([]), "{report}");
+    assert!(report["f32_accuracy"].as_f64().unwrap() > 0.85, "{report}");
+    assert!(
+        report["argmax_agreement"].as_f64().unwrap() >= 0.95,
+        "{report}"
+    );
+    let layers = report["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 4, "{report}");
+    for layer in layers {
+        assert!(layer["sqnr_db"].as_f64().unwrap() > 20.0, "{layer}");
+    }
+    // The first convolution stands for the ReLU after its BatchNorm.
+    assert_ne!(layers[0]["layer"], layers[0]["value"], "{report}");
+}
+
+#[test]
+fn quantize_command_refuses_bad_arguments_clearly() {
+    let dir = scratch("quantize_bad_args");
+    let out = dir.to_str().unwrap();
+    let run = dslc(&[
+        "train",
+        "examples/digits_mlp.nn",
+        "--out",
+        out,
+        "--epochs",
+        "1",
+    ]);
+    assert!(run.status.success(), "{}", both(&run));
+    let weights = dir.join("model.safetensors");
+    let w = weights.to_str().unwrap();
+    let int8 = dir.join("int8");
+    let o = int8.to_str().unwrap();
+    let run = dslc(&[
+        "quantize",
+        "examples/digits_mlp.nn",
+        "--weights",
+        w,
+        "-o",
+        o,
+        "--samples",
+        "100000",
+    ]);
+    common::assert_no_panic(&run, "too many samples");
+    assert!(
+        common::text(&run.stderr).contains("asks for 100000 samples but the data has only"),
+        "{}",
+        both(&run)
+    );
+    let run = dslc(&[
+        "quantize",
+        "examples/digits_mlp.nn",
+        "--weights",
+        w,
+        "-o",
+        o,
+        "--calibration",
+        "median",
+    ]);
+    assert!(
+        common::text(&run.stderr).contains("minmax"),
+        "{}",
+        both(&run)
+    );
+    let run = dslc(&["quantize", "examples/mnist_mlp.nn", "--weights", w, "-o", o]);
+    common::assert_no_panic(&run, "another model");
+    assert!(!run.status.success());
+    assert!(!int8.join("model.int8.safetensors").exists());
+}
+
+/// A LeNet-shaped plan with weights from a seed and BatchNorms whose
+/// statistics and affine parameters are far from the identity.
+fn small_lenet_with_batchnorm() -> (Plan, Vec<f32>) {
+    let plan = lowered(
+        "model ConvNet {
+    input x: f32[1, 8, 8];
+    let f = x -> conv2d(6, kernel: 3, padding: 1) -> batchnorm -> relu -> maxpool2d(2)
+              -> conv2d(12, kernel: 3, stride: 2, padding: 1) -> batchnorm -> relu;
+    output logits = f -> flatten -> dense(10);
+}",
+    );
+    let mut params = initial_params(&plan, 21);
+    let mut changed = 0;
+    for (i, p) in plan.params.iter().enumerate() {
+        let range =
+            nnspec_runtime::infer::param_range(&plan, nnspec_runtime::plan::ParamId(i as u32));
+        let wave =
+            |j: usize, lo: f32, hi: f32| lo + (hi - lo) * ((j * 7 + i * 3) % 11) as f32 / 10.0;
+        let set: Option<(f32, f32)> = if p.name.ends_with("running_mean") {
+            Some((-0.3, 0.3))
+        } else if p.name.ends_with("running_var") {
+            Some((0.2, 2.0))
+        } else if p.name.starts_with("batchnorm") && p.name.ends_with("weight") {
+            Some((0.5, 1.5))
+        } else if p.name.starts_with("batchnorm") && p.name.ends_with("bias") {
+            Some((-0.2, 0.2))
+        } else {
+            None
+        };
+        if let Some((lo, hi)) = set {
+            changed += 1;
+            for (j, v) in params[range].iter_mut().enumerate() {
+                *v = wave(j, lo, hi);
+            }
+        }
+    }
+    assert_eq!(changed, 8, "two BatchNorms' four tensors each");
+    (plan, params)
+}
+
+/// Convolutions (BatchNorm folded, ReLU fused, padding, stride) and max
+/// pooling: the executor's integers equal the direct-loop reference's, and
+/// the int8 values follow the float plan's.
+#[test]
+fn conv_int8_outputs_equal_a_naive_reference_and_follow_the_float_plan() {
+    let (plan, params) = small_lenet_with_batchnorm();
+    assert!(plan.params.iter().any(|p| p.name.ends_with("running_var")));
+    let data = nnspec_runtime::data::digits::digits();
+    let inputs = &data.features[..300 * 64];
+    let cal = quantize::calibrate(&plan, &params, inputs, 300, CalibrationMethod::MinMax).unwrap();
+    let q = quantize::build(&plan, &params, &cal).unwrap();
+    assert!(quantize::float_step_names(&q).is_empty(), "{:#?}", q.steps);
+    let batch = 9;
+    let (got, _) = executor_u8(&q, &inputs[..batch * 64], batch);
+    for s in 0..batch {
+        let want = reference_u8(&q, &inputs[s * 64..(s + 1) * 64]);
+        assert_eq!(&got[s * 10..(s + 1) * 10], want.as_slice(), "sample {s}");
+    }
+    let report = quantize::report(&plan, &params, &q, inputs).unwrap();
+    assert_eq!(report.layers.len(), 3, "{report:?}");
+    for layer in &report.layers {
+        assert!(layer.sqnr_db > 20.0, "{layer:?}");
+    }
+    assert!(report.argmax_agreement >= 0.9, "{report:?}");
 }
