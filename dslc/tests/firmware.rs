@@ -1,7 +1,9 @@
-//! The microcontroller deploy, for real: `dslc deploy --target
-//! thumbv7em-none-eabihf --int8 --run` writes, builds and runs the digits MLP's
-//! firmware (the f32 and the int8 module), QEMU runs it on the emulated
-//! MPS2-AN386 (Cortex-M4F), and what it prints is held to the host: f32
+//! The microcontroller deploy, for real: after `dslc train` and `dslc
+//! quantize`, `dslc deploy --target thumbv7em-none-eabihf --int8-weights
+//! FILE --run` writes and builds the digits MLP's firmware (the f32 and
+//! the int8 module) and runs it on QEMU's emulated MPS2-AN386
+//! (Cortex-M4F); the test runs it again and holds what it prints to the
+//! host: f32
 //! outputs within 1e-5 of the executor's with the same class, int8 outputs
 //! equal to the int8 executor's, bit for bit.
 //!
@@ -18,6 +20,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{both, dslc, root, scratch, text};
+use nnspec_runtime::quantize::{self, CalibrationMethod, QPlan};
 
 const TARGET: &str = "thumbv7em-none-eabihf";
 /// Digits samples the firmware carries.
@@ -181,39 +184,48 @@ fn host_outputs(weights: &Path, count: usize) -> Vec<Vec<f32>> {
         .collect()
 }
 
-/// The portable int8 executor's `u8` outputs for the first `count`
-/// embedded digits, the model quantized as `dslc deploy --int8` does:
-/// min/max calibration on the first 1000 digits, scaled as trained.
-fn host_int8_outputs(weights: &Path, count: usize) -> Vec<Vec<u8>> {
-    use nnspec_runtime::quant::run;
-    use nnspec_runtime::quantize::{self, CalibrationMethod};
+/// The int8 plan of the digits MLP, quantized as `dslc deploy --int8`
+/// does it (min/max calibration on the first 1000 digits, scaled as
+/// trained), or read from `int8_weights` (`dslc quantize`'s file).
+fn int8_plan(weights: &Path, int8_weights: Option<&Path>) -> QPlan {
     let source = std::fs::read(root().join("examples/digits_mlp.nn")).unwrap();
     let compiled = nnspec_dsl::compile_bytes(&source);
     let plan = nnspec_codegen::lower_inference(&compiled.models[0]);
+    if let Some(path) = int8_weights {
+        let checkpoint = nnspec_runtime::safetensors_file::Checkpoint::load(path).unwrap();
+        return quantize::load(&plan, &checkpoint).unwrap();
+    }
     let checkpoint = nnspec_runtime::safetensors_file::Checkpoint::load(weights).unwrap();
     let params = quantize::params_from_checkpoint(&plan, &checkpoint).unwrap();
     let digits = nnspec_runtime::data::digits();
     let calibration = &digits.features[..1000 * 64];
     let ranges =
         quantize::calibrate(&plan, &params, calibration, 1000, CalibrationMethod::MinMax).unwrap();
-    let q = quantize::build(&plan, &params, &ranges).unwrap();
+    quantize::build(&plan, &params, &ranges).unwrap()
+}
+
+/// The int8 executor's `u8` outputs of `q` for the first `count`
+/// embedded digits.
+fn host_int8_outputs(q: &QPlan, count: usize) -> Vec<Vec<u8>> {
+    use nnspec_runtime::quant::run;
+    let digits = nnspec_runtime::data::digits();
     // The kernels here are the portable ones. MERGE NOTE: once the int8
     // tiers land (branch int8k), pin the portable tier for this run with
     // `quant::kernels::force_int8_tier(Int8Tier::Portable)`.
-    let sizes = run::arena_sizes(&q, count, 1).unwrap();
+    let sizes = run::arena_sizes(q, count, 1).unwrap();
     let mut floats = vec![f32::NAN; sizes.f32_len];
     let mut bytes = vec![0xAAu8; sizes.u8_len];
     let mut scratch = vec![0u8; sizes.scratch_len];
-    floats[run::input_range(&q, count)].copy_from_slice(&digits.features[..count * 64]);
+    floats[run::input_range(q, count)].copy_from_slice(&digits.features[..count * 64]);
     run::run(
-        &q,
+        q,
         &mut floats,
         &mut bytes,
         &mut scratch,
         count,
         &nnspec_runtime::threads::Serial,
     );
-    bytes[run::u8_output_range(&q, count, 0).unwrap()]
+    bytes[run::u8_output_range(q, count, 0).unwrap()]
         .chunks(10)
         .map(<[u8]>::to_vec)
         .collect()
@@ -243,6 +255,19 @@ fn digits_mlp_firmware_on_the_emulated_cortex_m4_matches_the_host() {
     }
     let dir = scratch("firmware-digits");
     let weights = train(&dir.join("run"));
+    // The tutorial's way: `dslc quantize` writes the int8 model, deploy
+    // puts it beside the f32 one.
+    let int8_dir = dir.join("int8");
+    let out = dslc(&[
+        "quantize",
+        "examples/digits_mlp.nn",
+        "--weights",
+        weights.to_str().unwrap(),
+        "-o",
+        int8_dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", both(&out));
+    let int8_weights = int8_dir.join("model.int8.safetensors");
     let crate_dir = dir.join("firmware");
     let count = SAMPLES.to_string();
     let mut deploy = common::command(&[
@@ -258,7 +283,8 @@ fn digits_mlp_firmware_on_the_emulated_cortex_m4_matches_the_host() {
         &count,
         "-o",
         crate_dir.to_str().unwrap(),
-        "--int8",
+        "--int8-weights",
+        int8_weights.to_str().unwrap(),
         "--run",
     ]);
     // The firmware's build outlives the scratch directory (the cortex-m
@@ -300,7 +326,7 @@ fn digits_mlp_firmware_on_the_emulated_cortex_m4_matches_the_host() {
 
     // The int8 module on the device gives the host executor's integers.
     let device_u8 = u8_lines(&output);
-    let host_u8 = host_int8_outputs(&weights, SAMPLES);
+    let host_u8 = host_int8_outputs(&int8_plan(&weights, Some(&int8_weights)), SAMPLES);
     assert_eq!(device_u8.len(), SAMPLES, "{output}");
     let mut int8_agrees = 0;
     for (i, ((values, class), expected)) in device_u8.iter().zip(&host_u8).enumerate() {
@@ -423,6 +449,8 @@ fn deploy_refuses_bad_inputs_clearly() {
     refused(&["--samples", "no-such-file.csv"], "no such file");
     refused(&["--runtime-core", dir.to_str().unwrap()], "--runtime-core");
     refused(&["--calibration", "digits"], "--int8");
+    refused(&["--int8-weights", w], "int8");
+    refused(&["--int8", "--int8-weights", w], "cannot be used with");
     refused(&["--count", "0"], "--count");
     let other = [
         "deploy",
@@ -459,4 +487,20 @@ fn deploy_refuses_bad_inputs_clearly() {
         assert!(out_dir.join(file).is_file(), "{file}");
     }
     assert!(!out_dir.join("src/model_int8.rs").exists());
+
+    // With --int8 it calibrates on the digits itself: the int8 module of
+    // the plan quantized that way, exactly.
+    let with_int8: Vec<&str> = base.iter().copied().chain(["--int8"]).collect();
+    let out = dslc(&with_int8);
+    assert!(out.status.success(), "{}", both(&out));
+    let options = nnspec_codegen::RustOptions {
+        source: "examples/digits_mlp.nn".into(),
+        ..Default::default()
+    };
+    let expected = nnspec_codegen::int8_module(&int8_plan(&weights, None), &options).unwrap();
+    let written = std::fs::read_to_string(out_dir.join("src/model_int8.rs")).unwrap();
+    assert!(
+        written == expected,
+        "the int8 module differs from the calibrated plan's"
+    );
 }

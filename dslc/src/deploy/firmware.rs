@@ -19,7 +19,7 @@ use nnspec_runtime::safetensors_file::Checkpoint;
 use super::samples::Inputs;
 
 /// The template's files: where each goes in the written crate, its text.
-const TEMPLATE: [(&str, &str); 7] = [
+const TEMPLATE: [(&str, &str); 8] = [
     ("Cargo.toml", include_str!("firmware/Cargo.toml")),
     ("Cargo.lock", include_str!("firmware/Cargo.lock")),
     (
@@ -30,6 +30,7 @@ const TEMPLATE: [(&str, &str); 7] = [
     ("build.rs", include_str!("firmware/build.rs")),
     ("src/main.rs", include_str!("firmware/src/main.rs")),
     ("src/stack.rs", include_str!("firmware/src/stack.rs")),
+    (".gitignore", include_str!("firmware/.gitignore")),
 ];
 
 /// The template's dependency line, pointing into this repository from

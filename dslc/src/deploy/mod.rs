@@ -71,6 +71,10 @@ pub struct Args {
     /// first 1000 samples calibrate the activation ranges (min/max)
     #[arg(long, requires = "int8")]
     calibration: Option<String>,
+    /// Run the int8 model of this file (model.int8.safetensors from `dslc quantize`) beside the
+    /// f32 one, instead of quantizing here
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["int8", "calibration"])]
+    int8_weights: Option<PathBuf>,
     /// Which model of the file (default: the only one)
     #[arg(long)]
     model: Option<String>,
@@ -112,7 +116,10 @@ fn deploy_firmware(
         weights: &args.weights,
     };
     let inputs = samples::read(&request, job, checkpoint)?;
-    let int8 = if args.int8 {
+    let int8 = if let Some(path) = &args.int8_weights {
+        let q = int8::load(&job.model, path)?;
+        Some(int8::module(&q, &args.file.display().to_string())?)
+    } else if args.int8 {
         let request = samples::Request {
             source: args.calibration.as_deref().or(args.samples.as_deref()),
             flag: "--calibration",
