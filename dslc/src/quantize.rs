@@ -201,7 +201,7 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
     nnspec_runtime::atomic_write::write_atomically(&json_path, |w| w.write_all(json.as_bytes()))
         .map_err(|e| format!("cannot write {}: {e}", json_path.display()))?;
     let mut written = vec![int8_path, json_path];
-    written.extend(deploy_outputs(&args.out, &job, &q)?);
+    written.extend(deploy_outputs(&args.out, args, &job, &q)?);
     outln!("wrote:");
     for path in written {
         outln!("  {}", path.display());
@@ -209,11 +209,30 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Where the int8 plan's other outputs are written (the ONNX QDQ model and
-/// the int8 Rust module): each takes the quantized plan and returns the
-/// files it wrote.
-fn deploy_outputs(_dir: &Path, _job: &Job, _q: &QPlan) -> Result<Vec<PathBuf>, String> {
-    Ok(Vec::new())
+/// The int8 plan's deploy outputs beside its checkpoint: the standard
+/// ONNX QDQ model (`model.int8.onnx`) and the `#![no_std]` int8 Rust
+/// module with its weights as statics (`model_int8.rs`).
+fn deploy_outputs(dir: &Path, args: &Args, job: &Job, q: &QPlan) -> Result<Vec<PathBuf>, String> {
+    let source = crate::source::read(&args.file)?;
+    let file_name = |p: &Path| {
+        p.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| p.display().to_string())
+    };
+    let provenance = nnspec_codegen::onnx::Provenance {
+        source_file: &file_name(&args.file),
+        source: &source,
+        weights: format!("{} quantized to int8", file_name(&args.weights)),
+    };
+    let onnx = nnspec_codegen::onnx::qdq_model(&job.model, q, &provenance)
+        .map_err(|e| format!("cannot export the int8 model as ONNX: {e}"))?;
+    let onnx_path = dir.join("model.int8.onnx");
+    crate::export::write(&onnx_path, &nnspec_codegen::onnx::to_bytes(&onnx))?;
+    let rust = crate::deploy::int8_module(q, &args.file.display().to_string())?;
+    let rust_path = dir.join("model_int8.rs");
+    nnspec_runtime::atomic_write::write_atomically(&rust_path, |w| w.write_all(rust.as_bytes()))
+        .map_err(|e| format!("cannot write {}: {e}", rust_path.display()))?;
+    Ok(vec![onnx_path, rust_path])
 }
 
 fn cal_text(method: &CalibrationMethod, samples: usize, data: &DataSource) -> String {

@@ -209,9 +209,11 @@ fn int8_plan(weights: &Path, int8_weights: Option<&Path>) -> QPlan {
 fn host_int8_outputs(q: &QPlan, count: usize) -> Vec<Vec<u8>> {
     use nnspec_runtime::quant::run;
     let digits = nnspec_runtime::data::digits();
-    // The kernels here are the portable ones. MERGE NOTE: once the int8
-    // tiers land (branch int8k), pin the portable tier for this run with
-    // `quant::kernels::force_int8_tier(Int8Tier::Portable)`.
+    // Acceptance 6 compares with the host's portable tier (every tier gives
+    // its integers: runtime/tests/kernels_int8.rs).
+    nnspec_runtime::quant::kernels::force_int8_tier(
+        nnspec_runtime::quant::kernels::Int8Tier::Portable,
+    );
     let sizes = run::arena_sizes(q, count, 1).unwrap();
     let mut floats = vec![f32::NAN; sizes.f32_len];
     let mut bytes = vec![0xAAu8; sizes.u8_len];

@@ -17,6 +17,7 @@ mod build;
 pub mod elf;
 mod firmware;
 mod int8;
+pub use int8::module as int8_module;
 mod qemu;
 mod samples;
 
