@@ -381,9 +381,9 @@ fn prune_unstructured(
 fn f32_data<'a>(checkpoint: &'a Checkpoint, name: &str) -> Result<&'a [f32], String> {
     match checkpoint.get(name).map(|t| &t.data) {
         Some(TensorData::F32(data)) => Ok(data),
-        Some(
-            TensorData::I64(_) | TensorData::I8(_) | TensorData::U8(_) | TensorData::I32(_),
-        ) => Err(format!("{}: `{name}` is not f32", checkpoint.origin())),
+        Some(TensorData::I64(_) | TensorData::I8(_) | TensorData::U8(_) | TensorData::I32(_)) => {
+            Err(format!("{}: `{name}` is not f32", checkpoint.origin()))
+        }
         None => Err(format!("{}: no tensor `{name}`", checkpoint.origin())),
     }
 }

@@ -21,6 +21,7 @@
 #![deny(clippy::wildcard_enum_match_arm)]
 
 mod graph;
+mod half;
 pub mod proto;
 mod qdq;
 mod tensors;
@@ -34,6 +35,7 @@ use nnspec_runtime_core::quant::plan::QPlan;
 use prost::Message;
 use sha2::{Digest, Sha256};
 
+pub use half::with_half_weights;
 pub use tensors::BATCH;
 pub use weights::initial_weights;
 

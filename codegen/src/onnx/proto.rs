@@ -125,6 +125,8 @@ pub mod data_type {
     pub const INT32: i32 = 6;
     pub const INT64: i32 = 7;
     pub const BOOL: i32 = 9;
+    /// Half-precision weights (the fp16 deploy variant).
+    pub const FLOAT16: i32 = 10;
 }
 
 /// `onnx.TensorProto`: a constant (an initializer). nnspec stores the

@@ -14,8 +14,10 @@
 //! [`samples`].
 
 mod build;
+mod data;
 pub mod elf;
 mod firmware;
+mod host;
 mod int8;
 pub use int8::module as int8_module;
 mod qemu;
@@ -29,6 +31,9 @@ use crate::errln;
 /// Where a deployed model runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Target {
+    /// This machine (a server, or anywhere ONNX runs): every variant (f32, fp16, int8,
+    /// pruned + int8) as ONNX and Rust, measured in a table, checked against the budgets
+    Host,
     /// A Cortex-M4F microcontroller: a `#![no_std]` firmware crate
     /// (cortex-m-rt, semihosting output) for QEMU's MPS2-AN386 or a board
     #[value(name = "thumbv7em-none-eabihf")]
@@ -39,6 +44,7 @@ impl Target {
     /// The Rust target triple the output builds for.
     pub fn triple(self) -> &'static str {
         match self {
+            Target::Host => "host",
             Target::ThumbV7emNoneEabihf => "thumbv7em-none-eabihf",
         }
     }
@@ -49,7 +55,7 @@ pub struct Args {
     /// The model file
     file: PathBuf,
     /// What to deploy for
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, default_value = "host")]
     target: Target,
     /// The trained checkpoint (model.safetensors)
     #[arg(long)]
@@ -86,6 +92,22 @@ pub struct Args {
     /// output, and count its measured stack into the RAM
     #[arg(long)]
     run: bool,
+    /// Host: the data to calibrate, fine-tune and measure on (default: the data the checkpoint
+    /// was trained on)
+    #[arg(long)]
+    data: Option<crate::session::DataSource>,
+    /// Host: the share of each prunable layer's neurons and channels the pruned variant removes
+    #[arg(long, value_name = "S", default_value_t = 0.5, value_parser = share_below_one)]
+    prune: f64,
+    /// Host: fine-tuning epochs after pruning
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    finetune: u64,
+    /// Host: the most working memory (bytes) a variant may need for one sample
+    #[arg(long, value_name = "BYTES")]
+    budget_ram: Option<u64>,
+    /// Host: the most bytes a variant's weights may take
+    #[arg(long, value_name = "BYTES")]
+    budget_flash: Option<u64>,
     /// The nnspec-runtime-core source directory the firmware depends on
     /// (default: the one of the nnspec tree this dslc was built from)
     #[arg(long, value_name = "DIR")]
@@ -93,14 +115,56 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> Result<ExitCode, String> {
-    let job = crate::session::load_job(&args.file, args.model.as_deref(), "deploy stopped")?;
-    let checkpoint = crate::session::read_checkpoint(&args.weights)?;
-    nnspec_runtime::checkpoint::check_model(&checkpoint, &job.config.model)
-        .map_err(|e| e.to_string())?;
     match args.target {
-        Target::ThumbV7emNoneEabihf => deploy_firmware(args, &job, &checkpoint)?,
+        Target::Host => deploy_host(args),
+        Target::ThumbV7emNoneEabihf => {
+            let job =
+                crate::session::load_job(&args.file, args.model.as_deref(), "deploy stopped")?;
+            let checkpoint = crate::session::read_checkpoint(&args.weights)?;
+            nnspec_runtime::checkpoint::check_model(&checkpoint, &job.config.model)
+                .map_err(|e| e.to_string())?;
+            deploy_firmware(args, &job, &checkpoint)?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
-    Ok(ExitCode::SUCCESS)
+}
+
+/// A share of neurons to prune: at least 0 and below 1 (every layer keeps one).
+fn share_below_one(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(x) if (0.0..1.0).contains(&x) => Ok(x),
+        Ok(x) => Err(format!("must be at least 0 and below 1, not {x}")),
+        Err(_) => Err(format!("`{text}` is not a number")),
+    }
+}
+
+/// `--target host` (the default): every variant in a table
+/// ([`host::deploy`]). The firmware's flags mean nothing here.
+fn deploy_host(args: &Args) -> Result<ExitCode, String> {
+    let firmware_only = [
+        ("--samples", args.samples.is_some()),
+        ("--int8", args.int8),
+        ("--int8-weights", args.int8_weights.is_some()),
+        ("--build", args.build),
+        ("--run", args.run),
+        ("--runtime-core", args.runtime_core.is_some()),
+    ];
+    if let Some((flag, _)) = firmware_only.iter().find(|(_, given)| *given) {
+        return Err(format!(
+            "{flag} is for --target thumbv7em-none-eabihf; the host deploy writes every variant"
+        ));
+    }
+    host::deploy(&host::Request {
+        file: &args.file,
+        weights: &args.weights,
+        out: &args.out,
+        model: args.model.as_deref(),
+        data: args.data.as_ref(),
+        prune: args.prune,
+        finetune: args.finetune,
+        budget_ram: args.budget_ram,
+        budget_flash: args.budget_flash,
+    })
 }
 
 /// `--target thumbv7em-none-eabihf`: the firmware crate, and with
