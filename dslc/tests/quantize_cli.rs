@@ -181,5 +181,81 @@ fn quantize_command_refuses_bad_arguments_clearly() {
     let run = dslc(&["quantize", "examples/mnist_mlp.nn", "--weights", w, "-o", o]);
     common::assert_no_panic(&run, "another model");
     assert!(!run.status.success());
+    // Malformed calibration data files: each refused by what is wrong.
+    let header = format!(
+        "label,{}",
+        (0..64)
+            .map(|i| format!("p{i}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let row = |i: usize, bad: bool| {
+        let values: Vec<String> = (0..64)
+            .map(|j| {
+                if bad && j == 5 {
+                    "nan".into()
+                } else {
+                    ((i + j) % 17).to_string()
+                }
+            })
+            .collect();
+        format!("{},{}", i % 10, values.join(","))
+    };
+    let cases = [
+        (
+            "narrow.csv",
+            "a,b,label\n1,2,0\n3,4,1\n5,6,0\n7,8,1\n9,9,0\n".to_string(),
+            "cannot be reshaped",
+        ),
+        ("empty.csv", format!("{header}\n"), "no data rows"),
+        (
+            "nan.csv",
+            format!(
+                "{header}\n{}\n",
+                (0..20)
+                    .map(|i| row(i, i == 3))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            ),
+            "not a finite",
+        ),
+    ];
+    for (name, text, says) in cases {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        let p = path.to_str().unwrap();
+        let run = dslc(&[
+            "quantize",
+            "examples/digits_mlp.nn",
+            "--weights",
+            w,
+            "-o",
+            o,
+            "--data",
+            p,
+        ]);
+        common::assert_no_panic(&run, name);
+        let stderr = common::text(&run.stderr);
+        assert!(
+            !run.status.success() && stderr.contains(name) && stderr.contains(says),
+            "{name}: {}",
+            both(&run)
+        );
+    }
+    let run = dslc(&[
+        "quantize",
+        "examples/digits_mlp.nn",
+        "--weights",
+        w,
+        "-o",
+        o,
+        "--samples",
+        "0",
+    ]);
+    assert!(
+        common::text(&run.stderr).contains("--samples"),
+        "{}",
+        both(&run)
+    );
     assert!(!int8.join("model.int8.safetensors").exists());
 }
