@@ -414,3 +414,48 @@ fn every_example_quantizes_and_follows_its_float_plan() {
         }
     }
 }
+
+/// The percentile method clips at the given share of magnitudes: on the
+/// input (whose values the test knows) the threshold is the sorted
+/// magnitudes' percentile, to a histogram bin; no range grows.
+#[test]
+fn percentile_calibration_clips_at_the_percentile_of_magnitudes() {
+    let plan = digits_mlp();
+    let params = initial_params(&plan, 13);
+    let data = nnspec_runtime::data::digits::digits();
+    let n = 400;
+    let inputs: Vec<f32> = data.features[..n * 64]
+        .iter()
+        .enumerate()
+        // A few outliers, as real data have.
+        .map(|(i, &v)| if i % 997 == 0 { v * 40.0 } else { v })
+        .collect();
+    let all = quantize::calibrate(&plan, &params, &inputs, n, CalibrationMethod::MinMax).unwrap();
+    let clipped = quantize::calibrate(
+        &plan,
+        &params,
+        &inputs,
+        n,
+        CalibrationMethod::Percentile(99.0),
+    )
+    .unwrap();
+    for (a, c) in all.ranges.iter().zip(&clipped.ranges) {
+        if let (Some((a0, a1)), Some((c0, c1))) = (a, c) {
+            assert!(c0 >= a0 && c1 <= a1, "{a:?} {c:?}");
+        }
+    }
+    let mut magnitudes: Vec<f32> = inputs.iter().map(|v| v.abs()).collect();
+    magnitudes.sort_by(f32::total_cmp);
+    let want = magnitudes[(magnitudes.len() as f64 * 0.99).ceil() as usize - 1];
+    let top = *magnitudes.last().unwrap();
+    let (lo, hi) = clipped.range(&plan, plan.inputs[0]).unwrap();
+    let threshold = lo.abs().max(hi.abs());
+    assert!(
+        (threshold - want).abs() <= top / 2048.0 + 1e-6,
+        "threshold {threshold}, the 99th percentile of |x| is {want}"
+    );
+    assert!(
+        threshold < top / 10.0,
+        "the outliers are clipped: {threshold} of {top}"
+    );
+}
