@@ -459,3 +459,39 @@ fn percentile_calibration_clips_at_the_percentile_of_magnitudes() {
         "the outliers are clipped: {threshold} of {top}"
     );
 }
+
+/// On a thread pool the executor gives the integers it gives on one
+/// thread (float steps included: the transformer's attention and norms).
+#[test]
+fn threads_give_the_same_integers() {
+    let source = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/lenet.nn"),
+    )
+    .unwrap();
+    for source in [
+        source.as_str(),
+        "model M { input x: f32[4, 16]; output y = x -> layernorm -> dense(8) as fc -> gelu -> mean(axis: 0); }",
+    ] {
+        let plan = lowered(source);
+        let params = initial_params(&plan, 6);
+        let width: usize = plan.input_shapes[0].iter().product();
+        let batch = 5;
+        let inputs: Vec<f32> = (0..batch * width)
+            .map(|i| ((i * 13) % 29) as f32 / 14.0 - 1.0)
+            .collect();
+        let cal =
+            quantize::calibrate(&plan, &params, &inputs, batch, CalibrationMethod::MinMax).unwrap();
+        let q = quantize::build(&plan, &params, &cal).unwrap();
+        let pool = nnspec_runtime::parallel::Parallel::new(2);
+        let one = executor_u8(&q, &inputs, batch);
+        let sizes = run::arena_sizes(&q, batch, 2).unwrap();
+        let (mut f, mut u, mut s) = (
+            vec![0.0; sizes.f32_len],
+            vec![0; sizes.u8_len],
+            vec![0; sizes.scratch_len],
+        );
+        f[run::input_range(&q, batch)].copy_from_slice(&inputs);
+        run::run(&q, &mut f, &mut u, &mut s, batch, &pool);
+        assert_eq!(u[run::u8_output_range(&q, batch, 0).unwrap()], one.0[..]);
+    }
+}
