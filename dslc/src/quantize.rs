@@ -85,7 +85,9 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         (None, Some(text)) => run_info::saved_data(text, from)?,
         (None, None) => DataSource::Digits,
     };
-    let plan = nnspec_codegen::lower_training(&job.model, &job.config);
+    // The inference lowering: what deployed code runs, and what a loader of
+    // the int8 checkpoint re-lowers.
+    let plan = nnspec_codegen::lower_inference(&job.model);
     let tokens = session::token_bound(&job.model, &plan);
     let scaling = session::input_scaling(
         agree(

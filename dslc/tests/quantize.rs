@@ -1,53 +1,18 @@
-//! Post-training int8 quantization: the builder, the executor, the int8
-//! checkpoint and `dslc quantize`, held to naive references and to the
-//! float plan.
+//! Post-training int8 quantization: the builder, the executor and the
+//! int8 checkpoint, held to naive references and to the float plan
+//! (`dslc quantize` itself: quantize_cli.rs).
 
 use nnspec_runtime::exec::Executor;
 use nnspec_runtime::plan::Plan;
 use nnspec_runtime::quant::run;
+use nnspec_runtime::quantize::{self, CalibrationMethod};
 
 #[path = "quantize/reference.rs"]
 mod reference;
-use nnspec_runtime::quantize::{self, CalibrationMethod, QPlan};
-use nnspec_runtime::threads::Serial;
+#[path = "quantize/support.rs"]
+mod support;
 use reference::reference_u8;
-
-/// The first model of `source`, lowered for training (as `dslc` does).
-fn lowered(source: &str) -> Plan {
-    let compiled = nnspec_dsl::compile(source);
-    assert!(!compiled.has_errors(), "{}", compiled.render("test.nn"));
-    let model = &compiled.models[0];
-    match compiled.train(&model.name) {
-        Some(config) => nnspec_codegen::lower_training(model, config),
-        None => nnspec_codegen::lower_inference(model),
-    }
-}
-
-/// The plan's parameters as initialized from `seed`, in `infer`'s layout.
-fn initial_params(plan: &Plan, seed: u64) -> Vec<f32> {
-    let mut exec = Executor::new(plan.clone(), 1, 1).unwrap();
-    exec.init_params(seed);
-    let state = nnspec_runtime::checkpoint::state_dict(&exec);
-    quantize::params_from_checkpoint(plan, &state).unwrap()
-}
-
-fn digits_mlp() -> Plan {
-    lowered(include_str!("../../examples/digits_mlp.nn"))
-}
-
-/// The int8 outputs of `q` on `inputs` as the executor computes them.
-fn executor_u8(q: &QPlan, inputs: &[f32], batch: usize) -> (Vec<u8>, Vec<f32>) {
-    let sizes = run::arena_sizes(q, batch, 1).unwrap();
-    let mut f = vec![f32::NAN; sizes.f32_len];
-    let mut u = vec![0xAAu8; sizes.u8_len];
-    let mut s = vec![0u8; sizes.scratch_len];
-    f[run::input_range(q, batch)].copy_from_slice(inputs);
-    run::run(q, &mut f, &mut u, &mut s, batch, &Serial);
-    (
-        u[run::u8_output_range(q, batch, 0).unwrap()].to_vec(),
-        f[run::output_range(q, batch, 0)].to_vec(),
-    )
-}
+use support::{digits_mlp, executor_u8, initial_params, lowered};
 
 #[test]
 fn dense_int8_outputs_equal_a_naive_reference() {
@@ -72,95 +37,6 @@ fn dense_int8_outputs_equal_a_naive_reference() {
         got.iter().any(|&v| v > 10)
             && got.iter().collect::<std::collections::HashSet<_>>().len() > 20
     );
-}
-
-mod common;
-use common::{both, dslc, scratch};
-use std::path::Path;
-
-fn json(path: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-/// Bytes of tensor data in a safetensors file (without its header).
-fn payload_bytes(path: &Path) -> usize {
-    let ck = nnspec_runtime::safetensors_file::Checkpoint::load(path).unwrap();
-    ck.iter().map(|(_, t)| t.numel() * t.dtype().size()).sum()
-}
-
-/// Trains `model` on the embedded digits into `dir` and quantizes it into
-/// `dir/int8`; returns `quantize.json`.
-fn train_and_quantize(
-    model: &str,
-    dir: &Path,
-    train: &[&str],
-    quantize: &[&str],
-) -> serde_json::Value {
-    let out = dir.to_str().unwrap();
-    let run = dslc(&[&["train", model, "--out", out], train].concat());
-    assert!(run.status.success(), "{}", both(&run));
-    let weights = dir.join("model.safetensors");
-    let int8 = dir.join("int8");
-    let run = dslc(
-        &[
-            &[
-                "quantize",
-                model,
-                "--weights",
-                weights.to_str().unwrap(),
-                "-o",
-                int8.to_str().unwrap(),
-            ],
-            quantize,
-        ]
-        .concat(),
-    );
-    assert!(run.status.success(), "{}", both(&run));
-    let stdout = common::text(&run.stdout);
-    assert!(
-        stdout.contains("SQNR") && stdout.contains("test accuracy"),
-        "{stdout}"
-    );
-    json(&int8.join("quantize.json"))
-}
-
-/// Issue 12, acceptance 1 (CI part): the digits MLP loses at most half a
-/// point in int8, and its int8 weights take at most 30% of the f32 ones.
-#[test]
-fn digits_mlp_int8_keeps_accuracy_at_under_a_third_of_the_size() {
-    let dir = scratch("quantize_digits_mlp");
-    let report = train_and_quantize("examples/digits_mlp.nn", &dir, &[], &[]);
-    let (f, q) = (
-        report["f32_accuracy"].as_f64().unwrap(),
-        report["int8_accuracy"].as_f64().unwrap(),
-    );
-    assert!(f > 0.9, "the float model trained: {report}");
-    assert!(q >= f - 0.005, "int8 {q} vs f32 {f}");
-    assert!(
-        report["argmax_agreement"].as_f64().unwrap() >= 0.98,
-        "{report}"
-    );
-    assert_eq!(report["float_steps"], serde_json::json!([]));
-    for layer in report["layers"].as_array().unwrap() {
-        assert!(layer["sqnr_db"].as_f64().unwrap() > 25.0, "{layer}");
-    }
-    let f32_file = dir.join("model.safetensors");
-    let int8_file = dir.join("int8/model.int8.safetensors");
-    let ratio = payload_bytes(&int8_file) as f64 / payload_bytes(&f32_file) as f64;
-    assert!(ratio <= 0.30, "int8 tensors are {ratio:.3} of f32");
-    // The reported sizes are the files'.
-    let on_disk = std::fs::metadata(&int8_file).unwrap().len();
-    assert_eq!(report["int8_bytes"].as_u64(), Some(on_disk));
-
-    // The file rebuilds the plan: same outputs as quantizing again would.
-    let plan = digits_mlp();
-    let int8 = nnspec_runtime::safetensors_file::Checkpoint::load(&int8_file).unwrap();
-    let q = quantize::load(&plan, &int8).unwrap();
-    let f32_ck = nnspec_runtime::safetensors_file::Checkpoint::load(&f32_file).unwrap();
-    let params = quantize::params_from_checkpoint(&plan, &f32_ck).unwrap();
-    let data = nnspec_runtime::data::digits::digits();
-    let again = quantize::report(&plan, &params, &q, &data.features[..300 * 64]).unwrap();
-    assert!(again.argmax_agreement >= 0.97, "{again:?}");
 }
 
 /// The tutorial MLP's int8 checkpoint file is at most 30% of its f32 one
@@ -414,95 +290,6 @@ fn float_steps_run_between_dequantize_and_quantize() {
     }
 }
 
-/// LeNet-shaped: convolutions with BatchNorm folded and ReLU fused, max
-/// pooling on u8, a flatten view, dense layers: nothing runs in f32, and
-/// the int8 plan follows the float one.
-#[test]
-fn lenet_shaped_conv_batchnorm_folds_and_follows_the_float_plan() {
-    let dir = scratch("quantize_lenet");
-    let model = dir.join("small_lenet.nn");
-    std::fs::write(
-        &model,
-        "model SmallLeNet {
-    input x: f32[1, 8, 8];
-    let f = x -> conv2d(6, kernel: 3, padding: 1) -> batchnorm -> relu -> maxpool2d(2)
-              -> conv2d(12, kernel: 3) -> batchnorm -> relu;
-    output logits = f -> flatten -> dropout(p: 0.1) -> dense(32) -> relu -> dense(10);
-}
-train SmallLeNet { loss: cross_entropy, optimizer: sgd(lr: 0.05, momentum: 0.9), batch: 32, epochs: 4 }
-",
-    )
-    .unwrap();
-    let report = train_and_quantize(model.to_str().unwrap(), &dir, &[], &["--samples", "300"]);
-    assert_eq!(report["float_steps"], serde_json::json!([]), "{report}");
-    assert!(report["f32_accuracy"].as_f64().unwrap() > 0.85, "{report}");
-    assert!(
-        report["argmax_agreement"].as_f64().unwrap() >= 0.95,
-        "{report}"
-    );
-    let layers = report["layers"].as_array().unwrap();
-    assert_eq!(layers.len(), 4, "{report}");
-    for layer in layers {
-        assert!(layer["sqnr_db"].as_f64().unwrap() > 20.0, "{layer}");
-    }
-    // The first convolution stands for the ReLU after its BatchNorm.
-    assert_ne!(layers[0]["layer"], layers[0]["value"], "{report}");
-}
-
-#[test]
-fn quantize_command_refuses_bad_arguments_clearly() {
-    let dir = scratch("quantize_bad_args");
-    let out = dir.to_str().unwrap();
-    let run = dslc(&[
-        "train",
-        "examples/digits_mlp.nn",
-        "--out",
-        out,
-        "--epochs",
-        "1",
-    ]);
-    assert!(run.status.success(), "{}", both(&run));
-    let weights = dir.join("model.safetensors");
-    let w = weights.to_str().unwrap();
-    let int8 = dir.join("int8");
-    let o = int8.to_str().unwrap();
-    let run = dslc(&[
-        "quantize",
-        "examples/digits_mlp.nn",
-        "--weights",
-        w,
-        "-o",
-        o,
-        "--samples",
-        "100000",
-    ]);
-    common::assert_no_panic(&run, "too many samples");
-    assert!(
-        common::text(&run.stderr).contains("asks for 100000 samples but the data has only"),
-        "{}",
-        both(&run)
-    );
-    let run = dslc(&[
-        "quantize",
-        "examples/digits_mlp.nn",
-        "--weights",
-        w,
-        "-o",
-        o,
-        "--calibration",
-        "median",
-    ]);
-    assert!(
-        common::text(&run.stderr).contains("minmax"),
-        "{}",
-        both(&run)
-    );
-    let run = dslc(&["quantize", "examples/mnist_mlp.nn", "--weights", w, "-o", o]);
-    common::assert_no_panic(&run, "another model");
-    assert!(!run.status.success());
-    assert!(!int8.join("model.int8.safetensors").exists());
-}
-
 /// A LeNet-shaped plan with weights from a seed and BatchNorms whose
 /// statistics and affine parameters are far from the identity.
 fn small_lenet_with_batchnorm() -> (Plan, Vec<f32>) {
@@ -567,4 +354,144 @@ fn conv_int8_outputs_equal_a_naive_reference_and_follow_the_float_plan() {
         assert!(layer.sqnr_db > 20.0, "{layer:?}");
     }
     assert!(report.argmax_agreement >= 0.9, "{report:?}");
+}
+
+/// Every example model quantizes (what has no int8 kernel runs in f32),
+/// runs, and stays near its float plan.
+#[test]
+fn every_example_quantizes_and_follows_its_float_plan() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let mut files: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "nn"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 8, "{files:?}");
+    for file in files {
+        let source = std::fs::read_to_string(&file).unwrap();
+        let compiled = nnspec_dsl::compile(&source);
+        for model in &compiled.models {
+            let plan = match compiled.train(&model.name) {
+                Some(config) => nnspec_codegen::lower_training(model, config),
+                None => nnspec_codegen::lower_inference(model),
+            };
+            let name = format!("{}: {}", file.display(), model.name);
+            let params = initial_params(&plan, 2);
+            let width: usize = plan.input_shapes[0].iter().product();
+            let samples = 24;
+            let inputs: Vec<f32> = match plan.token_bound(0) {
+                Some(bound) => (0..samples * width)
+                    .map(|i| ((i * 7) % bound) as f32)
+                    .collect(),
+                None => (0..samples * width)
+                    .map(|i| (i * 37 % 101) as f32 / 50.0 - 1.0)
+                    .collect(),
+            };
+            let cal =
+                quantize::calibrate(&plan, &params, &inputs, samples, CalibrationMethod::MinMax)
+                    .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let q = quantize::build(&plan, &params, &cal).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let float = quantize::run_float(&plan, &params, &inputs).unwrap();
+            let int8 = quantize::run_int8(&q, &inputs).unwrap();
+            let scale = float.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            let worst = float
+                .iter()
+                .zip(&int8)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
+            eprintln!(
+                "{name}: worst {worst} of {scale}; f32 steps {:?}",
+                quantize::float_step_names(&q)
+            );
+            assert!(int8.iter().all(|v| v.is_finite()), "{name}");
+            assert!(
+                worst <= 0.1 * scale + 1e-3,
+                "{name}: int8 differs by {worst}, outputs reach {scale}"
+            );
+            let back = quantize::load(&plan, &quantize::to_checkpoint(&q).unwrap()).unwrap();
+            assert_eq!(back, q, "{name}");
+        }
+    }
+}
+
+/// The percentile method clips at the given share of magnitudes: on the
+/// input (whose values the test knows) the threshold is the sorted
+/// magnitudes' percentile, to a histogram bin; no range grows.
+#[test]
+fn percentile_calibration_clips_at_the_percentile_of_magnitudes() {
+    let plan = digits_mlp();
+    let params = initial_params(&plan, 13);
+    let data = nnspec_runtime::data::digits::digits();
+    let n = 400;
+    let inputs: Vec<f32> = data.features[..n * 64]
+        .iter()
+        .enumerate()
+        // A few outliers, as real data have.
+        .map(|(i, &v)| if i % 997 == 0 { v * 40.0 } else { v })
+        .collect();
+    let all = quantize::calibrate(&plan, &params, &inputs, n, CalibrationMethod::MinMax).unwrap();
+    let clipped = quantize::calibrate(
+        &plan,
+        &params,
+        &inputs,
+        n,
+        CalibrationMethod::Percentile(99.0),
+    )
+    .unwrap();
+    for (a, c) in all.ranges.iter().zip(&clipped.ranges) {
+        if let (Some((a0, a1)), Some((c0, c1))) = (a, c) {
+            assert!(c0 >= a0 && c1 <= a1, "{a:?} {c:?}");
+        }
+    }
+    let mut magnitudes: Vec<f32> = inputs.iter().map(|v| v.abs()).collect();
+    magnitudes.sort_by(f32::total_cmp);
+    let want = magnitudes[(magnitudes.len() as f64 * 0.99).ceil() as usize - 1];
+    let top = *magnitudes.last().unwrap();
+    let (lo, hi) = clipped.range(&plan, plan.inputs[0]).unwrap();
+    let threshold = lo.abs().max(hi.abs());
+    assert!(
+        (threshold - want).abs() <= top / 2048.0 + 1e-6,
+        "threshold {threshold}, the 99th percentile of |x| is {want}"
+    );
+    assert!(
+        threshold < top / 10.0,
+        "the outliers are clipped: {threshold} of {top}"
+    );
+}
+
+/// On a thread pool the executor gives the integers it gives on one
+/// thread (float steps included: the transformer's attention and norms).
+#[test]
+fn threads_give_the_same_integers() {
+    let source = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/lenet.nn"),
+    )
+    .unwrap();
+    for source in [
+        source.as_str(),
+        "model M { input x: f32[4, 16]; output y = x -> layernorm -> dense(8) as fc -> gelu -> mean(axis: 0); }",
+    ] {
+        let plan = lowered(source);
+        let params = initial_params(&plan, 6);
+        let width: usize = plan.input_shapes[0].iter().product();
+        let batch = 5;
+        let inputs: Vec<f32> = (0..batch * width)
+            .map(|i| ((i * 13) % 29) as f32 / 14.0 - 1.0)
+            .collect();
+        let cal =
+            quantize::calibrate(&plan, &params, &inputs, batch, CalibrationMethod::MinMax).unwrap();
+        let q = quantize::build(&plan, &params, &cal).unwrap();
+        let pool = nnspec_runtime::parallel::Parallel::new(2);
+        let one = executor_u8(&q, &inputs, batch);
+        let sizes = run::arena_sizes(&q, batch, 2).unwrap();
+        let (mut f, mut u, mut s) = (
+            vec![0.0; sizes.f32_len],
+            vec![0; sizes.u8_len],
+            vec![0; sizes.scratch_len],
+        );
+        f[run::input_range(&q, batch)].copy_from_slice(&inputs);
+        run::run(&q, &mut f, &mut u, &mut s, batch, &pool);
+        assert_eq!(u[run::u8_output_range(&q, batch, 0).unwrap()], one.0[..]);
+    }
 }
