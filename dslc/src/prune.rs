@@ -149,6 +149,8 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
     })
     .map_err(|e| format!("cannot write {}: {e}", model_path.display()))?;
     let mut written = pruned.clone();
+    // An fp16 input is widened on reading; the main output is f32.
+    written.set_half_floats(false);
     for (key, value) in original.metadata() {
         written.set_metadata(key.clone(), value.clone());
     }
@@ -335,12 +337,15 @@ fn prunable_weights(model: &ir::Model) -> Vec<String> {
         .collect()
 }
 
+/// Which entries of which tensors were pruned (`true`: forced to zero).
+type PrunedEntries = Vec<(String, Vec<bool>)>;
+
 /// Per-layer (or global) magnitude pruning; the mask of what was zeroed.
 fn prune_unstructured(
     args: &Args,
     model: &ir::Model,
     original: &Checkpoint,
-) -> Result<(Checkpoint, Vec<(String, Vec<bool>)>), String> {
+) -> Result<(Checkpoint, PrunedEntries), String> {
     if args.sparsity == 1.0 {
         errln!(
             "warning: --sparsity 1 zeroes every weight of every dense and convolution layer; \
