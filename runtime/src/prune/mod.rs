@@ -243,6 +243,16 @@ mod tests {
         let read = back.f32("w", &[5]).unwrap();
         assert_eq!(read, [1638.0 / 16384.0, 1.0, 65504.0, 2f32.powi(-24), -3.0]);
         assert_eq!(back.i64("n", &[]).unwrap(), [7]);
+        let mut short = bytes.clone();
+        let at = 8 + header_len + 8;
+        short.truncate(at + 4);
+        let header = std::str::from_utf8(&short[8..8 + header_len]).unwrap();
+        let header = header.replace("[8,18]", "[8,12]");
+        let mut cut = (header.len() as u64).to_le_bytes().to_vec();
+        cut.extend(header.as_bytes());
+        cut.extend(&short[8 + header_len..]);
+        let e = Checkpoint::from_bytes(&cut, "cut").unwrap_err().to_string();
+        assert!(e.contains("F16 with shape [5] needs 10"), "{e}");
         let mut big = Checkpoint::new();
         big.insert_f32("b", &[2], &[1.0, -70000.0]).unwrap();
         assert_eq!(half_range(&big), Some(("b".to_string(), 1, -70000.0)));
