@@ -109,7 +109,7 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
     config.seed = seed;
     let threads = session::threads(args.threads.map(|t| t as usize));
     let plan = nnspec_codegen::lower_training(&job.model, &config);
-    let (data, split) = load_split(args, (&job.model, &plan), &saved, seed)?;
+    let (data, scaling, split) = load_split(args, (&job.model, &plan), &saved, seed)?;
     // `dslc eval`'s batch, so its numbers and these agree to the bit.
     let eval_batch = saved.batch.unwrap_or(256);
     let plan_before = plan.clone();
@@ -160,6 +160,13 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         (epochs_done(&original) + records.len()).to_string(),
     );
     written.set_metadata("pruned", describe(args));
+    if args.data.is_some() {
+        // The data this command evaluated (and fine-tuned) on, so that
+        // `dslc eval` of the result tests on the same split.
+        written.set_metadata("data", data.to_string());
+        written.set_metadata("data_fingerprint", run_info::fingerprint(&data)?);
+        written.set_metadata("normalize", scaling.to_string());
+    }
     let ckpt_path = out.join(MODEL);
     written.save(&ckpt_path).map_err(|e| e.to_string())?;
     // Measured from the file, as `dslc eval` reads it.
@@ -274,7 +281,7 @@ fn load_split(
     (model, plan): (&ir::Model, &nnspec_runtime::plan::Plan),
     saved: &Saved,
     seed: u64,
-) -> Result<(DataSource, Split), String> {
+) -> Result<(DataSource, Scaling, Split), String> {
     let data = match (&args.data, &saved.data) {
         (Some(data), _) => run_info::resolve(data),
         (None, Some(text)) => run_info::saved_data(text, &args.weights)?,
@@ -289,7 +296,7 @@ fn load_split(
         scaling,
         saved.target.as_ref(),
     )?;
-    Ok((data, split))
+    Ok((data, scaling, split))
 }
 
 /// The weights of dense and convolution layers (the tensors magnitude
