@@ -115,8 +115,10 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
     let plan_before = plan.clone();
     let before = measure(plan, &original, &split.test, eval_batch, threads)?;
 
+    let mut kept = Vec::new();
     let (mut pruned, model_text, model, mask) = if args.structured {
-        let (pruned, text, model) = prune_structured(args, &compiled, &job.model, &original)?;
+        let (pruned, text, model);
+        (pruned, text, model, kept) = prune_structured(args, &compiled, &job.model, &original)?;
         (pruned, text, model, None)
     } else {
         let (pruned, mask) = prune_unstructured(args, &job.model, &original)?;
@@ -208,6 +210,7 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
             accuracy: m.accuracy,
         }),
         test_samples: split.test.len(),
+        kept_whole: kept,
     };
     report::print(&summary);
     let json = out.join("prune.json");
@@ -377,7 +380,7 @@ fn prune_structured(
     compiled: &nnspec_dsl::Compiled,
     model: &ir::Model,
     original: &Checkpoint,
-) -> Result<(Checkpoint, String, ir::Model), String> {
+) -> Result<(Checkpoint, String, ir::Model, Vec<graph::Kept>), String> {
     let (groups, kept) = graph::analyse(model);
     for kept in &kept {
         outln!("kept whole: `{}`: {}", kept.layer, kept.reason);
@@ -456,7 +459,7 @@ fn prune_structured(
             ));
         }
     }
-    Ok((pruned, text, smaller))
+    Ok((pruned, text, smaller, kept))
 }
 
 /// Saves `weights` with every f32 tensor as F16, refusing a value F16

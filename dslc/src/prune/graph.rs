@@ -26,7 +26,7 @@ pub struct Group {
 }
 
 /// A layer with units that stay, and why.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize)]
 pub struct Kept {
     pub layer: String,
     pub reason: String,
