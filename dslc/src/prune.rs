@@ -14,6 +14,7 @@
 
 mod graph;
 mod report;
+mod run;
 mod source;
 
 use std::path::{Path, PathBuf};
@@ -21,15 +22,14 @@ use std::process::ExitCode;
 
 use nnspec_dsl::ir;
 use nnspec_runtime::checkpoint;
-use nnspec_runtime::data::{Dataset, Split};
-use nnspec_runtime::metrics::EpochRecord;
-use nnspec_runtime::prune::{self, Mask, MaskedTrainee, structured};
+use nnspec_runtime::data::Split;
+use nnspec_runtime::prune::{self, structured};
 use nnspec_runtime::safetensors_file::{Checkpoint, Tensor, TensorData};
-use nnspec_runtime::train::{self, FitOptions, Silent};
 
 use crate::run_info::{self, Saved};
 use crate::session::{self, DataSource, Scaling};
 use crate::{errln, outln};
+use run::{finetune, inference_speed, measure};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -91,6 +91,12 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
                 .into(),
         );
     }
+    let out = args.out.clone().unwrap_or_else(|| {
+        args.weights
+            .parent()
+            .map_or_else(|| PathBuf::from("pruned"), |dir| dir.join("pruned"))
+    });
+    refuse_overwriting_inputs(args, &out)?;
     let bytes = crate::source::read(&args.file)?;
     let text = String::from_utf8_lossy(&bytes).into_owned();
     let compiled = nnspec_dsl::compile(&text);
@@ -103,19 +109,16 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
     config.seed = seed;
     let threads = session::threads(args.threads.map(|t| t as usize));
     let plan = nnspec_codegen::lower_training(&job.model, &config);
-    let (data, split) = load_split(args, (&job.model, &plan), &saved, seed)?;
+    let (data, scaling, split) = load_split(args, (&job.model, &plan), &saved, seed)?;
     // `dslc eval`'s batch, so its numbers and these agree to the bit.
     let eval_batch = saved.batch.unwrap_or(256);
     let plan_before = plan.clone();
     let before = measure(plan, &original, &split.test, eval_batch, threads)?;
 
-    let out = args.out.clone().unwrap_or_else(|| {
-        args.weights
-            .parent()
-            .map_or_else(|| PathBuf::from("pruned"), |dir| dir.join("pruned"))
-    });
+    let mut kept = Vec::new();
     let (mut pruned, model_text, model, mask) = if args.structured {
-        let (pruned, text, model) = prune_structured(args, &compiled, &job.model, &original)?;
+        let (pruned, text, model);
+        (pruned, text, model, kept) = prune_structured(args, &compiled, &job.model, &original)?;
         (pruned, text, model, None)
     } else {
         let (pruned, mask) = prune_unstructured(args, &job.model, &original)?;
@@ -149,6 +152,8 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
     })
     .map_err(|e| format!("cannot write {}: {e}", model_path.display()))?;
     let mut written = pruned.clone();
+    // An fp16 input is widened on reading; the main output is f32.
+    written.set_half_floats(false);
     for (key, value) in original.metadata() {
         written.set_metadata(key.clone(), value.clone());
     }
@@ -157,6 +162,13 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         (epochs_done(&original) + records.len()).to_string(),
     );
     written.set_metadata("pruned", describe(args));
+    if args.data.is_some() {
+        // The data this command evaluated (and fine-tuned) on, so that
+        // `dslc eval` of the result tests on the same split.
+        written.set_metadata("data", data.to_string());
+        written.set_metadata("data_fingerprint", run_info::fingerprint(&data)?);
+        written.set_metadata("normalize", scaling.to_string());
+    }
     let ckpt_path = out.join(MODEL);
     written.save(&ckpt_path).map_err(|e| e.to_string())?;
     // Measured from the file, as `dslc eval` reads it.
@@ -198,6 +210,7 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
             accuracy: m.accuracy,
         }),
         test_samples: split.test.len(),
+        kept_whole: kept,
     };
     report::print(&summary);
     let json = out.join("prune.json");
@@ -210,6 +223,28 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         outln!("  {}", path.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Refuses an `-o` that would write over the model file or the weights
+/// being pruned (`-o` the training run's own directory, say).
+fn refuse_overwriting_inputs(args: &Args, out: &Path) -> Result<(), String> {
+    let Ok(out) = out.canonicalize() else {
+        return Ok(()); // not there yet: nothing in it to overwrite
+    };
+    let name = args.file.file_name().unwrap_or_default();
+    let outputs = [out.join(name), out.join(MODEL), out.join(MODEL_FP16)];
+    for input in [&args.file, &args.weights] {
+        if let Ok(input) = input.canonicalize()
+            && outputs.contains(&input)
+        {
+            return Err(format!(
+                "-o {} would overwrite {}, an input of this command; choose another directory",
+                out.display(),
+                input.display()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// What was done, for the checkpoint's metadata and the report.
@@ -249,7 +284,7 @@ fn load_split(
     (model, plan): (&ir::Model, &nnspec_runtime::plan::Plan),
     saved: &Saved,
     seed: u64,
-) -> Result<(DataSource, Split), String> {
+) -> Result<(DataSource, Scaling, Split), String> {
     let data = match (&args.data, &saved.data) {
         (Some(data), _) => run_info::resolve(data),
         (None, Some(text)) => run_info::saved_data(text, &args.weights)?,
@@ -264,59 +299,8 @@ fn load_split(
         scaling,
         saved.target.as_ref(),
     )?;
-    Ok((data, split))
+    Ok((data, scaling, split))
 }
-
-/// Test accuracy of a model's weights, evaluated as `dslc eval` does.
-struct Measured {
-    accuracy: f64,
-}
-
-fn measure(
-    plan: nnspec_runtime::plan::Plan,
-    weights: &Checkpoint,
-    test: &Dataset,
-    batch: usize,
-    threads: usize,
-) -> Result<Measured, String> {
-    let capacity = batch.min(test.len()).max(1);
-    let mut exec = session::restore(plan, weights, capacity, threads)?;
-    train::check_fits(&exec, test).map_err(|e| e.to_string())?;
-    let evaluation = train::evaluate(&mut exec, test);
-    Ok(Measured {
-        accuracy: evaluation.accuracy,
-    })
-}
-
-/// Samples per second of inference over the test inputs in batches of
-/// [`SPEED_BATCH`], repeated for at least [`SPEED_SECONDS`] (the best pass
-/// counts: other work on the machine only ever slows a pass down).
-fn inference_speed(
-    plan: nnspec_runtime::plan::Plan,
-    weights: &Checkpoint,
-    test: &Dataset,
-    threads: usize,
-) -> Result<f64, String> {
-    let batch = SPEED_BATCH.min(test.len()).max(1);
-    let mut exec = session::restore(plan, weights, batch, threads)?;
-    let per_sample = test.sample_len();
-    let started = std::time::Instant::now();
-    let mut best = 0.0f64;
-    while started.elapsed().as_secs_f64() < SPEED_SECONDS || best == 0.0 {
-        let pass = std::time::Instant::now();
-        for chunk in test.features.chunks(batch * per_sample) {
-            let n = chunk.len() / per_sample.max(1);
-            exec.input_mut(n).copy_from_slice(chunk);
-            exec.forward(n, false);
-        }
-        best = best.max(test.len() as f64 / pass.elapsed().as_secs_f64().max(1e-9));
-    }
-    Ok(best)
-}
-
-/// The batch and the least time of [`inference_speed`].
-const SPEED_BATCH: usize = 1000;
-const SPEED_SECONDS: f64 = 0.3;
 
 /// The weights of dense and convolution layers (the tensors magnitude
 /// pruning acts on; biases and normalization stay).
@@ -335,12 +319,15 @@ fn prunable_weights(model: &ir::Model) -> Vec<String> {
         .collect()
 }
 
+/// Which entries of which tensors were pruned (`true`: forced to zero).
+type PrunedEntries = Vec<(String, Vec<bool>)>;
+
 /// Per-layer (or global) magnitude pruning; the mask of what was zeroed.
 fn prune_unstructured(
     args: &Args,
     model: &ir::Model,
     original: &Checkpoint,
-) -> Result<(Checkpoint, Vec<(String, Vec<bool>)>), String> {
+) -> Result<(Checkpoint, PrunedEntries), String> {
     if args.sparsity == 1.0 {
         errln!(
             "warning: --sparsity 1 zeroes every weight of every dense and convolution layer; \
@@ -395,7 +382,7 @@ fn prune_structured(
     compiled: &nnspec_dsl::Compiled,
     model: &ir::Model,
     original: &Checkpoint,
-) -> Result<(Checkpoint, String, ir::Model), String> {
+) -> Result<(Checkpoint, String, ir::Model, Vec<graph::Kept>), String> {
     let (groups, kept) = graph::analyse(model);
     for kept in &kept {
         outln!("kept whole: `{}`: {}", kept.layer, kept.reason);
@@ -474,50 +461,7 @@ fn prune_structured(
             ));
         }
     }
-    Ok((pruned, text, smaller))
-}
-
-/// `epochs` of the train block's optimizer from `weights`; with a mask,
-/// the masked weights are zeroed after every step.
-fn finetune(
-    plan: nnspec_runtime::plan::Plan,
-    weights: &Checkpoint,
-    train_set: &Dataset,
-    (config, epochs, start_epoch): (&ir::TrainConfig, usize, usize),
-    mask: Option<&[(String, Vec<bool>)]>,
-    threads: usize,
-) -> Result<(Checkpoint, Vec<EpochRecord>), String> {
-    let capacity = config.batch.min(train_set.len()).max(1);
-    let mut exec = session::restore(plan, weights, capacity, threads)?;
-    let options = FitOptions {
-        epochs,
-        batch: config.batch,
-        seed: config.seed,
-        start_epoch,
-        ..FitOptions::default()
-    };
-    let fitted = match mask {
-        Some(pruned) => {
-            let mask = Mask::new(&exec, pruned)?;
-            let mut trainee = MaskedTrainee {
-                exec: &mut exec,
-                mask: &mask,
-            };
-            train::fit_trainee(&mut trainee, train_set, None, &options, &mut Silent)
-        }
-        None => train::fit(&mut exec, train_set, None, &options, &mut Silent),
-    }
-    .map_err(|e| format!("fine-tuning: {e}"))?;
-    for record in &fitted.records {
-        outln!(
-            "fine-tune epoch {} of {epochs}: loss {:.4}, train accuracy {:.2}%, {} samples/s",
-            record.epoch - start_epoch,
-            record.train_loss,
-            record.train_accuracy * 100.0,
-            crate::progress::thousands(record.samples_per_s)
-        );
-    }
-    Ok((checkpoint::state_dict(&exec), fitted.records))
+    Ok((pruned, text, smaller, kept))
 }
 
 /// Saves `weights` with every f32 tensor as F16, refusing a value F16

@@ -26,7 +26,7 @@ pub struct Group {
 }
 
 /// A layer with units that stay, and why.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize)]
 pub struct Kept {
     pub layer: String,
     pub reason: String,
@@ -191,5 +191,74 @@ impl Walker<'_> {
                 self.cuts.push((name, Cut { axis: 1, block }));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn analysed(file: &str, model: &str) -> (Vec<Group>, Vec<Kept>) {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/");
+        let source = std::fs::read_to_string(format!("{path}{file}")).unwrap();
+        analyse(nnspec_dsl::compile(&source).model(model).unwrap())
+    }
+
+    fn layers(groups: &[Group]) -> Vec<&str> {
+        groups.iter().map(|g| g.layer.as_str()).collect()
+    }
+
+    fn reason<'a>(kept: &'a [Kept], layer: &str) -> &'a str {
+        &kept.iter().find(|k| k.layer == layer).unwrap().reason
+    }
+
+    #[test]
+    fn residual_adds_keep_their_operands_whole() {
+        let (groups, kept) = analysed("residual.nn", "DigitsResNet");
+        // The first dense of each block feeds only the second.
+        assert_eq!(layers(&groups), ["dense_1", "dense_3"]);
+        assert!(reason(&kept, "stem").contains("(add) reads its output"));
+        assert!(reason(&kept, "dense_2").contains("(add)"));
+        assert!(reason(&kept, "head").contains("model's output `logits`"));
+    }
+
+    #[test]
+    fn grouped_convolutions_and_concat_are_boundaries() {
+        let (groups, kept) = analysed("mobilenet.nn", "MobileNet");
+        // Each pointwise conv feeds the next depthwise one; the last feeds
+        // the head through pooling and flatten, one column per channel.
+        assert_eq!(layers(&groups), ["pw3"]);
+        assert_eq!(
+            groups[0].cuts.last().unwrap(),
+            &("fc.weight".to_string(), Cut { axis: 1, block: 1 })
+        );
+        assert!(reason(&kept, "dw1").contains("grouped convolution (groups: 16)"));
+        assert!(reason(&kept, "pw1").contains("`dw2` (conv2d) reads its output"));
+        let (groups, kept) = analysed("inception.nn", "MiniInception");
+        // The stem feeds three convolutions (one through average pooling);
+        // the branches meet in a concat; the head's BatchNorm is cut too.
+        assert_eq!(layers(&groups), ["conv2d_1", "dense_1"]);
+        let stem: Vec<&str> = groups[0].cuts.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            stem,
+            [
+                "conv2d_1.weight",
+                "conv2d_1.bias",
+                "batchnorm_1.weight",
+                "batchnorm_1.bias",
+                "batchnorm_1.running_mean",
+                "batchnorm_1.running_var",
+                "conv2d_2.weight",
+                "conv2d_3.weight",
+                "conv2d_4.weight",
+            ]
+        );
+        assert!(reason(&kept, "conv2d_2").contains("(concat)"));
+        let head = &groups[1].cuts;
+        assert!(head.contains(&(
+            "batchnorm_4.running_var".to_string(),
+            Cut { axis: 0, block: 1 }
+        )));
+        assert!(head.contains(&("dense_2.weight".to_string(), Cut { axis: 1, block: 1 })));
     }
 }

@@ -88,6 +88,8 @@ pub struct Summary<'a> {
     pub finetune: Vec<EpochRecord>,
     pub fp16: Option<Half>,
     pub test_samples: usize,
+    /// Structured: the layers that could not lose units, and why.
+    pub kept_whole: Vec<super::graph::Kept>,
 }
 
 fn shape(dims: &[usize]) -> String {

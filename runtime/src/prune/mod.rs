@@ -222,7 +222,7 @@ mod tests {
     #[test]
     fn half_float_storage_rounds_to_nearest_even_and_reads_back_as_f32() {
         let mut ck = Checkpoint::new();
-        // 0.1 is 0x2E66 in half (0.0999755859375); 1 + 2^-11 is a tie
+        // 0.1 is 0x2E66 in half (1638 / 16384 = 0.0999755859375); 1 + 2^-11 is a tie
         // that rounds to even (1.0); 2^-24 is the smallest subnormal.
         let values = [0.1f32, 1.0 + 2f32.powi(-11), 65504.0, 2f32.powi(-24), -3.0];
         ck.insert_f32("w", &[5], &values).unwrap();
@@ -241,8 +241,18 @@ mod tests {
         let back = Checkpoint::from_bytes(&bytes, "half").unwrap();
         assert!(back.half_floats());
         let read = back.f32("w", &[5]).unwrap();
-        assert_eq!(read, [0.0999755859375, 1.0, 65504.0, 2f32.powi(-24), -3.0]);
+        assert_eq!(read, [1638.0 / 16384.0, 1.0, 65504.0, 2f32.powi(-24), -3.0]);
         assert_eq!(back.i64("n", &[]).unwrap(), [7]);
+        let mut short = bytes.clone();
+        let at = 8 + header_len + 8;
+        short.truncate(at + 4);
+        let header = std::str::from_utf8(&short[8..8 + header_len]).unwrap();
+        let header = header.replace("[8,18]", "[8,12]");
+        let mut cut = (header.len() as u64).to_le_bytes().to_vec();
+        cut.extend(header.as_bytes());
+        cut.extend(&short[8 + header_len..]);
+        let e = Checkpoint::from_bytes(&cut, "cut").unwrap_err().to_string();
+        assert!(e.contains("F16 with shape [5] needs 10"), "{e}");
         let mut big = Checkpoint::new();
         big.insert_f32("b", &[2], &[1.0, -70000.0]).unwrap();
         assert_eq!(half_range(&big), Some(("b".to_string(), 1, -70000.0)));

@@ -191,6 +191,19 @@ fn parse(bytes: &[u8]) -> Result<Checkpoint, FormatError> {
                 name: e.name.clone(),
                 shape: e.shape.clone(),
             })?;
+        if e.end - e.start != expected && e.half {
+            // Worded here: the error's dtype would say F32, the widened type.
+            return Err(FormatError::BadEntry {
+                name: e.name.clone(),
+                reason: format!(
+                    "data_offsets [{}, {}] span {} bytes, but F16 with shape {:?} needs {expected}",
+                    e.start,
+                    e.end,
+                    e.end - e.start,
+                    e.shape
+                ),
+            });
+        }
         if e.end - e.start != expected {
             return Err(FormatError::SizeMismatch {
                 name: e.name.clone(),
