@@ -34,7 +34,7 @@ pub fn values<'a>(checkpoint: &'a Checkpoint, name: &str) -> (&'a [f32], &'a [us
     let tensor = checkpoint.get(name).unwrap_or_else(|| panic!("no {name}"));
     match &tensor.data {
         TensorData::F32(v) => (v, &tensor.shape),
-        TensorData::I64(_) => panic!("{name} is not f32"),
+        other => panic!("{name} is not f32: {:?}", other.dtype()),
     }
 }
 
