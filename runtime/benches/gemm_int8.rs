@@ -168,6 +168,29 @@ fn main() {
             kernels::dequantize(&o, q_out, &mut logits);
             black_box(&logits);
         });
-        println!("{:<12}{:>8.3} us", t.name(), secs * 1e6);
+        let quantize = time_per_call(|| {
+            kernels::quantize(black_box(&input), q_in, &mut xq);
+            black_box(&xq);
+        });
+        let first = time_per_call(|| {
+            kernels::dense(
+                black_box(&xq),
+                1,
+                &layers[0].view(),
+                q_in.zero_point,
+                0,
+                true,
+                &mut h,
+                &Serial,
+            );
+            black_box(&h);
+        });
+        println!(
+            "{:<12}{:>8.3} us   (quantize {:.3} us, 784->128 {:.3} us)",
+            t.name(),
+            secs * 1e6,
+            quantize * 1e6,
+            first * 1e6
+        );
     }
 }
