@@ -132,6 +132,7 @@ macro_rules! pick {
         }
     };
 }
+#[cfg_attr(not(target_arch = "x86_64"), allow(unused_imports))]
 pub(super) use pick;
 
 /// The portable tier's micro-kernel: plain Rust the compiler vectorizes
