@@ -10,6 +10,7 @@
 
 use nnspec_runtime::cpu;
 use nnspec_runtime::kernels::dense;
+use nnspec_runtime::plan::ConvShape;
 use nnspec_runtime::rng::Rng;
 use nnspec_runtime::threads::Serial;
 use nnspec_runtime_core::quant::kernels::{
@@ -140,6 +141,53 @@ fn main() {
             });
             println!("{:>12.1}{:>11.2}x", ops / secs / 1e9, best / (ops / secs));
         }
+    }
+    println!("\nLeNet's convolutions, 64 images, GOP/s, one thread");
+    let conv = |in_channels, in_hw, out_channels, padding| ConvShape {
+        in_channels,
+        in_h: in_hw,
+        in_w: in_hw,
+        out_channels,
+        kernel: [5, 5],
+        stride: [1, 1],
+        padding: [padding; 2],
+        dilation: [1, 1],
+    };
+    for (name, shape) in [
+        ("conv1 1->6 28x28", conv(1, 28, 6, 2)),
+        ("conv2 6->16 14x14", conv(6, 14, 16, 0)),
+    ] {
+        let k = shape.in_channels * 25;
+        let layer = Int8Layer::new(shape.out_channels, k, &mut rng);
+        let batch = 64;
+        let x: Vec<u8> = (0..batch * shape.in_channels * shape.in_h * shape.in_w)
+            .map(|_| rng.below(128) as u8)
+            .collect();
+        let pixels = (shape.in_h + 2 * shape.padding[0] - 4).pow(2);
+        let mut y = vec![0u8; batch * shape.out_channels * pixels];
+        let mut scratch = vec![0u8; kernels::conv2d_scratch_len(&shape)];
+        let ops = 2.0 * (batch * pixels * k * shape.out_channels) as f64;
+        print!("{name:<18}");
+        for &t in &tiers {
+            force_int8_tier(t);
+            let secs = time_per_call(|| {
+                kernels::conv2d(
+                    black_box(&x),
+                    batch,
+                    &shape,
+                    &layer.view(),
+                    3,
+                    0,
+                    true,
+                    &mut y,
+                    &mut scratch,
+                    &Serial,
+                );
+                black_box(&y);
+            });
+            print!("{:>12.1}", ops / secs / 1e9);
+        }
+        println!();
     }
     println!(
         "\nbatch-1 int8 MLP forward (quantize 784, 784->128 relu, 128->10, dequantize 10), one thread"

@@ -60,10 +60,16 @@ unsafe fn epilogue(t: &Tile, sums: &[[i32; BLOCK_N]], nb: usize) {
         unsafe {
             let e = &*t.epi.add(b);
             let p = s.as_ptr() as *const __m256i;
+            let valid = (t.cols - col).min(BLOCK_N);
             let lo = requant8(_mm256_loadu_si256(p), e, 0, clamp);
-            let hi = requant8(_mm256_loadu_si256(p.add(1)), e, 1, clamp);
+            // A layer of at most 8 channels (LeNet's first) needs one half.
+            let hi = if valid > 8 {
+                requant8(_mm256_loadu_si256(p.add(1)), e, 1, clamp)
+            } else {
+                _mm256_setzero_si256()
+            };
             let out = t.out.add(r * t.out_rows + col * t.out_cols);
-            store16(lo, hi, out, t.out_cols, (t.cols - col).min(BLOCK_N));
+            store16(lo, hi, out, t.out_cols, valid);
         }
     }
 }
