@@ -10,6 +10,7 @@
 
 use nnspec_runtime::cpu;
 use nnspec_runtime::kernels::dense;
+use nnspec_runtime::plan::ConvShape;
 use nnspec_runtime::rng::Rng;
 use nnspec_runtime::threads::Serial;
 use nnspec_runtime_core::quant::kernels::{
@@ -88,7 +89,10 @@ fn main() {
             .join(", "),
         cpu::tier()
     );
-    let shapes = [(784usize, 128usize), (128, 10)];
+    // The MLP's layers, and 784→32 whose 25 KB of weights fit in L1 (a
+    // batch-1 layer streams its weights once per call: 784→128's 100 KB
+    // come from L2, and that bandwidth bounds it on every tier).
+    let shapes = [(784usize, 128usize), (128, 10), (784, 32)];
     let layers: Vec<Int8Layer> = shapes
         .iter()
         .map(|&(k, n)| Int8Layer::new(n, k, &mut rng))
@@ -101,6 +105,9 @@ fn main() {
     println!("{:>12}{:>12}", "f32", "best/f32");
     for rows in [1usize, 1000] {
         for (layer, &(k, n)) in layers.iter().zip(&shapes) {
+            if rows > 1 && n == 32 {
+                continue;
+            }
             let ops = 2.0 * (rows * n * k) as f64;
             let x: Vec<u8> = (0..rows * k).map(|_| rng.below(128) as u8).collect();
             let mut y = vec![0u8; rows * n];
@@ -135,6 +142,53 @@ fn main() {
             println!("{:>12.1}{:>11.2}x", ops / secs / 1e9, best / (ops / secs));
         }
     }
+    println!("\nLeNet's convolutions, 64 images, GOP/s, one thread");
+    let conv = |in_channels, in_hw, out_channels, padding| ConvShape {
+        in_channels,
+        in_h: in_hw,
+        in_w: in_hw,
+        out_channels,
+        kernel: [5, 5],
+        stride: [1, 1],
+        padding: [padding; 2],
+        dilation: [1, 1],
+    };
+    for (name, shape) in [
+        ("conv1 1->6 28x28", conv(1, 28, 6, 2)),
+        ("conv2 6->16 14x14", conv(6, 14, 16, 0)),
+    ] {
+        let k = shape.in_channels * 25;
+        let layer = Int8Layer::new(shape.out_channels, k, &mut rng);
+        let batch = 64;
+        let x: Vec<u8> = (0..batch * shape.in_channels * shape.in_h * shape.in_w)
+            .map(|_| rng.below(128) as u8)
+            .collect();
+        let pixels = (shape.in_h + 2 * shape.padding[0] - 4).pow(2);
+        let mut y = vec![0u8; batch * shape.out_channels * pixels];
+        let mut scratch = vec![0u8; kernels::conv2d_scratch_len(&shape)];
+        let ops = 2.0 * (batch * pixels * k * shape.out_channels) as f64;
+        print!("{name:<18}");
+        for &t in &tiers {
+            force_int8_tier(t);
+            let secs = time_per_call(|| {
+                kernels::conv2d(
+                    black_box(&x),
+                    batch,
+                    &shape,
+                    &layer.view(),
+                    3,
+                    0,
+                    true,
+                    &mut y,
+                    &mut scratch,
+                    &Serial,
+                );
+                black_box(&y);
+            });
+            print!("{:>12.1}", ops / secs / 1e9);
+        }
+        println!();
+    }
     println!(
         "\nbatch-1 int8 MLP forward (quantize 784, 784->128 relu, 128->10, dequantize 10), one thread"
     );
@@ -168,6 +222,29 @@ fn main() {
             kernels::dequantize(&o, q_out, &mut logits);
             black_box(&logits);
         });
-        println!("{:<12}{:>8.3} us", t.name(), secs * 1e6);
+        let quantize = time_per_call(|| {
+            kernels::quantize(black_box(&input), q_in, &mut xq);
+            black_box(&xq);
+        });
+        let first = time_per_call(|| {
+            kernels::dense(
+                black_box(&xq),
+                1,
+                &layers[0].view(),
+                q_in.zero_point,
+                0,
+                true,
+                &mut h,
+                &Serial,
+            );
+            black_box(&h);
+        });
+        println!(
+            "{:<12}{:>8.3} us   (quantize {:.3} us, 784->128 {:.3} us)",
+            t.name(),
+            secs * 1e6,
+            quantize * 1e6,
+            first * 1e6
+        );
     }
 }

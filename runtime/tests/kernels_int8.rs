@@ -460,3 +460,69 @@ fn the_chosen_tier_is_reported_and_impossible_tiers_fall_back() {
     assert_eq!(int8_tier(), Int8Tier::Portable);
     cpu::force_tier(f32_tier);
 }
+
+/// The environment variables, read once per process: this test runs its
+/// own binary again with them set and the tier it should then report.
+#[test]
+fn environment_variables_pick_and_cap_the_tier() {
+    if let Ok(want) = std::env::var("INT8_TIER_EXPECTED") {
+        assert_eq!(int8_tier().name(), want);
+        return;
+    }
+    let best = supported_int8_tiers().next().unwrap();
+    let f32_best = cpu::supported_tiers().next().unwrap();
+    let cases = [
+        (Some("avx2"), None, Int8Tier::Avx2.min(best), false),
+        (
+            Some("auto"),
+            None,
+            best.min(Int8Tier::cap_for(f32_best)),
+            false,
+        ),
+        (Some(" AvxVnni "), None, Int8Tier::AvxVnni.min(best), false),
+        (
+            Some("neon"),
+            None,
+            best.min(Int8Tier::cap_for(f32_best)),
+            true,
+        ),
+        (None, Some("portable"), Int8Tier::Portable, false),
+        (None, Some("avx2"), best.min(Int8Tier::AvxVnni), false),
+        (
+            Some("avx512vnni"),
+            Some("avx2"),
+            best.min(Int8Tier::AvxVnni),
+            false,
+        ),
+    ];
+    for (int8, f32, want, warns) in cases {
+        let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+        cmd.args([
+            "--exact",
+            "environment_variables_pick_and_cap_the_tier",
+            "--nocapture",
+        ])
+        .env("INT8_TIER_EXPECTED", want.name())
+        .env_remove("NNSPEC_INT8_KERNELS")
+        .env_remove("NNSPEC_KERNELS");
+        if let Some(v) = int8 {
+            cmd.env("NNSPEC_INT8_KERNELS", v);
+        }
+        if let Some(v) = f32 {
+            cmd.env("NNSPEC_KERNELS", v);
+        }
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "{int8:?}/{f32:?}: want {want}\n{stderr}"
+        );
+        // The child ran this very test (a filter matching nothing passes too).
+        assert!(String::from_utf8_lossy(&out.stdout).contains("1 passed"));
+        assert_eq!(
+            stderr.contains("warning: NNSPEC_INT8_KERNELS="),
+            warns,
+            "{int8:?}/{f32:?}: {stderr}"
+        );
+    }
+}

@@ -21,30 +21,52 @@ pub(super) fn out_size(shape: &ConvShape) -> (usize, usize) {
 
 /// Row `p` of `cols` (`k` bytes per row) = the window of output pixel `p`,
 /// in PyTorch's weight order (channel, then kernel row, then column).
+///
+/// Windows are written in increasing address order, so a window row of at
+/// most 8 bytes may be written as 8 (one unaligned move instead of a
+/// `memcpy` call, which cost more than the whole GEMM for LeNet's 5×5
+/// kernels): the bytes past it belong to later window rows and are
+/// overwritten.
 fn im2col(image: &[u8], shape: &ConvShape, x_zp: u8, cols: &mut [u8]) {
     let (oh, ow) = out_size(shape);
     let (kh, kw) = (shape.kernel[0], shape.kernel[1]);
     let (h, w) = (shape.in_h, shape.in_w);
     let k = shape.in_channels * kh * kw;
+    let short = kw <= 8;
+    let contiguous = shape.dilation[1] == 1;
     for oy in 0..oh {
         for ox in 0..ow {
-            let row = &mut cols[(oy * ow + ox) * k..][..k];
             let x0 = (ox * shape.stride[1]) as isize - shape.padding[1] as isize;
+            let inside_x = x0 >= 0 && x0 as usize + kw <= w;
             for ci in 0..shape.in_channels {
-                let plane = &image[ci * h * w..(ci + 1) * h * w];
                 for dy in 0..kh {
                     let iy = (oy * shape.stride[0] + dy * shape.dilation[0]) as isize
                         - shape.padding[0] as isize;
-                    let dst = &mut row[(ci * kh + dy) * kw..][..kw];
+                    let d = (oy * ow + ox) * k + (ci * kh + dy) * kw;
+                    let wide = short && d + 8 <= cols.len();
                     if iy < 0 || iy as usize >= h {
-                        dst.fill(x_zp);
+                        if wide {
+                            cols[d..d + 8].copy_from_slice(&[x_zp; 8]);
+                        } else {
+                            cols[d..d + kw].fill(x_zp);
+                        }
                         continue;
                     }
-                    let src = &plane[iy as usize * w..][..w];
-                    for (dx, d) in dst.iter_mut().enumerate() {
+                    let row = (ci * h + iy as usize) * w;
+                    if contiguous && inside_x {
+                        let s = row + x0 as usize;
+                        if wide && s + 8 <= image.len() {
+                            let run: [u8; 8] = image[s..s + 8].try_into().unwrap();
+                            cols[d..d + 8].copy_from_slice(&run);
+                        } else {
+                            cols[d..d + kw].copy_from_slice(&image[s..s + kw]);
+                        }
+                        continue;
+                    }
+                    for (dx, c) in cols[d..d + kw].iter_mut().enumerate() {
                         let ix = x0 + (dx * shape.dilation[1]) as isize;
-                        *d = if ix >= 0 && (ix as usize) < w {
-                            src[ix as usize]
+                        *c = if ix >= 0 && (ix as usize) < w {
+                            image[row + ix as usize]
                         } else {
                             x_zp
                         };

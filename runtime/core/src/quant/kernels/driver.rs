@@ -6,6 +6,9 @@
 //! of the tile, as in fbgemm's and MLAS's QGEMM) and requantizes it on the
 //! way out. A panel's requantization constants are gathered once and
 //! serve all its tiles.
+// Constant index loops over the accumulator arrays unroll into code that
+// keeps every sum in a register; iterator chains did not always.
+#![allow(clippy::needless_range_loop)]
 
 use super::epilogue::Epi;
 use super::{BLOCK_N, GROUP_K, PackedLayer};
@@ -129,6 +132,7 @@ macro_rules! pick {
         }
     };
 }
+#[cfg_attr(not(target_arch = "x86_64"), allow(unused_imports))]
 pub(super) use pick;
 
 /// The portable tier's micro-kernel: plain Rust the compiler vectorizes

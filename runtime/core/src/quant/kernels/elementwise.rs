@@ -8,13 +8,18 @@ use crate::quant::scheme::QuantParams;
 
 pub(super) fn quantize(x: &[f32], q: QuantParams, y: &mut [u8], tier: Int8Tier) {
     let len = x.len().min(y.len());
-    let mut done = 0;
     #[cfg(target_arch = "x86_64")]
-    if tier >= Int8Tier::Avx2 {
+    let done = if tier >= Int8Tier::Avx2 {
         // SAFETY: every tier from Avx2 up runs on AVX2 CPUs only.
-        done = unsafe { x86::quantize(&x[..len], q, &mut y[..len]) };
-    }
-    let _ = tier;
+        unsafe { x86::quantize(&x[..len], q, &mut y[..len]) }
+    } else {
+        0
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let done = {
+        let _ = tier;
+        0
+    };
     for (y, &x) in y[done..len].iter_mut().zip(&x[done..len]) {
         *y = q.quantize(x);
     }
@@ -22,13 +27,18 @@ pub(super) fn quantize(x: &[f32], q: QuantParams, y: &mut [u8], tier: Int8Tier) 
 
 pub(super) fn dequantize(x: &[u8], q: QuantParams, y: &mut [f32], tier: Int8Tier) {
     let len = x.len().min(y.len());
-    let mut done = 0;
     #[cfg(target_arch = "x86_64")]
-    if tier >= Int8Tier::Avx2 {
+    let done = if tier >= Int8Tier::Avx2 {
         // SAFETY: as above.
-        done = unsafe { x86::dequantize(&x[..len], q, &mut y[..len]) };
-    }
-    let _ = tier;
+        unsafe { x86::dequantize(&x[..len], q, &mut y[..len]) }
+    } else {
+        0
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let done = {
+        let _ = tier;
+        0
+    };
     for (y, &x) in y[done..len].iter_mut().zip(&x[done..len]) {
         *y = q.dequantize(x);
     }

@@ -37,14 +37,19 @@ impl Epi {
     pub fn new(layer: &PackedLayer<'_>, block: usize, x_zp: u8) -> Epi {
         let mut e = Epi::ZERO;
         let first = block * BLOCK_N;
-        for lane in 0..BLOCK_N.min(layer.n.saturating_sub(first)) {
-            let c = first + lane;
-            e.adj[lane] =
-                layer.bias[c].wrapping_sub((x_zp as i32).wrapping_mul(layer.weight_sums[c]));
-            let Requant { multiplier, shift } = layer.requant[c];
-            e.mult[lane] = multiplier;
-            e.left[lane] = shift.clamp(0, 31);
-            e.right[lane] = (-(shift.max(-31))).max(0);
+        let lanes = BLOCK_N.min(layer.n.saturating_sub(first));
+        // Sliced once so the loops have no bounds checks and vectorize
+        // (a batch-1 layer builds these for every call).
+        let bias = &layer.bias[first..first + lanes];
+        let sums = &layer.weight_sums[first..first + lanes];
+        let requant = &layer.requant[first..first + lanes];
+        for ((adj, &b), &s) in e.adj.iter_mut().zip(bias).zip(sums) {
+            *adj = b.wrapping_sub((x_zp as i32).wrapping_mul(s));
+        }
+        for (lane, r) in requant.iter().enumerate() {
+            e.mult[lane] = r.multiplier;
+            e.left[lane] = r.shift.clamp(0, 31);
+            e.right[lane] = (-(r.shift.max(-31))).max(0);
         }
         e
     }

@@ -3,9 +3,15 @@
 //! quantize, dequantize and max pooling on `u8`.
 //!
 //! Every function here is the entry point the int8 executor and generated
-//! code call; each dispatches to the fastest tier the CPU runs, and every
-//! tier computes the same integers as [`portable`] (the sums are exact
-//! `i32`s; see [`crate::quant`]).
+//! code call; each dispatches to the int8 tier running now ([`tier`]: the
+//! best the CPU runs, `NNSPEC_INT8_KERNELS`, [`force_int8_tier`], capped by
+//! the f32 tier), and every tier computes the same integers as
+//! [`portable`] (the sums are exact `i32`s; see [`crate::quant`]).
+//!
+//! Dense layers and convolutions share one blocked GEMM (`driver`'s
+//! panels and tiles, a micro-kernel per tier in `x86`) with the
+//! requantization in the micro-kernel's epilogue (`epilogue`); dense
+//! layers split their rows over the threads, convolutions their images.
 
 mod conv;
 mod driver;

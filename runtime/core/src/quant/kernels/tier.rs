@@ -141,6 +141,7 @@ pub fn best_supported() -> Int8Tier {
 
 /// Whether the 256-bit VNNI tier uses the VEX encoding (AVX-VNNI) rather
 /// than the EVEX one (AVX512-VNNI + VL).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(super) fn vex_vnni() -> bool {
     match VEX.load(Ordering::Relaxed) {
         UNSET => {
@@ -186,6 +187,7 @@ const UNSET: u8 = u8::MAX;
 static FORCED: AtomicU8 = AtomicU8::new(UNSET);
 static REQUESTED: AtomicU8 = AtomicU8::new(UNSET);
 static BEST: AtomicU8 = AtomicU8::new(UNSET);
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 static VEX: AtomicU8 = AtomicU8::new(UNSET);
 static WARNED: AtomicBool = AtomicBool::new(false);
 

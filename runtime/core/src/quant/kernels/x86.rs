@@ -11,6 +11,9 @@
 //! Tile shapes keep accumulators and the panel's weight vectors in
 //! registers: 16 `ymm` for the 256-bit kernels (VEX has no more), 32 `zmm`
 //! for the 512-bit one.
+// Constant index loops over the accumulator arrays unroll into code that
+// keeps every sum in a register; iterator chains did not always.
+#![allow(clippy::needless_range_loop)]
 
 use super::driver::{Kernel, Tile, pick};
 use super::epilogue::x86::{Clamp, requant8, store16};
@@ -57,10 +60,16 @@ unsafe fn epilogue(t: &Tile, sums: &[[i32; BLOCK_N]], nb: usize) {
         unsafe {
             let e = &*t.epi.add(b);
             let p = s.as_ptr() as *const __m256i;
+            let valid = (t.cols - col).min(BLOCK_N);
             let lo = requant8(_mm256_loadu_si256(p), e, 0, clamp);
-            let hi = requant8(_mm256_loadu_si256(p.add(1)), e, 1, clamp);
+            // A layer of at most 8 channels (LeNet's first) needs one half.
+            let hi = if valid > 8 {
+                requant8(_mm256_loadu_si256(p.add(1)), e, 1, clamp)
+            } else {
+                _mm256_setzero_si256()
+            };
             let out = t.out.add(r * t.out_rows + col * t.out_cols);
-            store16(lo, hi, out, t.out_cols, (t.cols - col).min(BLOCK_N));
+            store16(lo, hi, out, t.out_cols, valid);
         }
     }
 }
@@ -178,10 +187,10 @@ pub(super) mod vnni512 {
     /// As [`super::super::driver::TileFn`]; the CPU has AVX512-VNNI.
     #[target_feature(enable = "avx2,fma,avx512f,avx512vl,avx512vnni")]
     unsafe fn tile<const MR: usize, const NB: usize>(t: &Tile) {
-        let mut acc = [[_mm512_setzero_si512(); NB]; MR];
+        type Acc<const MR: usize, const NB: usize> = [[__m512i; NB]; MR];
         let full = t.k / GROUP_K;
         let groups = t.k.div_ceil(GROUP_K);
-        let mut step = |g: usize, ragged: bool| {
+        let step = |acc: &mut Acc<MR, NB>, g: usize, ragged: bool| {
             let mut w = [_mm512_setzero_si512(); NB];
             for b in 0..NB {
                 // SAFETY: block b has `groups` groups of 64 bytes.
@@ -197,11 +206,29 @@ pub(super) mod vnni512 {
                 }
             }
         };
-        for g in 0..full {
-            step(g, false);
+        let mut acc = [[_mm512_setzero_si512(); NB]; MR];
+        let mut g = 0;
+        if MR * NB <= 2 {
+            // Too few sums to hide vpdpbusd's latency (a GEMV into few
+            // channels): a second set takes the odd groups.
+            let mut odd = [[_mm512_setzero_si512(); NB]; MR];
+            while g + 2 <= full {
+                step(&mut acc, g, false);
+                step(&mut odd, g + 1, false);
+                g += 2;
+            }
+            for r in 0..MR {
+                for b in 0..NB {
+                    acc[r][b] = _mm512_add_epi32(acc[r][b], odd[r][b]);
+                }
+            }
+        }
+        while g < full {
+            step(&mut acc, g, false);
+            g += 1;
         }
         if full < groups {
-            step(full, true);
+            step(&mut acc, full, true);
         }
         let mut sums = [[[0i32; BLOCK_N]; NB]; MR];
         for r in 0..MR {
