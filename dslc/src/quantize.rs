@@ -14,7 +14,6 @@ use nnspec_runtime::quantize::{self, CalibrationMethod, ErrorReport, QPlan};
 use serde::Serialize;
 
 use crate::outln;
-use crate::run_info::{self, Saved, agree};
 use crate::session::{self, DataSource, Job, Scaling};
 
 #[derive(clap::Args)]
@@ -76,38 +75,15 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
     let checkpoint = session::read_checkpoint(&args.weights)?;
     nnspec_runtime::checkpoint::check_model(&checkpoint, &job.config.model)
         .map_err(|e| e.to_string())?;
-    let saved = Saved::read(&checkpoint);
-    let from = &args.weights;
-    let seed =
-        agree("seed", args.seed, saved.seed, from, run_info::SEED_WHY)?.unwrap_or(job.config.seed);
-    let data = match (&args.data, &saved.data) {
-        (Some(data), _) => run_info::resolve(data),
-        (None, Some(text)) => run_info::saved_data(text, from)?,
-        (None, None) => DataSource::Digits,
+    let flags = session::DataFlags {
+        data: args.data.as_ref(),
+        seed: args.seed,
+        normalize: args.normalize,
     };
+    let (data, split) = session::recorded_split(&job, &checkpoint, &args.weights, flags)?;
     // The inference lowering: what deployed code runs, and what a loader of
     // the int8 checkpoint re-lowers.
     let plan = nnspec_codegen::lower_inference(&job.model);
-    let tokens = session::token_bound(&job.model, &plan);
-    let scaling = session::input_scaling(
-        agree(
-            "normalize",
-            args.normalize,
-            saved.normalize,
-            from,
-            run_info::NORMALIZE_WHY,
-        )?,
-        tokens,
-        || Scaling::default_for(&data),
-    )?;
-    crate::regression::check_loss(&job.config, None)?;
-    let split = session::load_data(
-        &data,
-        seed,
-        (&plan.input_shapes[0].clone(), tokens),
-        scaling,
-        None,
-    )?;
     let params = quantize::params_from_checkpoint(&plan, &checkpoint).map_err(|e| e.to_string())?;
     let samples = match args.samples {
         Some(n) => n as usize,

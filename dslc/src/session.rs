@@ -446,3 +446,52 @@ pub fn normalization_for(
     };
     scaling_with_max(scaling, max, path)
 }
+
+/// Flags that may replace what a checkpoint records about its data.
+#[derive(Default)]
+pub struct DataFlags<'a> {
+    pub data: Option<&'a DataSource>,
+    pub seed: Option<u64>,
+    pub normalize: Option<Scaling>,
+}
+
+/// The data `checkpoint` was trained on, split and scaled as it was (the
+/// seed draws the 80/20 split), with `--data` in place of its data; a
+/// `--seed` or `--normalize` that differs from the checkpoint's is refused
+/// (it would test on training samples, or on inputs scaled another way).
+/// For the commands that measure a trained model: `quantize`, `deploy`.
+pub fn recorded_split(
+    job: &Job,
+    checkpoint: &Checkpoint,
+    weights: &Path,
+    flags: DataFlags,
+) -> Result<(DataSource, data::Split), String> {
+    use crate::run_info::{self, Saved, agree};
+    let saved = Saved::read(checkpoint);
+    let seed = agree("seed", flags.seed, saved.seed, weights, run_info::SEED_WHY)?
+        .unwrap_or(job.config.seed);
+    let source = match (flags.data, &saved.data) {
+        (Some(data), _) => run_info::resolve(data),
+        (None, Some(text)) => run_info::saved_data(text, weights)?,
+        (None, None) => DataSource::Digits,
+    };
+    let plan = nnspec_codegen::lower_inference(&job.model);
+    let tokens = token_bound(&job.model, &plan);
+    let normalize = agree(
+        "normalize",
+        flags.normalize,
+        saved.normalize,
+        weights,
+        run_info::NORMALIZE_WHY,
+    )?;
+    let scaling = input_scaling(normalize, tokens, || Scaling::default_for(&source))?;
+    crate::regression::check_loss(&job.config, None)?;
+    let split = load_data(
+        &source,
+        seed,
+        (&plan.input_shapes[0].clone(), tokens),
+        scaling,
+        None,
+    )?;
+    Ok((source, split))
+}

@@ -43,7 +43,10 @@ fn table(stdout: &str) -> BTreeMap<String, Vec<String>> {
 
 /// The accuracy cell (`99.72%`) as points.
 fn accuracy(row: &[String]) -> f64 {
-    let cell = row.iter().find(|c| c.ends_with('%')).expect("an accuracy cell");
+    let cell = row
+        .iter()
+        .find(|c| c.ends_with('%'))
+        .expect("an accuracy cell");
     cell.trim_end_matches('%').parse().unwrap()
 }
 
@@ -124,7 +127,11 @@ fn every_variant_is_written_measured_and_held_to_its_budget() {
         );
     }
     assert!(stderr.contains("within budget: pruned_int8"), "{stderr}");
-    assert!(text(&run.stdout).contains("deploy variants"), "{}", both(&run));
+    assert!(
+        text(&run.stdout).contains("deploy variants"),
+        "{}",
+        both(&run)
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
@@ -135,7 +142,10 @@ fn impossible_requests_are_refused_by_name() {
     let cases: [(&[&str], &str); 4] = [
         (&["--prune", "1"], "--prune"),
         (&["--prune", "nan"], "--prune"),
-        (&["--build"], "--build is for --target thumbv7em-none-eabihf"),
+        (
+            &["--build"],
+            "--build is for --target thumbv7em-none-eabihf",
+        ),
         (&["--budget-ram", "lots"], "--budget-ram"),
     ];
     for (extra, want) in cases {
@@ -163,7 +173,11 @@ fn impossible_requests_are_refused_by_name() {
         dir.to_str().unwrap(),
     ]);
     assert!(!run.status.success());
-    assert!(text(&run.stderr).contains("none.safetensors"), "{}", both(&run));
+    assert!(
+        text(&run.stderr).contains("none.safetensors"),
+        "{}",
+        both(&run)
+    );
 }
 
 /// onnxruntime runs the fp16 and f32 exports on the digits: the checker
@@ -202,5 +216,8 @@ print(f"{err} {agree}")
     let (err, agree) = (fields.next().unwrap(), fields.next().unwrap());
     assert!(err < 5e-3, "fp16 against f32 relative error {err}");
     assert!(agree >= 0.98, "argmax agreement {agree}");
-    assert!(err > 0.0, "the fp16 file holds the f32 values: nothing was rounded");
+    assert!(
+        err > 0.0,
+        "the fp16 file holds the f32 values: nothing was rounded"
+    );
 }

@@ -1,14 +1,13 @@
 //! The test split a checkpoint is measured on: the data, seed and input
-//! scaling the checkpoint records (as `dslc eval` and `dslc quantize` read
-//! them), or `--data` instead of its data.
+//! scaling the checkpoint records ([`session::recorded_split`]), or
+//! `--data` instead of its data.
 
 use std::path::Path;
 
 use nnspec_runtime::quantize::argmax;
 use nnspec_runtime::safetensors_file::Checkpoint;
 
-use crate::run_info::{self, Saved};
-use crate::session::{self, DataSource, Job, Scaling};
+use crate::session::{self, DataSource, Job};
 
 /// Test inputs and labels.
 pub struct TestSplit {
@@ -32,31 +31,20 @@ impl TestSplit {
     }
 }
 
+/// The test split of the data `checkpoint` records (or `data`).
 pub fn test_split(
     job: &Job,
     checkpoint: &Checkpoint,
     weights: &Path,
     data: Option<&DataSource>,
 ) -> Result<TestSplit, String> {
-    let saved = Saved::read(checkpoint);
-    let seed = saved.seed.unwrap_or(job.config.seed);
-    let data = match (data, &saved.data) {
-        (Some(data), _) => run_info::resolve(data),
-        (None, Some(text)) => run_info::saved_data(text, weights)?,
-        (None, None) => DataSource::Digits,
+    let flags = session::DataFlags {
+        data,
+        ..session::DataFlags::default()
     };
-    let plan = nnspec_codegen::lower_inference(&job.model);
-    let tokens = session::token_bound(&job.model, &plan);
-    let scaling = session::input_scaling(saved.normalize, tokens, || Scaling::default_for(&data))?;
-    let split = session::load_data(
-        &data,
-        seed,
-        (&plan.input_shapes[0].clone(), tokens),
-        scaling,
-        None,
-    )?;
+    let (_, split) = session::recorded_split(job, checkpoint, weights, flags)?;
     let test = split.test;
-    let width = plan.input_shapes[0].iter().product::<usize>().max(1);
+    let width = test.features.len() / test.len().max(1);
     Ok(TestSplit {
         len: test.len(),
         features: test.features,
