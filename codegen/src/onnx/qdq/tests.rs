@@ -128,6 +128,7 @@ fn dense_layers_become_dequantize_gemm_quantize() {
     assert_eq!(
         ops,
         [
+            "Clip",
             "QuantizeLinear",
             "Reshape",
             "DequantizeLinear",
@@ -175,6 +176,13 @@ fn dense_layers_become_dequantize_gemm_quantize() {
         (zero_point.data_type, &zero_point.raw_data[..]),
         (data_type::UINT8, &[60u8][..])
     );
+    // The input saturates where nnspec's 7 bits do.
+    let bound = |name: &str| {
+        let raw = &initializer(name).raw_data;
+        f32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]])
+    };
+    assert_eq!(bound("x.clip_min"), -60.0 * 0.02);
+    assert_eq!(bound("x.clip_max"), 67.0 * 0.02);
     // Each output has a type; inputs and outputs stay f32.
     let produced = graph.node.iter().flat_map(|n| &n.output).count();
     assert_eq!(graph.value_info.len() + graph.output.len(), produced);
