@@ -7,8 +7,16 @@
 //! onnxruntime fusing every int8 layer into an integer operator
 //! (tests/onnx/qdq_agreement.py prints the agreement and the fused ops).
 //!
-//! Training is short (a few epochs): agreement between two int8 runtimes
-//! needs a model whose classes are separated, not a good one.
+//! Training is short (six epochs): agreement between two int8 runtimes
+//! needs a model whose classes are separated, not a good one. The two
+//! differ in small ways by design (see `codegen::onnx::qdq`): nnspec
+//! requantizes with TFLite's fixed-point multiply, which rounds twice,
+//! where onnxruntime multiplies in f32 and rounds once, so about one
+//! output in fifty of a layer can differ by one step; and an int8 layer's
+//! result above its calibrated range saturates at 127 in nnspec, 255 in
+//! ONNX. On a model whose top two classes are close such steps decide the
+//! argmax: after three epochs MobileNet agreed on 97.6% to 100% of the
+//! samples depending on the seed, after six on 99.6% to 100%.
 //!
 //! Like tests/onnx_conformance.rs, the Python side needs `NNSPEC_PYTHON`
 //! (onnx, onnxruntime, numpy); without it the comparison is skipped with
@@ -31,10 +39,11 @@ use nnspec::runtime::train::{self, FitOptions, Silent};
 use serde_json::{Value, json};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-/// Epochs of training at most (the examples ask for up to 30).
-const EPOCHS: usize = 3;
-/// Calibration samples, from the training split.
-const CALIBRATION: usize = 500;
+/// Epochs of training, whatever the train block says (up to 30): enough
+/// for the examples to reach 88% (the 784-input MLP) to 99% test accuracy
+/// on the digits (seed 0), so that classes are separated by more than a
+/// quantization step or two.
+const EPOCHS: usize = 6;
 const MIN_AGREEMENT: f64 = 0.99;
 
 /// A trained example model, quantized.
@@ -116,14 +125,14 @@ fn digits_as(shape: &[usize]) -> Dataset {
 }
 
 /// Trains `model` for a few epochs and quantizes it (min/max calibration
-/// on training samples).
+/// on the training split).
 fn quantized(file: String, source: String, model: ir::Model, config: ir::TrainConfig) -> Case {
     let plan = nnspec::codegen::lower_training(&model, &config);
     let split = data::train_test_split(&digits_as(&plan.input_shapes[0]), 0.3, 0).expect("split");
     let mut exec = Executor::new(plan.clone(), config.batch, 2).expect("fits in memory");
     exec.init_params(0);
     let options = FitOptions {
-        epochs: config.epochs.min(EPOCHS),
+        epochs: EPOCHS,
         batch: config.batch,
         seed: 0,
         start_epoch: 0,
@@ -134,7 +143,7 @@ fn quantized(file: String, source: String, model: ir::Model, config: ir::TrainCo
     let inference = inference_plan(&plan);
     let params = params_from_checkpoint(&inference, &state_dict(&exec)).expect("params");
     let training = split.train.features.clone();
-    let samples = CALIBRATION.min(split.train.len());
+    let samples = split.train.len();
     let calibration = calibrate(
         &plan,
         &params,
