@@ -261,12 +261,47 @@ fn onnxruntime_agrees_with_the_int8_executor_on_every_example() {
             "DigitsResNet"
         ]
     );
-    let python = python();
     let cases: Vec<Case> = examples
         .into_iter()
         .map(|(file, source, model, config)| quantized(file, source, model, config))
         .collect();
-    let dir = std::env::temp_dir().join(format!("nnspec-onnx-int8-{}", std::process::id()));
+    agreement(&cases, "examples");
+}
+
+/// The int8 layers' other forms: a dense layer at every position of a
+/// `[len, in]` input (`MatMul` + `Add`, which onnxruntime fuses into
+/// `MatMulIntegerToFloat`), and a one-row convolution and pooling (the
+/// `[C, L]` tensors reshaped to the `[C, 1, L]` images the int8 steps
+/// see), joined by a concat that runs in f32.
+#[test]
+fn onnxruntime_agrees_on_positionwise_dense_and_1d_layers() {
+    let source = "
+model Rows {
+    input x: f32[8, 8];
+    let r = x -> dense(16) as rows -> relu -> flatten;
+    let c = x -> conv1d(8, kernel: 3, padding: 1) as conv -> relu -> maxpool1d(2) -> flatten;
+    output logits = concat(r, c, axis: 0) -> dense(10) as head;
+}
+
+train Rows {
+    loss: cross_entropy,
+    optimizer: adam(lr: 0.005),
+    batch: 32,
+    epochs: 6,
+}
+";
+    let compiled = dsl::compile(source);
+    assert!(!compiled.has_errors(), "{}", compiled.render("rows.nn"));
+    let model = compiled.model("Rows").expect("Rows").clone();
+    let config = compiled.train("Rows").expect("a train block").clone();
+    let case = quantized("rows.nn".into(), source.into(), model, config);
+    agreement(&[case], "rows");
+}
+
+/// Runs tests/onnx/qdq_agreement.py over the exports of `cases`.
+fn agreement(cases: &[Case], label: &str) {
+    let python = python();
+    let dir = std::env::temp_dir().join(format!("nnspec-onnx-int8-{label}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
     let models: Vec<Value> = cases.iter().map(|case| write_case(&dir, case)).collect();
@@ -277,7 +312,7 @@ fn onnxruntime_agrees_with_the_int8_executor_on_every_example() {
                 std::env::var_os("CI").is_none(),
                 "{why}; CI is set, and CI installs them (.ci/run)"
             );
-            eprintln!("onnxruntime comparison of the int8 exports skipped: {why}");
+            eprintln!("onnxruntime comparison of the int8 {label} skipped: {why}");
             let _ = std::fs::remove_dir_all(&dir);
             return;
         }
