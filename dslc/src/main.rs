@@ -16,6 +16,7 @@ mod interrupt;
 mod output;
 mod predict;
 mod progress;
+mod quantize;
 mod regression;
 mod report;
 mod run_dir;
@@ -55,6 +56,8 @@ enum Command {
     Build(build::Args),
     /// Export a trained model (or its initial weights) as ONNX
     Export(export::Args),
+    /// Quantize a trained model to int8: calibrate, write the int8 checkpoint, report the error
+    Quantize(quantize::Args),
 }
 
 fn main() -> ExitCode {
@@ -68,6 +71,7 @@ fn main() -> ExitCode {
         Command::Explain(args) => explain::run(&args),
         Command::Build(args) => build::run(&args),
         Command::Export(args) => export::run(&args),
+        Command::Quantize(args) => quantize::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -196,6 +196,18 @@ fn our_files_parse_with_the_reference_implementation() {
                 assert_eq!(view.dtype(), safetensors::Dtype::I64);
                 v.iter().flat_map(|x| x.to_le_bytes()).collect()
             }
+            TensorData::I8(v) => {
+                assert_eq!(view.dtype(), safetensors::Dtype::I8);
+                v.iter().map(|&x| x as u8).collect()
+            }
+            TensorData::U8(v) => {
+                assert_eq!(view.dtype(), safetensors::Dtype::U8);
+                v.clone()
+            }
+            TensorData::I32(v) => {
+                assert_eq!(view.dtype(), safetensors::Dtype::I32);
+                v.iter().flat_map(|x| x.to_le_bytes()).collect()
+            }
         };
         assert_eq!(view.data(), expected.as_slice(), "{name}");
     }
@@ -589,5 +601,61 @@ fn save_into_a_missing_directory_names_the_path() {
     assert!(
         err.to_string().contains("no/such/dir/model.safetensors"),
         "{err}"
+    );
+}
+
+/// The int8 checkpoint's dtypes (I8, U8, I32): read by the reference
+/// implementation as written, aligned, and read back here unchanged.
+#[test]
+fn integer_dtypes_round_trip_through_the_reference_implementation() {
+    let mut ck = Checkpoint::new();
+    let put = |ck: &mut Checkpoint, name: &str, shape: &[usize], data: TensorData| {
+        let shape = shape.to_vec();
+        ck.insert(
+            name,
+            nnspec_runtime::safetensors_file::Tensor { shape, data },
+        )
+        .unwrap();
+    };
+    put(
+        &mut ck,
+        "w",
+        &[2, 3],
+        TensorData::I8(vec![-127, -1, 0, 1, 5, 127]),
+    );
+    put(&mut ck, "zp", &[], TensorData::U8(vec![200]));
+    put(
+        &mut ck,
+        "b",
+        &[3],
+        TensorData::I32(vec![i32::MIN, -7, i32::MAX]),
+    );
+    ck.insert_f32("s", &[1], &[0.5]).unwrap();
+    let bytes = ck.to_bytes();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    assert_eq!(st.tensor("w").unwrap().dtype(), safetensors::Dtype::I8);
+    assert_eq!(st.tensor("w").unwrap().data(), &[129u8, 255, 0, 1, 5, 127]);
+    assert_eq!(st.tensor("zp").unwrap().dtype(), safetensors::Dtype::U8);
+    let b = st.tensor("b").unwrap();
+    assert_eq!(b.dtype(), safetensors::Dtype::I32);
+    let want: Vec<u8> = [i32::MIN, -7, i32::MAX]
+        .iter()
+        .flat_map(|x| x.to_le_bytes())
+        .collect();
+    assert_eq!(b.data(), want.as_slice());
+    // Wider elements first: every tensor starts at a multiple of its size.
+    assert_eq!(
+        names(&Checkpoint::from_bytes(&bytes, "m").unwrap()),
+        ["b", "s", "w", "zp"]
+    );
+    let back = Checkpoint::from_bytes(&bytes, "m").unwrap();
+    assert_eq!(back.i8("w", &[2, 3]).unwrap(), &[-127, -1, 0, 1, 5, 127]);
+    assert_eq!(back.u8("zp", &[]).unwrap(), &[200]);
+    assert_eq!(back.i32("b", &[3]).unwrap(), &[i32::MIN, -7, i32::MAX]);
+    assert!(
+        back.i32("w", &[2, 3])
+            .unwrap_err()
+            .to_string()
+            .contains("I8")
     );
 }

@@ -126,7 +126,7 @@ pub fn calibrate(
     if samples == 0 {
         return Err(CalibrationError::ZeroSamples);
     }
-    if width == 0 || inputs.len() % width != 0 {
+    if width == 0 || !inputs.len().is_multiple_of(width) {
         return Err(CalibrationError::Width {
             len: inputs.len(),
             width,

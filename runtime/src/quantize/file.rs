@@ -147,8 +147,8 @@ pub fn load(plan: &Plan, checkpoint: &Checkpoint) -> Result<QPlan, QuantizeError
         }
     }
     checkpoint.require_names(names.iter().map(String::as_str))?;
-    for t in 0..qplan.tensors.len() {
-        qplan.tensors[t].q = match tensors[t] {
+    for (t, source) in tensors.iter().enumerate() {
+        qplan.tensors[t].q = match *source {
             TensorSource::Range(_) => {
                 let name = &qplan.tensors[t].name;
                 let scale = checkpoint.f32(&scale_name(name), &[])?[0];

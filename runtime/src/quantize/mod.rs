@@ -25,7 +25,7 @@ pub use calibrate::{Calibration, CalibrationMethod, calibrate, inference_plan};
 pub use error::{CalibrationError, QuantizeError};
 pub use file::{SCHEME_VERSION, load, save, to_checkpoint};
 pub use nnspec_runtime_core::quant::plan::{QLayer, QPlan, QStep, QTensor, QTensorId};
-pub use report::{ErrorReport, LayerError, report, run_int8};
+pub use report::{ErrorReport, LayerError, argmax, report, run_float, run_int8};
 
 /// Every parameter of `plan` that inference reads, from a checkpoint, in
 /// [`crate::infer::param_range`]'s layout (what [`calibrate`] and

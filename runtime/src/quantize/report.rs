@@ -52,6 +52,33 @@ pub fn run_int8(q: &QPlan, inputs: &[f32]) -> Result<Vec<f32>, CalibrationError>
     Ok(out)
 }
 
+/// The float plan's outputs (output 0) for every sample of `inputs`, in
+/// inference mode, batched as [`run_int8`] batches.
+pub fn run_float(plan: &Plan, params: &[f32], inputs: &[f32]) -> Result<Vec<f32>, QuantizeError> {
+    let plan = inference_plan(plan);
+    let width = check_inputs(&plan, inputs)?;
+    if params.len() != infer::params_len(&plan) {
+        return Err(CalibrationError::Params {
+            model: plan.model.clone(),
+            want: infer::params_len(&plan),
+            got: params.len(),
+        }
+        .into());
+    }
+    let samples = inputs.len() / width;
+    let capacity = samples.min(BATCH);
+    let mut arena = vec![0.0f32; infer::arena_len(&plan, capacity, 1).expect("arena size")];
+    let mut out = Vec::new();
+    for first in (0..samples).step_by(capacity) {
+        let batch = capacity.min(samples - first);
+        arena[infer::input_range(&plan, batch)]
+            .copy_from_slice(&inputs[first * width..(first + batch) * width]);
+        infer::run(&plan, params, &mut arena, batch, &Serial);
+        out.extend_from_slice(&arena[infer::output_range(&plan, batch, 0)]);
+    }
+    Ok(out)
+}
+
 struct Arenas {
     f32: Vec<f32>,
     u8: Vec<u8>,
@@ -86,7 +113,7 @@ fn check_inputs(plan: &Plan, inputs: &[f32]) -> Result<usize, CalibrationError> 
     if inputs.is_empty() {
         return Err(CalibrationError::Empty);
     }
-    if width == 0 || inputs.len() % width != 0 {
+    if width == 0 || !inputs.len().is_multiple_of(width) {
         return Err(CalibrationError::Width {
             len: inputs.len(),
             width,
@@ -102,7 +129,8 @@ fn check_inputs(plan: &Plan, inputs: &[f32]) -> Result<usize, CalibrationError> 
     Ok(width)
 }
 
-fn argmax(values: &[f32]) -> usize {
+/// The index of the largest value (the first of equals).
+pub fn argmax(values: &[f32]) -> usize {
     let mut best = 0;
     for (i, &v) in values.iter().enumerate() {
         if v > values[best] {

@@ -56,6 +56,20 @@ pub struct Skeleton {
     pub float_params: Vec<bool>,
 }
 
+/// A dense layer or convolution of the float plan, as an int8 layer sees
+/// it: `n` outputs of `k` inputs each (a convolution's `k` counts a whole
+/// window).
+struct IntLayer {
+    x: BufferId,
+    weight: ParamId,
+    bias: Option<ParamId>,
+    y: BufferId,
+    n: usize,
+    k: usize,
+    relu: bool,
+    conv: Option<crate::plan::ConvShape>,
+}
+
 struct Builder<'p> {
     plan: &'p Plan,
     /// Values whose f32 buffer holds them.
@@ -167,7 +181,6 @@ pub fn skeleton(plan: &Plan) -> Result<Skeleton, QuantizeError> {
         if absorbed[i] {
             continue;
         }
-        // An int8 layer: (input, weight, bias, output, n, k, relu, conv shape).
         let layer = match step {
             Step::Dense {
                 x,
@@ -177,16 +190,16 @@ pub fn skeleton(plan: &Plan) -> Result<Skeleton, QuantizeError> {
                 in_features,
                 out_features,
                 relu,
-            } => Some((
-                *x,
-                *weight,
-                *bias,
-                *y,
-                *out_features,
-                *in_features,
-                *relu,
-                None,
-            )),
+            } => Some(IntLayer {
+                x: *x,
+                weight: *weight,
+                bias: *bias,
+                y: *y,
+                n: *out_features,
+                k: *in_features,
+                relu: *relu,
+                conv: None,
+            }),
             Step::Conv2d {
                 x,
                 weight,
@@ -194,19 +207,16 @@ pub fn skeleton(plan: &Plan) -> Result<Skeleton, QuantizeError> {
                 y,
                 shape,
                 relu,
-            } => {
-                let k = shape.in_channels * shape.kernel[0] * shape.kernel[1];
-                Some((
-                    *x,
-                    *weight,
-                    *bias,
-                    *y,
-                    shape.out_channels,
-                    k,
-                    *relu,
-                    Some(*shape),
-                ))
-            }
+            } => Some(IntLayer {
+                x: *x,
+                weight: *weight,
+                bias: *bias,
+                y: *y,
+                n: shape.out_channels,
+                k: shape.in_channels * shape.kernel[0] * shape.kernel[1],
+                relu: *relu,
+                conv: Some(*shape),
+            }),
             Step::GroupedConv2d { .. }
             | Step::MaxPool2d { .. }
             | Step::AvgPool2d { .. }
@@ -233,7 +243,17 @@ pub fn skeleton(plan: &Plan) -> Result<Skeleton, QuantizeError> {
             | Step::Last { .. }
             | Step::Embedding { .. } => None,
         };
-        if let Some((x, weight, bias, mut y, n, k, mut relu, conv)) = layer {
+        if let Some(IntLayer {
+            x,
+            weight,
+            bias,
+            mut y,
+            n,
+            k,
+            mut relu,
+            conv,
+        }) = layer
+        {
             let name = layer_name(plan, weight);
             if k > MAX_K {
                 return Err(QuantizeError::TooManyInputs {

@@ -287,3 +287,154 @@ pub fn run(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Buffer, Init, Param, ParamKind, Step};
+    use crate::quant::kernels::{pack_weights, weight_sums};
+    use crate::quant::plan::{QLayer, QTensor};
+    use crate::quant::scheme::{QuantParams, Requant};
+    use crate::threads::Serial;
+    use alloc::string::ToString;
+    use alloc::vec;
+    use alloc::vec::Vec;
+
+    fn buffer(name: &str, n: usize) -> Buffer {
+        Buffer {
+            name: name.to_string(),
+            size: Size::PerSample(n),
+            ty: BufferType::F32,
+            alias_of: None,
+        }
+    }
+
+    /// `x[3] → dense(2) → sigmoid → y`, the dense layer in int8 and the
+    /// sigmoid in f32, built by hand.
+    fn tiny() -> QPlan {
+        let float = Plan {
+            model: "Tiny".to_string(),
+            buffers: vec![buffer("x", 3), buffer("h", 2), buffer("y", 2)],
+            params: vec![Param {
+                name: "fc.weight".to_string(),
+                shape: vec![2, 3],
+                init: Init::Constant(0.0),
+                kind: ParamKind::Trainable,
+            }],
+            inputs: vec![BufferId(0)],
+            input_shapes: vec![vec![3]],
+            outputs: vec![("y".to_string(), BufferId(2), vec![2])],
+            forward: vec![],
+            loss: None,
+            backward: vec![],
+            optimizer: None,
+            clip: None,
+        };
+        let weight = vec![10i8, -20, 30, 127, 0, -127];
+        let q = |scale, zero_point| QuantParams { scale, zero_point };
+        let tensor = |name: &str, n, p| QTensor {
+            name: name.to_string(),
+            per_sample: n,
+            q: p,
+        };
+        QPlan {
+            float,
+            float_params: vec![0.0; 6],
+            tensors: vec![
+                tensor("x", 3, q(0.5, 10)),
+                tensor("h", 2, q(0.25, 64)),
+                tensor("y", 2, q(1.0 / 127.0, 0)),
+            ],
+            layers: vec![QLayer {
+                name: "fc".to_string(),
+                n: 2,
+                k: 3,
+                packed: pack_weights(&weight, 2, 3),
+                weight_sums: weight_sums(&weight, 2, 3),
+                weight,
+                weight_scale: vec![0.01, 0.02],
+                bias: vec![100, -50],
+                requant: vec![Requant::from_real(0.02), Requant::from_real(0.04)],
+            }],
+            steps: vec![
+                QStep::Quantize {
+                    x: BufferId(0),
+                    y: QTensorId(0),
+                },
+                QStep::Dense {
+                    x: QTensorId(0),
+                    layer: 0,
+                    y: QTensorId(1),
+                    relu: false,
+                },
+                QStep::Dequantize {
+                    x: QTensorId(1),
+                    y: BufferId(1),
+                },
+                QStep::Float(Step::Sigmoid {
+                    x: BufferId(1),
+                    y: BufferId(2),
+                }),
+                QStep::Quantize {
+                    x: BufferId(2),
+                    y: QTensorId(2),
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn runs_int8_and_float_steps_where_infer_lays_buffers_out() {
+        let q = tiny();
+        let batch = 2;
+        let sizes = arena_sizes(&q, batch, 1).unwrap();
+        assert_eq!(
+            sizes,
+            ArenaSizes {
+                f32_len: 14,
+                u8_len: 14,
+                scratch_len: 0
+            }
+        );
+        assert_eq!(
+            input_range(&q, batch),
+            crate::infer::input_range(&q.float, batch)
+        );
+        assert_eq!(
+            output_range(&q, batch, 0),
+            crate::infer::output_range(&q.float, batch, 0)
+        );
+        assert_eq!(output_tensor(&q, 0), Some(QTensorId(2)));
+        let mut f = vec![f32::NAN; sizes.f32_len];
+        let mut u = vec![0xAA; sizes.u8_len];
+        let x = [1.0f32, -2.0, 3.0, 0.0, 0.5, 100.0];
+        f[input_range(&q, batch)].copy_from_slice(&x);
+        run(&q, &mut f, &mut u, &mut [], batch, &Serial);
+        let out = &u[u8_output_range(&q, batch, 0).unwrap()];
+        for s in 0..batch {
+            // By hand, from the scheme: quantize, sum, requantize, dequantize.
+            let xq: Vec<i64> = x[s * 3..s * 3 + 3]
+                .iter()
+                .map(|&v| q.tensors[0].q.quantize(v) as i64)
+                .collect();
+            for c in 0..2 {
+                let l = &q.layers[0];
+                let acc: i64 = (0..3)
+                    .map(|i| (xq[i] - 10) * l.weight[c * 3 + i] as i64)
+                    .sum::<i64>()
+                    + l.bias[c] as i64;
+                let h = (l.requant[c].apply(acc as i32) + 64).clamp(0, 127) as u8;
+                assert_eq!(u[2 * 3 + s * 2 + c], h, "sample {s} channel {c}");
+                let real = (h as f32 - 64.0) * 0.25;
+                let y = 1.0 / (1.0 + libm::expf(-real));
+                assert!((f[output_range(&q, batch, 0)][s * 2 + c] - y).abs() < 1e-6);
+                assert_eq!(
+                    out[s * 2 + c],
+                    q.tensors[2]
+                        .q
+                        .quantize(f[output_range(&q, batch, 0)][s * 2 + c])
+                );
+            }
+        }
+    }
+}
