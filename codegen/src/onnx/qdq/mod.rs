@@ -62,6 +62,7 @@ use map::PlanMap;
 /// The QDQ graph of `qplan`, which must have been quantized from `model`.
 pub(super) fn graph(model: &ir::Model, qplan: &QPlan) -> Result<GraphProto, ExportError> {
     let map = PlanMap::new(model, qplan)?;
+    map::check_ids(model, qplan)?;
     let weights = map::float_weights(qplan)?;
     let mut qdq = Qdq {
         model,

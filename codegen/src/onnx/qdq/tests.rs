@@ -203,6 +203,15 @@ fn a_plan_of_another_model_is_refused() {
         "{error}"
     );
     let mut broken = qplan(&model);
+    broken.steps[1] = QStep::Dense {
+        x: QTensorId(0),
+        layer: 2,
+        y: QTensorId(7),
+        relu: false,
+    };
+    let error = graph(&model, &broken).expect_err("names layer 2 and tensor 7");
+    assert!(error.to_string().contains("step 1 (Dense"), "{error}");
+    let mut broken = qplan(&model);
     broken.steps.remove(0);
     let error = graph(&model, &broken).expect_err("reads x before it is quantized");
     assert!(
