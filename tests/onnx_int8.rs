@@ -7,8 +7,16 @@
 //! onnxruntime fusing every int8 layer into an integer operator
 //! (tests/onnx/qdq_agreement.py prints the agreement and the fused ops).
 //!
-//! Training is short (a few epochs): agreement between two int8 runtimes
-//! needs a model whose classes are separated, not a good one.
+//! Training is short (six epochs): agreement between two int8 runtimes
+//! needs a model whose classes are separated, not a good one. The two
+//! differ in small ways by design (see `codegen::onnx::qdq`): nnspec
+//! requantizes with TFLite's fixed-point multiply, which rounds twice,
+//! where onnxruntime multiplies in f32 and rounds once, so about one
+//! output in fifty of a layer can differ by one step; and an int8 layer's
+//! result above its calibrated range saturates at 127 in nnspec, 255 in
+//! ONNX. On a model whose top two classes are close such steps decide the
+//! argmax: after three epochs MobileNet agreed on 97.6% to 100% of the
+//! samples depending on the seed, after six on 99.6% to 100%.
 //!
 //! Like tests/onnx_conformance.rs, the Python side needs `NNSPEC_PYTHON`
 //! (onnx, onnxruntime, numpy); without it the comparison is skipped with
@@ -31,10 +39,11 @@ use nnspec::runtime::train::{self, FitOptions, Silent};
 use serde_json::{Value, json};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-/// Epochs of training at most (the examples ask for up to 30).
-const EPOCHS: usize = 3;
-/// Calibration samples, from the training split.
-const CALIBRATION: usize = 500;
+/// Epochs of training, whatever the train block says (up to 30): enough
+/// for the examples to reach 88% (the 784-input MLP) to 99% test accuracy
+/// on the digits (seed 0), so that classes are separated by more than a
+/// quantization step or two.
+const EPOCHS: usize = 6;
 const MIN_AGREEMENT: f64 = 0.99;
 
 /// A trained example model, quantized.
@@ -116,14 +125,14 @@ fn digits_as(shape: &[usize]) -> Dataset {
 }
 
 /// Trains `model` for a few epochs and quantizes it (min/max calibration
-/// on training samples).
+/// on the training split).
 fn quantized(file: String, source: String, model: ir::Model, config: ir::TrainConfig) -> Case {
     let plan = nnspec::codegen::lower_training(&model, &config);
     let split = data::train_test_split(&digits_as(&plan.input_shapes[0]), 0.3, 0).expect("split");
     let mut exec = Executor::new(plan.clone(), config.batch, 2).expect("fits in memory");
     exec.init_params(0);
     let options = FitOptions {
-        epochs: config.epochs.min(EPOCHS),
+        epochs: EPOCHS,
         batch: config.batch,
         seed: 0,
         start_epoch: 0,
@@ -134,7 +143,7 @@ fn quantized(file: String, source: String, model: ir::Model, config: ir::TrainCo
     let inference = inference_plan(&plan);
     let params = params_from_checkpoint(&inference, &state_dict(&exec)).expect("params");
     let training = split.train.features.clone();
-    let samples = CALIBRATION.min(split.train.len());
+    let samples = split.train.len();
     let calibration = calibrate(
         &plan,
         &params,
@@ -252,12 +261,58 @@ fn onnxruntime_agrees_with_the_int8_executor_on_every_example() {
             "DigitsResNet"
         ]
     );
-    let python = python();
     let cases: Vec<Case> = examples
         .into_iter()
         .map(|(file, source, model, config)| quantized(file, source, model, config))
         .collect();
-    let dir = std::env::temp_dir().join(format!("nnspec-onnx-int8-{}", std::process::id()));
+    agreement(&cases, "examples");
+}
+
+/// The int8 layers' other forms: a dense layer at every position of a
+/// `[len, in]` input (`MatMul` + `Add`, which onnxruntime fuses into
+/// `MatMulIntegerToFloat`), and a one-row convolution and pooling (the
+/// `[C, L]` tensors reshaped to the `[C, 1, L]` images the int8 steps
+/// see), joined by a concat that runs in f32.
+#[test]
+fn onnxruntime_agrees_on_positionwise_dense_and_1d_layers() {
+    let source = "
+model Rows {
+    input x: f32[8, 8];
+    let r = x -> dense(16) as rows -> relu -> flatten;
+    let c = x -> conv1d(8, kernel: 3, padding: 1) as conv -> relu -> maxpool1d(2) -> flatten;
+    output logits = concat(r, c, axis: 0) -> dense(10) as head;
+}
+
+train Rows {
+    loss: cross_entropy,
+    optimizer: adam(lr: 0.005),
+    batch: 32,
+    epochs: 6,
+}
+";
+    let compiled = dsl::compile(source);
+    assert!(!compiled.has_errors(), "{}", compiled.render("rows.nn"));
+    let model = compiled.model("Rows").expect("Rows").clone();
+    let config = compiled.train("Rows").expect("a train block").clone();
+    let plan = nnspec::codegen::lower_training(&model, &config);
+    let case = quantized("rows.nn".into(), source.into(), model, config);
+    // The int8 checkpoint holds all the export reads: the plan read back
+    // from it exports to the same bytes.
+    let checkpoint = quantize::to_checkpoint(&case.qplan).expect("int8 checkpoint");
+    let loaded = quantize::load(&plan, &checkpoint).expect("reads back");
+    let built = export(&case);
+    let reloaded = Case {
+        qplan: loaded,
+        ..case
+    };
+    assert!(built == export(&reloaded), "the same export");
+    agreement(&[reloaded], "rows");
+}
+
+/// Runs tests/onnx/qdq_agreement.py over the exports of `cases`.
+fn agreement(cases: &[Case], label: &str) {
+    let python = python();
+    let dir = std::env::temp_dir().join(format!("nnspec-onnx-int8-{label}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
     let models: Vec<Value> = cases.iter().map(|case| write_case(&dir, case)).collect();
@@ -268,7 +323,7 @@ fn onnxruntime_agrees_with_the_int8_executor_on_every_example() {
                 std::env::var_os("CI").is_none(),
                 "{why}; CI is set, and CI installs them (.ci/run)"
             );
-            eprintln!("onnxruntime comparison of the int8 exports skipped: {why}");
+            eprintln!("onnxruntime comparison of the int8 {label} skipped: {why}");
             let _ = std::fs::remove_dir_all(&dir);
             return;
         }

@@ -10,7 +10,7 @@ use nnspec_dsl::ops::OnnxRule;
 use nnspec_runtime::infer::param_range;
 use nnspec_runtime::plan::{BufferId, ParamId, ParamKind, Plan};
 use nnspec_runtime::safetensors_file::Checkpoint;
-use nnspec_runtime_core::quant::plan::QPlan;
+use nnspec_runtime_core::quant::plan::{QPlan, QStep, QTensorId};
 
 use super::super::ExportError;
 
@@ -127,4 +127,33 @@ pub(super) fn float_weights(qplan: &QPlan) -> Result<Checkpoint, ExportError> {
         checkpoint.insert_f32(&param.name, &param.shape, values)?;
     }
     Ok(checkpoint)
+}
+
+/// Checks that every step names tensors, layers and buffers the QPlan has
+/// (a plan read from a file could name others), so the export indexes
+/// nothing out of range.
+pub(super) fn check_ids(model: &ir::Model, qplan: &QPlan) -> Result<(), ExportError> {
+    let tensor = |id: &QTensorId| id.index() < qplan.tensors.len();
+    let buffer = |id: &BufferId| id.index() < qplan.float.buffers.len();
+    let layer = |index: &usize| *index < qplan.layers.len();
+    for (index, step) in qplan.steps.iter().enumerate() {
+        let fits = match step {
+            QStep::Quantize { x, y } => buffer(x) && tensor(y),
+            QStep::Dequantize { x, y } => tensor(x) && buffer(y),
+            QStep::Dense { x, layer: l, y, .. } | QStep::Conv2d { x, layer: l, y, .. } => {
+                tensor(x) && layer(l) && tensor(y)
+            }
+            QStep::MaxPool2d { x, y, .. } => tensor(x) && tensor(y),
+            // The float plan's own steps were compared with the model's.
+            QStep::Float(_) => true,
+        };
+        if !fits {
+            return Err(ExportError::Mismatch(format!(
+                "the int8 plan of model `{}` cannot be exported: step {index} ({step:?}) names a \
+                 tensor, layer or buffer the plan does not have",
+                model.name
+            )));
+        }
+    }
+    Ok(())
 }

@@ -4,7 +4,8 @@
 //!
 //! The graph follows the QPlan step by step:
 //! - `Quantize` is a `QuantizeLinear` to `uint8` with the tensor's scale
-//!   and zero point; `Dequantize` a `DequantizeLinear`;
+//!   and zero point (after a `Clip`, below); `Dequantize` a
+//!   `DequantizeLinear`;
 //! - an int8 dense layer or convolution ([`layers`]) reads its input
 //!   through `DequantizeLinear`, its `int8` weight through a per-channel
 //!   `DequantizeLinear` (axis 0, zero points 0) and its `int32` bias
@@ -20,15 +21,20 @@
 //! Views between steps (`flatten`, `reshape`) become `Reshape` nodes
 //! where a tensor's shape differs from what its reader expects.
 //!
-//! What differs from nnspec's int8 executor, by design of the standard
-//! operators: activations there use `0..=127` (7 bits, see
+//! Activations in nnspec use `0..=127` (7 bits, see
 //! `nnspec_runtime_core::quant`), while `QuantizeLinear` to `uint8`
-//! saturates at 255, so values above a tensor's calibrated range are
-//! clamped by nnspec and kept by ONNX; and nnspec requantizes with a
-//! fixed-point multiplier (rounding half away from zero) where ONNX
-//! computes in float and rounds half to even, so a result can differ by
-//! one step. Both are rare and small; the test holds the argmax of the
-//! two to at least 99% agreement (tests/onnx_int8.rs).
+//! saturates at 255. Where f32 values are quantized (the input, the
+//! results of float steps), a `Clip` to the range `0..=127` stands for
+//! comes first, so those saturate as in nnspec. An int8 layer's result
+//! gets none: a `Clip` between its operator and its `QuantizeLinear` would
+//! keep onnxruntime from fusing the layer. What still differs from
+//! nnspec's int8 executor, then: an int8 layer's result above its
+//! calibrated range is clamped to 127 by nnspec and kept (up to 255) by
+//! ONNX; and nnspec requantizes with a fixed-point multiplier (rounding
+//! half away from zero) where ONNX computes in float and rounds half to
+//! even, so a result can differ by one step. Both are rare and small; the
+//! test holds the argmax of the two to at least 99% agreement
+//! (tests/onnx_int8.rs).
 // Steps are matched exhaustively: a new step must choose its export.
 #![deny(clippy::wildcard_enum_match_arm)]
 
@@ -44,6 +50,7 @@ use nnspec_dsl::ops::OnnxAttr;
 use nnspec_dsl::ops::OnnxNode;
 use nnspec_runtime::plan::{BufferId, Step};
 use nnspec_runtime::safetensors_file::Checkpoint;
+use nnspec_runtime_core::quant::ACT_MAX;
 use nnspec_runtime_core::quant::plan::{QPlan, QStep, QTensorId};
 
 use super::ExportError;
@@ -55,6 +62,7 @@ use map::PlanMap;
 /// The QDQ graph of `qplan`, which must have been quantized from `model`.
 pub(super) fn graph(model: &ir::Model, qplan: &QPlan) -> Result<GraphProto, ExportError> {
     let map = PlanMap::new(model, qplan)?;
+    map::check_ids(model, qplan)?;
     let weights = map::float_weights(qplan)?;
     let mut qdq = Qdq {
         model,
@@ -126,6 +134,7 @@ impl<'m> Qdq<'m> {
             QStep::Quantize { x, y } => {
                 let dims = self.buffer_dims(*x)?;
                 let input = self.read_float(*x, &dims)?;
+                let input = self.clip_to_activation_range(&input, &dims, *y);
                 let quantized = self.quantize(&input, &dims, *y);
                 self.quantized[y.index()] = Some(quantized);
             }
@@ -291,6 +300,36 @@ impl<'m> Qdq<'m> {
         self.initializer(scalar(&zero_point, data_type::UINT8, &[q.zero_point]));
         self.params[id.index()] = Some((scale.clone(), zero_point.clone()));
         (scale, zero_point)
+    }
+
+    /// `Clip(input)` to the reals `0..=ACT_MAX` stand for with `id`'s
+    /// parameters, so that the `QuantizeLinear` after it saturates where
+    /// nnspec's 7-bit quantization does (it would at 255 instead). Only
+    /// where f32 values enter the integer part: after an int8 layer's
+    /// float operator a `Clip` would stop onnxruntime fusing the layer.
+    fn clip_to_activation_range(&mut self, input: &str, dims: &[usize], id: QTensorId) -> String {
+        let tensor = self.qplan.tensor(id);
+        let (base, q) = (tensor.name.clone(), tensor.q);
+        let bound = |level: u8| (level as i32 - q.zero_point as i32) as f32 * q.scale;
+        let min = self.builder.unique(&format!("{base}.clip_min"));
+        let max = self.builder.unique(&format!("{base}.clip_max"));
+        self.initializer(scalar(&min, data_type::FLOAT, &bound(0).to_le_bytes()));
+        self.initializer(scalar(
+            &max,
+            data_type::FLOAT,
+            &bound(ACT_MAX).to_le_bytes(),
+        ));
+        let node = OnnxNode::new("Clip", Vec::new());
+        let inputs = vec![input.to_string(), min, max];
+        let wanted = format!("{base}.clipped");
+        self.node(
+            &node,
+            inputs,
+            &wanted,
+            data_type::FLOAT,
+            Batch::Leading,
+            dims,
+        )
     }
 
     /// `QuantizeLinear(input)` with `id`'s parameters.

@@ -128,6 +128,7 @@ fn dense_layers_become_dequantize_gemm_quantize() {
     assert_eq!(
         ops,
         [
+            "Clip",
             "QuantizeLinear",
             "Reshape",
             "DequantizeLinear",
@@ -175,6 +176,13 @@ fn dense_layers_become_dequantize_gemm_quantize() {
         (zero_point.data_type, &zero_point.raw_data[..]),
         (data_type::UINT8, &[60u8][..])
     );
+    // The input saturates where nnspec's 7 bits do.
+    let bound = |name: &str| {
+        let raw = &initializer(name).raw_data;
+        f32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]])
+    };
+    assert_eq!(bound("x.clip_min"), -60.0 * 0.02);
+    assert_eq!(bound("x.clip_max"), 67.0 * 0.02);
     // Each output has a type; inputs and outputs stay f32.
     let produced = graph.node.iter().flat_map(|n| &n.output).count();
     assert_eq!(graph.value_info.len() + graph.output.len(), produced);
@@ -194,6 +202,15 @@ fn a_plan_of_another_model_is_refused() {
             .contains("was not quantized from model `Tiny`"),
         "{error}"
     );
+    let mut broken = qplan(&model);
+    broken.steps[1] = QStep::Dense {
+        x: QTensorId(0),
+        layer: 2,
+        y: QTensorId(7),
+        relu: false,
+    };
+    let error = graph(&model, &broken).expect_err("names layer 2 and tensor 7");
+    assert!(error.to_string().contains("step 1 (Dense"), "{error}");
     let mut broken = qplan(&model);
     broken.steps.remove(0);
     let error = graph(&model, &broken).expect_err("reads x before it is quantized");
