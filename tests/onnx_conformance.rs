@@ -10,6 +10,8 @@
 //! except under CI (`CI` set), where it fails. The structural checks of
 //! the exports (names, opset, metadata) run either way.
 
+#[path = "support/onnxruntime.rs"]
+mod onnxruntime;
 #[path = "support/random_models.rs"]
 mod random_models;
 
@@ -174,38 +176,11 @@ fn write_case(dir: &Path, index: usize, case: &Case, rng: &mut Rng) -> Value {
     json!({"name": name, "onnx": format!("{name}.onnx"), "runs": runs})
 }
 
-/// The interpreter with onnx and onnxruntime, or why there is none.
-fn python() -> Result<PathBuf, String> {
-    let python = std::env::var_os("NNSPEC_PYTHON")
-        .map(PathBuf::from)
-        .ok_or("NNSPEC_PYTHON is not set (.ci/run sets it to its virtual environment)")?;
-    let probe = Command::new(&python)
-        .args(["-c", "import onnx, onnxruntime, numpy"])
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
-    if !probe.status.success() {
-        return Err(format!(
-            "{} cannot import onnx, onnxruntime and numpy: {}",
-            python.display(),
-            String::from_utf8_lossy(&probe.stderr)
-        ));
-    }
-    Ok(python)
-}
-
 /// Runs the cases through conformance.py; returns its report (empty
 /// when skipped).
 fn conformance(cases: &[Case], label: &str, seed: u64) -> String {
-    let python = match python() {
-        Ok(python) => python,
-        Err(why) => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "{why}; CI is set, and CI installs them (.ci/run)"
-            );
-            eprintln!("onnxruntime comparison of the {label} skipped: {why}");
-            return String::new();
-        }
+    let Some(python) = onnxruntime::python_or_skip(&format!("the {label}")) else {
+        return String::new();
     };
     let dir = std::env::temp_dir().join(format!("nnspec-onnx-{label}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);

@@ -23,6 +23,9 @@
 //! a note, except under CI (`CI` set), where it fails. The export itself
 //! and the int8 executor run either way.
 
+#[path = "support/onnxruntime.rs"]
+mod onnxruntime;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -224,25 +227,6 @@ fn write_case(dir: &Path, case: &Case) -> Value {
     })
 }
 
-/// The interpreter with onnx and onnxruntime, or why there is none.
-fn python() -> Result<PathBuf, String> {
-    let python = std::env::var_os("NNSPEC_PYTHON")
-        .map(PathBuf::from)
-        .ok_or("NNSPEC_PYTHON is not set (.ci/run sets it to its virtual environment)")?;
-    let probe = Command::new(&python)
-        .args(["-c", "import onnx, onnxruntime, numpy"])
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
-    if !probe.status.success() {
-        return Err(format!(
-            "{} cannot import onnx, onnxruntime and numpy: {}",
-            python.display(),
-            String::from_utf8_lossy(&probe.stderr)
-        ));
-    }
-    Ok(python)
-}
-
 #[test]
 fn onnxruntime_agrees_with_the_int8_executor_on_every_example() {
     let examples = examples();
@@ -311,22 +295,14 @@ train Rows {
 
 /// Runs tests/onnx/qdq_agreement.py over the exports of `cases`.
 fn agreement(cases: &[Case], label: &str) {
-    let python = python();
+    let python = onnxruntime::python_or_skip(&format!("the int8 {label}"));
     let dir = std::env::temp_dir().join(format!("nnspec-onnx-int8-{label}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
     let models: Vec<Value> = cases.iter().map(|case| write_case(&dir, case)).collect();
-    let python = match python {
-        Ok(python) => python,
-        Err(why) => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "{why}; CI is set, and CI installs them (.ci/run)"
-            );
-            eprintln!("onnxruntime comparison of the int8 {label} skipped: {why}");
-            let _ = std::fs::remove_dir_all(&dir);
-            return;
-        }
+    let Some(python) = python else {
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
     };
     let manifest = json!({"min_agreement": MIN_AGREEMENT, "models": models});
     std::fs::write(dir.join("manifest.json"), manifest.to_string()).expect("write");

@@ -6,6 +6,8 @@
 //! skipped with a note without it, except under CI, where it fails.
 
 mod common;
+#[path = "../../tests/support/onnxruntime.rs"]
+mod onnxruntime;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -183,15 +185,8 @@ fn impossible_requests_are_refused_by_name() {
 /// onnxruntime runs the fp16 and f32 exports on the digits: the checker
 /// passes, outputs agree to fp16's rounding and the classes agree.
 fn fp16_onnx_agrees_with_f32(out: &Path) {
-    let python = match std::env::var_os("NNSPEC_PYTHON") {
-        Some(p) => PathBuf::from(p),
-        None if std::env::var_os("CI").is_some() => {
-            panic!("NNSPEC_PYTHON is not set (.ci/run sets it to its virtual environment)")
-        }
-        None => {
-            eprintln!("note: NNSPEC_PYTHON unset, the fp16 ONNX comparison is skipped");
-            return;
-        }
+    let Some(python) = onnxruntime::python_or_skip("the fp16 deploy variant") else {
+        return;
     };
     let script = r#"
 import sys, numpy as np, onnx, onnxruntime as ort
