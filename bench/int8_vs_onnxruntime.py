@@ -161,11 +161,13 @@ def main():
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--data", default=DEFAULT_DATA)
     parser.add_argument("--out", default=None, help="keep the run's files here")
+    parser.add_argument("--accuracy-only", action="store_true", help="skip the timing rounds")
     args = parser.parse_args()
     print(f"CPU: {cpu_name()}; onnxruntime {ort.__version__}; nproc {os.cpu_count()}")
     subprocess.run(["cargo", "build", "-q", "--release", "-p", "dslc"], cwd=ROOT, check=True)
-    subprocess.run(["cargo", "bench", "-q", "-p", "nnspec-generated-int8-check", "--bench",
-                    "forward", "--no-run"], cwd=ROOT, check=True)
+    if not args.accuracy_only:
+        subprocess.run(["cargo", "bench", "-q", "-p", "nnspec-generated-int8-check", "--bench",
+                        "forward", "--no-run"], cwd=ROOT, check=True)
     dslc_bin = os.path.join(target_dir(), "release", "dslc")
 
     test_x = tutorial_scaling(idx(find(args.data, "t10k-images-idx3-ubyte")))
@@ -207,6 +209,8 @@ def main():
               f"({(int8_ort - f32_ort) * 100:+.2f} points); nnspec's QDQ export in "
               f"onnxruntime {ours_ort:.4f}")
 
+        if args.accuracy_only:
+            return
         x1 = test_x[:1].copy()
         x1000 = test_x[:1000].copy()
         models = {"ort-static-int8": ort_int8, "nnspec-qdq-in-ort": ours_onnx,
