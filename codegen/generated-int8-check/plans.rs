@@ -44,7 +44,8 @@ pub fn seeded_params(plan: &Plan, seed: u64) -> Vec<f32> {
         if matches!(p.kind, ParamKind::Counter) {
             continue;
         }
-        let range = nnspec_runtime::infer::param_range(plan, nnspec_runtime::plan::ParamId(i as u32));
+        let range =
+            nnspec_runtime::infer::param_range(plan, nnspec_runtime::plan::ParamId(i as u32));
         nnspec_runtime::init::fill(&mut params[range], p.init, &p.name, seed);
     }
     params

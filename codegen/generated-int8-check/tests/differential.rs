@@ -1,8 +1,8 @@
 //! Generated int8 code against the int8 executor (`quant::run`) on the
 //! same plans: the same `u8` outputs and the same dequantized f32 outputs,
 //! bit for bit, for every checked model at several batch sizes and thread
-//! counts, on the int8 kernel tier this process runs (CI runs it under
-//! each, with `NNSPEC_INT8_KERNELS`).
+//! counts, on the int8 kernel tier this process runs; `every_int8_tier`
+//! runs them again in a process per tier (`NNSPEC_INT8_KERNELS`).
 
 #[path = "../plans.rs"]
 mod plans;
@@ -47,7 +47,11 @@ macro_rules! differential {
         fn $test() {
             use generated::$module as m;
             let q = plan_of($stem);
-            assert_eq!(m::arena_len(1), m::ARENA_U8_LEN, "ARENA_U8_LEN is arena_len(1)");
+            assert_eq!(
+                m::arena_len(1),
+                m::ARENA_U8_LEN,
+                "ARENA_U8_LEN is arena_len(1)"
+            );
             assert_eq!(m::float_arena_len(1, 1), m::ARENA_F32_LEN);
             let float = &q.float;
             for batch in [1, 5, 64] {
@@ -64,8 +68,18 @@ macro_rules! differential {
                     let mut got = vec![0.0f32; batch * m::$output];
                     m::$ty.forward_batch(&input, &mut got, &mut arena, &mut float_arena, &par);
                     let got_u8 = m::$output_u8(&arena, batch);
-                    assert_eq!(got_u8, want_u8.as_slice(), "{}: u8 outputs, batch {batch}, {threads} thread(s)", $stem);
-                    assert_eq!(bits(&got), bits(&want), "{}: f32 outputs, batch {batch}, {threads} thread(s)", $stem);
+                    assert_eq!(
+                        got_u8,
+                        want_u8.as_slice(),
+                        "{}: u8 outputs, batch {batch}, {threads} thread(s)",
+                        $stem
+                    );
+                    assert_eq!(
+                        bits(&got),
+                        bits(&want),
+                        "{}: f32 outputs, batch {batch}, {threads} thread(s)",
+                        $stem
+                    );
 
                     // The outputs really vary: a constant output would
                     // agree without proving anything.
@@ -77,7 +91,12 @@ macro_rules! differential {
                     if batch == 1 {
                         let x: &[f32; m::$input] = input.as_slice().try_into().unwrap();
                         assert_eq!(bits(&m::$ty.forward(x)), bits(&want), "{}: forward", $stem);
-                        assert_eq!(m::$ty.forward_u8(x).as_slice(), want_u8.as_slice(), "{}: forward_u8", $stem);
+                        assert_eq!(
+                            m::$ty.forward_u8(x).as_slice(),
+                            want_u8.as_slice(),
+                            "{}: forward_u8",
+                            $stem
+                        );
                     }
                 }
             }
@@ -85,10 +104,28 @@ macro_rules! differential {
     };
 }
 
-differential!(digits_mlp, digits_mlp, DigitsMlp, "DigitsMlp", X_LEN, LOGITS_LEN, logits_u8);
+differential!(
+    digits_mlp,
+    digits_mlp,
+    DigitsMlp,
+    "DigitsMlp",
+    X_LEN,
+    LOGITS_LEN,
+    logits_u8
+);
 differential!(lenet, lenet, LeNet, "LeNet", X_LEN, LOGITS_LEN, logits_u8);
-differential!(mnist_mlp, mnist_mlp, MnistMlp, "MnistMlp", X_LEN, LOGITS_LEN, logits_u8);
-differential!(float_steps, float_steps, FloatSteps, "FloatSteps", X_LEN, PROBS_LEN, probs_u8);
+differential!(
+    mnist_mlp, mnist_mlp, MnistMlp, "MnistMlp", X_LEN, LOGITS_LEN, logits_u8
+);
+differential!(
+    float_steps,
+    float_steps,
+    FloatSteps,
+    "FloatSteps",
+    X_LEN,
+    PROBS_LEN,
+    probs_u8
+);
 
 /// The steps of the float-step model really run in f32 (else it would not
 /// test the f32 steps' printing).
@@ -96,6 +133,37 @@ differential!(float_steps, float_steps, FloatSteps, "FloatSteps", X_LEN, PROBS_L
 fn the_float_model_has_float_steps() {
     use nnspec_runtime_core::quant::plan::QStep;
     let q = plan_of("FloatSteps");
-    let floats = q.steps.iter().filter(|s| matches!(s, QStep::Float(_))).count();
+    let floats = q
+        .steps
+        .iter()
+        .filter(|s| matches!(s, QStep::Float(_)))
+        .count();
     assert!(floats >= 2, "sigmoid and softmax run in f32: {:?}", q.steps);
+}
+
+/// The differential tests again under each int8 tier, a process each (the
+/// tier is chosen once per process, from `NNSPEC_INT8_KERNELS`; a tier
+/// this CPU lacks falls back to the best it has). Skipped in those
+/// processes, and wherever the environment already picks a tier.
+#[test]
+fn every_int8_tier() {
+    const TIER: &str = "NNSPEC_INT8_KERNELS";
+    if std::env::var_os(TIER).is_some() {
+        return;
+    }
+    let exe = std::env::current_exe().expect("the test binary");
+    for tier in ["portable", "avx2", "avxvnni", "avx512vnni"] {
+        let out = std::process::Command::new(&exe)
+            .args(["--exact", "digits_mlp", "lenet", "mnist_mlp", "float_steps"])
+            .env(TIER, tier)
+            .output()
+            .expect("the test binary runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "under {TIER}={tier}:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains("4 passed"), "under {TIER}={tier}: {stdout}");
+    }
 }
