@@ -277,3 +277,22 @@ fn malformed_plans_and_options_are_refused() {
         Int8EmitError::Unsupported { .. }
     ));
 }
+
+#[test]
+fn a_value_named_like_a_local_of_the_module_is_refused() {
+    let source = "model Odd {\n    input x: f32[4];\n    output u8_values = x -> dense(2);\n}\n";
+    let compiled = nnspec_dsl::compile(source);
+    assert!(
+        compiled.diagnostics.is_empty(),
+        "{}",
+        compiled.render("odd")
+    );
+    let q = hand_quantized(&lower_inference(compiled.model("Odd").unwrap()));
+    let e = int8_module(&q, &options()).unwrap_err();
+    assert_eq!(
+        e,
+        Int8EmitError::ReservedName {
+            name: "u8_values".into()
+        }
+    );
+}

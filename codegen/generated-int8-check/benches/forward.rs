@@ -11,6 +11,8 @@
 
 #[path = "../../generated-check/benches/common/mod.rs"]
 mod common;
+// The bench needs the plans' weights and inputs, not the quantization.
+#[allow(dead_code)]
 #[path = "../plans.rs"]
 mod plans;
 

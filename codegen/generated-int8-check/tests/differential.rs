@@ -1,8 +1,8 @@
 //! Generated int8 code against the int8 executor (`quant::run`) on the
 //! same plans: the same `u8` outputs and the same dequantized f32 outputs,
 //! bit for bit, for every checked model at several batch sizes and thread
-//! counts, on the int8 kernel tier this process runs (CI runs it under
-//! each, with `NNSPEC_INT8_KERNELS`).
+//! counts, on the int8 kernel tier this process runs; `every_int8_tier`
+//! runs them again in a process per tier (`NNSPEC_INT8_KERNELS`).
 
 #[path = "../plans.rs"]
 mod plans;
@@ -139,4 +139,31 @@ fn the_float_model_has_float_steps() {
         .filter(|s| matches!(s, QStep::Float(_)))
         .count();
     assert!(floats >= 2, "sigmoid and softmax run in f32: {:?}", q.steps);
+}
+
+/// The differential tests again under each int8 tier, a process each (the
+/// tier is chosen once per process, from `NNSPEC_INT8_KERNELS`; a tier
+/// this CPU lacks falls back to the best it has). Skipped in those
+/// processes, and wherever the environment already picks a tier.
+#[test]
+fn every_int8_tier() {
+    const TIER: &str = "NNSPEC_INT8_KERNELS";
+    if std::env::var_os(TIER).is_some() {
+        return;
+    }
+    let exe = std::env::current_exe().expect("the test binary");
+    for tier in ["portable", "avx2", "avxvnni", "avx512vnni"] {
+        let out = std::process::Command::new(&exe)
+            .args(["--exact", "digits_mlp", "lenet", "mnist_mlp", "float_steps"])
+            .env(TIER, tier)
+            .output()
+            .expect("the test binary runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "under {TIER}={tier}:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains("4 passed"), "under {TIER}={tier}: {stdout}");
+    }
 }

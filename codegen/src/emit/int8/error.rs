@@ -25,6 +25,9 @@ pub enum Int8EmitError {
     Malformed { what: String },
     /// A number that must be printed as a literal is NaN or infinite.
     NotFinite { what: String },
+    /// A value of the model is named like one of the int8 module's own
+    /// locals (`u8_values`, `u8_scratch`, `float_arena`).
+    ReservedName { name: String },
 }
 
 impl std::fmt::Display for Int8EmitError {
@@ -47,6 +50,10 @@ impl std::fmt::Display for Int8EmitError {
                 "input `{input}` is token ids; int8 modules take f32 inputs only"
             ),
             Int8EmitError::Malformed { what } => write!(f, "malformed int8 plan: {what}"),
+            Int8EmitError::ReservedName { name } => write!(
+                f,
+                "the value `{name}` is named like a local of the generated int8 code: rename it"
+            ),
             Int8EmitError::NotFinite { what } => {
                 write!(
                     f,
