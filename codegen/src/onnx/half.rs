@@ -34,7 +34,7 @@ pub fn with_half_weights(mut model: ModelProto) -> ModelProto {
             .collect();
         tensor.data_type = data_type::FLOAT16;
         // The graph keeps reading the f32 name; the Cast produces it.
-        let f32_name = std::mem::replace(&mut tensor.name, String::new());
+        let f32_name = std::mem::take(&mut tensor.name);
         tensor.name = format!("{f32_name}.fp16");
         casts.push(NodeProto {
             input: vec![tensor.name.clone()],
