@@ -149,7 +149,7 @@ def generated_round():
     out = {"text": text}
     for variant in ("int8", "f32"):
         for batch in (1, 1000):
-            m = re.search(r"%s batch %d: ([\d.]+) us" % (variant, batch), text)
+            m = re.search(r"%s\s*, batch %d: ([\d.]+) us" % (variant, batch), text)
             if m is None:
                 raise SystemExit(f"no `{variant} batch {batch}` line in:\n{text}")
             out[(variant, batch)] = float(m.group(1)) * 1e-6

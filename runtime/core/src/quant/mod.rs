@@ -21,8 +21,9 @@
 //!   power-of-two shift ([`scheme::Requant`]), then `+ y_zp` and a clamp to
 //!   `[lo, ACT_MAX]` (`lo = y_zp` for a fused ReLU, else 0).
 //!
-//! Rounding, everywhere: quantizing a float rounds half to even (ONNX
-//! `QuantizeLinear`); the fixed-point multiply rounds half away from zero
+//! Rounding, everywhere: quantizing a float multiplies it by the
+//! reciprocal of the scale and rounds half to even (ONNX `QuantizeLinear`
+//! divides; see [`QuantParams::quantize`] for why); the fixed-point multiply rounds half away from zero
 //! (`SaturatingRoundingDoublingHighMul`), and the shift rounds half away
 //! from zero (`RoundingDivideByPOT`), as gemmlowp and TFLite do.
 

@@ -20,8 +20,9 @@ pub(super) fn quantize(x: &[f32], q: QuantParams, y: &mut [u8], tier: Int8Tier) 
         let _ = tier;
         0
     };
+    let inverse = q.inverse_scale();
     for (y, &x) in y[done..len].iter_mut().zip(&x[done..len]) {
-        *y = q.quantize(x);
+        *y = q.quantize_by(x, inverse);
     }
 }
 
@@ -82,36 +83,45 @@ mod x86 {
     use crate::quant::scheme::{ACT_MAX, QuantParams};
     use core::arch::x86_64::*;
 
-    /// Quantizes the longest prefix of whole 8-value chunks; returns its
+    /// Quantizes the longest prefix of whole 16-value chunks; returns its
     /// length. `round` to nearest even is `round_half_even`; NaN takes the
     /// zero point as [`QuantParams::quantize`] does.
     #[target_feature(enable = "avx2,fma")]
     pub(super) fn quantize(x: &[f32], q: QuantParams, y: &mut [u8]) -> usize {
-        let scale = _mm256_set1_ps(q.scale);
+        let inverse = _mm256_set1_ps(q.inverse_scale());
         let zp = _mm256_set1_ps(q.zero_point as f32);
         let max = _mm256_set1_ps(ACT_MAX as f32);
         let zero = _mm256_setzero_ps();
-        let chunks = x.len() / 8;
+        // Eight values to eight i32s in 0..=ACT_MAX.
+        let eight = |v: __m256| {
+            let rounded = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
+                _mm256_mul_ps(v, inverse),
+            );
+            let shifted = _mm256_add_ps(rounded, zp);
+            let nan = _mm256_cmp_ps::<_CMP_UNORD_Q>(shifted, shifted);
+            let clamped = _mm256_min_ps(_mm256_max_ps(shifted, zero), max);
+            _mm256_cvttps_epi32(_mm256_blendv_ps(clamped, zp, nan))
+        };
+        let chunks = x.len() / 16;
         for i in 0..chunks {
-            // SAFETY: chunk i of 8 lies inside both slices.
+            // SAFETY: chunk i of 16 lies inside both slices.
             unsafe {
-                let v = _mm256_loadu_ps(x.as_ptr().add(8 * i));
-                let rounded = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
-                    _mm256_div_ps(v, scale),
-                );
-                let shifted = _mm256_add_ps(rounded, zp);
-                let nan = _mm256_cmp_ps::<_CMP_UNORD_Q>(shifted, shifted);
-                let clamped = _mm256_min_ps(_mm256_max_ps(shifted, zero), max);
-                let ints = _mm256_cvttps_epi32(_mm256_blendv_ps(clamped, zp, nan));
-                let words = _mm256_packs_epi32(ints, ints);
+                let a = eight(_mm256_loadu_ps(x.as_ptr().add(16 * i)));
+                let b = eight(_mm256_loadu_ps(x.as_ptr().add(16 * i + 8)));
+                // i32 to i16 to u8 (values fit, so nothing saturates); the
+                // packs work within 128-bit lanes, the permute puts the
+                // 16 bytes back in order.
+                let words = _mm256_packs_epi32(a, b);
                 let bytes = _mm256_packus_epi16(words, words);
-                let low = _mm_cvtsi128_si32(_mm256_castsi256_si128(bytes)) as u32;
-                let high = _mm_cvtsi128_si32(_mm256_extracti128_si256(bytes, 1)) as u32;
-                let both = low as u64 | (high as u64) << 32;
-                (y.as_mut_ptr().add(8 * i) as *mut u64).write_unaligned(both.to_le());
+                let ordered =
+                    _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 0, 0, 0, 0));
+                _mm_storeu_si128(
+                    y.as_mut_ptr().add(16 * i) as *mut __m128i,
+                    _mm256_castsi256_si128(ordered),
+                );
             }
         }
-        chunks * 8
+        chunks * 16
     }
 
     /// Dequantizes the longest prefix of whole 8-value chunks; returns its

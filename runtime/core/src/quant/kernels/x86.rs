@@ -49,27 +49,28 @@ unsafe fn word(t: &Tile, r: usize, g: usize, ragged: bool) -> i32 {
 #[target_feature(enable = "avx2")]
 unsafe fn epilogue(t: &Tile, sums: &[[i32; BLOCK_N]], nb: usize) {
     let clamp = Clamp::new(t.y_zp, t.lo);
-    for (i, s) in sums.iter().enumerate() {
-        let (r, b) = (i / nb, i % nb);
-        let col = b * BLOCK_N;
-        if col >= t.cols {
-            continue;
-        }
-        // SAFETY: one Epi per block; the output covers the tile's valid
-        // channels.
-        unsafe {
-            let e = &*t.epi.add(b);
-            let p = s.as_ptr() as *const __m256i;
-            let valid = (t.cols - col).min(BLOCK_N);
-            let lo = requant8(_mm256_loadu_si256(p), e, 0, clamp);
-            // A layer of at most 8 channels (LeNet's first) needs one half.
-            let hi = if valid > 8 {
-                requant8(_mm256_loadu_si256(p.add(1)), e, 1, clamp)
-            } else {
-                _mm256_setzero_si256()
-            };
-            let out = t.out.add(r * t.out_rows + col * t.out_cols);
-            store16(lo, hi, out, t.out_cols, valid);
+    // Row by row, block by block (no division per block: an integer
+    // divide costs as much as requantizing half a block).
+    let blocks = nb.min(t.cols.div_ceil(BLOCK_N));
+    for (r, row) in sums.chunks_exact(nb.max(1)).enumerate() {
+        for (b, s) in row.iter().enumerate().take(blocks) {
+            let col = b * BLOCK_N;
+            // SAFETY: one Epi per block; the output covers the tile's valid
+            // channels.
+            unsafe {
+                let e = &*t.epi.add(b);
+                let p = s.as_ptr() as *const __m256i;
+                let valid = (t.cols - col).min(BLOCK_N);
+                let lo = requant8(_mm256_loadu_si256(p), e, 0, clamp);
+                // A layer of at most 8 channels (LeNet's first) needs one half.
+                let hi = if valid > 8 {
+                    requant8(_mm256_loadu_si256(p.add(1)), e, 1, clamp)
+                } else {
+                    _mm256_setzero_si256()
+                };
+                let out = t.out.add(r * t.out_rows + col * t.out_cols);
+                store16(lo, hi, out, t.out_cols, valid);
+            }
         }
     }
 }
