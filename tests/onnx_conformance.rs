@@ -16,7 +16,6 @@ mod onnxruntime;
 mod random_models;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use nnspec::codegen::onnx::{self, Provenance, proto};
 use nnspec::dsl::ir;
@@ -192,23 +191,8 @@ fn conformance(cases: &[Case], label: &str, seed: u64) -> String {
         .map(|(i, case)| write_case(&dir, i, case, &mut rng))
         .collect();
     let manifest = json!({"tolerance": TOLERANCE, "models": models});
-    std::fs::write(dir.join("manifest.json"), manifest.to_string()).expect("write");
-    let output = Command::new(&python)
-        .arg(Path::new(ROOT).join("tests/onnx/conformance.py"))
-        .arg(&dir)
-        .output()
-        .expect("run conformance.py");
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    println!("{report}");
-    assert!(
-        output.status.success(),
-        "onnxruntime disagrees with nnspec (files kept in {}):\n{report}",
-        dir.display()
-    );
+    let script = Path::new(ROOT).join("tests/onnx/conformance.py");
+    let report = onnxruntime::run_manifest(&python, &script, &dir, &manifest, "nnspec");
     assert!(
         report.contains(&format!("{} models", cases.len())),
         "every model was checked:\n{report}"

@@ -27,7 +27,6 @@
 mod onnxruntime;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use nnspec::codegen::onnx::{self, Provenance};
 use nnspec::dsl::{self, ir};
@@ -305,23 +304,9 @@ fn agreement(cases: &[Case], label: &str) {
         return;
     };
     let manifest = json!({"min_agreement": MIN_AGREEMENT, "models": models});
-    std::fs::write(dir.join("manifest.json"), manifest.to_string()).expect("write");
-    let output = Command::new(&python)
-        .arg(Path::new(ROOT).join("tests/onnx/qdq_agreement.py"))
-        .arg(&dir)
-        .output()
-        .expect("run qdq_agreement.py");
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    println!("{report}");
-    assert!(
-        output.status.success(),
-        "onnxruntime disagrees with nnspec's int8 executor (files kept in {}):\n{report}",
-        dir.display()
-    );
+    let script = Path::new(ROOT).join("tests/onnx/qdq_agreement.py");
+    let report =
+        onnxruntime::run_manifest(&python, &script, &dir, &manifest, "nnspec's int8 executor");
     assert!(
         report.contains(&format!("{} models, 0 failures", cases.len())),
         "every model was checked:\n{report}"

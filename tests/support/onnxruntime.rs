@@ -38,3 +38,35 @@ fn python() -> Result<PathBuf, String> {
     }
     Ok(python)
 }
+
+/// Writes `manifest` as `dir/manifest.json`, runs `script` on `dir` and
+/// returns its report (stdout, then stderr, also printed); fails the test,
+/// keeping `dir`, when the script reports that onnxruntime disagrees with
+/// `what`.
+#[allow(dead_code)]
+pub fn run_manifest(
+    python: &std::path::Path,
+    script: &std::path::Path,
+    dir: &std::path::Path,
+    manifest: &serde_json::Value,
+    what: &str,
+) -> String {
+    std::fs::write(dir.join("manifest.json"), manifest.to_string()).expect("write");
+    let output = Command::new(python)
+        .arg(script)
+        .arg(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("run {}: {e}", script.display()));
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    println!("{report}");
+    assert!(
+        output.status.success(),
+        "onnxruntime disagrees with {what} (files kept in {}):\n{report}",
+        dir.display()
+    );
+    report
+}

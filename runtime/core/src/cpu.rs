@@ -174,17 +174,24 @@ fn init_tier() -> Tier {
 
 // ---- std or not ----
 
-/// The value of `NNSPEC_KERNELS`, if set (a non-Unicode value is passed on
-/// as its lossy text, so it is reported rather than ignored). Without `std`
-/// there is no environment (except in this crate's own unit tests, so CI
-/// can run the no_std code paths under every tier).
+/// The value of `NNSPEC_KERNELS`, if set.
 fn requested_tier() -> Option<String> {
+    env_value(ENV_VAR)
+}
+
+/// The value of environment variable `name`, if set (a non-Unicode value
+/// is passed on as its lossy text, so it is reported rather than ignored).
+/// Without `std` there is no environment (except in this crate's own unit
+/// tests, so CI can run the no_std code paths under every tier). The int8
+/// tiers read theirs through it too.
+pub(crate) fn env_value(name: &str) -> Option<String> {
     #[cfg(any(feature = "std", test))]
     {
-        std::env::var_os(ENV_VAR).map(|v| v.to_string_lossy().into_owned())
+        std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
     }
     #[cfg(not(any(feature = "std", test)))]
     {
+        let _ = name;
         None
     }
 }
@@ -226,7 +233,7 @@ fn detect_best_tier() -> Tier {
 /// CPUID and XGETBV, for builds without `is_x86_feature_detected!`.
 #[cfg(target_arch = "x86_64")]
 #[cfg_attr(feature = "std", allow(dead_code))]
-mod x86 {
+pub(crate) mod x86 {
     use super::Tier;
     use core::arch::x86_64::{__cpuid, __cpuid_count, _xgetbv};
 
@@ -265,18 +272,21 @@ mod x86 {
         }
     }
 
+    /// The registers the operating system saves (XCR0); the int8 tiers'
+    /// detection reads it too.
+    ///
     /// # Safety
     /// The CPU must report OSXSAVE.
     #[target_feature(enable = "xsave")]
-    unsafe fn xcr0() -> u64 {
+    pub(crate) unsafe fn xcr0() -> u64 {
         // SAFETY: the caller checked OSXSAVE.
         unsafe { _xgetbv(0) }
     }
 }
 
 /// Prints a warning about the tier on stderr (without `std`, nowhere: the
-/// best supported tier runs, as with it).
-fn warn(message: &str) {
+/// best supported tier runs, as with it). The int8 tiers' too.
+pub(crate) fn warn(message: &str) {
     #[cfg(any(feature = "std", test))]
     std::eprintln!("{message}");
     #[cfg(not(any(feature = "std", test)))]

@@ -253,7 +253,9 @@ enum BWindows {
 
 /// Where the kernels find row (outer product) or column (dot product)
 /// `r` of op(b), relative to `b`: a stride, or a table of offsets. Generic
-/// so each kernel is compiled once per kind, with no branch inside.
+/// so each kernel is compiled once per kind, with no branch inside. Only the
+/// x86-64 kernels read them (other targets go to the portable product).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 trait Starts: Copy {
     /// # Safety
     /// `r` must be inside the table, for [`Table`].
@@ -261,6 +263,7 @@ trait Starts: Copy {
 }
 
 #[derive(Clone, Copy)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 struct Stride(usize);
 
 impl Starts for Stride {
@@ -271,6 +274,7 @@ impl Starts for Stride {
 }
 
 #[derive(Clone, Copy)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 struct Table(*const u32);
 
 impl Starts for Table {

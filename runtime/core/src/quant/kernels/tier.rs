@@ -240,14 +240,7 @@ impl Features {
 // ---- std or not ----
 
 fn requested_tier() -> Option<String> {
-    #[cfg(any(feature = "std", test))]
-    {
-        std::env::var_os(ENV_VAR).map(|v| v.to_string_lossy().into_owned())
-    }
-    #[cfg(not(any(feature = "std", test)))]
-    {
-        None
-    }
+    crate::cpu::env_value(ENV_VAR)
 }
 
 #[cfg(feature = "std")]
@@ -281,7 +274,8 @@ fn detect() -> Features {
 #[cfg_attr(feature = "std", allow(dead_code))]
 pub(super) mod x86 {
     use super::Features;
-    use core::arch::x86_64::{__cpuid, __cpuid_count, _xgetbv};
+    use crate::cpu::x86::xcr0;
+    use core::arch::x86_64::{__cpuid, __cpuid_count};
 
     pub(in super::super) fn features() -> Features {
         // SAFETY: CPUID exists on every x86-64 CPU.
@@ -313,22 +307,9 @@ pub(super) mod x86 {
             avx512_vnni: avx2 && avx512f && avx512vl && avx512vnni && zmm_saved,
         }
     }
-
-    /// # Safety
-    /// The CPU must report OSXSAVE.
-    #[target_feature(enable = "xsave")]
-    unsafe fn xcr0() -> u64 {
-        // SAFETY: the caller checked OSXSAVE.
-        unsafe { _xgetbv(0) }
-    }
 }
 
-fn warn(message: &str) {
-    #[cfg(any(feature = "std", test))]
-    std::eprintln!("{message}");
-    #[cfg(not(any(feature = "std", test)))]
-    let _ = message;
-}
+use crate::cpu::warn;
 
 #[cfg(test)]
 mod tests {
