@@ -6,13 +6,15 @@
 //! - [`emit`]: a Plan printed as a Rust module that runs it with the same
 //!   kernels and no interpreter; [`build`] does it from a build script.
 //! - [`onnx`]: a checked model and its weights as an ONNX model, for other
-//!   runtimes; [`dot`]: its graph as a Graphviz picture.
+//!   runtimes; [`tflite`]: the same as a TensorFlow Lite flatbuffer, for
+//!   phones and TFLite Micro; [`dot`]: its graph as a Graphviz picture.
 
 pub mod build;
 pub mod dot;
 pub mod emit;
 pub mod lower;
 pub mod onnx;
+pub mod tflite;
 
 pub use emit::int8::{Int8EmitError, int8_module};
 pub use emit::{EmitError, RustOptions, Training, golden_test, rust_module};
