@@ -80,24 +80,22 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         seed: args.seed,
         normalize: args.normalize,
     };
-    let (data, split) = session::recorded_split(&job, &checkpoint, &args.weights, flags)?;
-    // The inference lowering: what deployed code runs, and what a loader of
-    // the int8 checkpoint re-lowers.
-    let plan = nnspec_codegen::lower_inference(&job.model);
-    let params = quantize::params_from_checkpoint(&plan, &checkpoint).map_err(|e| e.to_string())?;
-    let samples = match args.samples {
-        Some(n) => n as usize,
-        None => DEFAULT_SAMPLES.min(split.train.len()),
-    };
-    let cal = quantize::calibrate(
-        &plan,
-        &params,
-        &split.train.features,
+    let Calibrated {
+        data,
+        split,
+        plan,
+        params,
+        q,
         samples,
+        calibration,
+    } = calibrated(
+        &job,
+        &checkpoint,
+        &args.weights,
+        flags,
+        args.samples,
         args.calibration,
-    )
-    .map_err(|e| format!("calibration on the training split of {data}: {e}"))?;
-    let q = quantize::build(&plan, &params, &cal).map_err(|e| e.to_string())?;
+    )?;
     let test = &split.test;
     let report = quantize::report(&plan, &params, &q, &test.features)
         .map_err(|e| format!("the test split of {data}: {e}"))?;
@@ -134,7 +132,7 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
     };
     let (f32_bytes, int8_bytes) = (size(&args.weights)?, size(&int8_path)?);
 
-    print_report(&report, &cal_text(&cal.method, samples, &data));
+    print_report(&report, &cal_text(&calibration, samples, &data));
     let points = (int8_accuracy - f32_accuracy) * 100.0;
     outln!(
         "test accuracy ({} samples): f32 {:.2}%, int8 {:.2}% ({points:+.2} points)",
@@ -152,7 +150,7 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
     let summary = Summary {
         model: &job.config.model,
         data: data.to_string(),
-        calibration: cal.method.to_string(),
+        calibration: calibration.to_string(),
         calibration_samples: samples,
         test_samples: test.len(),
         f32_accuracy,
@@ -185,6 +183,54 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         outln!("  {}", path.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A trained model's int8 plan, calibrated on the first samples of the
+/// training split it was trained on, with what was used to make it.
+pub struct Calibrated {
+    pub data: DataSource,
+    pub split: nnspec_runtime::data::Split,
+    /// The float inference plan and its parameters.
+    pub plan: nnspec_runtime::plan::Plan,
+    pub params: Vec<f32>,
+    pub q: QPlan,
+    pub samples: usize,
+    pub calibration: CalibrationMethod,
+}
+
+/// Calibrates `checkpoint` (already checked against `job`'s model) on
+/// `samples` samples (default [`DEFAULT_SAMPLES`]) of its recorded
+/// training split and builds the int8 plan: for `quantize` and for
+/// `export --int8`.
+pub fn calibrated(
+    job: &Job,
+    checkpoint: &nnspec_runtime::safetensors_file::Checkpoint,
+    weights: &Path,
+    flags: session::DataFlags,
+    samples: Option<u64>,
+    method: CalibrationMethod,
+) -> Result<Calibrated, String> {
+    let (data, split) = session::recorded_split(job, checkpoint, weights, flags)?;
+    // The inference lowering: what deployed code runs, and what a loader of
+    // the int8 checkpoint re-lowers.
+    let plan = nnspec_codegen::lower_inference(&job.model);
+    let params = quantize::params_from_checkpoint(&plan, checkpoint).map_err(|e| e.to_string())?;
+    let samples = match samples {
+        Some(n) => n as usize,
+        None => DEFAULT_SAMPLES.min(split.train.len()),
+    };
+    let cal = quantize::calibrate(&plan, &params, &split.train.features, samples, method)
+        .map_err(|e| format!("calibration on the training split of {data}: {e}"))?;
+    let q = quantize::build(&plan, &params, &cal).map_err(|e| e.to_string())?;
+    Ok(Calibrated {
+        data,
+        split,
+        plan,
+        params,
+        q,
+        samples,
+        calibration: cal.method,
+    })
 }
 
 /// The int8 plan's deploy outputs beside its checkpoint: the standard

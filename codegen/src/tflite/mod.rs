@@ -15,6 +15,7 @@
 
 mod float;
 mod int8;
+pub mod metadata;
 pub mod model;
 mod schema;
 
