@@ -432,7 +432,7 @@ fn render_json(
 
 /// The class names a data source has, without loading its samples:
 /// Fashion-MNIST's for a directory named so, a scikit-learn CSV header's.
-fn source_class_names(source: &DataSource) -> Option<Vec<String>> {
+pub fn source_class_names(source: &DataSource) -> Option<Vec<String>> {
     let DataSource::Path(path) = source else {
         return None;
     };

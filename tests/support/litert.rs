@@ -40,6 +40,21 @@ fn python() -> Result<PathBuf, String> {
     Ok(python)
 }
 
+/// `relative` in the workspace: the tests of the root package and of
+/// dslc both include this file.
+pub fn workspace_file(relative: &str) -> PathBuf {
+    let mut dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    loop {
+        let candidate = dir.join(relative);
+        if candidate.exists() {
+            return candidate;
+        }
+        dir = dir
+            .parent()
+            .unwrap_or_else(|| panic!("no {relative} above {}", env!("CARGO_MANIFEST_DIR")));
+    }
+}
+
 /// One model to run: its `.tflite` bytes and its inputs, each with the
 /// full shape the interpreter is resized to (batch first, NHWC for images).
 pub struct Case {
@@ -50,6 +65,7 @@ pub struct Case {
 
 /// What LiteRT made of one case.
 #[derive(Debug)]
+#[allow(dead_code)]
 pub struct Ran {
     /// Each output, cast to f32, with its shape.
     pub outputs: Vec<(Vec<usize>, Vec<f32>)>,
@@ -71,7 +87,12 @@ pub fn run(python: &Path, dir: &Path, cases: &[Case]) -> Vec<Result<Ran, String>
         std::fs::write(dir.join(&tflite), &case.tflite).expect("write the model");
         let mut inputs = Vec::new();
         for (i, (shape, values)) in case.inputs.iter().enumerate() {
-            assert_eq!(shape.iter().product::<usize>(), values.len(), "{}: input {i}", case.name);
+            assert_eq!(
+                shape.iter().product::<usize>(),
+                values.len(),
+                "{}: input {i}",
+                case.name
+            );
             let file = format!("{}.in{i}.f32", case.name);
             let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
             std::fs::write(dir.join(&file), bytes).expect("write an input");
@@ -81,7 +102,7 @@ pub fn run(python: &Path, dir: &Path, cases: &[Case]) -> Vec<Result<Ran, String>
     }
     let manifest = serde_json::json!({ "models": models });
     std::fs::write(dir.join("manifest.json"), manifest.to_string()).expect("write the manifest");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tflite/run.py");
+    let script = workspace_file("tests/tflite/run.py");
     let output = Command::new(python)
         .arg(&script)
         .arg(dir)
@@ -92,7 +113,12 @@ pub fn run(python: &Path, dir: &Path, cases: &[Case]) -> Vec<Result<Ran, String>
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(output.status.success(), "{} failed (files kept in {})", script.display(), dir.display());
+    assert!(
+        output.status.success(),
+        "{} failed (files kept in {})",
+        script.display(),
+        dir.display()
+    );
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("report.json")).expect("read report.json"))
             .expect("report.json is JSON");
@@ -129,7 +155,11 @@ pub fn run(python: &Path, dir: &Path, cases: &[Case]) -> Vec<Result<Ran, String>
                 .iter()
                 .map(|op| op.as_str().expect("op name").to_string())
                 .collect();
-            Ok(Ran { outputs, ops, report: entry.clone() })
+            Ok(Ran {
+                outputs,
+                ops,
+                report: entry.clone(),
+            })
         })
         .collect()
 }

@@ -85,7 +85,8 @@ pub struct Args {
     #[arg(long, requires = "int8")]
     calibration: Option<CalibrationMethod>,
     /// TFLite: a text file of class names, one per line in output order,
-    /// packed into the file's metadata as labels.txt
+    /// packed into the file's metadata as labels.txt (default: the training
+    /// data's names, when it has them)
     #[arg(long)]
     labels: Option<PathBuf>,
 }
@@ -127,16 +128,16 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         weights: described,
     };
     if format == Format::Tflite {
-        let tf = nnspec_codegen::tflite::export(model, &weights).map_err(|e| e.to_string())?;
         let info = tflite::AppInfo {
             provenance: &provenance,
             normalization: args
                 .weights
                 .as_deref()
                 .and_then(|path| recorded_normalization(model, &weights, path)),
-            labels: labels(args, model)?,
+            labels: labels(args, model, &weights, args.weights.as_deref())?,
             int8: false,
         };
+        let tf = nnspec_codegen::tflite::export(model, &weights).map_err(|e| e.to_string())?;
         return write_tflite(args, model, tf, &info, "f32".into());
     }
     let proto = onnx::export(model, &weights, &provenance).map_err(|e| e.to_string())?;
@@ -190,14 +191,14 @@ fn run_int8(args: &Args, format: Format) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Format::Tflite => {
-            let tf = nnspec_codegen::tflite::export_int8(&job.model, &cal.q)
-                .map_err(|e| e.to_string())?;
             let info = tflite::AppInfo {
                 provenance: &provenance,
                 normalization: recorded_normalization(&job.model, &weights, path),
-                labels: labels(args, &job.model)?,
+                labels: labels(args, &job.model, &weights, Some(path))?,
                 int8: true,
             };
+            let tf = nnspec_codegen::tflite::export_int8(&job.model, &cal.q)
+                .map_err(|e| e.to_string())?;
             write_tflite(args, &job.model, tf, &info, how)
         }
     }
@@ -227,11 +228,37 @@ fn write_tflite(
     Ok(ExitCode::SUCCESS)
 }
 
-fn labels(args: &Args, model: &ir::Model) -> Result<Option<Vec<String>>, String> {
-    args.labels
-        .as_deref()
-        .map(|path| tflite::read_labels(path, model))
-        .transpose()
+/// The class names for the metadata: `--labels`, else those of the data
+/// the checkpoint was trained on when it has them (the digits' `0`..`9`,
+/// Fashion-MNIST's, a CSV header's) and they number the output's values.
+fn labels(
+    args: &Args,
+    model: &ir::Model,
+    checkpoint: &Checkpoint,
+    weights: Option<&Path>,
+) -> Result<Option<Vec<String>>, String> {
+    if let Some(path) = &args.labels {
+        return tflite::read_labels(path, model).map(Some);
+    }
+    let Some(path) = weights else {
+        return Ok(None);
+    };
+    let saved = crate::run_info::Saved::read(checkpoint);
+    let Some(source) = saved
+        .data
+        .and_then(|text| crate::run_info::saved_data(&text, path).ok())
+    else {
+        return Ok(None);
+    };
+    let names = match &source {
+        DataSource::Digits => Some((0..10).map(|d| d.to_string()).collect()),
+        DataSource::Path(_) => crate::predict::source_class_names(&source),
+    };
+    let classes = model
+        .outputs
+        .first()
+        .map(|o| model.value(o.value).shape.dims().iter().product::<usize>());
+    Ok(names.filter(|names: &Vec<String>| Some(names.len()) == classes))
 }
 
 /// How the checkpoint's training scaled raw inputs, for the metadata;
