@@ -16,7 +16,7 @@
 #![allow(clippy::needless_range_loop)]
 
 use super::driver::{Kernel, Tile, pick};
-use super::epilogue::x86::{Clamp, requant8, store16};
+use super::epilogue::x86::{Clamp, requant8, requant16, store16, store16_512};
 use super::{BLOCK_N, GROUP_K};
 use core::arch::x86_64::*;
 
@@ -239,7 +239,32 @@ pub(super) mod vnni512 {
             }
         }
         // SAFETY: forwarded.
-        unsafe { epilogue(t, sums.as_flattened(), NB) };
+        unsafe { epilogue_512(t, sums.as_flattened(), NB) };
+    }
+
+    /// [`super::epilogue`] a block per 512-bit vector. Out of line on
+    /// purpose: inlined, its constants took registers from the tile's
+    /// loop, whose weights then came from memory at half the speed.
+    ///
+    /// # Safety
+    /// As [`super::super::driver::TileFn`]; the CPU has AVX-512F.
+    #[inline(never)]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn epilogue_512(t: &Tile, sums: &[[i32; BLOCK_N]], nb: usize) {
+        let blocks = nb.min(t.cols.div_ceil(BLOCK_N));
+        for (r, row) in sums.chunks_exact(nb.max(1)).enumerate() {
+            for (b, s) in row.iter().enumerate().take(blocks) {
+                let col = b * BLOCK_N;
+                // SAFETY: one Epi per block; the output covers the tile's
+                // valid channels.
+                unsafe {
+                    let acc = _mm512_loadu_si512(s.as_ptr() as *const _);
+                    let q = requant16(acc, &*t.epi.add(b), t.y_zp, t.lo);
+                    let out = t.out.add(r * t.out_rows + col * t.out_cols);
+                    store16_512(q, out, t.out_cols, (t.cols - col).min(BLOCK_N));
+                }
+            }
+        }
     }
 
     pub(in super::super) static KERNEL: Kernel = Kernel {
