@@ -38,8 +38,9 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-/// Writes every case, runs them all in one LiteRT process and checks each
-/// output; returns LiteRT's reports for further checks.
+/// Writes every case, runs them all through LiteRT twice, with its
+/// default XNNPACK delegate and on its builtin kernels alone, and checks
+/// each output of both; returns LiteRT's (delegated) reports.
 fn run_cases(dir: &str, cases: &[OpCase]) -> Option<Vec<litert::Ran>> {
     let python = litert::python_or_skip(dir)?;
     let litert_cases: Vec<litert::Case> = cases
@@ -55,68 +56,81 @@ fn run_cases(dir: &str, cases: &[OpCase]) -> Option<Vec<litert::Ran>> {
                 .collect(),
         })
         .collect();
-    let results = litert::run(&python, &scratch(dir), &litert_cases);
+    let builtin =
+        litert::run_builtin_kernels(&python, &scratch(&format!("{dir}_builtin")), &litert_cases);
+    let delegated = litert::run(&python, &scratch(dir), &litert_cases);
     let mut failures = Vec::new();
-    let mut ran_all = Vec::new();
-    for (case, result) in cases.iter().zip(results) {
-        let ran = match result {
-            Ok(ran) => ran,
-            Err(error) => {
-                failures.push(format!("{}: LiteRT refused it: {error}", case.name));
-                continue;
-            }
-        };
-        if !ran.ops.iter().any(|op| op == case.op) {
-            failures.push(format!(
-                "{}: LiteRT ran {:?}, not {}",
-                case.name, ran.ops, case.op
-            ));
-        }
-        if ran.outputs.len() != case.expected.len() {
-            failures.push(format!(
-                "{}: {} outputs, expected {}",
-                case.name,
-                ran.outputs.len(),
-                case.expected.len()
-            ));
-        }
-        for (i, ((shape, got), want)) in ran.outputs.iter().zip(&case.expected).enumerate() {
-            if *shape != want.shape {
-                failures.push(format!(
-                    "{} output {i}: shape {shape:?}, expected {:?}",
-                    case.name, want.shape
-                ));
-                continue;
-            }
-            let worst = got
-                .iter()
-                .zip(&want.data)
-                .map(|(&g, &w)| (g as f64 - w).abs() / w.abs().max(1.0))
-                .enumerate()
-                .fold((0, 0.0), |best, (j, e)| {
-                    if e > best.1 || e.is_nan() {
-                        (j, e)
-                    } else {
-                        best
-                    }
-                });
-            if !(worst.1 <= case.tolerance) {
-                failures.push(format!(
-                    "{} output {i}: element {} is {} where the reference gives {} (error {:e} > {:e})",
-                    case.name, worst.0, got[worst.0], want.data[worst.0], worst.1, case.tolerance
-                ));
-            }
-        }
-        ran_all.push(ran);
+    for (case, result) in cases.iter().zip(builtin) {
+        check(case, result, "builtin kernels", &mut failures);
     }
+    let ran: Vec<litert::Ran> = cases
+        .iter()
+        .zip(delegated)
+        .filter_map(|(case, result)| check(case, result, "XNNPACK", &mut failures))
+        .collect();
     assert!(
         failures.is_empty(),
-        "{} of {} cases failed:\n{}",
+        "{} failures in {} cases:\n{}",
         failures.len(),
         cases.len(),
         failures.join("\n")
     );
-    Some(ran_all)
+    Some(ran)
+}
+
+/// Compares one case's LiteRT result with its reference, noting failures.
+fn check(
+    case: &OpCase,
+    result: Result<litert::Ran, String>,
+    how: &str,
+    failures: &mut Vec<String>,
+) -> Option<litert::Ran> {
+    let name = format!("{} ({how})", case.name);
+    let ran = match result {
+        Ok(ran) => ran,
+        Err(error) => {
+            failures.push(format!("{name}: LiteRT refused it: {error}"));
+            return None;
+        }
+    };
+    if !ran.ops.iter().any(|op| op == case.op) {
+        failures.push(format!("{name}: LiteRT ran {:?}, not {}", ran.ops, case.op));
+    }
+    if ran.outputs.len() != case.expected.len() {
+        failures.push(format!(
+            "{name}: {} outputs, expected {}",
+            ran.outputs.len(),
+            case.expected.len()
+        ));
+    }
+    for (i, ((shape, got), want)) in ran.outputs.iter().zip(&case.expected).enumerate() {
+        if *shape != want.shape {
+            failures.push(format!(
+                "{name} output {i}: shape {shape:?}, expected {:?}",
+                want.shape
+            ));
+            continue;
+        }
+        let (at, worst) = got
+            .iter()
+            .zip(&want.data)
+            .map(|(&g, &w)| (g as f64 - w).abs() / w.abs().max(1.0))
+            .enumerate()
+            .fold((0, 0.0), |best, (j, e)| {
+                if e > best.1 || e.is_nan() {
+                    (j, e)
+                } else {
+                    best
+                }
+            });
+        if !(worst <= case.tolerance) {
+            failures.push(format!(
+                "{name} output {i}: element {at} is {} where the reference gives {} (error {worst:e} > {:e})",
+                got[at], want.data[at], case.tolerance
+            ));
+        }
+    }
+    Some(ran)
 }
 
 #[test]

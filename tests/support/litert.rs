@@ -64,6 +64,23 @@ pub struct Ran {
 /// message, so a test can assert on either.
 #[allow(dead_code)]
 pub fn run(python: &Path, dir: &Path, cases: &[Case]) -> Vec<Result<Ran, String>> {
+    run_with(python, dir, cases, true)
+}
+
+/// [`run`] on LiteRT's builtin kernels alone, without the XNNPACK delegate
+/// `run` gets by default: what a device without the delegate executes
+/// (the delegate takes some files the kernels refuse, and vice versa).
+#[allow(dead_code)]
+pub fn run_builtin_kernels(python: &Path, dir: &Path, cases: &[Case]) -> Vec<Result<Ran, String>> {
+    run_with(python, dir, cases, false)
+}
+
+fn run_with(
+    python: &Path,
+    dir: &Path,
+    cases: &[Case],
+    delegates: bool,
+) -> Vec<Result<Ran, String>> {
     std::fs::create_dir_all(dir).expect("create the LiteRT directory");
     let mut models = Vec::new();
     for case in cases {
@@ -71,7 +88,12 @@ pub fn run(python: &Path, dir: &Path, cases: &[Case]) -> Vec<Result<Ran, String>
         std::fs::write(dir.join(&tflite), &case.tflite).expect("write the model");
         let mut inputs = Vec::new();
         for (i, (shape, values)) in case.inputs.iter().enumerate() {
-            assert_eq!(shape.iter().product::<usize>(), values.len(), "{}: input {i}", case.name);
+            assert_eq!(
+                shape.iter().product::<usize>(),
+                values.len(),
+                "{}: input {i}",
+                case.name
+            );
             let file = format!("{}.in{i}.f32", case.name);
             let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
             std::fs::write(dir.join(&file), bytes).expect("write an input");
@@ -79,7 +101,7 @@ pub fn run(python: &Path, dir: &Path, cases: &[Case]) -> Vec<Result<Ran, String>
         }
         models.push(serde_json::json!({"name": case.name, "tflite": tflite, "inputs": inputs}));
     }
-    let manifest = serde_json::json!({ "models": models });
+    let manifest = serde_json::json!({ "models": models, "delegates": delegates });
     std::fs::write(dir.join("manifest.json"), manifest.to_string()).expect("write the manifest");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tflite/run.py");
     let output = Command::new(python)
@@ -92,7 +114,12 @@ pub fn run(python: &Path, dir: &Path, cases: &[Case]) -> Vec<Result<Ran, String>
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(output.status.success(), "{} failed (files kept in {})", script.display(), dir.display());
+    assert!(
+        output.status.success(),
+        "{} failed (files kept in {})",
+        script.display(),
+        dir.display()
+    );
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("report.json")).expect("read report.json"))
             .expect("report.json is JSON");
@@ -129,7 +156,11 @@ pub fn run(python: &Path, dir: &Path, cases: &[Case]) -> Vec<Result<Ran, String>
                 .iter()
                 .map(|op| op.as_str().expect("op name").to_string())
                 .collect();
-            Ok(Ran { outputs, ops, report: entry.clone() })
+            Ok(Ran {
+                outputs,
+                ops,
+                report: entry.clone(),
+            })
         })
         .collect()
 }
