@@ -12,6 +12,8 @@
 //! litert.rs); without it the LiteRT comparisons are skipped with a note,
 //! except under CI.
 
+// Not reformatted here: the support module keeps its own layout.
+#[rustfmt::skip]
 #[path = "support/litert.rs"]
 mod litert;
 
@@ -29,6 +31,7 @@ mod shapes;
 use std::path::{Path, PathBuf};
 
 use nnspec::codegen::tflite;
+use nnspec::codegen::tflite::model::Op;
 
 use build::OpCase;
 
@@ -146,4 +149,122 @@ fn shape_operators_match_the_reference() {
 #[test]
 fn elementwise_operators_match_the_reference() {
     run_cases("tflite_ops_elementwise", &elementwise::cases());
+}
+
+/// The schema's name of every `Op` variant; the match is exhaustive, so a
+/// new variant does not compile until it is named here (and then fails
+/// [`every_op_variant_has_a_case`] until it has a case).
+fn builtin(op: &Op) -> &'static str {
+    match op {
+        Op::FullyConnected { .. } => "FULLY_CONNECTED",
+        Op::Conv2d { .. } => "CONV_2D",
+        Op::DepthwiseConv2d { .. } => "DEPTHWISE_CONV_2D",
+        Op::MaxPool2d { .. } => "MAX_POOL_2D",
+        Op::AveragePool2d { .. } => "AVERAGE_POOL_2D",
+        Op::Reshape => "RESHAPE",
+        Op::Transpose => "TRANSPOSE",
+        Op::Pad => "PAD",
+        Op::PadV2 => "PADV2",
+        Op::Softmax { .. } => "SOFTMAX",
+        Op::LogSoftmax => "LOG_SOFTMAX",
+        Op::Relu => "RELU",
+        Op::Relu6 => "RELU6",
+        Op::Logistic => "LOGISTIC",
+        Op::Tanh => "TANH",
+        Op::HardSwish => "HARD_SWISH",
+        Op::Elu => "ELU",
+        Op::Gelu { .. } => "GELU",
+        Op::LeakyRelu { .. } => "LEAKY_RELU",
+        Op::Exp => "EXP",
+        Op::Log => "LOG",
+        Op::Sqrt => "SQRT",
+        Op::Rsqrt => "RSQRT",
+        Op::Square => "SQUARE",
+        Op::Abs => "ABS",
+        Op::Neg => "NEG",
+        Op::Add { .. } => "ADD",
+        Op::Sub { .. } => "SUB",
+        Op::Mul { .. } => "MUL",
+        Op::Div { .. } => "DIV",
+        Op::Maximum => "MAXIMUM",
+        Op::Minimum => "MINIMUM",
+        Op::Concatenation { .. } => "CONCATENATION",
+        Op::Mean { .. } => "MEAN",
+        Op::Sum { .. } => "SUM",
+        Op::StridedSlice { .. } => "STRIDED_SLICE",
+        Op::Gather { .. } => "GATHER",
+        Op::BatchMatMul { .. } => "BATCH_MATMUL",
+        Op::Quantize => "QUANTIZE",
+        Op::Dequantize => "DEQUANTIZE",
+    }
+}
+
+#[test]
+fn every_op_variant_has_a_case() {
+    let all = [
+        "FULLY_CONNECTED",
+        "CONV_2D",
+        "DEPTHWISE_CONV_2D",
+        "MAX_POOL_2D",
+        "AVERAGE_POOL_2D",
+        "RESHAPE",
+        "TRANSPOSE",
+        "PAD",
+        "PADV2",
+        "SOFTMAX",
+        "LOG_SOFTMAX",
+        "RELU",
+        "RELU6",
+        "LOGISTIC",
+        "TANH",
+        "HARD_SWISH",
+        "ELU",
+        "GELU",
+        "LEAKY_RELU",
+        "EXP",
+        "LOG",
+        "SQRT",
+        "RSQRT",
+        "SQUARE",
+        "ABS",
+        "NEG",
+        "ADD",
+        "SUB",
+        "MUL",
+        "DIV",
+        "MAXIMUM",
+        "MINIMUM",
+        "CONCATENATION",
+        "MEAN",
+        "SUM",
+        "STRIDED_SLICE",
+        "GATHER",
+        "BATCH_MATMUL",
+        "QUANTIZE",
+        "DEQUANTIZE",
+    ];
+    let cases: Vec<OpCase> = [layers::cases(), shapes::cases(), elementwise::cases()]
+        .into_iter()
+        .flatten()
+        .collect();
+    let mut tested = std::collections::BTreeSet::new();
+    for case in &cases {
+        let ops: Vec<&str> = case
+            .model
+            .operators
+            .iter()
+            .map(|o| builtin(&o.op))
+            .collect();
+        assert!(
+            ops.contains(&case.op),
+            "{}: checks {} but runs {ops:?}",
+            case.name,
+            case.op
+        );
+        tested.insert(case.op);
+    }
+    let missing: Vec<&&str> = all.iter().filter(|op| !tested.contains(*op)).collect();
+    assert!(missing.is_empty(), "no LiteRT case for {missing:?}");
+    // And the list is every variant: each name comes from `builtin`.
+    assert_eq!(tested.len(), all.len());
 }

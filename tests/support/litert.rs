@@ -75,12 +75,7 @@ pub fn run_builtin_kernels(python: &Path, dir: &Path, cases: &[Case]) -> Vec<Res
     run_with(python, dir, cases, false)
 }
 
-fn run_with(
-    python: &Path,
-    dir: &Path,
-    cases: &[Case],
-    delegates: bool,
-) -> Vec<Result<Ran, String>> {
+fn run_with(python: &Path, dir: &Path, cases: &[Case], delegates: bool) -> Vec<Result<Ran, String>> {
     std::fs::create_dir_all(dir).expect("create the LiteRT directory");
     let mut models = Vec::new();
     for case in cases {
@@ -88,12 +83,7 @@ fn run_with(
         std::fs::write(dir.join(&tflite), &case.tflite).expect("write the model");
         let mut inputs = Vec::new();
         for (i, (shape, values)) in case.inputs.iter().enumerate() {
-            assert_eq!(
-                shape.iter().product::<usize>(),
-                values.len(),
-                "{}: input {i}",
-                case.name
-            );
+            assert_eq!(shape.iter().product::<usize>(), values.len(), "{}: input {i}", case.name);
             let file = format!("{}.in{i}.f32", case.name);
             let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
             std::fs::write(dir.join(&file), bytes).expect("write an input");
@@ -114,12 +104,7 @@ fn run_with(
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(
-        output.status.success(),
-        "{} failed (files kept in {})",
-        script.display(),
-        dir.display()
-    );
+    assert!(output.status.success(), "{} failed (files kept in {})", script.display(), dir.display());
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("report.json")).expect("read report.json"))
             .expect("report.json is JSON");
@@ -156,11 +141,7 @@ fn run_with(
                 .iter()
                 .map(|op| op.as_str().expect("op name").to_string())
                 .collect();
-            Ok(Ran {
-                outputs,
-                ops,
-                report: entry.clone(),
-            })
+            Ok(Ran { outputs, ops, report: entry.clone() })
         })
         .collect()
 }
