@@ -27,6 +27,8 @@ mod layers;
 mod reference;
 #[path = "tflite_ops/shapes.rs"]
 mod shapes;
+#[path = "tflite_ops/structure.rs"]
+mod structure;
 
 use std::path::{Path, PathBuf};
 
@@ -149,6 +151,14 @@ fn shape_operators_match_the_reference() {
 #[test]
 fn elementwise_operators_match_the_reference() {
     run_cases("tflite_ops_elementwise", &elementwise::cases());
+}
+
+#[test]
+fn the_file_reads_back_with_the_schema_reader_and_its_metadata() {
+    let Some(python) = litert::python_or_skip("tflite_ops_structure") else {
+        return;
+    };
+    structure::check(&python, &scratch("tflite_ops_structure"));
 }
 
 /// The schema's name of every `Op` variant; the match is exhaustive, so a
