@@ -61,10 +61,6 @@ impl Rng {
         let n = shape.iter().product();
         Arr::new(shape, (0..n).map(|_| self.uniform(lo, hi)).collect())
     }
-
-    pub fn values(&mut self, n: usize, lo: f64, hi: f64) -> Vec<f32> {
-        (0..n).map(|_| self.uniform(lo, hi) as f32).collect()
-    }
 }
 
 /// One model to run through LiteRT and what it must give.

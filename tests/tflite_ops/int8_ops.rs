@@ -13,6 +13,9 @@ use super::reference::{self, activate};
 /// The operator's operands after its int8 inputs (i32 constants).
 type Constants = Vec<Tensor>;
 
+/// The f64 reference on the dequantized inputs.
+type Reference = Box<dyn Fn(&[Arr]) -> Arr>;
+
 struct Wrapped {
     name: String,
     op: Op,
@@ -70,7 +73,7 @@ fn unary(
     input: Q,
     output: Q,
     f: fn(f64) -> f64,
-) -> (Wrapped, Box<dyn Fn(&[Arr]) -> Arr>) {
+) -> (Wrapped, Reference) {
     let spec = Wrapped {
         name: format!("int8_{name}"),
         op,
@@ -84,7 +87,7 @@ fn unary(
 
 pub fn cases() -> Vec<OpCase> {
     let mut rng = Rng::new(21);
-    let mut specs: Vec<(Wrapped, Box<dyn Fn(&[Arr]) -> Arr>)> = vec![
+    let mut specs: Vec<(Wrapped, Reference)> = vec![
         unary("relu", Op::Relu, "RELU", q(0.05, 0), q(0.05, -128), |x| {
             x.max(0.0)
         }),
@@ -206,7 +209,7 @@ pub fn cases() -> Vec<OpCase> {
 
     // Data movement keeps the input's quantization.
     let i32s = |name: &str, values: &[i32]| Tensor::i32_constant(name, &[values.len()], values);
-    let moves: Vec<(Wrapped, Box<dyn Fn(&[Arr]) -> Arr>)> = vec![
+    let moves: Vec<(Wrapped, Reference)> = vec![
         (
             Wrapped {
                 name: "int8_reshape".into(),
