@@ -3,11 +3,18 @@
 //! tensors (with the output quantization LiteRT's kernel requires, where
 //! it requires one) -> DEQUANTIZE, compared with the f64 reference on the
 //! dequantized inputs within one output step (plus the f32 rounding).
+//! Every int8 form here runs on LiteRT 2.3's builtin kernels and on its
+//! XNNPACK delegate; SQUARE has no int8 kernel ("Type INT8 is unsupported
+//! by op Square"), and DIV stops at a zero divisor ("data[i] !=
+//! zero_point"). The output quantizations LiteRT requires: LOGISTIC and
+//! SOFTMAX 1/256 from -128, TANH 1/128 about 0, LOG_SOFTMAX 16/256 down
+//! from 127; MAXIMUM, MINIMUM, CONCATENATION and the data movements are
+//! written with one quantization for inputs and output.
 
 use nnspec::codegen::tflite::model::{Activation, Op, Tensor};
 
 use super::build::{Arr, Graph, OpCase, Rng};
-use super::int8::{Q, activation_tensor, quantized_input};
+use super::int8::{Q, activation_tensor, int8_tensor, quantized_input};
 use super::reference::{self, activate};
 
 /// The operator's operands after its int8 inputs (i32 constants).
@@ -159,6 +166,70 @@ pub fn cases() -> Vec<OpCase> {
         softmax,
         Box::new(|x: &[Arr]| reference::softmax(&x[0], 1.0, false)),
     ));
+    // LOG_SOFTMAX gives 16/256 steps down from 127 (0 is the top).
+    let (log_softmax, _) = unary(
+        "log_softmax",
+        Op::LogSoftmax,
+        "LOG_SOFTMAX",
+        q(0.05, 0),
+        q(16.0 / 256.0, 127),
+        |x| x,
+    );
+    specs.push((
+        log_softmax,
+        Box::new(|x: &[Arr]| reference::softmax(&x[0], 1.0, true)),
+    ));
+    // The maths where LiteRT has int8 kernels (not SQUARE: "Type INT8 is
+    // unsupported by op Square"); positive inputs where the domain asks.
+    specs.extend([
+        unary("exp", Op::Exp, "EXP", q(0.02, 0), q(0.05, -128), f64::exp),
+        unary("log", Op::Log, "LOG", q(0.05, -128), q(0.05, 0), |x| {
+            x.max(1e-9).ln()
+        }),
+        unary(
+            "sqrt",
+            Op::Sqrt,
+            "SQRT",
+            q(0.05, -128),
+            q(0.03, -128),
+            |x| x.max(0.0).sqrt(),
+        ),
+        unary(
+            "rsqrt",
+            Op::Rsqrt,
+            "RSQRT",
+            q(0.05, -128),
+            q(0.05, -128),
+            |x| 1.0 / x.max(1e-9).sqrt(),
+        ),
+        unary("neg", Op::Neg, "NEG", q(0.05, 0), q(0.05, 0), |x| -x),
+    ]);
+    // DIV by a positive int8 constant (LiteRT stops at a zero divisor).
+    let divisor: [i8; 5] = [-100, -60, 0, 50, 127];
+    let divisor_q = q(0.03, -128);
+    let divisor_values = Arr::new(
+        &[5],
+        divisor
+            .iter()
+            .map(|&v| (v as i32 - divisor_q.zero_point) as f64 * divisor_q.scale)
+            .collect(),
+    );
+    specs.push((
+        Wrapped {
+            name: "int8_div".into(),
+            op: Op::Div {
+                activation: Activation::None,
+            },
+            inputs: vec![(vec![3, 4, 5], q(0.05, -3))],
+            constants: vec![Tensor {
+                data: Some(divisor.iter().map(|&v| v as u8).collect()),
+                ..int8_tensor("divisor", vec![5], false, vec![0.03], vec![-128], 0)
+            }],
+            output: q(0.1, 0),
+            builtin: "DIV",
+        },
+        Box::new(move |x: &[Arr]| reference::broadcast(&x[0], &divisor_values, |a, b| a / b)),
+    ));
 
     let same = || q(0.05, -3);
     for (name, builtin, activation, f) in [
@@ -271,6 +342,37 @@ pub fn cases() -> Vec<OpCase> {
                 builtin: "MEAN",
             },
             Box::new(|x: &[Arr]| reference::reduce(&x[0], &[1], false, true)),
+        ),
+        (
+            Wrapped {
+                name: "int8_sum".into(),
+                op: Op::Sum { keep_dims: true },
+                inputs: vec![(vec![3, 4, 6], same())],
+                constants: vec![i32s("axes", &[2])],
+                output: q(0.3, -1),
+                builtin: "SUM",
+            },
+            Box::new(|x: &[Arr]| reference::reduce(&x[0], &[2], true, false)),
+        ),
+        (
+            Wrapped {
+                name: "int8_padv2".into(),
+                op: Op::PadV2,
+                inputs: vec![(vec![3, 4, 6], same())],
+                constants: vec![
+                    Tensor::i32_constant("paddings", &[3, 2], &[0, 0, 2, 0, 1, 1]),
+                    // The pad value, an int8 scalar in the input's quantization.
+                    Tensor {
+                        data: Some(vec![17]),
+                        ..int8_tensor("value", vec![], false, vec![0.05], vec![-3], 0)
+                    },
+                ],
+                output: same(),
+                builtin: "PADV2",
+            },
+            Box::new(|x: &[Arr]| {
+                reference::pad(&x[0], &[(0, 0), (2, 0), (1, 1)], (17.0 + 3.0) * 0.05)
+            }),
         ),
         (
             Wrapped {
