@@ -24,8 +24,16 @@ pub(super) fn element_size(dtype: TensorType) -> usize {
 }
 
 pub(super) fn model(model: &TfModel) -> Result<(), ExportError> {
+    let mut names = std::collections::HashMap::new();
     for (index, tensor) in model.tensors.iter().enumerate() {
         self::tensor(index, tensor)?;
+        if let Some(first) = names.insert(tensor.name.as_str(), index) {
+            return Err(mismatch(format!(
+                "tensors {first} and {index} are both named `{}`; names are unique \
+                 (the signature finds the inputs and outputs by name)",
+                tensor.name
+            )));
+        }
     }
     let in_range = |id: TensorId, what: &dyn Fn() -> String| {
         if id.index() < model.tensors.len() {
@@ -56,6 +64,7 @@ pub(super) fn model(model: &TfModel) -> Result<(), ExportError> {
     for (position, operator) in model.operators.iter().enumerate() {
         let what = || format!("operator {position} ({})", options::name(&operator.op));
         self::operator(operator, &what)?;
+        axis(model, operator, &what)?;
         for (slot, input) in operator.inputs.iter().enumerate() {
             let Some(id) = *input else { continue };
             in_range(id, &|| format!("{}, input {slot},", what()))?;
@@ -227,7 +236,86 @@ fn operands(op: &Op) -> (usize, usize, &'static [usize]) {
     }
 }
 
+/// Strides, dilations, windows and multipliers of at least 1 that fit
+/// the schema's `int`, and finite factors: a zero stride divides by zero
+/// in the kernels.
+fn options(op: &Op, what: &dyn Fn() -> String) -> Result<(), ExportError> {
+    let counts: Vec<(&str, u32)> = match *op {
+        Op::Conv2d {
+            stride, dilation, ..
+        } => vec![
+            ("stride", stride[0]),
+            ("stride", stride[1]),
+            ("dilation", dilation[0]),
+            ("dilation", dilation[1]),
+        ],
+        Op::DepthwiseConv2d {
+            stride,
+            dilation,
+            depth_multiplier,
+            ..
+        } => vec![
+            ("stride", stride[0]),
+            ("stride", stride[1]),
+            ("dilation", dilation[0]),
+            ("dilation", dilation[1]),
+            ("depth multiplier", depth_multiplier),
+        ],
+        Op::MaxPool2d { stride, filter, .. } | Op::AveragePool2d { stride, filter, .. } => vec![
+            ("stride", stride[0]),
+            ("stride", stride[1]),
+            ("window", filter[0]),
+            ("window", filter[1]),
+        ],
+        _ => Vec::new(),
+    };
+    if let Some((name, value)) = counts
+        .into_iter()
+        .find(|&(_, v)| v == 0 || i32::try_from(v).is_err())
+    {
+        return Err(mismatch(format!(
+            "{} has {name} {value}; it must be from 1 to {}",
+            what(),
+            i32::MAX
+        )));
+    }
+    let factor = match *op {
+        Op::Softmax { beta } => Some(("beta", beta)),
+        Op::LeakyRelu { alpha } => Some(("alpha", alpha)),
+        _ => None,
+    };
+    if let Some((name, value)) = factor.filter(|(_, v)| !v.is_finite()) {
+        return Err(mismatch(format!("{} has {name} {value}", what())));
+    }
+    Ok(())
+}
+
+/// CONCATENATION's and GATHER's axis within the rank of their (first)
+/// input.
+fn axis(
+    model: &TfModel,
+    operator: &Operator,
+    what: &dyn Fn() -> String,
+) -> Result<(), ExportError> {
+    let axis = match operator.op {
+        Op::Concatenation { axis, .. } | Op::Gather { axis } => axis,
+        _ => return Ok(()),
+    };
+    let Some(Some(first)) = operator.inputs.first() else {
+        return Ok(());
+    };
+    let rank = model.tensor(*first).shape.len() as i64;
+    if !(-rank..rank).contains(&i64::from(axis)) {
+        return Err(mismatch(format!(
+            "{} is along axis {axis} of a rank-{rank} input",
+            what()
+        )));
+    }
+    Ok(())
+}
+
 fn operator(operator: &Operator, what: &dyn Fn() -> String) -> Result<(), ExportError> {
+    options(&operator.op, what)?;
     if let Op::Concatenation { activation, .. } = operator.op
         && activation != Activation::None
     {

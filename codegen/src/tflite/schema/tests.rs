@@ -285,3 +285,50 @@ fn versions_follow_the_operand_types() {
     let dequantize = sig(vec![Some(int8("q", 1))], f32("y"));
     assert_eq!(options::version(&Op::Dequantize, &dequantize), 2);
 }
+
+#[test]
+fn options_litert_cannot_take_are_named() {
+    let conv = |stride: [u32; 2], dilation: [u32; 2]| {
+        let mut model = dense();
+        model.operators[0].op = Op::Conv2d {
+            padding: Padding::Valid,
+            stride,
+            dilation,
+            activation: Activation::None,
+        };
+        model
+    };
+    assert_mentions(&mismatch(&conv([0, 1], [1, 1])), &["CONV_2D", "stride 0"]);
+    assert_mentions(
+        &mismatch(&conv([1, 1], [1, u32::MAX])),
+        &["dilation 4294967295"],
+    );
+    let mut model = dense();
+    model.operators[0] = crate::tflite::model::Operator {
+        op: Op::MaxPool2d {
+            padding: Padding::Same,
+            stride: [1, 1],
+            filter: [0, 2],
+            activation: Activation::None,
+        },
+        inputs: vec![Some(TensorId(0))],
+        outputs: vec![TensorId(3)],
+    };
+    assert_mentions(&mismatch(&model), &["MAX_POOL_2D", "window 0"]);
+    model.operators[0].op = Op::Softmax {
+        beta: f32::INFINITY,
+    };
+    assert_mentions(&mismatch(&model), &["SOFTMAX", "beta inf"]);
+    model.operators[0].op = Op::Gather { axis: 2 };
+    model.operators[0].inputs.push(Some(TensorId(2)));
+    assert_mentions(&mismatch(&model), &["GATHER", "axis 2", "rank-2"]);
+    model.operators[0].op = Op::Gather { axis: -2 };
+    write(&model).unwrap();
+}
+
+#[test]
+fn a_name_used_twice_is_named() {
+    let mut model = dense();
+    model.tensors[3].name = "x".into();
+    assert_mentions(&mismatch(&model), &["tensors 0 and 3", "`x`"]);
+}
