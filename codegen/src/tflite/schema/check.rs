@@ -240,34 +240,41 @@ fn operands(op: &Op) -> (usize, usize, &'static [usize]) {
 /// the schema's `int`, and finite factors: a zero stride divides by zero
 /// in the kernels.
 fn options(op: &Op, what: &dyn Fn() -> String) -> Result<(), ExportError> {
-    let counts: Vec<(&str, u32)> = match *op {
-        Op::Conv2d {
-            stride, dilation, ..
-        } => vec![
+    let counts: Vec<(&str, u32)> = if let Op::Conv2d {
+        stride, dilation, ..
+    } = *op
+    {
+        vec![
             ("stride", stride[0]),
             ("stride", stride[1]),
             ("dilation", dilation[0]),
             ("dilation", dilation[1]),
-        ],
-        Op::DepthwiseConv2d {
-            stride,
-            dilation,
-            depth_multiplier,
-            ..
-        } => vec![
+        ]
+    } else if let Op::DepthwiseConv2d {
+        stride,
+        dilation,
+        depth_multiplier,
+        ..
+    } = *op
+    {
+        vec![
             ("stride", stride[0]),
             ("stride", stride[1]),
             ("dilation", dilation[0]),
             ("dilation", dilation[1]),
             ("depth multiplier", depth_multiplier),
-        ],
-        Op::MaxPool2d { stride, filter, .. } | Op::AveragePool2d { stride, filter, .. } => vec![
+        ]
+    } else if let Op::MaxPool2d { stride, filter, .. } | Op::AveragePool2d { stride, filter, .. } =
+        *op
+    {
+        vec![
             ("stride", stride[0]),
             ("stride", stride[1]),
             ("window", filter[0]),
             ("window", filter[1]),
-        ],
-        _ => Vec::new(),
+        ]
+    } else {
+        Vec::new()
     };
     if let Some((name, value)) = counts
         .into_iter()
@@ -279,10 +286,12 @@ fn options(op: &Op, what: &dyn Fn() -> String) -> Result<(), ExportError> {
             i32::MAX
         )));
     }
-    let factor = match *op {
-        Op::Softmax { beta } => Some(("beta", beta)),
-        Op::LeakyRelu { alpha } => Some(("alpha", alpha)),
-        _ => None,
+    let factor = if let Op::Softmax { beta } = *op {
+        Some(("beta", beta))
+    } else if let Op::LeakyRelu { alpha } = *op {
+        Some(("alpha", alpha))
+    } else {
+        None
     };
     if let Some((name, value)) = factor.filter(|(_, v)| !v.is_finite()) {
         return Err(mismatch(format!("{} has {name} {value}", what())));
@@ -297,9 +306,8 @@ fn axis(
     operator: &Operator,
     what: &dyn Fn() -> String,
 ) -> Result<(), ExportError> {
-    let axis = match operator.op {
-        Op::Concatenation { axis, .. } | Op::Gather { axis } => axis,
-        _ => return Ok(()),
+    let (Op::Concatenation { axis, .. } | Op::Gather { axis }) = operator.op else {
+        return Ok(());
     };
     let Some(Some(first)) = operator.inputs.first() else {
         return Ok(());
