@@ -51,7 +51,8 @@ pub(super) fn write(model: &TfModel) -> Result<Vec<u8>, ExportError> {
     Ok(fbb.finished_data().to_vec())
 }
 
-/// A file of at most `bound` bytes can be written.
+/// A file of at most `bound` bytes can be written; past [`MAX_BYTES`] the
+/// error reports the bound, which exceeds the file by the tables' slack.
 fn fits(bound: usize) -> Result<(), ExportError> {
     if bound > MAX_BYTES {
         return Err(ExportError::TooLarge { bytes: bound });

@@ -332,3 +332,8 @@ fn a_name_used_twice_is_named() {
     model.tensors[3].name = "x".into();
     assert_mentions(&mismatch(&model), &["tensors 0 and 3", "`x`"]);
 }
+
+#[test]
+fn the_same_model_gives_the_same_bytes() {
+    assert_eq!(write(&dense()).unwrap(), write(&dense()).unwrap());
+}
