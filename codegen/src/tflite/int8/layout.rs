@@ -1,0 +1,138 @@
+//! Where a value's elements are: [`super::super::model`] stores a
+//! per-sample `[C, H, W]` (or `[C, L]`) channels-last, every other rank in
+//! nnspec's order. Reading a tensor as other dims (a view: `flatten`,
+//! `reshape`) is a `RESHAPE` when both orders agree, and transposes
+//! around it when they do not.
+
+use super::super::model::{Op, Tensor, TensorId};
+use super::{Held, Int8};
+
+/// How per-sample `dims` are stored: `[C, rest...]` as `[rest..., C]` for
+/// ranks 2 and 3, as they are otherwise.
+pub(super) fn stored_dims(dims: &[usize]) -> Vec<usize> {
+    if channels_last(dims) {
+        let mut stored = dims[1..].to_vec();
+        stored.push(dims[0]);
+        stored
+    } else {
+        dims.to_vec()
+    }
+}
+
+/// Whether `dims` are stored channels-last (ranks 2 and 3).
+pub(super) fn channels_last(dims: &[usize]) -> bool {
+    (2..=3).contains(&dims.len())
+}
+
+/// Whether the stored order of `dims` differs from nnspec's row-major
+/// order: channels-last with more than one channel and more than one
+/// position.
+pub(super) fn reordered(dims: &[usize]) -> bool {
+    channels_last(dims) && dims[0] > 1 && dims[1..].iter().product::<usize>() > 1
+}
+
+/// For each element as stored, its index in nnspec's row-major order.
+pub(super) fn nnspec_index_of_stored(dims: &[usize]) -> Vec<usize> {
+    let total: usize = dims.iter().product();
+    if !reordered(dims) {
+        return (0..total).collect();
+    }
+    let channels = dims[0];
+    let positions = total / channels;
+    (0..total)
+        .map(|stored| {
+            let (position, channel) = (stored / channels, stored % channels);
+            channel * positions + position
+        })
+        .collect()
+}
+
+impl Int8<'_> {
+    /// `held`'s tensor as per-sample `dims` (same element count), stored
+    /// as `dims` are: itself, a `RESHAPE`, or transposes around one.
+    pub(super) fn relayout(&mut self, held: &Held, dims: &[usize]) -> TensorId {
+        if held.dims == dims {
+            return held.id;
+        }
+        let source = self.tf.tensor(held.id).clone();
+        let base = source.name.clone();
+        let mut current = held.id;
+        // To nnspec's order, `[1, C, rest...]`.
+        if reordered(&held.dims) {
+            let rank = held.dims.len();
+            let mut perm = vec![0, rank as i32];
+            perm.extend(1..rank as i32);
+            current = self.transpose(current, &source, &held.dims, &perm, &format!("{base}.nchw"));
+        }
+        if reordered(dims) {
+            let rank = dims.len();
+            if held.dims != dims {
+                current = self.reshape(current, &source, dims, &format!("{base}.reshaped"));
+            }
+            // `[1, C, rest...]` to `[1, rest..., C]`.
+            let mut perm = vec![0];
+            perm.extend(2..=rank as i32);
+            perm.push(1);
+            let stored = stored_dims(dims);
+            return self.transpose(current, &source, &stored, &perm, &format!("{base}.nhwc"));
+        }
+        let stored = stored_dims(dims);
+        if self.tf.tensor(current).shape[1..]
+            .iter()
+            .map(|&d| d as usize)
+            .ne(stored.iter().copied())
+        {
+            current = self.reshape(current, &source, &stored, &format!("{base}.reshaped"));
+        }
+        current
+    }
+
+    /// `RESHAPE` of `input` to per-sample `shape` (as stored), keeping
+    /// `like`'s type and quantization; the batch axis stays free (-1).
+    pub(super) fn reshape(
+        &mut self,
+        input: TensorId,
+        like: &Tensor,
+        shape: &[usize],
+        name: &str,
+    ) -> TensorId {
+        let mut target = vec![-1i32];
+        target.extend(shape.iter().map(|&d| d as i32));
+        let shape_tensor = self.constant(Tensor::i32_constant(
+            format!("{name}.shape"),
+            &[target.len()],
+            &target,
+        ));
+        let output = self.batched(name, shape, like.dtype, like.quantization.clone());
+        self.tf.push_operator(
+            Op::Reshape,
+            vec![Some(input), Some(shape_tensor)],
+            vec![output],
+        );
+        output
+    }
+
+    /// `TRANSPOSE` of `input` by `perm` (over the batch axis too, which
+    /// stays first) to per-sample `shape`.
+    pub(super) fn transpose(
+        &mut self,
+        input: TensorId,
+        like: &Tensor,
+        shape: &[usize],
+        perm: &[i32],
+        name: &str,
+    ) -> TensorId {
+        let perm_tensor = self.constant(Tensor::i32_constant(
+            format!("{name}.perm"),
+            &[perm.len()],
+            perm,
+        ));
+        let output = self.batched(name, shape, like.dtype, like.quantization.clone());
+        self.tf.push_operator(
+            Op::Transpose,
+            vec![Some(input), Some(perm_tensor)],
+            vec![output],
+        );
+        output
+    }
+}

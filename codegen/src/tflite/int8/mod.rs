@@ -1,0 +1,398 @@
+//! An int8 [`QPlan`] in TFLite's full-integer scheme, following the plan
+//! step by step (as the ONNX QDQ export does, `crate::onnx::qdq`):
+//!
+//! - `Quantize` is `QUANTIZE` (f32 in, int8 out) and `Dequantize` is
+//!   `DEQUANTIZE`: the model keeps f32 inputs and outputs;
+//! - an int8 dense layer is `FULLY_CONNECTED` and a convolution `CONV_2D`
+//!   ([`layers`]), with per-channel symmetric int8 weights (zero points 0,
+//!   `quantized_dimension` 0: the filter's output channels), an int32
+//!   bias at scale `x_scale · w_scale[c]`, and a fused ReLU as the
+//!   operator's activation;
+//! - max pooling is int8 `MAX_POOL_2D`, same quantization in and out;
+//! - a `Float` step is `DEQUANTIZE`, the float export's operators for its
+//!   layer, `QUANTIZE`.
+//!
+//! # Activations: nnspec's `u8`, TFLite's `int8`
+//!
+//! nnspec keeps activations as `u8` in `0..=127` with zero point `z`;
+//! TFLite's are `int8`. The export shifts every level by 128: `q_tflite =
+//! q − 128`, zero point `z − 128`, the same scale, so each level stands for
+//! the same real number. Weights (`-127..=127`, zero point 0) and biases
+//! are nnspec's integers unchanged; LiteRT derives each channel's
+//! requantization multiplier from the same f32 scales nnspec does
+//! (`x_scale · w_scale[c] / y_scale` in f64, rounded to a Q31 multiplier
+//! and a shift), so the i32 sums and multipliers are equal.
+//!
+//! # Where the integers differ
+//!
+//! Measured against LiteRT 2.3 on x86-64 (tests/tflite_int8.rs):
+//!
+//! 1. **Range.** nnspec clamps every activation to `0..=127`, i.e. int8
+//!    `-128..=-1`; TFLite clamps to `-128..=127`. A value above its
+//!    tensor's calibrated range (a quantized input, a layer's result)
+//!    saturates at `(127 − z) · scale` in nnspec and goes on to `(255 −
+//!    z) · scale` in TFLite. Below the range both clamp at level 0
+//!    (int8 -128), and a fused ReLU clamps at the zero point in both.
+//! 2. **Requantization rounding.** nnspec rounds `acc · M · 2^(shift−31)`
+//!    twice, as gemmlowp and TFLite's classic reference kernels do
+//!    (`SaturatingRoundingDoublingHighMul`, then `RoundingDivideByPOT`, both
+//!    half away from zero). LiteRT's XNNPACK delegate (what `Interpreter`
+//!    applies by default, and what a phone runs) rounds the product once
+//!    to nearest; its reference `FULLY_CONNECTED` rounds once too; its
+//!    optimized builtin kernels (ruy) round the shift half up; only its
+//!    reference `CONV_2D` rounds as nnspec does. The results differ by one
+//!    step, and only where the exact product lies within one part in 2^31
+//!    of a half-way point after the first rounding: about one output in
+//!    five hundred.
+//! 3. **`QUANTIZE`.** nnspec multiplies by the scale's f32 reciprocal and
+//!    rounds half to even, as XNNPACK's conversion does (so the delegate
+//!    agrees exactly inside the range); TFLite's builtin kernel divides by
+//!    the scale and rounds half away from zero, which differs by one step
+//!    where `x / scale` is within a rounding of a half-way point.
+//!
+//! Outside these, every integer is equal: `DEQUANTIZE` computes `(q − z) ·
+//! scale` exactly as nnspec does, and max pooling is exact in both.
+// Steps are matched exhaustively: a new step must choose its export.
+#![deny(clippy::wildcard_enum_match_arm)]
+
+mod layers;
+mod layout;
+#[cfg(test)]
+mod reference;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{HashMap, HashSet};
+
+use nnspec_dsl::ir;
+use nnspec_runtime::plan::{BufferId, Step};
+use nnspec_runtime_core::quant::QuantParams;
+use nnspec_runtime_core::quant::plan::{QPlan, QStep, QTensorId};
+
+use super::model::{Op, Quantization, Tensor, TensorId, TensorType};
+use super::{ExportError, TfModel};
+use crate::quant_map::{self as map, PlanMap};
+use layout::stored_dims;
+
+/// The int8 TFLite model of `qplan`, which must have been quantized from
+/// `model`.
+pub(super) fn model(model: &ir::Model, qplan: &QPlan) -> Result<TfModel, ExportError> {
+    let map = PlanMap::new(model, qplan).map_err(ExportError::Mismatch)?;
+    map::check_ids(model, qplan).map_err(ExportError::Mismatch)?;
+    let mut export = Int8 {
+        model,
+        qplan,
+        map,
+        tf: TfModel {
+            description: format!("nnspec {}", env!("CARGO_PKG_VERSION")),
+            name: model.name.clone(),
+            ..TfModel::default()
+        },
+        names: HashSet::new(),
+        float: HashMap::new(),
+        quantized: vec![None; qplan.tensors.len()],
+    };
+    export.inputs()?;
+    for step in &qplan.steps {
+        export.step(step)?;
+    }
+    export.outputs()?;
+    Ok(export.tf)
+}
+
+/// A tensor of the TFLite model holding an nnspec value, stored in the
+/// layout [`super::model`] fixes for its per-sample `dims`.
+#[derive(Clone, Debug)]
+struct Held {
+    id: TensorId,
+    /// nnspec's per-sample dims of the value (`[C, H, W]`, not NHWC).
+    dims: Vec<usize>,
+}
+
+struct Int8<'m> {
+    model: &'m ir::Model,
+    qplan: &'m QPlan,
+    map: PlanMap,
+    tf: TfModel,
+    /// Tensor names in use (TFLite tools expect them unique).
+    names: HashSet<String>,
+    /// The f32 tensor holding each buffer's contents so far, by the buffer
+    /// views resolve to.
+    float: HashMap<BufferId, Held>,
+    /// The int8 tensor of each quantized tensor, once written.
+    quantized: Vec<Option<Held>>,
+}
+
+impl<'m> Int8<'m> {
+    fn inputs(&mut self) -> Result<(), ExportError> {
+        for &input in &self.model.inputs {
+            let value = self.model.value(input);
+            let name = value.binding.clone().unwrap_or_else(|| value.layer.clone());
+            let dims = value.shape.dims().to_vec();
+            let dtype = match value.dtype {
+                ir::Dtype::F32 => TensorType::Float32,
+                ir::Dtype::I64 => TensorType::Int64,
+            };
+            let id = self.activation(&name, &dims, dtype, None);
+            self.tf.inputs.push(id);
+            let buffer = map::root(&self.qplan.float, self.map.buffer_of(input));
+            self.float.insert(buffer, Held { id, dims });
+        }
+        Ok(())
+    }
+
+    fn step(&mut self, step: &QStep) -> Result<(), ExportError> {
+        match step {
+            QStep::Quantize { x, y } => {
+                let dims = self.buffer_dims(*x)?;
+                let input = self.read_float(*x, &dims)?;
+                let name = format!("{}.quantized", self.qplan.tensor(*y).name);
+                let q = self.activation_quantization(*y);
+                let id = self.activation(&name, &dims, TensorType::Int8, Some(q));
+                self.tf
+                    .push_operator(Op::Quantize, vec![Some(input)], vec![id]);
+                self.quantized[y.index()] = Some(Held { id, dims });
+            }
+            QStep::Dequantize { x, y } => {
+                let input = self.held_quantized(*x)?;
+                let name = format!("{}.dequantized", self.qplan.tensor(*x).name);
+                let id = self.activation(&name, &input.dims, TensorType::Float32, None);
+                self.tf
+                    .push_operator(Op::Dequantize, vec![Some(input.id)], vec![id]);
+                let buffer = map::root(&self.qplan.float, *y);
+                let dims = input.dims;
+                self.float.insert(buffer, Held { id, dims });
+            }
+            QStep::Dense { x, layer, y, relu } => self.dense(*x, *layer, *y, *relu)?,
+            QStep::Conv2d {
+                x,
+                layer,
+                y,
+                shape,
+                relu,
+            } => self.conv2d(*x, *layer, *y, shape, *relu)?,
+            QStep::MaxPool2d { x, y, shape } => self.maxpool2d(*x, *y, shape)?,
+            QStep::Float(step) => self.float_step(step)?,
+        }
+        Ok(())
+    }
+
+    /// A step that runs in f32: the float export's operators for its
+    /// layer. Not yet: that export is being built (issue 13), so a plan
+    /// with one is refused, naming the layer.
+    fn float_step(&mut self, step: &Step) -> Result<(), ExportError> {
+        let y = step_output(step);
+        let value = self.map.values_of(y).last().copied();
+        let (layer, op) = match value {
+            Some(value) => {
+                let value = self.model.value(value);
+                (value.layer.clone(), value.op.name().to_string())
+            }
+            None => (self.buffer_name(y), "?".into()),
+        };
+        Err(ExportError::Unsupported {
+            layer,
+            op,
+            reason: "it runs in f32 in the int8 plan, and the int8 TFLite export does not yet \
+                     write float layers"
+                .into(),
+        })
+    }
+
+    /// Every output, named as the model names it, from its buffer's final
+    /// contents.
+    fn outputs(&mut self) -> Result<(), ExportError> {
+        for output in &self.model.outputs {
+            let dims = self.model.value(output.value).shape.dims().to_vec();
+            let id = self.read_float(self.map.buffer_of(output.value), &dims)?;
+            let taken = self.tf.inputs.contains(&id) || self.tf.outputs.contains(&id);
+            if !taken && !self.names.contains(&output.name) {
+                // The DEQUANTIZE's result takes the output's name.
+                self.names.insert(output.name.clone());
+                self.tf.tensors[id.index()].name = output.name.clone();
+            }
+            self.tf.outputs.push(id);
+        }
+        Ok(())
+    }
+
+    /// The f32 tensor of `buffer`, as per-sample `dims`.
+    fn read_float(&mut self, buffer: BufferId, dims: &[usize]) -> Result<TensorId, ExportError> {
+        let root = map::root(&self.qplan.float, buffer);
+        let Some(held) = self.float.get(&root).cloned() else {
+            // A layer inference leaves out (dropout) has no step: its
+            // result is its input's.
+            if let Some(&value) = self.map.values_of(buffer).last()
+                && map::passes_through(self.model, value)
+            {
+                let input = self.model.value(value).inputs[0];
+                return self.read_float(self.map.buffer_of(input), dims);
+            }
+            return Err(self.mismatch(format!(
+                "buffer `{}` is read before any step writes it",
+                self.buffer_name(buffer)
+            )));
+        };
+        self.check_elements(&held, dims)?;
+        Ok(self.relayout(&held, dims))
+    }
+
+    /// The int8 tensor of `id` as written.
+    fn held_quantized(&self, id: QTensorId) -> Result<Held, ExportError> {
+        self.quantized
+            .get(id.index())
+            .cloned()
+            .flatten()
+            .ok_or_else(|| {
+                let name = self.qplan.tensors.get(id.index()).map(|t| t.name.clone());
+                self.mismatch(format!(
+                    "quantized tensor {} (`{}`) is read before any step writes it",
+                    id.0,
+                    name.unwrap_or_default()
+                ))
+            })
+    }
+
+    /// The int8 tensor of `id` as per-sample `dims`.
+    fn read_quantized(&mut self, id: QTensorId, dims: &[usize]) -> Result<TensorId, ExportError> {
+        let held = self.held_quantized(id)?;
+        self.check_elements(&held, dims)?;
+        Ok(self.relayout(&held, dims))
+    }
+
+    fn check_elements(&self, held: &Held, dims: &[usize]) -> Result<(), ExportError> {
+        if held.dims.iter().product::<usize>() != dims.iter().product::<usize>() {
+            return Err(self.mismatch(format!(
+                "tensor `{}` holds {:?} per sample where {dims:?} is read",
+                self.tf.tensor(held.id).name,
+                held.dims
+            )));
+        }
+        Ok(())
+    }
+
+    /// The per-sample dims of a float buffer.
+    fn buffer_dims(&self, buffer: BufferId) -> Result<Vec<usize>, ExportError> {
+        self.map.dims(self.model, buffer).ok_or_else(|| {
+            self.mismatch(format!(
+                "buffer `{}` holds no layer's result",
+                self.buffer_name(buffer)
+            ))
+        })
+    }
+
+    /// TFLite's parameters for quantized tensor `id`: nnspec's scale, the
+    /// zero point shifted to int8.
+    fn activation_quantization(&self, id: QTensorId) -> Quantization {
+        int8_quantization(self.qplan.tensor(id).q)
+    }
+
+    /// A new batched tensor with per-sample `dims` (nnspec's order; stored
+    /// channels-last as [`super::model`] says).
+    fn activation(
+        &mut self,
+        name: &str,
+        dims: &[usize],
+        dtype: TensorType,
+        quantization: Option<Quantization>,
+    ) -> TensorId {
+        self.batched(name, &stored_dims(dims), dtype, quantization)
+    }
+
+    /// A new batched tensor of per-sample shape `shape` as stored.
+    fn batched(
+        &mut self,
+        name: &str,
+        shape: &[usize],
+        dtype: TensorType,
+        quantization: Option<Quantization>,
+    ) -> TensorId {
+        let mut full = vec![1];
+        full.extend(shape.iter().map(|&d| d as i32));
+        let name = self.unique(name);
+        self.tf.push_tensor(Tensor {
+            name,
+            shape: full,
+            batched: true,
+            dtype,
+            data: None,
+            quantization,
+        })
+    }
+
+    /// A constant tensor.
+    fn constant(&mut self, mut tensor: Tensor) -> TensorId {
+        tensor.name = self.unique(&tensor.name);
+        self.tf.push_tensor(tensor)
+    }
+
+    /// `wanted`, or `wanted.1`, `wanted.2`, ... if taken.
+    fn unique(&mut self, wanted: &str) -> String {
+        let mut name = wanted.to_string();
+        let mut n = 0;
+        while self.names.contains(&name) {
+            n += 1;
+            name = format!("{wanted}.{n}");
+        }
+        self.names.insert(name.clone());
+        name
+    }
+
+    fn buffer_name(&self, buffer: BufferId) -> String {
+        self.qplan
+            .float
+            .buffers
+            .get(buffer.index())
+            .map_or_else(|| format!("#{}", buffer.0), |b| b.name.clone())
+    }
+
+    fn mismatch(&self, reason: String) -> ExportError {
+        ExportError::Mismatch(format!(
+            "the int8 plan of model `{}` cannot be exported to TFLite: {reason}",
+            self.model.name
+        ))
+    }
+}
+
+/// nnspec's `u8` parameters as TFLite's `int8` ones: the same scale, the
+/// zero point 128 lower.
+fn int8_quantization(q: QuantParams) -> Quantization {
+    Quantization {
+        scale: vec![q.scale],
+        zero_point: vec![q.zero_point as i64 - 128],
+        quantized_dimension: 0,
+    }
+}
+
+/// The buffer a float step writes its result to.
+fn step_output(step: &Step) -> BufferId {
+    match step {
+        Step::Dense { y, .. }
+        | Step::Conv2d { y, .. }
+        | Step::GroupedConv2d { y, .. }
+        | Step::MaxPool2d { y, .. }
+        | Step::AvgPool2d { y, .. }
+        | Step::AdaptiveAvgPool2d { y, .. }
+        | Step::Relu { y, .. }
+        | Step::LeakyRelu { y, .. }
+        | Step::Sigmoid { y, .. }
+        | Step::Tanh { y, .. }
+        | Step::Gelu { y, .. }
+        | Step::Silu { y, .. }
+        | Step::Hardswish { y, .. }
+        | Step::Elu { y, .. }
+        | Step::Softplus { y, .. }
+        | Step::Softmax { y, .. }
+        | Step::Dropout { y, .. }
+        | Step::BatchNorm { y, .. }
+        | Step::Add { y, .. }
+        | Step::Mul { y, .. }
+        | Step::LayerNorm { y, .. }
+        | Step::Mean { y, .. }
+        | Step::Concat { y, .. }
+        | Step::Attention { y, .. }
+        | Step::Lstm { y, .. }
+        | Step::Last { y, .. }
+        | Step::Embedding { y, .. } => *y,
+    }
+}
