@@ -5,6 +5,7 @@
 use nnspec_runtime::plan::{AttentionShape, BufferType, GradStep, Size, Step};
 
 use super::onnx::int;
+use super::tflite::TfliteRule;
 use super::{
     Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, OnnxAttr, OnnxInput, OnnxNode, OnnxRule,
     Op, OpError, ParamDecl, emit, same_shape,
@@ -115,6 +116,16 @@ impl LayerRules for Attention {
     /// on `[batch, len, dim]`.
     fn onnx(&self, inputs: &[&Shape], _: &Shape) -> OnnxRule {
         onnx_chain(self.shape(&inputs[0].0))
+    }
+
+    /// TFLite has no attention builtin; the chain of `FULLY_CONNECTED`,
+    /// `BATCH_MATMUL` and `SOFTMAX` it would take is not written yet.
+    fn tflite(&self, _: &[&Shape], _: &Shape) -> TfliteRule {
+        TfliteRule::Unsupported(
+            "TFLite has no attention operator, and this export does not yet write it as \
+             BATCH_MATMUL and SOFTMAX operators"
+                .into(),
+        )
     }
 
     fn lower(&self, cx: &mut dyn ForwardCx) -> Option<Step> {

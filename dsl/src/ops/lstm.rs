@@ -4,6 +4,7 @@
 
 use nnspec_runtime::plan::{BufferType, GradStep, LstmShape, Size, Step};
 
+use super::tflite::TfliteRule;
 use super::{
     Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, OnnxAttr, OnnxInput, OnnxNode, OnnxRule,
     Op, OpError, ParamDecl, emit, onnx,
@@ -151,6 +152,16 @@ impl LayerRules for Lstm {
         let top = Node(nodes.len() - 1);
         nodes.push(OnnxNode::new("Transpose", vec![top]).attribute("perm", swap()));
         OnnxRule::Nodes(nodes)
+    }
+
+    /// The operators this export writes include no LSTM (TFLite's is
+    /// `UNIDIRECTIONAL_SEQUENCE_LSTM`, with its own weight layout).
+    fn tflite(&self, _: &[&Shape], _: &Shape) -> TfliteRule {
+        TfliteRule::Unsupported(
+            "this export does not write TFLite's UNIDIRECTIONAL_SEQUENCE_LSTM operator, \
+             nor unrolls the recurrence into builtin operators"
+                .into(),
+        )
     }
 
     fn lower(&self, cx: &mut dyn ForwardCx) -> Option<Step> {

@@ -3,6 +3,8 @@
 
 use nnspec_runtime::plan::{GradStep, Step};
 
+use super::tflite;
+use super::tflite::{TfliteBinary, TfliteInput, TfliteNode, TfliteOp, TfliteRule, TfliteUnary};
 use super::{
     Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, OnnxInput, OnnxNode, OnnxRule, Op,
     OpError, ParamDecl, emit, same_shape,
@@ -21,6 +23,9 @@ const THRESHOLD: Key<f64> = Key::float(
     Default::Float(20.0),
     "beta * x above which the result is x",
 );
+
+/// The smallest threshold exported to TFLite (see `tflite`).
+const SMALLEST_TFLITE_THRESHOLD: f64 = 15.0;
 
 pub(super) const SPEC: LayerSpec = LayerSpec {
     arity: Arity::One,
@@ -77,6 +82,36 @@ impl LayerRules for Softplus {
             OnnxNode::new("Div", vec![Node(1), beta()]),
             OnnxNode::new("Greater", vec![Node(0), threshold]).bool_output(),
             OnnxNode::new("Where", vec![Node(3), Value(0), Node(2)]),
+        ])
+    }
+
+    /// TFLite has no softplus: `(max(z, 0) + log(1 + exp(-|z|))) / beta`
+    /// with `z = beta · x`, which cannot overflow. The builtins cannot
+    /// select `x` above the threshold; from a threshold of 15 on, the
+    /// formula differs from `x` there by less than `e^-15 / beta`
+    /// (relative to `x`, under `2e-8`).
+    fn tflite(&self, _: &[&Shape], _: &Shape) -> TfliteRule {
+        if self.threshold < SMALLEST_TFLITE_THRESHOLD {
+            return TfliteRule::Unsupported(format!(
+                "softplus switches to x above threshold {}, a choice TFLite's builtin \
+                 operators cannot make; thresholds of {SMALLEST_TFLITE_THRESHOLD} or more export",
+                self.threshold
+            ));
+        }
+        use TfliteInput::{Float, Node, Value};
+        let unary = |op, a| TfliteNode::new(TfliteOp::Unary(op), vec![a]);
+        let binary = |op, a, b| TfliteNode::new(TfliteOp::Binary(op), vec![a, b]);
+        let beta = tflite::float(self.beta);
+        TfliteRule::Nodes(vec![
+            binary(TfliteBinary::Mul, Value(0), Float(beta)),
+            unary(TfliteUnary::Abs, Node(0)),
+            unary(TfliteUnary::Neg, Node(1)),
+            unary(TfliteUnary::Exp, Node(2)),
+            binary(TfliteBinary::Add, Node(3), Float(1.0)),
+            unary(TfliteUnary::Log, Node(4)),
+            binary(TfliteBinary::Maximum, Node(0), Float(0.0)),
+            binary(TfliteBinary::Add, Node(6), Node(5)),
+            binary(TfliteBinary::Div, Node(7), Float(beta)),
         ])
     }
 
