@@ -50,7 +50,7 @@ impl<'m> Int8<'m> {
         } else {
             // Rows in nnspec's order, `[1, rows, k]`.
             let flat = self.relayout(&held, &[per_sample]);
-            let like = self.tf.tensor(flat).clone();
+            let like = self.builder.tf.tensor(flat).clone();
             let name = format!("{}.rows", like.name);
             let rows_id = self.reshape(flat, &like, &[rows, layer.k], &name);
             (rows_id, (0..layer.k).collect())
@@ -66,7 +66,7 @@ impl<'m> Int8<'m> {
         } else {
             self.batched(&name, &[rows, layer.n], TensorType::Int8, Some(q))
         };
-        self.tf.push_operator(
+        self.builder.tf.push_operator(
             Op::FullyConnected {
                 activation: activation(relu),
                 keep_num_dims: rows > 1,
@@ -102,7 +102,7 @@ impl<'m> Int8<'m> {
         if stored_dims(dims) == [rows, n] {
             return flat.id;
         }
-        let like = self.tf.tensor(flat.id).clone();
+        let like = self.builder.tf.tensor(flat.id).clone();
         let flat_id = self.reshape(flat.id, &like, &[rows * n], &format!("{}.flat", like.name));
         let flat = Held {
             id: flat_id,
@@ -150,7 +150,7 @@ impl<'m> Int8<'m> {
         let q = self.activation_quantization(y);
         let name = format!("{}.quantized", layer.name);
         let output = self.activation(&name, &dims, TensorType::Int8, Some(q));
-        self.tf.push_operator(
+        self.builder.tf.push_operator(
             Op::Conv2d {
                 padding,
                 stride: pair(shape.stride),
@@ -189,7 +189,7 @@ impl<'m> Int8<'m> {
         let q = self.activation_quantization(y);
         let name = format!("{}.quantized", self.qplan.tensor(y).name);
         let output = self.activation(&name, &dims, TensorType::Int8, Some(q));
-        self.tf.push_operator(
+        self.builder.tf.push_operator(
             Op::MaxPool2d {
                 padding,
                 stride: pair(shape.stride),
@@ -218,7 +218,7 @@ impl<'m> Int8<'m> {
         if let Some(padding) = window.tflite_padding() {
             return (input, padding);
         }
-        let like = self.tf.tensor(input).clone();
+        let like = self.builder.tf.tensor(input).clone();
         let [ph, pw] = window.padding;
         let paddings = [0, 0, ph as i32, ph as i32, pw as i32, pw as i32, 0, 0];
         let paddings = self.constant(Tensor::i32_constant(
@@ -246,7 +246,7 @@ impl<'m> Int8<'m> {
         let shape = [window.input[0] + 2 * ph, window.input[1] + 2 * pw, channels];
         let name = format!("{}.padded", like.name);
         let output = self.batched(&name, &shape, like.dtype, like.quantization.clone());
-        self.tf.push_operator(op, inputs, vec![output]);
+        self.builder.tf.push_operator(op, inputs, vec![output]);
         (output, Padding::Valid)
     }
 

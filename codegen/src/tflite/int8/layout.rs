@@ -4,6 +4,8 @@
 //! `reshape`) is a `RESHAPE` when both orders agree, and transposes
 //! around it when they do not.
 
+use super::super::float::Layout;
+use super::super::float::layout::inverse;
 use super::super::model::{Op, Tensor, TensorId};
 use super::{Held, Int8};
 
@@ -54,7 +56,7 @@ impl Int8<'_> {
         if held.dims == dims {
             return held.id;
         }
-        let source = self.tf.tensor(held.id).clone();
+        let source = self.builder.tf.tensor(held.id).clone();
         let base = source.name.clone();
         let mut current = held.id;
         // To nnspec's order, `[1, C, rest...]`.
@@ -66,7 +68,7 @@ impl Int8<'_> {
         }
         if reordered(dims) {
             let rank = dims.len();
-            if held.dims != dims {
+            if !self.has_shape(current, dims) {
                 current = self.reshape(current, &source, dims, &format!("{base}.reshaped"));
             }
             // `[1, C, rest...]` to `[1, rest..., C]`.
@@ -77,14 +79,55 @@ impl Int8<'_> {
             return self.transpose(current, &source, &stored, &perm, &format!("{base}.nhwc"));
         }
         let stored = stored_dims(dims);
-        if self.tf.tensor(current).shape[1..]
-            .iter()
-            .map(|&d| d as usize)
-            .ne(stored.iter().copied())
-        {
+        if !self.has_shape(current, &stored) {
             current = self.reshape(current, &source, &stored, &format!("{base}.reshaped"));
         }
         current
+    }
+
+    /// Whether `tensor`'s per-sample shape is `dims`.
+    fn has_shape(&self, tensor: TensorId, dims: &[usize]) -> bool {
+        let shape = &self.builder.tf.tensor(tensor).shape[1..];
+        shape.iter().map(|&d| d as usize).eq(dims.iter().copied())
+    }
+
+    /// A float export's result `tensor`, a value of per-sample `dims`
+    /// stored as `layout`, stored as [`stored_dims`] says (the boundary
+    /// layout, which every tensor of this export keeps).
+    pub(super) fn to_boundary(
+        &mut self,
+        tensor: TensorId,
+        layout: &Layout,
+        dims: &[usize],
+        name: &str,
+    ) -> TensorId {
+        let boundary = Layout::boundary(dims.len());
+        if *layout == boundary {
+            return tensor;
+        }
+        let like = self.builder.tf.tensor(tensor).clone();
+        let natural = match layout {
+            Layout::Permuted(perm) => {
+                let mut full = vec![0];
+                full.extend(inverse(perm).iter().map(|&a| a as i32 + 1));
+                self.transpose(tensor, &like, dims, &full, &format!("{name}.natural"))
+            }
+            Layout::Flat { grid, perm } => {
+                let stored: Vec<usize> = perm.iter().map(|&a| grid[a]).collect();
+                let grid_stored = self.reshape(tensor, &like, &stored, &format!("{name}.grid"));
+                let mut full = vec![0];
+                full.extend(inverse(perm).iter().map(|&a| a as i32 + 1));
+                let name = format!("{name}.natural");
+                let moved = self.transpose(grid_stored, &like, grid, &full, &name);
+                self.reshape(moved, &like, dims, &format!("{name}.reshaped"))
+            }
+        };
+        // From nnspec's order to the boundary's.
+        let held = Held {
+            id: natural,
+            dims: vec![dims.iter().product()],
+        };
+        self.relayout(&held, dims)
     }
 
     /// `RESHAPE` of `input` to per-sample `shape` (as stored), keeping
@@ -104,7 +147,7 @@ impl Int8<'_> {
             &target,
         ));
         let output = self.batched(name, shape, like.dtype, like.quantization.clone());
-        self.tf.push_operator(
+        self.builder.tf.push_operator(
             Op::Reshape,
             vec![Some(input), Some(shape_tensor)],
             vec![output],
@@ -128,7 +171,7 @@ impl Int8<'_> {
             perm,
         ));
         let output = self.batched(name, shape, like.dtype, like.quantization.clone());
-        self.tf.push_operator(
+        self.builder.tf.push_operator(
             Op::Transpose,
             vec![Some(input), Some(perm_tensor)],
             vec![output],

@@ -62,14 +62,16 @@ mod reference;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
-use nnspec_dsl::ir;
+use nnspec_dsl::ir::{self, ValueId};
 use nnspec_runtime::plan::{BufferId, Step};
+use nnspec_runtime::safetensors_file::Checkpoint;
 use nnspec_runtime_core::quant::QuantParams;
 use nnspec_runtime_core::quant::plan::{QPlan, QStep, QTensorId};
 
-use super::model::{Op, Quantization, Tensor, TensorId, TensorType};
+use super::float::{Builder, Layout};
+use super::model::{Op, Operator, Quantization, Tensor, TensorId, TensorType};
 use super::{ExportError, TfModel};
 use crate::quant_map::{self as map, PlanMap};
 use layout::stored_dims;
@@ -79,25 +81,72 @@ use layout::stored_dims;
 pub(super) fn model(model: &ir::Model, qplan: &QPlan) -> Result<TfModel, ExportError> {
     let map = PlanMap::new(model, qplan).map_err(ExportError::Mismatch)?;
     map::check_ids(model, qplan).map_err(ExportError::Mismatch)?;
+    let weights = map::float_weights(qplan).map_err(ExportError::Mismatch)?;
     let mut export = Int8 {
         model,
         qplan,
         map,
-        tf: TfModel {
-            description: format!("nnspec {}", env!("CARGO_PKG_VERSION")),
-            name: model.name.clone(),
-            ..TfModel::default()
-        },
-        names: HashSet::new(),
+        weights,
+        builder: Builder::new(model),
         float: HashMap::new(),
         quantized: vec![None; qplan.tensors.len()],
     };
-    export.inputs()?;
+    export.inputs();
     for step in &qplan.steps {
         export.step(step)?;
     }
     export.outputs()?;
-    Ok(export.tf)
+    Ok(without_unused(export.builder.finish()))
+}
+
+/// `tf` without the operators whose results nothing reads (the plan
+/// quantizes every output even when it is read in f32) and the tensors
+/// only they used.
+fn without_unused(mut tf: TfModel) -> TfModel {
+    let mut needed = vec![false; tf.tensors.len()];
+    for id in tf.outputs.iter().chain(&tf.inputs) {
+        needed[id.index()] = true;
+    }
+    let mut kept = vec![false; tf.operators.len()];
+    for (index, operator) in tf.operators.iter().enumerate().rev() {
+        if operator.outputs.iter().any(|o| needed[o.index()]) {
+            kept[index] = true;
+            for input in operator.inputs.iter().flatten() {
+                needed[input.index()] = true;
+            }
+            for output in &operator.outputs {
+                needed[output.index()] = true;
+            }
+        }
+    }
+    let mut renumbered = vec![None; tf.tensors.len()];
+    let mut tensors = Vec::new();
+    for (index, tensor) in tf.tensors.drain(..).enumerate() {
+        if needed[index] {
+            renumbered[index] = Some(TensorId(tensors.len() as u32));
+            tensors.push(tensor);
+        }
+    }
+    let new = |id: &TensorId| renumbered[id.index()].expect("a needed tensor");
+    tf.tensors = tensors;
+    let mut operators = Vec::new();
+    for (operator, keep) in tf.operators.drain(..).zip(kept) {
+        if keep {
+            operators.push(Operator {
+                op: operator.op,
+                inputs: operator
+                    .inputs
+                    .iter()
+                    .map(|i| i.as_ref().map(new))
+                    .collect(),
+                outputs: operator.outputs.iter().map(new).collect(),
+            });
+        }
+    }
+    tf.operators = operators;
+    tf.inputs = tf.inputs.iter().map(new).collect();
+    tf.outputs = tf.outputs.iter().map(new).collect();
+    tf
 }
 
 /// A tensor of the TFLite model holding an nnspec value, stored in the
@@ -113,9 +162,11 @@ struct Int8<'m> {
     model: &'m ir::Model,
     qplan: &'m QPlan,
     map: PlanMap,
-    tf: TfModel,
-    /// Tensor names in use (TFLite tools expect them unique).
-    names: HashSet<String>,
+    /// The float parameters `Float` steps' layers read.
+    weights: Checkpoint,
+    /// The float export's builder: the model being built, unique names,
+    /// and the tensor of each IR value its rules read.
+    builder: Builder<'m>,
     /// The f32 tensor holding each buffer's contents so far, by the buffer
     /// views resolve to.
     float: HashMap<BufferId, Held>,
@@ -124,21 +175,24 @@ struct Int8<'m> {
 }
 
 impl<'m> Int8<'m> {
-    fn inputs(&mut self) -> Result<(), ExportError> {
+    /// The model's inputs, as the float export writes them. f32 inputs
+    /// are stored as [`layout::stored_dims`] says; token ids, which only
+    /// float steps read, stay with the builder.
+    fn inputs(&mut self) {
+        self.builder.inputs();
         for &input in &self.model.inputs {
             let value = self.model.value(input);
-            let name = value.binding.clone().unwrap_or_else(|| value.layer.clone());
-            let dims = value.shape.dims().to_vec();
-            let dtype = match value.dtype {
-                ir::Dtype::F32 => TensorType::Float32,
-                ir::Dtype::I64 => TensorType::Int64,
+            let Some(stored) = self.builder.stored(input) else {
+                continue;
             };
-            let id = self.activation(&name, &dims, dtype, None);
-            self.tf.inputs.push(id);
+            let dims = value.shape.dims().to_vec();
+            if value.dtype != ir::Dtype::F32 || stored.layout != Layout::boundary(dims.len()) {
+                continue;
+            }
+            let id = stored.tensor;
             let buffer = map::root(&self.qplan.float, self.map.buffer_of(input));
             self.float.insert(buffer, Held { id, dims });
         }
-        Ok(())
     }
 
     fn step(&mut self, step: &QStep) -> Result<(), ExportError> {
@@ -149,7 +203,8 @@ impl<'m> Int8<'m> {
                 let name = format!("{}.quantized", self.qplan.tensor(*y).name);
                 let q = self.activation_quantization(*y);
                 let id = self.activation(&name, &dims, TensorType::Int8, Some(q));
-                self.tf
+                self.builder
+                    .tf
                     .push_operator(Op::Quantize, vec![Some(input)], vec![id]);
                 self.quantized[y.index()] = Some(Held { id, dims });
             }
@@ -157,7 +212,8 @@ impl<'m> Int8<'m> {
                 let input = self.held_quantized(*x)?;
                 let name = format!("{}.dequantized", self.qplan.tensor(*x).name);
                 let id = self.activation(&name, &input.dims, TensorType::Float32, None);
-                self.tf
+                self.builder
+                    .tf
                     .push_operator(Op::Dequantize, vec![Some(input.id)], vec![id]);
                 let buffer = map::root(&self.qplan.float, *y);
                 let dims = input.dims;
@@ -177,26 +233,49 @@ impl<'m> Int8<'m> {
         Ok(())
     }
 
-    /// A step that runs in f32: the float export's operators for its
-    /// layer. Not yet: that export is being built (issue 13), so a plan
-    /// with one is refused, naming the layer.
+    /// A step that runs in f32: the float export's operators for the
+    /// layer (or the layer and its fused relu) whose result the step
+    /// writes, reading the f32 tensors the plan's steps left.
     fn float_step(&mut self, step: &Step) -> Result<(), ExportError> {
         let y = step_output(step);
-        let value = self.map.values_of(y).last().copied();
-        let (layer, op) = match value {
-            Some(value) => {
-                let value = self.model.value(value);
-                (value.layer.clone(), value.op.name().to_string())
-            }
-            None => (self.buffer_name(y), "?".into()),
+        let values: Vec<ValueId> = self
+            .map
+            .values_of(y)
+            .iter()
+            .copied()
+            .filter(|&v| self.model.value(v).op.rules().is_some())
+            .collect();
+        let Some(&last) = values.last() else {
+            return Err(self.mismatch(format!(
+                "a float step writes buffer `{}`, which no layer's result is",
+                self.buffer_name(y)
+            )));
         };
-        Err(ExportError::Unsupported {
-            layer,
-            op,
-            reason: "it runs in f32 in the int8 plan, and the int8 TFLite export does not yet \
-                     write float layers"
-                .into(),
-        })
+        for &value in &values {
+            for &input in &self.model.value(value).inputs {
+                let token_ids = self.model.value(input).dtype != ir::Dtype::F32;
+                if values.contains(&input) || (token_ids && self.model.inputs.contains(&input)) {
+                    continue;
+                }
+                let dims = self.model.value(input).shape.dims().to_vec();
+                let tensor = self.read_float(self.map.buffer_of(input), &dims)?;
+                self.builder
+                    .set_value(input, tensor, Layout::boundary(dims.len()));
+            }
+            self.builder.value(value, &self.weights)?;
+        }
+        let stored = self
+            .builder
+            .stored(last)
+            .cloned()
+            .expect("the builder stores every value it builds");
+        let result = self.model.value(last);
+        let dims = result.shape.dims().to_vec();
+        let name = result.layer.clone();
+        let id = self.to_boundary(stored.tensor, &stored.layout, &dims, &name);
+        let buffer = map::root(&self.qplan.float, y);
+        self.float.insert(buffer, Held { id, dims });
+        Ok(())
     }
 
     /// Every output, named as the model names it, from its buffer's final
@@ -205,14 +284,12 @@ impl<'m> Int8<'m> {
         for output in &self.model.outputs {
             let dims = self.model.value(output.value).shape.dims().to_vec();
             let id = self.read_float(self.map.buffer_of(output.value), &dims)?;
-            let taken = self.tf.inputs.contains(&id) || self.tf.outputs.contains(&id);
-            if !taken && !self.names.contains(&output.name) {
-                // The DEQUANTIZE's result takes the output's name.
-                self.names.insert(output.name.clone());
-                self.tf.tensors[id.index()].name = output.name.clone();
-            }
-            self.tf.outputs.push(id);
+            self.builder
+                .set_value(output.value, id, Layout::boundary(dims.len()));
         }
+        // The builder names them (the DEQUANTIZE's result takes the
+        // output's name) and copies one that is an input or another output.
+        self.builder.outputs();
         Ok(())
     }
 
@@ -264,7 +341,7 @@ impl<'m> Int8<'m> {
         if held.dims.iter().product::<usize>() != dims.iter().product::<usize>() {
             return Err(self.mismatch(format!(
                 "tensor `{}` holds {:?} per sample where {dims:?} is read",
-                self.tf.tensor(held.id).name,
+                self.builder.tf.tensor(held.id).name,
                 held.dims
             )));
         }
@@ -309,8 +386,8 @@ impl<'m> Int8<'m> {
     ) -> TensorId {
         let mut full = vec![1];
         full.extend(shape.iter().map(|&d| d as i32));
-        let name = self.unique(name);
-        self.tf.push_tensor(Tensor {
+        let name = self.builder.unique(name);
+        self.builder.tf.push_tensor(Tensor {
             name,
             shape: full,
             batched: true,
@@ -322,20 +399,8 @@ impl<'m> Int8<'m> {
 
     /// A constant tensor.
     fn constant(&mut self, mut tensor: Tensor) -> TensorId {
-        tensor.name = self.unique(&tensor.name);
-        self.tf.push_tensor(tensor)
-    }
-
-    /// `wanted`, or `wanted.1`, `wanted.2`, ... if taken.
-    fn unique(&mut self, wanted: &str) -> String {
-        let mut name = wanted.to_string();
-        let mut n = 0;
-        while self.names.contains(&name) {
-            n += 1;
-            name = format!("{wanted}.{n}");
-        }
-        self.names.insert(name.clone());
-        name
+        tensor.name = self.builder.unique(&tensor.name);
+        self.builder.tf.push_tensor(tensor)
     }
 
     fn buffer_name(&self, buffer: BufferId) -> String {

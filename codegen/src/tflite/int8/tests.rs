@@ -232,8 +232,11 @@ fn a_positionwise_dense_layer_runs_as_nnspec_int8() {
         }));
 }
 
+/// A step without an int8 kernel runs in f32 through the float export's
+/// operators, after a `DEQUANTIZE` (and before a `QUANTIZE` when an int8
+/// step reads its result).
 #[test]
-fn a_float_step_is_refused_naming_its_layer() {
+fn a_float_step_runs_in_f32_after_a_dequantize() {
     let model = compile(
         "model Sig {
     input x: f32[6];
@@ -241,9 +244,39 @@ fn a_float_step_is_refused_naming_its_layer() {
 }",
     );
     let (qplan, _) = quantized(&model, 8);
-    let error = export_int8(&model, &qplan).expect_err("not yet");
+    let tf = export_int8(&model, &qplan).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        op_names(&tf),
+        ["Quantize", "FullyConnected", "Dequantize", "Logistic"],
+        "the plan's quantized copy of the output, which nothing reads, is left out"
+    );
+    let logistic = &tf.operators[3];
+    assert_eq!(
+        tf.tensor(logistic.inputs[0].unwrap()).dtype,
+        TensorType::Float32
+    );
+    assert_eq!(tf.tensor(logistic.outputs[0]).dtype, TensorType::Float32);
+    let output = tf.tensor(tf.outputs[0]);
+    assert_eq!(
+        (output.name.as_str(), output.dtype),
+        ("y", TensorType::Float32)
+    );
+}
+
+/// A layer the float export cannot write fails the int8 export too,
+/// naming the layer and its op.
+#[test]
+fn an_lstm_is_refused_naming_its_layer() {
+    let model = compile(
+        "model Rnn {
+    input rows: f32[4, 3];
+    output logits = rows -> lstm(5) as rnn -> last -> dense(2) as head;
+}",
+    );
+    let (qplan, _) = quantized(&model, 8);
+    let error = export_int8(&model, &qplan).expect_err("no LSTM");
     assert!(
-        matches!(&error, ExportError::Unsupported { layer, op, .. } if layer == "squash" && op == "sigmoid"),
+        matches!(&error, ExportError::Unsupported { layer, op, .. } if layer == "rnn" && op == "lstm"),
         "{error}"
     );
 }
