@@ -9,9 +9,9 @@
 //! On the digits MLP the integers are compared too: LiteRT's (default
 //! kernels, the XNNPACK delegate) must equal, bit for bit, nnspec's int8
 //! arithmetic with the two differences `codegen::tflite::int8` documents
-//! (requantization rounded once, the int8 range's upper half), computed
-//! here from the plan; and nnspec's own integers may differ from LiteRT's
-//! by at most one step.
+//! (requantization rounded once, layers' results free to use int8's upper
+//! half), computed here from the plan; and nnspec's own integers may differ
+//! from LiteRT's by at most one step, on at most 1% of the outputs.
 //!
 //! Sizes: the int8 tutorial MLP's file is at most 30% of its f32 file.
 //!
@@ -294,9 +294,10 @@ fn requantize(acc: i32, requant: Requant, rounding: Rounding) -> i32 {
 }
 
 /// The output levels (nnspec's `u8` numbering, 0 for int8 -128) of a plan
-/// of dense layers alone, with `rounding` and activations clamped to
-/// `0..=upper`: nnspec's executor with `Twice` and 127, LiteRT's kernels
-/// with `Once` and 255.
+/// of dense layers alone, with `rounding` and the layers' results clamped
+/// to `0..=upper`: nnspec's executor with `Twice` and 127, LiteRT's
+/// kernels with `Once` and 255. Quantized inputs are capped at 127 by
+/// both (the export clips them first).
 fn dense_levels(qplan: &QPlan, inputs: &[f32], rounding: Rounding, upper: i32) -> Vec<i32> {
     let samples = inputs.len() / qplan.tensors[0].per_sample;
     let mut levels: Vec<Option<Vec<i32>>> = vec![None; qplan.tensors.len()];
@@ -307,7 +308,8 @@ fn dense_levels(qplan: &QPlan, inputs: &[f32], rounding: Rounding, upper: i32) -
                 let q = qplan.tensor(*y).q;
                 let inverse = q.inverse_scale();
                 let level = |x: f32| {
-                    (round_half_even(x * inverse) as i32 + q.zero_point as i32).clamp(0, upper)
+                    // Both cap at level 127 (the export's `MINIMUM`).
+                    (round_half_even(x * inverse) as i32 + q.zero_point as i32).clamp(0, 127)
                 };
                 levels[y.index()] = Some(inputs.iter().map(|&x| level(x)).collect());
             }
@@ -411,8 +413,19 @@ fn litert_computes_the_digits_mlp_integers_as_documented() {
         }
         differ += (t != n) as usize;
     }
+    // Each difference alone: nnspec's rounding with int8's range, and
+    // nnspec's range with LiteRT's rounding.
+    let count = |levels: Vec<i32>| theirs.iter().zip(&levels).filter(|(a, b)| a != b).count();
+    let rounding = count(dense_levels(&case.qplan, &case.test, Rounding::Twice, 255));
+    let range = count(dense_levels(&case.qplan, &case.test, Rounding::Once, 127));
     eprintln!(
-        "digits MLP: {differ} of {} output levels differ from nnspec's (rounding once, or past 127)",
+        "digits MLP: {differ} of {} output levels differ from nnspec's; by the rounding alone \
+         {rounding}, by the range alone {range}",
+        theirs.len()
+    );
+    assert!(
+        differ * 100 <= theirs.len(),
+        "{differ} of {} levels differ",
         theirs.len()
     );
     let _ = std::fs::remove_dir_all(&dir);

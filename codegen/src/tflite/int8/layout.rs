@@ -94,7 +94,7 @@ impl Int8<'_> {
     /// A float export's result `tensor`, a value of per-sample `dims`
     /// stored as `layout`, stored as [`stored_dims`] says (the boundary
     /// layout, which every tensor of this export keeps).
-    pub(super) fn to_boundary(
+    pub(super) fn at_boundary(
         &mut self,
         tensor: TensorId,
         layout: &Layout,

@@ -1,16 +1,19 @@
 //! An int8 [`QPlan`] in TFLite's full-integer scheme, following the plan
 //! step by step (as the ONNX QDQ export does, `crate::onnx::qdq`):
 //!
-//! - `Quantize` is `QUANTIZE` (f32 in, int8 out) and `Dequantize` is
-//!   `DEQUANTIZE`: the model keeps f32 inputs and outputs;
+//! - `Quantize` is `QUANTIZE` (f32 in, int8 out) after a `MINIMUM` that
+//!   caps the values at the top of nnspec's range (below), and
+//!   `Dequantize` is `DEQUANTIZE`: the model keeps f32 inputs and outputs;
 //! - an int8 dense layer is `FULLY_CONNECTED` and a convolution `CONV_2D`
 //!   ([`layers`]), with per-channel symmetric int8 weights (zero points 0,
 //!   `quantized_dimension` 0: the filter's output channels), an int32
 //!   bias at scale `x_scale · w_scale[c]`, and a fused ReLU as the
 //!   operator's activation;
 //! - max pooling is int8 `MAX_POOL_2D`, same quantization in and out;
-//! - a `Float` step is `DEQUANTIZE`, the float export's operators for its
-//!   layer, `QUANTIZE`.
+//! - a `Float` step is the float export's operators for its layer, between
+//!   the `DEQUANTIZE` and `QUANTIZE` steps the plan puts around it;
+//!   operators whose results nothing reads (the plan quantizes every
+//!   output, even one it returns in f32) are left out.
 //!
 //! # Activations: nnspec's `u8`, TFLite's `int8`
 //!
@@ -25,33 +28,46 @@
 //!
 //! # Where the integers differ
 //!
-//! Measured against LiteRT 2.3 on x86-64 (tests/tflite_int8.rs):
+//! Measured against LiteRT 2.3 on x86-64 (tests/tflite_int8.rs; the
+//! layout is held to nnspec bit for bit by a naive interpreter of the
+//! operators, int8/reference.rs):
 //!
 //! 1. **Range.** nnspec clamps every activation to `0..=127`, i.e. int8
-//!    `-128..=-1`; TFLite clamps to `-128..=127`. A value above its
-//!    tensor's calibrated range (a quantized input, a layer's result)
-//!    saturates at `(127 − z) · scale` in nnspec and goes on to `(255 −
-//!    z) · scale` in TFLite. Below the range both clamp at level 0
-//!    (int8 -128), and a fused ReLU clamps at the zero point in both.
+//!    `-128..=-1`; TFLite's int8 goes on to 127. Where f32 values are
+//!    quantized (the input, the results of float steps) a `MINIMUM` caps
+//!    them at level 127's value first, so `QUANTIZE` saturates where
+//!    nnspec does; this matters inside the calibrated range too, whose top
+//!    often rounds to level 128 (the zero point is rounded to an integer,
+//!    the scale is not: the digits in `[-1, 1]` get scale 2/127 and zero
+//!    point 64, and a pixel at 1.0 is level 127.5). An int8 layer's
+//!    result gets no cap (it would cost an int8 operator per layer): above
+//!    its calibrated range it saturates at `(127 − z) · scale` in nnspec
+//!    and at `(255 − z) · scale` in TFLite. Below the range both clamp at
+//!    level 0 (int8 -128), and a fused ReLU clamps at the zero point in
+//!    both.
 //! 2. **Requantization rounding.** nnspec rounds `acc · M · 2^(shift−31)`
 //!    twice, as gemmlowp and TFLite's classic reference kernels do
 //!    (`SaturatingRoundingDoublingHighMul`, then `RoundingDivideByPOT`, both
 //!    half away from zero). LiteRT's XNNPACK delegate (what `Interpreter`
-//!    applies by default, and what a phone runs) rounds the product once
-//!    to nearest; its reference `FULLY_CONNECTED` rounds once too; its
-//!    optimized builtin kernels (ruy) round the shift half up; only its
-//!    reference `CONV_2D` rounds as nnspec does. The results differ by one
-//!    step, and only where the exact product lies within one part in 2^31
-//!    of a half-way point after the first rounding: about one output in
-//!    five hundred.
-//! 3. **`QUANTIZE`.** nnspec multiplies by the scale's f32 reciprocal and
-//!    rounds half to even, as XNNPACK's conversion does (so the delegate
-//!    agrees exactly inside the range); TFLite's builtin kernel divides by
-//!    the scale and rounds half away from zero, which differs by one step
-//!    where `x / scale` is within a rounding of a half-way point.
+//!    applies by default, and what a phone runs) rounds the exact product
+//!    once, half up; so does its reference `FULLY_CONNECTED`; its
+//!    optimized builtin kernels (ruy) round the shift half up after the
+//!    doubling multiply; only its reference `CONV_2D` rounds as nnspec
+//!    does. The results differ by one step where the first rounding
+//!    carries the product across a half-way point of the second: on the
+//!    digits MLP, 9 of 5400 output levels.
+//! 3. **`QUANTIZE`'s rounding.** nnspec multiplies by the scale's f32
+//!    reciprocal and rounds half to even, as XNNPACK's conversion does (so
+//!    the delegate agrees exactly); TFLite's builtin kernel divides by the
+//!    scale and rounds half away from zero, which differs by one step where
+//!    `x / scale` lies within a rounding of a half-way point.
 //!
-//! Outside these, every integer is equal: `DEQUANTIZE` computes `(q − z) ·
-//! scale` exactly as nnspec does, and max pooling is exact in both.
+//! Everything else is equal: the integer weights and biases, the i32
+//! sums, the multipliers (LiteRT derives them from the same f32 scales in
+//! f64, as nnspec does), `DEQUANTIZE` (`(q − z) · scale` in f32), max
+//! pooling. With XNNPACK, LiteRT's digits-MLP levels equal nnspec's
+//! arithmetic with (2)'s single rounding and (1)'s wider range bit for
+//! bit.
 // Steps are matched exhaustively: a new step must choose its export.
 #![deny(clippy::wildcard_enum_match_arm)]
 
@@ -67,8 +83,8 @@ use std::collections::HashMap;
 use nnspec_dsl::ir::{self, ValueId};
 use nnspec_runtime::plan::{BufferId, Step};
 use nnspec_runtime::safetensors_file::Checkpoint;
-use nnspec_runtime_core::quant::QuantParams;
 use nnspec_runtime_core::quant::plan::{QPlan, QStep, QTensorId};
+use nnspec_runtime_core::quant::{ACT_MAX, QuantParams};
 
 use super::float::{Builder, Layout};
 use super::model::{Op, Operator, Quantization, Tensor, TensorId, TensorType};
@@ -200,6 +216,7 @@ impl<'m> Int8<'m> {
             QStep::Quantize { x, y } => {
                 let dims = self.buffer_dims(*x)?;
                 let input = self.read_float(*x, &dims)?;
+                let input = self.clip_to_activation_range(input, &dims, *y);
                 let name = format!("{}.quantized", self.qplan.tensor(*y).name);
                 let q = self.activation_quantization(*y);
                 let id = self.activation(&name, &dims, TensorType::Int8, Some(q));
@@ -272,7 +289,7 @@ impl<'m> Int8<'m> {
         let result = self.model.value(last);
         let dims = result.shape.dims().to_vec();
         let name = result.layer.clone();
-        let id = self.to_boundary(stored.tensor, &stored.layout, &dims, &name);
+        let id = self.at_boundary(stored.tensor, &stored.layout, &dims, &name);
         let buffer = map::root(&self.qplan.float, y);
         self.float.insert(buffer, Held { id, dims });
         Ok(())
@@ -356,6 +373,29 @@ impl<'m> Int8<'m> {
                 self.buffer_name(buffer)
             ))
         })
+    }
+
+    /// `MINIMUM(input, (127 − z) · scale)`: the f32 values `QUANTIZE`
+    /// turns into `id`'s levels capped where nnspec's `0..=127` caps them
+    /// (TFLite's int8 would go on to level 255, and the top of a
+    /// calibrated range often rounds to level 128: the zero point is
+    /// rounded, the range's width is not). Below the range both saturate
+    /// at level 0 already.
+    fn clip_to_activation_range(
+        &mut self,
+        input: TensorId,
+        dims: &[usize],
+        id: QTensorId,
+    ) -> TensorId {
+        let tensor = self.qplan.tensor(id);
+        let top = (ACT_MAX as i32 - tensor.q.zero_point as i32) as f32 * tensor.q.scale;
+        let name = format!("{}.clip", tensor.name);
+        let bound = self.constant(Tensor::f32_constant(format!("{name}_max"), &[], &[top]));
+        let output = self.activation(&name, dims, TensorType::Float32, None);
+        self.builder
+            .tf
+            .push_operator(Op::Minimum, vec![Some(input), Some(bound)], vec![output]);
+        output
     }
 
     /// TFLite's parameters for quantized tensor `id`: nnspec's scale, the

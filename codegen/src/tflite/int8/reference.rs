@@ -2,8 +2,9 @@
 //! TFLite's semantics (NHWC, OHWI filters, `SAME`/`VALID`, int8 levels with
 //! zero points) and nnspec's arithmetic (its quantization and its
 //! requantization): what LiteRT computes, less the rounding and range
-//! differences the module documents. `upper` is the highest int8 level an
-//! activation may take: -1 reproduces nnspec's `0..=127`, so a test can
+//! differences the module documents. `upper` is the highest int8 level a
+//! layer's result may take (`QUANTIZE` saturates at 127, as TFLite's): -1
+//! reproduces nnspec's `0..=127`, so a test can
 //! hold the export's layout, weights and parameters to nnspec's int8
 //! executor bit for bit without LiteRT.
 
@@ -36,6 +37,9 @@ impl Value {
 
 /// Runs `model` on `input` (one f32 input, `batch` samples stored as the
 /// model stores them) and returns its first output.
+// The reference runs the operators the int8 steps write; a float step's
+// operators are the float export's, tested against LiteRT there.
+#[allow(clippy::wildcard_enum_match_arm)]
 pub(super) fn run(model: &TfModel, input: &[f32], batch: usize, upper: i32) -> Vec<f32> {
     let mut values: Vec<Option<Value>> = model
         .tensors
@@ -92,7 +96,7 @@ pub(super) fn run(model: &TfModel, input: &[f32], batch: usize, upper: i32) -> V
                 let (inverse, zp) = (1.0 / q.scale[0], q.zero_point[0] as i32);
                 let data = v
                     .iter()
-                    .map(|&f| (round_half_even(f * inverse) as i32 + zp).clamp(-128, upper))
+                    .map(|&f| (round_half_even(f * inverse) as i32 + zp).clamp(-128, 127))
                     .collect();
                 Value {
                     shape: x.shape.clone(),
@@ -296,6 +300,19 @@ pub(super) fn run(model: &TfModel, input: &[f32], batch: usize, upper: i32) -> V
                 Value {
                     shape,
                     data: Data::Int(data),
+                }
+            }
+            Op::Minimum => {
+                let Data::F32(v) = &x.data else {
+                    panic!("float input")
+                };
+                let Data::F32(bound) = &ins[1].expect("a bound").data else {
+                    panic!("float bound")
+                };
+                let data = v.iter().map(|&f| f.min(bound[0])).collect();
+                Value {
+                    shape: x.shape.clone(),
+                    data: Data::F32(data),
                 }
             }
             other => panic!("the reference does not run {other:?}"),

@@ -118,10 +118,16 @@ fn an_mlp_is_quantize_fully_connected_dequantize() {
     let tf = assert_runs_as_nnspec(&model, 40);
     assert_eq!(
         op_names(&tf),
-        ["Quantize", "FullyConnected", "FullyConnected", "Dequantize"]
+        [
+            "Minimum",
+            "Quantize",
+            "FullyConnected",
+            "FullyConnected",
+            "Dequantize"
+        ]
     );
     assert_eq!(
-        tf.operators[1].op,
+        tf.operators[2].op,
         Op::FullyConnected {
             activation: Activation::Relu,
             keep_num_dims: false
@@ -140,13 +146,13 @@ fn an_mlp_is_quantize_fully_connected_dequantize() {
     );
     let (qplan, _) = quantized(&model, 40);
     // Activations: the same scale, the zero point 128 lower.
-    let quantized_x = tf.tensor(tf.operators[0].outputs[0]);
+    let quantized_x = tf.tensor(tf.operators[1].outputs[0]);
     let q = quantized_x.quantization.as_ref().expect("quantized");
     assert_eq!(quantized_x.dtype, TensorType::Int8);
     assert_eq!(q.scale, [qplan.tensors[0].q.scale]);
     assert_eq!(q.zero_point, [qplan.tensors[0].q.zero_point as i64 - 128]);
     // Weights per channel with zero points 0, biases at x_scale · w_scale.
-    let fc1 = &tf.operators[1];
+    let fc1 = &tf.operators[2];
     let weight = tf.tensor(fc1.inputs[1].unwrap());
     let wq = weight.quantization.as_ref().unwrap();
     assert_eq!(
@@ -193,6 +199,7 @@ fn a_cnn_runs_as_nnspec_int8() {
     assert_eq!(
         names,
         [
+            "Minimum",
             "Quantize",
             "Conv2d",
             "Pad",
@@ -203,12 +210,12 @@ fn a_cnn_runs_as_nnspec_int8() {
             "Dequantize"
         ],
     );
-    let Op::Conv2d { padding, .. } = tf.operators[1].op else {
+    let Op::Conv2d { padding, .. } = tf.operators[2].op else {
         panic!()
     };
     assert_eq!(padding, Padding::Same);
     // The filter is OHWI.
-    let filter = tf.tensor(tf.operators[1].inputs[1].unwrap());
+    let filter = tf.tensor(tf.operators[2].inputs[1].unwrap());
     assert_eq!(filter.shape, [4, 3, 3, 2]);
     let input = tf.tensor(tf.inputs[0]);
     assert_eq!(input.shape, [1, 9, 9, 2]);
@@ -247,10 +254,16 @@ fn a_float_step_runs_in_f32_after_a_dequantize() {
     let tf = export_int8(&model, &qplan).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         op_names(&tf),
-        ["Quantize", "FullyConnected", "Dequantize", "Logistic"],
+        [
+            "Minimum",
+            "Quantize",
+            "FullyConnected",
+            "Dequantize",
+            "Logistic"
+        ],
         "the plan's quantized copy of the output, which nothing reads, is left out"
     );
-    let logistic = &tf.operators[3];
+    let logistic = &tf.operators[4];
     assert_eq!(
         tf.tensor(logistic.inputs[0].unwrap()).dtype,
         TensorType::Float32
