@@ -272,6 +272,54 @@ fn litert_agrees_with_the_int8_executor_on_every_example() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The int8 layers' other forms, as in tests/onnx_int8.rs: a dense layer
+/// at every position of a `[len, in]` input, a one-row convolution and
+/// pooling, joined by a concat that runs in f32.
+#[test]
+fn litert_agrees_on_positionwise_dense_and_1d_layers() {
+    let source = "
+model Rows {
+    input x: f32[8, 8];
+    let r = x -> dense(16) as rows -> relu -> flatten;
+    let c = x -> conv1d(8, kernel: 3, padding: 1) as conv -> relu -> maxpool1d(2) -> flatten;
+    output logits = concat(r, c, axis: 0) -> dense(10) as head;
+}
+
+train Rows {
+    loss: cross_entropy,
+    optimizer: adam(lr: 0.005),
+    batch: 32,
+    epochs: 6,
+}
+";
+    let compiled = dsl::compile(source);
+    assert!(!compiled.has_errors(), "{}", compiled.render("rows.nn"));
+    let model = compiled.model("Rows").expect("Rows").clone();
+    let config = compiled.train("Rows").expect("a train block").clone();
+    let case = quantized(&model, &config, EPOCHS);
+    let tf = tflite::export_int8(&model, &case.qplan).unwrap_or_else(|e| panic!("{e}"));
+    let bytes = tflite::to_bytes(&tf).expect("writes");
+    let Some(python) = litert::python_or_skip("the int8 Rows model") else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("nnspec-tflite-int8-rows-{}", std::process::id()));
+    let ran = litert::run(&python, &dir, &[litert_case(&case, bytes)]);
+    let ran = ran
+        .into_iter()
+        .next()
+        .expect("one case")
+        .expect("LiteRT runs it");
+    let ours = run_int8(&case.qplan, &case.test).expect("int8 run");
+    let (a, b) = (argmax(&ours, 10), argmax(&ran.outputs[0].1, 10));
+    let agree = a.iter().zip(&b).filter(|(x, y)| x == y).count() as f64 / a.len() as f64;
+    eprintln!("Rows: argmax agreement {agree:.4}; {}", ran.ops.join(" "));
+    assert!(
+        agree >= MIN_AGREEMENT,
+        "Rows: LiteRT agrees on {agree:.4} of the samples"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// How a requantization rounds `acc · M · 2^(shift − 31)`.
 #[derive(Clone, Copy, Debug)]
 enum Rounding {

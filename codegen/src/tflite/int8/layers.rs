@@ -9,7 +9,7 @@ use nnspec_runtime::plan::{ConvShape, PoolShape};
 use nnspec_runtime_core::quant::plan::{QLayer, QTensorId};
 
 use super::super::model::{Activation, Op, Padding, Quantization, Tensor, TensorId, TensorType};
-use super::layout::{nnspec_index_of_stored, stored_dims};
+use super::layout::{nnspec_index_of_stored, reordered, stored_dims};
 use super::{ExportError, Held, Int8};
 
 impl<'m> Int8<'m> {
@@ -48,11 +48,16 @@ impl<'m> Int8<'m> {
             // columns follow the stored order.
             (held.id, nnspec_index_of_stored(&held.dims))
         } else {
-            // Rows in nnspec's order, `[1, rows, k]`.
-            let flat = self.relayout(&held, &[per_sample]);
-            let like = self.builder.tf.tensor(flat).clone();
+            // Rows in nnspec's order, `[1, rows, k]`: a `[rows, k]` value
+            // stored `[k, rows]` is one TRANSPOSE away.
+            let like = self.builder.tf.tensor(held.id).clone();
             let name = format!("{}.rows", like.name);
-            let rows_id = self.reshape(flat, &like, &[rows, layer.k], &name);
+            let rows_id = if held.dims == [rows, layer.k] && reordered(&held.dims) {
+                self.transpose(held.id, &like, &[rows, layer.k], &[0, 2, 1], &name)
+            } else {
+                let flat = self.relayout(&held, &[per_sample]);
+                self.reshape(flat, &like, &[rows, layer.k], &name)
+            };
             (rows_id, (0..layer.k).collect())
         };
         let weight = self.weight(layer, &[layer.n, layer.k], |c, i| {
@@ -103,6 +108,11 @@ impl<'m> Int8<'m> {
             return flat.id;
         }
         let like = self.builder.tf.tensor(flat.id).clone();
+        if dims == [rows, n] {
+            // Stored `[n, rows]`.
+            let name = format!("{}.nhwc", like.name);
+            return self.transpose(flat.id, &like, &[n, rows], &[0, 2, 1], &name);
+        }
         let flat_id = self.reshape(flat.id, &like, &[rows * n], &format!("{}.flat", like.name));
         let flat = Held {
             id: flat_id,
@@ -130,7 +140,6 @@ impl<'m> Int8<'m> {
                 layer.name, layer.n, layer.k
             )));
         }
-        let input = self.read_quantized(x, &[cin, shape.in_h, shape.in_w])?;
         let window = Window {
             input: [shape.in_h, shape.in_w],
             kernel: shape.kernel,
@@ -138,6 +147,8 @@ impl<'m> Int8<'m> {
             padding: shape.padding,
             dilation: shape.dilation,
         };
+        self.check_window(&window, &layer.name)?;
+        let input = self.read_quantized(x, &[cin, shape.in_h, shape.in_w])?;
         let (input, padding) = self.padded(input, &window, None);
         // nnspec's `[n, cin, kh, kw]` as OHWI.
         let weight = self.weight(layer, &[layer.n, kh, kw, cin], |o, i| {
@@ -174,7 +185,6 @@ impl<'m> Int8<'m> {
         y: QTensorId,
         shape: &PoolShape,
     ) -> Result<(), ExportError> {
-        let input = self.read_quantized(x, &[shape.channels, shape.in_h, shape.in_w])?;
         let window = Window {
             input: [shape.in_h, shape.in_w],
             kernel: shape.kernel,
@@ -182,6 +192,8 @@ impl<'m> Int8<'m> {
             padding: shape.padding,
             dilation: [1, 1],
         };
+        self.check_window(&window, &self.qplan.tensor(y).name)?;
+        let input = self.read_quantized(x, &[shape.channels, shape.in_h, shape.in_w])?;
         // Padding must never win a maximum: the lowest level.
         let (input, padding) = self.padded(input, &window, Some(i8::MIN));
         let out = window.output();
@@ -204,6 +216,26 @@ impl<'m> Int8<'m> {
             dims: dims.to_vec(),
         });
         Ok(())
+    }
+
+    /// Refuses a window no checked model has (a plan read from a file
+    /// could): a zero kernel, stride or dilation, or one larger than its
+    /// padded input.
+    fn check_window(&self, window: &Window, name: &str) -> Result<(), ExportError> {
+        let fits = (0..2).all(|axis| {
+            window.kernel[axis] > 0
+                && window.stride[axis] > 0
+                && window.dilation[axis] > 0
+                && window.extent(axis) <= window.input[axis] + 2 * window.padding[axis]
+        });
+        if fits {
+            return Ok(());
+        }
+        Err(self.mismatch(format!(
+            "`{name}` has a window that does not fit its input: kernel {:?}, stride {:?}, \
+             padding {:?}, dilation {:?} over {:?}",
+            window.kernel, window.stride, window.padding, window.dilation, window.input
+        )))
     }
 
     /// The window's input and TFLite padding: `SAME` or `VALID` when one

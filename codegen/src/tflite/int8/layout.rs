@@ -57,6 +57,20 @@ impl Int8<'_> {
             return held.id;
         }
         let source = self.builder.tf.tensor(held.id).clone();
+        // The same elements in the same order (`[C, L]` as the one-row
+        // image `[C, 1, L]`, or anything with one channel): a RESHAPE.
+        if nnspec_index_of_stored(&held.dims) == nnspec_index_of_stored(dims) {
+            let stored = stored_dims(dims);
+            if self.has_shape(held.id, &stored) {
+                return held.id;
+            }
+            return self.reshape(
+                held.id,
+                &source,
+                &stored,
+                &format!("{}.reshaped", source.name),
+            );
+        }
         let base = source.name.clone();
         let mut current = held.id;
         // To nnspec's order, `[1, C, rest...]`.

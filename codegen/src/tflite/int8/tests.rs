@@ -5,7 +5,7 @@
 use nnspec_dsl::ir;
 use nnspec_runtime::infer;
 use nnspec_runtime::quantize::{self, CalibrationMethod};
-use nnspec_runtime_core::quant::plan::QPlan;
+use nnspec_runtime_core::quant::plan::{QPlan, QStep};
 
 use super::super::model::{Activation, Op, Padding, TensorType};
 use super::super::{ExportError, TfModel, export_int8};
@@ -239,6 +239,25 @@ fn a_positionwise_dense_layer_runs_as_nnspec_int8() {
         }));
 }
 
+/// A one-row convolution and pooling (`[C, L]` read as the `[C, 1, L]`
+/// images the int8 steps see, a RESHAPE in NHWC) before a dense layer.
+#[test]
+fn one_dimensional_layers_run_as_nnspec_int8() {
+    let model = compile(
+        "model Line {
+    input x: f32[3, 10];
+    output logits = x -> conv1d(4, kernel: 3, padding: 1) as conv -> relu -> maxpool1d(2)
+        -> flatten -> dense(5) as head;
+}",
+    );
+    let tf = assert_runs_as_nnspec(&model, 16);
+    assert!(
+        !op_names(&tf).iter().any(|op| op == "Transpose"),
+        "{:?}",
+        op_names(&tf)
+    );
+}
+
 /// A step without an int8 kernel runs in f32 through the float export's
 /// operators, after a `DEQUANTIZE` (and before a `QUANTIZE` when an int8
 /// step reads its result).
@@ -305,6 +324,28 @@ fn a_plan_of_another_model_is_refused() {
         error
             .to_string()
             .contains("was not quantized from model `A`"),
+        "{error}"
+    );
+}
+
+/// A plan read from a file could hold a window no model has: refused,
+/// not a division by zero.
+#[test]
+fn a_convolution_with_a_zero_stride_is_refused() {
+    let model = compile(
+        "model C {\n    input x: f32[1, 6, 6];\n    output y = x -> conv2d(2, kernel: 3) as conv;\n}",
+    );
+    let (mut qplan, _) = quantized(&model, 8);
+    for step in &mut qplan.steps {
+        if let QStep::Conv2d { shape, .. } = step {
+            shape.stride = [0, 1];
+        }
+    }
+    let error = export_int8(&model, &qplan).expect_err("a zero stride");
+    assert!(
+        error
+            .to_string()
+            .contains("`conv` has a window that does not fit"),
         "{error}"
     );
 }
