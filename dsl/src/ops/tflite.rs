@@ -178,6 +178,16 @@ pub enum TfliteOp {
     Embedding,
     /// The last step of a `[len, features]` sequence.
     Last,
+    /// Multi-head self-attention on `[len, dim]`, PyTorch's
+    /// `nn.MultiheadAttention` with `x` as query, key and value; parameters
+    /// `in_proj_weight [3·dim, dim]`, `in_proj_bias`, `out_proj.weight`,
+    /// `out_proj.bias`. TFLite has no attention operator: the export writes
+    /// `FULLY_CONNECTED`, `BATCH_MATMUL`, `SOFTMAX` and the reshapes
+    /// between them.
+    Attention {
+        heads: usize,
+        causal: bool,
+    },
     /// The same elements in the layer's output shape, row-major.
     Reshape,
     Softmax {

@@ -77,6 +77,9 @@ impl Builder<'_> {
             TfliteOp::LayerNorm { eps, affine } => self.layernorm(cx, &x, &shape, *eps, *affine)?,
             TfliteOp::Embedding => self.embedding(cx, &x, &output)?,
             TfliteOp::Last => self.last(cx, &x, &shape),
+            TfliteOp::Attention { heads, causal } => {
+                self.attention(cx, &x, &shape, *heads, *causal)?
+            }
             TfliteOp::Reshape => self.reshape_value(cx, &x, &shape, &output),
             TfliteOp::Softmax { axis } => self.softmax(cx, &x, &shape, *axis),
             TfliteOp::Mean { axis } => self.mean(cx, &x, &shape, *axis),
