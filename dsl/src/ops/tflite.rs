@@ -188,6 +188,14 @@ pub enum TfliteOp {
         heads: usize,
         causal: bool,
     },
+    /// A stacked LSTM over `[len, features]`, PyTorch's gate order and
+    /// zero initial state; per layer `k` the parameters `weight_ih_l{k}`,
+    /// `weight_hh_l{k}`, `bias_ih_l{k}`, `bias_hh_l{k}`. The export unrolls
+    /// the recurrence over the fixed length.
+    Lstm {
+        hidden: usize,
+        layers: usize,
+    },
     /// The same elements in the layer's output shape, row-major.
     Reshape,
     Softmax {

@@ -4,7 +4,7 @@
 //! operators inside ([`layout`]).
 //!
 //! - [`layout`]: how a value is stored in its tensor;
-//! - `attention`: self-attention in builtins;
+//! - `attention` and `lstm`: self-attention and the LSTM in builtins;
 //! - `ops`: the operators of each rule's operation (`window` the
 //!   convolutions and pools, `norm` the normalizations, `weights` the
 //!   parameters rearranged for TFLite: OHWI filters, dense columns in the
@@ -21,6 +21,7 @@
 
 mod attention;
 pub(crate) mod layout;
+mod lstm;
 mod norm;
 mod ops;
 mod weights;

@@ -130,12 +130,14 @@ fn softmax_and_mean_take_their_axes_where_the_layout_puts_them() {
 
 #[test]
 fn unsupported_layers_are_named_with_their_op() {
-    let model = compile("model R { input x: f32[5, 8]; output y = x -> lstm(4) as rnn -> last; }");
+    let model = compile(
+        "model G { input x: f32[4, 5, 5]; output y = x -> conv2d(4, kernel: 3, groups: 2) as grouped; }",
+    );
     let weights = initial_weights(&model, 1).expect("weights");
     match super::model(&model, &weights) {
         Err(ExportError::Unsupported { layer, op, reason }) => {
-            assert_eq!((layer.as_str(), op.as_str()), ("rnn", "lstm"));
-            assert!(reason.contains("LSTM"), "{reason}");
+            assert_eq!((layer.as_str(), op.as_str()), ("grouped", "conv2d"));
+            assert!(reason.contains("depthwise"), "{reason}");
         }
         other => panic!("expected a refusal, got {other:?}"),
     }
