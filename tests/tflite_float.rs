@@ -43,6 +43,7 @@ model Convs {
     let d = c -> conv2d(12, kernel: 3, padding: 1, groups: 6, bias: false) -> tanh;
     output y = d -> adaptive_avgpool2d([1, 5]) -> gelu;
     output z = d -> global_avgpool2d -> flatten -> dense(4) -> silu;
+    output w = c -> conv2d(4, kernel: 3, stride: 2, padding: 1, groups: 2) -> batchnorm;
 }
 model OneRow {
     input x: f32[3, 12];
@@ -86,12 +87,6 @@ const REFUSED: &[(&str, &str, &str, &str)] = &[
         "pool",
         "adaptive_avgpool2d",
         "several sizes",
-    ),
-    (
-        "model G { input x: f32[4, 5, 5]; output y = x -> conv2d(4, kernel: 3, groups: 2) as grouped; }",
-        "grouped",
-        "conv2d",
-        "depthwise",
     ),
     (
         "model S { input x: f32[4]; output y = x -> softplus(threshold: 5.0) as sp; }",

@@ -131,13 +131,16 @@ fn softmax_and_mean_take_their_axes_where_the_layout_puts_them() {
 #[test]
 fn unsupported_layers_are_named_with_their_op() {
     let model = compile(
-        "model G { input x: f32[4, 5, 5]; output y = x -> conv2d(4, kernel: 3, groups: 2) as grouped; }",
+        "model A { input x: f32[2, 5, 9]; output y = x -> adaptive_avgpool2d([2, 2]) as pool; }",
     );
     let weights = initial_weights(&model, 1).expect("weights");
     match super::model(&model, &weights) {
         Err(ExportError::Unsupported { layer, op, reason }) => {
-            assert_eq!((layer.as_str(), op.as_str()), ("grouped", "conv2d"));
-            assert!(reason.contains("depthwise"), "{reason}");
+            assert_eq!(
+                (layer.as_str(), op.as_str()),
+                ("pool", "adaptive_avgpool2d")
+            );
+            assert!(reason.contains("several sizes"), "{reason}");
         }
         other => panic!("expected a refusal, got {other:?}"),
     }
@@ -159,4 +162,23 @@ fn a_caller_can_set_where_a_value_is_read() {
     assert_eq!(tf.tensor(tf.outputs[0]).name, "y");
     assert_eq!(tf.tensor(tf.inputs[0]).dtype, TensorType::Float32);
     assert!(matches!(tf.operators[0].op, Op::Logistic));
+}
+
+#[test]
+fn grouped_convolutions_run_per_group_on_sliced_channels() {
+    let ops = op_names(
+        "model G { input x: f32[4, 5, 5];
+           output y = x -> conv2d(6, kernel: 3, padding: 1, stride: 2, groups: 2); }",
+    );
+    assert_eq!(
+        ops,
+        [
+            "Pad",
+            "StridedSlice",
+            "StridedSlice",
+            "Conv2d",
+            "Conv2d",
+            "Concatenation"
+        ]
+    );
 }
