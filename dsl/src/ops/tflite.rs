@@ -162,6 +162,13 @@ pub enum TfliteOp {
     },
     /// The mean over each channel's plane, `[C, H, W] -> [C, 1, 1]`.
     GlobalAveragePool,
+    /// PyTorch's adaptive average pool to `[out_h, out_w]` where its
+    /// windows differ in size (output `o` of `n` inputs averages inputs
+    /// `floor(o·n/out)` up to `ceil((o+1)·n/out)`): no TFLite pool has
+    /// such windows; the export averages each window's rows, then columns.
+    AdaptiveAveragePool {
+        out: [usize; 2],
+    },
     /// Inference batch normalization over axis 0 from the running
     /// statistics; parameters `weight`, `bias`, `running_mean`,
     /// `running_var`.

@@ -5,6 +5,7 @@
 //!
 //! - [`layout`]: how a value is stored in its tensor;
 //! - `attention` and `lstm`: self-attention and the LSTM in builtins;
+//! - `adaptive`: adaptive average pooling with windows of several sizes;
 //! - `ops`: the operators of each rule's operation (`window` the
 //!   convolutions and pools, `norm` the normalizations, `weights` the
 //!   parameters rearranged for TFLite: OHWI filters, dense columns in the
@@ -19,6 +20,7 @@
 //! [`Builder`] is the per-layer building block, shared with the int8
 //! export for the layers it runs in f32.
 
+mod adaptive;
 mod attention;
 pub(crate) mod layout;
 mod lstm;

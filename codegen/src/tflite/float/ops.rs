@@ -73,6 +73,9 @@ impl Builder<'_> {
             } => self.conv(cx, &x, &shape, window, *groups, *bias)?,
             TfliteOp::Pool { kind, window } => self.pool(cx, &x, &shape, *kind, window, &output),
             TfliteOp::GlobalAveragePool => self.global_average_pool(cx, &x, &shape),
+            TfliteOp::AdaptiveAveragePool { out } => {
+                self.adaptive_average_pool(cx, &x, &shape, *out)
+            }
             TfliteOp::BatchNorm { eps } => self.batchnorm(cx, &x, &shape, *eps)?,
             TfliteOp::LayerNorm { eps, affine } => self.layernorm(cx, &x, &shape, *eps, *affine)?,
             TfliteOp::Embedding => self.embedding(cx, &x, &output)?,
