@@ -182,7 +182,8 @@ pub enum Op {
         activation: Activation,
         keep_num_dims: bool,
     },
-    /// input NHWC, filter OHWI, bias `[O]`.
+    /// input NHWC, filter OHWI, bias `[O]`. The bias is required (zeros
+    /// for a layer without one): LiteRT 2.3 refuses a CONV_2D without it.
     Conv2d {
         padding: Padding,
         /// `[h, w]`
@@ -190,7 +191,8 @@ pub enum Op {
         dilation: [u32; 2],
         activation: Activation,
     },
-    /// input NHWC, filter `[1, H, W, C * depth_multiplier]`, bias.
+    /// input NHWC, filter `[1, H, W, C * depth_multiplier]`, bias. The
+    /// bias is required, as for `Conv2d` (LiteRT 2.3 crashes without it).
     DepthwiseConv2d {
         padding: Padding,
         stride: [u32; 2],
