@@ -71,7 +71,12 @@ pub fn run(python: &Path, dir: &Path, cases: &[Case]) -> Vec<Result<Ran, String>
         std::fs::write(dir.join(&tflite), &case.tflite).expect("write the model");
         let mut inputs = Vec::new();
         for (i, (shape, values)) in case.inputs.iter().enumerate() {
-            assert_eq!(shape.iter().product::<usize>(), values.len(), "{}: input {i}", case.name);
+            assert_eq!(
+                shape.iter().product::<usize>(),
+                values.len(),
+                "{}: input {i}",
+                case.name
+            );
             let file = format!("{}.in{i}.f32", case.name);
             let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
             std::fs::write(dir.join(&file), bytes).expect("write an input");
@@ -92,7 +97,12 @@ pub fn run(python: &Path, dir: &Path, cases: &[Case]) -> Vec<Result<Ran, String>
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(output.status.success(), "{} failed (files kept in {})", script.display(), dir.display());
+    assert!(
+        output.status.success(),
+        "{} failed (files kept in {})",
+        script.display(),
+        dir.display()
+    );
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("report.json")).expect("read report.json"))
             .expect("report.json is JSON");
@@ -129,7 +139,11 @@ pub fn run(python: &Path, dir: &Path, cases: &[Case]) -> Vec<Result<Ran, String>
                 .iter()
                 .map(|op| op.as_str().expect("op name").to_string())
                 .collect();
-            Ok(Ran { outputs, ops, report: entry.clone() })
+            Ok(Ran {
+                outputs,
+                ops,
+                report: entry.clone(),
+            })
         })
         .collect()
 }

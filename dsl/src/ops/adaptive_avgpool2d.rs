@@ -80,20 +80,19 @@ impl LayerRules for AdaptiveAvgPool2d {
     }
 
     /// `AVERAGE_POOL_2D` with the window equal to its stride where the
-    /// output size divides the input's.
+    /// output size divides the input's; windows of several sizes otherwise.
     fn tflite(&self, inputs: &[&Shape], _: &Shape) -> TfliteRule {
         let [h, w] = [inputs[0].0[1], inputs[0].0[2]];
         let [oh, ow] = self.out;
-        if !(h.is_multiple_of(oh) && w.is_multiple_of(ow)) {
-            return TfliteRule::Unsupported(format!(
-                "adaptive_avgpool2d from {h}x{w} to {oh}x{ow} has windows of several sizes, \
-                 which no TFLite operator computes; choose an output size that divides the input's"
-            ));
-        }
-        let kernel = [h / oh, w / ow];
-        let window = TfliteWindow::pool(kernel, kernel, [0, 0]);
-        let kind = PoolKind::Average;
-        TfliteRule::Node(TfliteNode::over_inputs(TfliteOp::Pool { kind, window }, 1))
+        let op = if h.is_multiple_of(oh) && w.is_multiple_of(ow) {
+            let kernel = [h / oh, w / ow];
+            let window = TfliteWindow::pool(kernel, kernel, [0, 0]);
+            let kind = PoolKind::Average;
+            TfliteOp::Pool { kind, window }
+        } else {
+            TfliteOp::AdaptiveAveragePool { out: self.out }
+        };
+        TfliteRule::Node(TfliteNode::over_inputs(op, 1))
     }
 
     fn lower(&self, cx: &mut dyn ForwardCx) -> Option<Step> {

@@ -5,7 +5,7 @@
 use nnspec_runtime::plan::{AttentionShape, BufferType, GradStep, Size, Step};
 
 use super::onnx::int;
-use super::tflite::TfliteRule;
+use super::tflite::{TfliteNode, TfliteOp, TfliteRule};
 use super::{
     Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, OnnxAttr, OnnxInput, OnnxNode, OnnxRule,
     Op, OpError, ParamDecl, emit, same_shape,
@@ -118,14 +118,13 @@ impl LayerRules for Attention {
         onnx_chain(self.shape(&inputs[0].0))
     }
 
-    /// TFLite has no attention builtin; the chain of `FULLY_CONNECTED`,
-    /// `BATCH_MATMUL` and `SOFTMAX` it would take is not written yet.
+    /// The computation in TFLite's builtins (the export spells it out).
     fn tflite(&self, _: &[&Shape], _: &Shape) -> TfliteRule {
-        TfliteRule::Unsupported(
-            "TFLite has no attention operator, and this export does not yet write it as \
-             BATCH_MATMUL and SOFTMAX operators"
-                .into(),
-        )
+        let op = TfliteOp::Attention {
+            heads: self.heads,
+            causal: self.causal,
+        };
+        TfliteRule::Node(TfliteNode::over_inputs(op, 1))
     }
 
     fn lower(&self, cx: &mut dyn ForwardCx) -> Option<Step> {

@@ -4,7 +4,7 @@
 
 use nnspec_runtime::plan::{BufferType, GradStep, LstmShape, Size, Step};
 
-use super::tflite::TfliteRule;
+use super::tflite::{TfliteNode, TfliteOp, TfliteRule};
 use super::{
     Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, OnnxAttr, OnnxInput, OnnxNode, OnnxRule,
     Op, OpError, ParamDecl, emit, onnx,
@@ -154,14 +154,14 @@ impl LayerRules for Lstm {
         OnnxRule::Nodes(nodes)
     }
 
-    /// The operators this export writes include no LSTM (TFLite's is
-    /// `UNIDIRECTIONAL_SEQUENCE_LSTM`, with its own weight layout).
+    /// Unrolled over the sequence in `FULLY_CONNECTED`, `STRIDED_SLICE`,
+    /// `LOGISTIC`, `TANH`, `MUL` and `ADD` (the export spells it out).
     fn tflite(&self, _: &[&Shape], _: &Shape) -> TfliteRule {
-        TfliteRule::Unsupported(
-            "this export does not write TFLite's UNIDIRECTIONAL_SEQUENCE_LSTM operator, \
-             nor unrolls the recurrence into builtin operators"
-                .into(),
-        )
+        let op = TfliteOp::Lstm {
+            hidden: self.hidden,
+            layers: self.layers,
+        };
+        TfliteRule::Node(TfliteNode::over_inputs(op, 1))
     }
 
     fn lower(&self, cx: &mut dyn ForwardCx) -> Option<Step> {

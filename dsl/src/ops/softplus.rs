@@ -24,9 +24,6 @@ const THRESHOLD: Key<f64> = Key::float(
     "beta * x above which the result is x",
 );
 
-/// The smallest threshold exported to TFLite (see `tflite`).
-const SMALLEST_TFLITE_THRESHOLD: f64 = 15.0;
-
 pub(super) const SPEC: LayerSpec = LayerSpec {
     arity: Arity::One,
     signature: Signature {
@@ -86,32 +83,41 @@ impl LayerRules for Softplus {
     }
 
     /// TFLite has no softplus: `(max(z, 0) + log(1 + exp(-|z|))) / beta`
-    /// with `z = beta · x`, which cannot overflow. The builtins cannot
-    /// select `x` above the threshold; from a threshold of 15 on, the
-    /// formula differs from `x` there by less than `e^-15 / beta`
-    /// (relative to `x`, under `2e-8`).
+    /// with `z = beta · x`, which cannot overflow, and `x` where `z >
+    /// threshold`. TFLite's builtins have no comparison, so the choice is
+    /// a mask: `(z - threshold)` scaled by 1e30 twice (so that the
+    /// smallest positive difference, a subnormal, passes 1) and clamped to
+    /// `[0, 1]` is exactly 1 where `z > threshold` and 0 elsewhere; then
+    /// `mask · x + (1 - mask) · softplus` picks one of the two exactly.
     fn tflite(&self, _: &[&Shape], _: &Shape) -> TfliteRule {
-        if self.threshold < SMALLEST_TFLITE_THRESHOLD {
-            return TfliteRule::Unsupported(format!(
-                "softplus switches to x above threshold {}, a choice TFLite's builtin \
-                 operators cannot make; thresholds of {SMALLEST_TFLITE_THRESHOLD} or more export",
-                self.threshold
-            ));
-        }
         use TfliteInput::{Float, Node, Value};
         let unary = |op, a| TfliteNode::new(TfliteOp::Unary(op), vec![a]);
         let binary = |op, a, b| TfliteNode::new(TfliteOp::Binary(op), vec![a, b]);
         let beta = tflite::float(self.beta);
+        let threshold = tflite::float(self.threshold);
+        use TfliteBinary::{Add, Div, Maximum, Minimum, Mul, Sub};
         TfliteRule::Nodes(vec![
-            binary(TfliteBinary::Mul, Value(0), Float(beta)),
+            // 0-8: the softplus.
+            binary(Mul, Value(0), Float(beta)),
             unary(TfliteUnary::Abs, Node(0)),
             unary(TfliteUnary::Neg, Node(1)),
             unary(TfliteUnary::Exp, Node(2)),
-            binary(TfliteBinary::Add, Node(3), Float(1.0)),
+            binary(Add, Node(3), Float(1.0)),
             unary(TfliteUnary::Log, Node(4)),
-            binary(TfliteBinary::Maximum, Node(0), Float(0.0)),
-            binary(TfliteBinary::Add, Node(6), Node(5)),
-            binary(TfliteBinary::Div, Node(7), Float(beta)),
+            binary(Maximum, Node(0), Float(0.0)),
+            binary(Add, Node(6), Node(5)),
+            binary(Div, Node(7), Float(beta)),
+            // 9-13: the mask.
+            binary(Sub, Node(0), Float(threshold)),
+            binary(Mul, Node(9), Float(1e30)),
+            binary(Mul, Node(10), Float(1e30)),
+            binary(Maximum, Node(11), Float(0.0)),
+            binary(Minimum, Node(12), Float(1.0)),
+            // 14-17: the choice.
+            binary(Mul, Node(13), Value(0)),
+            binary(Sub, Float(1.0), Node(13)),
+            binary(Mul, Node(15), Node(8)),
+            binary(Add, Node(14), Node(16)),
         ])
     }
 

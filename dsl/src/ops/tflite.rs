@@ -162,6 +162,13 @@ pub enum TfliteOp {
     },
     /// The mean over each channel's plane, `[C, H, W] -> [C, 1, 1]`.
     GlobalAveragePool,
+    /// PyTorch's adaptive average pool to `[out_h, out_w]` where its
+    /// windows differ in size (output `o` of `n` inputs averages inputs
+    /// `floor(o·n/out)` up to `ceil((o+1)·n/out)`): no TFLite pool has
+    /// such windows; the export averages each window's rows, then columns.
+    AdaptiveAveragePool {
+        out: [usize; 2],
+    },
     /// Inference batch normalization over axis 0 from the running
     /// statistics; parameters `weight`, `bias`, `running_mean`,
     /// `running_var`.
@@ -178,6 +185,24 @@ pub enum TfliteOp {
     Embedding,
     /// The last step of a `[len, features]` sequence.
     Last,
+    /// Multi-head self-attention on `[len, dim]`, PyTorch's
+    /// `nn.MultiheadAttention` with `x` as query, key and value; parameters
+    /// `in_proj_weight [3·dim, dim]`, `in_proj_bias`, `out_proj.weight`,
+    /// `out_proj.bias`. TFLite has no attention operator: the export writes
+    /// `FULLY_CONNECTED`, `BATCH_MATMUL`, `SOFTMAX` and the reshapes
+    /// between them.
+    Attention {
+        heads: usize,
+        causal: bool,
+    },
+    /// A stacked LSTM over `[len, features]`, PyTorch's gate order and
+    /// zero initial state; per layer `k` the parameters `weight_ih_l{k}`,
+    /// `weight_hh_l{k}`, `bias_ih_l{k}`, `bias_hh_l{k}`. The export unrolls
+    /// the recurrence over the fixed length.
+    Lstm {
+        hidden: usize,
+        layers: usize,
+    },
     /// The same elements in the layer's output shape, row-major.
     Reshape,
     Softmax {

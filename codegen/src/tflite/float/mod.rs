@@ -4,6 +4,8 @@
 //! operators inside ([`layout`]).
 //!
 //! - [`layout`]: how a value is stored in its tensor;
+//! - `attention` and `lstm`: self-attention and the LSTM in builtins;
+//! - `adaptive`: adaptive average pooling with windows of several sizes;
 //! - `ops`: the operators of each rule's operation (`window` the
 //!   convolutions and pools, `norm` the normalizations, `weights` the
 //!   parameters rearranged for TFLite: OHWI filters, dense columns in the
@@ -18,7 +20,10 @@
 //! [`Builder`] is the per-layer building block, shared with the int8
 //! export for the layers it runs in f32.
 
+mod adaptive;
+mod attention;
 pub(crate) mod layout;
+mod lstm;
 mod norm;
 mod ops;
 mod weights;
@@ -171,7 +176,9 @@ impl<'m> Builder<'m> {
             let mut tensor = Tensor::activation(name, &dims);
             tensor.dtype = match value.dtype {
                 Dtype::F32 => TensorType::Float32,
-                Dtype::I64 => TensorType::Int64,
+                // Token ids as int32, the index type every TFLite GATHER
+                // kernel reads (TFLite Micro's no other).
+                Dtype::I64 => TensorType::Int32,
             };
             let id = self.tf.push_tensor(tensor);
             self.tf.inputs.push(id);
@@ -301,8 +308,9 @@ impl<'m> Builder<'m> {
         for output in &self.model.outputs {
             let value = self.model.value(output.value);
             let shape = value.shape.dims().to_vec();
-            let stored = self.stored[output.value.index()]
-                .clone()
+            let stored = self
+                .stored(output.value)
+                .cloned()
                 .expect("every value is built before the outputs");
             let boundary = Layout::boundary(shape.len());
             let mut tensor = self.convert(&stored, &shape, &boundary, &output.name);

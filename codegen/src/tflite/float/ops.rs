@@ -73,10 +73,17 @@ impl Builder<'_> {
             } => self.conv(cx, &x, &shape, window, *groups, *bias)?,
             TfliteOp::Pool { kind, window } => self.pool(cx, &x, &shape, *kind, window, &output),
             TfliteOp::GlobalAveragePool => self.global_average_pool(cx, &x, &shape),
+            TfliteOp::AdaptiveAveragePool { out } => {
+                self.adaptive_average_pool(cx, &x, &shape, *out)
+            }
             TfliteOp::BatchNorm { eps } => self.batchnorm(cx, &x, &shape, *eps)?,
             TfliteOp::LayerNorm { eps, affine } => self.layernorm(cx, &x, &shape, *eps, *affine)?,
             TfliteOp::Embedding => self.embedding(cx, &x, &output)?,
             TfliteOp::Last => self.last(cx, &x, &shape),
+            TfliteOp::Attention { heads, causal } => {
+                self.attention(cx, &x, &shape, *heads, *causal)?
+            }
+            TfliteOp::Lstm { hidden, layers } => self.lstm(cx, &x, &shape, *hidden, *layers)?,
             TfliteOp::Reshape => self.reshape_value(cx, &x, &shape, &output),
             TfliteOp::Softmax { axis } => self.softmax(cx, &x, &shape, *axis),
             TfliteOp::Mean { axis } => self.mean(cx, &x, &shape, *axis),
@@ -215,27 +222,12 @@ impl Builder<'_> {
         let Layout::Permuted(perm) = x.layout.clone() else {
             unreachable!("to_permuted gives a permuted layout")
         };
-        let time = 1 + perm.iter().position(|&a| a == 0).unwrap_or(0);
-        let rank = perm.len() + 1;
-        let mut begin = vec![0; rank];
-        let mut end = vec![0; rank];
-        begin[time] = dim(shape[0]) - 1;
-        end[time] = dim(shape[0]);
-        // Every other axis is taken whole through the masks.
-        let whole = ((1i32 << rank) - 1) & !(1 << time);
-        let begin = self.i32_constant(&format!("{}.begin", cx.name), &begin);
-        let end = self.i32_constant(&format!("{}.end", cx.name), &end);
-        let strides = self.i32_constant(&format!("{}.strides", cx.name), &vec![1; rank]);
-        let op = Op::StridedSlice {
-            begin_mask: whole,
-            end_mask: whole,
-            shrink_axis_mask: 1 << time,
-        };
+        let time = perm.iter().position(|&a| a == 0).unwrap_or(0);
         let kept: Vec<usize> = perm.iter().filter(|&&a| a != 0).map(|&a| a - 1).collect();
         let layout = Layout::Permuted(kept);
         let dims = layout.tensor_dims(&shape[1..]);
-        let inputs = vec![Some(x.tensor), Some(begin), Some(end), Some(strides)];
-        let tensor = self.push(op, inputs, &cx.name, &dims);
+        let range = shape[0] - 1..shape[0];
+        let tensor = self.slice(x.tensor, perm.len(), time, range, true, &cx.name, &dims);
         Stored { tensor, layout }
     }
 

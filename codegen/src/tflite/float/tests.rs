@@ -129,16 +129,29 @@ fn softmax_and_mean_take_their_axes_where_the_layout_puts_them() {
 }
 
 #[test]
-fn unsupported_layers_are_named_with_their_op() {
+fn a_refusal_names_the_layer_and_its_op() {
+    // Every layer exports today; a rule answering `Unsupported` is
+    // reported through this.
     let model = compile("model R { input x: f32[5, 8]; output y = x -> lstm(4) as rnn -> last; }");
-    let weights = initial_weights(&model, 1).expect("weights");
-    match super::model(&model, &weights) {
-        Err(ExportError::Unsupported { layer, op, reason }) => {
-            assert_eq!((layer.as_str(), op.as_str()), ("rnn", "lstm"));
-            assert!(reason.contains("LSTM"), "{reason}");
-        }
-        other => panic!("expected a refusal, got {other:?}"),
-    }
+    let builder = Builder::new(&model);
+    let error = builder.unsupported(ValueId(1), "the reason".into());
+    assert!(matches!(
+        &error,
+        ExportError::Unsupported { layer, op, .. } if layer == "rnn" && op == "lstm"
+    ));
+    assert_eq!(
+        error.to_string(),
+        "layer `rnn` (lstm) cannot be exported to TFLite: the reason"
+    );
+}
+
+#[test]
+fn adaptive_pools_with_uneven_windows_average_rows_then_columns() {
+    let ops =
+        op_names("model A { input x: f32[2, 5, 9]; output y = x -> adaptive_avgpool2d([2, 2]); }");
+    let slices = ops.iter().filter(|op| *op == "StridedSlice").count();
+    let means = ops.iter().filter(|op| *op == "Mean").count();
+    assert_eq!((slices, means), (4, 4), "{ops:?}");
 }
 
 #[test]
@@ -157,4 +170,23 @@ fn a_caller_can_set_where_a_value_is_read() {
     assert_eq!(tf.tensor(tf.outputs[0]).name, "y");
     assert_eq!(tf.tensor(tf.inputs[0]).dtype, TensorType::Float32);
     assert!(matches!(tf.operators[0].op, Op::Logistic));
+}
+
+#[test]
+fn grouped_convolutions_run_per_group_on_sliced_channels() {
+    let ops = op_names(
+        "model G { input x: f32[4, 5, 5];
+           output y = x -> conv2d(6, kernel: 3, padding: 1, stride: 2, groups: 2); }",
+    );
+    // On an odd size, stride 2 with padding 1 places SAME's windows.
+    assert_eq!(
+        ops,
+        [
+            "StridedSlice",
+            "StridedSlice",
+            "Conv2d",
+            "Conv2d",
+            "Concatenation"
+        ]
+    );
 }

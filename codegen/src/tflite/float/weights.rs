@@ -90,7 +90,9 @@ impl Builder<'_> {
         Ok(Weighted { weight, bias })
     }
 
-    /// A parameter constant named after layer `id`'s parameter `position`.
+    /// A parameter constant named after layer `id`'s parameter `position`
+    /// and `suffix` (a part of it: `.g0`), or `{layer}.weight` / `.bias`
+    /// for one the layer does not have (a folded BatchNorm's bias).
     pub(super) fn param_constant(
         &mut self,
         cx: &LayerCx,
@@ -101,8 +103,12 @@ impl Builder<'_> {
     ) -> TensorId {
         let value = self.model.value(cx.id);
         let name = match value.params.get(position) {
-            Some(&param) => self.model.param(param).name.clone(),
-            None => format!("{}.{suffix}", value.layer),
+            Some(&param) => format!("{}{suffix}", self.model.param(param).name),
+            None => format!(
+                "{}.{}{suffix}",
+                value.layer,
+                ["weight", "bias"][position.min(1)]
+            ),
         };
         self.f32_constant(&name, dims, values)
     }
@@ -136,15 +142,9 @@ impl Builder<'_> {
             let natural = Layout::natural(rank);
             (self.convert(x, shape, &natural, &cx.name), shape[rank - 1])
         };
-        let weight = self.param_constant(
-            cx,
-            0,
-            "weight",
-            &[out_features, in_features],
-            &weighted.weight,
-        );
+        let weight = self.param_constant(cx, 0, "", &[out_features, in_features], &weighted.weight);
         let bias = match &weighted.bias {
-            Some(values) => Some(self.param_constant(cx, 1, "bias", &[out_features], values)),
+            Some(values) => Some(self.param_constant(cx, 1, "", &[out_features], values)),
             None => None,
         };
         let op = Op::FullyConnected {

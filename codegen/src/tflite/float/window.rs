@@ -106,25 +106,28 @@ impl Builder<'_> {
         (tensor, Padding::Valid)
     }
 
-    /// The result of a window operator: a one-row image reshaped back to
-    /// `[L, C]`; channels-last either way.
+    /// The result of a window operator, which `build` appends given the
+    /// name and dims (`[h, w, c]`) of its image: a one-row image reshaped
+    /// back to `[L, C]`; channels-last either way.
     fn window_result(
         &mut self,
         cx: &LayerCx,
-        op: Op,
-        inputs: Vec<Option<TensorId>>,
         window: &TfliteWindow,
+        build: impl FnOnce(&mut Self, &str, &[usize]) -> TensorId,
     ) -> Stored {
         let output = self.model.value(cx.id).shape.dims().to_vec();
         let layout = Layout::channels_last(output.len());
         let tensor = if window.one_row {
-            let image = [1, output[1], output[0]];
-            let image = self.push(op, inputs, &format!("{}.image", cx.name), &image);
+            let image = build(
+                self,
+                &format!("{}.image", cx.name),
+                &[1, output[1], output[0]],
+            );
             let dims = layout.tensor_dims(&output);
             let shape = self.shape_constant(&cx.name, &dims);
             self.push(Op::Reshape, vec![Some(image), Some(shape)], &cx.name, &dims)
         } else {
-            self.push(op, inputs, &cx.name, &layout.tensor_dims(&output))
+            build(self, &cx.name, &layout.tensor_dims(&output))
         };
         Stored { tensor, layout }
     }
@@ -144,16 +147,6 @@ impl Builder<'_> {
         let in_channels = shape[0];
         let out_channels = self.model.value(cx.id).shape.dims()[0];
         let depthwise_conv = groups > 1 && groups == in_channels;
-        if groups > 1 && !depthwise_conv {
-            return Err(self.unsupported(
-                cx.id,
-                format!(
-                    "a convolution in {groups} groups of {} input channels is neither a plain \
-                     nor a depthwise one, the two TFLite has builtin operators for",
-                    in_channels / groups
-                ),
-            ));
-        }
         let weighted = self.weighted(cx, bias, true)?;
         let filter_dims = [
             out_channels,
@@ -164,39 +157,85 @@ impl Builder<'_> {
         let (image, dims) = self.image(cx, x, shape, window);
         let plan = pad_plan(window, [dims[0], dims[1]], true);
         let (input, padding) = self.padded(cx, image, dims, plan, 0.0);
+        let padded_dims = match plan {
+            PadPlan::Builtin(_) => dims,
+            PadPlan::Explicit([ph, pw]) => [dims[0] + 2 * ph, dims[1] + 2 * pw, dims[2]],
+        };
         let [_, _, kh, kw] = filter_dims;
         let stride = window.stride.map(|s| dim(s) as u32);
         let dilation = window.dilation.map(|d| dim(d) as u32);
         let activation = Activation::None;
-        let (filter, op) = if depthwise_conv {
+        // TFLite's float convolutions want a bias: zeros when there is none.
+        let bias_values = weighted.bias.unwrap_or_else(|| vec![0.0; out_channels]);
+        if depthwise_conv {
             let values = depthwise(&weighted.weight, filter_dims);
-            let filter = self.param_constant(cx, 0, "weight", &[1, kh, kw, out_channels], &values);
-            let depth_multiplier = dim(out_channels / in_channels) as u32;
+            let filter = self.param_constant(cx, 0, "", &[1, kh, kw, out_channels], &values);
+            let bias = self.param_constant(cx, 1, "", &[out_channels], &bias_values);
             let op = Op::DepthwiseConv2d {
                 padding,
                 stride,
                 dilation,
-                depth_multiplier,
+                depth_multiplier: dim(out_channels / in_channels) as u32,
                 activation,
             };
-            (filter, op)
-        } else {
-            let values = ohwi(&weighted.weight, filter_dims);
-            let dims = [out_channels, kh, kw, in_channels];
-            let filter = self.param_constant(cx, 0, "weight", &dims, &values);
-            let op = Op::Conv2d {
-                padding,
-                stride,
-                dilation,
-                activation,
-            };
-            (filter, op)
+            let inputs = vec![Some(input), Some(filter), Some(bias)];
+            return Ok(
+                self.window_result(cx, window, |b, name, dims| b.push(op, inputs, name, dims))
+            );
+        }
+        // Groups of several channels (TFLite has no grouped builtin): one
+        // CONV_2D per group on its channels, concatenated.
+        let op = Op::Conv2d {
+            padding,
+            stride,
+            dilation,
+            activation,
         };
-        // TFLite's float convolutions want a bias: zeros when there is none.
-        let bias_values = weighted.bias.unwrap_or_else(|| vec![0.0; out_channels]);
-        let bias = self.param_constant(cx, 1, "bias", &[out_channels], &bias_values);
-        let inputs = vec![Some(input), Some(filter), Some(bias)];
-        Ok(self.window_result(cx, op, inputs, window))
+        let (group_out, group_in) = (out_channels / groups, in_channels / groups);
+        let group_weights = group_out * group_in * kh * kw;
+        let mut convs = Vec::with_capacity(groups);
+        for g in 0..groups {
+            let suffix = if groups == 1 {
+                String::new()
+            } else {
+                format!(".g{g}")
+            };
+            let rows = &weighted.weight[g * group_weights..(g + 1) * group_weights];
+            let values = ohwi(rows, [group_out, group_in, kh, kw]);
+            let filter_dims = [group_out, kh, kw, group_in];
+            let filter = self.param_constant(cx, 0, &suffix, &filter_dims, &values);
+            let biases = &bias_values[g * group_out..(g + 1) * group_out];
+            let bias = self.param_constant(cx, 1, &suffix, &[group_out], biases);
+            let channels = if groups == 1 {
+                input
+            } else {
+                let [h, w, _] = padded_dims;
+                let name = format!("{}{suffix}.channels", cx.name);
+                let range = g * group_in..(g + 1) * group_in;
+                self.slice(input, 3, 2, range, false, &name, &[h, w, group_in])
+            };
+            convs.push((Some(channels), filter, bias, suffix));
+        }
+        Ok(self.window_result(cx, window, |b, name, dims| {
+            if groups == 1 {
+                let (channels, filter, bias, _) = convs.remove(0);
+                return b.push(op, vec![channels, Some(filter), Some(bias)], name, dims);
+            }
+            let [h, w, c] = [dims[0], dims[1], dims[2]];
+            let parts = convs
+                .into_iter()
+                .map(|(channels, filter, bias, suffix)| {
+                    let inputs = vec![channels, Some(filter), Some(bias)];
+                    let part = format!("{name}{suffix}");
+                    Some(b.push(op.clone(), inputs, &part, &[h, w, c / groups]))
+                })
+                .collect();
+            let concat = Op::Concatenation {
+                axis: 3,
+                activation: Activation::None,
+            };
+            b.push(concat, parts, name, dims)
+        }))
     }
 
     /// `MAX_POOL_2D` (padded with -inf where `SAME` does not fit) or
@@ -235,7 +274,9 @@ impl Builder<'_> {
                 activation,
             },
         };
-        self.window_result(cx, op, vec![Some(input)], window)
+        self.window_result(cx, window, |b, name, dims| {
+            b.push(op, vec![Some(input)], name, dims)
+        })
     }
 
     /// `MEAN` over the height and width of the NHWC image, kept as 1s.
