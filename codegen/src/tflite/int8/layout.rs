@@ -121,6 +121,7 @@ impl Int8<'_> {
         }
         let like = self.builder.tf.tensor(tensor).clone();
         let natural = match layout {
+            Layout::Permuted(_) if layout.is_natural() => tensor,
             Layout::Permuted(perm) => {
                 let mut full = vec![0];
                 full.extend(inverse(perm).iter().map(|&a| a as i32 + 1));
