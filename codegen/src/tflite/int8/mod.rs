@@ -8,7 +8,10 @@
 //!   ([`layers`]), with per-channel symmetric int8 weights (zero points 0,
 //!   `quantized_dimension` 0: the filter's output channels), an int32
 //!   bias at scale `x_scale · w_scale[c]`, and a fused ReLU as the
-//!   operator's activation;
+//!   operator's activation (LiteRT 2.3 runs per-channel
+//!   `FULLY_CONNECTED`, with XNNPACK and with its own kernels, so a dense
+//!   layer needs no detour through `CONV_2D`). Grouped and depthwise
+//!   convolutions run in f32 in nnspec's int8 plan, and so here;
 //! - max pooling is int8 `MAX_POOL_2D`, same quantization in and out;
 //! - a `Float` step is the float export's operators for its layer, between
 //!   the `DEQUANTIZE` and `QUANTIZE` steps the plan puts around it;
@@ -49,8 +52,10 @@
 //!    twice, as gemmlowp and TFLite's classic reference kernels do
 //!    (`SaturatingRoundingDoublingHighMul`, then `RoundingDivideByPOT`, both
 //!    half away from zero). LiteRT's XNNPACK delegate (what `Interpreter`
-//!    applies by default, and what a phone runs) rounds the exact product
-//!    once, half up; so does its reference `FULLY_CONNECTED`; its
+//!    applies by default, and what a phone runs) rounds once: the sum as
+//!    f32 times the f32 scale `x_scale · w_scale[c] / y_scale`, to nearest
+//!    (on the digits MLP, level for level the exact product rounded once,
+//!    half up); so does its reference `FULLY_CONNECTED`; its
 //!    optimized builtin kernels (ruy) round the shift half up after the
 //!    doubling multiply; only its reference `CONV_2D` rounds as nnspec
 //!    does. The results differ by one step where the first rounding
