@@ -366,3 +366,35 @@ fn a_convolution_with_a_zero_stride_is_refused() {
         "{error}"
     );
 }
+
+/// Token ids stay an integer input (as the float export writes it) that
+/// only the float embedding reads.
+#[test]
+fn token_ids_reach_the_float_embedding() {
+    let model = compile(
+        "model Tok {
+    input tokens: i64[4];
+    output y = tokens -> embedding(10, 3) as emb -> flatten -> dense(2) as head;
+}",
+    );
+    let plan = crate::lower_inference(&model);
+    let params: Vec<f32> = pattern(infer::params_len(&plan), 3);
+    let inputs: Vec<f32> = (0..32).map(|i| (i * 7 % 10) as f32).collect();
+    let calibration = quantize::calibrate(&plan, &params, &inputs, 8, CalibrationMethod::MinMax)
+        .expect("calibrates");
+    let qplan = quantize::build(&plan, &params, &calibration).expect("quantizes");
+    let tf = export_int8(&model, &qplan).unwrap_or_else(|e| panic!("{e}"));
+    let input = tf.tensor(tf.inputs[0]);
+    assert_eq!(
+        (input.name.as_str(), input.shape.as_slice()),
+        ("tokens", &[1, 4][..])
+    );
+    assert!(
+        matches!(input.dtype, TensorType::Int32 | TensorType::Int64),
+        "{:?}",
+        input.dtype
+    );
+    let names = op_names(&tf);
+    assert!(names.contains(&"Gather".to_string()), "{names:?}");
+    assert!(names.contains(&"FullyConnected".to_string()), "{names:?}");
+}
