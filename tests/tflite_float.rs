@@ -36,6 +36,8 @@ model Pools {
     output y = concat(a, m, axis: 0) -> softmax(axis: 0);
     output z = x -> avgpool2d(2) -> maxpool2d(3, stride: 1, padding: 1) -> mean(axis: 1);
     output w = x -> adaptive_avgpool2d([2, 4]);
+    // On an even size, stride 2 with padding 1 is no SAME: PADV2 (-inf).
+    output v = x -> avgpool2d(2, stride: 1) -> maxpool2d(3, stride: 2, padding: 1);
 }
 model Convs {
     input x: f32[2, 10, 7];

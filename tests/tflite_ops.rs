@@ -12,6 +12,8 @@
 //! litert.rs); without it the LiteRT comparisons are skipped with a note,
 //! except under CI.
 
+// Not reformatted here: the support module keeps its own layout.
+#[rustfmt::skip]
 #[path = "support/litert.rs"]
 mod litert;
 
@@ -29,6 +31,7 @@ mod shapes;
 use std::path::{Path, PathBuf};
 
 use nnspec::codegen::tflite;
+use nnspec::codegen::tflite::model::Op;
 
 use build::OpCase;
 
@@ -38,8 +41,9 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-/// Writes every case, runs them all in one LiteRT process and checks each
-/// output; returns LiteRT's reports for further checks.
+/// Writes every case, runs them all through LiteRT twice, with its
+/// default XNNPACK delegate and on its builtin kernels alone, and checks
+/// each output of both; returns LiteRT's (delegated) reports.
 fn run_cases(dir: &str, cases: &[OpCase]) -> Option<Vec<litert::Ran>> {
     let python = litert::python_or_skip(dir)?;
     let litert_cases: Vec<litert::Case> = cases
@@ -55,68 +59,81 @@ fn run_cases(dir: &str, cases: &[OpCase]) -> Option<Vec<litert::Ran>> {
                 .collect(),
         })
         .collect();
-    let results = litert::run(&python, &scratch(dir), &litert_cases);
+    let builtin =
+        litert::run_builtin_kernels(&python, &scratch(&format!("{dir}_builtin")), &litert_cases);
+    let delegated = litert::run(&python, &scratch(dir), &litert_cases);
     let mut failures = Vec::new();
-    let mut ran_all = Vec::new();
-    for (case, result) in cases.iter().zip(results) {
-        let ran = match result {
-            Ok(ran) => ran,
-            Err(error) => {
-                failures.push(format!("{}: LiteRT refused it: {error}", case.name));
-                continue;
-            }
-        };
-        if !ran.ops.iter().any(|op| op == case.op) {
-            failures.push(format!(
-                "{}: LiteRT ran {:?}, not {}",
-                case.name, ran.ops, case.op
-            ));
-        }
-        if ran.outputs.len() != case.expected.len() {
-            failures.push(format!(
-                "{}: {} outputs, expected {}",
-                case.name,
-                ran.outputs.len(),
-                case.expected.len()
-            ));
-        }
-        for (i, ((shape, got), want)) in ran.outputs.iter().zip(&case.expected).enumerate() {
-            if *shape != want.shape {
-                failures.push(format!(
-                    "{} output {i}: shape {shape:?}, expected {:?}",
-                    case.name, want.shape
-                ));
-                continue;
-            }
-            let worst = got
-                .iter()
-                .zip(&want.data)
-                .map(|(&g, &w)| (g as f64 - w).abs() / w.abs().max(1.0))
-                .enumerate()
-                .fold((0, 0.0), |best, (j, e)| {
-                    if e > best.1 || e.is_nan() {
-                        (j, e)
-                    } else {
-                        best
-                    }
-                });
-            if !(worst.1 <= case.tolerance) {
-                failures.push(format!(
-                    "{} output {i}: element {} is {} where the reference gives {} (error {:e} > {:e})",
-                    case.name, worst.0, got[worst.0], want.data[worst.0], worst.1, case.tolerance
-                ));
-            }
-        }
-        ran_all.push(ran);
+    for (case, result) in cases.iter().zip(builtin) {
+        check(case, result, "builtin kernels", &mut failures);
     }
+    let ran: Vec<litert::Ran> = cases
+        .iter()
+        .zip(delegated)
+        .filter_map(|(case, result)| check(case, result, "XNNPACK", &mut failures))
+        .collect();
     assert!(
         failures.is_empty(),
-        "{} of {} cases failed:\n{}",
+        "{} failures in {} cases:\n{}",
         failures.len(),
         cases.len(),
         failures.join("\n")
     );
-    Some(ran_all)
+    Some(ran)
+}
+
+/// Compares one case's LiteRT result with its reference, noting failures.
+fn check(
+    case: &OpCase,
+    result: Result<litert::Ran, String>,
+    how: &str,
+    failures: &mut Vec<String>,
+) -> Option<litert::Ran> {
+    let name = format!("{} ({how})", case.name);
+    let ran = match result {
+        Ok(ran) => ran,
+        Err(error) => {
+            failures.push(format!("{name}: LiteRT refused it: {error}"));
+            return None;
+        }
+    };
+    if !ran.ops.iter().any(|op| op == case.op) {
+        failures.push(format!("{name}: LiteRT ran {:?}, not {}", ran.ops, case.op));
+    }
+    if ran.outputs.len() != case.expected.len() {
+        failures.push(format!(
+            "{name}: {} outputs, expected {}",
+            ran.outputs.len(),
+            case.expected.len()
+        ));
+    }
+    for (i, ((shape, got), want)) in ran.outputs.iter().zip(&case.expected).enumerate() {
+        if *shape != want.shape {
+            failures.push(format!(
+                "{name} output {i}: shape {shape:?}, expected {:?}",
+                want.shape
+            ));
+            continue;
+        }
+        let (at, worst) = got
+            .iter()
+            .zip(&want.data)
+            .map(|(&g, &w)| (g as f64 - w).abs() / w.abs().max(1.0))
+            .enumerate()
+            .fold((0, 0.0), |best, (j, e)| {
+                if e > best.1 || e.is_nan() {
+                    (j, e)
+                } else {
+                    best
+                }
+            });
+        if !(worst <= case.tolerance) {
+            failures.push(format!(
+                "{name} output {i}: element {at} is {} where the reference gives {} (error {worst:e} > {:e})",
+                got[at], want.data[at], case.tolerance
+            ));
+        }
+    }
+    Some(ran)
 }
 
 #[test]
@@ -132,4 +149,122 @@ fn shape_operators_match_the_reference() {
 #[test]
 fn elementwise_operators_match_the_reference() {
     run_cases("tflite_ops_elementwise", &elementwise::cases());
+}
+
+/// The schema's name of every `Op` variant; the match is exhaustive, so a
+/// new variant does not compile until it is named here (and then fails
+/// [`every_op_variant_has_a_case`] until it has a case).
+fn builtin(op: &Op) -> &'static str {
+    match op {
+        Op::FullyConnected { .. } => "FULLY_CONNECTED",
+        Op::Conv2d { .. } => "CONV_2D",
+        Op::DepthwiseConv2d { .. } => "DEPTHWISE_CONV_2D",
+        Op::MaxPool2d { .. } => "MAX_POOL_2D",
+        Op::AveragePool2d { .. } => "AVERAGE_POOL_2D",
+        Op::Reshape => "RESHAPE",
+        Op::Transpose => "TRANSPOSE",
+        Op::Pad => "PAD",
+        Op::PadV2 => "PADV2",
+        Op::Softmax { .. } => "SOFTMAX",
+        Op::LogSoftmax => "LOG_SOFTMAX",
+        Op::Relu => "RELU",
+        Op::Relu6 => "RELU6",
+        Op::Logistic => "LOGISTIC",
+        Op::Tanh => "TANH",
+        Op::HardSwish => "HARD_SWISH",
+        Op::Elu => "ELU",
+        Op::Gelu { .. } => "GELU",
+        Op::LeakyRelu { .. } => "LEAKY_RELU",
+        Op::Exp => "EXP",
+        Op::Log => "LOG",
+        Op::Sqrt => "SQRT",
+        Op::Rsqrt => "RSQRT",
+        Op::Square => "SQUARE",
+        Op::Abs => "ABS",
+        Op::Neg => "NEG",
+        Op::Add { .. } => "ADD",
+        Op::Sub { .. } => "SUB",
+        Op::Mul { .. } => "MUL",
+        Op::Div { .. } => "DIV",
+        Op::Maximum => "MAXIMUM",
+        Op::Minimum => "MINIMUM",
+        Op::Concatenation { .. } => "CONCATENATION",
+        Op::Mean { .. } => "MEAN",
+        Op::Sum { .. } => "SUM",
+        Op::StridedSlice { .. } => "STRIDED_SLICE",
+        Op::Gather { .. } => "GATHER",
+        Op::BatchMatMul { .. } => "BATCH_MATMUL",
+        Op::Quantize => "QUANTIZE",
+        Op::Dequantize => "DEQUANTIZE",
+    }
+}
+
+#[test]
+fn every_op_variant_has_a_case() {
+    let all = [
+        "FULLY_CONNECTED",
+        "CONV_2D",
+        "DEPTHWISE_CONV_2D",
+        "MAX_POOL_2D",
+        "AVERAGE_POOL_2D",
+        "RESHAPE",
+        "TRANSPOSE",
+        "PAD",
+        "PADV2",
+        "SOFTMAX",
+        "LOG_SOFTMAX",
+        "RELU",
+        "RELU6",
+        "LOGISTIC",
+        "TANH",
+        "HARD_SWISH",
+        "ELU",
+        "GELU",
+        "LEAKY_RELU",
+        "EXP",
+        "LOG",
+        "SQRT",
+        "RSQRT",
+        "SQUARE",
+        "ABS",
+        "NEG",
+        "ADD",
+        "SUB",
+        "MUL",
+        "DIV",
+        "MAXIMUM",
+        "MINIMUM",
+        "CONCATENATION",
+        "MEAN",
+        "SUM",
+        "STRIDED_SLICE",
+        "GATHER",
+        "BATCH_MATMUL",
+        "QUANTIZE",
+        "DEQUANTIZE",
+    ];
+    let cases: Vec<OpCase> = [layers::cases(), shapes::cases(), elementwise::cases()]
+        .into_iter()
+        .flatten()
+        .collect();
+    let mut tested = std::collections::BTreeSet::new();
+    for case in &cases {
+        let ops: Vec<&str> = case
+            .model
+            .operators
+            .iter()
+            .map(|o| builtin(&o.op))
+            .collect();
+        assert!(
+            ops.contains(&case.op),
+            "{}: checks {} but runs {ops:?}",
+            case.name,
+            case.op
+        );
+        tested.insert(case.op);
+    }
+    let missing: Vec<&&str> = all.iter().filter(|op| !tested.contains(*op)).collect();
+    assert!(missing.is_empty(), "no LiteRT case for {missing:?}");
+    // And the list is every variant: each name comes from `builtin`.
+    assert_eq!(tested.len(), all.len());
 }

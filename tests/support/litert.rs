@@ -64,6 +64,18 @@ pub struct Ran {
 /// message, so a test can assert on either.
 #[allow(dead_code)]
 pub fn run(python: &Path, dir: &Path, cases: &[Case]) -> Vec<Result<Ran, String>> {
+    run_with(python, dir, cases, true)
+}
+
+/// [`run`] on LiteRT's builtin kernels alone, without the XNNPACK delegate
+/// `run` gets by default: what a device without the delegate executes
+/// (the delegate takes some files the kernels refuse, and vice versa).
+#[allow(dead_code)]
+pub fn run_builtin_kernels(python: &Path, dir: &Path, cases: &[Case]) -> Vec<Result<Ran, String>> {
+    run_with(python, dir, cases, false)
+}
+
+fn run_with(python: &Path, dir: &Path, cases: &[Case], delegates: bool) -> Vec<Result<Ran, String>> {
     std::fs::create_dir_all(dir).expect("create the LiteRT directory");
     let mut models = Vec::new();
     for case in cases {
@@ -84,7 +96,7 @@ pub fn run(python: &Path, dir: &Path, cases: &[Case]) -> Vec<Result<Ran, String>
         }
         models.push(serde_json::json!({"name": case.name, "tflite": tflite, "inputs": inputs}));
     }
-    let manifest = serde_json::json!({ "models": models });
+    let manifest = serde_json::json!({ "models": models, "delegates": delegates });
     std::fs::write(dir.join("manifest.json"), manifest.to_string()).expect("write the manifest");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tflite/run.py");
     let output = Command::new(python)

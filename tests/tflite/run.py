@@ -8,6 +8,8 @@ DIR holds manifest.json and the files it names:
     {"models": [{"name": "lenet", "tflite": "lenet.tflite",
                  "inputs": [{"file": "lenet.in0.f32", "shape": [8, 28, 28, 1]}]}]}
 
+With "delegates": false in the manifest, LiteRT runs its builtin kernels
+alone (OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES: no XNNPACK).
 Each input is raw little-endian float32 (int32 or int64 when the model's
 input tensor is), resized to its shape before the tensors are allocated.
 Writes, per model, each output as raw little-endian float32 (cast when the
@@ -23,11 +25,13 @@ import pathlib
 import sys
 
 import numpy as np
-from ai_edge_litert.interpreter import Interpreter
+from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 
-def run(root, entry):
-    interpreter = Interpreter(model_path=str(root / entry["tflite"]), num_threads=1)
+def run(root, entry, resolver=OpResolverType.AUTO):
+    interpreter = Interpreter(
+        model_path=str(root / entry["tflite"]), num_threads=1, experimental_op_resolver_type=resolver
+    )
     details = interpreter.get_input_details()
     if len(details) != len(entry["inputs"]):
         raise ValueError(f"the model has {len(details)} inputs, the manifest {len(entry['inputs'])}")
@@ -69,9 +73,15 @@ def main():
     root = pathlib.Path(sys.argv[1])
     manifest = json.loads((root / "manifest.json").read_text())
     report = {}
+    # "delegates": false runs the builtin kernels alone (no XNNPACK).
+    resolver = (
+        OpResolverType.AUTO
+        if manifest.get("delegates", True)
+        else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    )
     for entry in manifest["models"]:
         try:
-            report[entry["name"]] = run(root, entry)
+            report[entry["name"]] = run(root, entry, resolver)
         except Exception as error:  # LiteRT raises several types
             report[entry["name"]] = {"error": f"{type(error).__name__}: {error}"}
     (root / "report.json").write_text(json.dumps(report, indent=1))

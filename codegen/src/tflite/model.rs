@@ -262,7 +262,9 @@ pub enum Op {
     },
     Maximum,
     Minimum,
-    /// Every input, along `axis` (negative counts from the end).
+    /// Every input, along `axis` (negative counts from the end). The
+    /// activation must be `None`: LiteRT 2.3's kernel refuses a fused one
+    /// and its XNNPACK delegate ignores it (the writer refuses it too).
     Concatenation {
         axis: i32,
         activation: Activation,

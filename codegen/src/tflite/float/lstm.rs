@@ -25,7 +25,7 @@ impl Builder<'_> {
         layers: usize,
     ) -> Result<Stored, ExportError> {
         let (len, features) = (shape[0], shape[1]);
-        let x = self.to_permuted(cx, x, shape);
+        let x = self.unflattened(cx, x, shape);
         let time_axis = x.layout.tensor_axis(0).unwrap_or(0);
         // Each step of the input, `[batch, features]`, wherever the
         // layout keeps time.

@@ -35,12 +35,12 @@ mod tests;
 use std::collections::BTreeSet;
 
 use nnspec_dsl::ir::{self, Dtype, ValueId};
-use nnspec_dsl::ops::{TfliteInput, TfliteNode, TfliteOp, TfliteRule};
+use nnspec_dsl::ops::{TfliteInput, TfliteNode, TfliteOp, TfliteRule, TfliteUnary};
 use nnspec_runtime::safetensors_file::Checkpoint;
 
 pub(crate) use layout::Layout;
 
-use super::model::{Op, Tensor, TensorId, TensorType};
+use super::model::{Activation, Op, Tensor, TensorId, TensorType};
 use super::{ExportError, TfModel};
 
 /// `model` with the parameters in `weights` as f32 TFLite operators.
@@ -73,8 +73,10 @@ pub(super) struct Builder<'m> {
     /// How many layers read each value (a value read twice by one layer
     /// counts twice).
     readers: Vec<usize>,
-    /// BatchNorms already folded into the layer before them.
+    /// Layers absorbed by the layer before them (a BatchNorm, a ReLU).
     folded: Vec<bool>,
+    /// Whether a layer may absorb the BatchNorm or ReLU after it.
+    fuse: bool,
 }
 
 impl<'m> Builder<'m> {
@@ -96,6 +98,7 @@ impl<'m> Builder<'m> {
             stored: vec![None; model.values.len()],
             readers,
             folded: vec![false; model.values.len()],
+            fuse: true,
         }
     }
 
@@ -265,11 +268,15 @@ impl<'m> Builder<'m> {
         }
     }
 
-    /// The layer reading value `id`, with its epsilon, when it is a
-    /// BatchNorm (by its TFLite rule), the only reader of `id`, and `id` is
-    /// no model output: the layer making `id` can absorb it.
-    pub(super) fn sole_batchnorm_reader(&self, id: ValueId) -> Option<(ValueId, f32)> {
-        if self.readers[id.index()] != 1 || self.model.outputs.iter().any(|o| o.value == id) {
+    /// The layer reading value `id` and its TFLite rule, when it is the
+    /// only reader of `id` and `id` is no model output: an operator
+    /// making `id` can then absorb that layer (a BatchNorm into its
+    /// weights, a ReLU as its fused activation) if fusion is on.
+    fn sole_reader(&self, id: ValueId) -> Option<(ValueId, TfliteRule)> {
+        if !self.fuse
+            || self.readers[id.index()] != 1
+            || self.model.outputs.iter().any(|o| o.value == id)
+        {
             return None;
         }
         let reader = self
@@ -278,25 +285,51 @@ impl<'m> Builder<'m> {
             .iter()
             .position(|v| v.inputs.contains(&id))?;
         let value = &self.model.values[reader];
-        let rules = value.op.rules()?;
         let shapes: Vec<&ir::Shape> = value
             .inputs
             .iter()
             .map(|&i| &self.model.value(i).shape)
             .collect();
-        match rules.tflite(&shapes, &value.shape) {
-            TfliteRule::Node(TfliteNode {
-                op: TfliteOp::BatchNorm { eps },
-                ..
-            }) => Some((ValueId(reader as u32), eps)),
-            TfliteRule::Node(_)
-            | TfliteRule::Nodes(_)
-            | TfliteRule::Identity
-            | TfliteRule::Unsupported(_) => None,
-        }
+        let rule = value.op.rules()?.tflite(&shapes, &value.shape);
+        Some((ValueId(reader as u32), rule))
     }
 
-    /// Marks BatchNorm `id` as folded into the layer before it.
+    /// The BatchNorm (with its epsilon) that alone reads `id`.
+    pub(super) fn sole_batchnorm_reader(&self, id: ValueId) -> Option<(ValueId, f32)> {
+        let (reader, rule) = self.sole_reader(id)?;
+        if let TfliteRule::Node(TfliteNode {
+            op: TfliteOp::BatchNorm { eps },
+            ..
+        }) = rule
+        {
+            return Some((reader, eps));
+        }
+        None
+    }
+
+    /// `Relu` when a ReLU alone reads `id`, which is then absorbed (the
+    /// operator making `id` applies it); `None` otherwise.
+    pub(super) fn absorb_relu(&mut self, id: ValueId) -> Activation {
+        if let Some((reader, TfliteRule::Node(node))) = self.sole_reader(id)
+            && node.op == TfliteOp::Unary(TfliteUnary::Relu)
+        {
+            self.mark_folded(reader);
+            return Activation::Relu;
+        }
+        Activation::None
+    }
+
+    /// Turns off folding a BatchNorm or a ReLU into the layer before it
+    /// (for a caller that builds the layers after it itself: the int8
+    /// export, whose plan fuses on its own terms).
+    #[allow(dead_code)]
+    pub(super) fn without_fusion(mut self) -> Self {
+        self.fuse = false;
+        self
+    }
+
+    /// Marks layer `id` as absorbed by the layer before it: it reads as
+    /// its input.
     pub(super) fn mark_folded(&mut self, id: ValueId) {
         self.folded[id.index()] = true;
     }

@@ -195,9 +195,9 @@ impl Builder<'_> {
 
     /// `MEAN` over the axis wherever the layout stores it.
     fn mean(&mut self, cx: &LayerCx, x: &Stored, shape: &[usize], axis: usize) -> Stored {
-        let x_tensor = self.to_permuted(cx, x, shape);
+        let x_tensor = self.unflattened(cx, x, shape);
         let Layout::Permuted(perm) = x_tensor.layout.clone() else {
-            unreachable!("to_permuted gives a permuted layout")
+            unreachable!("unflattened gives a permuted layout")
         };
         let position = perm.iter().position(|&a| a == axis).unwrap_or(axis);
         let axes = self.i32_constant(&format!("{}.axes", cx.name), &[dim(position + 1)]);
@@ -218,9 +218,9 @@ impl Builder<'_> {
     /// The last step of `[len, features]`: a `STRIDED_SLICE` of one index
     /// along the time axis wherever the layout stores it, that axis shrunk.
     fn last(&mut self, cx: &LayerCx, x: &Stored, shape: &[usize]) -> Stored {
-        let x = self.to_permuted(cx, x, shape);
+        let x = self.unflattened(cx, x, shape);
         let Layout::Permuted(perm) = x.layout.clone() else {
-            unreachable!("to_permuted gives a permuted layout")
+            unreachable!("unflattened gives a permuted layout")
         };
         let time = perm.iter().position(|&a| a == 0).unwrap_or(0);
         let kept: Vec<usize> = perm.iter().filter(|&&a| a != 0).map(|&a| a - 1).collect();
@@ -281,7 +281,7 @@ impl Builder<'_> {
     }
 
     /// `x` with its axes stored in some order (a flat value unflattened).
-    pub(super) fn to_permuted(&mut self, cx: &LayerCx, x: &Stored, shape: &[usize]) -> Stored {
+    pub(super) fn unflattened(&mut self, cx: &LayerCx, x: &Stored, shape: &[usize]) -> Stored {
         match x.layout {
             Layout::Permuted(_) => x.clone(),
             Layout::Flat { .. } => {

@@ -41,8 +41,8 @@ fn lenet_is_nhwc_with_the_flatten_folded_into_the_dense_weight() {
     );
     assert_eq!(
         ops,
-        ["Conv2d", "Relu", "MaxPool2d", "Reshape", "FullyConnected"],
-        "SAME padding, no PAD and no TRANSPOSE"
+        ["Conv2d", "MaxPool2d", "Reshape", "FullyConnected"],
+        "SAME padding, the ReLU fused, no PAD and no TRANSPOSE"
     );
 }
 
@@ -189,4 +189,52 @@ fn grouped_convolutions_run_per_group_on_sliced_channels() {
             "Concatenation"
         ]
     );
+}
+
+#[test]
+fn a_relu_fuses_into_the_layer_it_alone_reads_unless_fusion_is_off() {
+    let source = "model R { input x: f32[3, 6, 6];
+        let c = x -> conv2d(4, kernel: 3) -> batchnorm -> relu;
+        output y = c -> flatten -> dense(5) -> relu;
+        output z = c -> global_avgpool2d; }";
+    let model = compile(source);
+    let weights = initial_weights(&model, 1).expect("weights");
+    let tf = super::model(&model, &weights).expect("exports");
+    let activations: Vec<String> = tf.operators.iter().map(|o| format!("{:?}", o.op)).collect();
+    // The conv's result is read twice through the ReLU: the ReLU is the
+    // only reader of the batchnorm, which is the only reader of the conv.
+    assert!(
+        activations[0].starts_with("Conv2d") && activations[0].contains("Relu"),
+        "{activations:?}"
+    );
+    assert!(
+        activations
+            .iter()
+            .any(|a| a.starts_with("FullyConnected") && a.contains("Relu")),
+        "{activations:?}"
+    );
+    assert!(
+        !activations
+            .iter()
+            .any(|a| a == "Relu" || a == "Mul { activation: None }")
+    );
+    let mut builder = Builder::new(&model).without_fusion();
+    builder.inputs();
+    for index in 0..model.values.len() {
+        builder
+            .value(ValueId(index as u32), &weights)
+            .expect("value");
+    }
+    let plain = builder.finish();
+    let relus = plain
+        .operators
+        .iter()
+        .filter(|o| matches!(o.op, Op::Relu))
+        .count();
+    let muls = plain
+        .operators
+        .iter()
+        .filter(|o| matches!(o.op, Op::Mul { .. }))
+        .count();
+    assert_eq!((relus, muls), (2, 1), "every layer its own operators");
 }

@@ -11,7 +11,7 @@ use super::layout::{Layout, transpose};
 use super::ops::LayerCx;
 use super::{Builder, Stored};
 use crate::tflite::ExportError;
-use crate::tflite::model::{Activation, Op, TensorId};
+use crate::tflite::model::{Op, TensorId};
 
 /// A BatchNorm's running statistics as `y = x · scale + shift` per channel.
 pub(super) struct Affine {
@@ -21,6 +21,9 @@ pub(super) struct Affine {
 
 /// A layer's weight and bias after folding, ready to be constants.
 pub(super) struct Weighted {
+    /// The value the layer's operator computes: its own, or the folded
+    /// BatchNorm's after it.
+    pub(super) tail: ValueId,
     /// Row-major, output channel first.
     pub(super) weight: Vec<f32>,
     pub(super) bias: Option<Vec<f32>>,
@@ -74,7 +77,11 @@ impl Builder<'_> {
             false => None,
         };
         let Some((bn, eps)) = self.sole_batchnorm_reader(cx.id).filter(|_| foldable) else {
-            return Ok(Weighted { weight, bias });
+            return Ok(Weighted {
+                tail: cx.id,
+                weight,
+                bias,
+            });
         };
         let affine = self.batchnorm_affine(bn, eps, cx.weights)?;
         let channels = affine.scale.len();
@@ -87,7 +94,11 @@ impl Builder<'_> {
             .collect();
         bias = Some(folded_bias);
         self.mark_folded(bn);
-        Ok(Weighted { weight, bias })
+        Ok(Weighted {
+            tail: bn,
+            weight,
+            bias,
+        })
     }
 
     /// A parameter constant named after layer `id`'s parameter `position`
@@ -143,12 +154,12 @@ impl Builder<'_> {
             (self.convert(x, shape, &natural, &cx.name), shape[rank - 1])
         };
         let weight = self.param_constant(cx, 0, "", &[out_features, in_features], &weighted.weight);
-        let bias = match &weighted.bias {
-            Some(values) => Some(self.param_constant(cx, 1, "", &[out_features], values)),
-            None => None,
-        };
+        let bias = weighted
+            .bias
+            .as_ref()
+            .map(|values| self.param_constant(cx, 1, "", &[out_features], values));
         let op = Op::FullyConnected {
-            activation: Activation::None,
+            activation: self.absorb_relu(weighted.tail),
             keep_num_dims: rank > 1,
         };
         let tensor = self.push(op, vec![Some(input), Some(weight), bias], &cx.name, &output);

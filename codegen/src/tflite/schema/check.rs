@@ -6,7 +6,9 @@
 
 use super::options;
 use crate::tflite::ExportError;
-use crate::tflite::model::{Op, Operator, Quantization, Tensor, TensorId, TensorType, TfModel};
+use crate::tflite::model::{
+    Activation, Op, Operator, Quantization, Tensor, TensorId, TensorType, TfModel,
+};
 
 fn mismatch(reason: String) -> ExportError {
     ExportError::Mismatch(reason)
@@ -53,7 +55,7 @@ pub(super) fn model(model: &TfModel) -> Result<(), ExportError> {
     }
     for (position, operator) in model.operators.iter().enumerate() {
         let what = || format!("operator {position} ({})", options::name(&operator.op));
-        arity(operator, &what)?;
+        self::operator(operator, &what)?;
         for (slot, input) in operator.inputs.iter().enumerate() {
             let Some(id) = *input else { continue };
             in_range(id, &|| format!("{}, input {slot},", what()))?;
@@ -225,7 +227,16 @@ fn operands(op: &Op) -> (usize, usize, &'static [usize]) {
     }
 }
 
-fn arity(operator: &Operator, what: &dyn Fn() -> String) -> Result<(), ExportError> {
+fn operator(operator: &Operator, what: &dyn Fn() -> String) -> Result<(), ExportError> {
+    if let Op::Concatenation { activation, .. } = operator.op
+        && activation != Activation::None
+    {
+        return Err(mismatch(format!(
+            "{} fuses {activation:?}, which LiteRT's kernel refuses (and its XNNPACK delegate ignores); \
+             follow it with a {activation:?} operator instead",
+            what()
+        )));
+    }
     let (fewest, most, optional) = operands(&operator.op);
     let count = operator.inputs.len();
     if count < fewest || count > most {

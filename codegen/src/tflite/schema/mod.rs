@@ -44,13 +44,19 @@ type Table = WIPOffset<flatbuffers::TableFinishedWIPOffset>;
 pub(super) fn write(model: &TfModel) -> Result<Vec<u8>, ExportError> {
     check::model(model)?;
     let bound = size_bound(model);
-    if bound > MAX_BYTES {
-        return Err(ExportError::TooLarge { bytes: bound });
-    }
+    fits(bound)?;
     let mut fbb = FlatBufferBuilder::with_capacity(bound);
     let root = write_model(&mut fbb, model);
     fbb.finish(root, Some(ids::FILE_IDENTIFIER));
     Ok(fbb.finished_data().to_vec())
+}
+
+/// A file of at most `bound` bytes can be written.
+fn fits(bound: usize) -> Result<(), ExportError> {
+    if bound > MAX_BYTES {
+        return Err(ExportError::TooLarge { bytes: bound });
+    }
+    Ok(())
 }
 
 /// At least the size of the finished file (every vector padded to its
