@@ -75,8 +75,10 @@ pub struct OpCase {
     pub expected: Vec<Arr>,
     /// The builtin LiteRT must report running (`FULLY_CONNECTED`).
     pub op: &'static str,
-    /// Allowed |got - want| per unit of max(1, |want|).
+    /// Allowed |got - want|: `tolerance` per unit of max(1, |want|), plus
+    /// `absolute` (a quantized output's steps).
     pub tolerance: f64,
+    pub absolute: f64,
 }
 
 /// Builds one model: inputs, constants, operators, outputs.
@@ -142,6 +144,7 @@ impl Graph {
             expected,
             op,
             tolerance: 1e-5,
+            absolute: 0.0,
         }
     }
 }
