@@ -60,7 +60,8 @@
 //!    doubling multiply; only its reference `CONV_2D` rounds as nnspec
 //!    does. The results differ by one step where the first rounding
 //!    carries the product across a half-way point of the second: on the
-//!    digits MLP, 9 of 5400 output levels.
+//!    digits MLP, 9 of 5400 output levels with XNNPACK, 6 with LiteRT's
+//!    builtin kernels.
 //! 3. **`QUANTIZE`'s rounding.** nnspec multiplies by the scale's f32
 //!    reciprocal and rounds half to even, as XNNPACK's conversion does (so
 //!    the delegate agrees exactly); TFLite's builtin kernel divides by the
@@ -108,6 +109,9 @@ pub(super) fn model(model: &ir::Model, qplan: &QPlan) -> Result<TfModel, ExportE
         qplan,
         map,
         weights,
+        // The builder folds a BatchNorm or fuses a ReLU only into the
+        // layer it alone reads, so no int8 step reads the unfused value
+        // (quantizing it would need a second reader): both stay on.
         builder: Builder::new(model),
         float: HashMap::new(),
         quantized: vec![None; qplan.tensors.len()],
