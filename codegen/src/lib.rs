@@ -14,6 +14,7 @@ pub mod dot;
 pub mod emit;
 pub mod lower;
 pub mod onnx;
+mod quant_map;
 pub mod tflite;
 
 pub use emit::int8::{Int8EmitError, int8_module};

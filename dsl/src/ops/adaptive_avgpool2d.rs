@@ -5,6 +5,7 @@
 
 use nnspec_runtime::plan::{GradStep, Step};
 
+use super::tflite::{PoolKind, TfliteNode, TfliteOp, TfliteRule, TfliteWindow};
 use super::{
     Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, OnnxAttr, OnnxNode, OnnxRule, Op, OpError,
     ParamDecl, emit, pair_text,
@@ -76,6 +77,22 @@ impl LayerRules for AdaptiveAvgPool2d {
             .attribute("kernel_shape", OnnxAttr::pair(kernel))
             .attribute("strides", OnnxAttr::pair(kernel));
         OnnxRule::Node(node)
+    }
+
+    /// `AVERAGE_POOL_2D` with the window equal to its stride where the
+    /// output size divides the input's; windows of several sizes otherwise.
+    fn tflite(&self, inputs: &[&Shape], _: &Shape) -> TfliteRule {
+        let [h, w] = [inputs[0].0[1], inputs[0].0[2]];
+        let [oh, ow] = self.out;
+        let op = if h.is_multiple_of(oh) && w.is_multiple_of(ow) {
+            let kernel = [h / oh, w / ow];
+            let window = TfliteWindow::pool(kernel, kernel, [0, 0]);
+            let kind = PoolKind::Average;
+            TfliteOp::Pool { kind, window }
+        } else {
+            TfliteOp::AdaptiveAveragePool { out: self.out }
+        };
+        TfliteRule::Node(TfliteNode::over_inputs(op, 1))
     }
 
     fn lower(&self, cx: &mut dyn ForwardCx) -> Option<Step> {

@@ -3,6 +3,7 @@
 
 use nnspec_runtime::plan::Step;
 
+use super::tflite::{TfliteBinary, TfliteNode, TfliteOp, TfliteRule};
 use super::{
     Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, OnnxNode, OnnxRule, Op, OpError, ParamDecl,
 };
@@ -50,6 +51,11 @@ impl LayerRules for Add {
     /// `Add` of two equal shapes (no broadcasting is ever needed).
     fn onnx(&self, _: &[&Shape], _: &Shape) -> OnnxRule {
         OnnxRule::Node(OnnxNode::over_inputs("Add", 2))
+    }
+
+    fn tflite(&self, _: &[&Shape], _: &Shape) -> TfliteRule {
+        let op = TfliteOp::Binary(TfliteBinary::Add);
+        TfliteRule::Node(TfliteNode::over_inputs(op, 2))
     }
 
     fn lower(&self, cx: &mut dyn ForwardCx) -> Option<Step> {

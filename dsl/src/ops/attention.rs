@@ -5,6 +5,7 @@
 use nnspec_runtime::plan::{AttentionShape, BufferType, GradStep, Size, Step};
 
 use super::onnx::int;
+use super::tflite::{TfliteNode, TfliteOp, TfliteRule};
 use super::{
     Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, OnnxAttr, OnnxInput, OnnxNode, OnnxRule,
     Op, OpError, ParamDecl, emit, same_shape,
@@ -115,6 +116,15 @@ impl LayerRules for Attention {
     /// on `[batch, len, dim]`.
     fn onnx(&self, inputs: &[&Shape], _: &Shape) -> OnnxRule {
         onnx_chain(self.shape(&inputs[0].0))
+    }
+
+    /// The computation in TFLite's builtins (the export spells it out).
+    fn tflite(&self, _: &[&Shape], _: &Shape) -> TfliteRule {
+        let op = TfliteOp::Attention {
+            heads: self.heads,
+            causal: self.causal,
+        };
+        TfliteRule::Node(TfliteNode::over_inputs(op, 1))
     }
 
     fn lower(&self, cx: &mut dyn ForwardCx) -> Option<Step> {

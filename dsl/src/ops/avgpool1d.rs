@@ -5,6 +5,7 @@ use nnspec_runtime::plan::Step;
 
 use super::one_row;
 use super::pool1d_window::{self, Pool1dWindow};
+use super::tflite::{PoolKind, TfliteNode, TfliteOp, TfliteRule, TfliteWindow};
 use super::{
     Arity, AvgPool2d, BackwardCx, ForwardCx, LayerRules, LayerSpec, OnnxAttr, OnnxRule, Op,
     OpError, ParamDecl,
@@ -63,6 +64,14 @@ impl LayerRules for AvgPool1d {
             .onnx_node("AveragePool")
             .attribute("count_include_pad", OnnxAttr::Int(1));
         OnnxRule::Node(node)
+    }
+
+    /// `AVERAGE_POOL_2D` on the one-row image, padding counted in the mean.
+    fn tflite(&self, _: &[&Shape], _: &Shape) -> TfliteRule {
+        let w = &self.window;
+        let window = TfliteWindow::one_row(w.kernel, w.stride, w.padding, 1);
+        let kind = PoolKind::Average;
+        TfliteRule::Node(TfliteNode::over_inputs(TfliteOp::Pool { kind, window }, 1))
     }
 
     fn lower(&self, cx: &mut dyn ForwardCx) -> Option<Step> {

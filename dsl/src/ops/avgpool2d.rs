@@ -4,6 +4,7 @@
 use nnspec_runtime::plan::{GradStep, Step};
 
 use super::pool_window::{self, PoolWindow};
+use super::tflite::{PoolKind, TfliteNode, TfliteOp, TfliteRule, TfliteWindow};
 use super::{
     Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, OnnxAttr, OnnxRule, Op, OpError,
     ParamDecl, emit,
@@ -54,6 +55,14 @@ impl LayerRules for AvgPool2d {
             .onnx_node("AveragePool")
             .attribute("count_include_pad", OnnxAttr::Int(1));
         OnnxRule::Node(node)
+    }
+
+    /// `AVERAGE_POOL_2D`, padding counted in the mean.
+    fn tflite(&self, _: &[&Shape], _: &Shape) -> TfliteRule {
+        let w = &self.window;
+        let window = TfliteWindow::pool(w.kernel, w.stride, w.padding);
+        let kind = PoolKind::Average;
+        TfliteRule::Node(TfliteNode::over_inputs(TfliteOp::Pool { kind, window }, 1))
     }
 
     fn lower(&self, cx: &mut dyn ForwardCx) -> Option<Step> {

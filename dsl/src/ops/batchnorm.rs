@@ -5,6 +5,8 @@
 
 use nnspec_runtime::plan::{BufferType, GradStep, Size, Step};
 
+use super::tflite;
+use super::tflite::{TfliteNode, TfliteOp, TfliteRule};
 use super::{
     Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, OnnxAttr, OnnxNode, OnnxRule, Op, OpError,
     ParamDecl, emit,
@@ -96,6 +98,13 @@ impl LayerRules for BatchNorm {
             .attribute("epsilon", OnnxAttr::Float(self.eps as f32))
             .attribute("momentum", OnnxAttr::Float((1.0 - self.momentum) as f32));
         OnnxRule::Node(node)
+    }
+
+    /// From the running statistics: folded into the convolution or dense
+    /// layer before it, or a per-channel `MUL` and `ADD`.
+    fn tflite(&self, _: &[&Shape], _: &Shape) -> TfliteRule {
+        let eps = tflite::float(self.eps);
+        TfliteRule::Node(TfliteNode::over_inputs(TfliteOp::BatchNorm { eps }, 1))
     }
 
     /// The step saves the batch mean and `1/sqrt(var + eps)` per channel.

@@ -3,6 +3,7 @@
 
 use nnspec_runtime::plan::{GradStep, Step};
 
+use super::tflite::{TfliteNode, TfliteOp, TfliteRule};
 use super::{
     Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, OnnxNode, OnnxRule, Op, OpError,
     ParamDecl, onnx,
@@ -64,6 +65,11 @@ impl LayerRules for Concat {
     fn onnx(&self, inputs: &[&Shape], _: &Shape) -> OnnxRule {
         let axis = onnx::batched_axis(self.axis);
         OnnxRule::Node(OnnxNode::over_inputs("Concat", inputs.len()).attribute("axis", axis))
+    }
+
+    fn tflite(&self, inputs: &[&Shape], _: &Shape) -> TfliteRule {
+        let op = TfliteOp::Concat { axis: self.axis };
+        TfliteRule::Node(TfliteNode::over_inputs(op, inputs.len()))
     }
 
     fn lower(&self, cx: &mut dyn ForwardCx) -> Option<Step> {

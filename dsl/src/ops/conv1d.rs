@@ -7,6 +7,7 @@
 use nnspec_runtime::plan::Step;
 
 use super::one_row::{self, widthwise};
+use super::tflite::{TfliteNode, TfliteOp, TfliteRule, TfliteWindow};
 use super::{
     Arity, BackwardCx, Conv2d, ForwardCx, LayerRules, LayerSpec, OnnxAttr, OnnxNode, OnnxRule, Op,
     OpError, ParamDecl,
@@ -151,6 +152,17 @@ impl LayerRules for Conv1d {
             .attribute("dilations", OnnxAttr::single(self.dilation))
             .attribute("group", OnnxAttr::Int(1));
         OnnxRule::Node(node)
+    }
+
+    /// `CONV_2D` on the one-row image.
+    fn tflite(&self, _: &[&Shape], _: &Shape) -> TfliteRule {
+        let window = TfliteWindow::one_row(self.kernel, self.stride, self.padding, self.dilation);
+        let op = TfliteOp::Conv {
+            window,
+            groups: 1,
+            bias: self.bias,
+        };
+        TfliteRule::Node(TfliteNode::over_inputs(op, 1))
     }
 
     fn lower(&self, cx: &mut dyn ForwardCx) -> Option<Step> {

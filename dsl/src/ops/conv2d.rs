@@ -3,6 +3,7 @@
 
 use nnspec_runtime::plan::{ConvShape, GradStep, Step};
 
+use super::tflite::{TfliteNode, TfliteOp, TfliteRule, TfliteWindow};
 use super::{
     Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, OnnxAttr, OnnxNode, OnnxRule, Op, OpError,
     ParamDecl, emit, pair_text,
@@ -178,6 +179,24 @@ impl LayerRules for Conv2d {
             .attribute("dilations", OnnxAttr::pair(self.dilation))
             .attribute("group", OnnxAttr::Int(self.groups as i64));
         OnnxRule::Node(node)
+    }
+
+    /// `CONV_2D`, or `DEPTHWISE_CONV_2D` when each group is one input
+    /// channel.
+    fn tflite(&self, _: &[&Shape], _: &Shape) -> TfliteRule {
+        let window = TfliteWindow {
+            kernel: self.kernel,
+            stride: self.stride,
+            padding: self.padding,
+            dilation: self.dilation,
+            one_row: false,
+        };
+        let op = TfliteOp::Conv {
+            window,
+            groups: self.groups,
+            bias: self.bias,
+        };
+        TfliteRule::Node(TfliteNode::over_inputs(op, 1))
     }
 
     fn lower(&self, cx: &mut dyn ForwardCx) -> Option<Step> {

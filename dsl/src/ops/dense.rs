@@ -5,6 +5,7 @@
 
 use nnspec_runtime::plan::{GradStep, Step};
 
+use super::tflite::{TfliteNode, TfliteOp, TfliteRule};
 use super::{
     Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, OnnxAttr, OnnxInput, OnnxNode, OnnxRule,
     Op, OpError, ParamDecl, emit,
@@ -111,6 +112,12 @@ impl LayerRules for Dense {
             .params(params)
             .attribute("transB", OnnxAttr::Int(1));
         OnnxRule::Node(node)
+    }
+
+    /// `FULLY_CONNECTED`: the weight is `[out, in]` in both.
+    fn tflite(&self, _: &[&Shape], _: &Shape) -> TfliteRule {
+        let op = TfliteOp::Dense { bias: self.bias };
+        TfliteRule::Node(TfliteNode::over_inputs(op, 1))
     }
 
     fn lower(&self, cx: &mut dyn ForwardCx) -> Option<Step> {

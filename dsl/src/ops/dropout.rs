@@ -3,6 +3,7 @@
 
 use nnspec_runtime::plan::{BufferType, GradStep, Size, Step};
 
+use super::tflite::TfliteRule;
 use super::{
     Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, OnnxRule, Op, OpError, ParamDecl, emit,
     same_shape,
@@ -55,6 +56,10 @@ impl LayerRules for Dropout {
     /// inference leaves it out rather than carrying a no-op node.
     fn onnx(&self, _: &[&Shape], _: &Shape) -> OnnxRule {
         OnnxRule::Identity
+    }
+
+    fn tflite(&self, _: &[&Shape], _: &Shape) -> TfliteRule {
+        TfliteRule::Identity
     }
 
     /// The step saves its mask (0 or `1/(1-p)` per element) for the backward.

@@ -2,6 +2,8 @@
 
 use nnspec_runtime::plan::{GradStep, Step};
 
+use super::tflite;
+use super::tflite::{TfliteBinary, TfliteInput, TfliteNode, TfliteOp, TfliteRule, TfliteUnary};
 use super::{
     Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, OnnxAttr, OnnxNode, OnnxRule, Op, OpError,
     ParamDecl, emit, same_shape,
@@ -58,6 +60,25 @@ impl LayerRules for Elu {
     fn onnx(&self, _: &[&Shape], _: &Shape) -> OnnxRule {
         let alpha = OnnxAttr::Float(self.alpha as f32);
         OnnxRule::Node(OnnxNode::over_inputs("Elu", 1).attribute("alpha", alpha))
+    }
+
+    /// `ELU` has no alpha: with another one, `relu(x) + alpha ·
+    /// min(elu(x), 0)`.
+    fn tflite(&self, _: &[&Shape], _: &Shape) -> TfliteRule {
+        let elu = TfliteNode::over_inputs(TfliteOp::Unary(TfliteUnary::Elu), 1);
+        if self.alpha == 1.0 {
+            return TfliteRule::Node(elu);
+        }
+        use TfliteInput::{Float, Node, Value};
+        let binary = |op, a, b| TfliteNode::new(TfliteOp::Binary(op), vec![a, b]);
+        let relu = TfliteNode::new(TfliteOp::Unary(TfliteUnary::Relu), vec![Value(0)]);
+        TfliteRule::Nodes(vec![
+            elu,
+            binary(TfliteBinary::Minimum, Node(0), Float(0.0)),
+            binary(TfliteBinary::Mul, Node(1), Float(tflite::float(self.alpha))),
+            relu,
+            binary(TfliteBinary::Add, Node(3), Node(2)),
+        ])
     }
 
     fn lower(&self, cx: &mut dyn ForwardCx) -> Option<Step> {

@@ -3,6 +3,7 @@
 
 use nnspec_runtime::plan::{GradStep, Step};
 
+use super::tflite::{TfliteNode, TfliteOp, TfliteRule};
 use super::{
     Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, OnnxInput, OnnxNode, OnnxRule, Op,
     OpError, ParamDecl,
@@ -87,6 +88,11 @@ impl LayerRules for Embedding {
     fn onnx(&self, _: &[&Shape], _: &Shape) -> OnnxRule {
         let node = OnnxNode::new("Gather", vec![OnnxInput::Param(0), OnnxInput::Value(0)]);
         OnnxRule::Node(node)
+    }
+
+    /// `GATHER` of the weight's rows.
+    fn tflite(&self, _: &[&Shape], _: &Shape) -> TfliteRule {
+        TfliteRule::Node(TfliteNode::over_inputs(TfliteOp::Embedding, 1))
     }
 
     fn lower(&self, cx: &mut dyn ForwardCx) -> Option<Step> {

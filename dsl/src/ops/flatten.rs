@@ -3,6 +3,7 @@
 
 use nnspec_runtime::plan::Step;
 
+use super::tflite::{TfliteNode, TfliteOp, TfliteRule};
 use super::{
     Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, OnnxAttr, OnnxNode, OnnxRule, Op, OpError,
     ParamDecl,
@@ -46,6 +47,12 @@ impl LayerRules for Flatten {
     fn onnx(&self, _: &[&Shape], _: &Shape) -> OnnxRule {
         let node = OnnxNode::over_inputs("Flatten", 1).attribute("axis", OnnxAttr::Int(1));
         OnnxRule::Node(node)
+    }
+
+    /// A `RESHAPE`; from an NHWC image, the export folds the order of the
+    /// elements into the dense layer reading them.
+    fn tflite(&self, _: &[&Shape], _: &Shape) -> TfliteRule {
+        TfliteRule::Node(TfliteNode::over_inputs(TfliteOp::Reshape, 1))
     }
 
     fn lower(&self, cx: &mut dyn ForwardCx) -> Option<Step> {

@@ -3,6 +3,7 @@
 
 use nnspec_runtime::plan::{GeluApproximate, GradStep, Step};
 
+use super::tflite::{TfliteNode, TfliteOp, TfliteRule, TfliteUnary};
 use super::{
     Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, OnnxInput, OnnxNode, OnnxRule, Op,
     OpError, ParamDecl, emit, same_shape,
@@ -124,6 +125,16 @@ impl LayerRules for Gelu {
                 mul(Node(7), Node(6)),
             ],
         })
+    }
+
+    /// `GELU`, exact (erf) or with its tanh approximation.
+    fn tflite(&self, _: &[&Shape], _: &Shape) -> TfliteRule {
+        let approximate = match self.approximate {
+            GeluApproximate::None => false,
+            GeluApproximate::Tanh => true,
+        };
+        let op = TfliteOp::Unary(TfliteUnary::Gelu { approximate });
+        TfliteRule::Node(TfliteNode::over_inputs(op, 1))
     }
 
     fn lower(&self, cx: &mut dyn ForwardCx) -> Option<Step> {

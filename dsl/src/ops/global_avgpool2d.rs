@@ -5,6 +5,7 @@
 
 use nnspec_runtime::plan::{GradStep, PoolShape, Step};
 
+use super::tflite::{TfliteNode, TfliteOp, TfliteRule};
 use super::{
     Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, OnnxNode, OnnxRule, Op, OpError,
     ParamDecl, emit,
@@ -59,6 +60,10 @@ impl LayerRules for GlobalAvgPool2d {
 
     fn onnx(&self, _: &[&Shape], _: &Shape) -> OnnxRule {
         OnnxRule::Node(OnnxNode::over_inputs("GlobalAveragePool", 1))
+    }
+
+    fn tflite(&self, _: &[&Shape], _: &Shape) -> TfliteRule {
+        TfliteRule::Node(TfliteNode::over_inputs(TfliteOp::GlobalAveragePool, 1))
     }
 
     fn lower(&self, cx: &mut dyn ForwardCx) -> Option<Step> {

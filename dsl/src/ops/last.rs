@@ -3,6 +3,7 @@
 
 use nnspec_runtime::plan::{GradStep, Step};
 
+use super::tflite::{TfliteNode, TfliteOp, TfliteRule};
 use super::{
     Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, OnnxAttr, OnnxInput, OnnxNode, OnnxRule,
     Op, OpError, ParamDecl, emit, lstm::SEQUENCE,
@@ -60,6 +61,11 @@ impl LayerRules for Last {
                 .shaped(0, vec![1, output.0[0]]),
             OnnxNode::new("Squeeze", vec![Node(0), axes]),
         ])
+    }
+
+    /// A `STRIDED_SLICE` of the last step, its axis shrunk.
+    fn tflite(&self, _: &[&Shape], _: &Shape) -> TfliteRule {
+        TfliteRule::Node(TfliteNode::over_inputs(TfliteOp::Last, 1))
     }
 
     fn lower(&self, cx: &mut dyn ForwardCx) -> Option<Step> {

@@ -6,6 +6,8 @@
 
 use nnspec_runtime::plan::{BufferType, GradStep, Size, Step};
 
+use super::tflite;
+use super::tflite::{TfliteNode, TfliteOp, TfliteRule};
 use super::{
     Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, OnnxAttr, OnnxInput, OnnxNode, OnnxRule,
     Op, OpError, ParamDecl, emit, onnx, same_shape,
@@ -109,6 +111,16 @@ impl LayerRules for LayerNorm {
         };
         let ones = OnnxNode::new("Add", vec![OnnxInput::Node(0), one]).fixed(&[width]);
         OnnxRule::Nodes(vec![zeros, ones, layer_norm(OnnxInput::Node(1))])
+    }
+
+    /// TFLite has no layer normalization: `MEAN`, `SUB`, `MUL`, `MEAN`,
+    /// `ADD`, `RSQRT`, `MUL` (and the affine `MUL`, `ADD`).
+    fn tflite(&self, _: &[&Shape], _: &Shape) -> TfliteRule {
+        let op = TfliteOp::LayerNorm {
+            eps: tflite::float(self.eps),
+            affine: self.elementwise_affine,
+        };
+        TfliteRule::Node(TfliteNode::over_inputs(op, 1))
     }
 
     /// The training pass saves each row's mean and `1/sqrt(var + eps)`.

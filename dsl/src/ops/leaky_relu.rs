@@ -2,6 +2,8 @@
 
 use nnspec_runtime::plan::{GradStep, Step};
 
+use super::tflite;
+use super::tflite::{TfliteNode, TfliteOp, TfliteRule, TfliteUnary};
 use super::{
     Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, OnnxAttr, OnnxNode, OnnxRule, Op, OpError,
     ParamDecl, emit, same_shape,
@@ -57,6 +59,12 @@ impl LayerRules for LeakyRelu {
     fn onnx(&self, _: &[&Shape], _: &Shape) -> OnnxRule {
         let alpha = OnnxAttr::Float(self.negative_slope as f32);
         OnnxRule::Node(OnnxNode::over_inputs("LeakyRelu", 1).attribute("alpha", alpha))
+    }
+
+    fn tflite(&self, _: &[&Shape], _: &Shape) -> TfliteRule {
+        let alpha = tflite::float(self.negative_slope);
+        let op = TfliteOp::Unary(TfliteUnary::LeakyRelu { alpha });
+        TfliteRule::Node(TfliteNode::over_inputs(op, 1))
     }
 
     fn lower(&self, cx: &mut dyn ForwardCx) -> Option<Step> {

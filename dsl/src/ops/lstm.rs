@@ -4,6 +4,7 @@
 
 use nnspec_runtime::plan::{BufferType, GradStep, LstmShape, Size, Step};
 
+use super::tflite::{TfliteNode, TfliteOp, TfliteRule};
 use super::{
     Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, OnnxAttr, OnnxInput, OnnxNode, OnnxRule,
     Op, OpError, ParamDecl, emit, onnx,
@@ -151,6 +152,16 @@ impl LayerRules for Lstm {
         let top = Node(nodes.len() - 1);
         nodes.push(OnnxNode::new("Transpose", vec![top]).attribute("perm", swap()));
         OnnxRule::Nodes(nodes)
+    }
+
+    /// Unrolled over the sequence in `FULLY_CONNECTED`, `STRIDED_SLICE`,
+    /// `LOGISTIC`, `TANH`, `MUL` and `ADD` (the export spells it out).
+    fn tflite(&self, _: &[&Shape], _: &Shape) -> TfliteRule {
+        let op = TfliteOp::Lstm {
+            hidden: self.hidden,
+            layers: self.layers,
+        };
+        TfliteRule::Node(TfliteNode::over_inputs(op, 1))
     }
 
     fn lower(&self, cx: &mut dyn ForwardCx) -> Option<Step> {

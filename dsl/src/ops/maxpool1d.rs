@@ -5,6 +5,7 @@ use nnspec_runtime::plan::Step;
 
 use super::one_row;
 use super::pool1d_window::{self, Pool1dWindow};
+use super::tflite::{PoolKind, TfliteNode, TfliteOp, TfliteRule, TfliteWindow};
 use super::{
     Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, MaxPool2d, OnnxRule, Op, OpError,
     ParamDecl,
@@ -58,6 +59,13 @@ impl LayerRules for MaxPool1d {
     /// `MaxPool`, whose padding never wins a window (as PyTorch's -inf).
     fn onnx(&self, _: &[&Shape], _: &Shape) -> OnnxRule {
         OnnxRule::Node(self.window.onnx_node("MaxPool"))
+    }
+
+    fn tflite(&self, _: &[&Shape], _: &Shape) -> TfliteRule {
+        let w = &self.window;
+        let window = TfliteWindow::one_row(w.kernel, w.stride, w.padding, 1);
+        let kind = PoolKind::Max;
+        TfliteRule::Node(TfliteNode::over_inputs(TfliteOp::Pool { kind, window }, 1))
     }
 
     fn lower(&self, cx: &mut dyn ForwardCx) -> Option<Step> {

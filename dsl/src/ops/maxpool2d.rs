@@ -3,6 +3,7 @@
 use nnspec_runtime::plan::{BufferType, GradStep, Size, Step};
 
 use super::pool_window::{self, PoolWindow};
+use super::tflite::{PoolKind, TfliteNode, TfliteOp, TfliteRule, TfliteWindow};
 use super::{
     Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, OnnxRule, Op, OpError, ParamDecl, emit,
 };
@@ -47,6 +48,13 @@ impl LayerRules for MaxPool2d {
     /// `MaxPool`, whose padding never wins a window (as PyTorch's -inf).
     fn onnx(&self, _: &[&Shape], _: &Shape) -> OnnxRule {
         OnnxRule::Node(self.window.onnx_node("MaxPool"))
+    }
+
+    fn tflite(&self, _: &[&Shape], _: &Shape) -> TfliteRule {
+        let w = &self.window;
+        let window = TfliteWindow::pool(w.kernel, w.stride, w.padding);
+        let kind = PoolKind::Max;
+        TfliteRule::Node(TfliteNode::over_inputs(TfliteOp::Pool { kind, window }, 1))
     }
 
     fn lower(&self, cx: &mut dyn ForwardCx) -> Option<Step> {

@@ -4,6 +4,7 @@
 
 use nnspec_runtime::plan::{GradStep, Step};
 
+use super::tflite::{TfliteNode, TfliteOp, TfliteRule};
 use super::{
     Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, OnnxAttr, OnnxNode, OnnxRule, Op, OpError,
     ParamDecl, emit, onnx,
@@ -72,6 +73,11 @@ impl LayerRules for Mean {
             .attribute("axes", OnnxAttr::Ints(vec![axis]))
             .attribute("keepdims", OnnxAttr::Int(0));
         OnnxRule::Node(node)
+    }
+
+    fn tflite(&self, _: &[&Shape], _: &Shape) -> TfliteRule {
+        let op = TfliteOp::Mean { axis: self.axis };
+        TfliteRule::Node(TfliteNode::over_inputs(op, 1))
     }
 
     fn lower(&self, cx: &mut dyn ForwardCx) -> Option<Step> {

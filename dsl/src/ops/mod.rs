@@ -73,6 +73,7 @@ mod smooth_l1;
 mod softmax;
 mod softplus;
 mod tanh;
+pub mod tflite;
 
 pub use adaptive_avgpool2d::AdaptiveAvgPool2d;
 pub use add::Add;
@@ -111,6 +112,10 @@ pub use silu::Silu;
 pub use softmax::Softmax;
 pub use softplus::Softplus;
 pub use tanh::Tanh;
+pub use tflite::{
+    PoolKind, TfliteBinary, TfliteInput, TfliteNode, TfliteOp, TfliteRule, TfliteUnary,
+    TfliteWindow,
+};
 
 /// Every layer of the language, in the order the reference lists them.
 pub const LAYERS: &[LayerSpec] = &[
@@ -395,6 +400,11 @@ pub trait LayerRules: fmt::Debug {
     /// The layer in an ONNX graph for inference, given its inputs' and its
     /// result's per-sample shapes.
     fn onnx(&self, inputs: &[&Shape], output: &Shape) -> OnnxRule;
+
+    /// The layer as TFLite builtin operators for inference, given its
+    /// inputs' and its result's per-sample shapes (in nnspec's axis order:
+    /// the export handles TFLite's channels-last layout).
+    fn tflite(&self, inputs: &[&Shape], output: &Shape) -> TfliteRule;
 
     /// Whether the layer's step can apply a relu that follows it (then
     /// `ForwardCx::fused_relu` and `BackwardCx::fused_relu_output` tell

@@ -3,6 +3,7 @@
 
 use nnspec_runtime::plan::{GradStep, Step};
 
+use super::tflite::{TfliteBinary, TfliteNode, TfliteOp, TfliteRule};
 use super::{
     Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, OnnxNode, OnnxRule, Op, OpError, ParamDecl,
 };
@@ -50,6 +51,11 @@ impl LayerRules for Mul {
     /// `Mul` of two equal shapes.
     fn onnx(&self, _: &[&Shape], _: &Shape) -> OnnxRule {
         OnnxRule::Node(OnnxNode::over_inputs("Mul", 2))
+    }
+
+    fn tflite(&self, _: &[&Shape], _: &Shape) -> TfliteRule {
+        let op = TfliteOp::Binary(TfliteBinary::Mul);
+        TfliteRule::Node(TfliteNode::over_inputs(op, 2))
     }
 
     fn lower(&self, cx: &mut dyn ForwardCx) -> Option<Step> {

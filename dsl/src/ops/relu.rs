@@ -3,6 +3,7 @@
 
 use nnspec_runtime::plan::{GradStep, Step};
 
+use super::tflite::{TfliteNode, TfliteOp, TfliteRule, TfliteUnary};
 use super::{
     Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, OnnxNode, OnnxRule, Op, OpError,
     ParamDecl, emit, same_shape,
@@ -43,6 +44,11 @@ impl LayerRules for Relu {
 
     fn onnx(&self, _: &[&Shape], _: &Shape) -> OnnxRule {
         OnnxRule::Node(OnnxNode::over_inputs("Relu", 1))
+    }
+
+    fn tflite(&self, _: &[&Shape], _: &Shape) -> TfliteRule {
+        let op = TfliteOp::Unary(TfliteUnary::Relu);
+        TfliteRule::Node(TfliteNode::over_inputs(op, 1))
     }
 
     fn lower(&self, cx: &mut dyn ForwardCx) -> Option<Step> {

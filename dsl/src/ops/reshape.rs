@@ -3,6 +3,7 @@
 
 use nnspec_runtime::plan::Step;
 
+use super::tflite::{TfliteNode, TfliteOp, TfliteRule};
 use super::{
     Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, OnnxInput, OnnxNode, OnnxRule, Op,
     OpError, ParamDecl, onnx,
@@ -90,6 +91,10 @@ impl LayerRules for Reshape {
             values,
         });
         OnnxRule::Node(node)
+    }
+
+    fn tflite(&self, _: &[&Shape], _: &Shape) -> TfliteRule {
+        TfliteRule::Node(TfliteNode::over_inputs(TfliteOp::Reshape, 1))
     }
 
     fn lower(&self, cx: &mut dyn ForwardCx) -> Option<Step> {

@@ -2,6 +2,7 @@
 
 use nnspec_runtime::plan::{GradStep, Step};
 
+use super::tflite::{TfliteBinary, TfliteInput, TfliteNode, TfliteOp, TfliteRule, TfliteUnary};
 use super::{
     Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, OnnxInput, OnnxNode, OnnxRule, Op,
     OpError, ParamDecl, emit, same_shape,
@@ -46,6 +47,16 @@ impl LayerRules for Silu {
         OnnxRule::Nodes(vec![
             OnnxNode::new("Sigmoid", vec![Value(0)]),
             OnnxNode::new("Mul", vec![Value(0), Node(0)]),
+        ])
+    }
+
+    /// `x · LOGISTIC(x)`: TFLite has no SiLU.
+    fn tflite(&self, _: &[&Shape], _: &Shape) -> TfliteRule {
+        use TfliteInput::{Node, Value};
+        let sigmoid = TfliteOp::Unary(TfliteUnary::Logistic);
+        TfliteRule::Nodes(vec![
+            TfliteNode::new(sigmoid, vec![Value(0)]),
+            TfliteNode::new(TfliteOp::Binary(TfliteBinary::Mul), vec![Value(0), Node(0)]),
         ])
     }
 

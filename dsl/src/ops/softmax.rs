@@ -3,6 +3,7 @@
 
 use nnspec_runtime::plan::{GradStep, Step};
 
+use super::tflite::{TfliteNode, TfliteOp, TfliteRule};
 use super::{
     Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, OnnxNode, OnnxRule, Op, OpError,
     ParamDecl, emit, onnx, same_shape,
@@ -57,6 +58,11 @@ impl LayerRules for Softmax {
     fn onnx(&self, _: &[&Shape], _: &Shape) -> OnnxRule {
         let axis = onnx::batched_axis(self.axis);
         OnnxRule::Node(OnnxNode::over_inputs("Softmax", 1).attribute("axis", axis))
+    }
+
+    fn tflite(&self, _: &[&Shape], _: &Shape) -> TfliteRule {
+        let op = TfliteOp::Softmax { axis: self.axis };
+        TfliteRule::Node(TfliteNode::over_inputs(op, 1))
     }
 
     fn lower(&self, cx: &mut dyn ForwardCx) -> Option<Step> {

@@ -3,6 +3,8 @@
 
 use nnspec_runtime::plan::{GradStep, Step};
 
+use super::tflite;
+use super::tflite::{TfliteBinary, TfliteInput, TfliteNode, TfliteOp, TfliteRule, TfliteUnary};
 use super::{
     Arity, BackwardCx, ForwardCx, LayerRules, LayerSpec, OnnxInput, OnnxNode, OnnxRule, Op,
     OpError, ParamDecl, emit, same_shape,
@@ -77,6 +79,45 @@ impl LayerRules for Softplus {
             OnnxNode::new("Div", vec![Node(1), beta()]),
             OnnxNode::new("Greater", vec![Node(0), threshold]).bool_output(),
             OnnxNode::new("Where", vec![Node(3), Value(0), Node(2)]),
+        ])
+    }
+
+    /// TFLite has no softplus: `(max(z, 0) + log(1 + exp(-|z|))) / beta`
+    /// with `z = beta · x`, which cannot overflow, and `x` where `z >
+    /// threshold`. TFLite's builtins have no comparison, so the choice is
+    /// a mask: `(z - threshold)` scaled by 1e30 twice (so that the
+    /// smallest positive difference, a subnormal, passes 1) and clamped to
+    /// `[0, 1]` is exactly 1 where `z > threshold` and 0 elsewhere; then
+    /// `mask · x + (1 - mask) · softplus` picks one of the two exactly.
+    fn tflite(&self, _: &[&Shape], _: &Shape) -> TfliteRule {
+        use TfliteInput::{Float, Node, Value};
+        let unary = |op, a| TfliteNode::new(TfliteOp::Unary(op), vec![a]);
+        let binary = |op, a, b| TfliteNode::new(TfliteOp::Binary(op), vec![a, b]);
+        let beta = tflite::float(self.beta);
+        let threshold = tflite::float(self.threshold);
+        use TfliteBinary::{Add, Div, Maximum, Minimum, Mul, Sub};
+        TfliteRule::Nodes(vec![
+            // 0-8: the softplus.
+            binary(Mul, Value(0), Float(beta)),
+            unary(TfliteUnary::Abs, Node(0)),
+            unary(TfliteUnary::Neg, Node(1)),
+            unary(TfliteUnary::Exp, Node(2)),
+            binary(Add, Node(3), Float(1.0)),
+            unary(TfliteUnary::Log, Node(4)),
+            binary(Maximum, Node(0), Float(0.0)),
+            binary(Add, Node(6), Node(5)),
+            binary(Div, Node(7), Float(beta)),
+            // 9-13: the mask.
+            binary(Sub, Node(0), Float(threshold)),
+            binary(Mul, Node(9), Float(1e30)),
+            binary(Mul, Node(10), Float(1e30)),
+            binary(Maximum, Node(11), Float(0.0)),
+            binary(Minimum, Node(12), Float(1.0)),
+            // 14-17: the choice.
+            binary(Mul, Node(13), Value(0)),
+            binary(Sub, Float(1.0), Node(13)),
+            binary(Mul, Node(15), Node(8)),
+            binary(Add, Node(14), Node(16)),
         ])
     }
 

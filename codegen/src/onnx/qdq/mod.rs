@@ -39,7 +39,6 @@
 #![deny(clippy::wildcard_enum_match_arm)]
 
 mod layers;
-mod map;
 #[cfg(test)]
 mod tests;
 
@@ -57,13 +56,13 @@ use super::ExportError;
 use super::graph::{Builder, node_proto};
 use super::proto::{GraphProto, TensorProto, data_type};
 use super::tensors::{ints, value_info};
-use map::PlanMap;
+use crate::quant_map::{self as map, PlanMap};
 
 /// The QDQ graph of `qplan`, which must have been quantized from `model`.
 pub(super) fn graph(model: &ir::Model, qplan: &QPlan) -> Result<GraphProto, ExportError> {
-    let map = PlanMap::new(model, qplan)?;
-    map::check_ids(model, qplan)?;
-    let weights = map::float_weights(qplan)?;
+    let map = PlanMap::new(model, qplan).map_err(ExportError::Mismatch)?;
+    map::check_ids(model, qplan).map_err(ExportError::Mismatch)?;
+    let weights = map::float_weights(qplan).map_err(ExportError::Mismatch)?;
     let mut qdq = Qdq {
         model,
         qplan,

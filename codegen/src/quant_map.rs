@@ -1,7 +1,11 @@
-//! From an int8 plan back to the model: which IR values each buffer of
-//! the QPlan's float plan holds (so a [`QStep::Float`] step exports
-//! through its layer's ONNX rule), and the float parameters as a
+//! From an int8 plan back to the model, for the exports that follow a
+//! QPlan step by step (ONNX QDQ, TFLite full-integer): which IR values
+//! each buffer of the QPlan's float plan holds (so a [`QStep::Float`] step
+//! exports through its layer's float rule), and the float parameters as a
 //! checkpoint those rules read.
+//!
+//! Errors are plain sentences: each export wraps them in its own error
+//! type (both call it a mismatch between the plan and the model).
 //!
 //! [`QStep::Float`]: nnspec_runtime_core::quant::plan::QStep::Float
 
@@ -12,10 +16,8 @@ use nnspec_runtime::plan::{BufferId, ParamId, ParamKind, Plan};
 use nnspec_runtime::safetensors_file::Checkpoint;
 use nnspec_runtime_core::quant::plan::{QPlan, QStep, QTensorId};
 
-use super::super::ExportError;
-
 /// The model's values against the buffers of the plan it lowers to.
-pub(super) struct PlanMap {
+pub(crate) struct PlanMap {
     /// The buffer holding each value's result.
     value_buffer: Vec<Option<BufferId>>,
     /// Per buffer, the values whose result it holds, in the IR's order (a
@@ -26,15 +28,15 @@ pub(super) struct PlanMap {
 impl PlanMap {
     /// Lowers `model` again and checks that `qplan` was quantized from
     /// that plan: same steps, buffers, parameters, inputs and outputs.
-    pub(super) fn new(model: &ir::Model, qplan: &QPlan) -> Result<PlanMap, ExportError> {
+    pub(crate) fn new(model: &ir::Model, qplan: &QPlan) -> Result<PlanMap, String> {
         let (plan, value_buffer) = crate::lower::lower_inference_with_values(model);
         let float = &qplan.float;
         let mismatch = |what: &str| {
-            Err(ExportError::Mismatch(format!(
+            Err(format!(
                 "the int8 plan was not quantized from model `{}`: its {what} differ from the \
                  model's",
                 model.name
-            )))
+            ))
         };
         if float.forward != plan.forward {
             return mismatch("forward steps");
@@ -62,26 +64,26 @@ impl PlanMap {
         })
     }
 
-    pub(super) fn buffer_of(&self, value: ValueId) -> BufferId {
+    pub(crate) fn buffer_of(&self, value: ValueId) -> BufferId {
         self.value_buffer[value.index()].expect("lowering gives every value a buffer")
     }
 
     /// The values whose result `buffer` holds (empty for a saved buffer).
-    pub(super) fn values_of(&self, buffer: BufferId) -> &[ValueId] {
+    pub(crate) fn values_of(&self, buffer: BufferId) -> &[ValueId] {
         self.buffer_values
             .get(buffer.index())
             .map_or(&[], |values| values.as_slice())
     }
 
     /// The per-sample dims of `buffer`: its (last) value's shape.
-    pub(super) fn dims(&self, model: &ir::Model, buffer: BufferId) -> Option<Vec<usize>> {
+    pub(crate) fn dims(&self, model: &ir::Model, buffer: BufferId) -> Option<Vec<usize>> {
         let value = *self.values_of(buffer).last()?;
         Some(model.value(value).shape.dims().to_vec())
     }
 }
 
 /// The buffer `buffer` is a view of, or itself.
-pub(super) fn root(plan: &Plan, buffer: BufferId) -> BufferId {
+pub(crate) fn root(plan: &Plan, buffer: BufferId) -> BufferId {
     let mut buffer = buffer;
     while let Some(of) = plan.buffers[buffer.index()].alias_of {
         buffer = of;
@@ -91,7 +93,7 @@ pub(super) fn root(plan: &Plan, buffer: BufferId) -> BufferId {
 
 /// Whether `value` passes its input through at inference (dropout): its
 /// ONNX rule is `Identity`.
-pub(super) fn passes_through(model: &ir::Model, value: ValueId) -> bool {
+pub(crate) fn passes_through(model: &ir::Model, value: ValueId) -> bool {
     let value = model.value(value);
     let Some(rules) = value.op.rules() else {
         return false;
@@ -106,7 +108,7 @@ pub(super) fn passes_through(model: &ir::Model, value: ValueId) -> bool {
 
 /// The QPlan's float parameters as the checkpoint the float export reads
 /// (counters, which inference never reads, are left out).
-pub(super) fn float_weights(qplan: &QPlan) -> Result<Checkpoint, ExportError> {
+pub(crate) fn float_weights(qplan: &QPlan) -> Result<Checkpoint, String> {
     let plan = &qplan.float;
     let mut checkpoint = Checkpoint::new();
     for (index, param) in plan.params.iter().enumerate() {
@@ -116,15 +118,17 @@ pub(super) fn float_weights(qplan: &QPlan) -> Result<Checkpoint, ExportError> {
         }
         let range = param_range(plan, ParamId(index as u32));
         let Some(values) = qplan.float_params.get(range.clone()) else {
-            return Err(ExportError::Mismatch(format!(
+            return Err(format!(
                 "the int8 plan holds {} float parameters; `{}` needs {}..{}",
                 qplan.float_params.len(),
                 param.name,
                 range.start,
                 range.end
-            )));
+            ));
         };
-        checkpoint.insert_f32(&param.name, &param.shape, values)?;
+        checkpoint
+            .insert_f32(&param.name, &param.shape, values)
+            .map_err(|error| format!("the int8 plan's float parameters: {error}"))?;
     }
     Ok(checkpoint)
 }
@@ -132,7 +136,7 @@ pub(super) fn float_weights(qplan: &QPlan) -> Result<Checkpoint, ExportError> {
 /// Checks that every step names tensors, layers and buffers the QPlan has
 /// (a plan read from a file could name others), so the export indexes
 /// nothing out of range.
-pub(super) fn check_ids(model: &ir::Model, qplan: &QPlan) -> Result<(), ExportError> {
+pub(crate) fn check_ids(model: &ir::Model, qplan: &QPlan) -> Result<(), String> {
     let tensor = |id: &QTensorId| id.index() < qplan.tensors.len();
     let buffer = |id: &BufferId| id.index() < qplan.float.buffers.len();
     let layer = |index: &usize| *index < qplan.layers.len();
@@ -148,11 +152,11 @@ pub(super) fn check_ids(model: &ir::Model, qplan: &QPlan) -> Result<(), ExportEr
             QStep::Float(_) => true,
         };
         if !fits {
-            return Err(ExportError::Mismatch(format!(
+            return Err(format!(
                 "the int8 plan of model `{}` cannot be exported: step {index} ({step:?}) names a \
                  tensor, layer or buffer the plan does not have",
                 model.name
-            )));
+            ));
         }
     }
     Ok(())
