@@ -3,8 +3,10 @@
 //! exportable op, exported with perturbed weights (BatchNorm statistics
 //! included), must give in LiteRT the executor's outputs within 1e-5 (of
 //! the value's magnitude where it exceeds 1) on random inputs at batch 3
-//! and 7, images fed NHWC. A layer that cannot export must fail naming
-//! the layer and its op.
+//! and 7, images fed NHWC, on LiteRT's XNNPACK delegate and on its
+//! builtin kernels alone; so must seeded random models (the ONNX
+//! conformance test's generator). A layer that cannot export must fail
+//! naming the layer and its op.
 //!
 //! LiteRT comes from `NNSPEC_PYTHON` (tests/support/litert.rs); without
 //! it the comparison is skipped with a note, except under CI. The export's
@@ -13,6 +15,8 @@
 
 #[path = "support/litert.rs"]
 mod litert;
+#[path = "support/random_models.rs"]
+mod random_models;
 
 use std::path::PathBuf;
 
@@ -26,6 +30,7 @@ use nnspec::runtime::rng::Rng;
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const BATCHES: [usize; 2] = [3, 7];
 const TOLERANCE: f32 = 1e-5;
+const RANDOM_MODELS: u64 = 100;
 
 /// Small models over every op the export writes, beside the examples.
 const OP_MODELS: &str = "
@@ -346,6 +351,21 @@ fn example_models_run_the_same_in_litert() {
             "{label} runs a TRANSPOSE: {ops:?}"
         );
     }
+}
+
+#[test]
+fn random_models_run_the_same_in_litert() {
+    // The ONNX conformance test's generator: every layer, on vectors,
+    // sequences and images, with residual sums, concatenations, reshapes
+    // and several inputs and outputs.
+    let mut rng = Rng::new(2026);
+    let cases: Vec<Case> = (0..RANDOM_MODELS)
+        .flat_map(|i| {
+            let source = random_models::random_model(&mut rng, &format!("Random{i}"));
+            compile(&format!("random{i}"), &source)
+        })
+        .collect();
+    compare(&cases, 47, "random");
 }
 
 #[test]
