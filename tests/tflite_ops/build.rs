@@ -61,10 +61,6 @@ impl Rng {
         let n = shape.iter().product();
         Arr::new(shape, (0..n).map(|_| self.uniform(lo, hi)).collect())
     }
-
-    pub fn values(&mut self, n: usize, lo: f64, hi: f64) -> Vec<f32> {
-        (0..n).map(|_| self.uniform(lo, hi) as f32).collect()
-    }
 }
 
 /// One model to run through LiteRT and what it must give.
@@ -75,8 +71,10 @@ pub struct OpCase {
     pub expected: Vec<Arr>,
     /// The builtin LiteRT must report running (`FULLY_CONNECTED`).
     pub op: &'static str,
-    /// Allowed |got - want| per unit of max(1, |want|).
+    /// Allowed |got - want|: `tolerance` per unit of max(1, |want|), plus
+    /// `absolute` (a quantized output's steps).
     pub tolerance: f64,
+    pub absolute: f64,
 }
 
 /// Builds one model: inputs, constants, operators, outputs.
@@ -142,6 +140,7 @@ impl Graph {
             expected,
             op,
             tolerance: 1e-5,
+            absolute: 0.0,
         }
     }
 }

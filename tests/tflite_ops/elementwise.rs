@@ -98,10 +98,12 @@ fn softmaxes(rng: &mut Rng) -> Vec<OpCase> {
 }
 
 type Binary = fn(f64, f64) -> f64;
+/// The builtin's name, the operator with a fused activation, the maths.
+type BinaryOp = (&'static str, fn(Activation) -> Op, Binary);
 
 fn binaries(rng: &mut Rng) -> Vec<OpCase> {
     let mut cases = Vec::new();
-    let table: Vec<(&str, fn(Activation) -> Op, Binary)> = vec![
+    let table: Vec<BinaryOp> = vec![
         ("ADD", |activation| Op::Add { activation }, |a, b| a + b),
         ("SUB", |activation| Op::Sub { activation }, |a, b| a - b),
         ("MUL", |activation| Op::Mul { activation }, |a, b| a * b),

@@ -125,7 +125,8 @@ fn strided_slices(rng: &mut Rng) -> Vec<OpCase> {
     let mut cases = Vec::new();
     // (begin, end, strides, begin_mask, end_mask, shrink): the batch axis
     // is always masked, as the batch is not known in the file.
-    let specs: [([i32; 3], [i32; 3], [i32; 3], i32, i32, i32); 3] = [
+    type Slice = ([i32; 3], [i32; 3], [i32; 3], i32, i32, i32);
+    let specs: [Slice; 3] = [
         ([0, 1, 0], [0, 5, 4], [1, 2, 1], 1, 1, 0),
         ([0, -4, 1], [0, 0, -1], [1, 1, 2], 1, 0b101, 0),
         ([0, 2, 0], [0, 3, 0], [1, 1, 1], 0b101, 0b101, 0b010),

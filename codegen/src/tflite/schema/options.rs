@@ -131,6 +131,15 @@ fn empty(fbb: &mut FlatBufferBuilder) -> Table {
     fbb.end_table(start)
 }
 
+/// `AddOptions`, `SubOptions`, `MulOptions` or `DivOptions`: the same
+/// first field.
+fn arithmetic(fbb: &mut FlatBufferBuilder, act: Activation) -> Table {
+    let start = fbb.start_table();
+    let field = slot(ids::arithmetic::FUSED_ACTIVATION);
+    fbb.push_slot::<i8>(field, activation(act), 0);
+    fbb.end_table(start)
+}
+
 /// The `builtin_options` union of `op`: its type byte and table (`None`
 /// for operators whose union has no member, like RELU).
 pub(super) fn write(fbb: &mut FlatBufferBuilder, op: &Op) -> Option<(u8, Table)> {
@@ -216,21 +225,10 @@ pub(super) fn write(fbb: &mut FlatBufferBuilder, op: &Op) -> Option<(u8, Table)>
             fbb.push_slot::<i8>(slot(f::FUSED_ACTIVATION), activation(act), 0);
             (options::CONCATENATION, fbb.end_table(start))
         }
-        Op::Add { activation: act }
-        | Op::Sub { activation: act }
-        | Op::Mul { activation: act }
-        | Op::Div { activation: act } => {
-            let kind = match op {
-                Op::Add { .. } => options::ADD,
-                Op::Sub { .. } => options::SUB,
-                Op::Mul { .. } => options::MUL,
-                _ => options::DIV,
-            };
-            let start = fbb.start_table();
-            let field = slot(ids::arithmetic::FUSED_ACTIVATION);
-            fbb.push_slot::<i8>(field, activation(act), 0);
-            (kind, fbb.end_table(start))
-        }
+        Op::Add { activation: act } => (options::ADD, arithmetic(fbb, act)),
+        Op::Sub { activation: act } => (options::SUB, arithmetic(fbb, act)),
+        Op::Mul { activation: act } => (options::MUL, arithmetic(fbb, act)),
+        Op::Div { activation: act } => (options::DIV, arithmetic(fbb, act)),
         Op::Mean { keep_dims } | Op::Sum { keep_dims } => {
             let start = fbb.start_table();
             fbb.push_slot::<bool>(slot(ids::reducer::KEEP_DIMS), keep_dims, false);
