@@ -229,7 +229,11 @@ impl<'m> Builder<'m> {
                     },
                     // Every result of a chain has the layer's shape.
                     TfliteInput::Node(j) => ops::Operand::Value {
-                        stored: results[*j].clone(),
+                        stored: results.get(*j).cloned().ok_or_else(|| {
+                            let why =
+                                format!("operation {k} reads operation {j}, not an earlier one");
+                            self.unsupported(id, why)
+                        })?,
                         shape: value.shape.dims().to_vec(),
                     },
                     TfliteInput::Float(v) => ops::Operand::Float(*v),

@@ -71,7 +71,7 @@ impl Builder<'_> {
                 groups,
                 bias,
             } => self.conv(cx, &x, &shape, window, *groups, *bias)?,
-            TfliteOp::Pool { kind, window } => self.pool(cx, &x, &shape, *kind, window, &output),
+            TfliteOp::Pool { kind, window } => self.pool(cx, &x, &shape, *kind, window),
             TfliteOp::GlobalAveragePool => self.global_average_pool(cx, &x, &shape),
             TfliteOp::AdaptiveAveragePool { out } => {
                 self.adaptive_average_pool(cx, &x, &shape, *out)

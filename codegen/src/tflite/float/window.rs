@@ -248,7 +248,6 @@ impl Builder<'_> {
         shape: &[usize],
         kind: PoolKind,
         window: &TfliteWindow,
-        _output: &[usize],
     ) -> Stored {
         let (image, dims) = self.image(cx, x, shape, window);
         let (same_allowed, fill) = match kind {
