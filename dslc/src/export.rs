@@ -1,8 +1,7 @@
 //! `dslc export FILE --weights CKPT [--model NAME] -o model.onnx`: a
 //! trained model as ONNX, for onnxruntime and the other runtimes that read
 //! it; `--no-weights` exports the model's initial weights instead, when
-//! only the graph matters. `--format tflite` writes a TensorFlow Lite
-//! (LiteRT) flatbuffer instead, f32, images NHWC.
+//! only the graph matters.
 //!
 //! The checkpoint must fit the model exactly, as for `dslc eval`: every
 //! tensor present with its shape, dtype and finite values, and no other
@@ -40,16 +39,6 @@ pub struct Args {
     /// Where to write the ONNX model (atomically)
     #[arg(short = 'o', long = "out")]
     out: PathBuf,
-    /// The file format: ONNX, or TensorFlow Lite (LiteRT) for phones and
-    /// microcontrollers (f32; images are NHWC in the file)
-    #[arg(long, value_enum, default_value_t = Format::Onnx)]
-    format: Format,
-}
-
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
-pub enum Format {
-    Onnx,
-    Tflite,
 }
 
 pub fn run(args: &Args) -> Result<ExitCode, String> {
@@ -72,9 +61,6 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
             )
         }
     };
-    if let Format::Tflite = args.format {
-        return tflite(model, &weights, &args.out);
-    }
     let provenance = Provenance {
         source_file: &file_name(&args.file),
         source: &bytes,
@@ -91,23 +77,6 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         model.parameter_count(),
         graph.initializer.len(),
         onnx::OPSET
-    );
-    Ok(ExitCode::SUCCESS)
-}
-
-/// `model` with `weights` as an f32 `.tflite` file at `out`.
-fn tflite(model: &ir::Model, weights: &Checkpoint, out: &Path) -> Result<ExitCode, String> {
-    use nnspec_codegen::tflite;
-    let exported = tflite::export(model, weights).map_err(|e| e.to_string())?;
-    let bytes = tflite::to_bytes(&exported).map_err(|e| e.to_string())?;
-    write(out, &bytes)?;
-    outln!(
-        "exported model `{}` to {}: {} TFLite operators, {} parameters, f32 (images NHWC), {} bytes",
-        model.name,
-        out.display(),
-        exported.operators.len(),
-        model.parameter_count(),
-        bytes.len()
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -159,7 +128,7 @@ fn file_name(path: &Path) -> String {
     )
 }
 
-/// Writes an ONNX (or TFLite) file atomically.
+/// Writes an ONNX file atomically.
 pub fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {
     write_atomically(path, |w| w.write_all(bytes))
         .map_err(|e| format!("cannot write {}: {e}", path.display()))

@@ -56,7 +56,7 @@ enum Command {
     /// Generate code for a model: a Rust module (--emit rust), ONNX with the
     /// initial weights (--emit onnx) or a Graphviz graph (--emit dot)
     Build(build::Args),
-    /// Export a trained model (or its initial weights) as ONNX or TFLite
+    /// Export a trained model (or its initial weights) as ONNX
     Export(export::Args),
     /// Quantize a trained model to int8: calibrate, write the int8 checkpoint, report the error
     Quantize(quantize::Args),
