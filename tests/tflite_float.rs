@@ -2,9 +2,11 @@
 //! example model the language can export, and small models covering every
 //! exportable op, exported with perturbed weights (BatchNorm statistics
 //! included), must give in LiteRT the executor's outputs within 1e-5 (of
-//! the value's magnitude where it exceeds 1) on random inputs at batch 3
-//! and 7, images fed NHWC. A layer that cannot export must fail naming
-//! the layer and its op.
+//! the value's magnitude where it exceeds 1) on random inputs at batch 1, 3
+//! and 7, images fed NHWC, on LiteRT's XNNPACK delegate and on its
+//! builtin kernels alone; so must seeded random models (the ONNX
+//! conformance test's generator). A layer that cannot export must fail
+//! naming the layer and its op.
 //!
 //! LiteRT comes from `NNSPEC_PYTHON` (tests/support/litert.rs); without
 //! it the comparison is skipped with a note, except under CI. The export's
@@ -13,6 +15,8 @@
 
 #[path = "support/litert.rs"]
 mod litert;
+#[path = "support/random_models.rs"]
+mod random_models;
 
 use std::path::PathBuf;
 
@@ -24,8 +28,9 @@ use nnspec::runtime::plan::{ParamId, ParamKind};
 use nnspec::runtime::rng::Rng;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-const BATCHES: [usize; 2] = [3, 7];
+const BATCHES: [usize; 3] = [1, 3, 7];
 const TOLERANCE: f32 = 1e-5;
+const RANDOM_MODELS: u64 = 100;
 
 /// Small models over every op the export writes, beside the examples.
 const OP_MODELS: &str = "
@@ -231,8 +236,6 @@ fn compare(cases: &[Case], seed: u64, tag: &str) -> Vec<(String, Vec<String>)> {
     let Some(python) = litert::python_or_skip(tag) else {
         return Vec::new();
     };
-    let dir = std::env::temp_dir().join(format!("nnspec-tflite-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
     let litert_cases: Vec<litert::Case> = runs
         .iter()
         .map(|run| litert::Case {
@@ -241,44 +244,54 @@ fn compare(cases: &[Case], seed: u64, tag: &str) -> Vec<(String, Vec<String>)> {
             inputs: run.case.inputs.clone(),
         })
         .collect();
-    let results = litert::run(&python, &dir, &litert_cases);
+    // With the XNNPACK delegate (LiteRT's default on a CPU) and on the
+    // builtin kernels alone (a device without it); the operators reported
+    // are the builtin run's, since the delegate hides the ones it takes.
+    let mut ops = Vec::new();
+    for delegates in [true, false] {
+        let mode = if delegates { "xnnpack" } else { "builtin" };
+        let dir =
+            std::env::temp_dir().join(format!("nnspec-tflite-{tag}-{mode}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let results = if delegates {
+            litert::run(&python, &dir, &litert_cases)
+        } else {
+            litert::run_builtin_kernels(&python, &dir, &litert_cases)
+        };
+        ops = check(&runs, results, mode);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    ops
+}
+
+/// Compares LiteRT's outputs with the executor's; returns the operators
+/// LiteRT ran per run.
+fn check(
+    runs: &[Run],
+    results: Vec<Result<litert::Ran, String>>,
+    mode: &str,
+) -> Vec<(String, Vec<String>)> {
     let mut ops = Vec::new();
     for (run, result) in runs.iter().zip(results) {
-        let ran = result.unwrap_or_else(|e| panic!("{}: LiteRT refused the model: {e}", run.label));
-        assert_eq!(
-            ran.outputs.len(),
-            run.expected.len(),
-            "{}: outputs",
-            run.label
-        );
+        let label = format!("{} ({mode})", run.label);
+        let ran = result.unwrap_or_else(|e| panic!("{label}: LiteRT refused the model: {e}"));
+        assert_eq!(ran.outputs.len(), run.expected.len(), "{label}: outputs");
         for (k, ((shape, expected), (_, got))) in run.expected.iter().zip(&ran.outputs).enumerate()
         {
             let got = litert::channels_first(got, shape);
-            assert_eq!(
-                got.len(),
-                expected.len(),
-                "{} output {k}: length",
-                run.label
-            );
+            assert_eq!(got.len(), expected.len(), "{label} output {k}: length");
             for (i, (&g, &e)) in got.iter().zip(expected).enumerate() {
                 let allowed = TOLERANCE * e.abs().max(1.0);
                 assert!(
                     (g - e).abs() <= allowed,
-                    "{} output {k}[{i}]: LiteRT {g}, executor {e}",
-                    run.label
+                    "{label} output {k}[{i}]: LiteRT {g}, executor {e}"
                 );
             }
         }
         let batch = &ran.report["inputs_detail"][0]["shape_signature"][0];
-        assert_eq!(
-            batch.as_i64(),
-            Some(-1),
-            "{}: the batch is dynamic",
-            run.label
-        );
+        assert_eq!(batch.as_i64(), Some(-1), "{label}: the batch is dynamic");
         ops.push((run.label.clone(), ran.ops));
     }
-    let _ = std::fs::remove_dir_all(&dir);
     ops
 }
 
@@ -338,6 +351,21 @@ fn example_models_run_the_same_in_litert() {
             "{label} runs a TRANSPOSE: {ops:?}"
         );
     }
+}
+
+#[test]
+fn random_models_run_the_same_in_litert() {
+    // The ONNX conformance test's generator: every layer, on vectors,
+    // sequences and images, with residual sums, concatenations, reshapes
+    // and several inputs and outputs.
+    let mut rng = Rng::new(2026);
+    let cases: Vec<Case> = (0..RANDOM_MODELS)
+        .flat_map(|i| {
+            let source = random_models::random_model(&mut rng, &format!("Random{i}"));
+            compile(&format!("random{i}"), &source)
+        })
+        .collect();
+    compare(&cases, 47, "random");
 }
 
 #[test]

@@ -91,7 +91,12 @@ pub fn run_builtin_kernels(python: &Path, dir: &Path, cases: &[Case]) -> Vec<Res
     run_with(python, dir, cases, false)
 }
 
-fn run_with(python: &Path, dir: &Path, cases: &[Case], delegates: bool) -> Vec<Result<Ran, String>> {
+fn run_with(
+    python: &Path,
+    dir: &Path,
+    cases: &[Case],
+    delegates: bool,
+) -> Vec<Result<Ran, String>> {
     std::fs::create_dir_all(dir).expect("create the LiteRT directory");
     let mut models = Vec::new();
     for case in cases {

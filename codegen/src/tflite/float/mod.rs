@@ -229,7 +229,11 @@ impl<'m> Builder<'m> {
                     },
                     // Every result of a chain has the layer's shape.
                     TfliteInput::Node(j) => ops::Operand::Value {
-                        stored: results[*j].clone(),
+                        stored: results.get(*j).cloned().ok_or_else(|| {
+                            let why =
+                                format!("operation {k} reads operation {j}, not an earlier one");
+                            self.unsupported(id, why)
+                        })?,
                         shape: value.shape.dims().to_vec(),
                     },
                     TfliteInput::Float(v) => ops::Operand::Float(*v),
@@ -237,12 +241,18 @@ impl<'m> Builder<'m> {
             }
             // Inner results of a chain are `{layer}.{k}`; the last is the
             // layer's.
-            let name = if k + 1 == nodes.len() {
+            let last = k + 1 == nodes.len();
+            let name = if last {
                 value.layer.clone()
             } else {
                 format!("{}.{k}", value.layer)
             };
-            let cx = ops::LayerCx { id, name, weights };
+            let cx = ops::LayerCx {
+                id,
+                name,
+                last,
+                weights,
+            };
             let result = self.operation(&cx, &node.op, operands)?;
             results.push(result);
         }
@@ -317,6 +327,16 @@ impl<'m> Builder<'m> {
             return Activation::Relu;
         }
         Activation::None
+    }
+
+    /// [`Builder::absorb_relu`] of value `id` for an operation whose
+    /// result is its layer's; `None` inside a chain.
+    fn fused_relu(&mut self, cx: &ops::LayerCx, id: ValueId) -> Activation {
+        if cx.last {
+            self.absorb_relu(id)
+        } else {
+            Activation::None
+        }
     }
 
     /// Turns off folding a BatchNorm or a ReLU into the layer before it

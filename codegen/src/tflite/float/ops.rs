@@ -27,6 +27,9 @@ pub(super) struct LayerCx<'w> {
     /// The name of the operation's result (the layer's, or `{layer}.{k}`
     /// inside a chain); helper tensors are named after it.
     pub(super) name: String,
+    /// Whether the operation's result is the layer's (the last of a
+    /// chain): only then may it absorb a layer reading the result.
+    pub(super) last: bool,
     pub(super) weights: &'w Checkpoint,
 }
 
@@ -71,7 +74,7 @@ impl Builder<'_> {
                 groups,
                 bias,
             } => self.conv(cx, &x, &shape, window, *groups, *bias)?,
-            TfliteOp::Pool { kind, window } => self.pool(cx, &x, &shape, *kind, window, &output),
+            TfliteOp::Pool { kind, window } => self.pool(cx, &x, &shape, *kind, window),
             TfliteOp::GlobalAveragePool => self.global_average_pool(cx, &x, &shape),
             TfliteOp::AdaptiveAveragePool { out } => {
                 self.adaptive_average_pool(cx, &x, &shape, *out)
@@ -134,7 +137,14 @@ impl Builder<'_> {
             }));
         }
         let dims = reference.layout.tensor_dims(&shape);
-        let tensor = self.push(binary_op(binary), inputs, &cx.name, &dims);
+        // A ReLU alone reading a sum (a residual block's) is fused.
+        let activation = match binary {
+            TfliteBinary::Add | TfliteBinary::Sub | TfliteBinary::Mul | TfliteBinary::Div => {
+                self.fused_relu(cx, cx.id)
+            }
+            TfliteBinary::Maximum | TfliteBinary::Minimum => Activation::None,
+        };
+        let tensor = self.push(binary_op(binary, activation), inputs, &cx.name, &dims);
         Ok(Stored {
             tensor,
             layout: reference.layout,
@@ -378,8 +388,7 @@ fn unary_op(unary: TfliteUnary) -> Op {
     }
 }
 
-fn binary_op(binary: TfliteBinary) -> Op {
-    let activation = Activation::None;
+fn binary_op(binary: TfliteBinary, activation: Activation) -> Op {
     match binary {
         TfliteBinary::Add => Op::Add { activation },
         TfliteBinary::Sub => Op::Sub { activation },

@@ -113,6 +113,17 @@ fn a_batchnorm_read_elsewhere_too_stays_a_mul_and_add() {
            output y = (h -> batchnorm) + h; }",
     );
     assert_eq!(ops, ["FullyConnected", "Mul", "Add", "Add"]);
+    // A residual sum absorbs the ReLU that alone reads it.
+    let model = compile("model R { input x: f32[6]; output y = relu(x -> dense(6) + x); }");
+    let weights = initial_weights(&model, 1).expect("weights");
+    let tf = super::model(&model, &weights).expect("exports");
+    let last = &tf.operators.last().expect("operators").op;
+    assert_eq!(
+        last,
+        &Op::Add {
+            activation: crate::tflite::model::Activation::Relu
+        }
+    );
 }
 
 #[test]

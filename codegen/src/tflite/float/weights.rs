@@ -76,6 +76,7 @@ impl Builder<'_> {
             }
             false => None,
         };
+        let foldable = foldable && cx.last;
         let Some((bn, eps)) = self.sole_batchnorm_reader(cx.id).filter(|_| foldable) else {
             return Ok(Weighted {
                 tail: cx.id,
@@ -159,7 +160,7 @@ impl Builder<'_> {
             .as_ref()
             .map(|values| self.param_constant(cx, 1, "", &[out_features], values));
         let op = Op::FullyConnected {
-            activation: self.absorb_relu(weighted.tail),
+            activation: self.fused_relu(cx, weighted.tail),
             keep_num_dims: rank > 1,
         };
         let tensor = self.push(op, vec![Some(input), Some(weight), bias], &cx.name, &output);

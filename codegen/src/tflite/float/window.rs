@@ -164,7 +164,7 @@ impl Builder<'_> {
         let [_, _, kh, kw] = filter_dims;
         let stride = window.stride.map(|s| dim(s) as u32);
         let dilation = window.dilation.map(|d| dim(d) as u32);
-        let activation = self.absorb_relu(weighted.tail);
+        let activation = self.fused_relu(cx, weighted.tail);
         // TFLite's float convolutions want a bias: zeros when there is none.
         let bias_values = weighted.bias.unwrap_or_else(|| vec![0.0; out_channels]);
         if depthwise_conv {
@@ -248,7 +248,6 @@ impl Builder<'_> {
         shape: &[usize],
         kind: PoolKind,
         window: &TfliteWindow,
-        _output: &[usize],
     ) -> Stored {
         let (image, dims) = self.image(cx, x, shape, window);
         let (same_allowed, fill) = match kind {
