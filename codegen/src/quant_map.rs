@@ -12,7 +12,7 @@
 use nnspec_dsl::ir::{self, ValueId};
 use nnspec_dsl::ops::OnnxRule;
 use nnspec_runtime::infer::param_range;
-use nnspec_runtime::plan::{BufferId, ParamId, ParamKind, Plan};
+use nnspec_runtime::plan::{BufferId, ParamId, ParamKind, Plan, Step};
 use nnspec_runtime::safetensors_file::Checkpoint;
 use nnspec_runtime_core::quant::plan::{QPlan, QStep, QTensorId};
 
@@ -73,6 +73,17 @@ impl PlanMap {
         self.buffer_values
             .get(buffer.index())
             .map_or(&[], |values| values.as_slice())
+    }
+
+    /// The layers' values whose result `buffer` holds, in the IR's order
+    /// (a layer and the relu fused into it): what a float step writing
+    /// `buffer` computes, for an export to write with the float rules.
+    pub(crate) fn layer_values(&self, model: &ir::Model, buffer: BufferId) -> Vec<ValueId> {
+        self.values_of(buffer)
+            .iter()
+            .copied()
+            .filter(|&v| model.value(v).op.rules().is_some())
+            .collect()
     }
 
     /// The per-sample dims of `buffer`: its (last) value's shape.
@@ -160,4 +171,38 @@ pub(crate) fn check_ids(model: &ir::Model, qplan: &QPlan) -> Result<(), String> 
         }
     }
     Ok(())
+}
+
+/// The buffer a float step writes its result to (an int8 export finds
+/// the step's layer by it).
+pub(crate) fn step_output(step: &Step) -> BufferId {
+    match step {
+        Step::Dense { y, .. }
+        | Step::Conv2d { y, .. }
+        | Step::GroupedConv2d { y, .. }
+        | Step::MaxPool2d { y, .. }
+        | Step::AvgPool2d { y, .. }
+        | Step::AdaptiveAvgPool2d { y, .. }
+        | Step::Relu { y, .. }
+        | Step::LeakyRelu { y, .. }
+        | Step::Sigmoid { y, .. }
+        | Step::Tanh { y, .. }
+        | Step::Gelu { y, .. }
+        | Step::Silu { y, .. }
+        | Step::Hardswish { y, .. }
+        | Step::Elu { y, .. }
+        | Step::Softplus { y, .. }
+        | Step::Softmax { y, .. }
+        | Step::Dropout { y, .. }
+        | Step::BatchNorm { y, .. }
+        | Step::Add { y, .. }
+        | Step::Mul { y, .. }
+        | Step::LayerNorm { y, .. }
+        | Step::Mean { y, .. }
+        | Step::Concat { y, .. }
+        | Step::Attention { y, .. }
+        | Step::Lstm { y, .. }
+        | Step::Last { y, .. }
+        | Step::Embedding { y, .. } => *y,
+    }
 }

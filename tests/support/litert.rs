@@ -6,38 +6,13 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The interpreter, or `None` (with a note) when there is none and `CI`
-/// is unset; under CI its absence fails the test.
-pub fn python_or_skip(what: &str) -> Option<PathBuf> {
-    match python() {
-        Ok(python) => Some(python),
-        Err(why) => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "{why}; CI is set, and CI installs it (.ci/run)"
-            );
-            eprintln!("LiteRT comparison of {what} skipped: {why}");
-            None
-        }
-    }
-}
+#[path = "python.rs"]
+mod python;
 
-fn python() -> Result<PathBuf, String> {
-    let python = std::env::var_os("NNSPEC_PYTHON")
-        .map(PathBuf::from)
-        .ok_or("NNSPEC_PYTHON is not set (.ci/run sets it to its virtual environment)")?;
-    let probe = Command::new(&python)
-        .args(["-c", "import ai_edge_litert.interpreter, numpy"])
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
-    if !probe.status.success() {
-        return Err(format!(
-            "{} cannot import ai_edge_litert and numpy: {}",
-            python.display(),
-            String::from_utf8_lossy(&probe.stderr)
-        ));
-    }
-    Ok(python)
+/// The interpreter with LiteRT, or `None` (with a note) when there is
+/// none and `CI` is unset; under CI its absence fails the test.
+pub fn python_or_skip(what: &str) -> Option<PathBuf> {
+    python::or_skip("ai_edge_litert.interpreter, numpy", "LiteRT", what)
 }
 
 /// `relative` in the workspace: the tests of the root package and of

@@ -86,7 +86,7 @@ mod tests;
 
 use std::collections::HashMap;
 
-use nnspec_dsl::ir::{self, ValueId};
+use nnspec_dsl::ir;
 use nnspec_runtime::plan::{BufferId, Step};
 use nnspec_runtime::safetensors_file::Checkpoint;
 use nnspec_runtime_core::quant::plan::{QPlan, QStep, QTensorId};
@@ -263,14 +263,8 @@ impl<'m> Int8<'m> {
     /// layer (or the layer and its fused relu) whose result the step
     /// writes, reading the f32 tensors the plan's steps left.
     fn float_step(&mut self, step: &Step) -> Result<(), ExportError> {
-        let y = step_output(step);
-        let values: Vec<ValueId> = self
-            .map
-            .values_of(y)
-            .iter()
-            .copied()
-            .filter(|&v| self.model.value(v).op.rules().is_some())
-            .collect();
+        let y = map::step_output(step);
+        let values = self.map.layer_values(self.model, y);
         let Some(&last) = values.last() else {
             return Err(self.mismatch(format!(
                 "a float step writes buffer `{}`, which no layer's result is",
@@ -475,38 +469,5 @@ fn int8_quantization(q: QuantParams) -> Quantization {
         scale: vec![q.scale],
         zero_point: vec![q.zero_point as i64 - 128],
         quantized_dimension: 0,
-    }
-}
-
-/// The buffer a float step writes its result to.
-fn step_output(step: &Step) -> BufferId {
-    match step {
-        Step::Dense { y, .. }
-        | Step::Conv2d { y, .. }
-        | Step::GroupedConv2d { y, .. }
-        | Step::MaxPool2d { y, .. }
-        | Step::AvgPool2d { y, .. }
-        | Step::AdaptiveAvgPool2d { y, .. }
-        | Step::Relu { y, .. }
-        | Step::LeakyRelu { y, .. }
-        | Step::Sigmoid { y, .. }
-        | Step::Tanh { y, .. }
-        | Step::Gelu { y, .. }
-        | Step::Silu { y, .. }
-        | Step::Hardswish { y, .. }
-        | Step::Elu { y, .. }
-        | Step::Softplus { y, .. }
-        | Step::Softmax { y, .. }
-        | Step::Dropout { y, .. }
-        | Step::BatchNorm { y, .. }
-        | Step::Add { y, .. }
-        | Step::Mul { y, .. }
-        | Step::LayerNorm { y, .. }
-        | Step::Mean { y, .. }
-        | Step::Concat { y, .. }
-        | Step::Attention { y, .. }
-        | Step::Lstm { y, .. }
-        | Step::Last { y, .. }
-        | Step::Embedding { y, .. } => *y,
     }
 }
