@@ -177,7 +177,7 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
     nnspec_runtime::atomic_write::write_atomically(&json_path, |w| w.write_all(json.as_bytes()))
         .map_err(|e| format!("cannot write {}: {e}", json_path.display()))?;
     let mut written = vec![int8_path, json_path];
-    written.extend(deploy_outputs(&args.out, args, &job, &q)?);
+    written.extend(deploy_outputs(&args.out, args, &job, &q, &checkpoint)?);
     outln!("wrote:");
     for path in written {
         outln!("  {}", path.display());
@@ -234,9 +234,16 @@ pub fn calibrated(
 }
 
 /// The int8 plan's deploy outputs beside its checkpoint: the standard
-/// ONNX QDQ model (`model.int8.onnx`) and the `#![no_std]` int8 Rust
+/// ONNX QDQ model (`model.int8.onnx`), TFLite's full-integer model
+/// (`model.int8.tflite`, docs/tflite.md) and the `#![no_std]` int8 Rust
 /// module with its weights as statics (`model_int8.rs`).
-fn deploy_outputs(dir: &Path, args: &Args, job: &Job, q: &QPlan) -> Result<Vec<PathBuf>, String> {
+fn deploy_outputs(
+    dir: &Path,
+    args: &Args,
+    job: &Job,
+    q: &QPlan,
+    checkpoint: &nnspec_runtime::safetensors_file::Checkpoint,
+) -> Result<Vec<PathBuf>, String> {
     let source = crate::source::read(&args.file)?;
     let file_name = |p: &Path| {
         p.file_name()
@@ -252,11 +259,31 @@ fn deploy_outputs(dir: &Path, args: &Args, job: &Job, q: &QPlan) -> Result<Vec<P
         .map_err(|e| format!("cannot export the int8 model as ONNX: {e}"))?;
     let onnx_path = dir.join("model.int8.onnx");
     crate::export::write(&onnx_path, &nnspec_codegen::onnx::to_bytes(&onnx))?;
+    // TFLite's full-integer file, for phones; a model TFLite cannot
+    // express does not stop the quantization.
+    let mut written = vec![onnx_path];
+    match nnspec_codegen::tflite::export_int8(&job.model, q) {
+        Ok(tf) => {
+            let bytes = crate::export::tflite_bytes(
+                &job.model,
+                tf,
+                &provenance,
+                checkpoint,
+                &args.weights,
+                true,
+            )?;
+            let tflite_path = dir.join("model.int8.tflite");
+            crate::export::write(&tflite_path, &bytes)?;
+            written.push(tflite_path);
+        }
+        Err(e) => crate::errln!("note: no model.int8.tflite: {e}"),
+    }
     let rust = crate::deploy::int8_module(q, &args.file.display().to_string())?;
     let rust_path = dir.join("model_int8.rs");
     nnspec_runtime::atomic_write::write_atomically(&rust_path, |w| w.write_all(rust.as_bytes()))
         .map_err(|e| format!("cannot write {}: {e}", rust_path.display()))?;
-    Ok(vec![onnx_path, rust_path])
+    written.push(rust_path);
+    Ok(written)
 }
 
 fn cal_text(method: &CalibrationMethod, samples: usize, data: &DataSource) -> String {

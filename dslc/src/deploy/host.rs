@@ -137,8 +137,9 @@ fn folder(out: &Path, name: &str) -> Result<PathBuf, String> {
     Ok(dir)
 }
 
-/// The f32 module's Rust and the ONNX model of a float variant
-/// (`half`: the ONNX initializers in FLOAT16, widened by `Cast`).
+/// The f32 module's Rust, the ONNX model and (f32 only) the TFLite
+/// model of a float variant (`half`: the ONNX initializers in FLOAT16,
+/// widened by `Cast`).
 fn float_outputs(
     dir: &Path,
     request: &Request,
@@ -161,13 +162,34 @@ fn float_outputs(
     let onnx_path = dir.join("model.onnx");
     crate::export::write(&onnx_path, &nnspec_codegen::onnx::to_bytes(&onnx))?;
     let options = nnspec_codegen::RustOptions {
-        source: file_name,
+        source: file_name.clone(),
         ..nnspec_codegen::RustOptions::default()
     };
     let rust = nnspec_codegen::model_module(model, None, &options).map_err(|e| e.to_string())?;
     let rust_path = dir.join("model.rs");
     crate::export::write(&rust_path, rust.as_bytes())?;
-    Ok(vec![onnx_path, rust_path])
+    let mut files = vec![onnx_path, rust_path];
+    // The f32 TFLite file for phones (fp16 storage is ONNX's here); a
+    // model TFLite cannot express does not stop the deployment.
+    if !half {
+        match nnspec_codegen::tflite::export(model, weights) {
+            Ok(tf) => {
+                let bytes = crate::export::tflite_bytes(
+                    model,
+                    tf,
+                    &provenance,
+                    weights,
+                    request.weights,
+                    false,
+                )?;
+                let tflite_path = dir.join("model.tflite");
+                crate::export::write(&tflite_path, &bytes)?;
+                files.push(tflite_path);
+            }
+            Err(e) => crate::errln!("note: no model.tflite: {e}"),
+        }
+    }
+    Ok(files)
 }
 
 fn float_variant(
@@ -219,9 +241,10 @@ fn int8_variant(
         latency,
         throughput,
         ram_bytes: (sizes.f32_len * 4 + sizes.u8_len + sizes.scratch_len) as u64,
-        files: ["model.int8.onnx", "model_int8.rs"]
+        files: ["model.int8.onnx", "model.int8.tflite", "model_int8.rs"]
             .iter()
             .map(|f| dir.join(f))
+            .filter(|path| path.is_file())
             .collect(),
     })
 }

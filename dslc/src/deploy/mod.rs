@@ -32,7 +32,8 @@ use crate::errln;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Target {
     /// This machine (a server, or anywhere ONNX runs): every variant (f32, fp16, int8,
-    /// pruned + int8) as ONNX and Rust, measured in a table, checked against the budgets
+    /// pruned + int8) as ONNX and Rust (f32 and int8 also as TFLite), measured in a
+    /// table, checked against the budgets
     Host,
     /// A Cortex-M4F microcontroller: a `#![no_std]` firmware crate
     /// (cortex-m-rt, semihosting output) for QEMU's MPS2-AN386 or a board

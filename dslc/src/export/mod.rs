@@ -228,37 +228,55 @@ fn write_tflite(
     Ok(ExitCode::SUCCESS)
 }
 
-/// The class names for the metadata: `--labels`, else those of the data
-/// the checkpoint was trained on when it has them (the digits' `0`..`9`,
-/// Fashion-MNIST's, a CSV header's) and they number the output's values.
+/// The class names for the metadata: `--labels`, else the training
+/// data's ([`data_labels`]).
 fn labels(
     args: &Args,
     model: &ir::Model,
     checkpoint: &Checkpoint,
     weights: Option<&Path>,
 ) -> Result<Option<Vec<String>>, String> {
-    if let Some(path) = &args.labels {
-        return tflite::read_labels(path, model).map(Some);
+    match (&args.labels, weights) {
+        (Some(path), _) => tflite::read_labels(path, model).map(Some),
+        (None, Some(weights)) => Ok(data_labels(model, checkpoint, weights)),
+        (None, None) => Ok(None),
     }
-    let Some(path) = weights else {
-        return Ok(None);
-    };
+}
+
+/// The class names of the data the checkpoint was trained on, when it has
+/// them (the digits' `0`..`9`, Fashion-MNIST's, a CSV header's) and they
+/// number the output's values.
+fn data_labels(model: &ir::Model, checkpoint: &Checkpoint, weights: &Path) -> Option<Vec<String>> {
     let saved = crate::run_info::Saved::read(checkpoint);
-    let Some(source) = saved
-        .data
-        .and_then(|text| crate::run_info::saved_data(&text, path).ok())
-    else {
-        return Ok(None);
+    let source = crate::run_info::saved_data(saved.data.as_deref()?, weights).ok()?;
+    let names: Vec<String> = match &source {
+        DataSource::Digits => (0..10).map(|d| d.to_string()).collect(),
+        DataSource::Path(_) => crate::predict::source_class_names(&source)?,
     };
-    let names = match &source {
-        DataSource::Digits => Some((0..10).map(|d| d.to_string()).collect()),
-        DataSource::Path(_) => crate::predict::source_class_names(&source),
+    let output = model.outputs.first()?;
+    let classes: usize = model.value(output.value).shape.dims().iter().product();
+    (names.len() == classes).then_some(names)
+}
+
+/// The `.tflite` bytes of `tf` with the metadata `dslc export` writes
+/// from the checkpoint at `weights` (its training data's normalization
+/// and class names), for the commands that write TFLite files beside
+/// their ONNX ones (`quantize`, `deploy`).
+pub fn tflite_bytes(
+    model: &ir::Model,
+    tf: nnspec_codegen::tflite::TfModel,
+    provenance: &Provenance<'_>,
+    checkpoint: &Checkpoint,
+    weights: &Path,
+    int8: bool,
+) -> Result<Vec<u8>, String> {
+    let info = tflite::AppInfo {
+        provenance,
+        normalization: recorded_normalization(model, checkpoint, weights),
+        labels: data_labels(model, checkpoint, weights),
+        int8,
     };
-    let classes = model
-        .outputs
-        .first()
-        .map(|o| model.value(o.value).shape.dims().iter().product::<usize>());
-    Ok(names.filter(|names: &Vec<String>| Some(names.len()) == classes))
+    tflite::file_bytes(model, tf, &info)
 }
 
 /// How the checkpoint's training scaled raw inputs, for the metadata;
