@@ -210,10 +210,16 @@ def run_load(load, url, concurrency, duration_s, warmup_s, extra=()):
 
 
 def cpu_model():
+    """The CPU's name, with its family and model numbers: a virtual
+    machine often reports only the vendor's brand ("AMD EPYC")."""
+    info = {}
     for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown CPU"
+        key, _, value = line.partition(":")
+        info.setdefault(key.strip(), value.strip())
+    name = info.get("model name", "unknown CPU")
+    if "cpu family" in info and "model" in info:
+        name += f" (family {info['cpu family']}, model {info['model']})"
+    return name
 
 
 def machine():

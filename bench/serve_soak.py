@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+# No __pycache__ left in bench/ by importing the shared module.
+sys.dont_write_bytecode = True
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import serve_common as sc  # noqa: E402
 

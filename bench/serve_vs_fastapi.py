@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+# No __pycache__ left in bench/ by importing the shared module.
+sys.dont_write_bytecode = True
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import serve_common as sc  # noqa: E402
 
@@ -120,6 +122,8 @@ def main():
     parser.add_argument("--python", default=os.environ.get("NNSPEC_PYTHON", sys.executable),
                         help="the Python with fastapi, uvicorn and onnxruntime")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="uvicorn workers")
+    parser.add_argument("--fastapi-arg", action="append", default=[],
+                        help="an extra argument for serve_fastapi.py (repeatable), e.g. --fastapi-arg=--sync-endpoint")
     parser.add_argument("--serve-arg", action="append", default=[],
                         help="an extra argument for dslc serve (repeatable), e.g. --serve-arg=--max-batch=64")
     parser.add_argument("--model-name", help="the model's name in the URL (default: discovered)")
@@ -146,9 +150,10 @@ def main():
     if not args.skip_fastapi:
         sc.log(f"FastAPI + uvicorn ({args.workers} workers) + onnxruntime:")
         server = sc.Server([args.python, str(FASTAPI), "--onnx", str(onnx), "--model", "mnist_mlp",
-                            "--port", "0", "--workers", str(args.workers)], "the FastAPI server")
+                            "--port", "0", "--workers", str(args.workers), *args.fastapi_arg], "the FastAPI server")
         try:
             results["fastapi"] = measure(server, load, args, "FastAPI")
+            results["fastapi"]["fastapi_args"] = args.fastapi_arg
         finally:
             server.stop()
     if args.skip_dslc:
