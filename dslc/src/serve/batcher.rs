@@ -1,0 +1,208 @@
+//! The dynamic batcher, as Triton's: requests wait in a bounded queue; one
+//! thread (not a tokio worker, so a forward pass never stalls the async
+//! runtime) takes the first, then gathers more until the batch holds
+//! `max_batch` samples or `max_delay` has passed since the first arrived,
+//! runs one forward pass over the concatenated rows and answers each
+//! request with its own rows through its oneshot channel.
+//!
+//! Reloads travel the same queue, so a new checkpoint takes effect between
+//! two batches: a batch runs wholly on the old or wholly on the new weights.
+
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::time::{Duration, Instant};
+
+use nnspec_runtime::checkpoint::load_state_dict;
+use nnspec_runtime::exec::Executor;
+use nnspec_runtime::safetensors_file::Checkpoint;
+use tokio::sync::oneshot;
+
+use super::metrics::Metrics;
+
+/// One request's samples, already validated: `samples × sample_len` values
+/// in the arena's f32 form (token ids as exact integers).
+pub struct Job {
+    pub rows: Vec<f32>,
+    pub samples: usize,
+    /// Each output's values for these samples, in plan order.
+    pub reply: oneshot::Sender<Vec<Vec<f32>>>,
+}
+
+pub enum Message {
+    Infer(Job),
+    Reload(Box<Checkpoint>, oneshot::Sender<Result<(), String>>),
+}
+
+pub enum SubmitError {
+    /// The queue is full: answer 503 and let the client retry.
+    Full,
+    /// The batcher has stopped (shutting down).
+    Closed,
+}
+
+#[derive(Clone)]
+pub struct Handle {
+    sender: SyncSender<Message>,
+    model: Arc<str>,
+    metrics: Arc<Metrics>,
+}
+
+impl Handle {
+    pub fn submit(&self, job: Job) -> Result<(), SubmitError> {
+        let samples = job.samples as i64;
+        self.metrics.queue_change(&self.model, samples);
+        match self.sender.try_send(Message::Infer(job)) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                self.metrics.queue_change(&self.model, -samples);
+                Err(match e {
+                    TrySendError::Full(_) => SubmitError::Full,
+                    TrySendError::Disconnected(_) => SubmitError::Closed,
+                })
+            }
+        }
+    }
+
+    /// Queues a reload, waiting for room (a reload is never refused for a
+    /// busy queue); blocking, so call it off the async runtime.
+    pub fn reload(
+        &self,
+        checkpoint: Checkpoint,
+    ) -> Result<oneshot::Receiver<Result<(), String>>, String> {
+        let (tx, rx) = oneshot::channel();
+        self.sender
+            .send(Message::Reload(Box::new(checkpoint), tx))
+            .map_err(|_| "the server is shutting down".to_string())?;
+        Ok(rx)
+    }
+}
+
+pub struct Settings {
+    pub max_batch: usize,
+    pub max_delay: Duration,
+    pub queue: usize,
+}
+
+/// Starts the batcher thread for `exec`, which must hold `max_batch` samples.
+pub fn start(
+    model: &str,
+    exec: Executor,
+    settings: &Settings,
+    metrics: Arc<Metrics>,
+) -> std::io::Result<(Handle, std::thread::JoinHandle<()>)> {
+    let (sender, receiver) = std::sync::mpsc::sync_channel(settings.queue);
+    let model: Arc<str> = Arc::from(model);
+    let worker = Worker {
+        exec,
+        receiver,
+        max_batch: settings.max_batch,
+        max_delay: settings.max_delay,
+        model: model.clone(),
+        metrics: metrics.clone(),
+    };
+    let thread = std::thread::Builder::new()
+        .name(format!("batcher-{model}"))
+        .spawn(move || worker.run())?;
+    Ok((
+        Handle {
+            sender,
+            model,
+            metrics,
+        },
+        thread,
+    ))
+}
+
+struct Worker {
+    exec: Executor,
+    receiver: Receiver<Message>,
+    max_batch: usize,
+    max_delay: Duration,
+    model: Arc<str>,
+    metrics: Arc<Metrics>,
+}
+
+impl Worker {
+    fn run(mut self) {
+        // A message taken while gathering that did not fit the batch.
+        let mut carried: Option<Message> = None;
+        loop {
+            let first = match carried.take() {
+                Some(message) => message,
+                None => match self.receiver.recv() {
+                    Ok(message) => message,
+                    // Every sender is gone: the server has drained.
+                    Err(_) => return,
+                },
+            };
+            let first = match first {
+                Message::Reload(checkpoint, reply) => {
+                    self.reload(&checkpoint, reply);
+                    continue;
+                }
+                Message::Infer(job) => job,
+            };
+            let deadline = Instant::now() + self.max_delay;
+            let mut samples = first.samples;
+            let mut batch = vec![first];
+            while samples < self.max_batch {
+                let wait = deadline.saturating_duration_since(Instant::now());
+                let next = if wait.is_zero() {
+                    self.receiver.try_recv().ok()
+                } else {
+                    match self.receiver.recv_timeout(wait) {
+                        Ok(message) => Some(message),
+                        Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
+                    }
+                };
+                match next {
+                    Some(Message::Infer(job)) if samples + job.samples <= self.max_batch => {
+                        samples += job.samples;
+                        batch.push(job);
+                    }
+                    // A reload or a job that does not fit waits for the
+                    // next round, after this batch.
+                    Some(other) => {
+                        carried = Some(other);
+                        break;
+                    }
+                    None => break,
+                }
+            }
+            self.forward(batch, samples);
+        }
+    }
+
+    fn forward(&mut self, batch: Vec<Job>, samples: usize) {
+        self.metrics.queue_change(&self.model, -(samples as i64));
+        self.metrics.batch(&self.model, samples);
+        let input = self.exec.input_mut(samples);
+        let mut at = 0;
+        for job in &batch {
+            input[at..at + job.rows.len()].copy_from_slice(&job.rows);
+            at += job.rows.len();
+        }
+        self.exec.forward(samples, false);
+        let outputs = self.exec.plan().outputs.len();
+        let mut first = 0;
+        for job in batch {
+            let answer = (0..outputs)
+                .map(|o| {
+                    let all = self.exec.output(o, samples);
+                    let width = all.len() / samples;
+                    all[first * width..(first + job.samples) * width].to_vec()
+                })
+                .collect();
+            first += job.samples;
+            // The client may have timed out and gone; nothing to do then.
+            let _ = job.reply.send(answer);
+        }
+    }
+
+    fn reload(&mut self, checkpoint: &Checkpoint, reply: oneshot::Sender<Result<(), String>>) {
+        // load_state_dict changes nothing unless every tensor fits, so a
+        // wrong checkpoint leaves the old weights serving.
+        let result = load_state_dict(&mut self.exec, checkpoint).map_err(|e| e.to_string());
+        let _ = reply.send(result);
+    }
+}
