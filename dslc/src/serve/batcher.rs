@@ -9,7 +9,8 @@
 //! two batches: a batch runs wholly on the old or wholly on the new weights.
 
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::time::{Duration, Instant};
 
 use nnspec_runtime::checkpoint::load_state_dict;
@@ -43,17 +44,26 @@ pub enum SubmitError {
 #[derive(Clone)]
 pub struct Handle {
     sender: SyncSender<Message>,
+    /// Requests queued or gathered into a batch not yet run; the queue's
+    /// bound is on these, so a request waiting out `max_delay` counts.
+    waiting: Arc<AtomicUsize>,
+    limit: usize,
     model: Arc<str>,
     metrics: Arc<Metrics>,
 }
 
 impl Handle {
     pub fn submit(&self, job: Job) -> Result<(), SubmitError> {
+        if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.limit {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            return Err(SubmitError::Full);
+        }
         let samples = job.samples as i64;
         self.metrics.queue_change(&self.model, samples);
         match self.sender.try_send(Message::Infer(job)) {
             Ok(()) => Ok(()),
             Err(e) => {
+                self.waiting.fetch_sub(1, Ordering::SeqCst);
                 self.metrics.queue_change(&self.model, -samples);
                 Err(match e {
                     TrySendError::Full(_) => SubmitError::Full,
@@ -90,9 +100,12 @@ pub fn start(
     settings: &Settings,
     metrics: Arc<Metrics>,
 ) -> std::io::Result<(Handle, std::thread::JoinHandle<()>)> {
-    let (sender, receiver) = std::sync::mpsc::sync_channel(settings.queue);
+    // Room for every admitted request plus reloads; admission is `waiting`'s.
+    let (sender, receiver) = std::sync::mpsc::sync_channel(settings.queue + 4);
     let model: Arc<str> = Arc::from(model);
+    let waiting = Arc::new(AtomicUsize::new(0));
     let worker = Worker {
+        waiting: waiting.clone(),
         exec,
         receiver,
         max_batch: settings.max_batch,
@@ -106,6 +119,8 @@ pub fn start(
     Ok((
         Handle {
             sender,
+            waiting,
+            limit: settings.queue,
             model,
             metrics,
         },
@@ -115,6 +130,7 @@ pub fn start(
 
 struct Worker {
     exec: Executor,
+    waiting: Arc<AtomicUsize>,
     receiver: Receiver<Message>,
     max_batch: usize,
     max_delay: Duration,
@@ -150,10 +166,8 @@ impl Worker {
                 let next = if wait.is_zero() {
                     self.receiver.try_recv().ok()
                 } else {
-                    match self.receiver.recv_timeout(wait) {
-                        Ok(message) => Some(message),
-                        Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
-                    }
+                    // Timed out, or every sender gone: run what we have.
+                    self.receiver.recv_timeout(wait).ok()
                 };
                 match next {
                     Some(Message::Infer(job)) if samples + job.samples <= self.max_batch => {
@@ -174,6 +188,7 @@ impl Worker {
     }
 
     fn forward(&mut self, batch: Vec<Job>, samples: usize) {
+        self.waiting.fetch_sub(batch.len(), Ordering::SeqCst);
         self.metrics.queue_change(&self.model, -(samples as i64));
         self.metrics.batch(&self.model, samples);
         let input = self.exec.input_mut(samples);

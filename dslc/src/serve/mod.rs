@@ -58,7 +58,8 @@ pub struct Args {
     /// Longest a request waits for others to join its batch, in microseconds
     #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(0..=10_000_000))]
     max_delay_us: u64,
-    /// Requests waiting per model before new ones get 503 with Retry-After
+    /// Requests waiting per model (queued or gathered into a batch not yet run) before new
+    /// ones get 503 with Retry-After
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     queue: u64,
     /// Largest request body in bytes (larger ones get 413)
