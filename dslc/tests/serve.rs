@@ -394,3 +394,58 @@ fn sigterm_finishes_requests_in_flight_then_exits_0() {
     assert!(stderr.contains("SIGTERM: draining"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn several_models_answer_each_with_its_own_weights_and_a_wrong_checkpoint_is_refused() {
+    let (a, _) = weights();
+    // The same model name with a narrower hidden layer: its checkpoint has
+    // the right names but the wrong shapes for the served DigitsMlp.
+    let dir = common::scratch("serve-several");
+    let narrow = dir.join("narrow.nn");
+    let source = std::fs::read_to_string(common::root().join("examples/digits_mlp.nn")).unwrap();
+    std::fs::write(&narrow, source.replace("dense(64)", "dense(32)")).unwrap();
+    let out = common::dslc(&[
+        "train",
+        narrow.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", common::both(&out));
+    let narrow_weights = dir.join("model.safetensors");
+    let served = dir.join("served.safetensors");
+    std::fs::copy(a, &served).unwrap();
+
+    let also = format!("Narrow={}:{}", narrow.display(), narrow_weights.display());
+    let server = Server::start(&served, &["--serve", &also]);
+    let meta = server.get("/v2/models/Narrow").json();
+    assert_eq!(meta["outputs"][0]["shape"], serde_json::json!([-1, 10]));
+    let rows = digits(30, 3);
+    let narrow_body = serde_json::json!({"inputs": [{"name": "x", "shape": [3, 64], "datatype": "FP32", "data": rows}]});
+    let narrow_answer = server.post(
+        "/v2/models/Narrow/infer",
+        narrow_body.to_string().as_bytes(),
+    );
+    assert_eq!(narrow_answer.json()["model_name"], "Narrow");
+    assert!(close(
+        &narrow_answer.logits(),
+        &support::oracle_for(&narrow, &narrow_weights, &rows)
+    ));
+    assert!(close(
+        &server.infer(&rows, None).logits(),
+        &oracle(a, &rows)
+    ));
+
+    // The narrow checkpoint over DigitsMlp's path: refused, naming the mismatch.
+    std::fs::copy(&narrow_weights, &served).unwrap();
+    let response = server.post(&format!("/v2/repository/models/{MODEL}/load"), b"");
+    assert_eq!(response.status, 400, "{}", response.body);
+    assert!(response.error().contains("fc1"), "{}", response.body);
+    assert!(close(
+        &server.infer(&rows, None).logits(),
+        &oracle(a, &rows)
+    ));
+    let response = server.post("/v2/repository/models/Nope/load", b"");
+    assert_eq!(response.status, 404, "{}", response.body);
+}

@@ -49,7 +49,12 @@ pub fn digits(first: usize, count: usize) -> Vec<f32> {
 
 /// The executor's logits for `rows` with the weights in `weights`.
 pub fn oracle(weights: &Path, rows: &[f32]) -> Vec<f32> {
-    let source = std::fs::read(root().join("examples/digits_mlp.nn")).unwrap();
+    oracle_for(&root().join("examples/digits_mlp.nn"), weights, rows)
+}
+
+/// The executor's first output for `rows`, for the model in `file`.
+pub fn oracle_for(file: &Path, weights: &Path, rows: &[f32]) -> Vec<f32> {
+    let source = std::fs::read(file).unwrap();
     let compiled = nnspec_dsl::compile_bytes(&source);
     let plan = nnspec_codegen::lower_inference(&compiled.models[0]);
     let n = rows.len() / 64;
