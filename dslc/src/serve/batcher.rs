@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 
 use nnspec_runtime::checkpoint::load_state_dict;
 use nnspec_runtime::exec::Executor;
+use nnspec_runtime::plan::Plan;
+use nnspec_runtime::quantize::{self, QPlan};
 use nnspec_runtime::safetensors_file::Checkpoint;
 use tokio::sync::oneshot;
 
@@ -26,7 +28,7 @@ pub struct Job {
     pub rows: Vec<f32>,
     pub samples: usize,
     /// Each output's values for these samples, in plan order.
-    pub reply: oneshot::Sender<Vec<Vec<f32>>>,
+    pub reply: oneshot::Sender<Result<Vec<Vec<f32>>, String>>,
 }
 
 pub enum Message {
@@ -87,6 +89,18 @@ impl Handle {
     }
 }
 
+/// What runs a batch: the f32 executor (allocated once for `max_batch`
+/// samples), or the int8 plan of a `dslc quantize` checkpoint, which
+/// answers its first output.
+pub enum Engine {
+    Float(Box<Executor>),
+    Int8 {
+        /// The float plan, to check and load a reloaded int8 checkpoint.
+        plan: Box<Plan>,
+        q: Box<QPlan>,
+    },
+}
+
 pub struct Settings {
     pub max_batch: usize,
     pub max_delay: Duration,
@@ -96,7 +110,7 @@ pub struct Settings {
 /// Starts the batcher thread for `exec`, which must hold `max_batch` samples.
 pub fn start(
     model: &str,
-    exec: Executor,
+    engine: Engine,
     settings: &Settings,
     metrics: Arc<Metrics>,
 ) -> std::io::Result<(Handle, std::thread::JoinHandle<()>)> {
@@ -106,7 +120,8 @@ pub fn start(
     let waiting = Arc::new(AtomicUsize::new(0));
     let worker = Worker {
         waiting: waiting.clone(),
-        exec,
+        engine,
+        rows: Vec::new(),
         receiver,
         max_batch: settings.max_batch,
         max_delay: settings.max_delay,
@@ -129,7 +144,9 @@ pub fn start(
 }
 
 struct Worker {
-    exec: Executor,
+    engine: Engine,
+    /// The int8 engine's batch input, reused between batches.
+    rows: Vec<f32>,
     waiting: Arc<AtomicUsize>,
     receiver: Receiver<Message>,
     max_batch: usize,
@@ -191,23 +208,45 @@ impl Worker {
         self.waiting.fetch_sub(batch.len(), Ordering::SeqCst);
         self.metrics.queue_change(&self.model, -(samples as i64));
         self.metrics.batch(&self.model, samples);
-        let input = self.exec.input_mut(samples);
-        let mut at = 0;
-        for job in &batch {
-            input[at..at + job.rows.len()].copy_from_slice(&job.rows);
-            at += job.rows.len();
-        }
-        self.exec.forward(samples, false);
-        let outputs = self.exec.plan().outputs.len();
+        let results: Result<Vec<&[f32]>, String> = match &mut self.engine {
+            Engine::Float(exec) => {
+                let input = exec.input_mut(samples);
+                let mut at = 0;
+                for job in &batch {
+                    input[at..at + job.rows.len()].copy_from_slice(&job.rows);
+                    at += job.rows.len();
+                }
+                exec.forward(samples, false);
+                let exec = &*exec;
+                Ok((0..exec.plan().outputs.len())
+                    .map(|o| exec.output(o, samples))
+                    .collect())
+            }
+            Engine::Int8 { q, .. } => {
+                self.rows.clear();
+                for job in &batch {
+                    self.rows.extend_from_slice(&job.rows);
+                }
+                match quantize::run_int8(q, &self.rows) {
+                    Ok(out) => {
+                        self.rows = out;
+                        Ok(vec![self.rows.as_slice()])
+                    }
+                    Err(e) => Err(format!("the int8 forward pass failed: {e}")),
+                }
+            }
+        };
         let mut first = 0;
         for job in batch {
-            let answer = (0..outputs)
-                .map(|o| {
-                    let all = self.exec.output(o, samples);
-                    let width = all.len() / samples;
-                    all[first * width..(first + job.samples) * width].to_vec()
-                })
-                .collect();
+            let answer = results.as_ref().map_err(Clone::clone).map(|outputs| {
+                outputs
+                    .iter()
+                    .map(|all| {
+                        let width = all.len() / samples;
+                        all[first * width..(first + job.samples) * width].to_vec()
+                    })
+                    .collect()
+            });
             first += job.samples;
             // The client may have timed out and gone; nothing to do then.
             let _ = job.reply.send(answer);
@@ -217,7 +256,12 @@ impl Worker {
     fn reload(&mut self, checkpoint: &Checkpoint, reply: oneshot::Sender<Result<(), String>>) {
         // load_state_dict changes nothing unless every tensor fits, so a
         // wrong checkpoint leaves the old weights serving.
-        let result = load_state_dict(&mut self.exec, checkpoint).map_err(|e| e.to_string());
+        let result = match &mut self.engine {
+            Engine::Float(exec) => load_state_dict(exec, checkpoint).map_err(|e| e.to_string()),
+            Engine::Int8 { plan, q } => quantize::load(plan, checkpoint)
+                .map(|loaded| **q = loaded)
+                .map_err(|e| e.to_string()),
+        };
         let _ = reply.send(result);
     }
 }

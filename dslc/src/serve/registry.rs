@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::batcher::{self, Handle, Settings};
+use super::batcher::{self, Engine, Handle, Settings};
 use super::metrics::Metrics;
 use super::protocol::Signature;
 use crate::session;
@@ -16,6 +16,8 @@ pub struct Served {
     pub weights: PathBuf,
     /// The model's name in its file (checked against a reloaded checkpoint).
     pub model: String,
+    /// Serving a `dslc quantize` int8 checkpoint (reloads take int8 ones).
+    pub int8: bool,
     pub batcher: Handle,
 }
 
@@ -54,7 +56,12 @@ pub fn build(
         let plan = nnspec_codegen::lower_inference(&job.model);
         let tokens = session::token_bound(&job.model, &plan);
         let input = job.model.value(job.model.inputs[0]);
-        let signature = Signature {
+        let checkpoint = session::read_checkpoint(&spec.weights)
+            .map_err(|e| format!("{}: {e}", spec.weights.display()))?;
+        // An int8 checkpoint is one the int8 loader accepts; anything else
+        // is checked as an f32 one, for that error message.
+        let int8 = nnspec_runtime::quantize::load(&plan, &checkpoint).ok();
+        let mut signature = Signature {
             input_name: input.binding.clone().unwrap_or_else(|| "input".to_string()),
             input_shape: plan.input_shapes[0].clone(),
             tokens,
@@ -64,10 +71,24 @@ pub fn build(
                 .map(|(name, _, shape)| (name.clone(), shape.clone()))
                 .collect(),
         };
-        let checkpoint = read_checked(&spec.weights, &job.config.model)?;
-        let exec = session::restore(plan, &checkpoint, settings.max_batch, threads)
-            .map_err(|e| format!("{}: {e}", spec.weights.display()))?;
-        let (handle, join) = batcher::start(&spec.name, exec, settings, metrics.clone())
+        let engine = match int8 {
+            Some(q) => {
+                signature.outputs.truncate(1);
+                Engine::Int8 {
+                    plan: Box::new(plan),
+                    q: Box::new(q),
+                }
+            }
+            None => {
+                nnspec_runtime::checkpoint::check_model(&checkpoint, &job.config.model)
+                    .map_err(|e| format!("{}: {e}", spec.weights.display()))?;
+                let exec = session::restore(plan, &checkpoint, settings.max_batch, threads)
+                    .map_err(|e| format!("{}: {e}", spec.weights.display()))?;
+                Engine::Float(Box::new(exec))
+            }
+        };
+        let int8 = matches!(engine, Engine::Int8 { .. });
+        let (handle, join) = batcher::start(&spec.name, engine, settings, metrics.clone())
             .map_err(|e| format!("cannot start the batcher thread: {e}"))?;
         joins.push(join);
         models.insert(
@@ -76,6 +97,7 @@ pub fn build(
                 signature,
                 weights: spec.weights.clone(),
                 model: job.config.model.clone(),
+                int8,
                 batcher: handle,
             },
         );
@@ -113,7 +135,13 @@ impl Registry {
             .models
             .get(name)
             .ok_or_else(|| format!("unknown model `{name}`"))?;
-        let checkpoint = read_checked(&served.weights, &served.model)?;
+        let checkpoint = if served.int8 {
+            // The batcher's int8 loader checks the model and the scheme.
+            session::read_checkpoint(&served.weights)
+                .map_err(|e| format!("{}: {e}", served.weights.display()))?
+        } else {
+            read_checked(&served.weights, &served.model)?
+        };
         served.batcher.reload(checkpoint)
     }
 

@@ -169,7 +169,8 @@ async fn answer(state: &AppState, name: &str, body: Result<Bytes, BytesRejection
         }
     }
     match tokio::time::timeout(state.timeout, answer).await {
-        Ok(Ok(outputs)) => axum::Json(protocol::infer_response(
+        Ok(Ok(Err(message))) => error(StatusCode::INTERNAL_SERVER_ERROR, message),
+        Ok(Ok(Ok(outputs))) => axum::Json(protocol::infer_response(
             name,
             request.id,
             &served.signature,
