@@ -5,6 +5,8 @@
 mod common;
 #[path = "serve/support.rs"]
 mod support;
+#[path = "serve/variants.rs"]
+mod variants;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -448,60 +450,4 @@ fn several_models_answer_each_with_its_own_weights_and_a_wrong_checkpoint_is_ref
     ));
     let response = server.post("/v2/repository/models/Nope/load", b"");
     assert_eq!(response.status, 404, "{}", response.body);
-}
-
-#[test]
-fn an_int8_checkpoint_serves_through_the_int8_plan() {
-    let (a, b) = weights();
-    let dir = common::scratch("serve-int8");
-    let quantized = |from: &std::path::Path, out: &str| {
-        let out = dir.join(out);
-        let args = [
-            "quantize",
-            "examples/digits_mlp.nn",
-            "--weights",
-            from.to_str().unwrap(),
-            "-o",
-            out.to_str().unwrap(),
-        ];
-        let run = common::dslc(&args);
-        assert!(run.status.success(), "{}", common::both(&run));
-        out.join("model.int8.safetensors")
-    };
-    let (int8_a, int8_b) = (quantized(a, "a"), quantized(b, "b"));
-    let served = dir.join("served.int8.safetensors");
-    std::fs::copy(&int8_a, &served).unwrap();
-    let server = Server::start(&served, &[]);
-    let rows = digits(40, 4);
-    let int8_oracle = |path: &std::path::Path| {
-        let source = std::fs::read(common::root().join("examples/digits_mlp.nn")).unwrap();
-        let compiled = nnspec_dsl::compile_bytes(&source);
-        let plan = nnspec_codegen::lower_inference(&compiled.models[0]);
-        let checkpoint = nnspec_runtime::safetensors_file::Checkpoint::load(path).unwrap();
-        let q = nnspec_runtime::quantize::load(&plan, &checkpoint).unwrap();
-        nnspec_runtime::quantize::run_int8(&q, &rows).unwrap()
-    };
-    let expected = int8_oracle(&int8_a);
-    assert!(
-        !close(&expected, &oracle(a, &rows)),
-        "int8 outputs differ from f32 ones"
-    );
-    assert!(close(&server.infer(&rows, None).logits(), &expected));
-
-    // Reload: another int8 checkpoint swaps in; an f32 one is refused.
-    std::fs::copy(&int8_b, &served).unwrap();
-    let load = format!("/v2/repository/models/{MODEL}/load");
-    assert_eq!(server.post(&load, b"").status, 200);
-    assert!(close(
-        &server.infer(&rows, None).logits(),
-        &int8_oracle(&int8_b)
-    ));
-    std::fs::copy(a, &served).unwrap();
-    let response = server.post(&load, b"");
-    assert_eq!(response.status, 400, "{}", response.body);
-    assert!(response.error().contains("int8"), "{}", response.body);
-    assert!(close(
-        &server.infer(&rows, None).logits(),
-        &int8_oracle(&int8_b)
-    ));
 }

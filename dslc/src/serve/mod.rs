@@ -87,16 +87,8 @@ fn specs(args: &Args) -> Result<Vec<Spec>, String> {
     let mut specs = Vec::new();
     match (&args.file, &args.weights) {
         (Some(file), Some(weights)) => {
-            let name = match (&args.name, &args.model) {
-                (Some(name), _) => name.clone(),
-                (None, Some(model)) => model.clone(),
-                (None, None) => {
-                    let job = crate::session::load_job(file, None, "serve stopped")?;
-                    job.config.model
-                }
-            };
             specs.push(Spec {
-                name,
+                name: args.name.clone(),
                 file: file.clone(),
                 model: args.model.clone(),
                 weights: weights.clone(),
@@ -108,7 +100,7 @@ fn specs(args: &Args) -> Result<Vec<Spec>, String> {
     }
     for (name, file, weights) in &args.serve {
         specs.push(Spec {
-            name: name.clone(),
+            name: Some(name.clone()),
             file: file.clone(),
             model: None,
             weights: weights.clone(),

@@ -23,7 +23,8 @@ pub struct Served {
 
 /// What to serve: a name, a model file, the model in it and a checkpoint.
 pub struct Spec {
-    pub name: String,
+    /// The name in URLs (default: the model's).
+    pub name: Option<String>,
     pub file: PathBuf,
     pub model: Option<String>,
     pub weights: PathBuf,
@@ -46,13 +47,16 @@ pub fn build(
     let mut models = BTreeMap::new();
     let mut joins = Vec::new();
     for spec in specs {
-        if models.contains_key(&spec.name) {
+        let job = session::load_job(&spec.file, spec.model.as_deref(), "serve stopped")?;
+        let name = spec
+            .name
+            .clone()
+            .unwrap_or_else(|| job.config.model.clone());
+        if models.contains_key(&name) {
             return Err(format!(
-                "two models are served as `{}`; name them apart with --name or --serve NAME=...",
-                spec.name
+                "two models are served as `{name}`; name them apart with --name or --serve NAME=..."
             ));
         }
-        let job = session::load_job(&spec.file, spec.model.as_deref(), "serve stopped")?;
         let plan = nnspec_codegen::lower_inference(&job.model);
         let tokens = session::token_bound(&job.model, &plan);
         let input = job.model.value(job.model.inputs[0]);
@@ -88,11 +92,11 @@ pub fn build(
             }
         };
         let int8 = matches!(engine, Engine::Int8 { .. });
-        let (handle, join) = batcher::start(&spec.name, engine, settings, metrics.clone())
+        let (handle, join) = batcher::start(&name, engine, settings, metrics.clone())
             .map_err(|e| format!("cannot start the batcher thread: {e}"))?;
         joins.push(join);
         models.insert(
-            spec.name.clone(),
+            name,
             Served {
                 signature,
                 weights: spec.weights.clone(),

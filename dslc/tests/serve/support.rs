@@ -79,9 +79,16 @@ pub struct Server {
 impl Server {
     /// Serves `weights` as the digits MLP with `extra` flags on port 0.
     pub fn start(weights: &Path, extra: &[&str]) -> Server {
+        Server::start_file(&root().join("examples/digits_mlp.nn"), weights, extra)
+    }
+
+    /// Serves the model in `file` with `weights`.
+    pub fn start_file(file: &Path, weights: &Path, extra: &[&str]) -> Server {
         let mut command = Command::new(env!("CARGO_BIN_EXE_dslc"));
         command
-            .args(["serve", "examples/digits_mlp.nn", "--weights"])
+            .arg("serve")
+            .arg(file)
+            .arg("--weights")
             .arg(weights)
             .args(["--port", "0", "--threads", "1"])
             .args(extra)
