@@ -167,10 +167,28 @@ async fn serve(args: &Args, app: axum::Router, registry: Arc<Registry>) -> Resul
     tracing::info!(%local, ?models, "serving");
     let reloader = tokio::spawn(reload_on_hangup(registry.clone()));
     drop(registry);
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| format!("server error: {e}"));
+    let (signalled, mut signal_seen) = tokio::sync::watch::channel(false);
+    let served = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        let _ = signalled.send(true);
+    });
+    // Draining waits for every open connection; a client that never reads
+    // its answer must not keep the process alive, so the drain is bounded
+    // by the request timeout plus a margin.
+    let grace = Duration::from_millis(args.timeout_ms) + Duration::from_secs(5);
+    let drain_limit = async move {
+        let _ = signal_seen.wait_for(|&seen| seen).await;
+        tokio::time::sleep(grace).await;
+    };
+    let served = tokio::select! {
+        result = std::future::IntoFuture::into_future(served) => {
+            result.map_err(|e| format!("server error: {e}"))
+        }
+        () = drain_limit => {
+            tracing::warn!(?grace, "connections still open after the drain limit; exiting");
+            Ok(())
+        }
+    };
     reloader.abort();
     tracing::info!("stopped");
     served
