@@ -451,3 +451,47 @@ fn several_models_answer_each_with_its_own_weights_and_a_wrong_checkpoint_is_ref
     let response = server.post("/v2/repository/models/Nope/load", b"");
     assert_eq!(response.status, 404, "{}", response.body);
 }
+
+#[test]
+fn command_line_mistakes_are_clear_errors() {
+    let (a, _) = weights();
+    let a = a.to_str().unwrap();
+    let cases: [(&[&str], &str); 5] = [
+        (&["serve"], "nothing to serve"),
+        (&["serve", "examples/digits_mlp.nn"], "needs --weights"),
+        (
+            &[
+                "serve",
+                "examples/digits_mlp.nn",
+                "--weights",
+                "no/such.safetensors",
+            ],
+            "no/such.safetensors",
+        ),
+        (
+            &["serve", "--serve", "Second=examples/digits_mlp.nn"],
+            "is not NAME=FILE:CKPT",
+        ),
+        (
+            &[
+                "serve",
+                "examples/digits_mlp.nn",
+                "--weights",
+                a,
+                "--serve",
+                &format!("{MODEL}=examples/digits_mlp.nn:{a}"),
+            ],
+            "two models are served as `DigitsMlp`",
+        ),
+    ];
+    for (args, wanted) in cases {
+        let out = common::dslc(args);
+        common::assert_no_panic(&out, &args.join(" "));
+        assert!(!out.status.success(), "{args:?}");
+        assert!(
+            common::text(&out.stderr).contains(wanted),
+            "{args:?}: {}",
+            common::both(&out)
+        );
+    }
+}
