@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use support::{MODEL, Server, close, digits, metric, oracle, weights};
+use support::{MODEL, Server, close, digits, metric, oracle, wait_until, weights};
 
 #[test]
 fn endpoints_answer_and_infer_matches_the_executor() {
@@ -214,10 +214,10 @@ fn bad_requests_get_400_naming_the_problem() {
 #[test]
 fn a_full_queue_answers_503_with_retry_after_and_a_slow_answer_504() {
     let (a, _) = weights();
-    // Two requests wait out the 1.5 s gathering delay; a third finds the queue full.
+    // Two requests wait out the 4 s gathering delay; a third finds the queue full.
     let server = Arc::new(Server::start(
         a,
-        &["--queue", "2", "--max-delay-us", "1500000"],
+        &["--queue", "2", "--max-delay-us", "4000000"],
     ));
     let waiting: Vec<_> = (0..2)
         .map(|i| {
@@ -231,9 +231,7 @@ fn a_full_queue_answers_503_with_retry_after_and_a_slow_answer_504() {
             &format!("nnspec_queue_depth{{model=\"{MODEL}\"}}"),
         )
     };
-    while queued(&server) != Some(2.0) {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_until("two requests queued", || queued(&server) == Some(2.0));
     let response = server.infer(&digits(5, 1), None);
     assert_eq!(response.status, 503, "{}", response.body);
     assert!(
@@ -300,9 +298,9 @@ fn reload_under_load_swaps_weights_without_failing_a_request() {
     // SIGHUP: the new weights serve from some batch on.
     replace(b);
     server.signal(libc::SIGHUP);
-    while !close(&answers(&server), &new) {
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_until("the new weights after SIGHUP", || {
+        close(&answers(&server), &new)
+    });
     std::thread::sleep(Duration::from_millis(200));
 
     // A corrupt file is refused; the weights in use keep serving.
@@ -320,9 +318,9 @@ fn reload_under_load_swaps_weights_without_failing_a_request() {
     // And through SIGHUP, which logs the error and counts it.
     server.signal(libc::SIGHUP);
     let failed_reloads = format!("nnspec_reloads_total{{model=\"{MODEL}\",outcome=\"error\"}}");
-    while metric(&server.get("/metrics").body, &failed_reloads) != Some(2.0) {
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_until("the refused SIGHUP reload", || {
+        metric(&server.get("/metrics").body, &failed_reloads) == Some(2.0)
+    });
     assert!(close(&answers(&server), &new));
 
     // Back to the first weights through the load endpoint.
@@ -368,7 +366,7 @@ fn reload_under_load_swaps_weights_without_failing_a_request() {
 #[test]
 fn sigterm_finishes_requests_in_flight_then_exits_0() {
     let (a, _) = weights();
-    let server = Arc::new(Server::start(a, &["--max-delay-us", "700000"]));
+    let server = Arc::new(Server::start(a, &["--max-delay-us", "3000000"]));
     let in_flight: Vec<_> = (0..3)
         .map(|i| {
             let server = server.clone();
@@ -378,13 +376,10 @@ fn sigterm_finishes_requests_in_flight_then_exits_0() {
             })
         })
         .collect();
-    while metric(
-        &server.get("/metrics").body,
-        &format!("nnspec_queue_depth{{model=\"{MODEL}\"}}"),
-    ) != Some(3.0)
-    {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let depth = format!("nnspec_queue_depth{{model=\"{MODEL}\"}}");
+    wait_until("three requests in flight", || {
+        metric(&server.get("/metrics").body, &depth) == Some(3.0)
+    });
     server.signal(libc::SIGTERM);
     for request in in_flight {
         let (response, rows) = request.join().unwrap();

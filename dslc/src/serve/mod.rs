@@ -29,7 +29,8 @@ use registry::{Registry, Spec};
     after_help = "Endpoints: GET /v2, /v2/health/live, /v2/health/ready, /v2/models/NAME[/ready], \
 POST /v2/models/NAME/infer, POST /v2/repository/models/NAME/load (reload the checkpoint), GET /metrics. \
 SIGHUP reloads every model's checkpoint; SIGTERM and Ctrl-C stop accepting, finish in-flight requests and exit. \
-See docs/serve.md."
+Inputs are the network's, scaled as training scaled them (as the ONNX export takes them); an int8 \
+checkpoint from `dslc quantize` serves through the int8 plan. See docs/serve.md."
 )]
 pub struct Args {
     /// The model file (or serve models with --serve)
