@@ -23,6 +23,7 @@ mod regression;
 mod report;
 mod run_dir;
 mod run_info;
+mod serve;
 mod session;
 mod source;
 mod train;
@@ -65,6 +66,9 @@ enum Command {
     Prune(prune::Args),
     /// Deploy a trained model: a Cortex-M4F firmware crate (--target thumbv7em-none-eabihf)
     Deploy(deploy::Args),
+    /// Serve trained models over HTTP (the Open Inference Protocol, KServe v2) with dynamic
+    /// batching, metrics and checkpoint reloads
+    Serve(serve::Args),
 }
 
 fn main() -> ExitCode {
@@ -81,6 +85,7 @@ fn main() -> ExitCode {
         Command::Quantize(args) => quantize::run(&args),
         Command::Prune(args) => prune::run(&args),
         Command::Deploy(args) => deploy::run(&args),
+        Command::Serve(args) => serve::run(&args),
     };
     match result {
         Ok(code) => code,
