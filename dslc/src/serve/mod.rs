@@ -57,7 +57,8 @@ pub struct Args {
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=65536))]
     max_batch: u64,
     /// Longest a request waits for others to join its batch, in microseconds
-    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(0..=10_000_000))]
+    /// (default 0, Triton's: a batch holds what queued while the last one ran)
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=10_000_000))]
     max_delay_us: u64,
     /// Requests waiting per model (queued or gathered into a batch not yet run) before new
     /// ones get 503 with Retry-After
@@ -69,7 +70,8 @@ pub struct Args {
     /// Longest a request waits for its answer, in milliseconds (then 504)
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
     timeout_ms: u64,
-    /// Kernel threads per model's forward pass (default: every core)
+    /// Kernel threads per model's forward pass (default: half the cores, at
+    /// least one: the other half parses requests and answers them)
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
     threads: Option<u64>,
 }
@@ -127,7 +129,14 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         max_delay: Duration::from_micros(args.max_delay_us),
         queue: args.queue as usize,
     };
-    let threads = crate::session::threads(args.threads.map(|t| t as usize));
+    // A server's cores also accept, parse and answer requests: kernel
+    // threads on every core would spin against them (on 2 cores the
+    // tutorial MLP's p99 at 16 clients went from 2.06 to 1.54 ms with one
+    // kernel thread, bench/README.md).
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = crate::session::threads(Some(
+        args.threads.map_or((cores / 2).max(1), |t| t as usize),
+    ));
     let metrics = Arc::new(metrics::Metrics::default());
     let (registry, batchers) = registry::build(&specs, &settings, threads, metrics)?;
     let registry = Arc::new(registry);
