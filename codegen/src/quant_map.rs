@@ -12,9 +12,9 @@
 use nnspec_dsl::ir::{self, ValueId};
 use nnspec_dsl::ops::OnnxRule;
 use nnspec_runtime::infer::param_range;
-use nnspec_runtime::plan::{BufferId, ParamId, ParamKind, Plan, Step};
+use nnspec_runtime::plan::{BufferId, ParamId, ParamKind, Plan};
 use nnspec_runtime::safetensors_file::Checkpoint;
-use nnspec_runtime_core::quant::plan::{QPlan, QStep, QTensorId};
+use nnspec_runtime_core::quant::plan::{QLayer, QPlan, QStep, QTensorId};
 
 /// The model's values against the buffers of the plan it lowers to.
 pub(crate) struct PlanMap {
@@ -173,36 +173,24 @@ pub(crate) fn check_ids(model: &ir::Model, qplan: &QPlan) -> Result<(), String> 
     Ok(())
 }
 
-/// The buffer a float step writes its result to (an int8 export finds
-/// the step's layer by it).
-pub(crate) fn step_output(step: &Step) -> BufferId {
-    match step {
-        Step::Dense { y, .. }
-        | Step::Conv2d { y, .. }
-        | Step::GroupedConv2d { y, .. }
-        | Step::MaxPool2d { y, .. }
-        | Step::AvgPool2d { y, .. }
-        | Step::AdaptiveAvgPool2d { y, .. }
-        | Step::Relu { y, .. }
-        | Step::LeakyRelu { y, .. }
-        | Step::Sigmoid { y, .. }
-        | Step::Tanh { y, .. }
-        | Step::Gelu { y, .. }
-        | Step::Silu { y, .. }
-        | Step::Hardswish { y, .. }
-        | Step::Elu { y, .. }
-        | Step::Softplus { y, .. }
-        | Step::Softmax { y, .. }
-        | Step::Dropout { y, .. }
-        | Step::BatchNorm { y, .. }
-        | Step::Add { y, .. }
-        | Step::Mul { y, .. }
-        | Step::LayerNorm { y, .. }
-        | Step::Mean { y, .. }
-        | Step::Concat { y, .. }
-        | Step::Attention { y, .. }
-        | Step::Lstm { y, .. }
-        | Step::Last { y, .. }
-        | Step::Embedding { y, .. } => *y,
+/// What an int8 export starts from: the plan checked against `model`
+/// (its steps, and every id they name) and mapped back to it, and the
+/// float parameters its `Float` steps' layers read.
+pub(crate) fn prepare(model: &ir::Model, qplan: &QPlan) -> Result<(PlanMap, Checkpoint), String> {
+    let map = PlanMap::new(model, qplan)?;
+    check_ids(model, qplan)?;
+    Ok((map, float_weights(qplan)?))
+}
+
+/// How many rows of `layer.k` inputs a dense step over tensor `x`
+/// multiplies: one per sample, or one per position of a `[rows, k]` input.
+pub(crate) fn dense_rows(qplan: &QPlan, x: QTensorId, layer: &QLayer) -> Result<usize, String> {
+    let per_sample = qplan.tensor(x).per_sample;
+    if layer.k == 0 || !per_sample.is_multiple_of(layer.k) {
+        return Err(format!(
+            "dense layer `{}` reads {} inputs per row from a tensor of {per_sample}",
+            layer.name, layer.k
+        ));
     }
+    Ok(per_sample / layer.k)
 }

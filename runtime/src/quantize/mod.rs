@@ -18,7 +18,7 @@ mod error;
 mod file;
 mod report;
 mod skeleton;
-mod steps;
+pub mod steps;
 
 pub use build::{build, float_step_names};
 pub use calibrate::{Calibration, CalibrationMethod, calibrate, inference_plan};

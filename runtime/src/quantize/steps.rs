@@ -38,8 +38,15 @@ pub fn reads(step: &Step) -> Vec<BufferId> {
     }
 }
 
-/// The buffers `step` writes in inference: its output, and the state it
-/// saves for a backward pass (which inference may leave untouched).
+/// The buffer holding `step`'s result: the first of [`writes`] (the int8
+/// exports find a float step's layer by it).
+pub fn output(step: &Step) -> BufferId {
+    writes(step)[0]
+}
+
+/// The buffers `step` writes in inference: its output first, then the
+/// state it saves for a backward pass (which inference may leave
+/// untouched).
 pub fn writes(step: &Step) -> Vec<BufferId> {
     match step {
         Step::Dense { y, .. }

@@ -31,14 +31,8 @@ impl<'m> Qdq<'m> {
         relu: bool,
     ) -> Result<(), ExportError> {
         let layer = self.layer(layer)?;
-        let per_sample = self.qplan.tensor(x).per_sample;
-        if layer.k == 0 || !per_sample.is_multiple_of(layer.k) {
-            return Err(self.mismatch(format!(
-                "dense layer `{}` reads {} inputs per row from a tensor of {per_sample}",
-                layer.name, layer.k
-            )));
-        }
-        let rows = per_sample / layer.k;
+        let rows =
+            crate::quant_map::dense_rows(self.qplan, x, layer).map_err(|e| self.mismatch(e))?;
         let (in_dims, out_dims) = if rows == 1 {
             (vec![layer.k], vec![layer.n])
         } else {

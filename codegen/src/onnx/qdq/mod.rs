@@ -60,9 +60,7 @@ use crate::quant_map::{self as map, PlanMap};
 
 /// The QDQ graph of `qplan`, which must have been quantized from `model`.
 pub(super) fn graph(model: &ir::Model, qplan: &QPlan) -> Result<GraphProto, ExportError> {
-    let map = PlanMap::new(model, qplan).map_err(ExportError::Mismatch)?;
-    map::check_ids(model, qplan).map_err(ExportError::Mismatch)?;
-    let weights = map::float_weights(qplan).map_err(ExportError::Mismatch)?;
+    let (map, weights) = map::prepare(model, qplan).map_err(ExportError::Mismatch)?;
     let mut qdq = Qdq {
         model,
         qplan,
@@ -161,7 +159,7 @@ impl<'m> Qdq<'m> {
     /// A float step, through the float export's rules of the layer (or
     /// the layer and its fused relu) whose result the step writes.
     fn float_step(&mut self, step: &Step) -> Result<(), ExportError> {
-        let y = map::step_output(step);
+        let y = nnspec_runtime::quantize::steps::output(step);
         let values = self.map.layer_values(self.model, y);
         let Some(&last) = values.last() else {
             return Err(self.mismatch(format!(

@@ -24,14 +24,8 @@ impl<'m> Int8<'m> {
         relu: bool,
     ) -> Result<(), ExportError> {
         let layer = self.layer(layer)?;
-        let per_sample = self.qplan.tensor(x).per_sample;
-        if layer.k == 0 || !per_sample.is_multiple_of(layer.k) {
-            return Err(self.mismatch(format!(
-                "dense layer `{}` reads {} inputs per row from a tensor of {per_sample}",
-                layer.name, layer.k
-            )));
-        }
-        let rows = per_sample / layer.k;
+        let rows =
+            crate::quant_map::dense_rows(self.qplan, x, layer).map_err(|e| self.mismatch(e))?;
         let held = self.held_quantized(x)?;
         let y_dims = match self.layer_value(&layer.name) {
             Some(value) => self.model.value(value).shape.dims().to_vec(),
@@ -55,7 +49,7 @@ impl<'m> Int8<'m> {
             let rows_id = if held.dims == [rows, layer.k] && reordered(&held.dims) {
                 self.transpose(held.id, &like, &[rows, layer.k], &[0, 2, 1], &name)
             } else {
-                let flat = self.relayout(&held, &[per_sample]);
+                let flat = self.relayout(&held, &[rows * layer.k]);
                 self.reshape(flat, &like, &[rows, layer.k], &name)
             };
             (rows_id, (0..layer.k).collect())

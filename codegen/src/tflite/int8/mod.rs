@@ -101,9 +101,7 @@ use layout::stored_dims;
 /// The int8 TFLite model of `qplan`, which must have been quantized from
 /// `model`.
 pub(super) fn model(model: &ir::Model, qplan: &QPlan) -> Result<TfModel, ExportError> {
-    let map = PlanMap::new(model, qplan).map_err(ExportError::Mismatch)?;
-    map::check_ids(model, qplan).map_err(ExportError::Mismatch)?;
-    let weights = map::float_weights(qplan).map_err(ExportError::Mismatch)?;
+    let (map, weights) = map::prepare(model, qplan).map_err(ExportError::Mismatch)?;
     let mut export = Int8 {
         model,
         qplan,
@@ -263,7 +261,7 @@ impl<'m> Int8<'m> {
     /// layer (or the layer and its fused relu) whose result the step
     /// writes, reading the f32 tensors the plan's steps left.
     fn float_step(&mut self, step: &Step) -> Result<(), ExportError> {
-        let y = map::step_output(step);
+        let y = nnspec_runtime::quantize::steps::output(step);
         let values = self.map.layer_values(self.model, y);
         let Some(&last) = values.last() else {
             return Err(self.mismatch(format!(
