@@ -131,7 +131,7 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
     };
     // A server's cores also accept, parse and answer requests: kernel
     // threads on every core would spin against them (on 2 cores the
-    // tutorial MLP's p99 at 16 clients went from 2.06 to 1.54 ms with one
+    // tutorial MLP's p99 at 16 clients went from about 2 to 1.5 ms with one
     // kernel thread, bench/README.md).
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads = crate::session::threads(Some(
