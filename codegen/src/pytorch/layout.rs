@@ -9,24 +9,46 @@ const WIDTH: usize = 88;
 /// when it fits, else its arguments on the next line, or one per line
 /// (with a trailing comma) when even they do not fit. The first line
 /// carries no indentation (the caller writes it after `prefix`).
+/// A call may be followed by an index (`self.rnn(x)[0]`).
 pub fn wrap(prefix: &str, call: &str, indent: usize) -> String {
-    let Some(open) = call.find('(') else {
+    let Some((open, close)) = outer_parentheses(call) else {
         return call.to_string();
     };
-    if indent + prefix.len() + call.len() <= WIDTH || !call.ends_with(')') {
+    let suffix = &call[close + 1..];
+    let indexed = suffix.is_empty() || (suffix.starts_with('[') && suffix.ends_with(']'));
+    if indent + prefix.len() + call.len() <= WIDTH || !indexed {
         return call.to_string();
     }
-    let (head, args) = (&call[..=open], &call[open + 1..call.len() - 1]);
+    let (head, args) = (&call[..=open], &call[open + 1..close]);
     let inner = " ".repeat(indent + 4);
     let outer = " ".repeat(indent);
     if inner.len() + args.len() <= WIDTH {
-        return format!("{head}\n{inner}{args}\n{outer})");
+        return format!("{head}\n{inner}{args}\n{outer}){suffix}");
     }
     let mut text = format!("{head}\n");
     for arg in split_arguments(args) {
         text.push_str(&format!("{inner}{arg},\n"));
     }
-    text + &outer + ")"
+    format!("{text}{outer}){suffix}")
+}
+
+/// The first `(` of `call` and the `)` that closes it.
+fn outer_parentheses(call: &str) -> Option<(usize, usize)> {
+    let open = call.find('(')?;
+    let mut depth = 0i32;
+    for (i, c) in call.char_indices().skip_while(|&(i, _)| i < open) {
+        match c {
+            '(' => depth += 1,
+            ')' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some((open, i));
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// A statement with a trailing comment, the comment on the line above
@@ -34,10 +56,14 @@ pub fn wrap(prefix: &str, call: &str, indent: usize) -> String {
 pub fn commented(indent: usize, statement: &str, comment: &str) -> String {
     let pad = " ".repeat(indent);
     if indent + statement.len() + 2 + comment.len() <= WIDTH {
-        format!("{pad}{statement}  {comment}\n")
-    } else {
-        format!("{pad}{comment}\n{pad}{statement}\n")
+        return format!("{pad}{statement}  {comment}\n");
     }
+    // `name = call`: the call broken as a formatter breaks it.
+    let statement = match statement.split_once(" = ") {
+        Some((name, call)) => format!("{name} = {}", wrap(&format!("{name} = "), call, indent)),
+        None => statement.to_string(),
+    };
+    format!("{pad}{comment}\n{pad}{statement}\n")
 }
 
 /// Top-level arguments of a call (commas inside brackets stay).

@@ -66,6 +66,9 @@ pub fn module_file(
     source: &str,
 ) -> Result<String, PytorchError> {
     let mut body = module::class(model)?;
+    if body.contains("causal_mask(") {
+        body.push_str(CAUSAL_MASK);
+    }
     body.push_str(&format!("\n\nMODEL = {}\n", model.name));
     if let Some(config) = train {
         body.push_str("\n\n");
@@ -73,6 +76,14 @@ pub fn module_file(
     }
     Ok(header(model, source, &body) + &body)
 }
+
+/// What a causal `attention` layer's call (its op's rule) uses.
+const CAUSAL_MASK: &str = "
+
+def causal_mask(length, device):
+    \"\"\"True above the diagonal: a position may not attend to later ones.\"\"\"
+    return torch.ones(length, length, dtype=torch.bool, device=device).triu(1)
+";
 
 fn header(model: &Model, source: &str, body: &str) -> String {
     // `math` and `F` only when used, so the file has no unused import.

@@ -1,5 +1,3 @@
-
-
 class Schedule:
     """nnspec's learning-rate schedule, built from PyTorch's schedulers.
 
@@ -20,7 +18,10 @@ class Schedule:
         if warmup_epochs > 0:
             steps = warmup_epochs * steps_per_epoch
             self.warmup = torch.optim.lr_scheduler.LinearLR(
-                optimizer, start_factor=1 / (steps + 1), end_factor=1.0, total_iters=steps
+                optimizer,
+                start_factor=1 / (steps + 1),
+                end_factor=1.0,
+                total_iters=steps,
             )
         elif build is not None:
             self.scheduler = build()

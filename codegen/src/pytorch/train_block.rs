@@ -54,7 +54,11 @@ pub fn train_block(config: &TrainConfig, source: &str) -> String {
     let _ = writeln!(out, "CLIP = \"{}\"\n\n", clip_record(config.clip));
 
     let _ = writeln!(out, "def loss_function():");
-    let _ = writeln!(out, "    return {}\n\n", loss(&config.loss));
+    let _ = writeln!(
+        out,
+        "    return {}\n\n",
+        wrap("return ", &loss(&config.loss), 4)
+    );
     let _ = writeln!(out, "def optimizer(parameters):");
     let _ = writeln!(
         out,

@@ -122,10 +122,8 @@ impl LayerRules for Attention {
     fn pytorch(&self, inputs: &[&Shape], _: &Shape) -> PytorchRule {
         let [len, dim] = [inputs[0].0[0], inputs[0].0[1]];
         let mask = if self.causal {
-            // True above the diagonal: a position may not attend to later ones.
-            format!(
-                ", attn_mask=torch.ones({len}, {len}, dtype=torch.bool, device={{0}}.device).triu(1)"
-            )
+            // The emitted file defines `causal_mask` when a call uses it.
+            format!(", attn_mask=causal_mask({len}, {{0}}.device)")
         } else {
             String::new()
         };
