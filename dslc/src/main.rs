@@ -55,7 +55,9 @@ enum Command {
     /// Explain a diagnostic code (E0301) at length, with a wrong and a fixed example
     Explain(explain::Args),
     /// Generate code for a model: a Rust module (--emit rust), ONNX with the
-    /// initial weights (--emit onnx) or a Graphviz graph (--emit dot)
+    /// initial weights (--emit onnx), a Graphviz graph (--emit dot), or a
+    /// PyTorch module (--emit pytorch) and torchrun training script
+    /// (--emit pytorch-train)
     Build(build::Args),
     /// Export a trained model (or its initial weights) as ONNX
     Export(export::Args),
