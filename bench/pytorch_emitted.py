@@ -11,7 +11,8 @@ and every trainable parameter's gradient. This script emits each model,
 imports the file, loads the state_dict with strict=True and compares:
 
 - outputs, eval mode:   |torch - nnspec| <= 1e-5 * max(1, |nnspec|) per element;
-- loss, train mode:     the same bound on the loss of the batch;
+- train mode:           the same bound on the outputs (batch statistics) and
+                        on the loss of the batch;
 - gradients:            ||g_torch - g_nnspec|| / ||g_nnspec|| <= 1e-4 per parameter;
   except a gradient that is zero in exact arithmetic (the module run in
   float64 gives ~1e-15: a bias before a BatchNorm over the batch), which has
@@ -147,7 +148,7 @@ class Row:
 
     def __init__(self, name):
         self.name = name
-        self.output_abs = self.output_rel = float("nan")
+        self.output_abs = self.output_rel = self.train_abs = float("nan")
         self.loss_diff = float("nan")
         self.grad_rel = float("nan")
         self.grad_param = "-"
@@ -167,13 +168,14 @@ class Row:
             )
         return (
             f"{self.name:<18} {self.output_abs:>9.2e} {self.output_rel:>9.2e}"
+            f" {self.train_abs:>9.2e}"
             f" {self.loss_diff:>9.2e}"
             f" {self.grad_rel:>9.2e} {self.worst_element:>9.2e}  {self.grad_param:<22} {verdict}"
         )
 
 
 HEADER = (
-    f"{'model':<18} {'out |d|':>9} {'out rel':>9} {'loss |d|':>9}"
+    f"{'model':<18} {'out |d|':>9} {'out rel':>9} {'train |d|':>9} {'loss |d|':>9}"
     f" {'grad rel':>9} {'elem |d|':>9}  {'worst gradient':<22} result"
 )
 
@@ -218,7 +220,7 @@ def train_gradients(module, model, loss_name, reference, dtype):
         name: torch.zeros_like(p) if p.grad is None else p.grad.detach()
         for name, p in model.named_parameters()
     }
-    return loss.item(), gradients
+    return results, loss.item(), gradients
 
 
 def check_gradients(row, module, model, exact_model, loss_name, reference):
@@ -228,8 +230,16 @@ def check_gradients(row, module, model, exact_model, loss_name, reference):
     largest) has no relative error to speak of, both sides' float32 values
     being rounding noise; there both must stay below ZERO_NOISE of the
     model's largest gradient instead."""
-    loss, gradients = train_gradients(module, model, loss_name, reference, torch.float32)
-    _, exact = train_gradients(module, exact_model, loss_name, reference, torch.float64)
+    results, loss, gradients = train_gradients(module, model, loss_name, reference, torch.float32)
+    _, _, exact = train_gradients(module, exact_model, loss_name, reference, torch.float64)
+    # Training-mode outputs (batch statistics): a forward difference shows
+    # here before it shows in the gradients.
+    row.train_abs = 0.0
+    for name, got in zip(module.MODEL.OUTPUTS, results):
+        abs_error, _, ok = output_error(got, reference[f"train_output.{name}"])
+        row.train_abs = max(row.train_abs, abs_error)
+        if not ok:
+            row.problems.append(f"training-mode output {name}: max |d| {abs_error:.2e}")
     expected_loss = reference["loss"].double().item()
     row.loss_diff = abs(loss - expected_loss)
     if row.loss_diff > OUTPUT_TOLERANCE * max(1.0, abs(expected_loss)):
