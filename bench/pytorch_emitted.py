@@ -5,19 +5,25 @@ weights computes the executor's outputs within 1e-5 and the same parameter
 gradients within 1e-4 relative, on one batch.
 
 The executor's side is bench/pytorch-check (a Rust tool outside the
-workspace): for every model of examples/*.nn it writes one safetensors file
-with the state_dict, the batch, the inference outputs, the training loss
-and every trainable parameter's gradient. This script emits each model,
-imports the file, loads the state_dict with strict=True and compares:
+workspace): for every model of examples/*.nn (and of the emitter's
+codegen/tests/pytorch/every_op.nn, the layers and losses the examples do
+not use) it writes one safetensors file with the state_dict, the batch,
+the inference and training-mode outputs, the training loss and every
+trainable parameter's gradient. This script emits each model, imports
+the file, loads the state_dict with strict=True and compares:
 
 - outputs, eval mode:   |torch - nnspec| <= 1e-5 * max(1, |nnspec|) per element;
 - train mode:           the same bound on the outputs (batch statistics) and
                         on the loss of the batch;
 - gradients:            ||g_torch - g_nnspec|| / ||g_nnspec|| <= 1e-4 per parameter;
   except a gradient that is zero in exact arithmetic (the module run in
-  float64 gives ~1e-15: a bias before a BatchNorm over the batch), which has
-  no meaningful relative error; both float32 values must then be below 1e-6
+  float64 gives ~1e-15: a bias before a BatchNorm over the batch, a head
+  the loss does not read), which has no meaningful relative error; both float32 values must then be below 1e-6
   of the model's largest gradient norm.
+
+The same module run in float64 is a third opinion: the columns nn~f64 and
+pt~f64 give the largest relative gradient error of nnspec's and of torch's
+float32 gradients against it, so a difference shows which side it is on.
 
 A model with dropout is differentiated with its rate set to 0 (the
 executor's masks are not torch's): its eval outputs come from the module
@@ -158,6 +164,10 @@ class Row:
         # largest float32 noise on them (relative to the largest gradient).
         self.zero_gradients = []
         self.zero_noise = 0.0
+        # The largest relative gradient error against the float64 module,
+        # of nnspec's float32 gradients and of torch's: which side a
+        # difference comes from.
+        self.nnspec_vs_exact = self.torch_vs_exact = float("nan")
 
     def line(self):
         verdict = "ok" if not self.problems else "FAIL: " + "; ".join(self.problems)
@@ -170,13 +180,15 @@ class Row:
             f"{self.name:<18} {self.output_abs:>9.2e} {self.output_rel:>9.2e}"
             f" {self.train_abs:>9.2e}"
             f" {self.loss_diff:>9.2e}"
-            f" {self.grad_rel:>9.2e} {self.worst_element:>9.2e}  {self.grad_param:<22} {verdict}"
+            f" {self.grad_rel:>9.2e} {self.worst_element:>9.2e}"
+            f" {self.nnspec_vs_exact:>9.2e} {self.torch_vs_exact:>9.2e}"
+            f"  {self.grad_param:<22} {verdict}"
         )
 
 
 HEADER = (
     f"{'model':<18} {'out |d|':>9} {'out rel':>9} {'train |d|':>9} {'loss |d|':>9}"
-    f" {'grad rel':>9} {'elem |d|':>9}  {'worst gradient':<22} result"
+    f" {'grad rel':>9} {'elem |d|':>9} {'nn~f64':>9} {'pt~f64':>9}  {'worst gradient':<22} result"
 )
 
 
@@ -214,7 +226,8 @@ def train_gradients(module, model, loss_name, reference, dtype):
         loss_function = module.loss_function()
     else:
         loss_function = DEFAULT_LOSSES[loss_name]()
-    loss = loss_function(results[0], cast(reference["target"]))
+    # .to casts the loss's own tensors too (cross-entropy's class weights).
+    loss = loss_function.to(dtype)(results[0], cast(reference["target"]))
     loss.backward()
     gradients = {
         name: torch.zeros_like(p) if p.grad is None else p.grad.detach()
@@ -253,6 +266,7 @@ def check_gradients(row, module, model, exact_model, loss_name, reference):
     names = sorted(expected_names & set(gradients))
     largest = max((reference[f"grad.{n}"].double().norm().item() for n in names), default=0.0)
     worst_rel, worst_param, worst_element = 0.0, "-", 0.0
+    row.nnspec_vs_exact = row.torch_vs_exact = 0.0
     for name in names:
         expected = reference[f"grad.{name}"].double()
         got = gradients[name].double()
@@ -266,6 +280,12 @@ def check_gradients(row, module, model, exact_model, loss_name, reference):
                 row.problems.append(f"grad {name}: zero in float64, yet norm {noise:.2e}")
             continue
         relative = (got - expected).norm().item() / (norm if norm > 0 else 1.0)
+        truth = exact[name].double()
+        truth_norm = truth.norm().item()
+        nnspec_error = (expected - truth).norm().item() / truth_norm
+        torch_error = (got - truth).norm().item() / truth_norm
+        row.nnspec_vs_exact = max(row.nnspec_vs_exact, nnspec_error)
+        row.torch_vs_exact = max(row.torch_vs_exact, torch_error)
         if relative > worst_rel or worst_param == "-":
             worst_rel, worst_param, worst_element = relative, name, element
         if relative > GRADIENT_TOLERANCE:

@@ -7,7 +7,9 @@
 //! cargo run --manifest-path bench/pytorch-check/Cargo.toml -- --out DIR [--batch 4] [FILE.nn ...]
 //! ```
 //!
-//! Without files, every `examples/*.nn`. For each model it writes
+//! Without files, every `examples/*.nn` and the emitter's
+//! `codegen/tests/pytorch/every_op.nn` (the layers and losses the examples
+//! do not use). For each model it writes
 //! `DIR/<model>.safetensors` (see `reference.rs`), `DIR/<model>.nn` when
 //! the text had to change (dropout set to 0, see `source.rs`), and one
 //! `DIR/index.json` listing them. Not a workspace member: it is a bench
@@ -68,7 +70,7 @@ fn parse_args() -> Result<Args, String> {
     Ok(Args { out, batch, files })
 }
 
-/// `examples/*.nn` of this repository, sorted.
+/// `examples/*.nn` of this repository, sorted, then `every_op.nn`.
 fn example_files() -> Result<Vec<PathBuf>, String> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
     let dir = dir
@@ -80,6 +82,12 @@ fn example_files() -> Result<Vec<PathBuf>, String> {
         .filter(|path| path.extension().is_some_and(|ext| ext == "nn"))
         .collect();
     files.sort();
+    let every_op = dir.join("../codegen/tests/pytorch/every_op.nn");
+    files.push(
+        every_op
+            .canonicalize()
+            .map_err(|e| format!("{}: {e}", every_op.display()))?,
+    );
     Ok(files)
 }
 

@@ -9,7 +9,7 @@ use nnspec::codegen;
 use nnspec::dsl::ir::{self, ParamRole};
 use nnspec::runtime::checkpoint::{load_state_dict, state_dict};
 use nnspec::runtime::exec::Executor;
-use nnspec::runtime::plan::{ParamId, ParamKind};
+use nnspec::runtime::plan::{LossKind, ParamId, ParamKind};
 use nnspec::runtime::rng::Rng;
 use nnspec::runtime::safetensors_file::Checkpoint;
 
@@ -38,12 +38,15 @@ pub fn compute(
     }
     let plan = codegen::lower_training(model, config);
     let loss_kind = plan.loss.as_ref().expect("a training plan has a loss").kind;
+    // Cross-entropy takes class indices; every other loss float targets of
+    // the output's shape (the contract's, and what `dslc train` reads).
+    let float_targets = !matches!(loss_kind, LossKind::CrossEntropy { .. });
     let mut train = Executor::new(plan, batch, 1).map_err(|e| e.to_string())?;
     train.init_params(1);
     perturb(&mut train, model);
     let weights = state_dict(&train);
 
-    let data = make_batch(&train, loss_kind.width(), loss_kind.is_regression(), batch);
+    let data = make_batch(&train, loss_kind, float_targets, batch);
     let mut out = Checkpoint::new();
     copy_tensors(&weights, &mut out);
     let per_sample = train.plan().input_shapes[0].clone();
@@ -142,8 +145,10 @@ fn perturb(exec: &mut Executor, model: &ir::Model) {
 }
 
 /// Inputs in `[-1, 1)` (token ids below the table size for a token input),
-/// class labels below the output's width, or regression targets in `[0, 1)`.
-fn make_batch(exec: &Executor, width: usize, regression: bool, batch: usize) -> Batch {
+/// and class labels below the output's width, or float targets: 0 or 1 for
+/// binary cross-entropy, in `[0, 1)` for a regression loss.
+fn make_batch(exec: &Executor, loss: LossKind, float_targets: bool, batch: usize) -> Batch {
+    let width = loss.width();
     let plan = exec.plan();
     let per_sample: usize = plan.input_shapes[0].iter().product();
     let tokens = plan.token_bound(0);
@@ -154,12 +159,16 @@ fn make_batch(exec: &Executor, width: usize, regression: bool, batch: usize) -> 
             None => rng.uniform(-1.0, 1.0),
         })
         .collect();
-    let labels = if regression {
+    let labels = if float_targets {
         vec![0; batch]
     } else {
         (0..batch).map(|_| rng.below(width) as u32).collect()
     };
-    let values = regression.then(|| (0..batch * width).map(|_| rng.uniform(0.0, 1.0)).collect());
+    let mut target = || match loss {
+        LossKind::BceWithLogits { .. } => rng.below(2) as f32,
+        _ => rng.uniform(0.0, 1.0),
+    };
+    let values = float_targets.then(|| (0..batch * width).map(|_| target()).collect());
     Batch {
         input,
         tokens: tokens.is_some(),
