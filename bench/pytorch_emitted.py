@@ -7,7 +7,7 @@ gradients within 1e-4 relative, on one batch.
 The executor's side is bench/pytorch-check (a Rust tool outside the
 workspace): for every model of examples/*.nn (and of the emitter's
 codegen/tests/pytorch/every_op.nn, the layers and losses the examples do
-not use) it writes one safetensors file with the state_dict, the batch,
+not use, and of bench/pytorch-check/losses.nn, l1) it writes one safetensors file with the state_dict, the batch,
 the inference and training-mode outputs, the training loss and every
 trainable parameter's gradient. This script emits each model, imports
 the file, loads the state_dict with strict=True and compares:

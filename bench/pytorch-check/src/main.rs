@@ -9,8 +9,8 @@
 //!
 //! Without files, every `examples/*.nn` and the emitter's
 //! `codegen/tests/pytorch/every_op.nn` (the layers and losses the examples
-//! do not use). For each model it writes
-//! `DIR/<model>.safetensors` (see `reference.rs`), `DIR/<model>.nn` when
+//! do not use), and `losses.nn` beside this crate (l1, the one loss
+//! left). For each model it writes `DIR/<model>.safetensors` (see `reference.rs`), `DIR/<model>.nn` when
 //! the text had to change (dropout set to 0, see `source.rs`), and one
 //! `DIR/index.json` listing them. Not a workspace member: it is a bench
 //! tool, run by hand next to PyTorch, and CI has no PyTorch.
@@ -70,7 +70,8 @@ fn parse_args() -> Result<Args, String> {
     Ok(Args { out, batch, files })
 }
 
-/// `examples/*.nn` of this repository, sorted, then `every_op.nn`.
+/// `examples/*.nn` of this repository, sorted, then `every_op.nn` and
+/// `losses.nn` (beside this crate: the loss neither of them uses).
 fn example_files() -> Result<Vec<PathBuf>, String> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
     let dir = dir
@@ -82,12 +83,16 @@ fn example_files() -> Result<Vec<PathBuf>, String> {
         .filter(|path| path.extension().is_some_and(|ext| ext == "nn"))
         .collect();
     files.sort();
-    let every_op = dir.join("../codegen/tests/pytorch/every_op.nn");
-    files.push(
-        every_op
-            .canonicalize()
-            .map_err(|e| format!("{}: {e}", every_op.display()))?,
-    );
+    for extra in [
+        "../codegen/tests/pytorch/every_op.nn",
+        "../bench/pytorch-check/losses.nn",
+    ] {
+        let path = dir.join(extra);
+        files.push(
+            path.canonicalize()
+                .map_err(|e| format!("{}: {e}", path.display()))?,
+        );
+    }
     Ok(files)
 }
 
