@@ -188,7 +188,7 @@ def parse_number(cell, path, line, column):
         value = float(cell)
     except ValueError:
         raise UserError(f"{path}: line {line}, column {column}: {cell!r} is not a number") from None
-    if abs(value) > 3.4028234663852886e38:
+    if abs(value) >= 3.4028235677973366e38:  # rounds to infinity as an f32
         raise UserError(f"{path}: line {line}, column {column}: {cell!r} is not a finite f32")
     return value
 
@@ -602,7 +602,8 @@ def train(args, world, rank):
         load_init(model, args.init)
     else:
         model.reset_parameters()
-    probe = first_output(model.eval()(torch.zeros(1, *shape, dtype=dtype)))
+    with torch.no_grad():  # the output's width: the number of classes
+        probe = first_output(model.eval()(torch.zeros(1, *shape, dtype=dtype)))
     task = Task(loss_function(), probe.shape[1] if probe.dim() > 1 else 1)
     model.train()
     for what, (x, y) in (("train split", train_part), ("test split", test_part)):
