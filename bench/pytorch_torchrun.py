@@ -267,6 +267,8 @@ def reverse(args, out, script, results):
             "1",
             "--out",
             run_dir,
+            "--val-split",
+            "0.1",
             "--force",
         ],
         os.path.join(out, "dslc-train.log"),
@@ -277,9 +279,27 @@ def reverse(args, out, script, results):
     model.load_state_dict(load_file(weights), strict=True)
     model.eval()
     # The trainer's own loader and split, as the script would see the data.
-    _, test, _, _, _ = emitted.load_data(data, "tutorial", emitted.SEED, None)
+    train, test, _, _, _ = emitted.load_data(data, "tutorial", emitted.SEED, None)
     task = emitted.Task(emitted.loss_function(), 10)
     _, module_accuracy, _ = emitted.evaluate(model, task, test, torch.device("cpu"), 256)
+    # dslc held out 10% of the training split for validation: the port must hold out the same
+    # samples, so the module scores them as dslc did after its last epoch.
+    seed = emitted.SEED ^ emitted.VALIDATION_STREAM
+    _, held = emitted.held_out_split(train[1].tolist(), 10, 0.1, seed, "validation")
+    val_loss, val_accuracy, _ = emitted.evaluate(
+        model, task, (train[0][held], train[1][held]), torch.device("cpu"), 256
+    )
+    with open(os.path.join(run_dir, "metrics.json")) as f:
+        last = json.load(f)["history"][-1]
+    same = val_accuracy == last["val_accuracy"] and abs(val_loss - last["val_loss"]) <= 1e-5
+    results["checks"].append(
+        check(
+            "dslc train --val-split 0.1: the module on the ported validation split gives dslc's",
+            same,
+            f"{len(held)} samples: loss {val_loss!r} vs {last['val_loss']!r}, "
+            f"accuracy {val_accuracy!r} vs {last['val_accuracy']!r}",
+        )
+    )
     accuracy, _, _ = eval_accuracy(args, nn_file, weights, os.path.join(out, "dslc-train-eval.log"))
     results["checks"].append(
         check(
