@@ -534,6 +534,21 @@ def load_init(model, path):
         raise UserError(f"--init {path}: {' '.join(str(e).split())}") from None
 
 
+def printer(rank):
+    """Rank 0's progress lines; a closed stdout (`| head`) stops the printing, not the run."""
+    printing = [rank == 0]
+
+    def say(text):
+        if printing[0]:
+            try:
+                print(text, flush=True)
+            except BrokenPipeError:
+                printing[0] = False
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+    return say
+
+
 def arguments():
     parser = argparse.ArgumentParser(
         description=f"Train {MODEL.__name__} (one process, or many under torchrun)."
@@ -665,14 +680,15 @@ def train(args, world, rank):
     loss_fn = task.loss
     selection = Selection(EARLY_STOPPING)
     history, best_state = [], None
-    say = print if rank == 0 else (lambda *a, **k: None)
+    say = printer(rank)
     val_note = f"{len(val_part[0])} validation, " if val_part else ""
+    shares = ""
+    if distributed:
+        shares = f" ({BATCH // world} in each of {world} processes, {dist.get_backend()})"
     say(
         f"training {MODEL.__name__} on {data}\n  {len(train_part[0])} training, "
-        f"{val_note}{len(test_part[0])} test samples; {epochs} epochs, batch {BATCH} "
-        f"({BATCH // world} in each of {world} process{'es' if world > 1 else ''}, "
-        f"{dist.get_backend() if distributed else 'no backend'}), scaling {scaling}",
-        flush=True,
+        f"{val_note}{len(test_part[0])} test samples; {epochs} epochs, batch {BATCH}"
+        f"{shares}, scaling {scaling}",
     )
     for epoch in range(1, epochs + 1):
         sampler.set_epoch(epoch - 1)
@@ -739,7 +755,6 @@ def train(args, world, rank):
             f"epoch {epoch}/{epochs}: train loss {record['train_loss']:.4f}, accuracy "
             f"{record['train_accuracy']:.2%}{val_text}; test loss {test_loss:.4f}, accuracy "
             f"{test_accuracy:.2%} ({seconds:.2f} s)",
-            flush=True,
         )
         if selection.stopped:
             say(
