@@ -495,6 +495,9 @@ def write_atomically(path, write):
     temporary = f"{path}.tmp-{os.getpid()}"
     try:
         write(temporary)
+        mask = os.umask(0)  # safetensors creates files 0600; give the usual 0666 & ~umask
+        os.umask(mask)
+        os.chmod(temporary, 0o666 & ~mask)
         with open(temporary, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(temporary, path)
