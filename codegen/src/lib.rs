@@ -8,12 +8,15 @@
 //! - [`onnx`]: a checked model and its weights as an ONNX model, for other
 //!   runtimes; [`tflite`]: the same as a TensorFlow Lite flatbuffer, for
 //!   phones and TFLite Micro; [`dot`]: its graph as a Graphviz picture.
+//! - [`pytorch`]: a checked model as a `torch.nn.Module` with its train
+//!   block, for training beyond one machine under `torchrun`.
 
 pub mod build;
 pub mod dot;
 pub mod emit;
 pub mod lower;
 pub mod onnx;
+pub mod pytorch;
 mod quant_map;
 pub mod tflite;
 

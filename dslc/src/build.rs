@@ -1,6 +1,6 @@
-//! `dslc build FILE --emit rust|onnx|dot [-o OUT]`: a model as generated
-//! code, as an ONNX model with its initial weights, or as a Graphviz
-//! picture of its graph.
+//! `dslc build FILE --emit rust|onnx|dot|pytorch [-o OUT]`: a model as
+//! generated code, as an ONNX model with its initial weights, as a Graphviz
+//! picture of its graph, or as a PyTorch module with its train block.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,6 +22,9 @@ pub enum Emit {
     /// A Graphviz graph: shapes on the edges, parameter counts on the
     /// layers (`dot -Tsvg`)
     Dot,
+    /// A PyTorch `nn.Module` with the train block's loss, optimizer and
+    /// schedule; its state_dict names are nnspec's checkpoint names
+    Pytorch,
 }
 
 #[derive(clap::Args)]
@@ -71,6 +74,12 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         Emit::Dot => {
             rust_only(args, "dot")?;
             nnspec_codegen::dot::dot(model)
+        }
+        Emit::Pytorch => {
+            rust_only(args, "pytorch")?;
+            let train = compiled.train(&model.name);
+            nnspec_codegen::pytorch::module_file(model, train, &source_name(args))
+                .map_err(|e| e.to_string())?
         }
     };
     match &args.out {

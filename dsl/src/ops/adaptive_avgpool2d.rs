@@ -3,6 +3,7 @@
 //! inputs averages inputs `floor(o·n/out) .. ceil((o+1)·n/out)`, so the
 //! windows may differ in size and overlap when `out` does not divide `n`.
 
+use super::pytorch::{PytorchRule, py_pair};
 use nnspec_runtime::plan::{GradStep, Step};
 
 use super::tflite::{PoolKind, TfliteNode, TfliteOp, TfliteRule, TfliteWindow};
@@ -77,6 +78,13 @@ impl LayerRules for AdaptiveAvgPool2d {
             .attribute("kernel_shape", OnnxAttr::pair(kernel))
             .attribute("strides", OnnxAttr::pair(kernel));
         OnnxRule::Node(node)
+    }
+
+    fn pytorch(&self, _: &[&Shape], _: &Shape) -> PytorchRule {
+        PytorchRule::expr(format!(
+            "F.adaptive_avg_pool2d({{0}}, {})",
+            py_pair(self.out)
+        ))
     }
 
     /// `AVERAGE_POOL_2D` with the window equal to its stride where the

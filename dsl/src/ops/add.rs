@@ -1,6 +1,7 @@
 //! `add`: the elementwise sum of two values of one shape (also written
 //! `a + b`). Its gradient passes through to both inputs unchanged.
 
+use super::pytorch::PytorchRule;
 use nnspec_runtime::plan::Step;
 
 use super::tflite::{TfliteBinary, TfliteNode, TfliteOp, TfliteRule};
@@ -51,6 +52,10 @@ impl LayerRules for Add {
     /// `Add` of two equal shapes (no broadcasting is ever needed).
     fn onnx(&self, _: &[&Shape], _: &Shape) -> OnnxRule {
         OnnxRule::Node(OnnxNode::over_inputs("Add", 2))
+    }
+
+    fn pytorch(&self, _: &[&Shape], _: &Shape) -> PytorchRule {
+        PytorchRule::expr("{0} + {1}")
     }
 
     fn tflite(&self, _: &[&Shape], _: &Shape) -> TfliteRule {

@@ -2,6 +2,7 @@
 //! PyTorch's `nn.MultiheadAttention(dim, heads, batch_first=True)` called
 //! with query = key = value (no dropout), optionally with the causal mask.
 
+use super::pytorch::PytorchRule;
 use nnspec_runtime::plan::{AttentionShape, BufferType, GradStep, Size, Step};
 
 use super::onnx::int;
@@ -116,6 +117,25 @@ impl LayerRules for Attention {
     /// on `[batch, len, dim]`.
     fn onnx(&self, inputs: &[&Shape], _: &Shape) -> OnnxRule {
         onnx_chain(self.shape(&inputs[0].0))
+    }
+
+    fn pytorch(&self, inputs: &[&Shape], _: &Shape) -> PytorchRule {
+        let [len, dim] = [inputs[0].0[0], inputs[0].0[1]];
+        let mask = if self.causal {
+            // True above the diagonal: a position may not attend to later ones.
+            format!(
+                ", attn_mask=torch.ones({len}, {len}, dtype=torch.bool, device={{0}}.device).triu(1)"
+            )
+        } else {
+            String::new()
+        };
+        PytorchRule {
+            module: Some(format!(
+                "nn.MultiheadAttention({dim}, {}, batch_first=True)",
+                self.heads
+            )),
+            call: format!("{{m}}({{0}}, {{0}}, {{0}}, need_weights=False{mask})[0]"),
+        }
     }
 
     /// The computation in TFLite's builtins (the export spells it out).

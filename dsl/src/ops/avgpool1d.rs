@@ -1,6 +1,7 @@
 //! `avgpool1d`: PyTorch's `nn.AvgPool1d` (zero padding, counted in the
 //! divisor; floor mode), computed as `avgpool2d` over a one-row image.
 
+use super::pytorch::PytorchRule;
 use nnspec_runtime::plan::Step;
 
 use super::one_row;
@@ -64,6 +65,13 @@ impl LayerRules for AvgPool1d {
             .onnx_node("AveragePool")
             .attribute("count_include_pad", OnnxAttr::Int(1));
         OnnxRule::Node(node)
+    }
+
+    fn pytorch(&self, _: &[&Shape], _: &Shape) -> PytorchRule {
+        PytorchRule::expr(format!(
+            "F.avg_pool1d({{0}}, {})",
+            self.window.pytorch_args()
+        ))
     }
 
     /// `AVERAGE_POOL_2D` on the one-row image, padding counted in the mean.

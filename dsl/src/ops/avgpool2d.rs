@@ -1,6 +1,7 @@
 //! `avgpool2d`: PyTorch's `nn.AvgPool2d` (zero padding, counted in the
 //! divisor; floor mode).
 
+use super::pytorch::PytorchRule;
 use nnspec_runtime::plan::{GradStep, Step};
 
 use super::pool_window::{self, PoolWindow};
@@ -55,6 +56,13 @@ impl LayerRules for AvgPool2d {
             .onnx_node("AveragePool")
             .attribute("count_include_pad", OnnxAttr::Int(1));
         OnnxRule::Node(node)
+    }
+
+    fn pytorch(&self, _: &[&Shape], _: &Shape) -> PytorchRule {
+        PytorchRule::expr(format!(
+            "F.avg_pool2d({{0}}, {})",
+            self.window.pytorch_args()
+        ))
     }
 
     /// `AVERAGE_POOL_2D`, padding counted in the mean.

@@ -3,6 +3,7 @@
 //! `[channels, height, width]`: batch statistics in training (updating the
 //! running ones), running statistics in evaluation.
 
+use super::pytorch::{PytorchRule, py_float};
 use nnspec_runtime::plan::{BufferType, GradStep, Size, Step};
 
 use super::tflite;
@@ -98,6 +99,22 @@ impl LayerRules for BatchNorm {
             .attribute("epsilon", OnnxAttr::Float(self.eps as f32))
             .attribute("momentum", OnnxAttr::Float((1.0 - self.momentum) as f32));
         OnnxRule::Node(node)
+    }
+
+    fn pytorch(&self, inputs: &[&Shape], _: &Shape) -> PytorchRule {
+        // Statistics per channel: BatchNorm1d on [batch, features] and
+        // [batch, channels, len], BatchNorm2d on images.
+        let kind = if inputs[0].rank() == 3 {
+            "BatchNorm2d"
+        } else {
+            "BatchNorm1d"
+        };
+        PytorchRule::module(format!(
+            "nn.{kind}({}, eps={}, momentum={})",
+            inputs[0].0[0],
+            py_float(self.eps),
+            py_float(self.momentum)
+        ))
     }
 
     /// From the running statistics: folded into the convolution or dense

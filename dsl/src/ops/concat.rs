@@ -1,6 +1,7 @@
 //! `concat`: joins values along a per-sample axis, `torch.cat`; the other
 //! dims must agree.
 
+use super::pytorch::PytorchRule;
 use nnspec_runtime::plan::{GradStep, Step};
 
 use super::tflite::{TfliteNode, TfliteOp, TfliteRule};
@@ -65,6 +66,10 @@ impl LayerRules for Concat {
     fn onnx(&self, inputs: &[&Shape], _: &Shape) -> OnnxRule {
         let axis = onnx::batched_axis(self.axis);
         OnnxRule::Node(OnnxNode::over_inputs("Concat", inputs.len()).attribute("axis", axis))
+    }
+
+    fn pytorch(&self, _: &[&Shape], _: &Shape) -> PytorchRule {
+        PytorchRule::expr(format!("torch.cat([{{*}}], dim={})", self.axis + 1))
     }
 
     fn tflite(&self, inputs: &[&Shape], _: &Shape) -> TfliteRule {

@@ -4,6 +4,7 @@
 //! filter (`one_row`): the weight `[out, in, k]` holds the same floats as
 //! `[out, in, 1, k]`, so the 2-D steps run it unchanged.
 
+use super::pytorch::{PytorchRule, py_bool};
 use nnspec_runtime::plan::Step;
 
 use super::one_row::{self, widthwise};
@@ -152,6 +153,26 @@ impl LayerRules for Conv1d {
             .attribute("dilations", OnnxAttr::single(self.dilation))
             .attribute("group", OnnxAttr::Int(1));
         OnnxRule::Node(node)
+    }
+
+    fn pytorch(&self, inputs: &[&Shape], _: &Shape) -> PytorchRule {
+        let mut args = format!(
+            "nn.Conv1d({}, {}, kernel_size={}",
+            inputs[0].0[0], self.out_channels, self.kernel
+        );
+        for (name, value, default) in [
+            ("stride", self.stride, 1),
+            ("padding", self.padding, 0),
+            ("dilation", self.dilation, 1),
+        ] {
+            if value != default {
+                args.push_str(&format!(", {name}={value}"));
+            }
+        }
+        if !self.bias {
+            args.push_str(&format!(", bias={}", py_bool(false)));
+        }
+        PytorchRule::module(args + ")")
     }
 
     /// `CONV_2D` on the one-row image.

@@ -1,6 +1,7 @@
 //! `conv2d`: 2-D convolution, PyTorch's `nn.Conv2d`, on `[channels, height, width]`,
 //! grouped (`groups`, depthwise when it equals the input's channels) or not.
 
+use super::pytorch::{PytorchRule, py_bool, py_pair};
 use nnspec_runtime::plan::{ConvShape, GradStep, Step};
 
 use super::tflite::{TfliteNode, TfliteOp, TfliteRule, TfliteWindow};
@@ -179,6 +180,31 @@ impl LayerRules for Conv2d {
             .attribute("dilations", OnnxAttr::pair(self.dilation))
             .attribute("group", OnnxAttr::Int(self.groups as i64));
         OnnxRule::Node(node)
+    }
+
+    fn pytorch(&self, inputs: &[&Shape], _: &Shape) -> PytorchRule {
+        let mut args = format!(
+            "nn.Conv2d({}, {}, kernel_size={}",
+            inputs[0].0[0],
+            self.out_channels,
+            py_pair(self.kernel)
+        );
+        for (name, value, default) in [
+            ("stride", self.stride, [1, 1]),
+            ("padding", self.padding, [0, 0]),
+            ("dilation", self.dilation, [1, 1]),
+        ] {
+            if value != default {
+                args.push_str(&format!(", {name}={}", py_pair(value)));
+            }
+        }
+        if self.groups != 1 {
+            args.push_str(&format!(", groups={}", self.groups));
+        }
+        if !self.bias {
+            args.push_str(&format!(", bias={}", py_bool(false)));
+        }
+        PytorchRule::module(args + ")")
     }
 
     /// `CONV_2D`, or `DEPTHWISE_CONV_2D` when each group is one input

@@ -3,6 +3,7 @@
 //! weights for each, as `nn.Linear` on a 3-D tensor): each position is one
 //! more row of the kernels' matrix products.
 
+use super::pytorch::PytorchRule;
 use nnspec_runtime::plan::{GradStep, Step};
 
 use super::tflite::{TfliteNode, TfliteOp, TfliteRule};
@@ -112,6 +113,15 @@ impl LayerRules for Dense {
             .params(params)
             .attribute("transB", OnnxAttr::Int(1));
         OnnxRule::Node(node)
+    }
+
+    fn pytorch(&self, inputs: &[&Shape], _: &Shape) -> PytorchRule {
+        let bias = if self.bias { "" } else { ", bias=False" };
+        let features = inputs[0].0.last().copied().unwrap_or(1);
+        PytorchRule::module(format!(
+            "nn.Linear({features}, {}{bias})",
+            self.out_features
+        ))
     }
 
     /// `FULLY_CONNECTED`: the weight is `[out, in]` in both.

@@ -1,6 +1,7 @@
 //! `dropout`: inverted dropout in training, the identity in evaluation,
 //! PyTorch's `nn.Dropout`.
 
+use super::pytorch::{PytorchRule, py_float};
 use nnspec_runtime::plan::{BufferType, GradStep, Size, Step};
 
 use super::tflite::TfliteRule;
@@ -56,6 +57,13 @@ impl LayerRules for Dropout {
     /// inference leaves it out rather than carrying a no-op node.
     fn onnx(&self, _: &[&Shape], _: &Shape) -> OnnxRule {
         OnnxRule::Identity
+    }
+
+    fn pytorch(&self, _: &[&Shape], _: &Shape) -> PytorchRule {
+        PytorchRule::expr(format!(
+            "F.dropout({{0}}, p={}, training=self.training)",
+            py_float(self.p)
+        ))
     }
 
     fn tflite(&self, _: &[&Shape], _: &Shape) -> TfliteRule {

@@ -1,5 +1,6 @@
 //! `elu`: `x` if `x > 0` else `alpha · (exp(x) - 1)`, PyTorch's `nn.ELU`.
 
+use super::pytorch::{PytorchRule, py_float};
 use nnspec_runtime::plan::{GradStep, Step};
 
 use super::tflite;
@@ -60,6 +61,10 @@ impl LayerRules for Elu {
     fn onnx(&self, _: &[&Shape], _: &Shape) -> OnnxRule {
         let alpha = OnnxAttr::Float(self.alpha as f32);
         OnnxRule::Node(OnnxNode::over_inputs("Elu", 1).attribute("alpha", alpha))
+    }
+
+    fn pytorch(&self, _: &[&Shape], _: &Shape) -> PytorchRule {
+        PytorchRule::expr(format!("F.elu({{0}}, alpha={})", py_float(self.alpha)))
     }
 
     /// `ELU` has no alpha: with another one, `relu(x) + alpha ·

@@ -1,6 +1,7 @@
 //! `embedding`: a lookup table of `num` vectors of `dim` floats, PyTorch's
 //! `nn.Embedding`, indexed by token ids (an i64 value of any shape).
 
+use super::pytorch::PytorchRule;
 use nnspec_runtime::plan::{GradStep, Step};
 
 use super::tflite::{TfliteNode, TfliteOp, TfliteRule};
@@ -88,6 +89,13 @@ impl LayerRules for Embedding {
     fn onnx(&self, _: &[&Shape], _: &Shape) -> OnnxRule {
         let node = OnnxNode::new("Gather", vec![OnnxInput::Param(0), OnnxInput::Value(0)]);
         OnnxRule::Node(node)
+    }
+
+    fn pytorch(&self, _: &[&Shape], _: &Shape) -> PytorchRule {
+        PytorchRule::module(format!(
+            "nn.Embedding({}, {})",
+            self.num_embeddings, self.embedding_dim
+        ))
     }
 
     /// `GATHER` of the weight's rows.

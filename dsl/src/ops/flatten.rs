@@ -1,6 +1,7 @@
 //! `flatten`: every per-sample dim into one, PyTorch's `nn.Flatten()`. A
 //! view: no step, no copy, and its gradient passes through unchanged.
 
+use super::pytorch::PytorchRule;
 use nnspec_runtime::plan::Step;
 
 use super::tflite::{TfliteNode, TfliteOp, TfliteRule};
@@ -47,6 +48,10 @@ impl LayerRules for Flatten {
     fn onnx(&self, _: &[&Shape], _: &Shape) -> OnnxRule {
         let node = OnnxNode::over_inputs("Flatten", 1).attribute("axis", OnnxAttr::Int(1));
         OnnxRule::Node(node)
+    }
+
+    fn pytorch(&self, _: &[&Shape], _: &Shape) -> PytorchRule {
+        PytorchRule::expr("torch.flatten({0}, 1)")
     }
 
     /// A `RESHAPE`; from an NHWC image, the export folds the order of the

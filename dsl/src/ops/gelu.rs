@@ -1,6 +1,7 @@
 //! `gelu`: `x · Φ(x)`, PyTorch's `nn.GELU`, exact (erf) or with
 //! `approximate: tanh`.
 
+use super::pytorch::PytorchRule;
 use nnspec_runtime::plan::{GeluApproximate, GradStep, Step};
 
 use super::tflite::{TfliteNode, TfliteOp, TfliteRule, TfliteUnary};
@@ -124,6 +125,13 @@ impl LayerRules for Gelu {
                 mul(x(), half()),
                 mul(Node(7), Node(6)),
             ],
+        })
+    }
+
+    fn pytorch(&self, _: &[&Shape], _: &Shape) -> PytorchRule {
+        PytorchRule::expr(match self.approximate {
+            GeluApproximate::None => "F.gelu({0})",
+            GeluApproximate::Tanh => "F.gelu({0}, approximate=\"tanh\")",
         })
     }
 

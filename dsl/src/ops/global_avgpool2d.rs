@@ -3,6 +3,7 @@
 //! window as large as the input, so it lowers to the `avgpool2d` kernels
 //! (no padding: the divisor is `H·W`).
 
+use super::pytorch::PytorchRule;
 use nnspec_runtime::plan::{GradStep, PoolShape, Step};
 
 use super::tflite::{TfliteNode, TfliteOp, TfliteRule};
@@ -60,6 +61,10 @@ impl LayerRules for GlobalAvgPool2d {
 
     fn onnx(&self, _: &[&Shape], _: &Shape) -> OnnxRule {
         OnnxRule::Node(OnnxNode::over_inputs("GlobalAveragePool", 1))
+    }
+
+    fn pytorch(&self, _: &[&Shape], _: &Shape) -> PytorchRule {
+        PytorchRule::expr("F.adaptive_avg_pool2d({0}, 1)")
     }
 
     fn tflite(&self, _: &[&Shape], _: &Shape) -> TfliteRule {

@@ -1,5 +1,6 @@
 //! `hardswish`: `x · relu6(x + 3) / 6`, PyTorch's `nn.Hardswish`.
 
+use super::pytorch::PytorchRule;
 use nnspec_runtime::plan::{GradStep, Step};
 
 use super::tflite::{TfliteNode, TfliteOp, TfliteRule, TfliteUnary};
@@ -45,6 +46,10 @@ impl LayerRules for Hardswish {
     /// function (rounded differently).
     fn onnx(&self, _: &[&Shape], _: &Shape) -> OnnxRule {
         OnnxRule::Node(OnnxNode::over_inputs("HardSwish", 1))
+    }
+
+    fn pytorch(&self, _: &[&Shape], _: &Shape) -> PytorchRule {
+        PytorchRule::expr("F.hardswish({0})")
     }
 
     fn tflite(&self, _: &[&Shape], _: &Shape) -> TfliteRule {

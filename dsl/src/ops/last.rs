@@ -1,6 +1,7 @@
 //! `last`: the last step of a `[len, features]` sequence, `x[:, -1, :]`
 //! in PyTorch's batch-first terms: `[features]`.
 
+use super::pytorch::PytorchRule;
 use nnspec_runtime::plan::{GradStep, Step};
 
 use super::tflite::{TfliteNode, TfliteOp, TfliteRule};
@@ -61,6 +62,10 @@ impl LayerRules for Last {
                 .shaped(0, vec![1, output.0[0]]),
             OnnxNode::new("Squeeze", vec![Node(0), axes]),
         ])
+    }
+
+    fn pytorch(&self, _: &[&Shape], _: &Shape) -> PytorchRule {
+        PytorchRule::expr("{0}[:, -1]")
     }
 
     /// A `STRIDED_SLICE` of the last step, its axis shrunk.

@@ -4,6 +4,7 @@
 //! size unless `elementwise_affine` is false. Unlike batchnorm, training
 //! and evaluation compute the same thing.
 
+use super::pytorch::{PytorchRule, py_float};
 use nnspec_runtime::plan::{BufferType, GradStep, Size, Step};
 
 use super::tflite;
@@ -111,6 +112,19 @@ impl LayerRules for LayerNorm {
         };
         let ones = OnnxNode::new("Add", vec![OnnxInput::Node(0), one]).fixed(&[width]);
         OnnxRule::Nodes(vec![zeros, ones, layer_norm(OnnxInput::Node(1))])
+    }
+
+    fn pytorch(&self, inputs: &[&Shape], _: &Shape) -> PytorchRule {
+        let width = width(&inputs[0].0);
+        if self.elementwise_affine {
+            PytorchRule::module(format!("nn.LayerNorm({width}, eps={})", py_float(self.eps)))
+        } else {
+            // No parameters, so no submodule (and no state_dict entries).
+            PytorchRule::expr(format!(
+                "F.layer_norm({{0}}, ({width},), eps={})",
+                py_float(self.eps)
+            ))
+        }
     }
 
     /// TFLite has no layer normalization: `MEAN`, `SUB`, `MUL`, `MEAN`,

@@ -1,5 +1,6 @@
 //! `leaky_relu`: `x` if `x > 0` else `negative_slope · x`, PyTorch's `nn.LeakyReLU`.
 
+use super::pytorch::{PytorchRule, py_float};
 use nnspec_runtime::plan::{GradStep, Step};
 
 use super::tflite;
@@ -59,6 +60,13 @@ impl LayerRules for LeakyRelu {
     fn onnx(&self, _: &[&Shape], _: &Shape) -> OnnxRule {
         let alpha = OnnxAttr::Float(self.negative_slope as f32);
         OnnxRule::Node(OnnxNode::over_inputs("LeakyRelu", 1).attribute("alpha", alpha))
+    }
+
+    fn pytorch(&self, _: &[&Shape], _: &Shape) -> PytorchRule {
+        PytorchRule::expr(format!(
+            "F.leaky_relu({{0}}, {})",
+            py_float(self.negative_slope)
+        ))
     }
 
     fn tflite(&self, _: &[&Shape], _: &Shape) -> TfliteRule {

@@ -2,6 +2,7 @@
 //! num_layers=layers, batch_first=True)` on `[len, features]`, from a zero
 //! state, giving the top layer's output at every step: `[len, hidden]`.
 
+use super::pytorch::PytorchRule;
 use nnspec_runtime::plan::{BufferType, GradStep, LstmShape, Size, Step};
 
 use super::tflite::{TfliteNode, TfliteOp, TfliteRule};
@@ -152,6 +153,21 @@ impl LayerRules for Lstm {
         let top = Node(nodes.len() - 1);
         nodes.push(OnnxNode::new("Transpose", vec![top]).attribute("perm", swap()));
         OnnxRule::Nodes(nodes)
+    }
+
+    fn pytorch(&self, inputs: &[&Shape], _: &Shape) -> PytorchRule {
+        let layers = match self.layers {
+            1 => String::new(),
+            n => format!(", num_layers={n}"),
+        };
+        PytorchRule {
+            module: Some(format!(
+                "nn.LSTM({}, {}{layers}, batch_first=True)",
+                inputs[0].0[1], self.hidden
+            )),
+            // The output at every step; the final states are not a value.
+            call: "{m}({0})[0]".into(),
+        }
     }
 
     /// Unrolled over the sequence in `FULLY_CONNECTED`, `STRIDED_SLICE`,

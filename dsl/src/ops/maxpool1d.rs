@@ -1,6 +1,7 @@
 //! `maxpool1d`: PyTorch's `nn.MaxPool1d` (pads with -inf; floor mode),
 //! computed as `maxpool2d` over a one-row image.
 
+use super::pytorch::PytorchRule;
 use nnspec_runtime::plan::Step;
 
 use super::one_row;
@@ -59,6 +60,13 @@ impl LayerRules for MaxPool1d {
     /// `MaxPool`, whose padding never wins a window (as PyTorch's -inf).
     fn onnx(&self, _: &[&Shape], _: &Shape) -> OnnxRule {
         OnnxRule::Node(self.window.onnx_node("MaxPool"))
+    }
+
+    fn pytorch(&self, _: &[&Shape], _: &Shape) -> PytorchRule {
+        PytorchRule::expr(format!(
+            "F.max_pool1d({{0}}, {})",
+            self.window.pytorch_args()
+        ))
     }
 
     fn tflite(&self, _: &[&Shape], _: &Shape) -> TfliteRule {

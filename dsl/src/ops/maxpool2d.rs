@@ -1,5 +1,6 @@
 //! `maxpool2d`: PyTorch's `nn.MaxPool2d` (pads with -inf; floor mode).
 
+use super::pytorch::PytorchRule;
 use nnspec_runtime::plan::{BufferType, GradStep, Size, Step};
 
 use super::pool_window::{self, PoolWindow};
@@ -48,6 +49,13 @@ impl LayerRules for MaxPool2d {
     /// `MaxPool`, whose padding never wins a window (as PyTorch's -inf).
     fn onnx(&self, _: &[&Shape], _: &Shape) -> OnnxRule {
         OnnxRule::Node(self.window.onnx_node("MaxPool"))
+    }
+
+    fn pytorch(&self, _: &[&Shape], _: &Shape) -> PytorchRule {
+        PytorchRule::expr(format!(
+            "F.max_pool2d({{0}}, {})",
+            self.window.pytorch_args()
+        ))
     }
 
     fn tflite(&self, _: &[&Shape], _: &Shape) -> TfliteRule {

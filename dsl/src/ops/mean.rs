@@ -2,6 +2,7 @@
 //! `torch.mean(x, dim)` (keepdim false): `[len, features] -> [features]`
 //! pools a sequence.
 
+use super::pytorch::PytorchRule;
 use nnspec_runtime::plan::{GradStep, Step};
 
 use super::tflite::{TfliteNode, TfliteOp, TfliteRule};
@@ -73,6 +74,10 @@ impl LayerRules for Mean {
             .attribute("axes", OnnxAttr::Ints(vec![axis]))
             .attribute("keepdims", OnnxAttr::Int(0));
         OnnxRule::Node(node)
+    }
+
+    fn pytorch(&self, _: &[&Shape], _: &Shape) -> PytorchRule {
+        PytorchRule::expr(format!("{{0}}.mean(dim={})", self.axis + 1))
     }
 
     fn tflite(&self, _: &[&Shape], _: &Shape) -> TfliteRule {

@@ -65,6 +65,7 @@ mod one_row;
 pub mod onnx;
 mod pool1d_window;
 mod pool_window;
+pub mod pytorch;
 mod relu;
 mod reshape;
 mod sigmoid;
@@ -105,6 +106,7 @@ pub use mul::Mul;
 pub use onnx::{OnnxAttr, OnnxInput, OnnxNode, OnnxRule, OnnxShape};
 pub use pool_window::PoolWindow;
 pub use pool1d_window::Pool1dWindow;
+pub use pytorch::PytorchRule;
 pub use relu::Relu;
 pub use reshape::Reshape;
 pub use sigmoid::Sigmoid;
@@ -405,6 +407,10 @@ pub trait LayerRules: fmt::Debug {
     /// inputs' and its result's per-sample shapes (in nnspec's axis order:
     /// the export handles TFLite's channels-last layout).
     fn tflite(&self, inputs: &[&Shape], output: &Shape) -> TfliteRule;
+
+    /// The layer in the emitted PyTorch module, given its inputs' and its
+    /// result's per-sample shapes.
+    fn pytorch(&self, inputs: &[&Shape], output: &Shape) -> PytorchRule;
 
     /// Whether the layer's step can apply a relu that follows it (then
     /// `ForwardCx::fused_relu` and `BackwardCx::fused_relu_output` tell

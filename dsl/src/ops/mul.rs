@@ -1,6 +1,7 @@
 //! `mul`: the elementwise product of two values of one shape (also written
 //! `a * b`), for gating as in GLU. `da = dy · b`, `db = dy · a`.
 
+use super::pytorch::PytorchRule;
 use nnspec_runtime::plan::{GradStep, Step};
 
 use super::tflite::{TfliteBinary, TfliteNode, TfliteOp, TfliteRule};
@@ -51,6 +52,10 @@ impl LayerRules for Mul {
     /// `Mul` of two equal shapes.
     fn onnx(&self, _: &[&Shape], _: &Shape) -> OnnxRule {
         OnnxRule::Node(OnnxNode::over_inputs("Mul", 2))
+    }
+
+    fn pytorch(&self, _: &[&Shape], _: &Shape) -> PytorchRule {
+        PytorchRule::expr("{0} * {1}")
     }
 
     fn tflite(&self, _: &[&Shape], _: &Shape) -> TfliteRule {

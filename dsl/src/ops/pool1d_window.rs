@@ -33,6 +33,19 @@ pub struct Pool1dWindow {
 }
 
 impl Pool1dWindow {
+    /// The window as F.max_pool1d / F.avg_pool1d arguments after the
+    /// input (PyTorch's stride defaults to the kernel).
+    pub(super) fn pytorch_args(&self) -> String {
+        let mut args = format!("kernel_size={}", self.kernel);
+        if self.stride != self.kernel {
+            args.push_str(&format!(", stride={}", self.stride));
+        }
+        if self.padding != 0 {
+            args.push_str(&format!(", padding={}", self.padding));
+        }
+        args
+    }
+
     pub(super) fn bind(args: &Bound) -> Self {
         Pool1dWindow {
             kernel: args.get(&KERNEL),

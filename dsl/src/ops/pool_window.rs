@@ -33,6 +33,20 @@ pub struct PoolWindow {
 }
 
 impl PoolWindow {
+    /// The window as F.max_pool2d / F.avg_pool2d arguments after the
+    /// input (PyTorch's stride defaults to the kernel).
+    pub(super) fn pytorch_args(&self) -> String {
+        use super::pytorch::py_pair;
+        let mut args = format!("kernel_size={}", py_pair(self.kernel));
+        if self.stride != self.kernel {
+            args.push_str(&format!(", stride={}", py_pair(self.stride)));
+        }
+        if self.padding != [0, 0] {
+            args.push_str(&format!(", padding={}", py_pair(self.padding)));
+        }
+        args
+    }
+
     pub(super) fn bind(args: &Bound) -> Self {
         PoolWindow {
             kernel: args.get(&KERNEL),

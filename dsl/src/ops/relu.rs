@@ -1,6 +1,7 @@
 //! `relu`: `max(x, 0)`, PyTorch's `nn.ReLU`. A relu that is a dense layer's only
 //! consumer is computed by the dense step (see `lower` in nnspec-codegen).
 
+use super::pytorch::PytorchRule;
 use nnspec_runtime::plan::{GradStep, Step};
 
 use super::tflite::{TfliteNode, TfliteOp, TfliteRule, TfliteUnary};
@@ -44,6 +45,10 @@ impl LayerRules for Relu {
 
     fn onnx(&self, _: &[&Shape], _: &Shape) -> OnnxRule {
         OnnxRule::Node(OnnxNode::over_inputs("Relu", 1))
+    }
+
+    fn pytorch(&self, _: &[&Shape], _: &Shape) -> PytorchRule {
+        PytorchRule::expr("F.relu({0})")
     }
 
     fn tflite(&self, _: &[&Shape], _: &Shape) -> TfliteRule {

@@ -1,6 +1,7 @@
 //! `reshape`: the same elements with a new per-sample shape. A view: no
 //! step, no copy, and its gradient passes through unchanged.
 
+use super::pytorch::PytorchRule;
 use nnspec_runtime::plan::Step;
 
 use super::tflite::{TfliteNode, TfliteOp, TfliteRule};
@@ -91,6 +92,11 @@ impl LayerRules for Reshape {
             values,
         });
         OnnxRule::Node(node)
+    }
+
+    fn pytorch(&self, _: &[&Shape], output: &Shape) -> PytorchRule {
+        let dims: Vec<String> = output.0.iter().map(usize::to_string).collect();
+        PytorchRule::expr(format!("{{0}}.reshape(-1, {})", dims.join(", ")))
     }
 
     fn tflite(&self, _: &[&Shape], _: &Shape) -> TfliteRule {

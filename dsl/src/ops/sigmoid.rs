@@ -1,5 +1,6 @@
 //! `sigmoid`: `1 / (1 + exp(-x))`, PyTorch's `nn.Sigmoid`.
 
+use super::pytorch::PytorchRule;
 use nnspec_runtime::plan::{GradStep, Step};
 
 use super::tflite::{TfliteNode, TfliteOp, TfliteRule, TfliteUnary};
@@ -43,6 +44,10 @@ impl LayerRules for Sigmoid {
 
     fn onnx(&self, _: &[&Shape], _: &Shape) -> OnnxRule {
         OnnxRule::Node(OnnxNode::over_inputs("Sigmoid", 1))
+    }
+
+    fn pytorch(&self, _: &[&Shape], _: &Shape) -> PytorchRule {
+        PytorchRule::expr("torch.sigmoid({0})")
     }
 
     fn tflite(&self, _: &[&Shape], _: &Shape) -> TfliteRule {

@@ -1,5 +1,6 @@
 //! `silu`: `x · sigmoid(x)`, PyTorch's `nn.SiLU`.
 
+use super::pytorch::PytorchRule;
 use nnspec_runtime::plan::{GradStep, Step};
 
 use super::tflite::{TfliteBinary, TfliteInput, TfliteNode, TfliteOp, TfliteRule, TfliteUnary};
@@ -48,6 +49,10 @@ impl LayerRules for Silu {
             OnnxNode::new("Sigmoid", vec![Value(0)]),
             OnnxNode::new("Mul", vec![Value(0), Node(0)]),
         ])
+    }
+
+    fn pytorch(&self, _: &[&Shape], _: &Shape) -> PytorchRule {
+        PytorchRule::expr("F.silu({0})")
     }
 
     /// `x · LOGISTIC(x)`: TFLite has no SiLU.

@@ -1,6 +1,7 @@
 //! `softmax`: `exp(x)` normalized to sum to 1 along a per-sample axis,
 //! PyTorch's `nn.Softmax(dim)`.
 
+use super::pytorch::PytorchRule;
 use nnspec_runtime::plan::{GradStep, Step};
 
 use super::tflite::{TfliteNode, TfliteOp, TfliteRule};
@@ -58,6 +59,10 @@ impl LayerRules for Softmax {
     fn onnx(&self, _: &[&Shape], _: &Shape) -> OnnxRule {
         let axis = onnx::batched_axis(self.axis);
         OnnxRule::Node(OnnxNode::over_inputs("Softmax", 1).attribute("axis", axis))
+    }
+
+    fn pytorch(&self, _: &[&Shape], _: &Shape) -> PytorchRule {
+        PytorchRule::expr(format!("torch.softmax({{0}}, dim={})", self.axis + 1))
     }
 
     fn tflite(&self, _: &[&Shape], _: &Shape) -> TfliteRule {

@@ -1,6 +1,7 @@
 //! `softplus`: `log(1 + exp(beta · x)) / beta`, linear where `beta · x >
 //! threshold`, PyTorch's `nn.Softplus`.
 
+use super::pytorch::{PytorchRule, py_float};
 use nnspec_runtime::plan::{GradStep, Step};
 
 use super::tflite;
@@ -80,6 +81,14 @@ impl LayerRules for Softplus {
             OnnxNode::new("Greater", vec![Node(0), threshold]).bool_output(),
             OnnxNode::new("Where", vec![Node(3), Value(0), Node(2)]),
         ])
+    }
+
+    fn pytorch(&self, _: &[&Shape], _: &Shape) -> PytorchRule {
+        PytorchRule::expr(format!(
+            "F.softplus({{0}}, beta={}, threshold={})",
+            py_float(self.beta),
+            py_float(self.threshold)
+        ))
     }
 
     /// TFLite has no softplus: `(max(z, 0) + log(1 + exp(-|z|))) / beta`

@@ -1,5 +1,6 @@
 //! `tanh`: the hyperbolic tangent, PyTorch's `nn.Tanh`.
 
+use super::pytorch::PytorchRule;
 use nnspec_runtime::plan::{GradStep, Step};
 
 use super::tflite::{TfliteNode, TfliteOp, TfliteRule, TfliteUnary};
@@ -43,6 +44,10 @@ impl LayerRules for Tanh {
 
     fn onnx(&self, _: &[&Shape], _: &Shape) -> OnnxRule {
         OnnxRule::Node(OnnxNode::over_inputs("Tanh", 1))
+    }
+
+    fn pytorch(&self, _: &[&Shape], _: &Shape) -> PytorchRule {
+        PytorchRule::expr("torch.tanh({0})")
     }
 
     fn tflite(&self, _: &[&Shape], _: &Shape) -> TfliteRule {
