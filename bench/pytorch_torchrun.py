@@ -12,9 +12,9 @@
 4. examples/mnist_mlp.nn on ../shared/data/fashion-mnist-small (IDX, 1 process), to show
    the IDX path and its scaling agree.
 
-Usage: bench/pytorch_torchrun.py [--dslc target/debug/dslc] [--out DIR] [--stand-in DIR]
-(--stand-in: hand-written modules DIR/<stem>.py to use until the emitter exists; the
-trainer text is then codegen/src/pytorch/train.py appended to them, as the emitter does).
+Usage: bench/pytorch_torchrun.py [--dslc target/debug/dslc] [--out DIR] [--append-trainer]
+(--append-trainer: `dslc build --emit pytorch` with codegen/src/pytorch/train.py appended, as
+`--emit pytorch-train` does, for a dslc that has only the module's emitter).
 Needs torch, numpy and safetensors (bench/requirements.txt). Exit 1 when a check fails.
 """
 
@@ -61,18 +61,17 @@ def check(name, ok, detail):
 
 
 def script_for(args, nn_file, out):
-    """The training script of `nn_file`: emitted, or a stand-in module + the trainer text."""
+    """The training script of `nn_file`: `--emit pytorch-train`, or (--append-trainer) the
+    emitted module with the trainer text appended by hand, as that emitter does."""
     path = os.path.join(out, os.path.basename(nn_file).replace(".nn", "_train.py"))
-    if args.stand_in:
-        stem = os.path.basename(nn_file)[: -len(".nn")]
-        with open(os.path.join(args.stand_in, stem + ".py")) as f:
-            module = f.read()
-        with open(os.path.join(ROOT, "codegen/src/pytorch/train.py")) as f:
-            trainer = f.read()
-        with open(path, "w") as f:
-            f.write(module + "\n" + trainer)
-    else:
+    if not args.append_trainer:
         run([args.dslc, "build", nn_file, "--emit", "pytorch-train", "-o", path])
+        return path
+    module, _ = run([args.dslc, "build", nn_file, "--emit", "pytorch"])
+    with open(os.path.join(ROOT, "codegen/src/pytorch/train.py")) as f:
+        trainer = f.read()
+    with open(path, "w") as f:
+        f.write(module + "\n" + trainer)
     return path
 
 
@@ -386,7 +385,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dslc", default=os.path.join(ROOT, "target/debug/dslc"))
     parser.add_argument("--out", default="/tmp/pytorch_torchrun")
-    parser.add_argument("--stand-in", help="hand-written modules (until the emitter exists)")
+    parser.add_argument(
+        "--append-trainer", action="store_true", help="--emit pytorch + the trainer text"
+    )
     parser.add_argument("--record", help="copy the logs, metrics and results.json here")
     parser.add_argument("--ort-python", help="a Python with onnxruntime (default: this one)")
     parser.add_argument("--epochs", type=int, default=10)
@@ -397,8 +398,8 @@ def main():
     os.makedirs(args.out)
     results = {
         "torch": torch.__version__,
-        "module": "stand-in " + args.stand_in
-        if args.stand_in
+        "script": "dslc build --emit pytorch, train.py appended"
+        if args.append_trainer
         else "dslc build --emit pytorch-train",
         "epochs": args.epochs,
         "checks": [],

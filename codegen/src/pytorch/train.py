@@ -8,6 +8,7 @@
 import argparse
 import copy
 import gzip
+import inspect
 import json
 import os
 import struct
@@ -679,7 +680,9 @@ def train(args, world, rank):
     )
     loader = DataLoader(TensorDataset(*train_part), batch_size=BATCH // world, sampler=sampler)
     opt = optimizer(net.parameters())
-    scheduler = schedule(opt, len(loader))
+    # A schedule's length follows --epochs when the emitted schedule() takes it.
+    takes_epochs = "epochs" in inspect.signature(schedule).parameters
+    scheduler = schedule(opt, len(loader), **({"epochs": epochs} if takes_epochs else {}))
     loss_fn = task.loss
     selection = Selection(EARLY_STOPPING)
     history, best_state = [], None
