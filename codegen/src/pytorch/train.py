@@ -166,11 +166,11 @@ def idx_files(directory):
 
 
 def load_idx(path, magic):
-    data = read_bytes(path)
-    if len(data) < 4 or struct.unpack(">I", data[:4])[0] != magic:
-        raise UserError(f"{path}: not an IDX file (magic number 0x{magic:08x} expected)")
-    dims = struct.unpack(f">{magic & 0xFF}I", data[4 : 4 + 4 * (magic & 0xFF)])
-    body = data[4 + 4 * len(dims) :]
+    data, ndims = read_bytes(path), magic & 0xFF
+    if len(data) < 4 + 4 * ndims or struct.unpack(">I", data[:4])[0] != magic:
+        raise UserError(f"{path}: not an IDX file (magic number 0x{magic:08x} and its sizes)")
+    dims = struct.unpack(f">{ndims}I", data[4 : 4 + 4 * ndims])
+    body = data[4 + 4 * ndims :]
     count = 1
     for d in dims:
         count *= d
@@ -264,7 +264,7 @@ def load_npz(path, tokens):
     for xk, yk in zip(keys[::2], keys[1::2]):
         x, y = archive[xk], archive[yk]
         is_bytes &= x.dtype == numpy.uint8
-        allowed = "iu" if tokens else "fu"
+        allowed = "iuf" if tokens else "fu"  # token ids: any integers, or whole floats
         if x.dtype.kind not in allowed or (
             x.dtype.kind == "u" and not tokens and x.dtype != numpy.uint8
         ):
@@ -503,6 +503,8 @@ def write_atomically(path, write):
             os.fsync(f.fileno())
         os.replace(temporary, path)
     except OSError as e:
+        if os.path.exists(temporary):
+            os.remove(temporary)
         raise UserError(f"{path}: cannot write: {e}") from None
 
 
