@@ -60,14 +60,14 @@ def check(name, ok, detail):
     return {"check": name, "ok": bool(ok), "detail": detail}
 
 
-def script_for(args, nn_file, out):
+def script_for(args, nn_file, out, model=()):
     """The training script of `nn_file`: `--emit pytorch-train`, or (--append-trainer) the
     emitted module with the trainer text appended by hand, as that emitter does."""
     path = os.path.join(out, os.path.basename(nn_file).replace(".nn", "_train.py"))
     if not args.append_trainer:
-        run([args.dslc, "build", nn_file, "--emit", "pytorch-train", "-o", path])
+        run([args.dslc, "build", nn_file, *model, "--emit", "pytorch-train", "-o", path])
         return path
-    module, _ = run([args.dslc, "build", nn_file, "--emit", "pytorch"])
+    module, _ = run([args.dslc, "build", nn_file, *model, "--emit", "pytorch"])
     with open(os.path.join(ROOT, "codegen/src/pytorch/train.py")) as f:
         trainer = f.read()
     with open(path, "w") as f:
@@ -83,10 +83,10 @@ def import_script(path):
     return module
 
 
-def eval_accuracy(args, nn_file, weights, log):
+def eval_accuracy(args, nn_file, weights, log, model=()):
     """`dslc eval`'s test accuracy, sample count and loss, from the metrics.json it writes."""
     out_dir = weights + ".eval"
-    run([args.dslc, "eval", nn_file, "--weights", weights, "--out", out_dir], log)
+    run([args.dslc, "eval", nn_file, *model, "--weights", weights, "--out", out_dir], log)
     with open(os.path.join(out_dir, "metrics.json")) as f:
         metrics = json.load(f)
     return metrics["test_accuracy"], metrics["test_samples"], metrics["test_loss"]
@@ -369,12 +369,80 @@ def idx_run(args, out, results):
     )
 
 
+# Every other example model with a train block: (file, --model, data, processes, epochs, flags).
+# Short runs: the point is that the script trains each one and that `dslc eval` then scores
+# the checkpoint exactly as the script did (BatchNorm buffers, LSTM, token ids, two models in
+# one file), not the accuracy.
+EXAMPLES = [
+    ("examples/lenet.nn", (), "fashion", 1, 1, ()),
+    ("examples/mobilenet.nn", (), "fashion", 2, 1, ()),
+    ("examples/inception.nn", (), "fashion", 1, 1, ()),
+    (
+        "examples/residual.nn",
+        ("--model", "DigitsResNet"),
+        "digits",
+        2,
+        3,
+        ("--normalize", "tutorial"),
+    ),
+    ("examples/digits_lstm.nn", (), "digits", 1, 3, ("--normalize", "tutorial")),
+    ("examples/digits_transformer.nn", (), "tokens", 1, 1, ()),
+]
+
+
+def every_example(args, out, results):
+    fashion = os.path.realpath(os.path.join(ROOT, "..", "shared", "data", "fashion-mnist-small"))
+    digits = np.loadtxt(os.path.join(ROOT, "runtime/assets/digits.csv.gz"), delimiter=",")
+    # digits_transformer's tokens: each pixel's position times 17 plus its intensity.
+    tokens = np.concatenate([np.arange(64) * 17 + digits[:, :-1], digits[:, -1:]], axis=1)
+    np.savetxt(os.path.join(out, "digit-tokens.csv"), tokens, fmt="%d", delimiter=",")
+    data = {
+        "fashion": fashion,
+        "digits": os.path.join(ROOT, "runtime/assets/digits.csv.gz"),
+        "tokens": os.path.join(out, "digit-tokens.csv"),
+    }
+    results["examples"] = {}
+    for nn_file, model, source, processes, epochs, flags in EXAMPLES:
+        name = os.path.basename(nn_file)[: -len(".nn")]
+        script = script_for(args, nn_file, out, model)
+        run_dir = os.path.join(out, f"{name}-{processes}proc")
+        log = run_dir + ".log"
+        metrics, seconds = train_with_script(
+            script, data[source], run_dir, processes, epochs, log, flags
+        )
+        weights = os.path.join(run_dir, "model.safetensors")
+        accuracy, samples, loss = eval_accuracy(
+            args, nn_file, weights, run_dir + "-eval.log", model
+        )
+        results["examples"][name] = {
+            "data": source,
+            "processes": processes,
+            "epochs": epochs,
+            "trainer_test_accuracy": metrics["test_accuracy"],
+            "dslc_eval_accuracy": accuracy,
+            "trainer_test_loss": metrics["test_loss"],
+            "dslc_eval_loss": loss,
+            "wall_seconds": round(seconds, 1),
+        }
+        same = accuracy == metrics["test_accuracy"] and abs(
+            loss - metrics["test_loss"]
+        ) <= 1e-4 * abs(loss)
+        results["checks"].append(
+            check(
+                f"{name} ({processes} process(es), {source}): dslc eval == trainer's",
+                same,
+                f"accuracy {accuracy!r} vs {metrics['test_accuracy']!r}, "
+                f"loss {loss:.6f} vs {metrics['test_loss']:.6f} on {samples} samples",
+            )
+        )
+
+
 def record(out, keep):
     """The small outputs, for bench/results/: logs, metrics.json files, results.json."""
     os.makedirs(keep, exist_ok=True)
     for name in sorted(os.listdir(out)):
         path = os.path.join(out, name)
-        if name.endswith((".log", ".json", ".csv")):
+        if name.endswith((".log", ".json")) or name == "predict.csv":
             shutil.copy(path, os.path.join(keep, name))
         metrics = os.path.join(path, "metrics.json")
         if os.path.isfile(metrics):
@@ -408,6 +476,7 @@ def main():
     downstream(args, args.out, script, weights, results)
     reverse(args, args.out, script, results)
     idx_run(args, args.out, results)
+    every_example(args, args.out, results)
     with open(os.path.join(args.out, "results.json"), "w") as f:
         json.dump(results, f, indent=2)
     print(json.dumps(results, indent=2))
