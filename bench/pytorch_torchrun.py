@@ -390,6 +390,28 @@ EXAMPLES = [
 ]
 
 
+# Every train block feature the trainer drives, under 2 processes: Adam, dropout, gradient
+# clipping, a warmup, a plateau schedule on the validation loss, a validation share and early
+# stopping that restores the best epoch.
+FEATURES_NN = """model DigitsMlp {
+    input x: f32[64];
+    output logits = x -> dense(64) as fc1 -> relu -> dropout(0.1) -> dense(10) as fc2;
+}
+
+train DigitsMlp {
+    loss: cross_entropy,
+    optimizer: adam(lr: 0.01),
+    batch: 32,
+    epochs: 12,
+    clip: norm(max_norm: 1.0),
+    schedule: plateau(patience: 1),
+    warmup: 1,
+    validation: 0.1,
+    early_stopping: val_accuracy(patience: 3),
+}
+"""
+
+
 def every_example(args, out, results):
     fashion = os.path.realpath(os.path.join(ROOT, "..", "shared", "data", "fashion-mnist-small"))
     digits = np.loadtxt(os.path.join(ROOT, "runtime/assets/digits.csv.gz"), delimiter=",")
@@ -401,8 +423,12 @@ def every_example(args, out, results):
         "digits": os.path.join(ROOT, "runtime/assets/digits.csv.gz"),
         "tokens": os.path.join(out, "digit-tokens.csv"),
     }
+    features = os.path.join(out, "train_block_features.nn")
+    with open(features, "w") as f:
+        f.write(FEATURES_NN)
+    examples = [*EXAMPLES, (features, (), "digits", 2, 12, ("--normalize", "tutorial"))]
     results["examples"] = {}
-    for nn_file, model, source, processes, epochs, flags in EXAMPLES:
+    for nn_file, model, source, processes, epochs, flags in examples:
         name = os.path.basename(nn_file)[: -len(".nn")]
         script = script_for(args, nn_file, out, model)
         run_dir = os.path.join(out, f"{name}-{processes}proc")
@@ -424,6 +450,8 @@ def every_example(args, out, results):
             "dslc_eval_loss": loss,
             "wall_seconds": round(seconds, 1),
         }
+        if "selection" in metrics:
+            results["examples"][name]["selection"] = metrics["selection"]
         same = accuracy == metrics["test_accuracy"] and abs(
             loss - metrics["test_loss"]
         ) <= 1e-4 * abs(loss)

@@ -817,6 +817,9 @@ def train(args, world, rank):
         )
         say(f"wrote:\n  {os.path.join(args.out, 'model.safetensors')}\n  {path}")
     if distributed:
+        # The others wait for rank 0's files: a process group torn down while a peer still
+        # works aborts that peer (gloo: "terminate called without an active exception").
+        dist.barrier()
         dist.destroy_process_group()
 
 
