@@ -1,3 +1,4 @@
+
 # The distributed trainer: `dslc build --emit pytorch-train` appends this text, unchanged, to
 # the emitted module above, and it uses only that module's public names (MODEL, INPUTS, BATCH,
 # EPOCHS, SEED, loss_function, optimizer, ...). Launch with
@@ -5,6 +6,8 @@
 # The data are read, scaled and split exactly as `dslc train` does (the same arithmetic in
 # float32, a bit-exact port of nnspec's random generator), so `dslc eval` on the checkpoint
 # finds the same test split and the same accuracy.
+# (This text starts with a blank line: after the emitter's own, the two that a formatter
+# wants after the module's last function.)
 import argparse
 import copy
 import gzip
@@ -157,10 +160,16 @@ def read_bytes(path):
 def idx_files(directory):
     found = []
     for name in IDX_FILES:
-        present = [p for p in (name, name + ".gz") if os.path.isfile(os.path.join(directory, p))]
+        present = [
+            p
+            for p in (name, name + ".gz")
+            if os.path.isfile(os.path.join(directory, p))
+        ]
         if len(present) != 1:
             problem = f"both {name} and {name}.gz exist" if present else "missing"
-            raise UserError(f"{directory}: {name}: {problem} (looked for {name} and {name}.gz)")
+            raise UserError(
+                f"{directory}: {name}: {problem} (looked for {name} and {name}.gz)"
+            )
         found.append(os.path.join(directory, present[0]))
     return found
 
@@ -168,14 +177,18 @@ def idx_files(directory):
 def load_idx(path, magic):
     data, ndims = read_bytes(path), magic & 0xFF
     if len(data) < 4 + 4 * ndims or struct.unpack(">I", data[:4])[0] != magic:
-        raise UserError(f"{path}: not an IDX file (magic number 0x{magic:08x} and its sizes)")
+        raise UserError(
+            f"{path}: not an IDX file (magic number 0x{magic:08x} and its sizes)"
+        )
     dims = struct.unpack(f">{ndims}I", data[4 : 4 + 4 * ndims])
     body = data[4 + 4 * ndims :]
     count = 1
     for d in dims:
         count *= d
     if len(body) < count:
-        raise UserError(f"{path}: holds {len(body)} of the {count} values its header declares")
+        raise UserError(
+            f"{path}: holds {len(body)} of the {count} values its header declares"
+        )
     values = torch.frombuffer(bytearray(body[:count]), dtype=torch.uint8)
     return values.reshape(dims[0], 1, *dims[1:]) if len(dims) == 3 else values
 
@@ -188,9 +201,13 @@ def parse_number(cell, path, line, column):
             raise ValueError
         value = float(cell)
     except ValueError:
-        raise UserError(f"{path}: line {line}, column {column}: {cell!r} is not a number") from None
+        raise UserError(
+            f"{path}: line {line}, column {column}: {cell!r} is not a number"
+        ) from None
     if abs(value) >= 3.4028235677973366e38:  # rounds to infinity as an f32
-        raise UserError(f"{path}: line {line}, column {column}: {cell!r} is not a finite f32")
+        raise UserError(
+            f"{path}: line {line}, column {column}: {cell!r} is not a finite f32"
+        )
     return value
 
 
@@ -225,8 +242,12 @@ def load_csv(path):
         cells = [c.strip() for c in row.split(",")]
         width = width or len(cells)
         if len(cells) < 2 or len(cells) != width:
-            raise UserError(f"{path}: line {line}: {len(cells)} columns, expected {width} (>= 2)")
-        features.extend(parse_number(c, path, line, k + 1) for k, c in enumerate(cells[:-1]))
+            raise UserError(
+                f"{path}: line {line}: {len(cells)} columns, expected {width} (>= 2)"
+            )
+        features.extend(
+            parse_number(c, path, line, k + 1) for k, c in enumerate(cells[:-1])
+        )
         label = parse_number(cells[-1], path, line, len(cells))
         if label < 0 or label != int(label) or label > 65535:
             raise UserError(
@@ -294,7 +315,9 @@ def load_data(path, scaling, seed, tokens):
     names = None
     if os.path.isdir(path):
         files = idx_files(path)
-        parts = [(load_idx(files[i], 0x803), load_idx(files[i + 1], 0x801)) for i in (0, 2)]
+        parts = [
+            (load_idx(files[i], 0x803), load_idx(files[i + 1], 0x801)) for i in (0, 2)
+        ]
         for (x, y), i in zip(parts, (0, 2)):
             if len(x) != len(y):
                 raise UserError(
@@ -306,7 +329,9 @@ def load_data(path, scaling, seed, tokens):
     elif path.lower().endswith(".npz"):
         parts, is_bytes = load_npz(path, tokens)
         top = (
-            255.0 if is_bytes else max(float(x.abs().max()) if x.numel() else 0.0 for x, _ in parts)
+            255.0
+            if is_bytes
+            else max(float(x.abs().max()) if x.numel() else 0.0 for x, _ in parts)
         )
         default = "tutorial" if is_bytes else "none"
     elif os.path.isfile(path):
@@ -325,7 +350,9 @@ def load_data(path, scaling, seed, tokens):
         scaling = "none"
     scaling = scaling or default
     if scaling != "none" and top == 0.0:
-        raise UserError(f"data {path}: every value is 0; nothing to scale (use --normalize none)")
+        raise UserError(
+            f"data {path}: every value is 0; nothing to scale (use --normalize none)"
+        )
     parts = [(normalize(x, scaling, top), y) for x, y in parts]
     labels = torch.cat([y for _, y in parts])
     classes = len(names) if names else int(labels.max()) + 1 if len(labels) else 0
@@ -365,7 +392,9 @@ def fit_to_model(part, shape, dtype, tokens, path, what):
         )
     x = x.reshape(len(x), *shape)
     if tokens is not None:
-        bad = ((x != x.round()) | (x < 0) | (x >= tokens)).reshape(len(x), -1).any(dim=1)
+        bad = (
+            ((x != x.round()) | (x < 0) | (x >= tokens)).reshape(len(x), -1).any(dim=1)
+        )
         if bad.any():
             raise UserError(
                 f"{path} ({what}): sample {int(bad.nonzero()[0])} holds a value that is not a "
@@ -380,7 +409,9 @@ class Task:
     def __init__(self, loss, width):
         self.loss = loss
         self.binary = isinstance(loss, nn.BCEWithLogitsLoss)
-        if not CLASSIFICATION or not (self.binary or isinstance(loss, nn.CrossEntropyLoss)):
+        if not CLASSIFICATION or not (
+            self.binary or isinstance(loss, nn.CrossEntropyLoss)
+        ):
             raise UserError(
                 f"model `{MODEL.__name__}`: this trainer reads class labels; train float targets "
                 "(mse, l1, smooth_l1) with `dslc train --target`"
@@ -411,14 +442,19 @@ def evaluate(model, task, part, device, batch, confusion=False):
     loss_sum, correct = 0.0, 0
     matrix = torch.zeros(task.classes, task.classes, dtype=torch.int64)
     for start in range(0, len(x), batch):
-        xb, yb = x[start : start + batch].to(device), y[start : start + batch].to(device)
+        xb, yb = (
+            x[start : start + batch].to(device),
+            y[start : start + batch].to(device),
+        )
         out = first_output(model(xb))
         loss_sum += float(task.loss(out, task.target(out, yb))) * len(xb)
         predicted = task.predict(out)
         correct += int((predicted == yb).sum())
         if confusion:
             pairs = (yb * task.classes + predicted).cpu()
-            matrix += torch.bincount(pairs, minlength=task.classes**2).reshape(matrix.shape)
+            matrix += torch.bincount(pairs, minlength=task.classes**2).reshape(
+                matrix.shape
+            )
     model.train()
     return loss_sum / max(len(x), 1), correct / max(len(x), 1), matrix
 
@@ -472,7 +508,11 @@ def report(matrix, names):
     def average(weighted):
         def mean(key):
             if weighted:
-                return sum(m[key] * m["support"] for m in per_class) / total if total else 0.0
+                return (
+                    sum(m[key] * m["support"] for m in per_class) / total
+                    if total
+                    else 0.0
+                )
             return sum(m[key] for m in per_class) / max(k, 1)
 
         return {key: mean(key) for key in ("precision", "recall", "f1")}
@@ -496,7 +536,9 @@ def write_atomically(path, write):
     temporary = f"{path}.tmp-{os.getpid()}"
     try:
         write(temporary)
-        mask = os.umask(0)  # safetensors creates files 0600; give the usual 0666 & ~umask
+        mask = os.umask(
+            0
+        )  # safetensors creates files 0600; give the usual 0666 & ~umask
         os.umask(mask)
         os.chmod(temporary, 0o666 & ~mask)
         with open(temporary, "rb+") as f:
@@ -560,7 +602,9 @@ def arguments():
         description=f"Train {MODEL.__name__} (one process, or many under torchrun)."
     )
     parser.add_argument(
-        "--data", required=True, help="a directory of IDX files, a CSV (.csv.gz) or an .npz file"
+        "--data",
+        required=True,
+        help="a directory of IDX files, a CSV (.csv.gz) or an .npz file",
     )
     parser.add_argument(
         "--out", required=True, help="where to write model.safetensors and metrics.json"
@@ -570,16 +614,26 @@ def arguments():
         choices=("tutorial", "unit", "none"),
         help="input scaling (default as dslc train: tutorial for images, none for CSV, float data)",
     )
-    parser.add_argument("--epochs", type=int, help=f"epochs (default {globals().get('EPOCHS')})")
     parser.add_argument(
-        "--seed", type=int, help="seed for initialization, shuffling and the 80/20 split"
+        "--epochs", type=int, help=f"epochs (default {globals().get('EPOCHS')})"
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        help="seed for initialization, shuffling and the 80/20 split",
     )
     parser.add_argument("--init", help="start from this nnspec safetensors checkpoint")
     parser.add_argument("--threads", type=int, help="torch threads per process")
     args = parser.parse_args()
     if "BATCH" not in globals():
-        parser.error(f"model `{MODEL.__name__}` has no train block in its .nn file; add one")
-    for flag, low, high in (("epochs", 1, 10**6), ("seed", 0, M64), ("threads", 1, 1024)):
+        parser.error(
+            f"model `{MODEL.__name__}` has no train block in its .nn file; add one"
+        )
+    for flag, low, high in (
+        ("epochs", 1, 10**6),
+        ("seed", 0, M64),
+        ("threads", 1, 1024),
+    ):
         value = getattr(args, flag)
         if value is not None and not low <= value <= high:
             parser.error(f"--{flag} {value}: must be from {low} to {high}")
@@ -593,7 +647,9 @@ def main():
     try:
         train(args, world, rank)
     except UserError as e:
-        if rank == 0:  # every rank meets the same bad input: one line, not one per process
+        if (
+            rank == 0
+        ):  # every rank meets the same bad input: one line, not one per process
             print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
 
@@ -616,7 +672,9 @@ def train(args, world, rank):
     ((shape, dtype),) = MODEL.INPUTS.values()
     tokens = getattr(MODEL, "TOKENS", None) if dtype == torch.int64 else None
     data = os.path.realpath(args.data)
-    train_part, test_part, _, names, scaling = load_data(data, args.normalize, seed, tokens)
+    train_part, test_part, _, names, scaling = load_data(
+        data, args.normalize, seed, tokens
+    )
     torch.manual_seed(seed)
     model = MODEL()
     if args.init:
@@ -635,13 +693,19 @@ def train(args, world, rank):
                 f"only {task.classes} classes"
             )
     if names:
-        names = (names + [str(c) for c in range(len(names), task.classes)])[: task.classes]
+        names = (names + [str(c) for c in range(len(names), task.classes)])[
+            : task.classes
+        ]
     train_part = fit_to_model(train_part, shape, dtype, tokens, data, "train split")
     test_part = fit_to_model(test_part, shape, dtype, tokens, data, "test split")
     val_part = None
     if VALIDATION:
         kept, held = held_out_split(
-            train_part[1].tolist(), task.classes, VALIDATION, seed ^ VALIDATION_STREAM, "validation"
+            train_part[1].tolist(),
+            task.classes,
+            VALIDATION,
+            seed ^ VALIDATION_STREAM,
+            "validation",
         )
         val_part = tuple(t[held] for t in train_part)
         train_part = tuple(t[kept] for t in train_part)
@@ -673,18 +737,28 @@ def train(args, world, rank):
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     model.to(device)
     net = (
-        DistributedDataParallel(model, device_ids=[local] if device.type == "cuda" else None)
+        DistributedDataParallel(
+            model, device_ids=[local] if device.type == "cuda" else None
+        )
         if distributed
         else model
     )
     sampler = DistributedSampler(
-        TensorDataset(*train_part), num_replicas=world, rank=rank, shuffle=True, seed=seed % 2**63
+        TensorDataset(*train_part),
+        num_replicas=world,
+        rank=rank,
+        shuffle=True,
+        seed=seed % 2**63,
     )
-    loader = DataLoader(TensorDataset(*train_part), batch_size=BATCH // world, sampler=sampler)
+    loader = DataLoader(
+        TensorDataset(*train_part), batch_size=BATCH // world, sampler=sampler
+    )
     opt = optimizer(net.parameters())
     # A schedule's length follows --epochs when the emitted schedule() takes it.
     takes_epochs = "epochs" in inspect.signature(schedule).parameters
-    scheduler = schedule(opt, len(loader), **({"epochs": epochs} if takes_epochs else {}))
+    scheduler = schedule(
+        opt, len(loader), **({"epochs": epochs} if takes_epochs else {})
+    )
     loss_fn = task.loss
     selection = Selection(EARLY_STOPPING)
     history, best_state = [], None
@@ -692,7 +766,9 @@ def train(args, world, rank):
     val_note = f"{len(val_part[0])} validation, " if val_part else ""
     shares = ""
     if distributed:
-        shares = f" ({BATCH // world} in each of {world} processes, {dist.get_backend()})"
+        shares = (
+            f" ({BATCH // world} in each of {world} processes, {dist.get_backend()})"
+        )
     say(
         f"training {MODEL.__name__} on {data}\n  {len(train_part[0])} training, "
         f"{val_note}{len(test_part[0])} test samples; {epochs} epochs, batch {BATCH}"
@@ -755,10 +831,18 @@ def train(args, world, rank):
         if val_part and selection.observe(epoch, val_loss, val_accuracy):
             best_state = copy.deepcopy(model.state_dict())
             if rank == 0:
-                save_checkpoint(model, os.path.join(args.out, "best.safetensors"), epoch, run)
+                save_checkpoint(
+                    model, os.path.join(args.out, "best.safetensors"), epoch, run
+                )
         if rank == 0:
-            save_checkpoint(model, os.path.join(args.out, "model.safetensors"), epoch, run)
-        val_text = f"; val loss {val_loss:.4f}, accuracy {val_accuracy:.2%}" if val_part else ""
+            save_checkpoint(
+                model, os.path.join(args.out, "model.safetensors"), epoch, run
+            )
+        val_text = (
+            f"; val loss {val_loss:.4f}, accuracy {val_accuracy:.2%}"
+            if val_part
+            else ""
+        )
         say(
             f"epoch {epoch}/{epochs}: train loss {record['train_loss']:.4f}, accuracy "
             f"{record['train_accuracy']:.2%}{val_text}; test loss {test_loss:.4f}, accuracy "
@@ -775,7 +859,9 @@ def train(args, world, rank):
         model.load_state_dict(best_state)
         weights_epoch = selection.best[0]
     if rank == 0:
-        save_checkpoint(model, os.path.join(args.out, "model.safetensors"), weights_epoch, run)
+        save_checkpoint(
+            model, os.path.join(args.out, "model.safetensors"), weights_epoch, run
+        )
         test_loss, test_accuracy, matrix = evaluate(
             model, task, test_part, device, max(BATCH, 256), confusion=True
         )
@@ -810,7 +896,9 @@ def train(args, world, rank):
             history=history,
         )
         path = os.path.join(args.out, "metrics.json")
-        write_atomically(path, lambda name: write_text(name, json.dumps(metrics, indent=2) + "\n"))
+        write_atomically(
+            path, lambda name: write_text(name, json.dumps(metrics, indent=2) + "\n")
+        )
         say(
             f"\ntest: loss {test_loss:.4f}, accuracy {test_accuracy:.2%} ({int(matrix.trace())} of "
             f"{len(test_part[0])})"
