@@ -654,6 +654,100 @@ def main():
         sys.exit(2)
 
 
+def train_epoch(net, model, loader, opt, scheduler, task, device):
+    """One pass over this rank's share; returns the training loss sum, correct and
+    samples over every rank (float64)."""
+    sums = torch.zeros(3, dtype=torch.float64)
+    for xb, yb in loader:
+        xb, yb = xb.to(device), yb.to(device)
+        opt.zero_grad(set_to_none=True)
+        out = first_output(net(xb))
+        loss = task.loss(out, task.target(out, yb))
+        loss.backward()
+        clip_gradients(model.parameters())
+        opt.step()
+        if scheduler is not None:
+            scheduler.after_step()
+        with torch.no_grad():
+            correct = (task.predict(out) == yb).sum()
+            sums += torch.stack(
+                [
+                    loss.detach().double().cpu() * len(xb),
+                    correct.double().cpu(),
+                    torch.tensor(float(len(xb)), dtype=torch.float64),
+                ]
+            )
+    if dist.is_initialized():
+        dist.all_reduce(sums)
+    return sums
+
+
+def score(model, task, parts, device, rank):
+    """Validation and test loss and accuracy (NaN without a validation split): rank 0
+    scores the whole splits with one model, exactly, and tells every rank."""
+    val_part, test_part = parts
+    scores = torch.full((4,), float("nan"), dtype=torch.float64)
+    if rank == 0:
+        batch = max(BATCH, 256)
+        if val_part:
+            scores[:2] = torch.tensor(
+                evaluate(model, task, val_part, device, batch)[:2]
+            )
+        scores[2:] = torch.tensor(evaluate(model, task, test_part, device, batch)[:2])
+    if dist.is_initialized():
+        dist.broadcast(scores, 0)
+    return scores.tolist()
+
+
+def write_metrics(out, model, task, parts, run_facts, say):
+    """metrics.json in `dslc train`'s format, from the test split scored once more with
+    the weights the checkpoint holds."""
+    val_part, test_part = parts
+    train_count, history, selection, seed, data, names, device = run_facts
+    test_loss, test_accuracy, matrix = evaluate(
+        model, task, test_part, device, max(BATCH, 256), confusion=True
+    )
+    train_seconds = sum(r["seconds"] for r in history)
+    metrics = {
+        "model": MODEL.__name__,
+        "data": data,
+        "test_accuracy": test_accuracy,
+        "test_loss": test_loss,
+        "test_samples": len(test_part[0]),
+    }
+    if val_part:
+        metrics["validation_samples"] = len(val_part[0])
+        if selection.best is not None:
+            metrics["selection"] = {
+                "monitor": selection.monitor,
+                "best_epoch": selection.best[0],
+                "best_value": selection.best[1],
+                "stopped_early": selection.stopped,
+                "weights_from": "best" if EARLY_STOPPING else "last",
+            }
+    metrics.update(
+        epochs=len(history),
+        train_samples_per_s=train_count * len(history) / train_seconds,
+        train_seconds=train_seconds,
+        batch=BATCH,
+        lr=LR,
+        seed=seed,
+        threads=torch.get_num_threads(),
+        confusion_matrix=matrix.tolist(),
+        report=report(matrix, names),
+        history=history,
+    )
+    path = os.path.join(out, "metrics.json")
+    write_atomically(
+        path, lambda name: write_text(name, json.dumps(metrics, indent=2) + "\n")
+    )
+    say(
+        f"\ntest: loss {test_loss:.4f}, accuracy {test_accuracy:.2%} ({int(matrix.trace())} of "
+        f"{len(test_part[0])})"
+    )
+    return path
+
+
 def train(args, world, rank):
     epochs = args.epochs or EPOCHS
     seed = SEED if args.seed is None else args.seed
@@ -759,7 +853,6 @@ def train(args, world, rank):
     scheduler = schedule(
         opt, len(loader), **({"epochs": epochs} if takes_epochs else {})
     )
-    loss_fn = task.loss
     selection = Selection(EARLY_STOPPING)
     history, best_state = [], None
     say = printer(rank)
@@ -777,44 +870,10 @@ def train(args, world, rank):
     for epoch in range(1, epochs + 1):
         sampler.set_epoch(epoch - 1)
         started = time.perf_counter()
-        sums = torch.zeros(3, dtype=torch.float64)  # loss * samples, correct, samples
-        for xb, yb in loader:
-            xb, yb = xb.to(device), yb.to(device)
-            opt.zero_grad(set_to_none=True)
-            out = first_output(net(xb))
-            loss = loss_fn(out, task.target(out, yb))
-            loss.backward()
-            clip_gradients(model.parameters())
-            opt.step()
-            if scheduler is not None:
-                scheduler.after_step()
-            with torch.no_grad():
-                correct = (task.predict(out) == yb).sum()
-                sums += torch.stack(
-                    [
-                        loss.detach().double().cpu() * len(xb),
-                        correct.double().cpu(),
-                        torch.tensor(float(len(xb)), dtype=torch.float64),
-                    ]
-                )
-        if distributed:
-            dist.all_reduce(sums)
+        sums = train_epoch(net, model, loader, opt, scheduler, task, device)
         seconds = time.perf_counter() - started
-        # Rank 0 scores the whole splits (exact numbers, one model), then tells every rank.
-        scores = torch.zeros(4, dtype=torch.float64)
-        if rank == 0:
-            val = (
-                evaluate(model, task, val_part, device, max(BATCH, 256))[:2]
-                if val_part
-                else (float("nan"),) * 2
-            )
-            scores = torch.tensor(
-                [*val, *evaluate(model, task, test_part, device, max(BATCH, 256))[:2]],
-                dtype=torch.float64,
-            )
-        if distributed:
-            dist.broadcast(scores, 0)
-        val_loss, val_accuracy, test_loss, test_accuracy = scores.tolist()
+        scores = score(model, task, (val_part, test_part), device, rank)
+        val_loss, val_accuracy, test_loss, test_accuracy = scores
         if scheduler is not None:
             scheduler.after_epoch(val_loss if val_part else None)
         record = {
@@ -862,46 +921,13 @@ def train(args, world, rank):
         save_checkpoint(
             model, os.path.join(args.out, "model.safetensors"), weights_epoch, run
         )
-        test_loss, test_accuracy, matrix = evaluate(
-            model, task, test_part, device, max(BATCH, 256), confusion=True
-        )
-        train_seconds = sum(r["seconds"] for r in history)
-        metrics = {
-            "model": MODEL.__name__,
-            "data": data,
-            "test_accuracy": test_accuracy,
-            "test_loss": test_loss,
-            "test_samples": len(test_part[0]),
-        }
-        if val_part:
-            metrics["validation_samples"] = len(val_part[0])
-            if selection.best is not None:
-                metrics["selection"] = {
-                    "monitor": selection.monitor,
-                    "best_epoch": selection.best[0],
-                    "best_value": selection.best[1],
-                    "stopped_early": selection.stopped,
-                    "weights_from": "best" if EARLY_STOPPING else "last",
-                }
-        metrics.update(
-            epochs=len(history),
-            train_samples_per_s=len(train_part[0]) * len(history) / train_seconds,
-            train_seconds=train_seconds,
-            batch=BATCH,
-            lr=LR,
-            seed=seed,
-            threads=torch.get_num_threads(),
-            confusion_matrix=matrix.tolist(),
-            report=report(matrix, names),
-            history=history,
-        )
-        path = os.path.join(args.out, "metrics.json")
-        write_atomically(
-            path, lambda name: write_text(name, json.dumps(metrics, indent=2) + "\n")
-        )
-        say(
-            f"\ntest: loss {test_loss:.4f}, accuracy {test_accuracy:.2%} ({int(matrix.trace())} of "
-            f"{len(test_part[0])})"
+        path = write_metrics(
+            args.out,
+            model,
+            task,
+            (val_part, test_part),
+            (len(train_part[0]), history, selection, seed, data, names, device),
+            say,
         )
         say(f"wrote:\n  {os.path.join(args.out, 'model.safetensors')}\n  {path}")
     if distributed:
