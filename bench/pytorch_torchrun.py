@@ -12,9 +12,7 @@
 4. examples/mnist_mlp.nn on ../shared/data/fashion-mnist-small (IDX, 1 process), to show
    the IDX path and its scaling agree.
 
-Usage: bench/pytorch_torchrun.py [--dslc target/debug/dslc] [--out DIR] [--append-trainer]
-(--append-trainer: `dslc build --emit pytorch` with codegen/src/pytorch/train.py appended, as
-`--emit pytorch-train` does, for a dslc that has only the module's emitter).
+Usage: bench/pytorch_torchrun.py [--dslc target/debug/dslc] [--out DIR] [--record DIR]
 Needs torch, numpy and safetensors (bench/requirements.txt). Exit 1 when a check fails.
 """
 
@@ -61,17 +59,9 @@ def check(name, ok, detail):
 
 
 def script_for(args, nn_file, out, model=()):
-    """The training script of `nn_file`: `--emit pytorch-train`, or (--append-trainer) the
-    emitted module with the trainer text appended by hand, as that emitter does."""
+    """The training script of `nn_file`: `dslc build --emit pytorch-train`."""
     path = os.path.join(out, os.path.basename(nn_file).replace(".nn", "_train.py"))
-    if not args.append_trainer:
-        run([args.dslc, "build", nn_file, *model, "--emit", "pytorch-train", "-o", path])
-        return path
-    module, _ = run([args.dslc, "build", nn_file, *model, "--emit", "pytorch"])
-    with open(os.path.join(ROOT, "codegen/src/pytorch/train.py")) as f:
-        trainer = f.read()
-    with open(path, "w") as f:
-        f.write(module + "\n" + trainer)
+    run([args.dslc, "build", nn_file, *model, "--emit", "pytorch-train", "-o", path])
     return path
 
 
@@ -481,9 +471,6 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dslc", default=os.path.join(ROOT, "target/debug/dslc"))
     parser.add_argument("--out", default="/tmp/pytorch_torchrun")
-    parser.add_argument(
-        "--append-trainer", action="store_true", help="--emit pytorch + the trainer text"
-    )
     parser.add_argument("--record", help="copy the logs, metrics and results.json here")
     parser.add_argument("--ort-python", help="a Python with onnxruntime (default: this one)")
     parser.add_argument("--epochs", type=int, default=10)
@@ -494,9 +481,7 @@ def main():
     os.makedirs(args.out)
     results = {
         "torch": torch.__version__,
-        "script": "dslc build --emit pytorch, train.py appended"
-        if args.append_trainer
-        else "dslc build --emit pytorch-train",
+        "script": "dslc build --emit pytorch-train",
         "epochs": args.epochs,
         "checks": [],
     }

@@ -1,6 +1,7 @@
 //! The emitted PyTorch files are valid, clean Python: every example model
 //! and every model of codegen/tests/pytorch/every_op.nn, as the module
-//! (`dslc build --emit pytorch`), pass `python -m py_compile`, `ruff check`
+//! (`dslc build --emit pytorch`) and, with a train block, as the torchrun
+//! script (`--emit pytorch-train`), pass `python -m py_compile`, `ruff check`
 //! (its default rules, no configuration) and `ruff format --check` (they
 //! are laid out as the formatter lays them out).
 //!
@@ -16,7 +17,7 @@ mod python;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use nnspec::codegen::pytorch::module_file;
+use nnspec::codegen::pytorch::{module_file, training_script};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -52,6 +53,12 @@ fn emit_all(dir: &Path) -> Vec<PathBuf> {
         let path = dir.join(format!("{}.py", name.to_lowercase()));
         std::fs::write(&path, code).unwrap();
         written.push(path);
+        // And the torchrun script, for the models with a train block.
+        if let Ok(script) = training_script(model, compiled.train(&name), &source) {
+            let path = dir.join(format!("train_{}.py", name.to_lowercase()));
+            std::fs::write(&path, script).unwrap();
+            written.push(path);
+        }
     }
     written
 }
@@ -79,7 +86,7 @@ fn emitted_python_compiles_and_is_lint_and_format_clean() {
     let dir = std::env::temp_dir().join(format!("nnspec-pytorch-emit-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let files = emit_all(&dir);
-    assert!(files.len() >= 13, "only {} models emitted", files.len());
+    assert!(files.len() >= 13 + 11, "only {} files emitted", files.len());
     let names: Vec<String> = files
         .iter()
         .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())

@@ -1,6 +1,7 @@
-//! `dslc build FILE --emit rust|onnx|dot|pytorch [-o OUT]`: a model as
-//! generated code, as an ONNX model with its initial weights, as a Graphviz
-//! picture of its graph, or as a PyTorch module with its train block.
+//! `dslc build FILE --emit rust|onnx|dot|pytorch|pytorch-train [-o OUT]`: a
+//! model as generated code, as an ONNX model with its initial weights, as a
+//! Graphviz picture of its graph, or as a PyTorch module with its train
+//! block (and a torchrun trainer).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,6 +26,9 @@ pub enum Emit {
     /// A PyTorch `nn.Module` with the train block's loss, optimizer and
     /// schedule; its state_dict names are nnspec's checkpoint names
     Pytorch,
+    /// The PyTorch module and a trainer for `torchrun`
+    /// (DistributedDataParallel) writing checkpoints dslc reads
+    PytorchTrain,
 }
 
 #[derive(clap::Args)]
@@ -79,6 +83,12 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
             rust_only(args, "pytorch")?;
             let train = compiled.train(&model.name);
             nnspec_codegen::pytorch::module_file(model, train, &source_name(args))
+                .map_err(|e| e.to_string())?
+        }
+        Emit::PytorchTrain => {
+            rust_only(args, "pytorch-train")?;
+            let train = compiled.train(&model.name);
+            nnspec_codegen::pytorch::training_script(model, train, &source_name(args))
                 .map_err(|e| e.to_string())?
         }
     };

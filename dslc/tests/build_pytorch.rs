@@ -53,6 +53,18 @@ fn writes_the_chosen_model_atomically() {
 }
 
 #[test]
+fn the_training_script_is_the_module_and_the_trainer() {
+    let out = dslc(&["build", "examples/digits_mlp.nn", "--emit", "pytorch-train"]);
+    assert!(out.status.success(), "{}", both(&out));
+    let script = text(&out.stdout);
+    let module = library_module("examples/digits_mlp.nn", "DigitsMlp");
+    assert!(script.starts_with(&module), "the module comes first");
+    let trainer = &script[module.len()..];
+    assert!(trainer.contains("DistributedDataParallel"), "{trainer}");
+    assert!(trainer.ends_with("if __name__ == \"__main__\":\n    main()\n"));
+}
+
+#[test]
 fn what_cannot_be_emitted_is_a_clear_error() {
     let dir = scratch("build_pytorch_errors");
     let keyword = dir.join("keyword.nn");
@@ -61,7 +73,18 @@ fn what_cannot_be_emitted_is_a_clear_error() {
         "model M { input x: f32[3]; output y = x -> dense(2) as state_dict; }",
     )
     .unwrap();
-    let cases: [(&[&str], &str); 2] = [
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &[
+                "build",
+                "examples/residual.nn",
+                "--model",
+                "Residual",
+                "--emit",
+                "pytorch-train",
+            ],
+            "model `Residual` has no train block: the training script needs one",
+        ),
         (
             &["build", keyword.to_str().unwrap(), "--emit", "pytorch"],
             "layer `state_dict` is an attribute every torch.nn.Module already has, so it \

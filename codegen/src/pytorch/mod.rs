@@ -1,7 +1,8 @@
 //! A checked model as PyTorch source: the `torch.nn.Module`
-//! (`dslc build --emit pytorch`), and with the fixed trainer appended, a
-//! script that trains it with DistributedDataParallel under `torchrun`
-//! (`--emit pytorch-train`).
+//! (`dslc build --emit pytorch`, [`module_file`]), and with the fixed
+//! trainer appended, a script that trains it with DistributedDataParallel
+//! under `torchrun` (`--emit pytorch-train`, [`training_script`];
+//! docs/scale-out.md).
 //!
 //! The module's layers are attributes named as the `.nn` file names them,
 //! so its `state_dict` names are nnspec's checkpoint names and weights move
@@ -57,6 +58,25 @@ impl fmt::Display for PytorchError {
 }
 
 impl std::error::Error for PytorchError {}
+
+/// The trainer `--emit pytorch-train` appends to the module: the data
+/// (nnspec's loaders, scaling and split, ported bit for bit) and the
+/// DistributedDataParallel loop. Python text, fixed, linted with the rest.
+const TRAINER: [&str; 2] = [include_str!("train_data.py"), include_str!("train_loop.py")];
+
+/// The training script: the module file and the trainer, one file that
+/// `torchrun` launches. It needs the model's train block.
+pub fn training_script(
+    model: &Model,
+    train: Option<&TrainConfig>,
+    source: &str,
+) -> Result<String, PytorchError> {
+    let Some(config) = train else {
+        return Err(PytorchError::NoTrainBlock(model.name.clone()));
+    };
+    // Two blank lines after the module's last function, as a formatter has it.
+    Ok(module_file(model, Some(config), source)? + "\n" + &TRAINER.concat())
+}
 
 /// The module file: the class, and the train block when there is one.
 /// `source` names the `.nn` file in the header.
