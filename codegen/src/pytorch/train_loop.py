@@ -428,6 +428,7 @@ def train(args, world, rank):
             torch.cuda.set_device(device)
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     model.to(device)
+    task.loss.to(device)  # a class-weighted cross-entropy holds its weights as a buffer
     net = (
         DistributedDataParallel(
             model, device_ids=[local] if device.type == "cuda" else None
