@@ -18,6 +18,7 @@ import os
 import struct
 import sys
 import time
+import zipfile
 from decimal import Decimal
 
 import torch.distributed as dist
@@ -268,9 +269,13 @@ def load_csv(path):
 def load_npz(path, tokens):
     import numpy  # only .npz data need NumPy
 
+    with open(path, "rb") as f:
+        if f.read(4) != b"PK\x03\x04":  # an .npz is a zip of .npy files
+            raise UserError(f"{path}: not a NumPy .npz archive (not a zip file)")
     try:
         archive = numpy.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
+        archive.files  # noqa: B018 (a zip that numpy cannot list fails here)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, AttributeError) as e:
         raise UserError(f"{path}: not a NumPy .npz archive: {e}") from None
     keys = (
         ["x", "y"]
@@ -284,7 +289,22 @@ def load_npz(path, tokens):
         )
     parts, is_bytes = [], True
     for xk, yk in zip(keys[::2], keys[1::2]):
-        x, y = archive[xk], archive[yk]
+        try:
+            x, y = archive[xk], archive[yk]
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+            raise UserError(f"{path}: {xk}/{yk}: not NumPy arrays: {e}") from None
+        for name, array in ((xk, x), (yk, y)):
+            if not isinstance(array, numpy.ndarray):  # a member that is not a .npy file
+                raise UserError(
+                    f"{path}: {name} is not a NumPy array (.npy) in the archive"
+                )
+        if x.dtype.kind == "f":  # as dslc: every feature finite as f32
+            bad = numpy.flatnonzero(~numpy.isfinite(x.astype(numpy.float32)))
+            if len(bad):
+                raise UserError(
+                    f"{path}: {xk}: element {bad[0]} is {x.reshape(-1)[bad[0]]}, not a finite "
+                    "f32 value"
+                )
         is_bytes &= x.dtype == numpy.uint8
         allowed = "iuf" if tokens else "fu"  # token ids: any integers, or whole floats
         if x.dtype.kind not in allowed or (
