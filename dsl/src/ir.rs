@@ -332,6 +332,17 @@ pub enum Clip {
     Value { clip_value: f64 },
 }
 
+/// As checkpoints record it (`norm(1)`, `value(0.5)`): dslc writes it into
+/// a checkpoint's metadata, the emitted PyTorch trainer writes the same.
+impl fmt::Display for Clip {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Clip::Norm { max_norm } => write!(f, "norm({max_norm})"),
+            Clip::Value { clip_value } => write!(f, "value({clip_value})"),
+        }
+    }
+}
+
 /// A learning-rate schedule, PyTorch's `torch.optim.lr_scheduler` with
 /// its arguments and defaults. Epoch-based schedules step once per epoch,
 /// one-cycle once per optimizer step, as PyTorch's documentation uses them.

@@ -79,18 +79,8 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
             rust_only(args, "dot")?;
             nnspec_codegen::dot::dot(model)
         }
-        Emit::Pytorch => {
-            rust_only(args, "pytorch")?;
-            let train = compiled.train(&model.name);
-            nnspec_codegen::pytorch::module_file(model, train, &source_name(args))
-                .map_err(|e| e.to_string())?
-        }
-        Emit::PytorchTrain => {
-            rust_only(args, "pytorch-train")?;
-            let train = compiled.train(&model.name);
-            nnspec_codegen::pytorch::training_script(model, train, &source_name(args))
-                .map_err(|e| e.to_string())?
-        }
+        Emit::Pytorch => pytorch(args, &compiled, model, false)?,
+        Emit::PytorchTrain => pytorch(args, &compiled, model, true)?,
     };
     match &args.out {
         Some(path) => {
@@ -164,6 +154,26 @@ fn onnx(
         None => crate::output::out_bytes(&encoded),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--emit pytorch`: the module; `--emit pytorch-train` (`with_trainer`):
+/// it and the torchrun trainer.
+fn pytorch(
+    args: &Args,
+    compiled: &nnspec_dsl::Compiled,
+    model: &ir::Model,
+    with_trainer: bool,
+) -> Result<String, String> {
+    let train = compiled.train(&model.name);
+    let source = source_name(args);
+    let code = if with_trainer {
+        rust_only(args, "pytorch-train")?;
+        nnspec_codegen::pytorch::training_script(model, train, &source)
+    } else {
+        rust_only(args, "pytorch")?;
+        nnspec_codegen::pytorch::module_file(model, train, &source)
+    };
+    code.map_err(|e| e.to_string())
 }
 
 fn source_name(args: &Args) -> String {

@@ -100,9 +100,8 @@ pub struct ClipSetting(pub Option<Clip>);
 
 impl Display for ClipSetting {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0 {
-            Some(Clip::Norm { max_norm }) => write!(f, "norm({max_norm})"),
-            Some(Clip::Value { clip_value }) => write!(f, "value({clip_value})"),
+        match &self.0 {
+            Some(clip) => clip.fmt(f),
             None => f.write_str("none"),
         }
     }

@@ -143,19 +143,21 @@ fn reset_parameters(model: &Model, out: &mut String) {
     let mut bound_now = String::new();
     for param in &model.params {
         let tensor = format!("self.{}", param.name);
-        let bound = match param.role {
-            ParamRole::Weight { fan_in } | ParamRole::Bias { fan_in } => {
-                Some(format!("1 / math.sqrt({fan_in})"))
+        let (bound, line) = match param.role {
+            ParamRole::Weight { fan_in } | ParamRole::Bias { fan_in } => (
+                Some(format!("1 / math.sqrt({fan_in})")),
+                format!("nn.init.uniform_({tensor}, -bound, bound)"),
+            ),
+            ParamRole::Xavier { fan_in, fan_out } => (
+                Some(format!("math.sqrt(6 / ({fan_in} + {fan_out}))")),
+                format!("nn.init.uniform_({tensor}, -bound, bound)"),
+            ),
+            ParamRole::Scale | ParamRole::RunningVar => (None, format!("nn.init.ones_({tensor})")),
+            ParamRole::Shift | ParamRole::RunningMean => {
+                (None, format!("nn.init.zeros_({tensor})"))
             }
-            ParamRole::Xavier { fan_in, fan_out } => {
-                Some(format!("math.sqrt(6 / ({fan_in} + {fan_out}))"))
-            }
-            ParamRole::Scale
-            | ParamRole::RunningVar
-            | ParamRole::Shift
-            | ParamRole::RunningMean
-            | ParamRole::NumBatchesTracked
-            | ParamRole::Embedding => None,
+            ParamRole::NumBatchesTracked => (None, format!("{tensor}.zero_()")),
+            ParamRole::Embedding => (None, format!("nn.init.normal_({tensor})")),
         };
         if let Some(bound) = bound
             && bound != bound_now
@@ -163,15 +165,6 @@ fn reset_parameters(model: &Model, out: &mut String) {
             let _ = writeln!(out, "            bound = {bound}");
             bound_now = bound;
         }
-        let line = match param.role {
-            ParamRole::Weight { .. } | ParamRole::Bias { .. } | ParamRole::Xavier { .. } => {
-                format!("nn.init.uniform_({tensor}, -bound, bound)")
-            }
-            ParamRole::Scale | ParamRole::RunningVar => format!("nn.init.ones_({tensor})"),
-            ParamRole::Shift | ParamRole::RunningMean => format!("nn.init.zeros_({tensor})"),
-            ParamRole::NumBatchesTracked => format!("{tensor}.zero_()"),
-            ParamRole::Embedding => format!("nn.init.normal_({tensor})"),
-        };
         let _ = writeln!(out, "            {line}");
     }
     out.push('\n');

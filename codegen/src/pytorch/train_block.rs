@@ -95,11 +95,7 @@ fn early_stopping(rule: Option<EarlyStopping>) -> String {
 /// The `clip` metadata entry of nnspec's checkpoints (`dslc`'s
 /// `run_info::ClipSetting`): `none`, `norm(1)`, `value(0.5)`.
 fn clip_record(clip: Option<Clip>) -> String {
-    match clip {
-        None => "none".into(),
-        Some(Clip::Norm { max_norm }) => format!("norm({max_norm})"),
-        Some(Clip::Value { clip_value }) => format!("value({clip_value})"),
-    }
+    clip.map_or_else(|| "none".into(), |clip| clip.to_string())
 }
 
 fn loss(loss: &Loss) -> String {
