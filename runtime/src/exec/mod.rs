@@ -184,8 +184,17 @@ impl Executor {
             data.gather_batch(indices, x, &mut self.labels[..batch]);
             return;
         }
-        self.par.for_each_chunk_mut(x, sample, &|first, rows| {
-            for (row, &i) in rows.chunks_exact_mut(sample).zip(&indices[first..]) {
+        // Runs of 8 rows from a shared queue rather than one half per
+        // thread: a worker late to the step no longer leaves the caller
+        // copying its half too (with halves the caller did 69% of the
+        // copying in a `perf` of the tutorial MLP, AVX2; the MLP trained
+        // 5% faster with runs, median of 6 paired `dslc train` runs).
+        const ROWS_PER_ITEM: usize = 8;
+        let items = x
+            .chunks_mut(ROWS_PER_ITEM * sample)
+            .zip(indices.chunks(ROWS_PER_ITEM));
+        nnspec_runtime_core::threads::run_items(&self.par, items, |(rows, indices)| {
+            for (row, &i) in rows.chunks_exact_mut(sample).zip(indices) {
                 row.copy_from_slice(data.sample(i));
             }
         });
