@@ -9,6 +9,7 @@
 use std::ops::Range;
 
 use super::Executor;
+use super::aligned::LINE_FLOATS;
 use crate::plan::*;
 
 /// The start of each buffer in its arena (aliases share their root's), and
@@ -29,8 +30,9 @@ pub(super) fn buffer_layout(plan: &Plan, capacity: usize) -> Option<(Vec<usize>,
             BufferType::F32 => &mut f32_len,
             BufferType::U32 => &mut u32_len,
         };
-        start[i] = *total;
-        *total = total.checked_add(len)?;
+        // On a cache line, as the storage itself (see `aligned`).
+        start[i] = total.checked_next_multiple_of(LINE_FLOATS)?;
+        *total = start[i].checked_add(len)?;
     }
     for i in 0..plan.buffers.len() {
         start[i] = start[plan.root(BufferId(i as u32)).index()];
@@ -50,6 +52,8 @@ pub(super) fn param_layout(plan: &Plan) -> (Vec<usize>, usize, usize) {
                 counters_len += param.len();
             }
             ParamKind::Trainable | ParamKind::State => {
+                // On a cache line, as the storage itself (see `aligned`).
+                values_len = values_len.next_multiple_of(LINE_FLOATS);
                 param_offset.push(values_len);
                 values_len += param.len();
             }
@@ -70,9 +74,10 @@ impl Executor {
                 Size::PerSample(n) => n.checked_mul(capacity.max(1))?,
                 Size::Fixed(n) => n,
             };
-            elements = elements.checked_add(len)?;
+            // Each buffer starts on a cache line: up to a line of padding.
+            elements = elements.checked_add(len)?.checked_add(LINE_FLOATS)?;
         }
-        let params: usize = plan.params.iter().map(Param::len).sum();
+        let params: usize = plan.params.iter().map(|p| p.len() + LINE_FLOATS).sum();
         // Values and gradients; Adam keeps two more copies, momentum one.
         let copies = 2 + match plan.optimizer {
             Some(Optimizer::Adam { .. } | Optimizer::AdamW { .. }) => 2,

@@ -23,12 +23,15 @@
 // matched: no catch-all arm may swallow it (issue 6).
 #![deny(clippy::wildcard_enum_match_arm)]
 
+mod aligned;
 mod backward;
 mod forward;
 mod layout;
 mod training_state;
 
 use nnspec_runtime_core::views;
+
+use aligned::AlignedF32;
 
 use crate::optim::OptimizerState;
 use crate::parallel::Parallel;
@@ -63,13 +66,13 @@ pub struct Executor {
     capacity: usize,
     /// Start of each buffer's storage in its arena (aliases share their root's).
     start: Vec<usize>,
-    arena: Vec<f32>,
+    arena: AlignedF32,
     indices: Vec<u32>,
     // Training state (`training_state.rs`).
     /// Offset of each parameter in `values` (f32) or `counters` (i64).
     param_offset: Vec<usize>,
-    values: Vec<f32>,
-    grads: Vec<f32>,
+    values: AlignedF32,
+    grads: AlignedF32,
     counters: Vec<i64>,
     /// Parameters the backward pass writes a gradient for.
     has_grad: Vec<bool>,
@@ -103,7 +106,7 @@ impl Executor {
         };
         let (start, f32_len, u32_len) =
             layout::buffer_layout(&plan, capacity).ok_or_else(too_large)?;
-        let arena = zeroed(f32_len).ok_or_else(too_large)?;
+        let arena = AlignedF32::zeroed(f32_len).ok_or_else(too_large)?;
         let indices = zeroed(u32_len).ok_or_else(too_large)?;
         let (param_offset, values_len, counters_len) = layout::param_layout(&plan);
         let has_grad = training_state::params_with_grad(&plan);
@@ -119,8 +122,8 @@ impl Executor {
             arena,
             indices,
             param_offset,
-            values: zeroed(values_len).ok_or_else(too_large)?,
-            grads: zeroed(values_len).ok_or_else(too_large)?,
+            values: AlignedF32::zeroed(values_len).ok_or_else(too_large)?,
+            grads: AlignedF32::zeroed(values_len).ok_or_else(too_large)?,
             counters: zeroed(counters_len).ok_or_else(too_large)?,
             has_grad,
             optimizer,

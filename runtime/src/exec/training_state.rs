@@ -81,7 +81,7 @@ impl Executor {
     /// A copy of every parameter's values and counters.
     pub fn weights_snapshot(&self) -> crate::train::Snapshot {
         crate::train::Snapshot {
-            values: self.values.clone(),
+            values: self.values.to_vec(),
             counters: self.counters.clone(),
         }
     }

@@ -19,7 +19,8 @@
 //! [`Threads`], so no second thread pool competes for the cores.
 
 use crate::cpu::{self, Tier};
-use crate::threads::Threads;
+use crate::threads::{Threads, split_range_aligned};
+use core::ops::Range;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 #[cfg(target_arch = "x86_64")]
@@ -185,8 +186,10 @@ pub fn sgemm_with(
 /// products' work when free to take less), and with a fixed half each the
 /// caller spent 8% of a tutorial-MLP training run waiting for the worker
 /// (`perf`, AVX2 tier), 1% with blocks. Which thread computes a block does
-/// not change its numbers: every element of C is summed in the same order
-/// wherever its tile sits, so results stay bit for bit the same.
+/// not change our kernels' numbers: every element of C is summed in the same
+/// order wherever its tile sits. The `gemm` crate's sums do depend on the
+/// shape of the block it is given, so the portable tier keeps one block per
+/// thread, as before, and its results with it.
 ///
 /// # Safety
 /// As for `run_block`.
@@ -207,9 +210,11 @@ unsafe fn run(backend: Backend, p: &Problem, par: &dyn Threads) {
     // ragged tile in the middle.
     let split_rows = m >= n;
     let (len, align) = if split_rows { (m, OUTER_MR) } else { (n, 16) };
-    let units = len.div_ceil(align);
-    let per_block = units.div_ceil(threads * BLOCKS_PER_THREAD).max(1);
-    let blocks = units.div_ceil(per_block);
+    let blocks = if matches!(backend, Backend::Avx2 | Backend::Avx512) {
+        threads * BLOCKS_PER_THREAD
+    } else {
+        threads
+    };
     let next = AtomicUsize::new(0);
     par.for_each_thread(&|_| {
         loop {
@@ -217,8 +222,7 @@ unsafe fn run(backend: Backend, p: &Problem, par: &dyn Threads) {
             if b >= blocks {
                 break;
             }
-            let start = (b * per_block * align).min(len);
-            let end = ((b + 1) * per_block * align).min(len);
+            let Range { start, end } = split_range_aligned(len, blocks, b, align);
             let sub = if split_rows {
                 p.rows(start, end - start)
             } else {
