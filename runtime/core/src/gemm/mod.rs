@@ -20,8 +20,6 @@
 
 use crate::cpu::{self, Tier};
 use crate::threads::{Threads, split_range_aligned};
-use core::ops::Range;
-use core::sync::atomic::{AtomicUsize, Ordering};
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
@@ -178,18 +176,8 @@ pub fn sgemm_with(
     unsafe { run(backend, &p, par) };
 }
 
-/// Runs `p` on `backend` (resolved), split into blocks of C that the
-/// threads take from a shared counter when it is large enough.
-///
-/// Blocks, not one fixed share per thread: the threads do not run at the
-/// same speed (on the 2-vCPU EPYC the pool's worker does about 40% of the
-/// products' work when free to take less), and with a fixed half each the
-/// caller spent 8% of a tutorial-MLP training run waiting for the worker
-/// (`perf`, AVX2 tier), 1% with blocks. Which thread computes a block does
-/// not change our kernels' numbers: every element of C is summed in the same
-/// order wherever its tile sits. The `gemm` crate's sums do depend on the
-/// shape of the block it is given, so the portable tier keeps one block per
-/// thread, as before, and its results with it.
+/// Runs `p` on `backend` (resolved), split into one block of C per thread
+/// when it is large enough.
 ///
 /// # Safety
 /// As for `run_block`.
@@ -206,42 +194,28 @@ unsafe fn run(backend: Backend, p: &Problem, par: &dyn Threads) {
         return;
     }
     // Split the longer side of C; tiles along rows are `OUTER_MR` high, along
-    // columns 16 wide (two AVX2 or one AVX-512 vector), so no block gets a
+    // columns 16 wide (two AVX2 or one AVX-512 vector), so no thread gets a
     // ragged tile in the middle.
     let split_rows = m >= n;
-    let (len, align) = if split_rows { (m, OUTER_MR) } else { (n, 16) };
-    let blocks = if matches!(backend, Backend::Avx2 | Backend::Avx512) {
-        threads * BLOCKS_PER_THREAD
-    } else {
-        threads
-    };
-    let next = AtomicUsize::new(0);
-    par.for_each_thread(&|_| {
-        loop {
-            let b = next.fetch_add(1, Ordering::Relaxed);
-            if b >= blocks {
-                break;
-            }
-            let Range { start, end } = split_range_aligned(len, blocks, b, align);
-            let sub = if split_rows {
-                p.rows(start, end - start)
-            } else {
-                p.cols(start, end - start)
-            };
-            if sub.m > 0 && sub.n > 0 {
-                // SAFETY: `sub` is a sub-block of `p`; each block is taken
-                // by one thread, blocks cover disjoint rectangles of C, and
-                // A and B are only read.
-                unsafe { run_block(backend, &sub) };
-            }
+    par.for_each_thread(&|t| {
+        if t >= threads {
+            // More threads than rows and columns: this one has no block.
+            return;
+        }
+        let sub = if split_rows {
+            let r = split_range_aligned(m, threads, t, OUTER_MR);
+            p.rows(r.start, r.len())
+        } else {
+            let r = split_range_aligned(n, threads, t, 16);
+            p.cols(r.start, r.len())
+        };
+        if sub.m > 0 && sub.n > 0 {
+            // SAFETY: `sub` is a sub-block of `p`; blocks of different
+            // threads cover disjoint rectangles of C and only read A and B.
+            unsafe { run_block(backend, &sub) };
         }
     });
 }
-
-/// How many blocks of C each thread's share is cut into. Two gave the
-/// tutorial MLP 3.6% more samples/s than one (median of 5 paired `dslc
-/// train` runs, AVX2 tier); four were slower than one (0.93).
-const BLOCKS_PER_THREAD: usize = 2;
 
 /// One product as raw strided views, so threads can take rectangles of C
 /// that are not contiguous in memory.
