@@ -92,8 +92,19 @@ macro_rules! train_differential {
                         let weights = flat(&exec, |id| exec.param(id).to_vec());
                         assert_eq!(bits(model.weights()), bits(&weights), "{at}: weights");
                         let optimizer = exec.optimizer_state().expect("trains");
-                        let (first, second) = optimizer.buffers();
-                        let moments: Vec<f32> = first.iter().chain(second).copied().collect();
+                        // Each moment buffer parameter by parameter: the
+                        // executor starts each on a cache line, the
+                        // generated state packs them.
+                        let moments: Vec<f32> = [optimizer.buffers().0, optimizer.buffers().1]
+                            .into_iter()
+                            .filter(|buffer| !buffer.is_empty())
+                            .flat_map(|buffer| {
+                                flat(&exec, |id| {
+                                    let start = exec.param_offsets()[id.index()];
+                                    buffer[start..start + plan.param(id).len()].to_vec()
+                                })
+                            })
+                            .collect();
                         assert_eq!(bits(state.moments()), bits(&moments), "{at}: moments");
                         let mut counters = Vec::new();
                         for (i, p) in plan.params.iter().enumerate() {
