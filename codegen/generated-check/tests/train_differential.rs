@@ -95,7 +95,8 @@ macro_rules! train_differential {
                         // Each moment buffer parameter by parameter: the
                         // executor starts each on a cache line, the
                         // generated state packs them.
-                        let moments: Vec<f32> = [optimizer.buffers().0, optimizer.buffers().1]
+                        let (first, second) = optimizer.buffers();
+                        let moments: Vec<f32> = [first, second]
                             .into_iter()
                             .filter(|buffer| !buffer.is_empty())
                             .flat_map(|buffer| {
